@@ -1,0 +1,206 @@
+"""Encoders: video files with audio (PyAV, or an ffmpeg binary) and PNG image sequences."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import vfx
+from vfx import ConfigureError, opt
+from vfx.media.encode import AUDIO_CONTAINERS, CODECS
+
+
+class VideoEncoder(vfx.Encoder):
+    """A video file (h264, h265, prores incl. 4444 with alpha, vp9, ffv1) with optional audio.
+
+    Written to a hidden temporary name beside ``path`` and renamed when complete.
+    """
+
+    type = "encode.video"
+
+    class Options(vfx.Options):
+        input = opt.Input(doc="the video to encode")
+        path = opt.OutputPath(doc="output file; the extension picks the container (.mp4 .mov .mkv .webm)")
+        codec = opt.Choice("h264", choices=tuple(CODECS), doc="video codec")
+        crf = opt.Int(None, min=0, max=63, doc="constant quality (lower is better; h264/h265 0-51, vp9 0-63)")
+        bitrate = opt.Str(None, doc="target bitrate such as \"8M\" (instead of crf)")
+        preset = opt.Str(None, doc="encoder preset: x264/x265 speed (veryfast...), prores profile 0-5, vp9 deadline")
+        pix_fmt = opt.Str(None, doc="output pixel format (default: yuv420p; prores 4444 / vp9 / ffv1 keep alpha)")
+        audio = opt.Input(None, kind="audio", doc="node whose audio is muxed (default: the input's own audio)")
+        audio_codec = opt.Choice("aac", choices=("aac", "pcm", "none"), doc="audio codec, or none for no audio")
+        backend = opt.Choice("pyav", choices=("pyav", "ffmpeg"),
+                             doc="pyav (in-process) or ffmpeg (pipe to an ffmpeg binary, for encoders like h264_nvenc)")
+        ffmpeg_encoder = opt.Str(None, doc="ffmpeg encoder name for backend = \"ffmpeg\" (default from codec)")
+        threads = opt.Int(0, min=0, max=64, doc="encoder threads (0: automatic)")
+
+    def configure(self):
+        import av
+        super().configure()
+        o = self.options
+        preset = CODECS[o.codec]
+        ext = o.path.suffix.lower()
+        if ext not in preset.containers:
+            raise ConfigureError(f"{o.codec} goes in {', '.join(preset.containers)} files, not '{ext or o.path.name}'",
+                                 option="path")
+        if o.pix_fmt is not None:
+            supported = [f.name for f in av.codec.Codec(preset.encoder, "w").video_formats or []]
+            if o.pix_fmt not in supported:
+                raise ConfigureError(f"{o.codec} cannot encode pix_fmt '{o.pix_fmt}'; it takes "
+                                     f"{', '.join(supported[:12])}", option="pix_fmt")
+        if o.crf is not None and o.bitrate is not None:
+            raise ConfigureError("give crf or bitrate, not both", option="bitrate")
+        if o.bitrate is not None:
+            from vfx.media.encode import parse_bitrate
+            try:
+                parse_bitrate(o.bitrate)
+            except ValueError as exc:
+                raise ConfigureError(str(exc), option="bitrate") from None
+        if o.crf is not None and not preset.supports_crf:
+            raise ConfigureError(f"{o.codec} has no crf; use bitrate or preset", option="crf")
+        if o.codec in ("h264", "h265") and o.crf is not None and o.crf > 51:
+            raise ConfigureError(f"crf for {o.codec} is 0..51, got {o.crf}", option="crf")
+        w, h = self.video.width, self.video.height
+        chroma = o.pix_fmt or preset.pix_fmt
+        if ("420" in chroma or "422" in chroma) and (w % 2 or h % 2):
+            raise ConfigureError(f"{chroma} needs an even frame size, the input is {w}x{h}; add an editor.resize",
+                                 option="input")
+        self._audio_node = None
+        if o.audio_codec != "none":
+            self._audio_node = self.input("audio") or (self.input("input") if self.input("input").audio else None)
+        if self._audio_node is not None and ext not in AUDIO_CONTAINERS[o.audio_codec]:
+            raise ConfigureError(f"{o.audio_codec} audio cannot go in '{ext}' files; use "
+                                 f"{', '.join(AUDIO_CONTAINERS[o.audio_codec])} or audio_codec = \"aac\"",
+                                 option="audio_codec")
+        if o.backend == "ffmpeg":
+            from vfx.media.ffmpeg_pipe import available_encoders, ffmpeg_binary
+            if not ffmpeg_binary():
+                raise ConfigureError("no ffmpeg binary found (install imageio-ffmpeg or set VFX_FFMPEG)",
+                                     option="backend")
+            name = o.ffmpeg_encoder or preset.encoder
+            if name not in available_encoders():
+                raise ConfigureError(f"the ffmpeg binary has no encoder '{name}' (`vfx probe --encoders` lists "
+                                     "them)", option="ffmpeg_encoder")
+        self._writer = None
+        self._target = None
+
+    def output_paths(self):
+        return [self.options.path]
+
+    def audio_source(self):
+        return self._audio_node
+
+    def begin(self, start, stop):
+        from vfx.media.atomic import AtomicFile
+        o = self.options
+        s = self.ctx.settings
+        self._target = AtomicFile(o.path)
+        common = dict(width=self.video.width, height=self.video.height, fps=self.video.fps, crf=o.crf,
+                      bitrate=o.bitrate, preset=o.preset,
+                      audio_codec=o.audio_codec if self._audio_node is not None else None,
+                      sample_rate=s.sample_rate, channels=s.channels)
+        if o.backend == "ffmpeg":
+            from vfx.media.ffmpeg_pipe import FfmpegPipeWriter
+            self._writer = FfmpegPipeWriter(self._target.temp, encoder=o.ffmpeg_encoder or CODECS[o.codec].encoder,
+                                            pix_fmt=o.pix_fmt or CODECS[o.codec].pix_fmt, **common)
+        else:
+            from vfx.media.encode import VideoWriter
+            self._writer = VideoWriter(self._target.temp, codec=o.codec, alpha=self.video.has_alpha,
+                                       pix_fmt=o.pix_fmt, threads=o.threads, **common)
+
+    def write(self, batch, audio):
+        self._writer.write(batch, audio)
+
+    def finish(self):
+        self._writer.close()
+        self._writer = None
+        return [self._target.commit()]
+
+    def abort(self):
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        if self._target is not None:
+            self._target.discard()
+
+
+class ImageSequenceEncoder(vfx.Encoder):
+    """Numbered PNG files (8 or 16 bits, alpha kept), one per frame, named by frame index.
+
+    The files are written into a hidden folder and moved into place when every frame is done.
+    """
+
+    type = "encode.image_sequence"
+
+    class Options(vfx.Options):
+        input = opt.Input(doc="the video to write")
+        path = opt.OutputPath(doc="printf-style pattern such as out/frame_%04d.png")
+        bits = opt.Choice("8", choices=("8", "16"), doc="bits per channel")
+        alpha = opt.Bool(True, doc="keep the alpha channel (RGBA) when the input has one")
+        offset = opt.Int(0, min=0, doc="number added to each frame index in the file name")
+
+    def configure(self):
+        super().configure()
+        name = self.options.path.name
+        if not re.search(r"%0?\d*d", name):
+            raise ConfigureError("the path must contain a frame-number pattern such as %04d", option="path")
+        if self.options.path.suffix.lower() != ".png":
+            raise ConfigureError("image sequences are written as .png", option="path")
+        self._dir = None
+
+    def output_paths(self):
+        return [self.options.path.parent / (self.options.path.name % (self.options.offset + i))
+                for i in range(self.video.frame_count)]
+
+    def begin(self, start, stop):
+        from vfx.media.atomic import AtomicDir
+        self._dir = AtomicDir(self.options.path.parent)
+
+    def write(self, batch, audio):
+        from vfx import color
+        from vfx.media.encode import write_png
+        alpha = self.options.alpha and self.video.has_alpha
+        bits = int(self.options.bits)
+        for i, rgb in zip(batch.indices, color.from_linear(batch.pixels, alpha=alpha, bits=bits)):
+            write_png(self._dir.temp / (self.options.path.name % (self.options.offset + i)), rgb)
+
+    def finish(self):
+        return self._dir.commit()
+
+    def abort(self):
+        if self._dir is not None:
+            self._dir.discard()
+
+
+class PyAVBackend:
+    """Encoders of PyAV's bundled FFmpeg."""
+
+    def available_encoders(self) -> dict[str, str]:
+        import av
+        out = {}
+        for name in sorted(av.codecs_available):
+            try:
+                codec = av.codec.Codec(name, "w")
+            except Exception:
+                continue
+            if codec.type == "video":
+                out[name] = codec.long_name
+        return out
+
+
+class FfmpegBackend:
+    """Encoders of the ffmpeg binary (``$VFX_FFMPEG``, PATH, or imageio-ffmpeg's)."""
+
+    def available_encoders(self) -> dict[str, str]:
+        from vfx.media.ffmpeg_pipe import available_encoders
+        return available_encoders()
+
+
+@vfx.hookimpl
+def register_nodes(register):
+    register(VideoEncoder)
+    register(ImageSequenceEncoder)
+
+
+@vfx.hookimpl
+def register_encoder_backends(register):
+    register("pyav", PyAVBackend())
+    register("ffmpeg", FfmpegBackend())

@@ -1,0 +1,315 @@
+"""Sources: video files, still images, image sequences, solid colours and test patterns."""
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+import vfx
+from vfx import ConfigureError, FrameBatch, StreamInfo, AudioInfo, AudioBuffer, opt
+from vfx.frames import samples_at
+
+
+def _audio_info(node, frames: int) -> AudioInfo:
+    s = node.ctx.settings
+    return AudioInfo(s.sample_rate, s.channels, samples_at(frames, s.fps, s.sample_rate))
+
+
+def _to_pixels(frames: list, device, has_alpha: bool):
+    from vfx import color
+    arrays = np.stack([_rgba(f) for f in frames])
+    return color.to_linear(arrays, device=device, premultiply=has_alpha)
+
+
+def _rgba(frame) -> np.ndarray:
+    kwargs = {}
+    if frame.format.name.startswith(("yuv", "nv12", "nv21")):
+        space = getattr(frame, "colorspace", 2)
+        kwargs["src_colorspace"] = "ITU601" if int(space) in (5, 6) else "ITU709"
+        kwargs["src_color_range"] = "JPEG" if (int(getattr(frame, "color_range", 0)) == 2
+                                               or frame.format.name.startswith("yuvj")) else "MPEG"
+    return frame.to_ndarray(format="rgba", **kwargs)
+
+
+class VideoSource(vfx.Source):
+    """Frames (and the audio track) of any file PyAV decodes, with frame-exact seeking.
+
+    A file at another frame rate than the pipeline is retimed to the pipeline's rate by showing,
+    at each output frame, the source frame on screen at that time.
+    """
+
+    type = "source.video"
+
+    class Options(vfx.Options):
+        path = opt.InputPath(doc="the video file, relative to the pipeline file")
+        audio = opt.Bool(True, doc="expose the file's audio track (if it has one) to audio inputs")
+
+    def configure(self):
+        from vfx.media.probe import probe
+        info = probe(self.options.path)
+        if info.video is None:
+            raise ConfigureError(f"{self.options.path} has no video stream (use it as an audio source)",
+                                 option="path")
+        v = info.video
+        fps = self.ctx.settings.fps
+        count = v.frame_count if v.fps == fps else math.floor(Fraction(v.frame_count) * fps / v.fps)
+        if count < 1:
+            raise ConfigureError(f"{self.options.path} holds no frames", option="path")
+        self.track = v
+        self.video = StreamInfo(v.width, v.height, fps, count, v.has_alpha)
+        self.audio = _audio_info(self, count) if (info.audio and self.options.audio) else None
+        self._reader = self._audio_reader = None
+
+    def input_files(self):
+        return [self.options.path]
+
+    def open(self):
+        from vfx.media.decode import AudioReader, VideoReader
+        self._reader = VideoReader(self.options.path, self.video.fps, self.track.frame_count, self.track.fps)
+        if self.audio:
+            self._audio_reader = AudioReader(self.options.path, self.audio.sample_rate, self.audio.channels)
+
+    def render(self, indices):
+        if self._reader is None:
+            self.open()
+        frames = self._reader.frames(indices)
+        return FrameBatch(indices, native=frames, size=(self.video.width, self.video.height),
+                          convert=lambda fs: _to_pixels(fs, self.device, self.video.has_alpha))
+
+    def render_audio(self, start, count):
+        if self._audio_reader is None:
+            self.open()
+        end = min(start + count, self.audio.sample_count)
+        data = self._audio_reader.read(start, max(0, end - start))
+        if data.shape[1] < count:
+            data = np.pad(data, ((0, 0), (0, count - data.shape[1])))
+        return AudioBuffer(data, self.audio.sample_rate)
+
+    def close(self):
+        for r in (self._reader, self._audio_reader):
+            if r is not None:
+                r.close()
+        self._reader = self._audio_reader = None
+
+
+class ImageSource(vfx.Source):
+    """A still image (PNG, JPEG, TIFF, ...; alpha kept) held for a duration."""
+
+    type = "source.image"
+
+    class Options(vfx.Options):
+        path = opt.InputPath(doc="the image file, relative to the pipeline file")
+        duration = opt.Time(None, min_frames=1, doc="how long to hold it (default: the pipeline duration)")
+
+    def configure(self):
+        from vfx.media.images import read_image
+        try:
+            self._rgba = read_image(self.options.path)
+        except vfx.MediaError as exc:
+            raise ConfigureError(str(exc), option="path") from None
+        h, w = self._rgba.shape[:2]
+        alpha = bool((self._rgba[..., 3] < 255).any())
+        self.video = StreamInfo(w, h, self.ctx.settings.fps, self.options.duration or self.ctx.settings.duration,
+                                alpha)
+        self._pixels = None
+
+    def input_files(self):
+        return [self.options.path]
+
+    def render(self, indices):
+        if self._pixels is None:
+            from vfx import color
+            self._pixels = color.to_linear(self._rgba[None], device=self.device)
+        return FrameBatch(indices, self._pixels.expand(len(indices), -1, -1, -1))
+
+
+class ImageSequenceSource(vfx.Source):
+    """Numbered images named by a printf pattern such as ``shots/plate_%04d.png``."""
+
+    type = "source.image_sequence"
+
+    class Options(vfx.Options):
+        path = opt.InputPath(pattern=True, doc="printf-style pattern: frames/img_%04d.png")
+        start_number = opt.Int(None, min=0, doc="number of the first image (default: the lowest found)")
+
+    def configure(self):
+        pattern = str(self.options.path)
+        if not re.search(r"%0?\d*d", pattern):
+            raise ConfigureError("the path must contain a frame-number pattern such as %04d", option="path")
+        folder = Path(pattern).parent
+        regex = re.compile("^" + re.sub(r"%0?(\d*)d", lambda m: r"(\d+)", re.escape(Path(pattern).name)
+                                        .replace(r"\%", "%")) + "$")
+        numbers = sorted(int(m.group(1)) for p in (folder.iterdir() if folder.is_dir() else [])
+                         if (m := regex.match(p.name)))
+        start = self.options.start_number if self.options.start_number is not None else (numbers[0] if numbers else 0)
+        count = 0
+        present = set(numbers)
+        while start + count in present:
+            count += 1
+        if count == 0:
+            raise ConfigureError(f"no image matches {pattern} (starting at number {start})", option="path")
+        self._start = start
+        from vfx.media.images import read_image
+        try:
+            first = read_image(Path(pattern % start))
+        except vfx.MediaError as exc:
+            raise ConfigureError(str(exc), option="path") from None
+        self.video = StreamInfo(first.shape[1], first.shape[0], self.ctx.settings.fps, count, True)
+
+    def input_files(self):
+        return [Path(str(self.options.path) % (self._start + i)) for i in range(self.video.frame_count)]
+
+    def render(self, indices):
+        from vfx import color
+        from vfx.media.images import read_image
+        arrays = []
+        for i in indices:
+            arr = read_image(Path(str(self.options.path) % (self._start + i)))
+            if arr.shape[:2] != (self.video.height, self.video.width):
+                raise vfx.RenderError(f"image {i} is {arr.shape[1]}x{arr.shape[0]}, the first was "
+                                      f"{self.video.width}x{self.video.height}", node=self.id)
+            arrays.append(arr)
+        return FrameBatch(indices, color.to_linear(np.stack(arrays), device=self.device))
+
+
+class ColorSource(vfx.Source):
+    """A solid colour (transparent allowed) at the pipeline size or a given one."""
+
+    type = "source.color"
+
+    class Options(vfx.Options):
+        color = opt.Color("black", doc="the colour: \"#rrggbb\", \"#rrggbbaa\", a name, or [r, g, b]")
+        duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration)")
+        size = opt.Vec(None, integer=True, min=1, doc="[width, height] (default: the pipeline size)")
+
+    def configure(self):
+        s = self.ctx.settings
+        w, h = self.options.size or (s.width, s.height)
+        self.video = StreamInfo(w, h, s.fps, self.options.duration or s.duration, self.options.color[3] < 1)
+
+    def render(self, indices):
+        from vfx import color, imageops
+        rgba = color.linear_rgba(self.options.color)
+        return FrameBatch(indices, imageops.constant(len(indices), self.video.width, self.video.height,
+                                                     rgba, self.device))
+
+
+_BARS = [(0.75, 0.75, 0.75), (0.75, 0.75, 0), (0, 0.75, 0.75), (0, 0.75, 0), (0.75, 0, 0.75), (0.75, 0, 0),
+         (0, 0, 0.75)]
+
+
+class TestPattern(vfx.Source):
+    """Test patterns drawn on the tensor device, with an optional sine test tone for audio.
+
+    ``bars`` (SMPTE-style colour bars), ``gradient`` (ramps), ``checker``, ``grid``, ``zoneplate``
+    (animated) and ``noise`` (seeded per frame). A bright bar sweeps across every pattern once a
+    second unless ``sweep = false``, so motion and dropped frames are visible.
+    """
+
+    type = "source.testpattern"
+
+    class Options(vfx.Options):
+        pattern = opt.Choice("bars", choices=("bars", "gradient", "checker", "grid", "zoneplate", "noise"),
+                             doc="which pattern")
+        duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration)")
+        size = opt.Vec(None, integer=True, min=1, doc="[width, height] (default: the pipeline size)")
+        sweep = opt.Bool(True, doc="draw a moving bar so motion is visible")
+        tone = opt.Float(0.0, min=0.0, max=20000.0, doc="test tone frequency in Hz (0: no audio)")
+        tone_level = opt.Float(-18.0, min=-96.0, max=0.0, doc="tone level in dBFS")
+        beep = opt.Bool(False, doc="pulse the tone: on for the first quarter of each second")
+
+    def configure(self):
+        s = self.ctx.settings
+        w, h = self.options.size or (s.width, s.height)
+        count = self.options.duration or s.duration
+        self.video = StreamInfo(w, h, s.fps, count, False)
+        self.audio = _audio_info(self, count) if self.options.tone > 0 else None
+        self._static = None
+
+    def _grid(self):
+        import torch
+        h, w = self.video.height, self.video.width
+        y = (torch.arange(h, device=self.device, dtype=torch.float32) + 0.5) / h
+        x = (torch.arange(w, device=self.device, dtype=torch.float32) + 0.5) / w
+        return y.view(h, 1).expand(h, w), x.view(1, w).expand(h, w)
+
+    def _static_srgb(self):
+        import torch
+        y, x = self._grid()
+        h, w = y.shape
+        p = self.options.pattern
+        if p == "bars":
+            img = torch.zeros(3, h, w, device=self.device)
+            col = (x * 7).long().clamp(max=6)
+            table = torch.tensor(_BARS, device=self.device)
+            img[:] = table[col].permute(2, 0, 1)
+            low = y > 0.75
+            ramp = x.clone()
+            img[:, low] = ramp[low]
+        elif p == "gradient":
+            img = torch.stack([x, y, 1 - x * 0.5 - y * 0.5])
+        elif p == "checker":
+            cells = 16
+            c = ((x * cells).floor() + (y * cells * h / w).floor()) % 2
+            img = (c * 0.8 + 0.1).expand(3, h, w)
+        elif p == "grid":
+            step = max(8, w // 32)
+            yy = (y * h).long()
+            xx = (x * w).long()
+            line = ((xx % step) == 0) | ((yy % step) == 0)
+            img = torch.where(line, torch.tensor(0.9, device=self.device),
+                              torch.tensor(0.15, device=self.device)).expand(3, h, w)
+        else:
+            return None
+        return img.contiguous()
+
+    def render(self, indices):
+        import torch
+        n, h, w = len(indices), self.video.height, self.video.width
+        fps = float(self.video.fps)
+        p = self.options.pattern
+        if p in ("zoneplate", "noise"):
+            frames = []
+            for i in indices:
+                if p == "noise":
+                    g = self.ctx.generator(i)
+                    frames.append(torch.rand(3, h, w, generator=g).to(self.device))
+                else:
+                    y, x = self._grid()
+                    r2 = ((x - 0.5) ** 2 + ((y - 0.5) * h / w) ** 2) * (w * 0.25)
+                    frames.append((0.5 + 0.5 * torch.sin(r2 * math.pi * 1.0 + i / fps * 2 * math.pi))
+                                  .expand(3, h, w))
+            srgb = torch.stack(frames)
+        else:
+            if self._static is None:
+                self._static = self._static_srgb()
+            srgb = self._static.unsqueeze(0).expand(n, -1, -1, -1)
+        if self.options.sweep:
+            srgb = srgb.clone()
+            bar = max(2, w // 60)
+            for k, i in enumerate(indices):
+                x0 = int(((i / fps) % 1.0) * (w - bar))
+                srgb[k, :, :, x0:x0 + bar] = 1.0
+        linear = torch.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        alpha = torch.ones(n, 1, h, w, device=self.device)
+        pixels = torch.cat([linear, alpha], 1).contiguous(memory_format=torch.channels_last)
+        return FrameBatch(indices, pixels)
+
+    def render_audio(self, start, count):
+        s = self.audio
+        t = (np.arange(start, start + count, dtype=np.float64)) / s.sample_rate
+        amp = 10 ** (self.options.tone_level / 20)
+        wave = amp * np.sin(2 * np.pi * self.options.tone * t)
+        if self.options.beep:
+            wave *= (t % 1.0) < 0.25
+        wave[np.arange(start, start + count) >= s.sample_count] = 0
+        return AudioBuffer(np.repeat(wave[None].astype(np.float32), s.channels, axis=0), s.sample_rate)
+
+
+@vfx.hookimpl
+def register_nodes(register):
+    for cls in (VideoSource, ImageSource, ImageSequenceSource, ColorSource, TestPattern):
+        register(cls)

@@ -1,0 +1,39 @@
+"""vfx: a plugin-based video post-production and effects engine.
+
+The public API for pipelines run from Python and for plugin authors. Importing ``vfx`` does not
+import torch or PyAV; they load when a render starts.
+"""
+from __future__ import annotations
+
+from . import options as opt
+from .errors import (MediaError, OptionError, PipelineError, PluginError, Problem,
+                     RenderError, VfxError)
+from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
+from .hookspecs import hookimpl
+from .node import (AudioNode, ConfigureError, Editor, Effect, Encoder, Generator, Node, NodeContext,
+                   PipelineSettings, Source)
+from .options import Options
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioBuffer", "AudioInfo", "AudioNode", "ConfigureError", "Editor", "Effect", "Encoder",
+    "FrameBatch", "Generator", "MediaError", "Node", "NodeContext", "OptionError", "Options",
+    "PipelineError", "PipelineSettings", "PluginError", "Problem", "RenderError", "Source",
+    "StreamInfo", "VfxError", "hookimpl", "opt", "load_pipeline", "render_pipeline",
+]
+
+
+def load_pipeline(path, overrides=None, device="cpu"):
+    """Read, validate and configure a pipeline file; returns a ``vfx.graph.Graph``."""
+    from .graph import build
+    from .pipeline import load
+    return build(load(path, overrides), device=device)
+
+
+def render_pipeline(path, overrides=None, **render_options):
+    """Render a pipeline file; keyword arguments are those of ``vfx.engine.RenderOptions``."""
+    from .engine import RenderOptions, render, resolve_device
+    device = resolve_device(render_options.get("device", "auto"))
+    graph = load_pipeline(path, overrides, device=device)
+    return render(graph, RenderOptions(**{**render_options, "device": str(device)}))

@@ -1,0 +1,129 @@
+"""Commands that describe rather than render: ``graph``, ``nodes``, ``plugins``, ``probe``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from . import cli
+from .common import load_graph, pipeline_argument, set_option
+
+
+@cli.command()
+@pipeline_argument
+@set_option
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the graph to this PNG file.")
+def graph(pipeline, overrides, fmt, output):
+    """Print the node graph of PIPELINE as Mermaid or DOT text (and draw it with -o)."""
+    from .. import diagram
+    g, _ = load_graph(pipeline, overrides, "cpu", allow_no_encoder=True)
+    click.echo((diagram.to_mermaid if fmt == "mermaid" else diagram.to_dot)(g), nl=False)
+    if output:
+        diagram.to_png(g, Path(output))
+        click.echo(f"wrote {output}", err=True)
+
+
+def node_schema(cls) -> dict:
+    """The JSON description of a node type (the same data the node reference is built from)."""
+    doc = (cls.__doc__ or "").strip()
+    return {"type": cls.type, "kind": cls.kind, "summary": doc.splitlines()[0] if doc else "",
+            "doc": doc, "options": cls.Options.describe()}
+
+
+@cli.command()
+@click.argument("type_name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable schemas.")
+def nodes(type_name, as_json):
+    """List node types, or describe TYPE_NAME's options."""
+    from ..errors import PipelineError
+    from ..plugins import get_registry
+    reg = get_registry()
+    if type_name:
+        if type_name not in reg.nodes:
+            hint = reg.suggest(type_name)
+            raise PipelineError(f"unknown node type '{type_name}'" + (f" (did you mean '{hint}'?)" if hint else ""))
+        schema = node_schema(reg.nodes[type_name])
+        if as_json:
+            click.echo(json.dumps(schema, indent=2, default=str))
+            return
+        from rich.console import Console
+        from rich.table import Table
+        console = Console()
+        console.print(f"[bold]{schema['type']}[/bold] ({schema['kind']}, from plugin "
+                      f"'{reg.node_plugin[type_name]}')\n")
+        console.print(schema["doc"] + "\n")
+        table = Table("option", "type", "default", "range / choices", "description")
+        for o in schema["options"]:
+            default = "(required)" if o["required"] else repr(o.get("default"))
+            table.add_row(o["name"], o["type"], default, o.get("constraints", ""), o["doc"])
+        console.print(table)
+        return
+    schemas = [node_schema(reg.nodes[t]) for t in sorted(reg.nodes)]
+    if as_json:
+        click.echo(json.dumps(schemas, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    table = Table("type", "kind", "plugin", "summary")
+    for s in schemas:
+        table.add_row(s["type"], s["kind"], reg.node_plugin[s["type"]], s["summary"])
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json):
+    """List loaded plugins and their node types, and plugins that failed to load."""
+    from ..plugins import get_registry, plugin_infos
+    infos = plugin_infos()
+    failures = [{"name": f.name, "entry_point": f.value, "error": f.error} for f in get_registry().failures]
+    if as_json:
+        click.echo(json.dumps({"plugins": infos, "failed": failures}, indent=2))
+        return
+    for p in infos:
+        pkg = f" ({p['package']} {p['version']})" if p["package"] else ""
+        click.echo(f"{p['name']}{pkg}: {p['module']}")
+        for t in p["nodes"]:
+            click.echo(f"    {t}")
+    for f in failures:
+        click.echo(f"FAILED {f['name']} ({f['entry_point']}): {f['error']}")
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--encoders", is_flag=True, help="List the video encoders each backend offers here.")
+@click.option("--json", "as_json", is_flag=True)
+def probe(file, encoders, as_json):
+    """Show what a media FILE holds (streams, size, fps, frames, audio), or --encoders."""
+    if encoders:
+        from ..plugins import get_registry
+        data = {name: backend.available_encoders() for name, backend in get_registry().backends.items()}
+        if as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        for name, encs in data.items():
+            click.echo(f"{name}: {len(encs)} video encoders")
+            for enc in sorted(encs):
+                click.echo(f"    {enc:<22} {encs[enc]}")
+        return
+    if not file:
+        raise click.UsageError("give a FILE, or --encoders")
+    from ..errors import MediaError
+    from ..media.probe import probe as probe_file
+    if not Path(file).is_file():
+        raise MediaError(f"{file}: file not found")
+    info = probe_file(file).as_dict()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{info['path']}: {info['container']}, {info['duration']:.3f}s")
+    if "video" in info:
+        v = info["video"]
+        click.echo(f"  video: {v['codec']} {v['width']}x{v['height']} {v['pix_fmt']} @ {v['fps']} fps, "
+                   f"{v['frames']} frames{', alpha' if v['alpha'] else ''}")
+    if "audio" in info:
+        a = info["audio"]
+        click.echo(f"  audio: {a['codec']} {a['sample_rate']} Hz, {a['channels']} ch, {a['duration']:.3f}s")

@@ -1,0 +1,82 @@
+"""``vfx preview``: one frame, or a contact sheet of evenly spaced frames, as a PNG."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from . import cli
+from .common import device_option, load_graph, pipeline_argument, set_option
+
+
+@cli.command()
+@pipeline_argument
+@set_option
+@device_option
+@click.option("-f", "--frame", "frame_spec", default="0", show_default=True,
+              help="Frame to show: 48, \"2s\" or \"00:00:02:00\".")
+@click.option("-n", "--node", "node_id", default=None, help="Node to show (default: what the first encoder gets).")
+@click.option("-o", "--output", default="preview.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--sheet", type=click.IntRange(2, 400), default=None, metavar="N",
+              help="A contact sheet of N evenly spaced frames instead of one frame.")
+@click.option("--columns", type=click.IntRange(1, 50), default=None, help="Columns of the contact sheet.")
+@click.option("--thumb-width", type=click.IntRange(16, 4096), default=320, show_default=True)
+def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, columns, thumb_width):
+    """Write one frame of PIPELINE (or a contact sheet) to a PNG, without encoding video."""
+    import numpy as np
+    from .. import color, imageops
+    from ..engine import render_frames
+    from ..errors import PipelineError, Problem
+    from ..media.atomic import AtomicFile
+    from ..media.encode import write_png
+    from ..timing import to_frames
+    graph, dev = load_graph(pipeline, overrides, device, allow_no_encoder=True)
+    if node_id is None:
+        node = graph.encoders[0].input("input") if graph.encoders else next(
+            graph.nodes[n] for n in reversed(graph.order) if graph.nodes[n].video is not None)
+    elif node_id not in graph.nodes or graph.nodes[node_id].video is None:
+        raise PipelineError(Problem(f"no node '{node_id}' with video to preview", file=pipeline, node=node_id))
+    else:
+        node = graph.nodes[node_id]
+    total = node.video.frame_count
+    if sheet:
+        indices = sorted({min(total - 1, int(i * total / sheet)) for i in range(sheet)})
+    else:
+        try:
+            frame = to_frames(frame_spec, node.video.fps)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--frame")
+        if frame >= total:
+            raise click.BadParameter(f"frame {frame} is past the end ({total} frames)", param_hint="--frame")
+        indices = [frame]
+    pixels = []
+    for i in range(0, len(indices), 8):
+        batch = render_frames(graph, node, indices[i:i + 8], device=str(dev))
+        p = batch.pixels
+        if sheet:
+            th = max(1, round(thumb_width * p.shape[2] / p.shape[3]))
+            p = imageops.resize(p, thumb_width, th, "area")
+        pixels.append(color.from_linear(p.cpu(), alpha=not sheet))
+    images = np.concatenate(pixels)
+    if sheet:
+        cols = columns or math.ceil(math.sqrt(len(images) * 16 / 9 * images.shape[1] / images.shape[2]))
+        rows = math.ceil(len(images) / cols)
+        h, w, c = images.shape[1:]
+        gap = 4
+        canvas = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, c), 24, np.uint8)
+        for k, img in enumerate(images):
+            r, q = divmod(k, cols)
+            canvas[gap + r * (h + gap): gap + r * (h + gap) + h, gap + q * (w + gap): gap + q * (w + gap) + w] = img
+        image = canvas
+    else:
+        image = images[0]
+    target = AtomicFile(Path(output).resolve())
+    try:
+        write_png(target.temp, image)
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
+    what = f"contact sheet of {len(indices)} frames" if sheet else f"frame {indices[0]}"
+    click.echo(f"wrote {output} ({what} of '{node.id}')")

@@ -1,0 +1,63 @@
+"""``vfx render`` and ``vfx validate``."""
+from __future__ import annotations
+
+import click
+
+from . import cli
+from .common import device_option, load_graph, pipeline_argument, set_option
+
+
+@cli.command()
+@pipeline_argument
+@set_option
+@device_option
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
+              help="Frames per node call (default: chosen from the device and a memory budget).")
+@click.option("--frames", "frame_spec", metavar="START-END",
+              help="Render only these output frames, inclusive: 120-239, 5s-10s, 48.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="torch intra-op threads.")
+def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads):
+    """Render PIPELINE (a .toml file) to the files its encoders name."""
+    from ..engine import RenderOptions, frame_range, render as run
+    from ..errors import PipelineError, RenderError, VfxError
+    from ..timing import parse_frame_range
+    from .output import Progress
+    graph, dev = load_graph(pipeline, overrides, device)
+    frames = None
+    if frame_spec:
+        enc = graph.encoders[0]
+        try:
+            frames = parse_frame_range(frame_spec, enc.video.fps, enc.video.frame_count)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--frames")
+    opts = RenderOptions(device=str(dev), batch_size=batch_size, frames=frames, torch_threads=threads)
+    try:
+        with Progress(quiet=quiet) as progress:
+            result = run(graph, opts, progress=progress)
+    except PipelineError:
+        raise
+    except RenderError:
+        raise
+    except VfxError as exc:
+        raise RenderError(str(exc)) from exc
+    if not quiet:
+        for path in result.outputs[:5]:
+            click.echo(f"wrote {path}")
+        if len(result.outputs) > 5:
+            click.echo(f"... and {len(result.outputs) - 5} more files")
+        click.echo(f"{result.frames} frames in {result.seconds:.2f}s ({result.fps:.1f} fps, batch "
+                   f"{result.batch_size}, {dev})")
+
+
+@cli.command()
+@pipeline_argument
+@set_option
+def validate(pipeline, overrides):
+    """Check PIPELINE without rendering: exit 0 if it would render, 2 with every problem listed."""
+    graph, _ = load_graph(pipeline, overrides, "cpu")
+    for enc in graph.encoders:
+        v = enc.video
+        click.echo(f"ok: {enc.id} -> {', '.join(str(p) for p in enc.output_paths()[:1])} "
+                   f"({v.width}x{v.height} @ {float(v.fps):g} fps, {v.frame_count} frames"
+                   f"{', with audio' if enc.audio_source() is not None else ''})")

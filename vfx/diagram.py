@@ -1,0 +1,72 @@
+"""The node graph as Mermaid text, Graphviz DOT text, or a PNG drawn with Pillow (no graphviz needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .graph import Graph
+
+_KIND_COLOURS = {"source": "#2e7d32", "generator": "#6a1b9a", "effect": "#1565c0", "editor": "#ef6c00",
+                 "encoder": "#c62828", "audio": "#00838f"}
+
+
+def _label(graph: Graph, node_id: str) -> str:
+    return f"{node_id}\n{graph.nodes[node_id].type}"
+
+
+def to_mermaid(graph: Graph) -> str:
+    lines = ["flowchart LR"]
+    for n in graph.order:
+        lines.append(f'    {n}["{n}<br/><small>{graph.nodes[n].type}</small>"]')
+    for src, dst, opt in graph.edges():
+        lines.append(f"    {src} -->|{opt}| {dst}")
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(graph: Graph) -> str:
+    lines = ["digraph pipeline {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fontcolor=white];']
+    for n in graph.order:
+        node = graph.nodes[n]
+        colour = _KIND_COLOURS.get(node.kind, "#555555")
+        lines.append(f'  "{n}" [label="{n}\\n{node.type}", fillcolor="{colour}"];')
+    for src, dst, opt in graph.edges():
+        lines.append(f'  "{src}" -> "{dst}" [label="{opt}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_png(graph: Graph, path: Path) -> None:
+    """A left-to-right layered drawing: a column per depth, a box per node, an arrow per input."""
+    from PIL import Image, ImageDraw, ImageFont
+    depth: dict[str, int] = {}
+    for n in graph.order:
+        parents = [s for s, d, _ in graph.edges() if d == n]
+        depth[n] = 1 + max((depth[p] for p in parents), default=-1)
+    columns: dict[int, list[str]] = {}
+    for n in graph.order:
+        columns.setdefault(depth[n], []).append(n)
+    box_w, box_h, gap_x, gap_y, margin = 200, 56, 80, 28, 30
+    rows = max(len(c) for c in columns.values())
+    width = margin * 2 + len(columns) * box_w + (len(columns) - 1) * gap_x
+    height = margin * 2 + rows * box_h + (rows - 1) * gap_y
+    img = Image.new("RGB", (width, height), "#1e1e1e")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default()
+    pos = {}
+    for col, ids in columns.items():
+        offset = (rows - len(ids)) * (box_h + gap_y) / 2
+        for row, n in enumerate(ids):
+            x = margin + col * (box_w + gap_x)
+            y = margin + offset + row * (box_h + gap_y)
+            pos[n] = (x, y)
+    for src, dst, _ in graph.edges():
+        x0, y0 = pos[src][0] + box_w, pos[src][1] + box_h / 2
+        x1, y1 = pos[dst][0], pos[dst][1] + box_h / 2
+        draw.line([(x0, y0), (x1 - 8, y1)], fill="#bbbbbb", width=2)
+        draw.polygon([(x1, y1), (x1 - 10, y1 - 5), (x1 - 10, y1 + 5)], fill="#bbbbbb")
+    for n, (x, y) in pos.items():
+        node = graph.nodes[n]
+        draw.rounded_rectangle([x, y, x + box_w, y + box_h], radius=8,
+                               fill=_KIND_COLOURS.get(node.kind, "#555555"))
+        draw.text((x + 10, y + 10), n, fill="white", font=font)
+        draw.text((x + 10, y + 32), node.type, fill="#e0e0e0", font=font)
+    img.save(path)

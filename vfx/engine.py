@@ -1,0 +1,254 @@
+"""The scheduler: pulls batches through the graph and feeds encoders, with bounded memory.
+
+One render pass per encoder. A producer thread pulls ``[i, i+B)`` from the encoder's input (each
+node pulls from its own inputs, sources decode ahead in their own threads) and puts the batch and
+its audio on a bounded queue; the calling thread converts and encodes behind it. Memory is bounded
+by the queue depth, the batch size and one cached batch per shared node, never by video length.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .errors import RenderError, VfxError
+from .frames import samples_at
+from .graph import Graph
+from .node import Encoder, Node
+
+QUEUE_DEPTH = 2
+_DONE = object()
+
+
+@dataclass
+class RenderOptions:
+    """How to render: device, batch size, frame range and thread budget."""
+
+    device: str = "auto"
+    batch_size: int | None = None
+    frames: tuple[int, int] | None = None       # half-open [start, stop) of the output
+    memory_budget: int | None = None            # bytes of frames in flight; None picks from the device
+    torch_threads: int | None = None
+
+
+@dataclass
+class RenderResult:
+    """What a render wrote and how fast."""
+
+    outputs: list[Path] = field(default_factory=list)
+    frames: int = 0
+    seconds: float = 0.0
+    batch_size: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def resolve_device(name: str):
+    """``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one is an error."""
+    if name == "cpu":
+        return "cpu"
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise VfxError("--device cuda was asked for, but torch sees no CUDA device here")
+        return name
+    raise VfxError(f"unknown device {name!r}: use auto, cpu or cuda")
+
+
+def configure_threads(device, torch_threads: int | None = None) -> None:
+    """Share the cores between codecs and torch on purpose (see DESIGN: thread budget)."""
+    import torch
+    cores = os.cpu_count() or 1
+    wanted = torch_threads or (1 if cores <= 2 else max(1, cores // 2))
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    _tune_malloc()
+
+
+def _tune_malloc() -> None:
+    """Keep freed frame buffers in the heap instead of returning them to the kernel each frame."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-1, 1 << 30)        # M_TRIM_THRESHOLD
+        libc.mallopt(-3, 1 << 25)        # M_MMAP_THRESHOLD: 32 MiB, the largest glibc allows
+    except OSError:
+        pass
+
+
+def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | None,
+                      budget: int | None) -> int:
+    """The batch size: ``requested`` if given, else what the memory budget allows, capped by nodes."""
+    caps = [n.max_batch for n in graph.nodes.values() if n.max_batch]
+    cap = min(caps) if caps else 256
+    if requested:
+        return max(1, min(requested, cap))
+    info = encoder.video
+    frame_bytes = info.width * info.height * 16
+    if budget is None:
+        if str(device).startswith("cuda"):
+            import torch
+            free, _ = torch.cuda.mem_get_info()
+            budget = int(free * 0.4)
+        else:
+            budget = 768 << 20
+    live = len(graph.nodes) + QUEUE_DEPTH + 2
+    size = max(1, budget // (frame_bytes * live))
+    limit = 64 if str(device).startswith("cuda") else 8
+    return int(max(1, min(size, limit, cap)))
+
+
+def _mark_shared(graph: Graph) -> None:
+    consumers: dict[str, int] = {}
+    for src, _dst, _opt in graph.edges():
+        consumers[src] = consumers.get(src, 0) + 1
+    for node_id, node in graph.nodes.items():
+        node.cache_enabled = consumers.get(node_id, 0) > 1
+
+
+def render(graph: Graph, options: RenderOptions | None = None, progress: ProgressFn | None = None,
+           cancel: threading.Event | None = None) -> RenderResult:
+    """Render every encoder of ``graph``; on failure no output is left half-written."""
+    options = options or RenderOptions()
+    device = resolve_device(options.device)
+    configure_threads(device, options.torch_threads)
+    _mark_shared(graph)
+    result = RenderResult()
+    started = time.perf_counter()
+    try:
+        for node in graph.nodes.values():
+            node.open()
+        for encoder in graph.encoders:
+            written, count, batch = _render_encoder(graph, encoder, device, options, progress, cancel)
+            result.outputs.extend(written)
+            result.frames += count
+            result.batch_size = batch
+    finally:
+        graph.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def frame_range(encoder: Encoder, frames: tuple[int, int] | None) -> tuple[int, int]:
+    total = encoder.video.frame_count
+    if frames is None:
+        return 0, total
+    start, stop = frames
+    if start >= total:
+        raise VfxError(f"--frames starts at {start}, but '{encoder.id}' has only {total} frames")
+    return start, min(stop, total)
+
+
+def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptions,
+                    progress: ProgressFn | None, cancel: threading.Event | None):
+    source: Node = encoder.input("input")
+    audio_node = encoder.audio_source()
+    start, stop = frame_range(encoder, options.frames)
+    batch_size = choose_batch_size(graph, encoder, device, options.batch_size, options.memory_budget)
+    fps = encoder.video.fps
+    rate = graph.spec.settings.sample_rate
+    channels = graph.spec.settings.channels
+    q: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+    stop_flag = threading.Event()
+
+    def produce():
+        try:
+            for i in range(start, stop, batch_size):
+                if stop_flag.is_set() or (cancel is not None and cancel.is_set()):
+                    break
+                indices = list(range(i, min(i + batch_size, stop)))
+                batch = source.frames(indices)
+                if len(batch) != len(indices):
+                    raise RenderError(f"returned {len(batch)} frames for a request of {len(indices)}",
+                                      node=source.id)
+                audio = None
+                if audio_node is not None:
+                    a0 = samples_at(indices[0], fps, rate)
+                    a1 = samples_at(indices[-1] + 1, fps, rate)
+                    buf = audio_node.audio_samples(a0, a1 - a0)
+                    audio = _fit_channels(buf.samples, channels)
+                _put(q, (batch, audio), stop_flag)
+            _put(q, _DONE, stop_flag)
+        except BaseException as exc:
+            _put(q, exc, stop_flag)
+
+    encoder.begin(start, stop)
+    producer = threading.Thread(target=produce, name=f"render:{encoder.id}", daemon=True)
+    producer.start()
+    done = 0
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            batch, audio = item
+            try:
+                encoder.write(batch, audio)
+            except VfxError:
+                raise
+            except Exception as exc:
+                raise RenderError(f"{type(exc).__name__}: {exc}", node=encoder.id) from exc
+            done += len(batch)
+            if progress:
+                progress(encoder.id, done, stop - start)
+            if cancel is not None and cancel.is_set():
+                raise RenderError("cancelled", node=encoder.id)
+        written = encoder.finish()
+    except BaseException:
+        stop_flag.set()
+        encoder.abort()
+        raise
+    finally:
+        stop_flag.set()
+        producer.join(timeout=10)
+    return written, done, batch_size
+
+
+def _put(q: queue.Queue, item, stop_flag: threading.Event) -> None:
+    while True:
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if stop_flag.is_set():
+                return
+
+
+def _fit_channels(samples, channels: int):
+    import numpy as np
+    have = samples.shape[0]
+    if have == channels:
+        return samples
+    if have == 1:
+        return np.repeat(samples, channels, axis=0)
+    if channels == 1:
+        return samples.mean(axis=0, keepdims=True)
+    out = np.zeros((channels, samples.shape[1]), np.float32)
+    out[:min(have, channels)] = samples[:min(have, channels)]
+    return out
+
+
+def render_frames(graph: Graph, node: Node, indices: list[int], device="cpu"):
+    """Render specific frames of one node (previews and contact sheets)."""
+    device = resolve_device(device)
+    configure_threads(device)
+    _mark_shared(graph)
+    for n in graph.nodes.values():
+        n.open()
+    try:
+        return node.frames(indices)
+    finally:
+        graph.close()

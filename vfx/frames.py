@@ -1,0 +1,137 @@
+"""The frame model: ``StreamInfo``, ``AudioInfo``, ``FrameBatch`` and ``AudioBuffer``.
+
+Inside the graph a video frame is float32 RGBA with premultiplied alpha in linear light.
+A ``FrameBatch`` holds N of them as one tensor of shape (N, 4, H, W) on one device, stored
+channels-last (NHWC in memory) so that the conversion to and from media needs no copy.
+A batch fresh from a decoder may still hold its decoded frames (``native``); the tensor is made
+only when some node asks for ``pixels``, so a plain transcode never leaves YUV.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a node's video output is, known before any pixel is made."""
+
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int
+    has_alpha: bool = True
+
+    @property
+    def duration(self) -> float:
+        return float(self.frame_count / self.fps)
+
+    def with_(self, **changes) -> "StreamInfo":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a node's audio output is: float32 samples at a rate, with a channel count."""
+
+    sample_rate: int
+    channels: int
+    sample_count: int
+
+    @property
+    def duration(self) -> float:
+        return self.sample_count / self.sample_rate
+
+
+def samples_at(frame: int, fps: Fraction, sample_rate: int) -> int:
+    """The first audio sample of a video frame (exact rational arithmetic, floor)."""
+    return (frame * sample_rate * fps.denominator) // fps.numerator
+
+
+class FrameBatch:
+    """N consecutive-or-not frames of one stream, with the frame index of each."""
+
+    __slots__ = ("indices", "_pixels", "native", "_convert", "width", "height")
+
+    def __init__(self, indices: Sequence[int], pixels: "torch.Tensor | None" = None, *,
+                 native: list | None = None, convert: Callable[[list], "torch.Tensor"] | None = None,
+                 size: tuple[int, int] | None = None):
+        self.indices = list(indices)
+        self._pixels = pixels
+        self.native = native
+        self._convert = convert
+        if pixels is not None:
+            self.height, self.width = int(pixels.shape[2]), int(pixels.shape[3])
+        else:
+            self.width, self.height = size
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def pixels(self) -> "torch.Tensor":
+        """The (N, 4, H, W) float32 premultiplied linear RGBA tensor (made on first use)."""
+        if self._pixels is None:
+            self._pixels = self._convert(self.native)
+            self.native = None
+        return self._pixels
+
+    @property
+    def device(self):
+        return self.pixels.device
+
+    def with_pixels(self, pixels: "torch.Tensor") -> "FrameBatch":
+        return FrameBatch(self.indices, pixels)
+
+    def reindexed(self, indices: Sequence[int]) -> "FrameBatch":
+        """The same frames under other indices (a trim or retime), still unconverted if they were."""
+        return FrameBatch(indices, self._pixels, native=self.native, convert=self._convert,
+                          size=(self.width, self.height))
+
+    @staticmethod
+    def join(batches: list["FrameBatch"], indices: Sequence[int]) -> "FrameBatch":
+        """Batches one after the other as one; decoded frames stay unconverted when all are."""
+        if len(batches) == 1:
+            return batches[0].reindexed(indices)
+        if all(b.native is not None for b in batches) and len({(b.width, b.height) for b in batches}) == 1:
+            first = batches[0]
+            return FrameBatch(indices, native=[f for b in batches for f in b.native],
+                              convert=first._convert, size=(first.width, first.height))
+        import torch
+        return FrameBatch(indices, torch.cat([b.pixels for b in batches]))
+
+    def __repr__(self):
+        return f"FrameBatch(n={len(self)}, {self.width}x{self.height}, first={self.indices[:1]})"
+
+
+class AudioBuffer:
+    """Audio samples as a float32 array of shape (channels, samples) at a sample rate."""
+
+    __slots__ = ("samples", "sample_rate")
+
+    def __init__(self, samples: np.ndarray, sample_rate: int):
+        self.samples = np.ascontiguousarray(samples, dtype=np.float32)
+        self.sample_rate = sample_rate
+
+    @classmethod
+    def silence(cls, channels: int, count: int, sample_rate: int) -> "AudioBuffer":
+        return cls(np.zeros((channels, max(0, count)), np.float32), sample_rate)
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[0]
+
+    def __len__(self) -> int:
+        return self.samples.shape[1]
+
+
+def empty_pixels(n: int, height: int, width: int, device: Any = "cpu") -> "torch.Tensor":
+    """An uninitialised channels-last (N, 4, H, W) float32 tensor."""
+    import torch
+    return torch.empty((n, height, width, 4), dtype=torch.float32, device=device).permute(0, 3, 1, 2)

@@ -1,0 +1,200 @@
+"""The node graph: instantiate node types, resolve inputs, reject cycles, configure in order.
+
+``build()`` collects every problem it can find before raising one ``PipelineError``.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PipelineError, Problem
+from .node import ConfigureError, Encoder, Node, NodeContext
+from .options import Input, Inputs, OptionErrors, ParseContext, Table
+from .pipeline import PipelineSpec
+from .plugins import Registry, get_registry
+
+
+@dataclass
+class Graph:
+    """Configured nodes in dependency order, and the encoders that drive a render."""
+
+    spec: PipelineSpec
+    nodes: dict[str, Node]
+    order: list[str]
+
+    @property
+    def encoders(self) -> list[Encoder]:
+        return [self.nodes[n] for n in self.order if isinstance(self.nodes[n], Encoder)]
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        """(from node, to node, option) for every input reference."""
+        out = []
+        for node_id in self.order:
+            node = self.nodes[node_id]
+            for option, value in node.inputs.items():
+                for src in value if isinstance(value, list) else [value]:
+                    if src is not None:
+                        out.append((src.id, node_id, option))
+        return out
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            try:
+                node.close()
+            except Exception:
+                pass
+
+
+def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
+          extras: dict | None = None) -> Graph:
+    """Turn a spec into a configured ``Graph`` or raise ``PipelineError`` listing every problem."""
+    registry = registry or get_registry()
+    problems: list[Problem] = []
+    parse_ctx = ParseContext(fps=spec.settings.fps, base_dir=spec.settings.base_dir,
+                             width=spec.settings.width, height=spec.settings.height)
+    nodes: dict[str, Node] = {}
+    refs: dict[str, list[tuple[str, str, str]]] = {}  # node -> [(option, ref id, kind)]
+
+    for node_id, table in spec.nodes.items():
+        type_name = table.get("type")
+        if not isinstance(type_name, str) or type_name not in registry.nodes:
+            hint = registry.suggest(str(type_name))
+            problems.append(spec.problem(
+                f"unknown node type {type_name!r}" + (f" (did you mean '{hint}'?)" if hint else "")
+                + "; `vfx nodes` lists the types", node=node_id, option="type"))
+            continue
+        cls = registry.node_type(type_name)
+        raw = {k: v for k, v in table.items() if k != "type"}
+        try:
+            options = cls.Options.from_mapping(raw, parse_ctx)
+        except OptionErrors as exc:
+            for option, message in exc.errors:
+                problems.append(spec.problem(message, node=node_id, option=option))
+            continue
+        node = cls(node_id, options, NodeContext(node_id, spec.settings, device, dict(extras or {})))
+        nodes[node_id] = node
+        node_refs = []
+        for name, field in cls.Options.fields().items():
+            if isinstance(field, Input):
+                value = getattr(options, name)
+                for ref in field.refs(value):
+                    node_refs.append((name, ref, field.kind))
+            elif isinstance(field, Table):
+                for i, entry in enumerate(getattr(options, name) or []):
+                    for sub_name, sub in entry.fields().items():
+                        if isinstance(sub, Input):
+                            for ref in sub.refs(getattr(entry, sub_name)):
+                                node_refs.append((name, ref, sub.kind))
+        refs[node_id] = node_refs
+
+    known = set(spec.nodes)
+    for node_id, node_refs in refs.items():
+        for option, ref, _ in node_refs:
+            if ref == node_id:
+                problems.append(spec.problem("a node cannot be its own input", node=node_id, option=option))
+            elif ref not in known:
+                hint = difflib.get_close_matches(ref, list(known), n=1)
+                problems.append(spec.problem(
+                    f"unknown input '{ref}'" + (f" (did you mean '{hint[0]}'?)" if hint else
+                                                f"; nodes are: {', '.join(known)}"),
+                    node=node_id, option=option))
+
+    order, cyclic = _topological(nodes, refs)
+    if cyclic:
+        problems.append(spec.problem("the graph has a cycle through nodes " + " -> ".join(cyclic + cyclic[:1])
+                                     + "; inputs must not depend on their consumers", node=cyclic[0]))
+
+    failed: set[str] = set(spec.nodes) - set(nodes)
+    for node_id in order:
+        node = nodes[node_id]
+        inputs: dict = {}
+        bad = False
+        for option, ref, kind in refs[node_id]:
+            src = nodes.get(ref)
+            if src is None or ref in failed:
+                bad = True
+                continue
+            if kind == "video" and src.video is None:
+                problems.append(spec.problem(f"'{ref}' has no video (it is audio only); a video input is "
+                                             "expected here", node=node_id, option=option))
+                bad = True
+            elif kind == "audio" and src.audio is None:
+                problems.append(spec.problem(f"'{ref}' has no audio (it is video only); an audio input is "
+                                             "expected here", node=node_id, option=option))
+                bad = True
+            field = type(node).Options.fields()[option]
+            if isinstance(field, Input) and not isinstance(field, Inputs):
+                inputs[option] = src
+            else:
+                inputs.setdefault(option, []).append(src)
+        if bad:
+            failed.add(node_id)
+            continue
+        node.inputs = inputs
+        node.nodes_by_id = {ref: nodes[ref] for _, ref, _ in refs[node_id]}
+        try:
+            node.configure()
+        except ConfigureError as exc:
+            problems.append(spec.problem(str(exc), node=node_id, option=exc.option))
+            failed.add(node_id)
+        except (ValueError, OSError) as exc:
+            problems.append(spec.problem(str(exc), node=node_id))
+            failed.add(node_id)
+
+    encoders = [nodes[n] for n in order if isinstance(nodes[n], Encoder) and n not in failed]
+    if not any(isinstance(n, Encoder) for n in nodes.values()) and not problems:
+        problems.append(spec.problem("the pipeline has no encoder node (such as encode.video), so it writes "
+                                     "nothing; `vfx preview` can still show frames"))
+    inputs_read = {p.resolve(): n.id for n in nodes.values() for p in n.input_files()}
+    outputs_seen: dict[Path, str] = {}
+    for enc in encoders:
+        for out in enc.output_paths():
+            out = out.resolve()
+            if out in inputs_read:
+                problems.append(spec.problem(f"output {out} is also read by node '{inputs_read[out]}'; "
+                                             "refusing to overwrite an input", node=enc.id, option="path"))
+            if out in outputs_seen:
+                problems.append(spec.problem(f"output {out} is also written by '{outputs_seen[out]}'",
+                                             node=enc.id, option="path"))
+            outputs_seen[out] = enc.id
+    if problems:
+        raise PipelineError(problems)
+    return Graph(spec=spec, nodes=nodes, order=order)
+
+
+def build_for_preview(spec: PipelineSpec, *, device="cpu") -> Graph:
+    """Like ``build`` but allows a pipeline with no encoder."""
+    try:
+        return build(spec, device=device)
+    except PipelineError as exc:
+        rest = [p for p in exc.problems if "has no encoder node" not in p.message]
+        if rest:
+            raise PipelineError(rest) from None
+        raise
+
+
+def _topological(nodes: dict[str, Node], refs) -> tuple[list[str], list[str]]:
+    deps = {n: [r for _, r, _ in refs[n] if r in nodes and r != n] for n in nodes}
+    order: list[str] = []
+    state: dict[str, int] = {}
+    cycle: list[str] = []
+
+    def visit(n, stack):
+        nonlocal cycle
+        if state.get(n) == 2 or cycle:
+            return
+        if state.get(n) == 1:
+            cycle = stack[stack.index(n):]
+            return
+        state[n] = 1
+        for d in deps[n]:
+            visit(d, stack + [d])
+        state[n] = 2
+        order.append(n)
+
+    for n in nodes:
+        visit(n, [n])
+        if cycle:
+            return [], cycle
+    return order, []

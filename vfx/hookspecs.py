@@ -1,0 +1,42 @@
+"""Every hook a vfx plugin can implement.
+
+A plugin is a module (or object) with functions decorated by ``vfx.hookimpl`` whose names are
+those below; it is found through an entry point in the group ``vfx``. Hooks are registration
+callbacks: the engine passes a ``register`` function and the plugin calls it.
+"""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vfx")
+hookimpl = pluggy.HookimplMarker("vfx")
+
+
+# --- node types -----------------------------------------------------------------------------
+
+@hookspec
+def register_nodes(register):
+    """Register node types: call ``register(NodeClass)`` once per ``vfx.Node`` subclass.
+
+    Called once when the plugin manager is built. The class's ``type`` (like
+    ``"effect.blur"``) must be unique across all plugins; a clash is reported by
+    ``vfx plugins`` and the later registration is refused. Return nothing.
+    """
+
+
+@hookspec
+def register_encoder_backends(register):
+    """Register encoder backends: call ``register(name, backend)`` where ``backend`` has
+    ``available_encoders() -> dict[str, str]`` (codec name -> description).
+
+    Used by ``vfx probe --encoders`` and by ``encode.video``'s ``backend`` option. Return nothing.
+    """
+
+
+# --- command line ---------------------------------------------------------------------------
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``vfx`` command line: ``cli`` is the root ``click.Group``;
+    decorate functions with ``@cli.command()``. Called once when the CLI starts. Return nothing.
+    """

@@ -1,0 +1,1 @@
+"""PyAV helpers shared by source and encoder plugins: probing, decoding, encoding, atomic outputs."""

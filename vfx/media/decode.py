@@ -1,0 +1,211 @@
+"""Frame-exact random-access decoding with a decode-ahead thread, and streaming audio reads.
+
+``VideoReader.frames(indices)`` returns decoded ``av.VideoFrame`` objects for output frame
+indices at the pipeline's frame rate (a source at another rate is retimed to the nearest earlier
+frame). Sequential reads are served by a thread that decodes ahead into a bounded queue; any other
+read seeks to the keyframe before the target and decodes forward, discarding earlier frames.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MediaError
+from .probe import open_container
+
+_END = object()
+
+
+class VideoReader:
+    """Random access to the frames of one video stream; one decoder, one decode-ahead thread."""
+
+    def __init__(self, path: Path, out_fps: Fraction, frame_count: int, src_fps: Fraction, ahead: int = 6):
+        self.path = Path(path)
+        self.out_fps = out_fps
+        self.src_fps = src_fps
+        self.frame_count = frame_count
+        self.ahead = ahead
+        self._container = None
+        self._thread: threading.Thread | None = None
+        self._queue: queue.Queue | None = None
+        self._stop = threading.Event()
+        self._next_src = -1     # source frame index the decode thread will deliver next
+        self._held = None       # (src index, frame) last delivered, for repeats when retiming
+
+    def source_index(self, out_index: int) -> int:
+        """Source frame shown at an output frame index."""
+        if self.src_fps == self.out_fps:
+            idx = out_index
+        else:
+            idx = math.floor(Fraction(out_index) * self.src_fps / self.out_fps + Fraction(1, 10**6))
+        return min(max(idx, 0), self.frame_count - 1)
+
+    def frames(self, out_indices: list[int]) -> list:
+        return [self._frame(self.source_index(i)) for i in out_indices]
+
+    def _frame(self, src_index: int):
+        if self._held is not None and self._held[0] == src_index:
+            return self._held[1]
+        streaming = self._thread is not None and self._next_src <= src_index <= self._next_src + 2 * self.ahead
+        if not streaming:
+            self._restart(src_index)
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                self._thread = None
+                raise MediaError(f"{self.path}: frame {src_index} is past the end of the stream")
+            if isinstance(item, BaseException):
+                self._thread = None
+                raise MediaError(f"{self.path}: decoding failed at frame {src_index}: {item}")
+            idx, frame = item
+            self._next_src = idx + 1
+            if idx >= src_index:
+                self._held = (idx, frame)
+                return frame
+
+    def _restart(self, src_index: int):
+        self._shutdown()
+        self._stop = threading.Event()
+        self._queue = queue.Queue(maxsize=self.ahead)
+        self._next_src = src_index
+        self._thread = threading.Thread(target=self._decode, args=(src_index, self._queue, self._stop),
+                                        name=f"decode:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    def _decode(self, target: int, out: queue.Queue, stop: threading.Event):
+        def put(item):
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+        try:
+            import av
+            container = open_container(self.path)
+            try:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                tb = stream.time_base
+                start_pts = stream.start_time or 0
+                if target > 0:
+                    ts = start_pts + int(Fraction(target) / self.src_fps / tb)
+                    container.seek(ts, stream=stream, backward=True, any_frame=False)
+                last = -1
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        idx = last + 1
+                    else:
+                        idx = round(float((frame.pts - start_pts) * tb * self.src_fps))
+                    if idx <= last:
+                        idx = last + 1
+                    last = idx
+                    if idx < target:
+                        continue
+                    if not put((idx, frame)) or idx >= self.frame_count - 1:
+                        break
+                put(_END)
+            finally:
+                container.close()
+        except av.FFmpegError as exc:  # noqa: F821 - av imported above
+            put(exc)
+        except BaseException as exc:
+            put(exc)
+
+    def _shutdown(self):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._held = None
+
+    def close(self):
+        self._shutdown()
+
+
+class AudioReader:
+    """Streaming access to the first audio stream, resampled to float32 planar at a rate/layout."""
+
+    def __init__(self, path: Path, sample_rate: int, channels: int):
+        self.path = Path(path)
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self._container = None
+        self._iter = None
+        self._pos = 0                     # sample index of the first sample in _pending
+        self._pending = np.zeros((channels, 0), np.float32)
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """``count`` samples from ``start`` (silence past the end), shape (channels, count)."""
+        out = np.zeros((self.channels, count), np.float32)
+        if count <= 0:
+            return out
+        if self._iter is None or start < self._pos or start > self._pos + self._pending.shape[1] + self.sample_rate:
+            self._seek(start)
+        while self._pos + self._pending.shape[1] < start + count:
+            chunk = self._next_chunk()
+            if chunk is None:
+                break
+            self._pending = np.concatenate([self._pending, chunk], axis=1)
+        lo = start - self._pos
+        have = self._pending[:, max(lo, 0): lo + count]
+        if lo >= 0:
+            out[:, :have.shape[1]] = have
+        else:
+            out[:, -lo:-lo + have.shape[1]] = have
+        drop = max(0, min(start + count - self._pos, self._pending.shape[1]))
+        self._pending = self._pending[:, drop:]
+        self._pos += drop
+        return out
+
+    def _seek(self, start: int):
+        import av
+        self.close()
+        self._container = open_container(self.path)
+        stream = self._container.streams.audio[0]
+        self._stream = stream
+        self._resampler = av.AudioResampler(format="fltp", layout=_layout(self.channels), rate=self.sample_rate)
+        start_pts = stream.start_time or 0
+        self._start_seconds = float(start_pts * stream.time_base) if stream.time_base else 0.0
+        seek_seconds = max(0.0, start / self.sample_rate - 0.5)
+        if seek_seconds > 0:
+            self._container.seek(int(seek_seconds / stream.time_base) + start_pts, stream=stream, backward=True)
+        self._iter = self._container.decode(stream)
+        self._pending = np.zeros((self.channels, 0), np.float32)
+        self._pos = None
+        self._target = start
+        first = self._next_chunk()
+        if first is not None:
+            self._pending = first
+
+    def _next_chunk(self):
+        for frame in self._iter:
+            if self._pos is None:
+                t = float(frame.pts * frame.time_base) - self._start_seconds if frame.pts is not None else 0.0
+                self._pos = max(0, round(t * self.sample_rate))
+            frame.pts = None
+            arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
+            if arrays:
+                return np.concatenate(arrays, axis=1).astype(np.float32, copy=False)
+        if self._pos is None:
+            self._pos = self._target
+        flushed = [f.to_ndarray() for f in self._resampler.resample(None)]
+        self._iter = iter(())
+        if flushed:
+            return np.concatenate(flushed, axis=1).astype(np.float32, copy=False)
+        return None
+
+    def close(self):
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+def _layout(channels: int) -> str:
+    return {1: "mono", 2: "stereo", 6: "5.1"}.get(channels, f"{channels}c")

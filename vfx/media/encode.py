@@ -1,0 +1,232 @@
+"""Encoding through PyAV: codec presets, pixel conversion out of the graph, audio muxing.
+
+``VideoWriter`` takes ``FrameBatch`` objects and float32 audio and writes one container.
+Frames still holding their decoded YUV (a plain transcode) skip the RGB round trip.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MediaError
+from ..frames import FrameBatch
+from .. import color
+
+
+@dataclass(frozen=True)
+class CodecPreset:
+    """How a user-facing codec name maps onto an FFmpeg encoder."""
+
+    encoder: str
+    pix_fmt: str
+    alpha_pix_fmt: str | None
+    containers: tuple[str, ...]
+    supports_crf: bool = True
+    options: tuple[tuple[str, str], ...] = ()
+
+
+CODECS: dict[str, CodecPreset] = {
+    "h264": CodecPreset("libx264", "yuv420p", None, (".mp4", ".mov", ".mkv")),
+    "h265": CodecPreset("libx265", "yuv420p", None, (".mp4", ".mov", ".mkv"),
+                        options=(("tag", "hvc1"),)),
+    "prores": CodecPreset("prores_ks", "yuv422p10le", "yuva444p10le", (".mov", ".mkv"), supports_crf=False),
+    "vp9": CodecPreset("libvpx-vp9", "yuv420p", "yuva420p", (".webm", ".mkv")),
+    "ffv1": CodecPreset("ffv1", "bgr0", "bgra", (".mkv", ".avi", ".mov"), supports_crf=False),
+}
+
+AUDIO_CODECS = {"aac": "aac", "pcm": "pcm_s16le"}
+AUDIO_CONTAINERS = {"aac": (".mp4", ".mov", ".mkv"), "pcm": (".mov", ".mkv", ".avi")}
+
+
+def high_bit_depth(pix_fmt: str) -> bool:
+    return any(tag in pix_fmt for tag in ("10le", "12le", "16le", "48le", "64le", "p10", "p12", "p16"))
+
+
+class VideoWriter:
+    """One output container with a video stream and an optional audio stream."""
+
+    def __init__(self, path: Path, *, codec: str, width: int, height: int, fps: Fraction, alpha: bool,
+                 crf: int | None, bitrate: str | None, preset: str | None, pix_fmt: str | None,
+                 audio_codec: str | None, sample_rate: int, channels: int, threads: int = 0,
+                 extra_options: dict | None = None):
+        import av
+        p = CODECS[codec]
+        self.width, self.height, self.fps = width, height, fps
+        self.pix_fmt = pix_fmt or (p.alpha_pix_fmt if alpha and p.alpha_pix_fmt else p.pix_fmt)
+        self.keep_alpha = alpha and any(c.is_alpha for c in av.VideoFormat(self.pix_fmt).components)
+        self.deep = high_bit_depth(self.pix_fmt)
+        self.rgb_in = "rgba64le" if (self.deep and self.keep_alpha) else "rgb48le" if self.deep else \
+            "rgba" if self.keep_alpha else "rgb24"
+        self.yuv = self.pix_fmt.startswith("yuv")
+        try:
+            self.container = av.open(str(path), mode="w", format=_container_format(path))
+        except (av.FFmpegError, OSError) as exc:
+            raise MediaError(f"cannot write {path}: {exc}") from None
+        options = dict(p.options)
+        options.pop("tag", None)
+        if crf is not None and p.supports_crf:
+            options["crf"] = str(crf)
+        if codec == "vp9":
+            options.setdefault("row-mt", "1")
+            if crf is not None and not bitrate:
+                options["b"] = "0"
+        if preset:
+            if codec == "prores":
+                options["profile"] = preset
+            elif codec == "vp9":
+                options["deadline"] = preset
+            else:
+                options["preset"] = preset
+        if codec == "prores" and "profile" not in options:
+            options["profile"] = "4" if self.keep_alpha else "3"
+        options.update(extra_options or {})
+        stream = self.container.add_stream(p.encoder, rate=fps, options=options)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = self.pix_fmt
+        stream.time_base = Fraction(fps.denominator, fps.numerator)
+        cc = stream.codec_context
+        cc.thread_type = "AUTO"
+        cc.thread_count = threads
+        if bitrate:
+            cc.bit_rate = _bitrate(bitrate)
+        if self.yuv:
+            cc.colorspace = 1          # BT.709 matrix
+            cc.color_primaries = 1     # BT.709
+            cc.color_trc = 13          # sRGB / IEC 61966-2-1, the curve the graph used
+            cc.color_range = 1         # limited ("tv") range
+        if dict(p.options).get("tag"):
+            stream.codec_tag = dict(p.options)["tag"]
+        self.video = stream
+        self.audio = None
+        self._fifo = None
+        self._samples_written = 0
+        if audio_codec:
+            a = self.container.add_stream(AUDIO_CODECS[audio_codec], rate=sample_rate)
+            a.layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+            if audio_codec == "aac":
+                a.bit_rate = 192_000
+                self._audio_format = "fltp"
+            else:
+                self._audio_format = "s16"
+            a.format = self._audio_format
+            self.audio = a
+            self._fifo = av.AudioFifo()
+            self._sample_rate = sample_rate
+        self._frame_number = 0
+
+    def write(self, batch: FrameBatch, audio: np.ndarray | None = None) -> None:
+        """Encode a batch of frames and the audio samples (channels, n) that go with them."""
+        for frame in self._frames_of(batch):
+            frame.pts = self._frame_number
+            self._frame_number += 1
+            for packet in self.video.encode(frame):
+                self.container.mux(packet)
+        if audio is not None and self.audio is not None:
+            self._write_audio(audio)
+
+    def _frames_of(self, batch: FrameBatch):
+        import av
+        if batch.native is not None and batch.width == self.width and batch.height == self.height \
+                and self.yuv and not self.keep_alpha:
+            for frame in batch.native:
+                if frame.format.name != self.pix_fmt:
+                    frame = frame.reformat(format=self.pix_fmt)
+                yield frame
+            return
+        pixels = batch.pixels
+        if (pixels.shape[2], pixels.shape[3]) != (self.height, self.width):
+            raise MediaError(f"frame size {pixels.shape[3]}x{pixels.shape[2]} does not match the encoder's "
+                             f"{self.width}x{self.height}")
+        rgb = color.from_linear(pixels, alpha=self.keep_alpha, bits=16 if self.deep else 8)
+        for arr in rgb:
+            frame = av.VideoFrame.from_ndarray(arr, format=self.rgb_in)
+            if self.yuv:
+                frame = frame.reformat(format=self.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
+            else:
+                frame = frame.reformat(format=self.pix_fmt)
+            yield frame
+
+    def _write_audio(self, samples: np.ndarray):
+        import av
+        data = np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32)
+        if self._audio_format == "s16":
+            data = (data * 32767).round().astype(np.int16).T.reshape(1, -1).copy()
+        frame = av.AudioFrame.from_ndarray(data, format=self._audio_format, layout=self.audio.layout.name)
+        frame.sample_rate = self._sample_rate
+        frame.pts = None
+        self._fifo.write(frame)
+        self._drain_audio(final=False)
+
+    def _drain_audio(self, final: bool):
+        size = self.audio.codec_context.frame_size or 1024
+        while self._fifo.samples >= size or (final and self._fifo.samples > 0):
+            frame = self._fifo.read(min(size, self._fifo.samples) if final else size)
+            if frame is None:
+                break
+            frame.pts = self._samples_written
+            frame.time_base = Fraction(1, self._sample_rate)
+            self._samples_written += frame.samples
+            for packet in self.audio.encode(frame):
+                self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush encoders and write the trailer."""
+        for packet in self.video.encode(None):
+            self.container.mux(packet)
+        if self.audio is not None:
+            self._drain_audio(final=True)
+            for packet in self.audio.encode(None):
+                self.container.mux(packet)
+        self.container.close()
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except Exception:
+            pass
+
+
+def _container_format(path: Path) -> str | None:
+    return {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".avi": "avi"}.get(
+        path.suffix.lower())
+
+
+def _bitrate(text: str) -> int:
+    t = str(text).strip().lower()
+    mult = 1
+    if t.endswith("k"):
+        mult, t = 1000, t[:-1]
+    elif t.endswith("m"):
+        mult, t = 1_000_000, t[:-1]
+    return int(float(t) * mult)
+
+
+def parse_bitrate(text: str) -> int:
+    """``"8M"``, ``"800k"`` or ``"1500000"`` to bits per second; ValueError otherwise."""
+    try:
+        value = _bitrate(text)
+    except ValueError:
+        raise ValueError(f"expected a bitrate like \"8M\" or \"800k\", got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"bitrate must be positive, got {text!r}")
+    return value
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """One PNG through PyAV's png encoder; uint8 or uint16 (N.B. 16-bit goes big-endian)."""
+    import av
+    h, w, c = rgb.shape
+    if rgb.dtype == np.uint16:
+        fmt = "rgba64be" if c == 4 else "rgb48be"
+        src = av.VideoFrame.from_ndarray(rgb, format="rgba64le" if c == 4 else "rgb48le").reformat(format=fmt)
+    else:
+        fmt = "rgba" if c == 4 else "rgb24"
+        src = av.VideoFrame.from_ndarray(rgb, format=fmt)
+    ctx = av.CodecContext.create("png", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = w, h, fmt
+    ctx.time_base = Fraction(1, 25)
+    data = b"".join(bytes(p) for p in ctx.encode(src)) + b"".join(bytes(p) for p in ctx.encode(None))
+    Path(path).write_bytes(data)

@@ -1,0 +1,230 @@
+"""Node base classes: what every node type, built-in or third-party, implements.
+
+Lifecycle, driven by the graph and the engine:
+
+1. ``__init__`` receives parsed ``options`` (see ``vfx.options``) and a ``NodeContext``;
+2. ``configure()`` runs once its inputs are configured: it checks what it gets and sets
+   ``self.video`` (a ``StreamInfo``) and/or ``self.audio`` (an ``AudioInfo``). It touches no
+   pixels; problems are raised as ``ConfigureError`` naming the option;
+3. ``render(indices)`` returns a ``FrameBatch`` for those frame indices, asking its inputs for
+   what it needs with ``self.pull(input_node, indices)``; ``render_audio(start, count)`` returns
+   that many samples from sample ``start``;
+4. ``close()`` releases files and decoders.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import RenderError, VfxError
+from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
+from .options import Options
+
+if TYPE_CHECKING:
+    import torch
+
+
+class ConfigureError(VfxError, ValueError):
+    """Raised by ``configure()``; ``option`` names the option at fault, if one is."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, option: str | None = None):
+        self.option = option
+        super().__init__(message)
+
+
+@dataclass
+class PipelineSettings:
+    """Pipeline-wide settings every node can read."""
+
+    width: int = 1920
+    height: int = 1080
+    fps: Fraction = Fraction(24)
+    duration: int = 240
+    seed: int = 0
+    sample_rate: int = 48000
+    channels: int = 2
+    base_dir: Path = Path(".")
+
+
+@dataclass
+class NodeContext:
+    """What a node knows of the world: pipeline settings, its device, its seed."""
+
+    node_id: str
+    settings: PipelineSettings
+    device: Any = "cpu"
+    extras: dict = field(default_factory=dict)
+
+    def seed_for(self, frame: int = 0, stream: str = "") -> int:
+        """A 63-bit seed from (pipeline seed, node id, frame, stream): the same in any chunk."""
+        key = f"{self.settings.seed}\0{self.node_id}\0{frame}\0{stream}".encode()
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
+
+    def generator(self, frame: int = 0, stream: str = "") -> "torch.Generator":
+        """A torch generator (on the CPU) seeded for one frame of this node."""
+        import torch
+        g = torch.Generator()
+        g.manual_seed(self.seed_for(frame, stream))
+        return g
+
+
+class Node:
+    """Base of every node type. Subclass one of the kinds below, not this."""
+
+    type: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    #: the largest batch this node accepts; the engine never hands it more.
+    max_batch: ClassVar[int | None] = None
+    #: set by the engine for nodes read by more than one consumer
+    cache_enabled: bool = False
+
+    class Options(Options):
+        pass
+
+    def __init__(self, node_id: str, options: Options, ctx: NodeContext):
+        self.id = node_id
+        self.options = options
+        self.ctx = ctx
+        self.video: StreamInfo | None = None
+        self.audio: AudioInfo | None = None
+        #: input nodes by option name (a list for list-valued options), set by the graph
+        self.inputs: dict[str, Any] = {}
+        #: every input node by id (for options such as composite layers that name nodes)
+        self.nodes_by_id: dict[str, Node] = {}
+        self._cache_key: tuple | None = None
+        self._cache: FrameBatch | None = None
+
+    # --- what subclasses implement -------------------------------------------------------
+    def configure(self) -> None:
+        """Check the inputs and set ``self.video`` and/or ``self.audio``."""
+        raise NotImplementedError
+
+    def render(self, indices: list[int]) -> FrameBatch:
+        """Frames at these indices, as one batch."""
+        raise NotImplementedError(f"{self.type} has no video")
+
+    def render_audio(self, start: int, count: int) -> AudioBuffer:
+        """``count`` samples from sample ``start`` (zeros past the end)."""
+        raise NotImplementedError(f"{self.type} has no audio")
+
+    def input_files(self) -> list[Path]:
+        """Media files this node reads (an encoder refuses to overwrite them)."""
+        return []
+
+    def open(self) -> None:
+        """Acquire resources before the first render call."""
+
+    def close(self) -> None:
+        """Release decoders, files and caches."""
+
+    # --- helpers for subclasses ------------------------------------------------------------
+    def input(self, name: str):
+        return self.inputs.get(name)
+
+    def pull(self, node: "Node", indices: list[int]) -> FrameBatch:
+        """Ask an input node for frames; clamps nothing, so callers map indices first."""
+        return node.frames(indices)
+
+    @property
+    def device(self):
+        return self.ctx.device
+
+    # --- called by the engine and by other nodes -------------------------------------------
+    def frames(self, indices: list[int]) -> FrameBatch:
+        """``render`` with a one-batch cache (a node read by two consumers renders once)."""
+        key = tuple(indices)
+        if self.cache_enabled and key == self._cache_key and self._cache is not None:
+            return self._cache
+        try:
+            batch = self.render(list(indices))
+        except VfxError:
+            raise
+        except Exception as exc:
+            raise RenderError(f"{type(exc).__name__}: {exc}", node=self.id) from exc
+        if self.cache_enabled:
+            self._cache_key, self._cache = key, batch
+        return batch
+
+    def audio_samples(self, start: int, count: int) -> AudioBuffer:
+        """``render_audio`` with errors attributed to this node."""
+        try:
+            return self.render_audio(start, count)
+        except VfxError:
+            raise
+        except Exception as exc:
+            raise RenderError(f"audio: {type(exc).__name__}: {exc}", node=self.id) from exc
+
+    def drop_cache(self) -> None:
+        self._cache_key = self._cache = None
+
+    def __repr__(self):
+        return f"<{self.type} '{self.id}'>"
+
+
+class Source(Node):
+    """A node with no inputs that makes frames and/or audio."""
+
+    kind = "source"
+
+
+class Generator(Node):
+    """A learned model that synthesises frames in batches."""
+
+    kind = "generator"
+
+
+class Effect(Node):
+    """A node that changes the pixels of one input, frame for frame."""
+
+    kind = "effect"
+
+
+class Editor(Node):
+    """A node that cuts, joins, retimes or layers its inputs (and their audio)."""
+
+    kind = "editor"
+
+
+class AudioNode(Node):
+    """A node that produces or changes audio only."""
+
+    kind = "audio"
+
+
+class Encoder(Node):
+    """A sink that writes its input to files. Writes go to a temporary name, renamed at the end."""
+
+    kind = "encoder"
+
+    def configure(self) -> None:
+        src = self.input("input")
+        self.video = src.video if src is not None else None
+
+    def output_paths(self) -> list[Path]:
+        """The files this encoder will create (checked against every input file)."""
+        raise NotImplementedError
+
+    def audio_source(self) -> "Node | None":
+        """The node whose audio is muxed, or None."""
+        return None
+
+    def begin(self, start: int, stop: int) -> None:
+        """Open temporary outputs for frames [start, stop)."""
+        raise NotImplementedError
+
+    def write(self, batch: FrameBatch, audio: AudioBuffer | None) -> None:
+        """Encode one batch (and the audio that spans it)."""
+        raise NotImplementedError
+
+    def finish(self) -> list[Path]:
+        """Flush, close and move the finished files into place; return their paths."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Remove temporary files; leave whatever was at the output path untouched."""
+        raise NotImplementedError

@@ -1,0 +1,418 @@
+"""Typed node options: the schema each node type declares, used to validate, document and describe.
+
+A node type declares a nested ``Options`` class whose attributes are ``Option`` instances::
+
+    class Options(vfx.Options):
+        radius = vfx.opt.Float(5.0, min=0, doc="blur radius in pixels")
+
+``Option.parse`` turns a TOML value into the Python value the node sees, or raises
+``ValueError`` with a message saying what was expected; the graph adds file, node and option.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, ClassVar
+
+from . import timing
+
+REQUIRED = object()
+
+
+@dataclass
+class ParseContext:
+    """What option parsing may need: the pipeline's frame rate and the pipeline file's folder."""
+
+    fps: Fraction = Fraction(24)
+    base_dir: Path = Path(".")
+    width: int = 1920
+    height: int = 1080
+
+
+class Option:
+    """One typed option: default, one-line doc, and how to parse and describe it."""
+
+    type_name = "any"
+
+    def __init__(self, default: Any = REQUIRED, *, doc: str = ""):
+        self.default = default
+        self.doc = doc
+        self.name = ""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def parse(self, value: Any, ctx: ParseContext) -> Any:
+        return value
+
+    def default_value(self, ctx: ParseContext) -> Any:
+        return None if self.required else self.parse(self.default, ctx) if self.default is not None else None
+
+    def constraints(self) -> str:
+        return ""
+
+    def describe(self) -> dict:
+        out = {"name": self.name, "type": self.type_name, "doc": self.doc, "required": self.required}
+        if not self.required:
+            out["default"] = self.default
+        extra = self.constraints()
+        if extra:
+            out["constraints"] = extra
+        return out
+
+
+def _type_label(value) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class _Ranged(Option):
+    def __init__(self, default=REQUIRED, *, min=None, max=None, doc=""):
+        super().__init__(default, doc=doc)
+        self.min, self.max = min, max
+
+    def _check_range(self, v):
+        if self.min is not None and v < self.min:
+            raise ValueError(f"must be at least {self.min}, got {v}")
+        if self.max is not None and v > self.max:
+            raise ValueError(f"must be at most {self.max}, got {v}")
+        return v
+
+    def constraints(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"{self.min} .. {self.max}"
+        if self.min is not None:
+            return f">= {self.min}"
+        if self.max is not None:
+            return f"<= {self.max}"
+        return ""
+
+
+class Int(_Ranged):
+    """A whole number."""
+
+    type_name = "int"
+
+    def parse(self, value, ctx):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {_type_label(value)} {value!r}")
+        return self._check_range(value)
+
+
+class Float(_Ranged):
+    """A number; integers are accepted."""
+
+    type_name = "float"
+
+    def parse(self, value, ctx):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {_type_label(value)} {value!r}")
+        return self._check_range(float(value))
+
+
+class Bool(Option):
+    """true or false."""
+
+    type_name = "bool"
+
+    def parse(self, value, ctx):
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {_type_label(value)} {value!r}")
+        return value
+
+
+class Str(Option):
+    """Free text."""
+
+    type_name = "string"
+
+    def parse(self, value, ctx):
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {_type_label(value)} {value!r}")
+        return value
+
+
+class Choice(Option):
+    """One of a fixed set of strings."""
+
+    type_name = "choice"
+
+    def __init__(self, default=REQUIRED, *, choices: tuple[str, ...], doc=""):
+        super().__init__(default, doc=doc)
+        self.choices = tuple(choices)
+
+    def parse(self, value, ctx):
+        if value not in self.choices:
+            hint = difflib.get_close_matches(str(value), self.choices, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ValueError(f"expected one of {', '.join(self.choices)}; got {value!r}{extra}")
+        return value
+
+    def constraints(self) -> str:
+        return " | ".join(self.choices)
+
+
+_NAMED_COLORS = {
+    "black": (0, 0, 0), "white": (255, 255, 255), "red": (255, 0, 0), "green": (0, 255, 0),
+    "blue": (0, 0, 255), "yellow": (255, 255, 0), "cyan": (0, 255, 255), "magenta": (255, 0, 255),
+    "gray": (128, 128, 128), "grey": (128, 128, 128), "orange": (255, 165, 0),
+}
+
+
+class Color(Option):
+    """A colour: ``"#rrggbb"``, ``"#rrggbbaa"``, a name, or ``[r, g, b(, a)]`` in 0..1 (sRGB).
+
+    Parses to a straight (not premultiplied) sRGB-encoded ``(r, g, b, a)`` tuple of floats.
+    """
+
+    type_name = "color"
+
+    def parse(self, value, ctx):
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in _NAMED_COLORS:
+                return tuple(c / 255 for c in _NAMED_COLORS[text]) + (1.0,)
+            if text == "transparent":
+                return (0.0, 0.0, 0.0, 0.0)
+            if re.fullmatch(r"#([0-9a-f]{6}|[0-9a-f]{8})", text):
+                digits = [int(text[i:i + 2], 16) / 255 for i in range(1, len(text), 2)]
+                return tuple(digits + [1.0] * (4 - len(digits)))
+        elif isinstance(value, list) and len(value) in (3, 4) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value):
+            return tuple(float(v) for v in value) + ((1.0,) if len(value) == 3 else ())
+        raise ValueError(f"expected a colour like \"#ff8800\", \"#ff880080\", \"white\" or [1.0, 0.5, 0.0], got {value!r}")
+
+
+class Vec(Option):
+    """A fixed-length list of numbers, such as a position ``[x, y]``."""
+
+    type_name = "vec"
+
+    def __init__(self, default=REQUIRED, *, length: int = 2, integer: bool = False, min=None, doc=""):
+        super().__init__(default, doc=doc)
+        self.length, self.integer, self.min = length, integer, min
+        self.type_name = f"[{'int' if integer else 'float'} x {length}]"
+
+    def parse(self, value, ctx):
+        kind = int if self.integer else (int, float)
+        if (not isinstance(value, list) or len(value) != self.length
+                or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)):
+            what = "integers" if self.integer else "numbers"
+            raise ValueError(f"expected a list of {self.length} {what}, got {value!r}")
+        if self.min is not None and any(v < self.min for v in value):
+            raise ValueError(f"every value must be at least {self.min}, got {value!r}")
+        return tuple(int(v) if self.integer else float(v) for v in value)
+
+
+class Time(Option):
+    """A time: frames (``120`` or ``"120f"``), seconds (``"2.5s"``, ``"500ms"``) or ``"00:00:05:12"``.
+
+    Parses to a whole number of frames at the pipeline's frame rate.
+    """
+
+    type_name = "time"
+
+    def __init__(self, default=REQUIRED, *, min_frames: int = 0, doc=""):
+        super().__init__(default, doc=doc)
+        self.min_frames = min_frames
+
+    def parse(self, value, ctx):
+        frames = timing.to_frames(value, ctx.fps)
+        if frames < self.min_frames:
+            raise ValueError(f"must be at least {self.min_frames} frame(s), got {value!r}")
+        return frames
+
+
+class Fps(Option):
+    """A frame rate: ``24``, ``29.97`` or ``"30000/1001"``."""
+
+    type_name = "fps"
+
+    def parse(self, value, ctx):
+        return timing.parse_fps(value)
+
+
+class InputPath(Option):
+    """A file that must exist, relative to the pipeline file."""
+
+    type_name = "input path"
+
+    def __init__(self, default=REQUIRED, *, pattern: bool = False, doc=""):
+        super().__init__(default, doc=doc)
+        self.pattern = pattern
+
+    def parse(self, value, ctx):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"expected a file path, got {value!r}")
+        path = (ctx.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if not self.pattern and not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        return path
+
+
+class OutputPath(Option):
+    """A file to write, relative to the pipeline file; its folder is created when rendering."""
+
+    type_name = "output path"
+
+    def parse(self, value, ctx):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"expected a file path, got {value!r}")
+        return (ctx.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
+
+
+class Input(Option):
+    """A reference to another node by id, whose video or audio this node consumes."""
+
+    type_name = "node"
+
+    def __init__(self, default=REQUIRED, *, kind: str = "video", doc=""):
+        super().__init__(default, doc=doc)
+        assert kind in ("video", "audio")
+        self.kind = kind
+        self.type_name = f"{kind} node"
+
+    def parse(self, value, ctx):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"expected the id of a node with {self.kind}, got {value!r}")
+        return value
+
+    def refs(self, parsed) -> list[str]:
+        return [parsed] if parsed else []
+
+
+class Inputs(Input):
+    """A list of node ids."""
+
+    def __init__(self, default=REQUIRED, *, kind: str = "video", min_count: int = 1, doc=""):
+        super().__init__(default, kind=kind, doc=doc)
+        self.min_count = min_count
+        self.type_name = f"list of {kind} nodes"
+
+    def parse(self, value, ctx):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"expected a list of node ids, got {value!r}")
+        if len(value) < self.min_count:
+            raise ValueError(f"expected at least {self.min_count} node ids, got {len(value)}")
+        return list(value)
+
+    def refs(self, parsed) -> list[str]:
+        return list(parsed or [])
+
+
+class Table(Option):
+    """A list of tables with a schema of their own (such as composite layers).
+
+    A plain string stands for ``{<shorthand> = "string"}``.
+    """
+
+    type_name = "list of tables"
+
+    def __init__(self, item: type["Options"], default=REQUIRED, *, shorthand: str | None = None,
+                 min_count: int = 1, doc=""):
+        super().__init__(default, doc=doc)
+        self.item, self.shorthand, self.min_count = item, shorthand, min_count
+
+    def parse(self, value, ctx):
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {_type_label(value)}")
+        if len(value) < self.min_count:
+            raise ValueError(f"expected at least {self.min_count} entries, got {len(value)}")
+        out = []
+        for i, entry in enumerate(value):
+            if isinstance(entry, str) and self.shorthand:
+                entry = {self.shorthand: entry}
+            if not isinstance(entry, dict):
+                raise ValueError(f"entry {i + 1}: expected a table or a node id, got {entry!r}")
+            try:
+                out.append(self.item.from_mapping(entry, ctx))
+            except OptionErrors as exc:
+                first = exc.errors[0]
+                raise ValueError(f"entry {i + 1}, '{first[0]}': {first[1]}") from None
+        return out
+
+    def refs(self, parsed) -> list[str]:
+        return [ref for entry in parsed or [] for ref in entry.input_refs()]
+
+    def describe(self) -> dict:
+        out = super().describe()
+        out["fields"] = self.item.describe()
+        return out
+
+
+class OptionErrors(Exception):
+    """Several (option, message) pairs found while parsing one table."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {m}" for k, m in errors))
+
+
+class Options:
+    """Base of every node's option schema; subclasses list ``Option`` attributes."""
+
+    _fields: ClassVar[dict[str, Option]] = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        fields: dict[str, Option] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Option):
+                    fields[name] = value
+        cls._fields = fields
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def fields(cls) -> dict[str, Option]:
+        return dict(cls._fields)
+
+    @classmethod
+    def from_mapping(cls, raw: dict, ctx: ParseContext) -> "Options":
+        """Parse every field; collect all problems and raise them together as ``OptionErrors``."""
+        errors: list[tuple[str, str]] = []
+        values = {}
+        for key in raw:
+            if key not in cls._fields:
+                hint = difflib.get_close_matches(key, list(cls._fields), n=1)
+                errors.append((key, "unknown option" + (f" (did you mean '{hint[0]}'?)" if hint else
+                                                          f"; known: {', '.join(cls._fields) or 'none'}")))
+        for name, field in cls._fields.items():
+            try:
+                if name in raw:
+                    values[name] = field.parse(raw[name], ctx)
+                elif field.required:
+                    errors.append((name, f"missing required option ({field.type_name}: {field.doc})"))
+                else:
+                    values[name] = field.default_value(ctx)
+            except ValueError as exc:
+                errors.append((name, str(exc)))
+        if errors:
+            raise OptionErrors(errors)
+        return cls(**values)
+
+    def input_refs(self) -> list[str]:
+        """Every node id this option set refers to, in declaration order."""
+        refs = []
+        for name, field in self._fields.items():
+            if isinstance(field, (Input, Table)):
+                refs.extend(field.refs(getattr(self, name, None)))
+        return refs
+
+    @classmethod
+    def describe(cls) -> list[dict]:
+        return [field.describe() for field in cls._fields.values()]
+
+    def __repr__(self):
+        inner = ", ".join(f"{k}={getattr(self, k, None)!r}" for k in self._fields)
+        return f"{type(self).__name__}({inner})"

@@ -1,0 +1,108 @@
+"""The plugin manager: loads every entry point in the group ``vfx`` (built-ins included).
+
+A plugin that fails to import is recorded in ``failures`` and does not stop the others.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.metadata
+import threading
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginFailure
+from .node import Node
+
+ENTRY_POINT_GROUP = "vfx"
+
+
+class Registry:
+    """Node types and encoder backends gathered from every plugin."""
+
+    def __init__(self, manager: pluggy.PluginManager, failures: list[PluginFailure]):
+        self.manager = manager
+        self.failures = failures
+        self.nodes: dict[str, type[Node]] = {}
+        self.node_plugin: dict[str, str] = {}
+        self.backends: dict[str, object] = {}
+        for plugin_name, plugin in list(manager.list_name_plugin()):
+            self._collect(plugin_name, plugin)
+
+    def _collect(self, plugin_name: str, plugin) -> None:
+        def register_node(cls):
+            if not (isinstance(cls, type) and issubclass(cls, Node)) or not cls.type or not cls.kind:
+                self.failures.append(PluginFailure(plugin_name, "", f"register_nodes: {cls!r} is not a "
+                                                   "vfx.Node subclass with a type and a kind"))
+                return
+            if cls.type in self.nodes:
+                self.failures.append(PluginFailure(
+                    plugin_name, "", f"node type '{cls.type}' is already registered by "
+                    f"'{self.node_plugin[cls.type]}'; this registration is ignored"))
+                return
+            self.nodes[cls.type] = cls
+            self.node_plugin[cls.type] = plugin_name
+
+        def register_backend(name, backend):
+            self.backends.setdefault(name, backend)
+
+        for hook_name, register in (("register_nodes", register_node),
+                                    ("register_encoder_backends", register_backend)):
+            impl = getattr(plugin, hook_name, None)
+            if impl is None:
+                continue
+            try:
+                impl(register)
+            except Exception as exc:  # a broken plugin must not take the others down
+                self.failures.append(PluginFailure(plugin_name, hook_name, f"{type(exc).__name__}: {exc}"))
+
+    def node_type(self, name: str) -> type[Node]:
+        return self.nodes[name]
+
+    def suggest(self, name: str) -> str | None:
+        hits = difflib.get_close_matches(name, list(self.nodes), n=1, cutoff=0.5)
+        if not hits:
+            short = {t.split(".", 1)[-1]: t for t in self.nodes}
+            hits = [short[h] for h in difflib.get_close_matches(name.split(".")[-1], list(short), n=1)]
+        return hits[0] if hits else None
+
+
+_lock = threading.Lock()
+
+
+@functools.cache
+def get_registry() -> Registry:
+    """The process-wide registry (plugins load once, on first use)."""
+    with _lock:
+        manager = pluggy.PluginManager("vfx")
+        manager.add_hookspecs(hookspecs)
+        failures: list[PluginFailure] = []
+        seen = set()
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in seen:
+                continue
+            seen.add(ep.name)
+            try:
+                module = ep.load()
+                manager.register(module, name=ep.name)
+            except Exception as exc:
+                failures.append(PluginFailure(ep.name, ep.value, f"{type(exc).__name__}: {exc}"))
+        return Registry(manager, failures)
+
+
+def plugin_infos() -> list[dict]:
+    """Name, module, version and node types of each loaded plugin, for ``vfx plugins``."""
+    reg = get_registry()
+    dists = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                dists[ep.name] = (dist.metadata["Name"], dist.version)
+    out = []
+    for name, plugin in reg.manager.list_name_plugin():
+        dist = dists.get(name, ("", ""))
+        out.append({"name": name, "module": getattr(plugin, "__name__", repr(plugin)),
+                    "package": dist[0], "version": dist[1],
+                    "nodes": sorted(t for t, p in reg.node_plugin.items() if p == name)})
+    return out

@@ -1,0 +1,131 @@
+"""Frame rates and times: rational fps, durations and timecodes turned into frame counts."""
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+_COMMON_NTSC = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001),
+                "59.94": Fraction(60000, 1001), "47.952": Fraction(48000, 1001)}
+
+_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|f)\s*$")
+_TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+)(?:([:;])(\d+)|(\.\d+))?$")
+
+
+def parse_fps(value) -> Fraction:
+    """``24``, ``23.976``, ``"30000/1001"`` or ``"29.97"`` to an exact positive Fraction."""
+    if isinstance(value, bool):
+        raise ValueError("expected a frame rate, got a boolean")
+    if isinstance(value, Fraction):
+        fps = value
+    elif isinstance(value, int):
+        fps = Fraction(value)
+    elif isinstance(value, (float, str)):
+        text = str(value).strip()
+        if text in _COMMON_NTSC:
+            fps = _COMMON_NTSC[text]
+        else:
+            try:
+                fps = Fraction(text).limit_denominator(1001)
+            except (ValueError, ZeroDivisionError):
+                raise ValueError(f"expected a frame rate like 24, 29.97 or \"30000/1001\", got {value!r}")
+    else:
+        raise ValueError(f"expected a frame rate, got {type(value).__name__}")
+    if fps <= 0 or fps > 1000:
+        raise ValueError(f"frame rate must be between 0 and 1000, got {value!r}")
+    return fps
+
+
+def seconds_of(value) -> float:
+    """A time given as seconds-with-unit or a timecode, in seconds (frames are not allowed here)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    m = _UNIT.match(text)
+    if m and m.group(2) != "f":
+        n = float(m.group(1))
+        return n * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
+    raise ValueError(f"expected a time like \"2.5s\" or \"500ms\", got {value!r}")
+
+
+def to_frames(value, fps: Fraction, *, allow_negative: bool = False) -> int:
+    """A time to a frame index/count.
+
+    Integers are frames. Strings may be ``"120f"``, ``"2.5s"``, ``"500ms"``, ``"1m"``,
+    a SMPTE timecode ``"00:00:10:12"`` (last field is frames) or ``"00:01:02.5"``.
+    Times round to the nearest frame.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a time, got a boolean")
+    if isinstance(value, int):
+        frames = value
+    elif isinstance(value, float):
+        raise ValueError(f"a bare number is a frame count and must be whole; write \"{value}s\" for seconds")
+    elif isinstance(value, str):
+        frames = _parse_time_string(value.strip(), fps)
+    else:
+        raise ValueError(f"expected frames (integer) or a time string, got {type(value).__name__}")
+    if frames < 0 and not allow_negative:
+        raise ValueError(f"time must not be negative, got {value!r}")
+    return frames
+
+
+def _parse_time_string(text: str, fps: Fraction) -> int:
+    m = _UNIT.match(text)
+    if m:
+        number, unit = float(m.group(1)), m.group(2)
+        if unit == "f":
+            if number != int(number):
+                raise ValueError(f"a frame count must be whole, got {text!r}")
+            return int(number)
+        seconds = number * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+        return _round_half_up(Fraction(seconds).limit_denominator(1_000_000) * fps)
+    m = _TIMECODE.match(text)
+    if m:
+        hours = int(m.group(1) or 0)
+        minutes, secs = int(m.group(2)), int(m.group(3))
+        whole = Fraction(hours * 3600 + minutes * 60 + secs)
+        if m.group(5) is not None:
+            ff = int(m.group(5))
+            if ff >= math.ceil(fps):
+                raise ValueError(f"timecode frame field {ff} is not below the frame rate {float(fps):g}")
+            return _round_half_up(whole * fps) + ff
+        if m.group(6):
+            whole += Fraction(m.group(6))
+        return _round_half_up(whole * fps)
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(
+            f"expected frames (120 or \"120f\"), seconds (\"2.5s\", \"500ms\") or a timecode "
+            f"(\"00:00:05:12\"), got {text!r}") from None
+
+
+def _round_half_up(x: Fraction) -> int:
+    return math.floor(x + Fraction(1, 2))
+
+
+def format_time(frames: int, fps: Fraction) -> str:
+    """A frame count as ``HH:MM:SS:FF`` for messages and progress."""
+    per = math.ceil(fps)
+    total_seconds, ff = divmod(frames, per) if fps.denominator == 1 else (int(frames / fps), 0)
+    if fps.denominator != 1:
+        ff = frames - _round_half_up(Fraction(total_seconds) * fps)
+    h, rem = divmod(total_seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}:{ff:02d}"
+
+
+def parse_frame_range(text: str, fps: Fraction, total: int) -> tuple[int, int]:
+    """``"120-239"`` (inclusive, like ``vfx render --frames``) to a half-open ``(start, stop)``."""
+    if "-" in text.strip().lstrip("-"):
+        a, b = text.split("-", 1)
+        start = to_frames(a.strip(), fps) if a.strip() else 0
+        end = to_frames(b.strip(), fps) if b.strip() else total - 1
+    else:
+        start = end = to_frames(text.strip(), fps)
+    if start > end:
+        raise ValueError(f"frame range {text!r} ends before it starts")
+    if start >= total:
+        raise ValueError(f"frame range {text!r} starts at {start}, but the output has only {total} frames")
+    return start, min(end, total - 1) + 1
