@@ -49,7 +49,10 @@ class VideoSource(vfx.Source):
 
     def configure(self):
         from vfx.media.probe import probe
-        info = probe(self.options.path)
+        try:
+            info = probe(self.options.path)
+        except vfx.MediaError as exc:
+            raise ConfigureError(str(exc), option="path") from None
         if info.video is None:
             raise ConfigureError(f"{self.options.path} has no video stream (use it as an audio source)",
                                  option="path")

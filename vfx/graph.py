@@ -185,7 +185,7 @@ def _topological(nodes: dict[str, Node], refs) -> tuple[list[str], list[str]]:
         if state.get(n) == 2 or cycle:
             return
         if state.get(n) == 1:
-            cycle = stack[stack.index(n):]
+            cycle = stack[stack.index(n):-1]
             return
         state[n] = 1
         for d in deps[n]:

@@ -86,7 +86,8 @@ class VideoWriter:
         stream = self.container.add_stream(p.encoder, rate=fps, options=options)
         stream.width, stream.height = width, height
         stream.pix_fmt = self.pix_fmt
-        stream.time_base = Fraction(fps.denominator, fps.numerator)
+        self._time_base = Fraction(fps.denominator, fps.numerator)
+        stream.time_base = self._time_base
         cc = stream.codec_context
         cc.thread_type = "AUTO"
         cc.thread_count = threads
@@ -121,6 +122,7 @@ class VideoWriter:
         """Encode a batch of frames and the audio samples (channels, n) that go with them."""
         for frame in self._frames_of(batch):
             frame.pts = self._frame_number
+            frame.time_base = self._time_base
             self._frame_number += 1
             for packet in self.video.encode(frame):
                 self.container.mux(packet)

@@ -60,7 +60,8 @@ def open_container(path: Path):
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
-        raise MediaError(f"cannot open {path}: {exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise MediaError(f"cannot open {path}: {reason} (not a media file PyAV can read?)") from None
 
 
 def probe(path: str | Path, count_frames: bool = True) -> MediaInfo:
