@@ -273,15 +273,16 @@ class Crossfade(vfx.Editor):
             return _gather(self, [(self._b, b_idx)], indices)
         pa = self.pull(self._a, a_idx).pixels
         pb = self.pull(self._b, b_idx).pixels
+        row_a = {i: k for k, i in enumerate(a_idx)}
+        row_b = {i + self._cut: k for k, i in enumerate(b_idx)}
         out = []
         for i in indices:
-            w = self.weight(i)
-            if i < self._cut:
-                out.append(pa[a_idx.index(i)])
-            elif i >= self._a.video.frame_count:
-                out.append(pb[i - self._cut - b_idx[0]])
+            if i not in row_b:
+                out.append(pa[row_a[i]])
+            elif i not in row_a:
+                out.append(pb[row_b[i]])
             else:
-                out.append(torch.lerp(pa[a_idx.index(i)], pb[i - self._cut - b_idx[0]], w))
+                out.append(torch.lerp(pa[row_a[i]], pb[row_b[i]], self.weight(i)))
         return FrameBatch(indices, torch.stack(out).contiguous(memory_format=torch.channels_last))
 
     def render_audio(self, start, count):

@@ -282,7 +282,7 @@ class TestPattern(vfx.Source):
                     frames.append(torch.rand(3, h, w, generator=g).to(self.device))
                 else:
                     y, x = self._grid()
-                    r2 = ((x - 0.5) ** 2 + ((y - 0.5) * h / w) ** 2) * (w * 0.25)
+                    r2 = ((x - 0.5) ** 2 + ((y - 0.5) * h / w) ** 2) * (w * 0.1)
                     frames.append((0.5 + 0.5 * torch.sin(r2 * math.pi * 1.0 + i / fps * 2 * math.pi))
                                   .expand(3, h, w))
             srgb = torch.stack(frames)
