@@ -78,13 +78,20 @@ def configure_threads(device, torch_threads: int | None = None) -> None:
 
 
 def _tune_malloc() -> None:
-    """Keep freed frame buffers in the heap instead of returning them to the kernel each frame."""
+    """Serve frame-sized buffers from the heap and keep it, instead of a fresh mmap per frame.
+
+    glibc maps every allocation over 32 MiB (a 1080p float frame is 33 MiB) and unmaps it on
+    free, so each frame cost ~8,000 page faults to touch again (see BENCH-ANCHORS.md). With mmap
+    off and trimming raised, freed frames are reused as they are; the heap stays as large as the
+    largest working set, which the engine's bounded queues already cap.
+    """
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-1, 1 << 30)        # M_TRIM_THRESHOLD
-        libc.mallopt(-3, 1 << 25)        # M_MMAP_THRESHOLD: 32 MiB, the largest glibc allows
     except OSError:
-        pass
+        return
+    libc.mallopt(-4, 0)              # M_MMAP_MAX: never mmap
+    libc.mallopt(-1, 1 << 30)        # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
+    libc.mallopt(-2, 64 << 20)       # M_TOP_PAD: grow the heap in 64 MiB steps
 
 
 def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | None,
