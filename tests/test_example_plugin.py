@@ -176,6 +176,15 @@ def test_example_plugin_errors_and_determinism(plugin_env, tmp_path):
     assert not np.array_equal(whole[3], whole[4])                # the noise differs from frame to frame
 
 
+def test_the_example_plugins_own_unit_tests_pass(plugin_env):
+    # The package's tests (examples/vfx-example-plugin/tests) run against the installed copy, from
+    # inside its folder so that its own pyproject.toml configures pytest.
+    env = dict(plugin_env, PYTHONDONTWRITEBYTECODE="1")
+    proc = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], env,
+                cwd=PLUGIN_SRC, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_a_plugin_that_fails_to_import_is_reported(plugin_env, tmp_path):
     site = tmp_path / "broken_site"
     (site / "vfx_broken_example").mkdir(parents=True)

@@ -33,6 +33,47 @@ def _decode_lut_rgba() -> np.ndarray:
     return np.stack([_decode_lut()] * 3 + [alpha], axis=1).reshape(256, 1, 4)
 
 
+_SQRT_BUCKETS = 256
+
+
+@functools.cache
+def _encode8_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tables for the exact 8-bit sRGB encode in the square-root domain.
+
+    With s = sqrt(linear), 256 equal buckets of s each hold at most two code boundaries, so
+    ``code = base[b] + (s >= t1[b]) + (s >= t2[b])`` with ``b = floor(256 s)``: three 8-bit
+    lookups and two compares, all SIMD in OpenCV, instead of a 16-bit gather.
+    """
+    k = np.arange(1, 256)
+    v = (k - 0.5) / 255
+    starts = np.sqrt(np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4))
+    base = np.zeros(_SQRT_BUCKETS, np.uint8)
+    t1 = np.full(_SQRT_BUCKETS, 2.0, np.float32)
+    t2 = np.full(_SQRT_BUCKETS, 2.0, np.float32)
+    for b in range(_SQRT_BUCKETS):
+        lo, hi = b / _SQRT_BUCKETS, (b + 1) / _SQRT_BUCKETS
+        base[b] = np.count_nonzero(starts < lo)
+        inside = starts[(starts >= lo) & (starts <= hi)]
+        assert len(inside) <= 2
+        t1[b:b + 1] = inside[:1] if len(inside) else 2.0
+        t2[b:b + 1] = inside[1:2] if len(inside) > 1 else 2.0
+    return base, t1, t2
+
+
+def encode_srgb8(linear: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 linear values (any shape OpenCV takes, up to 4 channels) to uint8 sRGB codes."""
+    import cv2
+    base, t1, t2 = _encode8_tables()
+    s = cv2.sqrt(cv2.max(linear, 0.0))
+    bucket = cv2.convertScaleAbs(s, alpha=_SQRT_BUCKETS, beta=-0.5)
+    code = cv2.LUT(bucket, base)
+    up1 = cv2.compare(s, cv2.LUT(bucket, t1), cv2.CMP_GE)
+    up2 = cv2.compare(s, cv2.LUT(bucket, t2), cv2.CMP_GE)
+    np.add(code, up1 & 1, out=code)
+    np.add(code, up2 & 1, out=out if out is not None else code)
+    return out if out is not None else code
+
+
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
     """Exact sRGB decode of floats in 0..1 (for colours given in options)."""
     v = np.asarray(values, dtype=np.float64)
@@ -74,35 +115,60 @@ def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
     return pixels
 
 
-def from_linear(pixels, alpha: bool, bits: int = 8) -> np.ndarray:
-    """A (N, 4, H, W) premultiplied linear tensor to (N, H, W, 3|4) straight sRGB integers.
+def from_linear(pixels, alpha: bool, bits: int = 8, channels: int | None = None) -> np.ndarray:
+    """A (N, 4, H, W) premultiplied linear tensor to (N, H, W, C) straight sRGB integers.
 
     Without ``alpha`` the frame is composited over black, which for premultiplied pixels is
-    just dropping the alpha channel.
+    just dropping the alpha channel. ``C`` is 4 with ``alpha``, else 3; ``channels=4`` asks for
+    RGBA even when opaque (cheaper to hand to swscale than packed RGB on the CPU path).
     """
     import torch
-    levels = 256 if bits == 8 else 65536
-    nhwc = pixels.permute(0, 2, 3, 1)
-    if alpha:
-        a = nhwc[..., 3:4]
-        rgb = torch.where(a > 1e-6, nhwc[..., :3] / a.clamp_min(1e-6), torch.zeros_like(a))
-        nhwc = torch.cat([rgb, a], dim=-1)
-    else:
-        nhwc = nhwc[..., :3]
-    if nhwc.device.type != "cpu":
-        x = nhwc.clamp(0, 1)
-        s = torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.pow(1 / 2.4) - 0.055)
-        if alpha:
-            s[..., 3] = x[..., 3]
-        out = (s * (levels - 1) + 0.5).floor().clamp_(0, levels - 1)
-        return out.to(torch.uint8 if bits == 8 else torch.int32).cpu().numpy().astype(
-            np.uint8 if bits == 8 else np.uint16)
-    scaled = np.multiply(nhwc.numpy(), float(_OUT_BITS))
+    channels = channels or (4 if alpha else 3)
+    if pixels.device.type != "cpu":
+        return _from_linear_torch(pixels, alpha, bits, channels)
+    nhwc = pixels.permute(0, 2, 3, 1).numpy()
+    n, h, w, _ = nhwc.shape
+    if bits == 8:
+        out = np.empty((n, h, w, 4), np.uint8)
+        for i in range(n):
+            frame = nhwc[i] if alpha else np.ascontiguousarray(nhwc[i])
+            if alpha:
+                frame = _unpremultiplied(frame)
+            encode_srgb8(frame, out=out[i])
+            if alpha:
+                out[i, ..., 3] = np.clip(nhwc[i, ..., 3] * 255 + 0.5, 0, 255)
+        return out if channels == 4 else out[..., :3]
+    levels = 65536
+    frames = np.stack([_unpremultiplied(f) for f in nhwc]) if alpha else nhwc[..., :channels]
+    scaled = np.multiply(frames, float(_OUT_BITS))
     np.add(scaled, 0.5, out=scaled)
     np.clip(scaled, 0, _OUT_BITS, out=scaled)
     idx = scaled.astype(np.uint16)
     out = np.take(_encode_lut(levels), idx)
     if alpha:
-        a = idx[..., 3]
-        out[..., 3] = (a.astype(np.uint32) * (levels - 1) + _OUT_BITS // 2) // _OUT_BITS
-    return out
+        out[..., 3] = idx[..., 3]
+    return out[..., :channels]
+
+
+def _unpremultiplied(frame: np.ndarray) -> np.ndarray:
+    straight = np.zeros(frame.shape, np.float32)
+    a = frame[..., 3:4]
+    np.divide(frame[..., :3], a, out=straight[..., :3], where=a > 1e-6)
+    straight[..., 3:4] = a
+    return straight
+
+
+def _from_linear_torch(pixels, alpha: bool, bits: int, channels: int) -> np.ndarray:
+    import torch
+    levels = 256 if bits == 8 else 65536
+    nhwc = pixels.permute(0, 2, 3, 1).clamp(0, 1)
+    a = nhwc[..., 3:4]
+    rgb = nhwc[..., :3]
+    if alpha:
+        rgb = torch.where(a > 1e-6, rgb / a.clamp_min(1e-6), torch.zeros_like(rgb))
+    s = torch.where(rgb <= 0.0031308, rgb * 12.92, 1.055 * rgb.clamp_min(1e-12).pow(1 / 2.4) - 0.055)
+    s = torch.cat([s, a], dim=-1) if channels == 4 else s
+    out = (s * (levels - 1) + 0.5).floor_().clamp_(0, levels - 1)
+    if bits == 8:
+        return out.to(torch.uint8).cpu().numpy()
+    return out.to(torch.int32).cpu().numpy().astype(np.uint16)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,8 +55,14 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def resolve_device(name: str):
-    """``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one is an error."""
+    """``auto`` picks CUDA when torch sees a GPU; ``cuda`` without one is an error.
+
+    On a machine with no NVIDIA driver, ``auto`` answers ``cpu`` without importing torch, so a
+    render that never touches pixels (a plain transcode) never pays torch's start-up and memory.
+    """
     if name == "cpu":
+        return "cpu"
+    if name == "auto" and "torch" not in sys.modules and not _nvidia_driver_present():
         return "cpu"
     import torch
     if name == "auto":
@@ -67,13 +74,30 @@ def resolve_device(name: str):
     raise VfxError(f"unknown device {name!r}: use auto, cpu or cuda")
 
 
+def _nvidia_driver_present() -> bool:
+    return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
 def configure_threads(device, torch_threads: int | None = None) -> None:
-    """Share the cores between codecs and torch on purpose (see DESIGN: thread budget)."""
-    import torch
+    """Share the cores between codecs and torch on purpose (see DESIGN: thread budget).
+
+    torch gets one intra-op thread per two cores (one on this 2-core class of machine): the
+    decoder and encoder threads use the rest. torch is configured now if it is loaded, else
+    through OMP_NUM_THREADS, which it reads when it is first imported.
+    """
     cores = os.cpu_count() or 1
     wanted = torch_threads or (1 if cores <= 2 else max(1, cores // 2))
-    if torch.get_num_threads() != wanted:
-        torch.set_num_threads(wanted)
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+    elif torch_threads or "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(wanted)
+    try:
+        import cv2
+        cv2.setNumThreads(wanted)
+    except ImportError:
+        pass
     _tune_malloc()
 
 
@@ -109,7 +133,7 @@ def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | N
             free, _ = torch.cuda.mem_get_info()
             budget = int(free * 0.4)
         else:
-            budget = 768 << 20
+            budget = 256 << 20
     live = len(graph.nodes) + QUEUE_DEPTH + 2
     size = max(1, budget // (frame_bytes * live))
     limit = 64 if str(device).startswith("cuda") else 8
