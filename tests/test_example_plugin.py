@@ -202,3 +202,15 @@ def test_a_plugin_that_fails_to_import_is_reported(plugin_env, tmp_path):
     data = json.loads(_run(VFX + ["plugins", "--json"], env).stdout)
     assert data["failed"] == [{"name": "broken", "entry_point": "vfx_broken_example",
                                "error": "RuntimeError: boom at import"}]
+
+
+def test_every_hook_is_documented_in_the_plugin_guide():
+    import inspect
+
+    from vfx import hookspecs
+    guide = (ROOT / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
+    hooks = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+             if hasattr(fn, "vfx_spec")]
+    assert hooks, "no hookspecs found"
+    missing = [name for name in hooks if f"`{name}(" not in guide]
+    assert not missing, f"hooks not described in docs/writing-plugins.md: {missing}"

@@ -68,6 +68,10 @@ def test_trim_is_frame_exact(tmp_path, source):
     assert [decode_index(f) for f in frames] == list(range(17, 29))
     audio = decode_audio(tmp_path / "cut.mkv")
     assert abs(audio.shape[1] - 12 / 24 * 48000) <= 48000 / 24
+    # the audio is the source's audio from 17/24 s on, sample-aligned (a 440 Hz sine: any offset shows)
+    source = decode_audio(tmp_path / source)[0, 34000:34000 + 20000]
+    got = audio[0, :20000]
+    assert np.corrcoef(source, got)[0, 1] > 0.98
 
 
 NOISE = """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 
@@ -35,7 +36,9 @@ class VideoReader:
         self._queue: queue.Queue | None = None
         self._stop = threading.Event()
         self._next_src = -1     # source frame index the decode thread will deliver next
-        self._held = None       # (src index, frame) last delivered, for repeats when retiming
+        # the last frames delivered, by source index: repeats (retiming) and consumers that read
+        # the same source at nearby offsets are served without a seek
+        self._recent: OrderedDict[int, object] = OrderedDict()
 
     def source_index(self, out_index: int) -> int:
         """Source frame shown at an output frame index."""
@@ -49,8 +52,8 @@ class VideoReader:
         return [self._frame(self.source_index(i)) for i in out_indices]
 
     def _frame(self, src_index: int):
-        if self._held is not None and self._held[0] == src_index:
-            return self._held[1]
+        if src_index in self._recent:
+            return self._recent[src_index]
         streaming = self._thread is not None and self._next_src <= src_index <= self._next_src + 2 * self.ahead
         if not streaming:
             self._restart(src_index)
@@ -64,8 +67,10 @@ class VideoReader:
                 raise MediaError(f"{self.path}: decoding failed at frame {src_index}: {item}")
             idx, frame = item
             self._next_src = idx + 1
+            self._recent[idx] = frame
+            if len(self._recent) > 2 * self.ahead:
+                self._recent.popitem(last=False)
             if idx >= src_index:
-                self._held = (idx, frame)
                 return frame
 
     def _restart(self, src_index: int):
@@ -123,7 +128,6 @@ class VideoReader:
             self._stop.set()
             self._thread.join(timeout=5)
             self._thread = None
-        self._held = None
 
     def close(self):
         self._shutdown()
@@ -186,13 +190,21 @@ class AudioReader:
 
     def _next_chunk(self):
         for frame in self._iter:
+            skip = 0
             if self._pos is None:
                 t = float(frame.pts * frame.time_base) - self._start_seconds if frame.pts is not None else 0.0
-                self._pos = max(0, round(t * self.sample_rate))
+                self._pos = round(t * self.sample_rate)
+                if frame.time_base and frame.time_base > Fraction(1, frame.sample_rate) and frame.samples:
+                    # a coarse container clock (Matroska counts milliseconds): codec frames are
+                    # a fixed number of samples from the stream start, so snap to that grid
+                    per = frame.samples * self.sample_rate / frame.sample_rate
+                    self._pos = round(round(t * self.sample_rate / per) * per)
+                if self._pos < 0:            # encoder priming before time zero
+                    skip, self._pos = -self._pos, 0
             frame.pts = None
             arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
             if arrays:
-                return np.concatenate(arrays, axis=1).astype(np.float32, copy=False)
+                return np.concatenate(arrays, axis=1).astype(np.float32, copy=False)[:, skip:]
         if self._pos is None:
             self._pos = self._target
         flushed = [f.to_ndarray() for f in self._resampler.resample(None)]
