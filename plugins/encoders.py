@@ -27,9 +27,9 @@ class VideoEncoder(vfx.Encoder):
         pix_fmt = opt.Str(None, doc="output pixel format (default: yuv420p; prores 4444 / vp9 / ffv1 keep alpha)")
         audio = opt.Input(None, kind="audio", doc="node whose audio is muxed (default: the input's own audio)")
         audio_codec = opt.Choice("aac", choices=("aac", "pcm", "none"), doc="audio codec, or none for no audio")
-        backend = opt.Choice("pyav", choices=("pyav", "ffmpeg"),
-                             doc="pyav (in-process) or ffmpeg (pipe to an ffmpeg binary, for encoders like h264_nvenc)")
-        ffmpeg_encoder = opt.Str(None, doc="ffmpeg encoder name for backend = \"ffmpeg\" (default from codec)")
+        backend = opt.Str("pyav", doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "
+                                      "for encoders like h264_nvenc), or one a plugin registers")
+        ffmpeg_encoder = opt.Str(None, doc="FFmpeg encoder name such as h264_nvenc (default: from codec)")
         threads = opt.Int(0, min=0, max=64, doc="encoder threads (0: automatic)")
 
     def configure(self):
@@ -70,15 +70,21 @@ class VideoEncoder(vfx.Encoder):
             raise ConfigureError(f"{o.audio_codec} audio cannot go in '{ext}' files; use "
                                  f"{', '.join(AUDIO_CONTAINERS[o.audio_codec])} or audio_codec = \"aac\"",
                                  option="audio_codec")
-        if o.backend == "ffmpeg":
-            from vfx.media.ffmpeg_pipe import available_encoders, ffmpeg_binary
-            if not ffmpeg_binary():
-                raise ConfigureError("no ffmpeg binary found (install imageio-ffmpeg or set VFX_FFMPEG)",
-                                     option="backend")
+        from vfx.plugins import get_registry
+        backends = get_registry().backends
+        if o.backend not in backends:
+            raise ConfigureError(f"unknown backend '{o.backend}'; registered: {', '.join(backends)}",
+                                 option="backend")
+        self._backend = backends[o.backend]
+        if o.ffmpeg_encoder is not None or o.backend == "ffmpeg":
             name = o.ffmpeg_encoder or preset.encoder
-            if name not in available_encoders():
-                raise ConfigureError(f"the ffmpeg binary has no encoder '{name}' (`vfx probe --encoders` lists "
-                                     "them)", option="ffmpeg_encoder")
+            offered = self._backend.available_encoders()
+            if not offered:
+                raise ConfigureError(f"backend '{o.backend}' offers no encoders here (no ffmpeg binary? install "
+                                     "imageio-ffmpeg or set VFX_FFMPEG)", option="backend")
+            if name not in offered:
+                raise ConfigureError(f"backend '{o.backend}' has no encoder '{name}' (`vfx probe --encoders` "
+                                     "lists them)", option="ffmpeg_encoder")
         self._writer = None
         self._target = None
 
@@ -93,18 +99,12 @@ class VideoEncoder(vfx.Encoder):
         o = self.options
         s = self.ctx.settings
         self._target = AtomicFile(o.path)
-        common = dict(width=self.video.width, height=self.video.height, fps=self.video.fps, crf=o.crf,
-                      bitrate=o.bitrate, preset=o.preset,
-                      audio_codec=o.audio_codec if self._audio_node is not None else None,
-                      sample_rate=s.sample_rate, channels=s.channels)
-        if o.backend == "ffmpeg":
-            from vfx.media.ffmpeg_pipe import FfmpegPipeWriter
-            self._writer = FfmpegPipeWriter(self._target.temp, encoder=o.ffmpeg_encoder or CODECS[o.codec].encoder,
-                                            pix_fmt=o.pix_fmt or CODECS[o.codec].pix_fmt, **common)
-        else:
-            from vfx.media.encode import VideoWriter
-            self._writer = VideoWriter(self._target.temp, codec=o.codec, alpha=self.video.has_alpha,
-                                       pix_fmt=o.pix_fmt, threads=o.threads, **common)
+        self._writer = self._backend.open_writer(
+            self._target.temp, codec=o.codec, encoder=o.ffmpeg_encoder, width=self.video.width,
+            height=self.video.height, fps=self.video.fps, alpha=self.video.has_alpha, crf=o.crf,
+            bitrate=o.bitrate, preset=o.preset, pix_fmt=o.pix_fmt,
+            audio_codec=o.audio_codec if self._audio_node is not None else None,
+            sample_rate=s.sample_rate, channels=s.channels, threads=o.threads)
 
     def write(self, batch, audio):
         self._writer.write(batch, audio)
@@ -171,7 +171,11 @@ class ImageSequenceEncoder(vfx.Encoder):
 
 
 class PyAVBackend:
-    """Encoders of PyAV's bundled FFmpeg."""
+    """Encoders of PyAV's bundled FFmpeg, in-process (the default)."""
+
+    def open_writer(self, path, *, codec, encoder, **settings):
+        from vfx.media.encode import VideoWriter
+        return VideoWriter(path, codec=codec, encoder=encoder, **settings)
 
     def available_encoders(self) -> dict[str, str]:
         import av
@@ -187,7 +191,12 @@ class PyAVBackend:
 
 
 class FfmpegBackend:
-    """Encoders of the ffmpeg binary (``$VFX_FFMPEG``, PATH, or imageio-ffmpeg's)."""
+    """Encoders of the ffmpeg binary (``$VFX_FFMPEG``, PATH, or imageio-ffmpeg's), fed through a pipe."""
+
+    def open_writer(self, path, *, codec, encoder, pix_fmt, alpha, threads, **settings):
+        from vfx.media.ffmpeg_pipe import FfmpegPipeWriter
+        return FfmpegPipeWriter(path, encoder=encoder or CODECS[codec].encoder,
+                                pix_fmt=pix_fmt or CODECS[codec].pix_fmt, **settings)
 
     def available_encoders(self) -> dict[str, str]:
         from vfx.media.ffmpeg_pipe import available_encoders

@@ -22,12 +22,14 @@ def test_parse_fps_rejects(bad):
 @pytest.mark.parametrize("value,fps,frames", [
     (120, 24, 120), ("120f", 24, 120), ("2.5s", 24, 60), ("500ms", 24, 12), ("1m", 24, 1440),
     ("00:00:05:12", 24, 132), ("00:01:02.5", 24, 1500), ("01:00", 25, 1500), ("10s", Fraction(30000, 1001), 300),
+    ("01:00:00:00", Fraction(30000, 1001), 108000), ("00:01:30;00", Fraction(30000, 1001), 2698),
+    ("01:00:00;00", Fraction(30000, 1001), 107892), ("00:10:00;00", Fraction(60000, 1001), 35964),
 ])
 def test_to_frames(value, fps, frames):
     assert to_frames(value, Fraction(fps)) == frames
 
 
-@pytest.mark.parametrize("bad", ["5 parsecs", 2.5, "00:00:01:30", True, "-3s", -4])
+@pytest.mark.parametrize("bad", ["5 parsecs", 2.5, "00:00:01:30", True, "-3s", -4, "00:01:00;01", "00:00:01;00"])
 def test_to_frames_rejects(bad):
     with pytest.raises(ValueError):
         to_frames(bad, Fraction(24))

@@ -207,14 +207,19 @@ width = 101
 fps = "fast"
 duration = "forever"
 colour = 3
+[vars]
+full = "${name}-v2"
+name = "spot"
 [nodes.c]
 type = "source.color"
+color = "${full}"
+[nodes.d]
+kind = "source.color"
 """)
-    with pytest.raises(PipelineError) as info:
-        load(p)
-    text = str(info.value)
-    for word in ("unsupported format 2", "even integer", "frame rate", "expected frames", "unknown pipeline setting"):
-        assert word in text
+    text = "\n".join(map(str, problems_of(p)))
+    for word in ("unsupported format 2", "even integer", "frame rate", "expected frames", "unknown pipeline setting",
+                 "got 'spot-v2'", "node 'd': option 'type': missing 'type'"):
+        assert word in text      # settings, vars (resolved through each other) and nodes: all at once
 
 
 def test_cli_exit_codes_and_no_traceback(tmp_path):

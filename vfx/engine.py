@@ -133,10 +133,10 @@ def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | N
             free, _ = torch.cuda.mem_get_info()
             budget = int(free * 0.4)
         else:
-            budget = 256 << 20
+            budget = 128 << 20
     live = len(graph.nodes) + QUEUE_DEPTH + 2
     size = max(1, budget // (frame_bytes * live))
-    limit = 64 if str(device).startswith("cuda") else 8
+    limit = 64 if str(device).startswith("cuda") else 4
     return int(max(1, min(size, limit, cap)))
 
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +48,11 @@ class Graph:
 
 
 def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
-          extras: dict | None = None) -> Graph:
-    """Turn a spec into a configured ``Graph`` or raise ``PipelineError`` listing every problem."""
+          extras: dict | None = None, require_encoder: bool = True) -> Graph:
+    """Turn a spec into a configured ``Graph`` or raise ``PipelineError`` listing every problem
+    (including those ``vfx.pipeline.load`` found in the settings)."""
     registry = registry or get_registry()
-    problems: list[Problem] = []
+    problems: list[Problem] = list(spec.problems)
     parse_ctx = ParseContext(fps=spec.settings.fps, base_dir=spec.settings.base_dir,
                              width=spec.settings.width, height=spec.settings.height)
     nodes: dict[str, Node] = {}
@@ -58,19 +60,26 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
 
     for node_id, table in spec.nodes.items():
         type_name = table.get("type")
+        if type_name is None:
+            problems.append(spec.problem("missing 'type' (the node type, such as \"source.video\")",
+                                         node=node_id, option="type"))
+            continue
         if not isinstance(type_name, str) or type_name not in registry.nodes:
             hint = registry.suggest(str(type_name))
+            broken = "".join(f"; plugin '{f.name}' failed to load ({f.error})" for f in registry.failures)
             problems.append(spec.problem(
                 f"unknown node type {type_name!r}" + (f" (did you mean '{hint}'?)" if hint else "")
-                + "; `vfx nodes` lists the types", node=node_id, option="type"))
+                + "; `vfx nodes` lists the types" + broken, node=node_id, option="type"))
             continue
         cls = registry.node_type(type_name)
         raw = {k: v for k, v in table.items() if k != "type"}
         try:
             options = cls.Options.from_mapping(raw, parse_ctx)
         except OptionErrors as exc:
+            already = {(p.node, p.option) for p in spec.problems}
             for option, message in exc.errors:
-                problems.append(spec.problem(message, node=node_id, option=option))
+                if (node_id, option) not in already:
+                    problems.append(spec.problem(message, node=node_id, option=option))
             continue
         node = cls(node_id, options, NodeContext(node_id, spec.settings, device, dict(extras or {})))
         nodes[node_id] = node
@@ -141,9 +150,14 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         except (ValueError, OSError) as exc:
             problems.append(spec.problem(str(exc), node=node_id))
             failed.add(node_id)
+        except Exception as exc:  # a bug in a node type: still name the node and where it came from
+            plugin = registry.node_plugin.get(node.type, "?")
+            problems.append(spec.problem(f"{node.type} (plugin '{plugin}') failed to configure: "
+                                         f"{type(exc).__name__}: {exc}", node=node_id))
+            failed.add(node_id)
 
     encoders = [nodes[n] for n in order if isinstance(nodes[n], Encoder) and n not in failed]
-    if not any(isinstance(n, Encoder) for n in nodes.values()) and not problems:
+    if require_encoder and not any(isinstance(n, Encoder) for n in nodes.values()) and not problems:
         problems.append(spec.problem("the pipeline has no encoder node (such as encode.video), so it writes "
                                      "nothing; `vfx preview` can still show frames"))
     inputs_read = {p.resolve(): n.id for n in nodes.values() for p in n.input_files()}
@@ -154,6 +168,9 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
             if out in inputs_read:
                 problems.append(spec.problem(f"output {out} is also read by node '{inputs_read[out]}'; "
                                              "refusing to overwrite an input", node=enc.id, option="path"))
+            blocker = _unwritable_folder(out.parent)
+            if blocker:
+                problems.append(spec.problem(f"cannot write {out}: {blocker}", node=enc.id, option="path"))
             if out in outputs_seen:
                 problems.append(spec.problem(f"output {out} is also written by '{outputs_seen[out]}'",
                                              node=enc.id, option="path"))
@@ -164,14 +181,20 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
 
 
 def build_for_preview(spec: PipelineSpec, *, device="cpu") -> Graph:
-    """Like ``build`` but allows a pipeline with no encoder."""
-    try:
-        return build(spec, device=device)
-    except PipelineError as exc:
-        rest = [p for p in exc.problems if "has no encoder node" not in p.message]
-        if rest:
-            raise PipelineError(rest) from None
-        raise
+    """Like ``build`` but a pipeline without an encoder is fine (previews and graphs)."""
+    return build(spec, device=device, require_encoder=False)
+
+
+def _unwritable_folder(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created or written, or None if it can."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
 
 
 def _topological(nodes: dict[str, Node], refs) -> tuple[list[str], list[str]]:

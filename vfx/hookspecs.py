@@ -26,10 +26,15 @@ def register_nodes(register):
 
 @hookspec
 def register_encoder_backends(register):
-    """Register encoder backends: call ``register(name, backend)`` where ``backend`` has
-    ``available_encoders() -> dict[str, str]`` (codec name -> description).
+    """Register encoder backends: call ``register(name, backend)``. A backend has
 
-    Used by ``vfx probe --encoders`` and by ``encode.video``'s ``backend`` option. Return nothing.
+    - ``available_encoders() -> dict[str, str]``: encoder name -> description, for
+      ``vfx probe --encoders``;
+    - ``open_writer(path, **settings)``: a writer with ``write(batch, audio)``, ``close()`` and
+      ``abort()``; ``settings`` are codec, encoder (or None), width, height, fps, alpha, crf,
+      bitrate, preset, pix_fmt, audio_codec (or None), sample_rate, channels and threads.
+
+    ``encode.video`` writes through the backend its ``backend`` option names. Return nothing.
     """
 
 

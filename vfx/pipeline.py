@@ -31,6 +31,8 @@ class PipelineSpec:
     vars: dict[str, Any] = field(default_factory=dict)
     lines: dict[tuple, int] = field(default_factory=dict)
     text: str = ""
+    #: problems found in settings and vars; ``vfx.graph.build`` reports them with the node problems
+    problems: list[Problem] = field(default_factory=list)
 
     def line_of(self, node: str | None = None, option: str | None = None) -> int | None:
         if node is None:
@@ -100,6 +102,7 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
         else:
             problem(f"--set key {key!r} is not a var, pipeline.SETTING or NODE.OPTION")
 
+    variables = _resolve_vars(variables, problem)
     raw_settings = dict(doc.get("pipeline", {}))
     raw_settings.update(setting_overrides)
     raw_settings = _substitute(raw_settings, variables, problem, None)
@@ -123,11 +126,27 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
     for node_id, table in nodes.items():
         for option in list(table):
             table[option] = _substitute(table[option], variables, problem, (node_id, option))
-        if "type" not in table:
-            problem("missing 'type' (the node type, such as \"source.video\")", node=node_id, option="type")
-    if problems:
+    if not nodes:
         raise PipelineError(problems)
-    return PipelineSpec(path=path, settings=settings, nodes=nodes, vars=variables, lines=lines, text=text)
+    return PipelineSpec(path=path, settings=settings, nodes=nodes, vars=variables, lines=lines, text=text,
+                        problems=problems)
+
+
+def _resolve_vars(variables: dict, problem) -> dict:
+    """Let vars use other vars (``full = "${name}-v2"``); a cycle is an error."""
+    resolved = dict(variables)
+    for _ in range(len(resolved) + 1):
+        changed = False
+        for name, value in resolved.items():
+            if isinstance(value, str) and _VAR.search(value):
+                new = _substitute(value, {k: v for k, v in resolved.items() if k != name}, lambda *a, **k: None, None)
+                if new != value:
+                    resolved[name], changed = new, True
+        if not changed:
+            return resolved
+    stuck = sorted(n for n, v in resolved.items() if isinstance(v, str) and _VAR.search(v))
+    problem(f"vars refer to each other in a cycle: {', '.join(stuck)}", option="vars")
+    return resolved
 
 
 def _parse_override(raw: str) -> Any:

@@ -27,18 +27,18 @@ class Registry:
         self.nodes: dict[str, type[Node]] = {}
         self.node_plugin: dict[str, str] = {}
         self.backends: dict[str, object] = {}
-        for plugin_name, plugin in list(manager.list_name_plugin()):
-            self._collect(plugin_name, plugin)
+        for plugin_name, _plugin in list(manager.list_name_plugin()):
+            self._collect(plugin_name)
 
-    def _collect(self, plugin_name: str, plugin) -> None:
+    def _collect(self, plugin_name: str) -> None:
         def register_node(cls):
             if not (isinstance(cls, type) and issubclass(cls, Node)) or not cls.type or not cls.kind:
-                self.failures.append(PluginFailure(plugin_name, "", f"register_nodes: {cls!r} is not a "
+                self.failures.append(PluginFailure(plugin_name, "register_nodes", f"{cls!r} is not a "
                                                    "vfx.Node subclass with a type and a kind"))
                 return
             if cls.type in self.nodes:
                 self.failures.append(PluginFailure(
-                    plugin_name, "", f"node type '{cls.type}' is already registered by "
+                    plugin_name, "register_nodes", f"node type '{cls.type}' is already registered by "
                     f"'{self.node_plugin[cls.type]}'; this registration is ignored"))
                 return
             self.nodes[cls.type] = cls
@@ -49,11 +49,11 @@ class Registry:
 
         for hook_name, register in (("register_nodes", register_node),
                                     ("register_encoder_backends", register_backend)):
-            impl = getattr(plugin, hook_name, None)
-            if impl is None:
+            impls = [i for i in getattr(self.manager.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_name]
+            if not impls:
                 continue
             try:
-                impl(register)
+                impls[0].function(register)
             except Exception as exc:  # a broken plugin must not take the others down
                 self.failures.append(PluginFailure(plugin_name, hook_name, f"{type(exc).__name__}: {exc}"))
 
@@ -71,6 +71,11 @@ class Registry:
 _lock = threading.Lock()
 
 
+def _is_builtin(ep) -> bool:
+    dist = getattr(ep, "dist", None)
+    return dist is not None and dist.metadata["Name"] == "vfx"
+
+
 @functools.cache
 def get_registry() -> Registry:
     """The process-wide registry (plugins load once, on first use)."""
@@ -79,7 +84,10 @@ def get_registry() -> Registry:
         manager.add_hookspecs(hookspecs)
         failures: list[PluginFailure] = []
         seen = set()
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        # built-ins (entry points of the vfx distribution itself) first, so no plugin can take
+        # over a built-in node type by loading earlier; then the others by name
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                         key=lambda e: (not _is_builtin(e), e.name)):
             if ep.name in seen:
                 continue
             seen.add(ep.name)

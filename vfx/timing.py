@@ -84,12 +84,9 @@ def _parse_time_string(text: str, fps: Fraction) -> int:
     if m:
         hours = int(m.group(1) or 0)
         minutes, secs = int(m.group(2)), int(m.group(3))
-        whole = Fraction(hours * 3600 + minutes * 60 + secs)
         if m.group(5) is not None:
-            ff = int(m.group(5))
-            if ff >= math.ceil(fps):
-                raise ValueError(f"timecode frame field {ff} is not below the frame rate {float(fps):g}")
-            return _round_half_up(whole * fps) + ff
+            return _smpte_frames(hours, minutes, secs, int(m.group(5)), fps, drop=m.group(4) == ";")
+        whole = Fraction(hours * 3600 + minutes * 60 + secs)
         if m.group(6):
             whole += Fraction(m.group(6))
         return _round_half_up(whole * fps)
@@ -99,6 +96,27 @@ def _parse_time_string(text: str, fps: Fraction) -> int:
         raise ValueError(
             f"expected frames (120 or \"120f\"), seconds (\"2.5s\", \"500ms\") or a timecode "
             f"(\"00:00:05:12\"), got {text!r}") from None
+
+
+def _smpte_frames(h: int, m: int, s: int, ff: int, fps: Fraction, drop: bool) -> int:
+    """A SMPTE timecode counts frames at the nominal (whole) rate: 29.97 counts as 30.
+
+    ``HH:MM:SS;FF`` is drop-frame (29.97 and 59.94 only): frame numbers 0 and 1 (0-3 at 59.94)
+    are skipped at the start of each minute except every tenth, so the clock keeps real time.
+    """
+    nominal = round(fps)
+    if ff >= nominal:
+        raise ValueError(f"timecode frame field {ff} is not below the frame rate {nominal}")
+    total = (h * 3600 + m * 60 + s) * nominal + ff
+    if not drop:
+        return total
+    if fps.denominator != 1001 or nominal not in (30, 60):
+        raise ValueError(f"drop-frame timecode (with ';') is only defined for 29.97 and 59.94 fps, not {float(fps):g}")
+    skipped = nominal // 15
+    minutes = 60 * h + m
+    if s == 0 and ff < skipped and m % 10:
+        raise ValueError(f"{h:02d}:{m:02d}:{s:02d};{ff:02d} does not exist in drop-frame timecode")
+    return total - skipped * (minutes - minutes // 10)
 
 
 def _round_half_up(x: Fraction) -> int:

@@ -1,6 +1,7 @@
 """Commands that describe rather than render: ``graph``, ``nodes``, ``plugins``, ``probe``."""
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def graph(pipeline, overrides, fmt, output):
 
 def node_schema(cls) -> dict:
     """The JSON description of a node type (the same data the node reference is built from)."""
-    doc = (cls.__doc__ or "").strip()
+    doc = inspect.cleandoc(cls.__doc__ or "")
     return {"type": cls.type, "kind": cls.kind, "summary": doc.splitlines()[0] if doc else "",
             "doc": doc, "options": cls.Options.describe()}
 
@@ -38,13 +39,13 @@ def node_schema(cls) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable schemas.")
 def nodes(type_name, as_json):
     """List node types, or describe TYPE_NAME's options."""
-    from ..errors import PipelineError
     from ..plugins import get_registry
     reg = get_registry()
     if type_name:
         if type_name not in reg.nodes:
             hint = reg.suggest(type_name)
-            raise PipelineError(f"unknown node type '{type_name}'" + (f" (did you mean '{hint}'?)" if hint else ""))
+            raise click.BadParameter(f"unknown node type '{type_name}'" + (f" (did you mean '{hint}'?)" if hint else ""),
+                                     param_hint="TYPE_NAME")
         schema = node_schema(reg.nodes[type_name])
         if as_json:
             click.echo(json.dumps(schema, indent=2, default=str))
@@ -89,7 +90,8 @@ def plugins(as_json):
         for t in p["nodes"]:
             click.echo(f"    {t}")
     for f in failures:
-        click.echo(f"FAILED {f['name']} ({f['entry_point']}): {f['error']}")
+        where = f" ({f['entry_point']})" if f["entry_point"] else ""
+        click.echo(f"FAILED {f['name']}{where}: {f['error']}")
 
 
 @cli.command()

@@ -48,7 +48,8 @@ def high_bit_depth(pix_fmt: str) -> bool:
 class VideoWriter:
     """One output container with a video stream and an optional audio stream."""
 
-    def __init__(self, path: Path, *, codec: str, width: int, height: int, fps: Fraction, alpha: bool,
+    def __init__(self, path: Path, *, codec: str, encoder: str | None = None, width: int, height: int,
+                 fps: Fraction, alpha: bool,
                  crf: int | None, bitrate: str | None, preset: str | None, pix_fmt: str | None,
                  audio_codec: str | None, sample_rate: int, channels: int, threads: int = 0,
                  extra_options: dict | None = None):
@@ -83,7 +84,7 @@ class VideoWriter:
         if codec == "prores" and "profile" not in options:
             options["profile"] = "4" if self.keep_alpha else "3"
         options.update(extra_options or {})
-        stream = self.container.add_stream(p.encoder, rate=fps, options=options)
+        stream = self.container.add_stream(encoder or p.encoder, rate=fps, options=options)
         stream.width, stream.height = width, height
         stream.pix_fmt = self.pix_fmt
         self._time_base = Fraction(fps.denominator, fps.numerator)
