@@ -1,0 +1,1 @@
+"""Pieces of the benchmark harness: input media, workloads, measurement, verification, report."""
