@@ -7,6 +7,7 @@ On the CPU the curves are table lookups (OpenCV's SIMD ``LUT`` in, a 16-bit tabl
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -60,18 +61,58 @@ def _encode8_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return base, t1, t2
 
 
-def encode_srgb8(linear: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """float32 linear values (any shape OpenCV takes, up to 4 channels) to uint8 sRGB codes."""
+_scratch = threading.local()
+
+
+def _buffer(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A per-thread scratch array reused frame after frame (no allocator churn, no page faults)."""
+    cache = _scratch.__dict__.setdefault("buffers", {})
+    key = (name, shape, np.dtype(dtype).str)
+    buf = cache.get(key)
+    if buf is None:
+        if len(cache) > 32:
+            cache.clear()
+        buf = cache[key] = np.empty(shape, dtype)
+    return buf
+
+
+def encode_srgb8(linear: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """float32 linear values (H, W, C<=4) to uint8 sRGB codes written into ``out``."""
     import cv2
+    if not out.flags.c_contiguous:        # OpenCV would silently write into a new array instead
+        return np.copyto(out, encode_srgb8(linear, _buffer("out", out.shape, np.uint8))) or out
     base, t1, t2 = _encode8_tables()
-    s = cv2.sqrt(cv2.max(linear, 0.0))
-    bucket = cv2.convertScaleAbs(s, alpha=_SQRT_BUCKETS, beta=-0.5)
-    code = cv2.LUT(bucket, base)
-    up1 = cv2.compare(s, cv2.LUT(bucket, t1), cv2.CMP_GE)
-    up2 = cv2.compare(s, cv2.LUT(bucket, t2), cv2.CMP_GE)
-    np.add(code, up1 & 1, out=code)
-    np.add(code, up2 & 1, out=out if out is not None else code)
-    return out if out is not None else code
+    shape = linear.shape
+    s = _buffer("s", shape, np.float32)
+    bucket = _buffer("bucket", shape, np.uint8)
+    edge = _buffer("edge", shape, np.float32)
+    up = _buffer("up", shape, np.uint8)
+    cv2.max(linear, 0.0, dst=s)
+    cv2.sqrt(s, dst=s)
+    cv2.convertScaleAbs(s, dst=bucket, alpha=_SQRT_BUCKETS, beta=-0.5)
+    cv2.LUT(bucket, base, dst=out)
+    for table in (t1, t2):
+        cv2.LUT(bucket, table, dst=edge)
+        cv2.compare(s, edge, cv2.CMP_GE, dst=up)
+        np.bitwise_and(up, 1, out=up)
+        np.add(out, up, out=out)
+    return out
+
+
+def linear_to_srgba8(frame: np.ndarray, alpha: bool, out: np.ndarray) -> np.ndarray:
+    """One (H, W, 4) premultiplied linear frame into ``out``, (H, W, 4) uint8 straight sRGB.
+
+    Without ``alpha`` the alpha channel of ``out`` is meaningless (the frame is over black).
+    """
+    if alpha:
+        frame = _unpremultiplied(frame)
+    elif not frame.flags.c_contiguous:
+        frame = np.ascontiguousarray(frame)
+    encode_srgb8(frame, out)
+    if alpha:
+        np.multiply(frame[..., 3], 255, out=_buffer("a", frame.shape[:2], np.float32))
+        out[..., 3] = np.clip(_buffer("a", frame.shape[:2], np.float32) + 0.5, 0, 255)
+    return out
 
 
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
@@ -100,7 +141,7 @@ def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
     if c != 4:
         raise ValueError(f"to_linear expects RGBA, got {c} channels")
     if str(device) != "cpu":
-        src = torch.from_numpy(rgba8).to(device, non_blocking=True)
+        src = torch.from_numpy(rgba8).pin_memory().to(device, non_blocking=True)
         lut = torch.from_numpy(_decode_lut()).to(device)
         rgb = lut[src[..., :3].long()]
         alpha = src[..., 3:4].float() / 255
@@ -131,12 +172,7 @@ def from_linear(pixels, alpha: bool, bits: int = 8, channels: int | None = None)
     if bits == 8:
         out = np.empty((n, h, w, 4), np.uint8)
         for i in range(n):
-            frame = nhwc[i] if alpha else np.ascontiguousarray(nhwc[i])
-            if alpha:
-                frame = _unpremultiplied(frame)
-            encode_srgb8(frame, out=out[i])
-            if alpha:
-                out[i, ..., 3] = np.clip(nhwc[i, ..., 3] * 255 + 0.5, 0, 255)
+            linear_to_srgba8(nhwc[i], alpha, out[i])
         return out if channels == 4 else out[..., :3]
     levels = 65536
     frames = np.stack([_unpremultiplied(f) for f in nhwc]) if alpha else nhwc[..., :channels]

@@ -116,6 +116,7 @@ def _tune_malloc() -> None:
     libc.mallopt(-4, 0)              # M_MMAP_MAX: never mmap
     libc.mallopt(-1, 1 << 30)        # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
     libc.mallopt(-2, 64 << 20)       # M_TOP_PAD: grow the heap in 64 MiB steps
+    libc.mallopt(-8, 1)              # M_ARENA_MAX: one heap, not one per decoder/encoder thread
 
 
 def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | None,

@@ -39,6 +39,26 @@ def resize(pixels, width: int, height: int, filter: str = "bilinear"):
     return out.clamp_(min=0).contiguous(memory_format=torch.channels_last)
 
 
+_SWS = {"nearest": "POINT", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "area": "AREA", "lanczos": "LANCZOS"}
+
+
+def resize_batch(batch, width: int, height: int, filter: str = "bilinear", *, before_linear: bool = True):
+    """A batch's pixels at another size.
+
+    Frames still in their decoded form (``batch.native``) are scaled by swscale in their own YUV
+    before they enter linear light when ``before_linear`` is true: a fraction of the work of
+    converting at full size and resampling float RGBA, and what ffmpeg's scale filter does.
+    Otherwise, and for frames already in the graph, the float RGBA is resampled in linear light.
+    """
+    from .frames import FrameBatch
+    if (batch.width, batch.height) == (width, height):
+        return batch.pixels
+    if before_linear and batch.native is not None:
+        scaled = [f.reformat(width=width, height=height, interpolation=_SWS[filter]) for f in batch.native]
+        return FrameBatch(batch.indices, native=scaled, convert=batch._convert, size=(width, height)).pixels
+    return resize(batch.pixels, width, height, filter)
+
+
 def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, float], device="cpu"):
     """N frames of one premultiplied colour, as a stride-0 view (nodes never write their inputs)."""
     import torch

@@ -60,7 +60,7 @@ class VideoWriter:
         self.keep_alpha = alpha and any(c.is_alpha for c in av.VideoFormat(self.pix_fmt).components)
         self.deep = high_bit_depth(self.pix_fmt)
         self.rgb_in = "rgba64le" if (self.deep and self.keep_alpha) else "rgb48le" if self.deep else \
-            "rgba" if self.keep_alpha else "rgb24"
+            "rgba" if self.keep_alpha else "rgb24"      # (the 8-bit CPU path always hands over RGBA)
         self.yuv = self.pix_fmt.startswith("yuv")
         try:
             self.container = av.open(str(path), mode="w", format=_container_format(path))
@@ -143,13 +143,27 @@ class VideoWriter:
         if (pixels.shape[2], pixels.shape[3]) != (self.height, self.width):
             raise MediaError(f"frame size {pixels.shape[3]}x{pixels.shape[2]} does not match the encoder's "
                              f"{self.width}x{self.height}")
-        rgb = color.from_linear(pixels, alpha=self.keep_alpha, bits=16 if self.deep else 8)
-        for arr in rgb:
-            frame = av.VideoFrame.from_ndarray(arr, format=self.rgb_in)
+        for frame in self._rgb_frames(pixels):
             if self.yuv:
                 frame = frame.reformat(format=self.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
             else:
                 frame = frame.reformat(format=self.pix_fmt)
+            yield frame
+
+    def _rgb_frames(self, pixels):
+        """AVFrames in RGB(A); 8-bit frames are encoded straight into the AVFrame's own buffer."""
+        import av
+        if self.deep or pixels.device.type != "cpu":
+            for arr in color.from_linear(pixels, alpha=self.keep_alpha, bits=16 if self.deep else 8):
+                yield av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format=self.rgb_in)
+            return
+        nhwc = pixels.permute(0, 2, 3, 1).numpy()
+        for linear in nhwc:
+            frame = av.VideoFrame(self.width, self.height, "rgba")
+            plane = frame.planes[0]
+            rows = np.frombuffer(plane, np.uint8).reshape(self.height, plane.line_size)
+            color.linear_to_srgba8(linear, self.keep_alpha, out=rows[:, :self.width * 4].reshape(
+                self.height, self.width, 4))
             yield frame
 
     def _write_audio(self, samples: np.ndarray):
