@@ -163,6 +163,8 @@ class Composite(vfx.Editor):
                            doc="audio: the bottom layer's, all layers mixed, or none")
         filter = opt.Choice("bilinear", choices=("nearest", "bilinear", "bicubic", "area", "lanczos"),
                             doc="resampling filter for scaled layers")
+        fast_scale = opt.Bool(True, doc="scale decoded video with swscale before it enters linear light (fast, "
+                                        "like ffmpeg's scale filter); false resamples in linear light")
 
     def configure(self):
         s = self.ctx.settings
@@ -203,12 +205,12 @@ class Composite(vfx.Editor):
             cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + lw), min(H, y0 + lh)
             if cx0 >= cx1 or cy0 >= cy1:
                 continue
+            if canvas is None and k == 0 and len(live) == n and self._covers(entry, lw, lh):
+                canvas = self.pull_writable(node, local)
+                continue
             batch = self.pull(node, [local[j] for j in live])
-            pixels = imageops.resize(batch.pixels, lw, lh, self.options.filter)
+            pixels = imageops.resize_batch(batch, lw, lh, self.options.filter, before_linear=self.options.fast_scale)
             if canvas is None:
-                if len(live) == n and self._covers(entry, lw, lh) and k == 0:
-                    canvas = pixels.clone(memory_format=torch.channels_last)
-                    continue
                 canvas = torch.zeros((n, H, W, 4), device=self.device).permute(0, 3, 1, 2)
             src = pixels[:, :, cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
             if len(live) == n:
@@ -351,6 +353,8 @@ class Resize(vfx.Editor):
         mode = opt.Choice("fit", choices=("fit", "fill", "stretch"), doc="how the aspect ratio is kept")
         filter = opt.Choice("bilinear", choices=("nearest", "bilinear", "bicubic", "area", "lanczos"),
                             doc="resampling filter")
+        fast_scale = opt.Bool(True, doc="scale decoded video with swscale before it enters linear light (fast, "
+                                        "like ffmpeg's scale filter); false resamples in linear light")
 
     def configure(self):
         src = self.input("input").video
@@ -373,7 +377,7 @@ class Resize(vfx.Editor):
         batch = self.pull(self.input("input"), indices)
         w, h = self._scaled
         W, H = self.video.width, self.video.height
-        pixels = imageops.resize(batch.pixels, w, h, self.options.filter)
+        pixels = imageops.resize_batch(batch, w, h, self.options.filter, before_linear=self.options.fast_scale)
         if (w, h) == (W, H):
             return FrameBatch(indices, pixels)
         ox, oy = self._offset

@@ -27,6 +27,7 @@ class VideoEncoder(vfx.Encoder):
         pix_fmt = opt.Str(None, doc="output pixel format (default: yuv420p; prores 4444 / vp9 / ffv1 keep alpha)")
         audio = opt.Input(None, kind="audio", doc="node whose audio is muxed (default: the input's own audio)")
         audio_codec = opt.Choice("aac", choices=("aac", "pcm", "none"), doc="audio codec, or none for no audio")
+        audio_bitrate = opt.Str("192k", doc="AAC bitrate such as \"128k\"")
         backend = opt.Str("pyav", doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "
                                       "for encoders like h264_nvenc), or one a plugin registers")
         ffmpeg_encoder = opt.Str(None, doc="FFmpeg encoder name such as h264_nvenc (default: from codec)")
@@ -48,12 +49,13 @@ class VideoEncoder(vfx.Encoder):
                                      f"{', '.join(supported[:12])}", option="pix_fmt")
         if o.crf is not None and o.bitrate is not None:
             raise ConfigureError("give crf or bitrate, not both", option="bitrate")
-        if o.bitrate is not None:
-            from vfx.media.encode import parse_bitrate
-            try:
-                parse_bitrate(o.bitrate)
-            except ValueError as exc:
-                raise ConfigureError(str(exc), option="bitrate") from None
+        from vfx.media.encode import parse_bitrate
+        for name in ("bitrate", "audio_bitrate"):
+            if getattr(o, name) is not None:
+                try:
+                    parse_bitrate(getattr(o, name))
+                except ValueError as exc:
+                    raise ConfigureError(str(exc), option=name) from None
         if o.crf is not None and not preset.supports_crf:
             raise ConfigureError(f"{o.codec} has no crf; use bitrate or preset", option="crf")
         if o.codec in ("h264", "h265") and o.crf is not None and o.crf > 51:
@@ -103,7 +105,7 @@ class VideoEncoder(vfx.Encoder):
             self._target.temp, codec=o.codec, encoder=o.ffmpeg_encoder, width=self.video.width,
             height=self.video.height, fps=self.video.fps, alpha=self.video.has_alpha, crf=o.crf,
             bitrate=o.bitrate, preset=o.preset, pix_fmt=o.pix_fmt,
-            audio_codec=o.audio_codec if self._audio_node is not None else None,
+            audio_codec=o.audio_codec if self._audio_node is not None else None, audio_bitrate=o.audio_bitrate,
             sample_rate=s.sample_rate, channels=s.channels, threads=o.threads)
 
     def write(self, batch, audio):

@@ -57,7 +57,7 @@ def samples_at(frame: int, fps: Fraction, sample_rate: int) -> int:
 class FrameBatch:
     """N consecutive-or-not frames of one stream, with the frame index of each."""
 
-    __slots__ = ("indices", "_pixels", "native", "_convert", "width", "height")
+    __slots__ = ("indices", "_pixels", "native", "_convert", "width", "height", "converted_here")
 
     def __init__(self, indices: Sequence[int], pixels: "torch.Tensor | None" = None, *,
                  native: list | None = None, convert: Callable[[list], "torch.Tensor"] | None = None,
@@ -66,6 +66,8 @@ class FrameBatch:
         self._pixels = pixels
         self.native = native
         self._convert = convert
+        #: the tensor was made by this object's own conversion, so only its holders can see it
+        self.converted_here = False
         if pixels is not None:
             self.height, self.width = int(pixels.shape[2]), int(pixels.shape[3])
         else:
@@ -80,6 +82,7 @@ class FrameBatch:
         if self._pixels is None:
             self._pixels = self._convert(self.native)
             self.native = None
+            self.converted_here = True
         return self._pixels
 
     @property

@@ -130,6 +130,19 @@ class Node:
         """Ask an input node for frames; clamps nothing, so callers map indices first."""
         return node.frames(indices)
 
+    def pull_writable(self, node: "Node", indices: list[int]) -> "torch.Tensor":
+        """An input's pixels that this node may change in place.
+
+        Nodes never write into what they pull; this hands over the tensor itself when no one
+        else can see it (freshly decoded and not cached by a shared node), else a copy.
+        """
+        import torch
+        batch = node.frames(indices)
+        pixels = batch.pixels
+        if batch.converted_here and not node.cache_enabled:
+            return pixels
+        return pixels.clone(memory_format=torch.channels_last)
+
     @property
     def device(self):
         return self.ctx.device

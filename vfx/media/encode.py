@@ -52,6 +52,7 @@ class VideoWriter:
                  fps: Fraction, alpha: bool,
                  crf: int | None, bitrate: str | None, preset: str | None, pix_fmt: str | None,
                  audio_codec: str | None, sample_rate: int, channels: int, threads: int = 0,
+                 audio_bitrate: str = "192k",
                  extra_options: dict | None = None):
         import av
         p = CODECS[codec]
@@ -109,7 +110,7 @@ class VideoWriter:
             a = self.container.add_stream(AUDIO_CODECS[audio_codec], rate=sample_rate)
             a.layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
             if audio_codec == "aac":
-                a.bit_rate = 192_000
+                a.bit_rate = parse_bitrate(audio_bitrate)
                 self._audio_format = "fltp"
             else:
                 self._audio_format = "s16"

@@ -60,7 +60,7 @@ class FfmpegPipeWriter:
 
     def __init__(self, path: Path, *, encoder: str, width: int, height: int, fps: Fraction, pix_fmt: str,
                  crf: int | None, bitrate: str | None, preset: str | None, audio_codec: str | None,
-                 sample_rate: int, channels: int):
+                 sample_rate: int, channels: int, audio_bitrate: str = "192k"):
         import ffmpeg
         exe = ffmpeg_binary()
         if not exe:
@@ -81,6 +81,7 @@ class FfmpegPipeWriter:
                   .output(str(self.video_tmp), **kwargs).overwrite_output().global_args("-loglevel", "error"))
         self.process = stream.run_async(cmd=exe, pipe_stdin=True, pipe_stderr=True)
         self.audio_codec = audio_codec
+        self.audio_bitrate = audio_bitrate
         self.sample_rate, self.channels = sample_rate, channels
         self.audio_tmp = self.path.with_name(self.path.stem + ".audio.f32")
         self._audio_file = open(self.audio_tmp, "wb") if audio_codec else None
@@ -118,6 +119,9 @@ class FfmpegPipeWriter:
             a.layout = "stereo" if self.channels == 2 else "mono"
             fmt = "fltp" if self.audio_codec == "aac" else "s16"
             a.format = fmt
+            if self.audio_codec == "aac":
+                from .encode import parse_bitrate
+                a.bit_rate = parse_bitrate(self.audio_bitrate)
             for packet in src.demux(vin):
                 if packet.dts is None:
                     continue
