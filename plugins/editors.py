@@ -157,7 +157,8 @@ class Composite(vfx.Editor):
         layers = opt.Table(Layer, shorthand="input",
                            doc="bottom-to-top list of node ids or tables {input, position, scale, size, "
                                "opacity, blend, start}")
-        size = opt.Vec(None, integer=True, min=2, doc="[width, height] of the canvas (default: the pipeline size)")
+        size = opt.Vec(None, integer=True, min=2, animate=False,
+                       doc="[width, height] of the canvas (default: the pipeline size)")
         duration = opt.Time(None, min_frames=1, doc="length (default: the bottom layer's end)")
         audio = opt.Choice("first", choices=("first", "mix", "none"),
                            doc="audio: the bottom layer's, all layers mixed, or none")
@@ -169,7 +170,18 @@ class Composite(vfx.Editor):
     def configure(self):
         s = self.ctx.settings
         w, h = self.options.size or (s.width, s.height)
-        self._layers = []
+        layers = [(entry, self.nodes_by_id[entry.input]) for entry in self.options.layers]
+        bottom_entry, bottom = layers[0]
+        count = self.options.duration or bottom_entry.start + bottom.video.frame_count
+        self.video = vfx.StreamInfo(w, h, s.fps, count, True)
+        audible = [(e, n) for e, n in layers if n.audio is not None]
+        if self.options.audio == "first":
+            audible = audible[:1] if bottom.audio is not None else []
+        self._audible = [] if self.options.audio == "none" else audible
+        self.audio = _audio_len(self, count) if self._audible else None
+
+    def _layers(self):
+        """(layer options, node, width, height) with the current (possibly animated) values."""
         for entry in self.options.layers:
             node = self.nodes_by_id[entry.input]
             if entry.size:
@@ -177,15 +189,7 @@ class Composite(vfx.Editor):
             else:
                 lw = max(1, round(node.video.width * entry.scale))
                 lh = max(1, round(node.video.height * entry.scale))
-            self._layers.append((entry, node, lw, lh))
-        bottom = self._layers[0]
-        count = self.options.duration or bottom[0].start + bottom[1].video.frame_count
-        self.video = vfx.StreamInfo(w, h, s.fps, count, True)
-        audible = [(e, n) for e, n, _, _ in self._layers if n.audio is not None]
-        if self.options.audio == "first":
-            audible = audible[:1] if self._layers[0][1].audio is not None else []
-        self._audible = [] if self.options.audio == "none" else audible
-        self.audio = _audio_len(self, count) if self._audible else None
+            yield entry, node, lw, lh
 
     def _covers(self, entry, lw, lh):
         return (entry.position == (0.0, 0.0) and (lw, lh) == (self.video.width, self.video.height)
@@ -196,7 +200,7 @@ class Composite(vfx.Editor):
         from vfx import imageops
         n, W, H = len(indices), self.video.width, self.video.height
         canvas = None
-        for k, (entry, node, lw, lh) in enumerate(self._layers):
+        for k, (entry, node, lw, lh) in enumerate(self._layers()):
             local = [i - entry.start for i in indices]
             live = [j for j, li in enumerate(local) if 0 <= li < node.video.frame_count]
             if not live:
@@ -313,7 +317,7 @@ class Speed(vfx.Editor):
 
     class Options(vfx.Options):
         input = opt.Input(doc="the clip")
-        factor = opt.Float(min=0.01, max=100.0, doc="speed: 2 plays twice as fast, 0.5 half as fast")
+        factor = opt.Float(min=0.01, max=100.0, animate=False, doc="speed: 2 plays twice as fast, 0.5 half as fast")
 
     def configure(self):
         src = self.input("input")
@@ -349,7 +353,7 @@ class Resize(vfx.Editor):
 
     class Options(vfx.Options):
         input = opt.Input(doc="the clip")
-        size = opt.Vec(None, integer=True, min=2, doc="[width, height] (default: the pipeline size)")
+        size = opt.Vec(None, integer=True, min=2, animate=False, doc="[width, height] (default: the pipeline size)")
         mode = opt.Choice("fit", choices=("fit", "fill", "stretch"), doc="how the aspect ratio is kept")
         filter = opt.Choice("bilinear", choices=("nearest", "bilinear", "bicubic", "area", "lanczos"),
                             doc="resampling filter")

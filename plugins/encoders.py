@@ -21,7 +21,7 @@ class VideoEncoder(vfx.Encoder):
         input = opt.Input(doc="the video to encode")
         path = opt.OutputPath(doc="output file; the extension picks the container (.mp4 .mov .mkv .webm)")
         codec = opt.Choice("h264", choices=tuple(CODECS), doc="video codec")
-        crf = opt.Int(None, min=0, max=63, doc="constant quality (lower is better; h264/h265 0-51, vp9 0-63)")
+        crf = opt.Int(None, min=0, max=63, animate=False, doc="constant quality (lower is better; h264/h265 0-51, vp9 0-63)")
         bitrate = opt.Str(None, doc="target bitrate such as \"8M\" (instead of crf)")
         preset = opt.Str(None, doc="encoder preset: x264/x265 speed (veryfast...), prores profile 0-5, vp9 deadline")
         pix_fmt = opt.Str(None, doc="output pixel format (default: yuv420p; prores 4444 / vp9 / ffv1 keep alpha)")
@@ -31,7 +31,7 @@ class VideoEncoder(vfx.Encoder):
         backend = opt.Str("pyav", doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "
                                       "for encoders like h264_nvenc), or one a plugin registers")
         ffmpeg_encoder = opt.Str(None, doc="FFmpeg encoder name such as h264_nvenc (default: from codec)")
-        threads = opt.Int(0, min=0, max=64, doc="encoder threads (0: automatic)")
+        threads = opt.Int(0, min=0, max=64, animate=False, doc="encoder threads (0: automatic)")
 
     def configure(self):
         import av
@@ -137,7 +137,7 @@ class ImageSequenceEncoder(vfx.Encoder):
         path = opt.OutputPath(doc="printf-style pattern such as out/frame_%04d.png")
         bits = opt.Choice("8", choices=("8", "16"), doc="bits per channel")
         alpha = opt.Bool(True, doc="keep the alpha channel (RGBA) when the input has one")
-        offset = opt.Int(0, min=0, doc="number added to each frame index in the file name")
+        offset = opt.Int(0, min=0, animate=False, doc="number added to each frame index in the file name")
 
     def configure(self):
         super().configure()

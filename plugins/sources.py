@@ -136,7 +136,7 @@ class ImageSequenceSource(vfx.Source):
 
     class Options(vfx.Options):
         path = opt.InputPath(pattern=True, doc="printf-style pattern: frames/img_%04d.png")
-        start_number = opt.Int(None, min=0, doc="number of the first image (default: the lowest found)")
+        start_number = opt.Int(None, min=0, animate=False, doc="number of the first image (default: the lowest found)")
 
     def configure(self):
         pattern = str(self.options.path)
@@ -186,12 +186,14 @@ class ColorSource(vfx.Source):
     class Options(vfx.Options):
         color = opt.Color("black", doc="the colour: \"#rrggbb\", \"#rrggbbaa\", a name, or [r, g, b]")
         duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration)")
-        size = opt.Vec(None, integer=True, min=1, doc="[width, height] (default: the pipeline size)")
+        size = opt.Vec(None, integer=True, min=1, animate=False, doc="[width, height] (default: the pipeline size)")
 
     def configure(self):
         s = self.ctx.settings
         w, h = self.options.size or (s.width, s.height)
-        self.video = StreamInfo(w, h, s.fps, self.options.duration or s.duration, self.options.color[3] < 1)
+        color = self.options.color
+        alpha = True if isinstance(color, opt.Animated) else color[3] < 1
+        self.video = StreamInfo(w, h, s.fps, self.options.duration or s.duration, alpha)
 
     def render(self, indices):
         from vfx import color, imageops
@@ -218,10 +220,10 @@ class TestPattern(vfx.Source):
         pattern = opt.Choice("bars", choices=("bars", "gradient", "checker", "grid", "zoneplate", "noise"),
                              doc="which pattern")
         duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration)")
-        size = opt.Vec(None, integer=True, min=1, doc="[width, height] (default: the pipeline size)")
+        size = opt.Vec(None, integer=True, min=1, animate=False, doc="[width, height] (default: the pipeline size)")
         sweep = opt.Bool(True, doc="draw a moving bar so motion is visible")
-        tone = opt.Float(0.0, min=0.0, max=20000.0, doc="test tone frequency in Hz (0: no audio)")
-        tone_level = opt.Float(-18.0, min=-96.0, max=0.0, doc="tone level in dBFS")
+        tone = opt.Float(0.0, min=0.0, max=20000.0, animate=False, doc="test tone frequency in Hz (0: no audio)")
+        tone_level = opt.Float(-18.0, min=-96.0, max=0.0, animate=False, doc="tone level in dBFS")
         beep = opt.Bool(False, doc="pulse the tone: on for the first quarter of each second")
 
     def configure(self):

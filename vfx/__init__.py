@@ -11,7 +11,7 @@ from .errors import (MediaError, OptionError, PipelineError, PluginError, Proble
 from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
 from .hookspecs import hookimpl
 from .node import (AudioNode, ConfigureError, Editor, Effect, Encoder, Generator, Node, NodeContext,
-                   PipelineSettings, Source)
+                   PipelineSettings, Signal, Source)
 from .options import Options
 
 __version__ = "0.1.0"
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AudioBuffer", "AudioInfo", "AudioNode", "ConfigureError", "Editor", "Effect", "Encoder",
     "FrameBatch", "Generator", "MediaError", "Node", "NodeContext", "OptionError", "Options",
-    "PipelineError", "PipelineSettings", "PluginError", "Problem", "RenderError", "Source",
+    "PipelineError", "PipelineSettings", "PluginError", "Problem", "RenderError", "Signal", "Source",
     "StreamInfo", "VfxError", "hookimpl", "opt", "load_pipeline", "render_pipeline",
 ]
 

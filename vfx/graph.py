@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .errors import PipelineError, Problem
 from .node import ConfigureError, Encoder, Node, NodeContext
-from .options import Input, Inputs, OptionErrors, ParseContext, Table
+from .options import Animated, Input, Inputs, OptionErrors, ParseContext, Table
+from .params import Driver
 from .pipeline import PipelineSpec
 from .plugins import Registry, get_registry
 
@@ -83,19 +84,7 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
             continue
         node = cls(node_id, options, NodeContext(node_id, spec.settings, device, dict(extras or {})))
         nodes[node_id] = node
-        node_refs = []
-        for name, field in cls.Options.fields().items():
-            if isinstance(field, Input):
-                value = getattr(options, name)
-                for ref in field.refs(value):
-                    node_refs.append((name, ref, field.kind))
-            elif isinstance(field, Table):
-                for i, entry in enumerate(getattr(options, name) or []):
-                    for sub_name, sub in entry.fields().items():
-                        if isinstance(sub, Input):
-                            for ref in sub.refs(getattr(entry, sub_name)):
-                                node_refs.append((name, ref, sub.kind))
-        refs[node_id] = node_refs
+        refs[node_id] = _references(options)
 
     known = set(spec.nodes)
     for node_id, node_refs in refs.items():
@@ -132,6 +121,12 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
                 problems.append(spec.problem(f"'{ref}' has no audio (it is video only); an audio input is "
                                              "expected here", node=node_id, option=option))
                 bad = True
+            elif kind == "signal":
+                if not src.signals:
+                    problems.append(spec.problem(f"'{ref}' ({src.type}) produces no signal to drive an option "
+                                                 "with", node=node_id, option=option))
+                    bad = True
+                continue
             field = type(node).Options.fields()[option]
             if isinstance(field, Input) and not isinstance(field, Inputs):
                 inputs[option] = src
@@ -142,6 +137,18 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
             continue
         node.inputs = inputs
         node.nodes_by_id = {ref: nodes[ref] for _, ref, _ in refs[node_id]}
+        for animated in node.options.animations():
+            if isinstance(animated.animation, Driver):
+                driver = animated.animation
+                if driver.signal not in nodes[driver.node_id].signals:
+                    problems.append(spec.problem(
+                        f"'{driver.node_id}' has no signal '{driver.signal}' (it has: "
+                        f"{', '.join(nodes[driver.node_id].signals)})", node=node_id))
+                    bad = True
+                driver.node = nodes[driver.node_id]
+        if bad:
+            failed.add(node_id)
+            continue
         try:
             node.configure()
         except ConfigureError as exc:
@@ -183,6 +190,21 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
 def build_for_preview(spec: PipelineSpec, *, device="cpu") -> Graph:
     """Like ``build`` but a pipeline without an encoder is fine (previews and graphs)."""
     return build(spec, device=device, require_encoder=False)
+
+
+def _references(options) -> list[tuple[str, str, str]]:
+    """(option, node id, kind) for every input, layer input and driver in an option set."""
+    found = []
+    for name, field in type(options).fields().items():
+        value = getattr(options, name)
+        if isinstance(field, Input):
+            found.extend((name, ref, field.kind) for ref in field.refs(value))
+        elif isinstance(field, Table):
+            for entry in value or []:
+                found.extend((name, ref, kind) for _, ref, kind in _references(entry))
+        elif isinstance(value, Animated):
+            found.extend((name, ref, "signal") for ref in value.animation.refs())
+    return found
 
 
 def _unwritable_folder(folder: Path) -> str | None:

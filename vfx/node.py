@@ -82,6 +82,11 @@ class Node:
     max_batch: ClassVar[int | None] = None
     #: set by the engine for nodes read by more than one consumer
     cache_enabled: bool = False
+    #: True when ``render`` evaluates animated options per batch with ``self.values``; otherwise
+    #: a node with animated options renders frame by frame, seeing plain values in ``self.options``
+    animated_batches: ClassVar[bool] = False
+    #: names of the signals this node drives other nodes' options with (see ``signal``)
+    signals: ClassVar[tuple[str, ...]] = ()
 
     class Options(Options):
         pass
@@ -111,6 +116,10 @@ class Node:
     def render_audio(self, start: int, count: int) -> AudioBuffer:
         """``count`` samples from sample ``start`` (zeros past the end)."""
         raise NotImplementedError(f"{self.type} has no audio")
+
+    def signal(self, name: str, frames: list[int]):
+        """Values of signal ``name`` at these frames (one float per frame), for drivers."""
+        raise NotImplementedError(f"{self.type} produces no signal")
 
     def input_files(self) -> list[Path]:
         """Media files this node reads (an encoder refuses to overwrite them)."""
@@ -147,6 +156,19 @@ class Node:
     def device(self):
         return self.ctx.device
 
+    def values(self, name: str, indices: list[int]):
+        """Option ``name`` at each frame: a float64 array, (N,) or (N, k) for colours and vectors.
+
+        Constants broadcast; keyframes, expressions and drivers are evaluated for the batch.
+        """
+        import numpy as np
+        from .options import Animated
+        value = getattr(self.options, name)
+        if isinstance(value, Animated):
+            return value.evaluate(indices, self.ctx.settings.fps)
+        row = np.asarray(value, np.float64)
+        return np.broadcast_to(row, (len(indices),) + row.shape).copy()
+
     # --- called by the engine and by other nodes -------------------------------------------
     def frames(self, indices: list[int]) -> FrameBatch:
         """``render`` with a one-batch cache (a node read by two consumers renders once)."""
@@ -154,7 +176,10 @@ class Node:
         if self.cache_enabled and key == self._cache_key and self._cache is not None:
             return self._cache
         try:
-            batch = self.render(list(indices))
+            if self.animated_batches or not self.options.animations():
+                batch = self.render(list(indices))
+            else:
+                batch = self._render_frame_by_frame(list(indices))
         except VfxError:
             raise
         except Exception as exc:
@@ -162,6 +187,17 @@ class Node:
         if self.cache_enabled:
             self._cache_key, self._cache = key, batch
         return batch
+
+    def _render_frame_by_frame(self, indices: list[int]) -> FrameBatch:
+        base = self.options
+        parts = []
+        try:
+            for i in indices:
+                self.options = base.at(i, self.ctx.settings.fps)
+                parts.append(self.render([i]))
+        finally:
+            self.options = base
+        return FrameBatch.join(parts, indices)
 
     def audio_samples(self, start: int, count: int) -> AudioBuffer:
         """``render_audio`` with errors attributed to this node."""
@@ -207,6 +243,12 @@ class AudioNode(Node):
     """A node that produces or changes audio only."""
 
     kind = "audio"
+
+
+class Signal(Node):
+    """A node whose output is per-frame values (``signals``) that drive other nodes' options."""
+
+    kind = "signal"
 
 
 class Encoder(Node):

@@ -36,11 +36,15 @@ class Option:
     """One typed option: default, one-line doc, and how to parse and describe it."""
 
     type_name = "any"
+    #: numeric and colour options take keyframes, expressions and drivers (see ``vfx.params``)
+    animatable = False
 
-    def __init__(self, default: Any = REQUIRED, *, doc: str = ""):
+    def __init__(self, default: Any = REQUIRED, *, doc: str = "", animate: bool = True):
         self.default = default
         self.doc = doc
         self.name = ""
+        if not animate:      # an option that shapes the stream (a size, a speed) stays constant
+            self.animatable = False
 
     def __set_name__(self, owner, name):
         self.name = name
@@ -52,6 +56,24 @@ class Option:
     def parse(self, value: Any, ctx: ParseContext) -> Any:
         return value
 
+    def parse_any(self, value: Any, ctx: ParseContext) -> Any:
+        """``parse``, or an ``Animated`` value for an animation table on an animatable option."""
+        from .params import is_animation_table, parse_animation
+        if is_animation_table(value):
+            if not self.animatable:
+                raise ValueError("this option cannot be animated (it shapes the stream or the encoder); "
+                                 "give a constant")
+            return Animated(parse_animation(value, lambda v: self.parse(v, ctx), ctx.fps), self)
+        return self.parse(value, ctx)
+
+    def finish(self, values):
+        """Bring evaluated animation values (float64, one row per frame) into this option's domain."""
+        return values
+
+    def scalar(self, row):
+        """One evaluated row as the plain value ``parse`` would have given."""
+        return float(row)
+
     def default_value(self, ctx: ParseContext) -> Any:
         return None if self.required else self.parse(self.default, ctx) if self.default is not None else None
 
@@ -59,7 +81,8 @@ class Option:
         return ""
 
     def describe(self) -> dict:
-        out = {"name": self.name, "type": self.type_name, "doc": self.doc, "required": self.required}
+        out = {"name": self.name, "type": self.type_name, "doc": self.doc, "required": self.required,
+               "animatable": self.animatable}
         if not self.required:
             out["default"] = self.default
         extra = self.constraints()
@@ -74,8 +97,8 @@ def _type_label(value) -> str:
 
 
 class _Ranged(Option):
-    def __init__(self, default=REQUIRED, *, min=None, max=None, doc=""):
-        super().__init__(default, doc=doc)
+    def __init__(self, default=REQUIRED, *, min=None, max=None, doc="", animate=True):
+        super().__init__(default, doc=doc, animate=animate)
         self.min, self.max = min, max
 
     def _check_range(self, v):
@@ -84,6 +107,12 @@ class _Ranged(Option):
         if self.max is not None and v > self.max:
             raise ValueError(f"must be at most {self.max}, got {v}")
         return v
+
+    def finish(self, values):
+        import numpy as np
+        lo = -np.inf if self.min is None else self.min
+        hi = np.inf if self.max is None else self.max
+        return np.clip(values, lo, hi)
 
     def constraints(self) -> str:
         if self.min is not None and self.max is not None:
@@ -99,6 +128,14 @@ class Int(_Ranged):
     """A whole number."""
 
     type_name = "int"
+    animatable = True
+
+    def finish(self, values):
+        import numpy as np
+        return np.round(super().finish(values))
+
+    def scalar(self, row):
+        return int(row)
 
     def parse(self, value, ctx):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -110,6 +147,7 @@ class Float(_Ranged):
     """A number; integers are accepted."""
 
     type_name = "float"
+    animatable = True
 
     def parse(self, value, ctx):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -173,6 +211,14 @@ class Color(Option):
     """
 
     type_name = "color"
+    animatable = True
+
+    def finish(self, values):
+        import numpy as np
+        return np.clip(values, 0.0, 1.0)
+
+    def scalar(self, row):
+        return tuple(float(v) for v in row)
 
     def parse(self, value, ctx):
         if isinstance(value, str):
@@ -195,10 +241,22 @@ class Vec(Option):
 
     type_name = "vec"
 
-    def __init__(self, default=REQUIRED, *, length: int = 2, integer: bool = False, min=None, doc=""):
-        super().__init__(default, doc=doc)
+    def __init__(self, default=REQUIRED, *, length: int = 2, integer: bool = False, min=None, doc="",
+                 animate=True):
+        super().__init__(default, doc=doc, animate=animate)
         self.length, self.integer, self.min = length, integer, min
         self.type_name = f"[{'int' if integer else 'float'} x {length}]"
+
+    animatable = True
+
+    def finish(self, values):
+        import numpy as np
+        if self.min is not None:
+            values = np.maximum(values, self.min)
+        return np.round(values) if self.integer else values
+
+    def scalar(self, row):
+        return tuple(int(v) if self.integer else float(v) for v in row)
 
     def parse(self, value, ctx):
         kind = int if self.integer else (int, float)
@@ -347,6 +405,26 @@ class Table(Option):
         return out
 
 
+class Animated:
+    """An option's animation (``vfx.params.Animation``) with the option that bounds its values."""
+
+    __slots__ = ("animation", "option")
+
+    def __init__(self, animation, option: Option):
+        self.animation, self.option = animation, option
+
+    def evaluate(self, frames, fps):
+        """One row per frame, clamped/rounded into the option's domain (float64 NumPy)."""
+        import numpy as np
+        return self.option.finish(self.animation.evaluate(np.asarray(frames), fps))
+
+    def at(self, frame: int, fps):
+        return self.option.scalar(self.evaluate([frame], fps)[0])
+
+    def __repr__(self):
+        return f"Animated({type(self.animation).__name__})"
+
+
 class OptionErrors(Exception):
     """Several (option, message) pairs found while parsing one table."""
 
@@ -390,7 +468,7 @@ class Options:
         for name, field in cls._fields.items():
             try:
                 if name in raw:
-                    values[name] = field.parse(raw[name], ctx)
+                    values[name] = field.parse_any(raw[name], ctx)
                 elif field.required:
                     errors.append((name, f"missing required option ({field.type_name}: {field.doc})"))
                 else:
@@ -402,12 +480,39 @@ class Options:
         return cls(**values)
 
     def input_refs(self) -> list[str]:
-        """Every node id this option set refers to, in declaration order."""
+        """Every node id this option set refers to, in declaration order (drivers included)."""
         refs = []
         for name, field in self._fields.items():
+            value = getattr(self, name, None)
             if isinstance(field, (Input, Table)):
-                refs.extend(field.refs(getattr(self, name, None)))
+                refs.extend(field.refs(value))
+            elif isinstance(value, Animated):
+                refs.extend(value.animation.refs())
         return refs
+
+    def animations(self) -> list["Animated"]:
+        """Every animated value here and in nested tables."""
+        found = []
+        for name, field in self._fields.items():
+            value = getattr(self, name, None)
+            if isinstance(value, Animated):
+                found.append(value)
+            elif isinstance(field, Table):
+                for entry in value or []:
+                    found.extend(entry.animations())
+        return found
+
+    def at(self, frame: int, fps) -> "Options":
+        """A copy with every animated value replaced by its plain value at ``frame``."""
+        values = {}
+        for name, field in self._fields.items():
+            value = getattr(self, name, None)
+            if isinstance(value, Animated):
+                value = value.at(frame, fps)
+            elif isinstance(field, Table) and value:
+                value = [entry.at(frame, fps) for entry in value]
+            values[name] = value
+        return type(self)(**values)
 
     @classmethod
     def describe(cls) -> list[dict]:
