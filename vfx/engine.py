@@ -147,6 +147,9 @@ def _mark_shared(graph: Graph) -> None:
         consumers[src] = consumers.get(src, 0) + 1
     for node_id, node in graph.nodes.items():
         node.cache_enabled = consumers.get(node_id, 0) > 1
+    for node in graph.nodes.values():
+        for src in node.pulled_twice():
+            src.cache_enabled = True
 
 
 def render(graph: Graph, options: RenderOptions | None = None, progress: ProgressFn | None = None,

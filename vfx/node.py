@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import RenderError, VfxError
 from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
+from . import options as opt
 from .options import Options
 
 if TYPE_CHECKING:
@@ -123,6 +124,10 @@ class Node:
 
     def input_files(self) -> list[Path]:
         """Media files this node reads (an encoder refuses to overwrite them)."""
+        return []
+
+    def pulled_twice(self) -> list["Node"]:
+        """Inputs this node reads more than once per batch (the engine caches their batch)."""
         return []
 
     def open(self) -> None:
@@ -228,9 +233,44 @@ class Generator(Node):
 
 
 class Effect(Node):
-    """A node that changes the pixels of one input, frame for frame."""
+    """A node that changes the pixels of one input, frame for frame.
+
+    Every effect takes ``input`` and an optional ``mask``: where the mask's alpha is 0 the input
+    shows unchanged, where it is 1 the effect shows fully (the engine blends, the effect need not
+    know). Subclasses extend ``Effect.Options`` and implement ``render``; audio passes through.
+    """
 
     kind = "effect"
+
+    class Options(Options):
+        input = opt.Input(doc="the clip to change")
+        mask = opt.Input(None, doc="optional node whose alpha limits where the effect applies")
+
+    def configure(self) -> None:
+        src = self.input("input")
+        self.video = src.video
+        self.audio = src.audio
+
+    def render_audio(self, start: int, count: int) -> AudioBuffer:
+        return self.input("input").audio_samples(start, count)
+
+    def pulled_twice(self) -> list[Node]:
+        return [self.input("input")] if self.input("mask") is not None else []
+
+    def frames(self, indices: list[int]) -> FrameBatch:
+        batch = super().frames(indices)
+        mask_node = self.input("mask")
+        if mask_node is None:
+            return batch
+        import torch
+        mask_batch = self.pull(mask_node, [min(i, mask_node.video.frame_count - 1) for i in indices])
+        alpha = mask_batch.pixels[:, 3:4].to(batch.pixels.device)
+        if (mask_batch.width, mask_batch.height) != (batch.width, batch.height):
+            alpha = torch.nn.functional.interpolate(alpha, size=(batch.height, batch.width), mode="bilinear",
+                                                    align_corners=False)
+        original = self.pull(self.input("input"), indices).pixels
+        return FrameBatch(indices, torch.lerp(original, batch.pixels, alpha).contiguous(
+            memory_format=torch.channels_last))
 
 
 class Editor(Node):
