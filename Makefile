@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 VFX    := $(VENV)/bin/vfx
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench docs clean
+.PHONY: install demo test bench docs gallery clean
 
 install: $(STAMP)
 
@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: install
+	$(PY) pipelines/make_assets.py out/assets
 	$(VFX) render pipelines/showcase.toml
 	@echo "wrote out/showcase.mp4"
 
@@ -29,6 +30,15 @@ bench: install
 
 docs: install
 	$(PY) docs/make_node_reference.py
+
+# a contact sheet PNG of every example pipeline into docs/gallery/ (linked from the README)
+gallery: install
+	$(PY) pipelines/make_assets.py out/assets
+	mkdir -p docs/gallery
+	for p in pipelines/*.toml; do \
+	  name=$$(basename $$p .toml); \
+	  $(VFX) preview $$p --sheet 8 --columns 4 --thumb-width 240 -o docs/gallery/$$name.png || exit 1; \
+	done
 
 clean:
 	rm -rf out .pytest_cache build *.egg-info

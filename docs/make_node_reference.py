@@ -59,12 +59,13 @@ def _options_table(options: list[dict], lines: list[str], heading: str = "option
     if not options:
         lines.append("No options.")
         return nested
-    lines.append(f"| {heading} | type | default | range / choices | description |")
-    lines.append("| --- | --- | --- | --- | --- |")
+    lines.append(f"| {heading} | type | default | range / choices | animatable | description |")
+    lines.append("| --- | --- | --- | --- | --- | --- |")
     for o in options:
         constraints = o.get("constraints", "")
+        animatable = "yes" if o.get("animatable") else ""
         lines.append(f"| `{o['name']}` | {_cell(o['type'])} | {_default(o)} | "
-                     f"{_cell(constraints) if constraints else ''} | {_cell(o['doc'])} |")
+                     f"{_cell(constraints) if constraints else ''} | {animatable} | {_cell(o['doc'])} |")
         if o.get("fields"):
             nested.append((o["name"], o["fields"]))
     return nested
