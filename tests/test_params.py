@@ -145,3 +145,23 @@ def test_bad_animations_are_validation_errors(tmp_path, opacity, message):
         build(load(p))
     text = str(info.value)
     assert message in text and "node 'comp'" in text and "option 'layers'" in text, text
+
+
+def test_vector_and_colour_expressions():
+    from vfx.options import Color, ParseContext, Vec
+    pos = Vec().parse_any({"expr": ["frame * 2", "100 - frame"]}, ParseContext())
+    assert pos.evaluate([0, 10], FPS).tolist() == [[0.0, 100.0], [20.0, 90.0]]
+    both = Vec().parse_any({"expr": "frame"}, ParseContext())
+    assert both.at(3, FPS) == (3.0, 3.0)
+    grey = Color().parse_any({"expr": "frame / 10"}, ParseContext())
+    assert grey.at(5, FPS) == (0.5, 0.5, 0.5, 1.0)
+    with pytest.raises(ValueError, match="one expression per component"):
+        Vec().parse_any({"expr": ["1", "2", "3"]}, ParseContext())
+
+
+def test_expression_on_a_layer_position_renders(tmp_path):
+    p = write_pipeline(tmp_path, PIPE.format(opacity="1.0").replace(
+        '{ input = "fg", opacity = 1.0 }', '{ input = "fg", size = [4, 4], position = { expr = ["frame", "2"] } }'))
+    render(build(load(p)), RenderOptions(device="cpu", batch_size=4))
+    img = decode_frames(tmp_path / "f_10.png", fmt="rgba64le")[0]
+    assert img[3, 11, 0] == 65535 and img[3, 9, 0] == 0 and img[3, 14, 0] == 0

@@ -38,6 +38,8 @@ class Option:
     type_name = "any"
     #: numeric and colour options take keyframes, expressions and drivers (see ``vfx.params``)
     animatable = False
+    #: values per frame: 1 for numbers, the length of a vector, 4 for a colour
+    components = 1
 
     def __init__(self, default: Any = REQUIRED, *, doc: str = "", animate: bool = True):
         self.default = default
@@ -63,7 +65,7 @@ class Option:
             if not self.animatable:
                 raise ValueError("this option cannot be animated (it shapes the stream or the encoder); "
                                  "give a constant")
-            return Animated(parse_animation(value, lambda v: self.parse(v, ctx), ctx.fps), self)
+            return Animated(parse_animation(value, lambda v: self.parse(v, ctx), ctx.fps, self.components), self)
         return self.parse(value, ctx)
 
     def finish(self, values):
@@ -212,6 +214,7 @@ class Color(Option):
 
     type_name = "color"
     animatable = True
+    components = 4
 
     def finish(self, values):
         import numpy as np
@@ -245,6 +248,7 @@ class Vec(Option):
                  animate=True):
         super().__init__(default, doc=doc, animate=animate)
         self.length, self.integer, self.min = length, integer, min
+        self.components = length
         self.type_name = f"[{'int' if integer else 'float'} x {length}]"
 
     animatable = True
@@ -416,7 +420,13 @@ class Animated:
     def evaluate(self, frames, fps):
         """One row per frame, clamped/rounded into the option's domain (float64 NumPy)."""
         import numpy as np
-        return self.option.finish(self.animation.evaluate(np.asarray(frames), fps))
+        values = self.animation.evaluate(np.asarray(frames), fps)
+        k = self.option.components
+        if k > 1 and values.ndim == 1:             # one expression or driver for every component
+            values = np.repeat(values[:, None], k, axis=1)
+            if isinstance(self.option, Color):
+                values[:, 3] = 1.0                  # ... of the colour, not of its alpha
+        return self.option.finish(values)
 
     def at(self, frame: int, fps):
         return self.option.scalar(self.evaluate([frame], fps)[0])

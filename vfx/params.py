@@ -105,6 +105,16 @@ class Expression(Animation):
         return np.nan_to_num(out, nan=0.0, posinf=1e30, neginf=-1e30)
 
 
+class ExpressionVector(Animation):
+    """One expression per component of a vector or colour option: ``expr = ["t * 100", "540"]``."""
+
+    def __init__(self, parts: list[Expression]):
+        self.parts = parts
+
+    def evaluate(self, frames, fps):
+        return np.stack([p.evaluate(frames, fps) for p in self.parts], axis=-1)
+
+
 class Driver(Animation):
     """Another node's signal (``Node.signal``), scaled and offset: ``value = signal * scale + offset``."""
 
@@ -236,8 +246,12 @@ def is_animation_table(value: Any) -> bool:
     return isinstance(value, dict) and any(k in value for k in ANIMATION_KEYS)
 
 
-def parse_animation(value: dict, parse_one: Callable[[Any], Any], fps: Fraction) -> Animation:
-    """A keyframes/expr/driver table to an ``Animation``; ``parse_one`` checks each key's value."""
+def parse_animation(value: dict, parse_one: Callable[[Any], Any], fps: Fraction, components: int = 1) -> Animation:
+    """A keyframes/expr/driver table to an ``Animation``; ``parse_one`` checks each key's value.
+
+    For an option of several components (a vector, a colour) ``expr`` may be a list with one
+    expression per component; a single expression or a driver applies to every component.
+    """
     kinds = [k for k in ANIMATION_KEYS if k in value]
     if len(kinds) != 1:
         raise ValueError(f"an animated value has exactly one of {', '.join(ANIMATION_KEYS)}; got {', '.join(kinds)}")
@@ -248,6 +262,11 @@ def parse_animation(value: dict, parse_one: Callable[[Any], Any], fps: Fraction)
     if extra:
         raise ValueError(f"unknown key(s) {', '.join(sorted(extra))} in a {kind} table (allowed: {', '.join(sorted(allowed))})")
     if kind == "expr":
+        if isinstance(value["expr"], list):
+            if components == 1 or len(value["expr"]) != components:
+                raise ValueError(f"expr as a list needs one expression per component ({components}), "
+                                 f"got {len(value['expr'])}")
+            return ExpressionVector([compile_expression(e) for e in value["expr"]])
         return compile_expression(value["expr"])
     if kind == "driver":
         node_id = value["driver"]

@@ -1,0 +1,343 @@
+"""Keying: a chroma keyer (green/blue screen, any key colour) and a luma keyer.
+
+Both compute a matte from the straight (un-premultiplied) colour of each pixel, multiply it into
+the pixel's existing alpha and return premultiplied linear RGBA, or, with ``output = "matte"``,
+the final alpha as an opaque grey picture for checking (a pixel of alpha 0.5 is written as sRGB
+code 128).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import vfx
+from vfx import ConfigureError, FrameBatch, opt
+from vfx.options import Animated
+
+OUTPUTS = ("composite", "matte")
+
+# BT.709 luma weights and the Cb/Cr scale factors (Cb = (B - Y) / 1.8556, Cr = (R - Y) / 1.5748)
+_KR, _KG, _KB = 0.2126, 0.7152, 0.0722
+_CB, _CR = 2 * (1 - _KB), 2 * (1 - _KR)
+
+
+def srgb_encode(x):
+    """Linear light in 0..1 to the sRGB curve (a new tensor; the power runs in OpenCV on a CPU)."""
+    import torch
+    power = _power_cv2(x) if x.device.type == "cpu" else _power_torch(x)
+    return torch.where(x <= 0.0031308, x * 12.92, power.mul_(1.055).sub_(0.055))
+
+
+def _power_cv2(x):
+    import cv2
+    import torch
+    flat = x.contiguous()
+    return torch.from_numpy(cv2.pow(flat.numpy().reshape(-1, flat.shape[-1]), 1 / 2.4)).view(flat.shape)
+
+
+def _power_torch(x):
+    return x.clamp_min(0.0031308).pow(1 / 2.4)
+
+
+def _srgb_decode_np(x):
+    x = np.asarray(x, np.float64)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def straight_planes(pixels, opaque: bool):
+    """The straight linear colour of premultiplied pixels as (N, 3, H, W) planes (a new tensor).
+
+    Colour is 0 where alpha is 0; ``opaque`` (the input has no alpha) skips the division.
+    """
+    import torch
+    rgb = pixels[:, :3].clone(memory_format=torch.contiguous_format)    # planar, and ours to change
+    if opaque:
+        return rgb
+    alpha = pixels[:, 3:4]
+    inv = torch.where(alpha > 1e-6, 1.0 / alpha.clamp_min(1e-6), 0.0).contiguous()
+    return rgb.mul_(inv)
+
+
+def _column(values, device):
+    import torch
+    return torch.as_tensor(np.asarray(values, np.float64), dtype=torch.float32, device=device).view(-1, 1, 1, 1)
+
+
+def gaussian_kernel(radius: float) -> np.ndarray:
+    """A normalized 1-D Gaussian with sigma = radius / 2, cut off at 3 sigma."""
+    sigma = radius / 2.0
+    half = max(1, math.ceil(3 * sigma))
+    x = np.arange(-half, half + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    return (k / k.sum()).astype(np.float32)
+
+
+def blur_matte(matte, radii: np.ndarray):
+    """Each frame of a (N, 1, H, W) matte blurred by its own radius (edges extended)."""
+    if not np.any(radii > 0.05):
+        return matte
+    out = matte.clone()
+    for k, radius in enumerate(radii):
+        if radius > 0.05:
+            blur = _blur_cv2 if matte.device.type == "cpu" else _blur_torch
+            out[k:k + 1] = blur(matte[k:k + 1], gaussian_kernel(float(radius)))
+    return out
+
+
+def _blur_cv2(frame, kernel):
+    import cv2
+    import torch
+    plane = np.ascontiguousarray(frame[0, 0].numpy())
+    return torch.from_numpy(cv2.sepFilter2D(plane, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)).view_as(frame)
+
+
+def _blur_torch(frame, kernel):
+    """The same separable blur as ``_blur_cv2``, on any device."""
+    import torch
+    half = len(kernel) // 2
+    w = torch.as_tensor(kernel, device=frame.device)
+    x = torch.nn.functional.pad(frame, (half, half, half, half), mode="replicate")
+    x = torch.nn.functional.conv2d(x, w.view(1, 1, 1, -1))
+    return torch.nn.functional.conv2d(x, w.view(1, 1, -1, 1))
+
+
+def _morph(frame, size: int, shrink: bool):
+    """A (1, 1, H, W) matte eroded (``shrink``) or dilated over a (2 size + 1)-pixel square."""
+    if size == 0:
+        return frame
+    return (_morph_cv2 if frame.device.type == "cpu" else _morph_torch)(frame, size, shrink)
+
+
+def _morph_cv2(frame, size: int, shrink: bool):
+    import cv2
+    import torch
+    kernel = np.ones((2 * size + 1, 2 * size + 1), np.uint8)
+    op = cv2.erode if shrink else cv2.dilate
+    return torch.from_numpy(op(np.ascontiguousarray(frame[0, 0].numpy()), kernel)).view_as(frame)
+
+
+def _morph_torch(frame, size: int, shrink: bool):
+    """The same as ``_morph_cv2`` (the frame's edge neither erodes nor grows), on any device."""
+    import torch
+    pool = torch.nn.functional.max_pool2d
+    x = -frame if shrink else frame
+    x = pool(x, (1, 2 * size + 1), stride=1, padding=(0, size))
+    x = pool(x, (2 * size + 1, 1), stride=1, padding=(size, 0))
+    return -x if shrink else x
+
+
+def shrink_matte(matte, amounts: np.ndarray):
+    """Each frame's matte eroded by ``amount`` pixels (dilated where negative); fractions blend."""
+    import torch
+    if not np.any(np.abs(amounts) > 1e-3):
+        return matte
+    out = matte.clone()
+    for k, amount in enumerate(amounts):
+        r = abs(float(amount))
+        if r <= 1e-3:
+            continue
+        lo = math.floor(r)
+        frac = r - lo
+        a = _morph(matte[k:k + 1], lo, amount > 0)
+        if frac > 1e-3:
+            a = torch.lerp(a, _morph(matte[k:k + 1], lo + 1, amount > 0), frac)
+        out[k:k + 1] = a
+    return out
+
+
+class _Keyer(vfx.Effect):
+    """Shared output handling: the matte times the input's alpha, premultiplied, or shown as grey."""
+
+    animated_batches = True
+
+    class Options(vfx.Effect.Options):
+        output = opt.Choice("composite", choices=OUTPUTS,
+                            doc="composite: the keyed picture with its new alpha; matte: the alpha as "
+                                "an opaque grey picture, for checking the key")
+
+    def configure(self):
+        super().configure()
+        self.video = self.video.with_(has_alpha=self.options.output == "composite")
+
+    def _finish(self, indices, pixels, matte, rgb=None):
+        """Output for a (N, 1, H, W) key matte; ``rgb``: straight linear planes to use instead."""
+        import torch
+        from vfx.frames import empty_pixels
+        n, _, h, w = pixels.shape
+        out = empty_pixels(n, h, w, pixels.device)
+        if self.options.output == "matte":
+            a = (matte * pixels[:, 3:4]).clamp_(0, 1)
+            out[:, :3] = torch.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
+            out[:, 3:4] = 1.0
+        elif rgb is None:
+            torch.mul(pixels, matte, out=out)
+        else:
+            alpha = matte * pixels[:, 3:4]
+            torch.mul(rgb, alpha, out=out[:, :3])
+            out[:, 3:4] = alpha
+        return FrameBatch(indices, out)
+
+
+def _ramp(x, start: np.ndarray, width: np.ndarray):
+    """0 at ``start``, rising linearly to 1 at ``start + width`` (a hard step where width is 0).
+
+    ``x`` is (N, 1, H, W) and is overwritten; ``start`` and ``width`` hold one value per frame.
+    """
+    import torch
+    dev = x.device
+    if np.all(width > 0):
+        return x.sub_(_column(start, dev)).div_(_column(width, dev)).clamp_(0, 1)
+    soft = (x - _column(start, dev)).div_(_column(np.maximum(width, 1e-6), dev)).clamp_(0, 1)
+    hard = (x >= _column(start, dev)).to(x.dtype)
+    return torch.where(_column(width, dev) > 0, soft, hard)
+
+
+def _weighted(planes, weights, offset: np.ndarray | None = None):
+    """``sum_c weights[c] * planes[:, c] - offset`` as a new (N, 1, H, W) tensor."""
+    out = planes[:, 0:1] * weights[0]
+    out.add_(planes[:, 1:2], alpha=weights[1]).add_(planes[:, 2:3], alpha=weights[2])
+    if offset is not None:
+        out.sub_(_column(offset, planes.device))
+    return out
+
+
+_CB_WEIGHTS = (-_KR / _CB, -_KG / _CB, (1 - _KB) / _CB)
+_CR_WEIGHTS = ((1 - _KR) / _CR, -_KG / _CR, -_KB / _CR)
+
+
+def _despill_basis(key_linear: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotations about the grey axis that turn each key colour's hue onto pure green."""
+    n = np.full(3, 1 / math.sqrt(3))
+    e1 = np.array([-1.0, 2.0, -1.0]) / math.sqrt(6)     # the hue of pure green
+    e2 = np.array([-1.0, 0.0, 1.0]) / math.sqrt(2)      # n x e1
+    chroma = key_linear - key_linear.mean(axis=1, keepdims=True)
+    phi = np.arctan2(chroma @ e2, chroma @ e1)
+    cross = np.array([[0, -n[2], n[1]], [n[2], 0, -n[0]], [-n[1], n[0], 0]])
+    c, s = np.cos(-phi)[:, None, None], np.sin(-phi)[:, None, None]
+    return c * np.eye(3) + s * cross + (1 - c) * np.outer(n, n)
+
+
+class ChromaKey(_Keyer):
+    """Keys out a coloured screen (green, blue, any hue) by chroma distance, with spill suppression.
+
+    The matte: each pixel's straight colour is sRGB-encoded and converted to BT.709 Y'CbCr; its
+    distance from the key colour in the CbCr plane, divided by the key's own chroma (so 1.0 is
+    as far as a neutral grey), gives alpha 0 up to ``tolerance``, rising linearly to 1 at
+    ``tolerance + softness``. Brightness is ignored, so shadows on the screen key out with it.
+    The matte is then eroded by ``shrink`` pixels (a negative value grows it), blurred by
+    ``feather``, and multiplied into the input's alpha.
+
+    Spill suppression works in linear light in a basis turned about the grey axis so that the key
+    hue becomes pure green, where it limits green to ``max(red, blue)`` (for a green key this is
+    exactly ``g = min(g, max(r, b))``) and turns back; ``spill`` scales how much of that excess is
+    removed. ``output = "matte"`` shows the final alpha as grey.
+    """
+
+    type = "effect.chroma_key"
+
+    class Options(_Keyer.Options):
+        key_color = opt.Color("#00ff00", doc="the screen's colour (pick it from the plate)")
+        tolerance = opt.Float(0.2, min=0.0, max=4.0,
+                              doc="chroma distance from the key that is fully transparent, as a fraction "
+                                  "of the key's own chroma (1 = a neutral grey)")
+        softness = opt.Float(0.6, min=0.0, max=4.0,
+                             doc="further distance over which alpha rises from 0 to 1 (0: a hard edge)")
+        spill = opt.Float(1.0, min=0.0, max=1.0, doc="spill suppression: how much of the key hue's excess "
+                                                     "to remove from the colours (0: none)")
+        shrink = opt.Float(0.0, min=-100.0, max=100.0,
+                           doc="erode the matte by this many pixels (negative grows it)")
+        feather = opt.Float(0.0, min=0.0, max=200.0, doc="blur radius of the matte in pixels")
+
+    def configure(self):
+        super().configure()
+        key = self.options.key_color
+        if not isinstance(key, Animated):
+            cb, cr = self._key_chroma(np.array([key]))
+            if math.hypot(cb[0], cr[0]) < 0.02:
+                raise ConfigureError(f"the key colour {_hex(key)} is (nearly) grey: it has no hue to key "
+                                     "on; use effect.luma_key for black or white screens", option="key_color")
+
+    @staticmethod
+    def _key_chroma(keys: np.ndarray):
+        r, g, b = keys[:, 0], keys[:, 1], keys[:, 2]
+        y = _KR * r + _KG * g + _KB * b
+        return (b - y) / _CB, (r - y) / _CR
+
+    def render(self, indices):
+        import torch
+        pixels = self.pull(self.input("input"), indices).pixels
+        dev = pixels.device
+        keys = self.values("key_color", indices)
+        kcb, kcr = self._key_chroma(keys)
+        rgb = straight_planes(pixels, opaque=not self.input("input").video.has_alpha)
+        srgb = srgb_encode(rgb.clamp(0, 1))
+        dist = torch.hypot(_weighted(srgb, _CB_WEIGHTS, kcb), _weighted(srgb, _CR_WEIGHTS, kcr))
+        del srgb
+        dist.div_(_column(np.maximum(np.hypot(kcb, kcr), 1e-3), dev))
+        matte = _ramp(dist, self.values("tolerance", indices), self.values("softness", indices))
+        matte = shrink_matte(matte, self.values("shrink", indices))
+        matte = blur_matte(matte, self.values("feather", indices))
+        spill = self.values("spill", indices)
+        if self.options.output == "matte" or not np.any(spill > 0):
+            return self._finish(indices, pixels, matte)
+        basis = _despill_basis(_srgb_decode_np(keys[:, :3]))
+        if np.allclose(basis, np.eye(3), atol=1e-6):       # a pure green key: no turn needed
+            turned = rgb
+        else:
+            turned = torch.einsum("nij,njhw->nihw", torch.as_tensor(basis, dtype=torch.float32, device=dev), rgb)
+        excess = (turned[:, 1] - torch.maximum(turned[:, 0], turned[:, 2])).clamp_min_(0)
+        # take the excess away along the turned basis's green axis, expressed in RGB
+        direction = basis[:, 1, :] * spill[:, None]
+        for k in range(len(indices)):
+            for c in range(3):
+                if direction[k, c] != 0:
+                    rgb[k, c].sub_(excess[k], alpha=float(direction[k, c]))
+        return self._finish(indices, pixels, matte, rgb.clamp_min_(0))
+
+
+def _hex(color) -> str:
+    return "#" + "".join(f"{round(c * 255):02x}" for c in color[:3])
+
+
+class LumaKey(_Keyer):
+    """Keys by brightness: keeps pixels whose luma lies in ``[low, high]``, fading out over ``softness``.
+
+    Luma is BT.709 Y' of the sRGB-encoded straight colour, clamped to 0..1 (so white is 1 and
+    brighter-than-white counts as white). Alpha is 1 inside ``[low, high]`` and falls linearly
+    to 0 at ``low - softness`` and at ``high + softness``; ``invert`` keeps the outside instead.
+    The defaults key out a black background. The matte is multiplied into the input's alpha;
+    ``output = "matte"`` shows it as grey.
+    """
+
+    type = "effect.luma_key"
+
+    class Options(_Keyer.Options):
+        low = opt.Float(0.2, min=0.0, max=1.0, doc="darkest luma kept fully (0..1)")
+        high = opt.Float(1.0, min=0.0, max=1.0, doc="brightest luma kept fully (0..1)")
+        softness = opt.Float(0.1, min=0.0, max=1.0, doc="luma range over which alpha fades out beyond "
+                                                        "low and high (0: a hard edge)")
+        invert = opt.Bool(False, doc="key out the range [low, high] instead of keeping it")
+
+    def configure(self):
+        super().configure()
+        o = self.options
+        if not isinstance(o.low, Animated) and not isinstance(o.high, Animated) and o.low > o.high:
+            raise ConfigureError(f"low {o.low} is above high {o.high}: nothing would be kept", option="low")
+
+    def render(self, indices):
+        pixels = self.pull(self.input("input"), indices).pixels
+        rgb = straight_planes(pixels, opaque=not self.input("input").video.has_alpha)
+        luma = _weighted(srgb_encode(rgb.clamp_(0, 1)), (_KR, _KG, _KB)).clamp_(0, 1)
+        low, high = self.values("low", indices), self.values("high", indices)
+        soft = self.values("softness", indices)
+        matte = _ramp(luma.clone(), low - soft, soft).mul_(_ramp(luma.neg_(), -high - soft, soft))
+        if self.options.invert:
+            matte = matte.neg_().add_(1)
+        return self._finish(indices, pixels, matte)
+
+
+@vfx.hookimpl
+def register_nodes(register):
+    register(ChromaKey)
+    register(LumaKey)
