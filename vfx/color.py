@@ -49,15 +49,15 @@ def _encode8_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     v = (k - 0.5) / 255
     starts = np.sqrt(np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4))
     base = np.zeros(_SQRT_BUCKETS, np.uint8)
-    t1 = np.full(_SQRT_BUCKETS, 2.0, np.float32)
-    t2 = np.full(_SQRT_BUCKETS, 2.0, np.float32)
+    t1 = np.full(_SQRT_BUCKETS, np.nan, np.float32)     # no boundary: s >= NaN is never true
+    t2 = np.full(_SQRT_BUCKETS, np.nan, np.float32)
     for b in range(_SQRT_BUCKETS):
         lo, hi = b / _SQRT_BUCKETS, (b + 1) / _SQRT_BUCKETS
         base[b] = np.count_nonzero(starts < lo)
         inside = starts[(starts >= lo) & (starts <= hi)]
         assert len(inside) <= 2
-        t1[b:b + 1] = inside[:1] if len(inside) else 2.0
-        t2[b:b + 1] = inside[1:2] if len(inside) > 1 else 2.0
+        t1[b:b + 1] = inside[:1] if len(inside) else np.nan
+        t2[b:b + 1] = inside[1:2] if len(inside) > 1 else np.nan
     return base, t1, t2
 
 
@@ -87,7 +87,7 @@ def encode_srgb8(linear: np.ndarray, out: np.ndarray) -> np.ndarray:
     bucket = _buffer("bucket", shape, np.uint8)
     edge = _buffer("edge", shape, np.float32)
     up = _buffer("up", shape, np.uint8)
-    cv2.max(linear, 0.0, dst=s)
+    np.clip(linear, 0.0, 1.0, out=s)
     cv2.sqrt(s, dst=s)
     cv2.convertScaleAbs(s, dst=bucket, alpha=_SQRT_BUCKETS, beta=-0.5)
     cv2.LUT(bucket, base, dst=out)

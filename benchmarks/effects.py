@@ -1,0 +1,138 @@
+"""Cost of each effect on one 1920x1080 frame, next to the cost of encoding that frame.
+
+For every effect and background node, in one process and one run: the median time of
+``node.frames([i])`` over fresh frame indices (torch with the engine's thread budget), and the
+median time libx264 ``veryfast`` takes to encode a 1080p frame (from RGBA, as the engine hands
+it over), so each effect is reported as a ratio of the encode. With ``--device cuda`` (where a GPU
+exists) it reports batch sizes 1, 8 and 32 instead.
+
+    .venv/bin/python benchmarks/effects.py [--only effect.blur,effect.glow] [--device cuda] [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from vfx.engine import configure_threads, resolve_device
+from vfx.graph import build
+from vfx.pipeline import load
+from vfx.plugins import get_registry
+
+WIDTH, HEIGHT = 1920, 1080
+# options some nodes need to show their work on the measured frames
+SETTINGS = {
+    "effect.explosion": 'at = 0\ncount = 20000',
+    "effect.lightning": 'strikes = [0]\nduration = 400',
+    "effect.fade": 'in = 300\nout = 0',
+    "effect.chroma_key": 'color = "#ff0000"',
+    "effect.transform": 'rotate = 10.0\nscale = 1.1\nmotion_blur = 4',
+}
+
+
+def pipeline(node_type: str, kind: str, extra: str) -> str:
+    if kind == "source":
+        body = f'[nodes.fx]\ntype = "{node_type}"\n{extra}\n'
+    else:
+        body = (f'[nodes.plate]\ntype = "source.testpattern"\npattern = "gradient"\nsweep = false\n'
+                f'[nodes.fx]\ntype = "{node_type}"\ninput = "plate"\n{extra}\n')
+    return textwrap.dedent(f"""
+        [pipeline]
+        width = {WIDTH}
+        height = {HEIGHT}
+        fps = 24
+        duration = 400
+        seed = 1
+        """) + body
+
+
+def time_node(node_type: str, kind: str, device: str, batch: int, repeat: int) -> float:
+    """Median milliseconds per frame of one node (its plate, if any, is rendered before timing)."""
+    extra = SETTINGS.get(node_type, "")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.toml"
+        path.write_text(pipeline(node_type, kind, extra))
+        graph = build(load(path), device=device, require_encoder=False)
+        node = graph.nodes["fx"]
+        for n in graph.nodes.values():
+            n.open()
+        plate = graph.nodes.get("plate")
+        if plate is not None:
+            plate.cache_enabled = True
+        times = []
+        start = 24
+        for r in range(repeat + 1):
+            indices = list(range(start + r * batch, start + (r + 1) * batch))
+            if plate is not None:
+                plate.frames(indices).pixels        # the plate is not the effect's cost
+            node.drop_cache()
+            t = time.perf_counter()
+            node.frames(indices).pixels
+            if str(device).startswith("cuda"):
+                import torch
+                torch.cuda.synchronize()
+            if r:
+                times.append((time.perf_counter() - t) * 1000 / batch)
+        graph.close()
+        return statistics.median(times)
+
+
+def time_encode(repeat: int) -> float:
+    """Median milliseconds libx264 veryfast spends per 1080p frame fed as RGBA, like the engine."""
+    import av
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (HEIGHT, WIDTH, 4), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = av.open(str(Path(tmp) / "e.mp4"), "w")
+        stream = out.add_stream("libx264", rate=24, options={"crf": "20", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.codec_context.thread_type = "AUTO"
+        count = 24 + repeat * 4
+        t = time.perf_counter()
+        for i in range(count):
+            img = np.roll(base, i * 8, axis=1)
+            frame = av.VideoFrame.from_ndarray(img, format="rgba").reformat(
+                format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+            frame.pts = i
+            for p in stream.encode(frame):
+                out.mux(p)
+        for p in stream.encode(None):
+            out.mux(p)
+        out.close()
+        return (time.perf_counter() - t) * 1000 / count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    configure_threads(device)
+    reg = get_registry()
+    types = [t for t in sorted(reg.nodes) if t.startswith(("effect.", "background."))]
+    if args.only:
+        types = [t for t in types if t in args.only.split(",")]
+    batches = [1, 8, 32] if str(device).startswith("cuda") else [1]
+    encode = time_encode(args.repeat)
+    print(f"libx264 veryfast encode of a 1080p frame: {encode:.1f} ms ({device})")
+    header = "node".ljust(24) + "".join(f"{f'ms/frame b={b}':>16}" for b in batches) + f"{'x encode':>10}"
+    print(header)
+    print("-" * len(header))
+    for t in types:
+        kind = reg.nodes[t].kind
+        row = [time_node(t, kind, device, b, args.repeat) for b in batches]
+        print(t.ljust(24) + "".join(f"{v:>16.1f}" for v in row) + f"{row[0] / encode:>10.2f}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
