@@ -51,15 +51,17 @@ def nodes(type_name, as_json):
             click.echo(json.dumps(schema, indent=2, default=str))
             return
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
         console = Console()
         console.print(f"[bold]{schema['type']}[/bold] ({schema['kind']}, from plugin "
                       f"'{reg.node_plugin[type_name]}')\n")
-        console.print(schema["doc"] + "\n")
-        table = Table("option", "type", "default", "range / choices", "description")
+        console.print(escape(schema["doc"]) + "\n")
+        table = Table("option", "type", "default", "range / choices", "animatable", "description")
         for o in schema["options"]:
             default = "(required)" if o["required"] else repr(o.get("default"))
-            table.add_row(o["name"], o["type"], default, o.get("constraints", ""), o["doc"])
+            table.add_row(*(escape(str(c)) for c in (o["name"], o["type"], default, o.get("constraints", ""),
+                                                      "yes" if o.get("animatable") else "", o["doc"])))
         console.print(table)
         return
     schemas = [node_schema(reg.nodes[t]) for t in sorted(reg.nodes)]

@@ -1,0 +1,157 @@
+"""vfx.noise: ranges, determinism, seeds, continuity, statistics, curl and Worley feature points."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vfx import noise as N
+
+BASES = {
+    "perlin2": lambda x, y, s: N.perlin(x, y, seed=s),
+    "perlin3": lambda x, y, s: N.perlin(x, y, 0.37 + 0 * x, seed=s),
+    "simplex2": lambda x, y, s: N.simplex(x, y, seed=s),
+    "simplex3": lambda x, y, s: N.simplex(x, y, 1.7, seed=s),
+    "worley2": lambda x, y, s: N.worley(x, y, seed=s),
+    "worley3": lambda x, y, s: N.worley(x, y, 2.2, seed=s),
+    "fbm": lambda x, y, s: N.fbm(x, y, seed=s),
+    "fbm_simplex3": lambda x, y, s: N.fbm(x, y, 0.5, seed=s, basis="simplex", octaves=3),
+    "fbm_worley": lambda x, y, s: N.fbm(x, y, seed=s, basis="worley", octaves=3),
+    "turbulence": lambda x, y, s: N.turbulence(x, y, seed=s, octaves=4),
+    "ridged": lambda x, y, s: N.ridged(x, y, seed=s, octaves=4),
+}
+RANGES = {"worley2": (0, 1), "worley3": (0, 1), "turbulence": (0, 1), "ridged": (0, 1)}
+
+
+def _points(n=200_000, span=60.0, gen_seed=0):
+    g = torch.Generator().manual_seed(gen_seed)
+    return (torch.rand(n, generator=g) * 2 - 1) * span, (torch.rand(n, generator=g) * 2 - 1) * span
+
+
+@pytest.mark.parametrize("name", sorted(BASES))
+def test_range_determinism_and_seed(name):
+    f = BASES[name]
+    x, y = _points()
+    a = f(x, y, 3)
+    lo, hi = RANGES.get(name, (-1, 1))
+    assert a.shape == x.shape and a.dtype == torch.float32
+    assert torch.isfinite(a).all()
+    assert a.min() >= lo - 1e-6 and a.max() <= hi + 1e-6
+    assert float(a.std()) > 0.05                      # not flat
+    assert torch.equal(f(x, y, 3), a)                  # deterministic
+    b = f(x, y, 4)
+    assert (a - b).abs().mean() > 0.05                # another seed is another pattern
+
+
+@pytest.mark.parametrize("name", sorted(BASES))
+def test_continuity(name):
+    f = BASES[name]
+    x, y = _points(50_000, 20.0, 1)
+    step = 1e-3
+    a, b = f(x, y, 7), f(x + step, y - step, 7)
+    # Lipschitz-like: a step of 1e-3 lattice units never moves the value by more than a few hundredths
+    assert float((a - b).abs().max()) < 0.05
+    assert float((a - b).abs().mean()) < 0.005
+
+
+@pytest.mark.parametrize("fn", [N.perlin, N.simplex])
+def test_zero_mean_over_large_area(fn):
+    x, y = _points(400_000, 200.0, 2)
+    for z in (None, 3.3):
+        v = fn(x, y, z, seed=11)
+        assert abs(float(v.mean())) < 0.01
+        assert float((v > 0).float().mean()) == pytest.approx(0.5, abs=0.02)
+    v = N.fbm(x, y, seed=5)
+    assert abs(float(v.mean())) < 0.01
+
+
+def test_perlin_zero_on_lattice():
+    ix = torch.arange(-20, 20, dtype=torch.float32)
+    X, Y = torch.meshgrid(ix, ix, indexing="ij")
+    assert float(N.perlin(X, Y, seed=9).abs().max()) < 1e-5
+    assert float(N.perlin(X, Y, torch.full_like(X, 4.0), seed=9).abs().max()) < 1e-5
+
+
+def test_worley_zero_at_feature_points_positive_elsewhere():
+    cells = torch.arange(-6, 6)
+    IX, IY = torch.meshgrid(cells, cells, indexing="ij")
+    px, py = N.worley_points(IX, IY, seed=21)
+    assert ((px - IX) >= 0).all() and ((px - IX) < 1).all()
+    d = N.worley(px.to(torch.float64), py.to(torch.float64), seed=21)
+    assert float(d.max()) < 1e-6
+    # 3-D
+    IZ = torch.full_like(IX, 2)
+    qx, qy, qz = N.worley_points(IX, IY, IZ, seed=21)
+    assert float(N.worley(qx, qy, qz, seed=21).max()) < 1e-6
+    # elsewhere: positive, and equal to the distance to the nearest of the points (brute force)
+    x, y = _points(4000, 4.0, 3)
+    v = N.worley(x.double(), y.double(), seed=21)
+    assert (v > 0).all()
+    brute = torch.cdist(torch.stack([x, y], 1).double(),
+                        torch.stack([px.flatten(), py.flatten()], 1).double()).min(1).values
+    assert torch.allclose(v, brute.clamp(max=1.0), atol=1e-6)
+
+
+def test_curl_is_divergence_free():
+    def divergence(n):
+        g = torch.linspace(0, 3, n, dtype=torch.float64)
+        Y, X = torch.meshgrid(g, g, indexing="ij")
+        h = float(g[1] - g[0])
+        vx, vy = N.curl2d(X, Y, 0.4, seed=2)
+        dvx_dx = (vx[1:-1, 2:] - vx[1:-1, :-2]) / (2 * h)
+        dvy_dy = (vy[2:, 1:-1] - vy[:-2, 1:-1]) / (2 * h)
+        return (dvx_dx + dvy_dy).abs().mean().item(), dvx_dx.abs().mean().item(), vx, vy
+
+    coarse, scale, vx, vy = divergence(121)
+    fine, _, _, _ = divergence(241)
+    assert float(torch.sqrt(vx ** 2 + vy ** 2).mean()) > 0.3    # a real flow
+    # the measured divergence is only the grid's truncation error: small, and shrinking as h^2
+    assert coarse < 0.02 * scale
+    assert fine < coarse / 3
+    # float32 input too
+    g = torch.linspace(0, 3, 121)
+    Y, X = torch.meshgrid(g, g, indexing="ij")
+    vx32, _ = N.curl2d(X, Y, 0.4, seed=2, eps=1e-2)
+    assert torch.allclose(vx32.double(), vx, atol=0.05 * float(vx.abs().max()))
+
+
+def test_broadcast_scalar_z_and_shapes():
+    x, y = torch.meshgrid(torch.linspace(0, 3, 8), torch.linspace(0, 3, 5), indexing="ij")
+    for f in (N.perlin, N.simplex, N.worley, N.fbm, N.turbulence):
+        a = f(x, y, 1.5)
+        assert a.shape == (8, 5)
+        assert torch.equal(a, f(x, y, torch.full_like(x, 1.5)))
+    # integer coordinates are accepted (as float32)
+    a = N.perlin(torch.arange(4), torch.arange(4))
+    assert a.dtype == torch.float32
+    with pytest.raises(ValueError):
+        N.fbm(x, y, basis="nope")
+
+
+def test_hash_is_device_independent_and_64bit_seed_safe():
+    c = torch.arange(-1000, 1000)
+    h = N.hash_int(c, c * 3, seed=2 ** 62 + 12345)
+    assert int(h.min()) >= 0 and int(h.max()) < 2 ** 32
+    assert len(torch.unique(h)) > 1990
+    assert not torch.equal(h, N.hash_int(c, c * 3, seed=12345))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_cpu_and_gpu_agree():
+    x, y = _points(100_000, 50.0, 4)
+    for name, f in BASES.items():
+        a = f(x, y, 5)
+        b = f(x.cuda(), y.cuda(), 5).cpu()
+        assert torch.allclose(a, b, atol=2e-4), name
+    vx, vy = N.curl2d(x, y, 0.3, seed=1)
+    gx, gy = N.curl2d(x.cuda(), y.cuda(), 0.3, seed=1)
+    assert torch.allclose(vx, gx.cpu(), atol=0.05) and torch.allclose(vy, gy.cpu(), atol=0.05)
+
+
+def test_lattice_box_and_direct_hash_agree(monkeypatch):
+    """The CPU fast path (hash each lattice cell once, gather) equals hashing every corner."""
+    g = torch.linspace(-3, 9, 200)
+    Y, X = torch.meshgrid(g, g, indexing="ij")
+    fast = {name: f(X, Y, 13) for name, f in BASES.items()}
+    monkeypatch.setattr(N, "USE_LATTICE_BOX", False)
+    for name, f in BASES.items():
+        assert torch.allclose(f(X, Y, 13), fast[name], atol=1e-6), name

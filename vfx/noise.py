@@ -1,0 +1,439 @@
+"""Procedural noise for whole tensors: Perlin, simplex, Worley (cellular), fractal sums and curl.
+
+Every function takes coordinate tensors ``x, y`` (and optionally ``z``, e.g. time) of one shape on
+any device and returns a tensor of that shape on the same device, computed in one vectorised pass
+(a Python loop runs only over octaves or over the handful of neighbouring lattice cells).
+
+The lattice is hashed, not looked up in a permutation table: integer cell coordinates and the seed
+go through a PCG-style 32-bit integer hash computed in int64 torch arithmetic (every intermediate
+stays below 2**63, so no overflow and the same bits on CPU and GPU). The same coordinates and seed
+give the same values on every device, up to float rounding. Coordinates are in lattice units: one
+feature / one gradient cell per unit, so ``perlin(x * 8, y * 8)`` over ``x, y`` in 0..1 shows about
+eight bumps across.
+
+Ranges: ``perlin`` and ``simplex`` about -1..1 (clamped to it), ``worley`` 0..1 (F1 distance to the
+nearest feature point, clamped), ``fbm`` -1..1 (a weighted mean of octaves, so in practice it spans
+less, roughly -0.6..0.6), ``turbulence`` and ``ridged`` 0..1.
+
+Importing this module imports torch.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["perlin", "simplex", "worley", "fbm", "turbulence", "ridged", "curl2d", "hash_int", "worley_points"]
+
+_M32 = 0xFFFFFFFF
+_TABLES: dict = {}
+
+
+# ---------------------------------------------------------------- hashing
+
+def _pcg_py(v: int) -> int:
+    """The PCG hash of a Python int (for seeds)."""
+    state = (v * 747796405 + 2891336453) & _M32
+    word = (((state >> ((state >> 28) + 4)) ^ state) * 277803737) & _M32
+    return (word >> 22) ^ word
+
+
+def _seed32(seed: int, salt: int = 0) -> int:
+    """A 32-bit seed from any Python int (64-bit seeds fold their high half in)."""
+    seed = int(seed)
+    lo, hi = seed & _M32, (seed >> 32) & _M32
+    return _pcg_py((_pcg_py(lo ^ _pcg_py(hi + 0x9E3779B9)) + salt * 0x85EBCA6B) & _M32)
+
+
+def _pcg(v: torch.Tensor) -> torch.Tensor:
+    """PCG-RXS-M-XS 32-bit hash of an int64 tensor holding values in [0, 2**32)."""
+    state = (v * 747796405 + 2891336453) & _M32
+    word = (torch.bitwise_xor(torch.bitwise_right_shift(state, torch.bitwise_right_shift(state, 28) + 4), state)
+            * 277803737) & _M32
+    return torch.bitwise_xor(torch.bitwise_right_shift(word, 22), word)
+
+
+def hash_int(*coords: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A 32-bit hash (int64 tensor, values in [0, 2**32)) of integer lattice coordinates and a seed."""
+    h = None
+    s = _seed32(seed)
+    for c in reversed(coords):
+        base = (c + (s if h is None else h)) & _M32
+        h = _pcg(base)
+    return h
+
+
+def _to_float(h: torch.Tensor, dtype) -> torch.Tensor:
+    """A hash to a float in [0, 1)."""
+    return (h >> 8).to(dtype) * (1.0 / 16777216.0)
+
+
+# ---------------------------------------------------------------- helpers
+
+def _prepare(x, y, z):
+    ref = next(t for t in (x, y, z) if isinstance(t, torch.Tensor)) if any(
+        isinstance(t, torch.Tensor) for t in (x, y, z)) else None
+    device = ref.device if ref is not None else torch.device("cpu")
+    dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
+    if ref is not None and not ref.is_floating_point():
+        dtype = torch.float32
+    for t in (x, y, z):
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            dtype = torch.promote_types(dtype, t.dtype)
+    conv = [None if t is None else torch.as_tensor(t, device=device, dtype=dtype) for t in (x, y, z)]
+    if conv[2] is None:
+        a, b = torch.broadcast_tensors(conv[0], conv[1])
+        return a, b, None
+    return torch.broadcast_tensors(*conv)
+
+
+def _table(name: str, device, dtype) -> torch.Tensor:
+    key = (name, str(device), dtype)
+    t = _TABLES.get(key)
+    if t is None:
+        if name == "g2":
+            a = torch.arange(16, dtype=torch.float64) * (2 * math.pi / 16) + math.pi / 16
+            t = torch.stack([a.cos(), a.sin()], 1)
+        else:  # the 12 cube-edge directions of improved Perlin noise, padded to 16
+            t = torch.tensor([[1, 1, 0], [-1, 1, 0], [1, -1, 0], [-1, -1, 0], [1, 0, 1], [-1, 0, 1], [1, 0, -1],
+                              [-1, 0, -1], [0, 1, 1], [0, -1, 1], [0, 1, -1], [0, -1, -1], [1, 1, 0], [-1, 1, 0],
+                              [0, -1, 1], [0, -1, -1]], dtype=torch.float64)
+        t = _TABLES[key] = t.to(device=device, dtype=dtype)
+    return t
+
+
+def _grad_fn(table: torch.Tensor):
+    cols = [c.contiguous() for c in table.unbind(1)]
+
+    def fn(h):
+        idx = (h >> 13) & 15
+        return tuple(c.take(idx) for c in cols)
+    return fn
+
+
+def _point_fn(dtype, dims: int):
+    def fn(h):
+        out = [_to_float(h, dtype)]
+        for _ in range(dims - 1):
+            h = _pcg(h)
+            out.append(_to_float(h, dtype))
+        return tuple(out)
+    return fn
+
+
+# The box path (hash every lattice cell the points span once, then gather) is used on the CPU, where
+# an int64 hash per corner per point costs far more than a gather; on a GPU the hash is cheap and a
+# box would need a host sync to size it. Both paths give identical values.
+USE_LATTICE_BOX = True
+
+
+class _Lattice:
+    """Per-cell values (``fn`` of the cell hash) at integer lattice cells near the points ``ints``.
+
+    ``at(offsets)`` gives the values at cells ``ints + offsets`` (ints or int64 tensors per axis,
+    x first). ``lo``/``hi``: how far below/above the points' cells offsets may reach.
+    """
+
+    def __init__(self, ints, s, fn, lo=0, hi=1):
+        self.ints, self.s, self.fn = ints, s, fn
+        self.values = None
+        t0 = ints[0]
+        if not (USE_LATTICE_BOX and t0.device.type == "cpu" and t0.numel() >= 4096):
+            return
+        mins, sizes = [], []
+        box = 1
+        for t in ints:
+            a, b = torch.aminmax(t)
+            a, b = int(a) - lo, int(b) + hi
+            mins.append(a)
+            sizes.append(b - a + 1)
+            box *= b - a + 1
+        if box > 2 * t0.numel():
+            return
+        nd = len(ints)
+        h = None
+        for d in reversed(range(nd)):
+            shape = [1] * nd
+            shape[nd - 1 - d] = sizes[d]
+            c = torch.arange(mins[d], mins[d] + sizes[d], dtype=torch.int64, device=t0.device).view(shape)
+            h = _pcg((c + (s if h is None else h)) & _M32)
+        self.values = [v.contiguous() for v in fn(h.reshape(-1))]
+        self.strides = [1] * nd
+        for d in range(1, nd):
+            self.strides[d] = self.strides[d - 1] * sizes[d - 1]
+        base = (ints[0] - mins[0])
+        for d in range(1, nd):
+            base = base + (ints[d] - mins[d]) * self.strides[d]
+        self.base = base
+
+    def at(self, offsets):
+        if self.values is not None:
+            idx = self.base
+            for off, st in zip(offsets, self.strides):
+                if isinstance(off, torch.Tensor):
+                    idx = idx + (off * st if st != 1 else off)
+                elif off:
+                    idx = idx + off * st
+            return tuple(v.take(idx) for v in self.values)
+        h = None
+        for c, off in reversed(list(zip(self.ints, offsets))):
+            h = _pcg((c + off + (self.s if h is None else h)) & _M32)
+        return self.fn(h)
+
+
+def _fade(t):
+    return t * t * t * (t * (t * 6 - 15) + 10)
+
+
+def _lerp(a, b, t):
+    return a + t * (b - a)
+
+
+# ---------------------------------------------------------------- Perlin
+
+def perlin(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
+    """Gradient (Perlin) noise, about -1..1; 0 on every integer lattice point.
+
+    ``z`` adds a third dimension (time, to evolve a 2-D pattern smoothly).
+    """
+    x, y, z = _prepare(x, y, z)
+    s = _seed32(seed, 1)
+    fx, fy = torch.floor(x), torch.floor(y)
+    ix, iy = fx.to(torch.int64), fy.to(torch.int64)
+    tx, ty = x - fx, y - fy
+    u, v = _fade(tx), _fade(ty)
+    if z is None:
+        lat = _Lattice([ix, iy], s, _grad_fn(_table("g2", x.device, x.dtype)))
+
+        def corner(i, j):
+            gx, gy = lat.at((i, j))
+            return gx * (tx - i) + gy * (ty - j)
+
+        n00, n10 = corner(0, 0), corner(1, 0)
+        n01, n11 = corner(0, 1), corner(1, 1)
+        out = _lerp(_lerp(n00, n10, u), _lerp(n01, n11, u), v) * math.sqrt(2.0)
+        return out.clamp_(-1.0, 1.0)
+    fz = torch.floor(z)
+    iz = fz.to(torch.int64)
+    tz = z - fz
+    w = _fade(tz)
+    lat = _Lattice([ix, iy, iz], s, _grad_fn(_table("g3", x.device, x.dtype)))
+
+    def corner3(i, j, k):
+        gx, gy, gz = lat.at((i, j, k))
+        return gx * (tx - i) + gy * (ty - j) + gz * (tz - k)
+
+    c = {(i, j, k): corner3(i, j, k) for i in (0, 1) for j in (0, 1) for k in (0, 1)}
+    x00 = _lerp(c[0, 0, 0], c[1, 0, 0], u)
+    x10 = _lerp(c[0, 1, 0], c[1, 1, 0], u)
+    x01 = _lerp(c[0, 0, 1], c[1, 0, 1], u)
+    x11 = _lerp(c[0, 1, 1], c[1, 1, 1], u)
+    out = _lerp(_lerp(x00, x10, v), _lerp(x01, x11, v), w)
+    return out.clamp_(-1.0, 1.0)
+
+
+# ---------------------------------------------------------------- simplex
+
+_F2 = 0.5 * (math.sqrt(3.0) - 1.0)
+_G2 = (3.0 - math.sqrt(3.0)) / 6.0
+_S2_SCALE = 99.0                # about 1 / max of the 2-D kernel sum with unit gradients (measured)
+_S3_SCALE = 76.0                # about 1 / max of the 3-D (r^2 = 0.5 kernel) sum (measured)
+
+
+def simplex(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
+    """Simplex noise in 2-D or 3-D (with ``z``), about -1..1; fewer axis-aligned artefacts than Perlin."""
+    x, y, z = _prepare(x, y, z)
+    s = _seed32(seed, 2)
+    if z is None:
+        sk = (x + y) * _F2
+        i, j = torch.floor(x + sk), torch.floor(y + sk)
+        t = (i + j) * _G2
+        x0, y0 = x - (i - t), y - (j - t)
+        above = x0 > y0
+        i1 = above.to(x.dtype)
+        j1 = 1.0 - i1
+        x1, y1 = x0 - i1 + _G2, y0 - j1 + _G2
+        x2, y2 = x0 - 1.0 + 2.0 * _G2, y0 - 1.0 + 2.0 * _G2
+        lat = _Lattice([i.to(torch.int64), j.to(torch.int64)], s, _grad_fn(_table("g2", x.device, x.dtype)))
+        i1i = above.to(torch.int64)
+        out = torch.zeros_like(x)
+        for (di, dj, cx, cy) in ((0, 0, x0, y0), (i1i, 1 - i1i, x1, y1), (1, 1, x2, y2)):
+            gx, gy = lat.at((di, dj))
+            tt = (0.5 - cx * cx - cy * cy).clamp_(min=0.0)
+            tt = tt * tt
+            out += tt * tt * (gx * cx + gy * cy)
+        return (out * _S2_SCALE).clamp_(-1.0, 1.0)
+    sk = (x + y + z) * (1.0 / 3.0)
+    i, j, k = torch.floor(x + sk), torch.floor(y + sk), torch.floor(z + sk)
+    t = (i + j + k) * (1.0 / 6.0)
+    x0, y0, z0 = x - (i - t), y - (j - t), z - (k - t)
+    # the simplex containing the point: order the offsets
+    xy, yz, xz = x0 >= y0, y0 >= z0, x0 >= z0
+    i1 = xy & xz
+    j1 = (~xy) & yz
+    k1 = (~xz) & (~yz)
+    i2 = xy | xz
+    j2 = (~xy) | yz
+    k2 = ~(xz & yz)
+    lat = _Lattice([i.to(torch.int64), j.to(torch.int64), k.to(torch.int64)], s,
+                   _grad_fn(_table("g3", x.device, x.dtype)))
+    out = torch.zeros_like(x)
+    G3 = 1.0 / 6.0
+    f = x.dtype
+    corners = (
+        ((0, 0, 0), x0, y0, z0),
+        ((i1, j1, k1), x0 - i1.to(f) + G3, y0 - j1.to(f) + G3, z0 - k1.to(f) + G3),
+        ((i2, j2, k2), x0 - i2.to(f) + 2 * G3, y0 - j2.to(f) + 2 * G3, z0 - k2.to(f) + 2 * G3),
+        ((1, 1, 1), x0 - 1 + 3 * G3, y0 - 1 + 3 * G3, z0 - 1 + 3 * G3),
+    )
+    for (offs, cx, cy, cz) in corners:
+        offs = tuple(o.to(torch.int64) if isinstance(o, torch.Tensor) else o for o in offs)
+        gx, gy, gz = lat.at(offs)
+        tt = (0.5 - cx * cx - cy * cy - cz * cz).clamp_(min=0.0)
+        tt = tt * tt
+        out += tt * tt * (gx * cx + gy * cy + gz * cz)
+    return (out * _S3_SCALE).clamp_(-1.0, 1.0)
+
+
+# ---------------------------------------------------------------- Worley
+
+def worley_points(ix, iy, iz=None, *, seed: int = 0):
+    """The feature point of lattice cell(s) ``(ix, iy[, iz])`` (int64 tensors): absolute coordinates.
+
+    Returns a tuple of float64 tensors (px, py[, pz]); ``worley`` is 0 at these points.
+    """
+    s = _seed32(seed, 3)
+    ix = torch.as_tensor(ix, dtype=torch.int64)
+    iy = torch.as_tensor(iy, dtype=torch.int64, device=ix.device)
+    ints = [ix, iy]
+    if iz is not None:
+        ints.append(torch.as_tensor(iz, dtype=torch.int64, device=ix.device))
+    h = None
+    for c in reversed(ints):
+        h = _pcg((c + (s if h is None else h)) & _M32)
+    frac = _point_fn(torch.float64, len(ints))(h)
+    return tuple(c.to(torch.float64) + f for c, f in zip(ints, frac))
+
+
+def worley(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
+    """Cellular (Worley) noise F1: the distance to the nearest feature point, 0..1.
+
+    One feature point per unit cell (see ``worley_points``); 0 exactly on a feature point, positive
+    elsewhere, continuous, with creases along the cell borders.
+    """
+    x, y, z = _prepare(x, y, z)
+    s = _seed32(seed, 3)
+    fx, fy = torch.floor(x), torch.floor(y)
+    ix, iy = fx.to(torch.int64), fy.to(torch.int64)
+    tx, ty = x - fx, y - fy   # positions relative to the cell: keeps float precision far from 0
+    best = torch.full_like(x, 16.0)
+    if z is None:
+        lat = _Lattice([ix, iy], s, _point_fn(x.dtype, 2), lo=1, hi=1)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                px, py = lat.at((dx, dy))
+                ox = px + (dx - tx)
+                oy = py + (dy - ty)
+                torch.minimum(best, ox * ox + oy * oy, out=best)
+        return best.sqrt_().clamp_(0.0, 1.0)
+    fz = torch.floor(z)
+    iz = fz.to(torch.int64)
+    tz = z - fz
+    lat = _Lattice([ix, iy, iz], s, _point_fn(x.dtype, 3), lo=1, hi=1)
+    for dz in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                px, py, pz = lat.at((dx, dy, dz))
+                ox = px + (dx - tx)
+                oy = py + (dy - ty)
+                oz = pz + (dz - tz)
+                torch.minimum(best, ox * ox + oy * oy + oz * oz, out=best)
+    return best.sqrt_().clamp_(0.0, 1.0)
+
+
+# ---------------------------------------------------------------- fractal sums
+
+_BASES = {"perlin": perlin, "simplex": simplex}
+
+
+def _signed_basis(basis: str):
+    if basis == "worley":
+        return lambda x, y, z, seed: worley(x, y, z, seed=seed) * 2.0 - 1.0
+    try:
+        fn = _BASES[basis]
+    except KeyError:
+        raise ValueError(f"unknown noise basis {basis!r} (perlin, simplex or worley)") from None
+    return lambda x, y, z, seed: fn(x, y, z, seed=seed)
+
+
+# Per-octave rotation (about 37 degrees) and offsets: keeps octaves' lattices from lining up.
+_ROT_C, _ROT_S = math.cos(0.6435), math.sin(0.6435)
+
+
+def _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, shape):
+    if octaves < 1:
+        raise ValueError("octaves must be at least 1")
+    x, y, z = _prepare(x, y, z)
+    fn = _signed_basis(basis)
+    total = torch.zeros_like(x)
+    amp, norm, freq = 1.0, 0.0, 1.0
+    px, py = x, y
+    weight = None
+    for o in range(octaves):
+        ox, oy = 17.13 * o, -31.71 * o
+        n = fn(px * freq + ox, py * freq + oy, None if z is None else z * freq + 7.77 * o, seed * 1013 + o)
+        if shape == "fbm":
+            total += amp * n
+        elif shape == "turbulence":
+            total += amp * n.abs()
+        else:  # ridged (Musgrave): sharp crests, each octave weighted by the previous one
+            r = (1.0 - n.abs()) ** 2
+            if weight is not None:
+                r = r * weight
+            weight = (r * 2.0).clamp(0.0, 1.0)
+            total += amp * r
+        norm += amp
+        amp *= gain
+        freq *= lacunarity
+        px, py = px * _ROT_C - py * _ROT_S, px * _ROT_S + py * _ROT_C
+    return total / norm
+
+
+def fbm(x, y, z=None, *, octaves: int = 5, lacunarity: float = 2.0, gain: float = 0.5, seed: int = 0,
+        basis: str = "perlin") -> torch.Tensor:
+    """Fractal Brownian motion: ``octaves`` layers of ``basis`` noise, each ``lacunarity`` times finer
+    and ``gain`` times weaker, divided by the sum of the weights (so within -1..1).
+
+    ``basis`` is "perlin", "simplex" or "worley" (Worley mapped to -1..1 as ``2 * F1 - 1``).
+    """
+    return _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, "fbm")
+
+
+def turbulence(x, y, z=None, **fbm_kwargs) -> torch.Tensor:
+    """Sum of ``|noise|`` octaves (billowy, creased), 0..1; takes ``fbm``'s keyword arguments."""
+    kw = {"octaves": 5, "lacunarity": 2.0, "gain": 0.5, "seed": 0, "basis": "perlin", **fbm_kwargs}
+    return _octaves(x, y, z, kw["octaves"], kw["lacunarity"], kw["gain"], kw["seed"], kw["basis"], "turbulence")
+
+
+def ridged(x, y, z=None, **fbm_kwargs) -> torch.Tensor:
+    """Ridged multifractal (sharp crests, like mountain ridges), 0..1; takes ``fbm``'s keyword arguments."""
+    kw = {"octaves": 5, "lacunarity": 2.0, "gain": 0.5, "seed": 0, "basis": "perlin", **fbm_kwargs}
+    return _octaves(x, y, z, kw["octaves"], kw["lacunarity"], kw["gain"], kw["seed"], kw["basis"], "ridged")
+
+
+# ---------------------------------------------------------------- curl
+
+def curl2d(x, y, z=None, *, seed: int = 0, eps: float = 1e-3, octaves: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """A divergence-free 2-D vector field ``(vx, vy)``: the curl of an fBm potential psi.
+
+    ``vx = d psi / dy``, ``vy = -d psi / dx`` (central differences of step ``eps``), so particles
+    advected by it swirl without bunching up or thinning out. ``z`` evolves the field over time.
+    Magnitudes are of order 1 per lattice unit.
+    """
+    x, y, z = _prepare(x, y, z)
+    def psi(a, b):
+        return fbm(a, b, z, octaves=octaves, seed=seed)
+    inv = 1.0 / (2.0 * eps)
+    vx = (psi(x, y + eps) - psi(x, y - eps)) * inv
+    vy = (psi(x - eps, y) - psi(x + eps, y)) * inv
+    return vx, vy
