@@ -31,7 +31,7 @@ def test_example_pipeline_renders(tmp_path, pipeline):
     if info["audio_codec"]:
         assert abs(decode_audio(out).shape[1] / 48000 - expected / 24) <= 1 / 24
     if pipeline.stem == "showcase":       # what `make demo` promises
-        assert (info["width"], info["height"], info["audio_codec"], info["frames"]) == (1280, 720, "aac", 192)
+        assert (info["width"], info["height"], info["audio_codec"], info["frames"]) == (1280, 720, "aac", 180)
 
 
 MEMORY = """
