@@ -37,7 +37,7 @@ gallery: install
 	mkdir -p docs/gallery
 	for p in pipelines/*.toml; do \
 	  name=$$(basename $$p .toml); \
-	  $(VFX) preview $$p --sheet 8 --columns 4 --thumb-width 240 -o docs/gallery/$$name.png || exit 1; \
+	  $(VFX) preview $$p --sheet 8 --columns 4 --thumb-width 200 -o docs/gallery/$$name.png || exit 1; \
 	done
 
 clean:
