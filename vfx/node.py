@@ -102,8 +102,8 @@ class Node:
         self.inputs: dict[str, Any] = {}
         #: every input node by id (for options such as composite layers that name nodes)
         self.nodes_by_id: dict[str, Node] = {}
-        self._cache_key: tuple | None = None
-        self._cache: FrameBatch | None = None
+        self._batch_cache_key: tuple | None = None
+        self._batch_cache: FrameBatch | None = None
 
     # --- what subclasses implement -------------------------------------------------------
     def configure(self) -> None:
@@ -178,8 +178,8 @@ class Node:
     def frames(self, indices: list[int]) -> FrameBatch:
         """``render`` with a one-batch cache (a node read by two consumers renders once)."""
         key = tuple(indices)
-        if self.cache_enabled and key == self._cache_key and self._cache is not None:
-            return self._cache
+        if self.cache_enabled and key == self._batch_cache_key and self._batch_cache is not None:
+            return self._batch_cache
         try:
             if self.animated_batches or not self.options.animations():
                 batch = self.render(list(indices))
@@ -190,7 +190,7 @@ class Node:
         except Exception as exc:
             raise RenderError(f"{type(exc).__name__}: {exc}", node=self.id) from exc
         if self.cache_enabled:
-            self._cache_key, self._cache = key, batch
+            self._batch_cache_key, self._batch_cache = key, batch
         return batch
 
     def _render_frame_by_frame(self, indices: list[int]) -> FrameBatch:
@@ -214,7 +214,7 @@ class Node:
             raise RenderError(f"audio: {type(exc).__name__}: {exc}", node=self.id) from exc
 
     def drop_cache(self) -> None:
-        self._cache_key = self._cache = None
+        self._batch_cache_key = self._batch_cache = None
 
     def __repr__(self):
         return f"<{self.type} '{self.id}'>"
