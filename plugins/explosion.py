@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, opt
+from vfx import ConfigureError, FrameBatch, imageops, opt
 
 # ---------------------------------------------------------------------------------------------
 # Image helpers on (N, H, W, C) float32 tensors. On the CPU they go through OpenCV one frame at a
@@ -24,55 +24,14 @@ def _opencv(device) -> bool:
     return USE_OPENCV and torch.device(device).type == "cpu"
 
 
-def _empty(shape, device="cpu"):
-    """An uninitialised float32 tensor; on the CPU backed by NumPy, whose allocator reuses freed
-    blocks (a fresh torch allocation of a 1080p RGBA frame costs more in page faults than a resize)."""
-    import torch
-    if torch.device(device).type == "cpu":
-        return torch.from_numpy(np.empty(shape, np.float32))
-    return torch.empty(shape, dtype=torch.float32, device=device)
-
-
 def _blur(img, sigma: float):
     """Gaussian blur of each frame of an (N, H, W, C) tensor; zero outside the frame."""
-    import torch
-    if sigma <= 0:
-        return img
-    n, h, w, c = img.shape
-    if _opencv(img.device):
-        import cv2
-        out = _empty((n, h, w, c))
-        for i in range(n):
-            cv2.GaussianBlur(img[i].contiguous().numpy(), (0, 0), sigma, dst=out[i].numpy(),
-                             borderType=cv2.BORDER_CONSTANT)
-        return out
-    r = max(1, int(math.ceil(3.5 * sigma)))
-    x = torch.arange(-r, r + 1, device=img.device, dtype=img.dtype)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = k / k.sum()
-    t = img.permute(0, 3, 1, 2).reshape(n * c, 1, h, w)
-    t = torch.nn.functional.conv2d(t, k.view(1, 1, 1, -1), padding=(0, r))
-    t = torch.nn.functional.conv2d(t, k.view(1, 1, -1, 1), padding=(r, 0))
-    return t.reshape(n, c, h, w).permute(0, 2, 3, 1).contiguous()
+    return imageops.blur_planes(img, sigma, opencv=_opencv(img.device))
 
 
 def _resize(img, height: int, width: int, area: bool = False):
     """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor."""
-    import torch
-    n, h, w, c = img.shape
-    if (h, w) == (height, width):
-        return img
-    if _opencv(img.device):
-        import cv2
-        out = _empty((n, height, width, c))
-        interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
-        for i in range(n):
-            cv2.resize(img[i].contiguous().numpy(), (width, height), dst=out[i].numpy(), interpolation=interp)
-        return out
-    mode = "area" if area else "bilinear"
-    kw = {} if area else {"align_corners": False}
-    t = torch.nn.functional.interpolate(img.permute(0, 3, 1, 2), size=(height, width), mode=mode, **kw)
-    return t.permute(0, 2, 3, 1).contiguous()
+    return imageops.resize_planes(img, height, width, area=area, opencv=_opencv(img.device))
 
 
 def _smoothstep(a, b, x):
@@ -603,7 +562,7 @@ class Explosion(vfx.Effect):
         ``out = layer + plate * factor`` (``accumulateProduct``)."""
         import cv2
         m, h, w, _ = plate.shape
-        out = _empty((m, h, w, 4))
+        out = imageops.empty_planes((m, h, w, 4))
         factor = self._scratch("factor", (h, w, 4))
         if where is not None:
             c = pyr.cells[2]

@@ -7,7 +7,7 @@ from collections import OrderedDict
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, opt, timing
+from vfx import ConfigureError, FrameBatch, imageops, opt, timing
 
 
 class TimeList(opt.Option):
@@ -40,59 +40,19 @@ def _opencv(device) -> bool:
     return USE_OPENCV and torch.device(device).type == "cpu"
 
 
-def _empty(shape, device="cpu"):
-    """An uninitialised float32 tensor; on the CPU backed by NumPy (whose allocator reuses big blocks)."""
-    import torch
-    if torch.device(device).type == "cpu":
-        return torch.from_numpy(np.empty(shape, np.float32))
-    return torch.empty(shape, dtype=torch.float32, device=device)
-
-
 def _blur2d(img, sigma: float):
     """Gaussian blur of (N, H, W) frames, zero outside."""
-    import torch
-    n, h, w = img.shape
-    if _opencv(img.device):
-        import cv2
-        out = _empty((n, h, w))
-        for i in range(n):
-            cv2.GaussianBlur(img[i].numpy(), (0, 0), sigma, dst=out[i].numpy(), borderType=cv2.BORDER_CONSTANT)
-        return out
-    r = max(1, int(math.ceil(3.5 * sigma)))
-    x = torch.arange(-r, r + 1, device=img.device, dtype=img.dtype)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = k / k.sum()
-    t = img.unsqueeze(1)
-    t = torch.nn.functional.conv2d(t, k.view(1, 1, 1, -1), padding=(0, r))
-    t = torch.nn.functional.conv2d(t, k.view(1, 1, -1, 1), padding=(r, 0))
-    return t[:, 0]
+    return imageops.blur_planes(img.unsqueeze(-1), sigma, opencv=_opencv(img.device))[..., 0]
 
 
 def _area(img, height: int, width: int):
     """Box-filtered shrink of (N, H, W) frames."""
-    import torch
-    n = img.shape[0]
-    if _opencv(img.device):
-        import cv2
-        out = _empty((n, height, width))
-        for i in range(n):
-            cv2.resize(img[i].numpy(), (width, height), dst=out[i].numpy(), interpolation=cv2.INTER_AREA)
-        return out
-    return torch.nn.functional.interpolate(img.unsqueeze(1), size=(height, width), mode="area")[:, 0]
+    return imageops.resize_planes(img.unsqueeze(-1), height, width, area=True, opencv=_opencv(img.device))[..., 0]
 
 
 def _bilinear(img, height: int, width: int):
     """Bilinear resize of (N, H, W) frames."""
-    import torch
-    n = img.shape[0]
-    if _opencv(img.device):
-        import cv2
-        out = _empty((n, height, width))
-        for i in range(n):
-            cv2.resize(img[i].numpy(), (width, height), dst=out[i].numpy(), interpolation=cv2.INTER_LINEAR)
-        return out
-    return torch.nn.functional.interpolate(img.unsqueeze(1), size=(height, width), mode="bilinear",
-                                           align_corners=False)[:, 0]
+    return imageops.resize_planes(img.unsqueeze(-1), height, width, opencv=_opencv(img.device))[..., 0]
 
 
 def _smoothstep(a, b, x):
@@ -450,7 +410,7 @@ class Lightning(vfx.Effect):
         from vfx import color as vcolor
         n, h, w, _ = plate.shape
         dev = plate.device
-        out = _empty((n, h, w, 4), dev)
+        out = imageops.empty_planes((n, h, w, 4), dev)
         cpu = _opencv(dev)
         if cpu:
             import cv2

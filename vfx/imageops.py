@@ -64,3 +64,64 @@ def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, f
     import torch
     pixel = torch.tensor(rgba, dtype=torch.float32, device=device).view(1, 4, 1, 1)
     return pixel.expand(n, 4, height, width)
+
+
+# --- helpers for effects that work on (N, H, W, C) planes (glows, mattes, particle buffers) ------
+
+def empty_planes(shape: tuple, device="cpu"):
+    """An uninitialised float32 tensor; on the CPU backed by NumPy, whose allocator reuses freed
+    frame-sized blocks instead of paying fresh page faults for every frame."""
+    import numpy as np
+    import torch
+    if torch.device(device).type == "cpu":
+        return torch.from_numpy(np.empty(shape, np.float32))
+    return torch.empty(shape, dtype=torch.float32, device=device)
+
+
+def blur_planes(img, sigma: float, *, opencv: bool):
+    """Gaussian blur of each frame of an (N, H, W, C) tensor, zero outside the frame.
+
+    ``opencv`` runs OpenCV frame by frame (the fast CPU path); otherwise a separable torch
+    convolution that stays on the tensor's device (kernel cut at 3.5 sigma).
+    """
+    import math
+    import torch
+    if sigma <= 0:
+        return img
+    n, h, w, c = img.shape
+    if opencv:
+        import cv2
+        out = empty_planes((n, h, w, c))
+        for i in range(n):
+            cv2.GaussianBlur(img[i].contiguous().numpy(), (0, 0), sigma, dst=out[i].numpy(),
+                             borderType=cv2.BORDER_CONSTANT)
+        return out
+    r = max(1, int(math.ceil(3.5 * sigma)))
+    x = torch.arange(-r, r + 1, device=img.device, dtype=img.dtype)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    t = img.permute(0, 3, 1, 2).reshape(n * c, 1, h, w)
+    t = torch.nn.functional.conv2d(t, k.view(1, 1, 1, -1), padding=(0, r))
+    t = torch.nn.functional.conv2d(t, k.view(1, 1, -1, 1), padding=(r, 0))
+    return t.reshape(n, c, h, w).permute(0, 2, 3, 1).contiguous()
+
+
+def resize_planes(img, height: int, width: int, *, area: bool = False, opencv: bool):
+    """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor."""
+    import torch
+    n, h, w, c = img.shape
+    if (h, w) == (height, width):
+        return img
+    if opencv:
+        import cv2
+        out = empty_planes((n, height, width, c))
+        interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
+        for i in range(n):
+            frame = img[i].contiguous().numpy()
+            cv2.resize(frame, (width, height), dst=out[i].numpy() if c > 1 else out[i, ..., 0].numpy(),
+                       interpolation=interp)
+        return out
+    mode = "area" if area else "bilinear"
+    kw = {} if area else {"align_corners": False}
+    t = torch.nn.functional.interpolate(img.permute(0, 3, 1, 2), size=(height, width), mode=mode, **kw)
+    return t.permute(0, 2, 3, 1).contiguous()
