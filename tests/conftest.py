@@ -12,6 +12,9 @@ import av
 import numpy as np
 import pytest
 
+import vfx
+from vfx.node import NodeContext, PipelineSettings
+
 VFX = str(Path(sys.executable).parent / "vfx")
 
 
@@ -113,6 +116,21 @@ def stream_info(path: Path) -> dict:
                 "pix_fmt": v.codec_context.pix_fmt if v else None,
                 "audio_codec": a.codec_context.name if a else None,
                 "sample_rate": a.codec_context.sample_rate if a else None}
+
+
+class StillPlate(vfx.Source):
+    """A stand-in input node serving one tensor as every frame (unit tests of effects)."""
+
+    type = "test.plate"
+
+    def __init__(self, pixels, frames: int = 60, fps: int = 24):
+        import torch
+        super().__init__("plate", vfx.Options(), NodeContext("plate", PipelineSettings()))
+        self.pixels = pixels.contiguous(memory_format=torch.channels_last)
+        self.video = vfx.StreamInfo(pixels.shape[3], pixels.shape[2], Fraction(fps), frames, False)
+
+    def render(self, indices):
+        return vfx.FrameBatch(indices, self.pixels.expand(len(indices), -1, -1, -1))
 
 
 def write_pipeline(folder: Path, body: str, name: str = "p.toml") -> Path:

@@ -15,25 +15,12 @@ from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins.explosion import Explosion, blackbody_rgb, drag_terms
 
-from conftest import write_pipeline
+from conftest import StillPlate, write_pipeline
 
 W, H, FPS = 192, 108, 24
 # small and quick: fewer particles, nothing that is not asked for
 QUIET = {"flash": 0.0, "shake": 0.0, "shockwave": 0.0}
 
-
-class Plate(vfx.Source):
-    """Serves frames of one tensor (a still plate), standing in for a real input."""
-
-    type = "test.plate"
-
-    def __init__(self, pixels, frames=60):
-        super().__init__("plate", vfx.Options(), NodeContext("plate", PipelineSettings()))
-        self.pixels = pixels.contiguous(memory_format=torch.channels_last)
-        self.video = vfx.StreamInfo(pixels.shape[3], pixels.shape[2], Fraction(FPS), frames, False)
-
-    def render(self, indices):
-        return vfx.FrameBatch(indices, self.pixels.expand(len(indices), -1, -1, -1))
 
 
 def grey_plate(level=0.2):
@@ -54,7 +41,7 @@ def make(plate=None, seed=1, **options):
     parsed = Explosion.Options.from_mapping({"input": "plate", "count": 3000, **options},
                                             ParseContext(fps=Fraction(FPS), width=W, height=H))
     node = Explosion("boom", parsed, NodeContext("boom", PipelineSettings(width=W, height=H, seed=seed)))
-    node.inputs = {"input": Plate(plate)}
+    node.inputs = {"input": StillPlate(plate, fps=FPS)}
     node.configure()
     return node
 

@@ -15,7 +15,7 @@ from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins.lightning import Lightning, TimeList
 
-from conftest import write_pipeline
+from conftest import StillPlate, write_pipeline
 
 try:
     from scipy.ndimage import label as _label
@@ -31,19 +31,6 @@ except ImportError:                                    # pragma: no cover - scik
 W, H, FPS = 240, 160, 24
 
 
-class Plate(vfx.Source):
-    """Serves frames of one tensor (a still plate), standing in for a real input."""
-
-    type = "test.plate"
-
-    def __init__(self, pixels, frames=60):
-        super().__init__("plate", vfx.Options(), NodeContext("plate", PipelineSettings()))
-        self.pixels = pixels.contiguous(memory_format=torch.channels_last)
-        self.video = vfx.StreamInfo(pixels.shape[3], pixels.shape[2], Fraction(FPS), frames, False)
-
-    def render(self, indices):
-        return vfx.FrameBatch(indices, self.pixels.expand(len(indices), -1, -1, -1))
-
 
 def dark_plate(level=0.02):
     p = torch.full((1, 4, H, W), level)
@@ -56,7 +43,7 @@ def make(plate=None, seed=1, **options):
     parsed = Lightning.Options.from_mapping({"input": "plate", **options},
                                             ParseContext(fps=Fraction(FPS), width=W, height=H))
     node = Lightning("bolt", parsed, NodeContext("bolt", PipelineSettings(width=W, height=H, seed=seed)))
-    node.inputs = {"input": Plate(plate)}
+    node.inputs = {"input": StillPlate(plate, fps=FPS)}
     node.configure()
     return node
 
