@@ -37,10 +37,14 @@ def to_dot(graph: Graph) -> str:
 def to_png(graph: Graph, path: Path) -> None:
     """A left-to-right layered drawing: a column per depth, a box per node, an arrow per input."""
     from PIL import Image, ImageDraw, ImageFont
+    edges = graph.edges()
     depth: dict[str, int] = {}
-    for n in graph.order:
-        parents = [s for s, d, _ in graph.edges() if d == n]
-        depth[n] = 1 + max((depth[p] for p in parents), default=-1)
+    for n in graph.order:                 # longest path from a source ...
+        depth[n] = 1 + max((depth[s] for s, d, _ in edges if d == n), default=-1)
+    for n in reversed(graph.order):       # ... then each node as late as its consumers allow
+        consumers = [depth[d] for s, d, _ in edges if s == n]
+        if consumers:
+            depth[n] = min(consumers) - 1
     columns: dict[int, list[str]] = {}
     for n in graph.order:
         columns.setdefault(depth[n], []).append(n)
@@ -58,7 +62,7 @@ def to_png(graph: Graph, path: Path) -> None:
             x = margin + col * (box_w + gap_x)
             y = margin + offset + row * (box_h + gap_y)
             pos[n] = (x, y)
-    for src, dst, _ in graph.edges():
+    for src, dst, _ in edges:
         x0, y0 = pos[src][0] + box_w, pos[src][1] + box_h / 2
         x1, y1 = pos[dst][0], pos[dst][1] + box_h / 2
         draw.line([(x0, y0), (x1 - 8, y1)], fill="#bbbbbb", width=2)
