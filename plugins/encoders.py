@@ -108,6 +108,9 @@ class VideoEncoder(vfx.Encoder):
             audio_codec=o.audio_codec if self._audio_node is not None else None, audio_bitrate=o.audio_bitrate,
             sample_rate=s.sample_rate, channels=s.channels, threads=o.threads)
 
+    def prepare(self, batch):
+        return self._writer.prepare(batch) if hasattr(self._writer, "prepare") else batch
+
     def write(self, batch, audio):
         self._writer.write(batch, audio)
 
@@ -156,12 +159,16 @@ class ImageSequenceEncoder(vfx.Encoder):
         from vfx.media.atomic import AtomicDir
         self._dir = AtomicDir(self.options.path.parent)
 
-    def write(self, batch, audio):
+    def prepare(self, batch):
         from vfx import color
-        from vfx.media.encode import write_png
         alpha = self.options.alpha and self.video.has_alpha
-        bits = int(self.options.bits)
-        for i, rgb in zip(batch.indices, color.from_linear(batch.pixels, alpha=alpha, bits=bits)):
+        return list(zip(batch.indices, color.from_linear(batch.pixels, alpha=alpha, bits=int(self.options.bits))))
+
+    def write(self, frames, audio):
+        from vfx.media.encode import write_png
+        if isinstance(frames, vfx.FrameBatch):
+            frames = self.prepare(frames)
+        for i, rgb in frames:
             write_png(self._dir.temp / (self.options.path.name % (self.options.offset + i)), rgb)
 
     def finish(self):

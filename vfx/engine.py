@@ -1,8 +1,9 @@
 """The scheduler: pulls batches through the graph and feeds encoders, with bounded memory.
 
-One render pass per encoder. A producer thread pulls ``[i, i+B)`` from the encoder's input (each
-node pulls from its own inputs, sources decode ahead in their own threads) and puts the batch and
-its audio on a bounded queue; the calling thread converts and encodes behind it. Memory is bounded
+One render pass per encoder, in three stages joined by bounded queues: a render thread pulls
+``[i, i+B)`` from the encoder's input (each node pulls from its own inputs; sources decode ahead in
+their own threads), a convert thread turns each batch into the encoder's pixel format
+(``Encoder.prepare``), and the calling thread encodes and muxes. Memory is bounded
 by the queue depth, the batch size and one cached batch per shared node, never by video length.
 """
 from __future__ import annotations
@@ -194,7 +195,8 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
     fps = encoder.video.fps
     rate = graph.spec.settings.sample_rate
     channels = graph.spec.settings.channels
-    q: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+    rendered: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+    prepared: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     stop_flag = threading.Event()
 
     def produce():
@@ -213,30 +215,51 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
                     a1 = samples_at(indices[-1] + 1, fps, rate)
                     buf = audio_node.audio_samples(a0, a1 - a0)
                     audio = _fit_channels(buf.samples, channels)
-                _put(q, (batch, audio), stop_flag)
-            _put(q, _DONE, stop_flag)
+                _put(rendered, (batch, audio), stop_flag)
+            _put(rendered, _DONE, stop_flag)
         except BaseException as exc:
-            _put(q, exc, stop_flag)
+            _put(rendered, exc, stop_flag)
+
+    def convert():
+        while True:
+            item = rendered.get()
+            if item is _DONE or isinstance(item, BaseException):
+                _put(prepared, item, stop_flag)
+                return
+            batch, audio = item
+            try:
+                ready = encoder.prepare(batch)
+            except VfxError as exc:
+                _put(prepared, exc, stop_flag)
+                return
+            except Exception as exc:
+                error = RenderError(f"{type(exc).__name__}: {exc}", node=encoder.id)
+                error.__cause__ = exc
+                _put(prepared, error, stop_flag)
+                return
+            _put(prepared, (ready, len(batch), audio), stop_flag)
 
     encoder.begin(start, stop)
-    producer = threading.Thread(target=produce, name=f"render:{encoder.id}", daemon=True)
-    producer.start()
+    workers = [threading.Thread(target=produce, name=f"render:{encoder.id}", daemon=True),
+               threading.Thread(target=convert, name=f"convert:{encoder.id}", daemon=True)]
+    for worker in workers:
+        worker.start()
     done = 0
     try:
         while True:
-            item = q.get()
+            item = prepared.get()
             if item is _DONE:
                 break
             if isinstance(item, BaseException):
                 raise item
-            batch, audio = item
+            ready, count, audio = item
             try:
-                encoder.write(batch, audio)
+                encoder.write(ready, audio)
             except VfxError:
                 raise
             except Exception as exc:
                 raise RenderError(f"{type(exc).__name__}: {exc}", node=encoder.id) from exc
-            done += len(batch)
+            done += count
             if progress:
                 progress(encoder.id, done, stop - start)
             if cancel is not None and cancel.is_set():
@@ -244,12 +267,23 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
         written = encoder.finish()
     except BaseException:
         stop_flag.set()
+        _drain(rendered)
         encoder.abort()
         raise
     finally:
         stop_flag.set()
-        producer.join(timeout=10)
+        for worker in workers:
+            worker.join(timeout=10)
     return written, done, batch_size
+
+
+def _drain(q: queue.Queue) -> None:
+    """Empty a queue so a worker blocked on it can notice the stop flag and finish."""
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass
 
 
 def _put(q: queue.Queue, item, stop_flag: threading.Event) -> None:

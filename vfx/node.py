@@ -312,8 +312,16 @@ class Encoder(Node):
         """Open temporary outputs for frames [start, stop)."""
         raise NotImplementedError
 
-    def write(self, batch: FrameBatch, audio: AudioBuffer | None) -> None:
-        """Encode one batch (and the audio that spans it)."""
+    def prepare(self, batch: FrameBatch):
+        """Turn a batch into what ``write`` takes (pixel conversion, colour spaces).
+
+        The engine calls this in a thread of its own, ahead of ``write``, so conversion overlaps
+        both rendering and encoding. The default hands the batch on unchanged.
+        """
+        return batch
+
+    def write(self, batch, audio: AudioBuffer | None) -> None:
+        """Encode one batch, as ``prepare`` returned it (and the audio that spans it)."""
         raise NotImplementedError
 
     def finish(self) -> list[Path]:

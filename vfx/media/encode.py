@@ -120,9 +120,15 @@ class VideoWriter:
             self._sample_rate = sample_rate
         self._frame_number = 0
 
-    def write(self, batch: FrameBatch, audio: np.ndarray | None = None) -> None:
-        """Encode a batch of frames and the audio samples (channels, n) that go with them."""
-        for frame in self._frames_of(batch):
+    def prepare(self, batch: FrameBatch) -> list:
+        """The batch as AVFrames in the output pixel format (the costly conversion, no encoding)."""
+        return list(self._frames_of(batch))
+
+    def write(self, frames, audio: np.ndarray | None = None) -> None:
+        """Encode frames (a ``FrameBatch``, or what ``prepare`` made of one) and their audio (channels, n)."""
+        if isinstance(frames, FrameBatch):
+            frames = self._frames_of(frames)
+        for frame in frames:
             frame.pts = self._frame_number
             frame.time_base = self._time_base
             self._frame_number += 1

@@ -86,10 +86,14 @@ class FfmpegPipeWriter:
         self.audio_tmp = self.path.with_name(self.path.stem + ".audio.f32")
         self._audio_file = open(self.audio_tmp, "wb") if audio_codec else None
 
-    def write(self, batch: FrameBatch, audio: np.ndarray | None = None) -> None:
-        rgb = color.from_linear(batch.pixels, alpha=False)
+    def prepare(self, batch: FrameBatch) -> bytes:
+        """The batch as packed RGB bytes for the pipe."""
+        return color.from_linear(batch.pixels, alpha=False).tobytes()
+
+    def write(self, frames, audio: np.ndarray | None = None) -> None:
+        data = self.prepare(frames) if isinstance(frames, FrameBatch) else frames
         try:
-            self.process.stdin.write(rgb.tobytes())
+            self.process.stdin.write(data)
         except BrokenPipeError:
             raise MediaError(f"ffmpeg stopped: {self.process.stderr.read().decode(errors='replace')[-800:]}")
         if audio is not None and self._audio_file is not None:
