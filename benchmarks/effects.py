@@ -16,7 +16,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np

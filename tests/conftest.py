@@ -118,19 +118,35 @@ def stream_info(path: Path) -> dict:
                 "sample_rate": a.codec_context.sample_rate if a else None}
 
 
-class StillPlate(vfx.Source):
-    """A stand-in input node serving one tensor as every frame (unit tests of effects)."""
+class TensorClip(vfx.Source):
+    """A stand-in input node serving frames from a (N, 4, H, W) tensor, for unit tests of nodes.
 
-    type = "test.plate"
+    A one-frame tensor is a still held for ``count`` frames; otherwise frame i is ``pixels[i]``.
+    """
 
-    def __init__(self, pixels, frames: int = 60, fps: int = 24):
+    type = "test.clip"
+
+    def __init__(self, pixels, count: int | None = None, fps: int = 24, has_alpha: bool = True):
         import torch
-        super().__init__("plate", vfx.Options(), NodeContext("plate", PipelineSettings()))
+        super().__init__("src", vfx.Options(), NodeContext("src", PipelineSettings()))
         self.pixels = pixels.contiguous(memory_format=torch.channels_last)
-        self.video = vfx.StreamInfo(pixels.shape[3], pixels.shape[2], Fraction(fps), frames, False)
+        n, _, h, w = pixels.shape
+        self.video = vfx.StreamInfo(w, h, Fraction(fps), count or n, has_alpha)
 
     def render(self, indices):
-        return vfx.FrameBatch(indices, self.pixels.expand(len(indices), -1, -1, -1))
+        if self.pixels.shape[0] == 1:
+            return vfx.FrameBatch(indices, self.pixels.expand(len(indices), -1, -1, -1))
+        return vfx.FrameBatch(indices, self.pixels[indices])
+
+
+def make_node(cls, src, seed: int = 0, node_id: str = "fx", base_dir: Path = Path("."), **options):
+    """A configured node of ``cls`` reading ``src`` as its input, options given as in a pipeline."""
+    from vfx.options import ParseContext
+    parsed = cls.Options.from_mapping({"input": "src", **options}, ParseContext(base_dir=base_dir))
+    node = cls(node_id, parsed, NodeContext(node_id, PipelineSettings(seed=seed)))
+    node.inputs = {"input": src}
+    node.configure()
+    return node
 
 
 def write_pipeline(folder: Path, body: str, name: str = "p.toml") -> Path:

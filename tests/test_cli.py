@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 
 from conftest import decode_frames, run_vfx, write_pipeline
 

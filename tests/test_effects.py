@@ -7,7 +7,6 @@ pipelines.
 from __future__ import annotations
 
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -19,38 +18,13 @@ from vfx import color as vfx_color
 from vfx.engine import RenderOptions, render
 from vfx.errors import PipelineError
 from vfx.graph import build
-from vfx.node import NodeContext, PipelineSettings
-from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins import effects as fx
 
-from conftest import decode_frames, write_pipeline
+from conftest import TensorClip, decode_frames, make_node, write_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 LUMA = np.array([0.2126, 0.7152, 0.0722])
-
-
-class Frames(vfx.Source):
-    """Serves frames from a tensor, standing in for a real input node."""
-
-    type = "test.frames"
-
-    def __init__(self, pixels, has_alpha=True):
-        super().__init__("src", vfx.Options(), NodeContext("src", PipelineSettings()))
-        self.pixels = pixels.contiguous(memory_format=torch.channels_last)
-        n, _, h, w = pixels.shape
-        self.video = vfx.StreamInfo(w, h, Fraction(24), n, has_alpha)
-
-    def render(self, indices):
-        return vfx.FrameBatch(indices, self.pixels[indices])
-
-
-def make(cls, src, seed=0, base_dir=Path("."), **options):
-    parsed = cls.Options.from_mapping({"input": "src", **options}, ParseContext(base_dir=base_dir))
-    node = cls("fx", parsed, NodeContext("fx", PipelineSettings(seed=seed)))
-    node.inputs = {"input": src}
-    node.configure()
-    return node
 
 
 def premultiplied(rgb, alpha):
@@ -77,7 +51,7 @@ def test_grade_matches_reference_formulas_on_straight_colour():
     rgb, alpha = sample_pixels()
     opts = dict(exposure=0.7, contrast=1.3, pivot=0.2, saturation=1.4, lift=[0.05, -0.02, 0.0],
                 gamma=[1.2, 0.9, 1.0], gain=[1.1, 1.0, 0.95])
-    out = make(fx.Grade, Frames(premultiplied(rgb, alpha)), **opts).frames([0]).pixels
+    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), **opts).frames([0]).pixels
     x = rgb.double().numpy() * 2 ** 0.7
     x = np.where(x > 0, 0.2 * (np.maximum(x, 0) / 0.2) ** 1.3, x)
     y = np.einsum("c,nchw->nhw", LUMA, x)[:, None]
@@ -100,28 +74,28 @@ def test_grade_matches_reference_formulas_on_straight_colour():
 ])
 def test_each_grade_control_alone(name, value, expected):
     rgb, alpha = sample_pixels(seed=3)
-    out = make(fx.Grade, Frames(premultiplied(rgb, alpha)), **{name: value}).frames([0]).pixels
+    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), **{name: value}).frames([0]).pixels
     np.testing.assert_allclose(straight(out)[0], expected(rgb.double().numpy()), rtol=2e-5, atol=2e-6)
 
 
 def test_grade_with_defaults_returns_the_input_batch():
-    src = Frames(premultiplied(*sample_pixels()))
+    src = TensorClip(premultiplied(*sample_pixels()))
     batch = src.frames([0])
     src.render = lambda indices: batch
-    assert make(fx.Grade, src).frames([0]) is batch
+    assert make_node(fx.Grade, src).frames([0]) is batch
 
 
 def test_white_balance_makes_the_picked_white_neutral_and_keeps_luminance():
     picked = [0.9, 0.75, 0.55]                  # a warm grey card, sRGB
     lin = vfx_color.srgb_to_linear(np.array(picked))
     rgb = torch.tensor(lin, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, 2, 2)
-    out = make(fx.Grade, Frames(premultiplied(rgb, torch.ones(1, 1, 2, 2))), white=picked).frames([0]).pixels
+    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, torch.ones(1, 1, 2, 2))), white=picked).frames([0]).pixels
     r, g, b = out[0, :3, 0, 0].double().tolist()
     assert r == pytest.approx(g, rel=1e-5) and g == pytest.approx(b, rel=1e-5)
     assert r == pytest.approx(float(lin @ LUMA), rel=1e-5)
     # temperature warms: red up, blue down, luminance of grey kept
     grey = torch.full((1, 3, 2, 2), 0.18)
-    warm = make(fx.Grade, Frames(premultiplied(grey, torch.ones(1, 1, 2, 2))), temperature=1.0).frames([0]).pixels
+    warm = make_node(fx.Grade, TensorClip(premultiplied(grey, torch.ones(1, 1, 2, 2))), temperature=1.0).frames([0]).pixels
     r, g, b = warm[0, :3, 0, 0].double().tolist()
     assert r > g > b and r / b == pytest.approx(2.0, rel=1e-5)
     assert np.dot([r, g, b], LUMA) == pytest.approx(0.18, rel=1e-5)
@@ -150,18 +124,18 @@ def test_identity_lut_changes_nothing(tmp_path, space):
     lut = cube_file(tmp_path / "id.cube", lambda x: x, 5)
     rgb, alpha = lut_pixels()
     px = premultiplied(rgb, alpha)
-    out = make(fx.Grade, Frames(px), lut=str(lut), lut_space=space).frames([0, 1]).pixels
+    out = make_node(fx.Grade, TensorClip(px), lut=str(lut), lut_space=space).frames([0, 1]).pixels
     assert (out - px).abs().max() < 1e-5
 
 
 def test_lut_from_a_known_function_matches_it_within_trilinear_error(tmp_path):
     lut = cube_file(tmp_path / "sq.cube", lambda x: x ** 2, 33)
     rgb, alpha = lut_pixels()
-    out = make(fx.Grade, Frames(premultiplied(rgb, alpha)), lut=str(lut), lut_space="linear").frames([0, 1]).pixels
+    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut), lut_space="linear").frames([0, 1]).pixels
     # trilinear interpolation of x^2 on a grid of step h errs by at most h^2 / 4
     assert np.abs(straight(out)[0] - rgb.double().numpy() ** 2).max() <= (1 / 32) ** 2 / 4 + 1e-6
     # in sRGB space the cube sees encoded values: out = decode(encode(x)^2)
-    out = make(fx.Grade, Frames(premultiplied(rgb, alpha)), lut=str(lut)).frames([0, 1]).pixels
+    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut)).frames([0, 1]).pixels
     enc = fx.srgb_encode(rgb.double()).numpy()
     expected = fx.srgb_decode(torch.from_numpy(enc ** 2)).numpy()
     assert np.abs(straight(out)[0] - expected).max() < 1e-3
@@ -172,10 +146,10 @@ def test_lut_domain_and_mix(tmp_path):
     lut = cube_file(tmp_path / "wide.cube", lambda x: x, 9, "DOMAIN_MIN 0 0 0\nDOMAIN_MAX 2 2 2", (0.0, 2.0))
     rgb = torch.tensor([0.25, 1.5, 3.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     px = premultiplied(rgb, torch.ones(1, 1, 2, 2))
-    out = make(fx.Grade, Frames(px), lut=str(lut), lut_space="linear").frames([0]).pixels
+    out = make_node(fx.Grade, TensorClip(px), lut=str(lut), lut_space="linear").frames([0]).pixels
     assert out[0, :3, 0, 0].tolist() == pytest.approx([0.25, 1.5, 2.0], abs=1e-5)
     half = cube_file(tmp_path / "half.cube", lambda x: x * 0.5, 3)
-    out = make(fx.Grade, Frames(px), lut=str(half), lut_space="linear", lut_mix=0.5).frames([0]).pixels
+    out = make_node(fx.Grade, TensorClip(px), lut=str(half), lut_space="linear", lut_mix=0.5).frames([0]).pixels
     assert out[0, 0, 0, 0].item() == pytest.approx(0.25 * 0.75, abs=1e-6)
 
 
@@ -254,19 +228,19 @@ def test_blur_matches_skimage_gaussian(sigma, tolerance):
     img = blur_image()
     ref = gaussian(img.astype(np.float64), sigma=sigma, mode="nearest", preserve_range=True, channel_axis=-1,
                    truncate=4.0)
-    src = Frames(torch.from_numpy(img).permute(2, 0, 1)[None])
-    out = make(fx.Blur, src, sigma=sigma).frames([0]).pixels[0].permute(1, 2, 0).numpy()
+    src = TensorClip(torch.from_numpy(img).permute(2, 0, 1)[None])
+    out = make_node(fx.Blur, src, sigma=sigma).frames([0]).pixels[0].permute(1, 2, 0).numpy()
     err = np.abs(out - ref)
     assert err.mean() < tolerance and err.max() < max(10 * tolerance, 1e-5), (err.mean(), err.max())
 
 
 def test_blur_radius_is_three_sigma_and_both_is_an_error():
     img = torch.from_numpy(blur_image(48, 64)).permute(2, 0, 1)[None]
-    a = make(fx.Blur, Frames(img), sigma=4.0).frames([0]).pixels
-    b = make(fx.Blur, Frames(img), radius=12.0).frames([0]).pixels
+    a = make_node(fx.Blur, TensorClip(img), sigma=4.0).frames([0]).pixels
+    b = make_node(fx.Blur, TensorClip(img), radius=12.0).frames([0]).pixels
     assert torch.equal(a, b)
     with pytest.raises(vfx.ConfigureError) as info:
-        make(fx.Blur, Frames(img), sigma=1.0, radius=3.0)
+        make_node(fx.Blur, TensorClip(img), sigma=1.0, radius=3.0)
     assert info.value.option == "radius"
 
 
@@ -275,7 +249,7 @@ def test_blur_keeps_total_energy(sigma, size):
     px = torch.zeros(1, 4, size, size)
     c = size // 2
     px[:, :, c - 20:c + 20, c - 20:c + 20] = torch.tensor([2.0, 0.5, 1.0, 1.0]).view(1, 4, 1, 1)
-    out = make(fx.Blur, Frames(px), sigma=sigma).frames([0]).pixels
+    out = make_node(fx.Blur, TensorClip(px), sigma=sigma).frames([0]).pixels
     assert out.double().sum((2, 3)).numpy() == pytest.approx(px.double().sum((2, 3)).numpy(), rel=1e-4)
     assert out.max() <= 2.0 + 1e-5 and out.min() >= 0
 
@@ -283,7 +257,7 @@ def test_blur_keeps_total_energy(sigma, size):
 def test_blur_of_premultiplied_alpha_does_not_darken_edges():
     px = torch.zeros(1, 4, 40, 40)
     px[:, :, 10:30, 10:30] = torch.tensor([1.0, 0.2, 0.0, 1.0]).view(1, 4, 1, 1)   # opaque orange on clear
-    out = make(fx.Blur, Frames(px), sigma=3.0).frames([0]).pixels
+    out = make_node(fx.Blur, TensorClip(px), sigma=3.0).frames([0]).pixels
     a = out[0, 3]
     edge = (a > 0.01) & (a < 0.99)
     assert edge.sum() > 100
@@ -317,11 +291,11 @@ def test_torch_path_for_gpus_matches_the_opencv_path(monkeypatch, sigma):
     assert th.shape == img.shape and th.is_contiguous(memory_format=torch.channels_last)
     assert (cv - th).abs().max() < 1e-5
     src = grain_src(2)
-    a = make(fx.Grain, src, size=2.5, color=0.5).frames([0, 1]).pixels
+    a = make_node(fx.Grain, src, size=2.5, color=0.5).frames([0, 1]).pixels
     assert (a - src.pixels).abs().mean() > 1e-3 and torch.isfinite(a).all()
-    glow = make(fx.Glow, Frames(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
+    glow = make_node(fx.Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
     monkeypatch.setattr(fx, "USE_OPENCV", True)
-    again = make(fx.Glow, Frames(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
+    again = make_node(fx.Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
     assert (glow - again).abs().max() < 1e-5
 
 
@@ -337,7 +311,7 @@ def glow_plate(h=120, w=160):
 
 def test_glow_adds_light_only_around_bright_areas():
     px = glow_plate()
-    out = make(fx.Glow, Frames(px), radius=12.0, threshold=1.0, knee=0.5).frames([0]).pixels
+    out = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0, knee=0.5).frames([0]).pixels
     diff = (out - px)[0, :3]
     assert diff.min() >= -1e-6                                      # light is only added
     assert diff[:, 50, 70].min() > 0.01                             # next to the spot
@@ -345,23 +319,23 @@ def test_glow_adds_light_only_around_bright_areas():
     assert torch.equal(out[0, 3], px[0, 3])
     # nothing above threshold - knee: unchanged
     dim = torch.cat([torch.full((1, 3, 32, 32), 0.3), torch.ones(1, 1, 32, 32)], 1)
-    out = make(fx.Glow, Frames(dim), radius=9.0, threshold=0.8, knee=0.2).frames([0]).pixels
+    out = make_node(fx.Glow, TensorClip(dim), radius=9.0, threshold=0.8, knee=0.2).frames([0]).pixels
     assert (out - dim).abs().max() < 1e-7
 
 
 def test_glow_tint_intensity_and_screen():
     px = glow_plate()
-    base = make(fx.Glow, Frames(px), radius=12.0, threshold=1.0).frames([0]).pixels - px
-    red = make(fx.Glow, Frames(px), radius=12.0, threshold=1.0, color="red", intensity=2.0).frames([0]).pixels - px
+    base = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0).frames([0]).pixels - px
+    red = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0, color="red", intensity=2.0).frames([0]).pixels - px
     assert torch.allclose(red[0, 0], 2 * base[0, 0], atol=1e-5) and red[0, 1:3].abs().max() < 1e-6
-    screen = make(fx.Glow, Frames(px), radius=12.0, threshold=1.0, blend="screen").frames([0]).pixels
+    screen = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0, blend="screen").frames([0]).pixels
     assert torch.allclose(screen - px, base * (1 - px.clamp(0, 1)), atol=1e-5)
 
 
 def test_glow_on_a_transparent_plate_adds_alpha_around_the_element():
     px = torch.zeros(1, 4, 64, 64)
     px[:, :, 28:36, 28:36] = torch.tensor([3.0, 3.0, 3.0, 1.0]).view(1, 4, 1, 1)
-    out = make(fx.Glow, Frames(px), radius=9.0, threshold=0.5).frames([0]).pixels
+    out = make_node(fx.Glow, TensorClip(px), radius=9.0, threshold=0.5).frames([0]).pixels
     assert out[0, 3, 24, 32] > 0.05 and out[0, 3, 0, 0] < 1e-6
 
 
@@ -369,16 +343,16 @@ def test_glow_on_a_transparent_plate_adds_alpha_around_the_element():
 
 def test_vignette_leaves_the_centre_and_darkens_the_corners():
     px = torch.cat([torch.full((1, 3, 90, 160), 0.5), torch.ones(1, 1, 90, 160)], 1)
-    out = make(fx.Vignette, Frames(px), amount=0.8, radius=0.5, softness=0.8).frames([0]).pixels
+    out = make_node(fx.Vignette, TensorClip(px), amount=0.8, radius=0.5, softness=0.8).frames([0]).pixels
     assert torch.equal(out[0, :, 40:50, 75:85], px[0, :, 40:50, 75:85])
     corner = out[0, 0, 0, 0].item()
     assert corner < 0.5 * 0.5 and out[0, 0, 0, 0] < out[0, 0, 10, 10] < out[0, 0, 30, 40] <= 0.5
     assert torch.equal(out[0, 3], px[0, 3])
     # corners sit at distance sqrt(2): radius 1.5 leaves the whole frame alone
-    same = make(fx.Vignette, Frames(px), radius=1.5, roundness=0.0).frames([0]).pixels
+    same = make_node(fx.Vignette, TensorClip(px), radius=1.5, roundness=0.0).frames([0]).pixels
     assert torch.equal(same, px)
     # an off-centre vignette, tinted white: the new centre is untouched, far corner brightened
-    tinted = make(fx.Vignette, Frames(px), center=[0.0, 0.0], color="white", radius=0.2).frames([0]).pixels
+    tinted = make_node(fx.Vignette, TensorClip(px), center=[0.0, 0.0], color="white", radius=0.2).frames([0]).pixels
     assert tinted[0, 0, 0, 0].item() == pytest.approx(0.5, abs=1e-6)
     assert tinted[0, 0, -1, -1].item() > 0.7
 
@@ -387,18 +361,18 @@ def test_vignette_leaves_the_centre_and_darkens_the_corners():
 
 def grain_src(n=6):
     ramp = torch.linspace(0.02, 0.9, 64).view(1, 1, 1, 64).expand(n, 3, 48, 64)
-    return Frames(torch.cat([ramp, torch.ones(n, 1, 48, 64)], 1).contiguous(), has_alpha=False)
+    return TensorClip(torch.cat([ramp, torch.ones(n, 1, 48, 64)], 1).contiguous(), has_alpha=False)
 
 
 @pytest.mark.parametrize("options", [{}, {"color": 1.0, "size": 1.0}, {"color": 0.5, "size": 2.5}])
 def test_grain_is_deterministic_per_frame_and_seed(options):
     src = grain_src()
-    a = make(fx.Grain, src, seed=1, **options).frames(list(range(6))).pixels
-    b = make(fx.Grain, src, seed=1, **options).frames(list(range(6))).pixels
+    a = make_node(fx.Grain, src, seed=1, **options).frames(list(range(6))).pixels
+    b = make_node(fx.Grain, src, seed=1, **options).frames(list(range(6))).pixels
     assert torch.equal(a, b)
-    alone = make(fx.Grain, src, seed=1, **options).frames([4]).pixels
+    alone = make_node(fx.Grain, src, seed=1, **options).frames([4]).pixels
     assert torch.equal(alone[0], a[4])
-    other_seed = make(fx.Grain, src, seed=2, **options).frames([4]).pixels
+    other_seed = make_node(fx.Grain, src, seed=2, **options).frames([4]).pixels
     assert (other_seed[0] - a[4]).abs().mean() > 1e-3
     assert (a[3] - a[4]).abs().mean() > 1e-3                       # every frame has its own grain
     assert (a - src.pixels).abs().mean() > 1e-3
@@ -409,7 +383,7 @@ def test_grain_strength_size_colour_and_response():
     flat = src.pixels
 
     def grain(**options):
-        out = make(fx.Grain, src, amount=0.05, response=0.0, **options).frames([0]).pixels
+        out = make_node(fx.Grain, src, amount=0.05, response=0.0, **options).frames([0]).pixels
         return (out[:, :3].sqrt() - flat[:, :3].sqrt())[0]
 
     e = grain(size=1.0)
@@ -424,8 +398,8 @@ def test_grain_strength_size_colour_and_response():
     assert corr(grain(size=4.0)[0].numpy()) > 0.7 and abs(corr(e[0].numpy())) < 0.3
     # response: little grain in deep shadows and highlights, the most in the midtones
     bands = torch.tensor([0.001, 0.25, 0.98]).repeat_interleave(20).view(1, 1, 1, 60).expand(1, 3, 40, 60)
-    src = Frames(torch.cat([bands, torch.ones(1, 1, 40, 60)], 1), has_alpha=False)
-    out = make(fx.Grain, src, amount=0.02, response=1.0, size=1.0).frames([0]).pixels
+    src = TensorClip(torch.cat([bands, torch.ones(1, 1, 40, 60)], 1), has_alpha=False)
+    out = make_node(fx.Grain, src, amount=0.02, response=1.0, size=1.0).frames([0]).pixels
     er = (out[0, 0].sqrt() - src.pixels[0, 0].sqrt())
     shadow, mid, high = er[:, :20].std(), er[:, 20:40].std(), er[:, 40:].std()
     assert shadow < 0.3 * mid and high < 0.3 * mid and mid.item() == pytest.approx(0.02, rel=0.15)
@@ -434,25 +408,25 @@ def test_grain_strength_size_colour_and_response():
 # --- fade -------------------------------------------------------------------------------------------
 
 def test_fade_values_at_known_frames():
-    white = Frames(torch.ones(12, 4, 4, 4), has_alpha=False)
-    node = make(fx.Fade, white, **{"in": 4, "out": 4})
+    white = TensorClip(torch.ones(12, 4, 4, 4), has_alpha=False)
+    node = make_node(fx.Fade, white, **{"in": 4, "out": 4})
     out = node.frames(list(range(12))).pixels[:, 0, 0, 0].tolist()
     assert out == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0], abs=1e-6)
     assert node.video.has_alpha is False
-    smooth = make(fx.Fade, white, **{"in": 4}, curve="smooth").frames([1, 2, 11]).pixels[:, 0, 0, 0].tolist()
+    smooth = make_node(fx.Fade, white, **{"in": 4}, curve="smooth").frames([1, 2, 11]).pixels[:, 0, 0, 0].tolist()
     assert smooth == pytest.approx([0.15625, 0.5, 1.0], abs=1e-6)
-    clear = make(fx.Fade, white, out=2, color="transparent")
+    clear = make_node(fx.Fade, white, out=2, color="transparent")
     assert clear.video.has_alpha is True
     px = clear.frames([9, 10, 11]).pixels
     assert px[:, 3, 0, 0].tolist() == pytest.approx([1.0, 0.5, 0.0]) and px[:, 0, 0, 0].tolist() == pytest.approx(
         [1.0, 0.5, 0.0])
-    red = make(fx.Fade, white, **{"in": 2}, color="#ff0000").frames([0, 1]).pixels[:, :, 0, 0]
+    red = make_node(fx.Fade, white, **{"in": 2}, color="#ff0000").frames([0, 1]).pixels[:, :, 0, 0]
     assert red.flatten().tolist() == pytest.approx([1, 0, 0, 1, 1, 0.5, 0.5, 1])
 
 
 def test_fade_longer_than_the_input_is_an_error():
     with pytest.raises(vfx.ConfigureError) as info:
-        make(fx.Fade, Frames(torch.ones(5, 4, 2, 2)), out=5)
+        make_node(fx.Fade, TensorClip(torch.ones(5, 4, 2, 2)), out=5)
     assert info.value.option == "out"
 
 
@@ -466,9 +440,9 @@ def test_no_effect_writes_into_its_input(cls, options, layout):
     px = premultiplied(*sample_pixels(n=2, h=40, w=48))
     px = px.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else px.contiguous()
     before = px.clone()
-    src = Frames(px)
+    src = TensorClip(px)
     src.render = lambda indices: vfx.FrameBatch(indices, px[:len(indices)])     # hands out the tensor itself
-    out = make(cls, src, **options).frames([0, 1]).pixels
+    out = make_node(cls, src, **options).frames([0, 1]).pixels
     assert torch.equal(px, before) and not torch.equal(out, px)
     assert out.is_contiguous(memory_format=torch.channels_last)
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import vfx
 from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.node import NodeContext, PipelineSettings
@@ -15,7 +14,7 @@ from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins.explosion import Explosion, blackbody_rgb, drag_terms
 
-from conftest import StillPlate, write_pipeline
+from conftest import TensorClip, write_pipeline
 
 W, H, FPS = 192, 108, 24
 # small and quick: fewer particles, nothing that is not asked for
@@ -41,7 +40,7 @@ def make(plate=None, seed=1, **options):
     parsed = Explosion.Options.from_mapping({"input": "plate", "count": 3000, **options},
                                             ParseContext(fps=Fraction(FPS), width=W, height=H))
     node = Explosion("boom", parsed, NodeContext("boom", PipelineSettings(width=W, height=H, seed=seed)))
-    node.inputs = {"input": StillPlate(plate, fps=FPS)}
+    node.inputs = {"input": TensorClip(plate, count=60, fps=FPS, has_alpha=False)}
     node.configure()
     return node
 

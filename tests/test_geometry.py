@@ -2,46 +2,18 @@
 animation, motion blur, seeded shake, and validation."""
 from __future__ import annotations
 
-from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
-import vfx
 from vfx.errors import PipelineError
 from vfx.graph import build
-from vfx.node import NodeContext, PipelineSettings
 from vfx.options import OptionErrors, ParseContext
 from vfx.pipeline import load
 from vfx_plugins.geometry import Shake, Transform, affine_grid, affine_thetas, gradient_noise
 
-from conftest import write_pipeline
-
-
-class Frames(vfx.Source):
-    """Serves frames from a tensor (a still held for ``count`` frames when it has one frame)."""
-
-    type = "test.frames"
-
-    def __init__(self, pixels, count=None, has_alpha=True):
-        super().__init__("src", vfx.Options(), NodeContext("src", PipelineSettings()))
-        self.pixels = pixels.contiguous(memory_format=torch.channels_last)
-        n, _, h, w = pixels.shape
-        self.video = vfx.StreamInfo(w, h, Fraction(24), count or n, has_alpha)
-
-    def render(self, indices):
-        if self.pixels.shape[0] == 1:
-            return vfx.FrameBatch(indices, self.pixels.expand(len(indices), -1, -1, -1))
-        return vfx.FrameBatch(indices, self.pixels[indices])
-
-
-def make(cls, src, seed=0, node_id="fx", **options):
-    parsed = cls.Options.from_mapping({"input": "src", **options}, ParseContext())
-    node = cls(node_id, parsed, NodeContext(node_id, PipelineSettings(seed=seed)))
-    node.inputs = {"input": src}
-    node.configure()
-    return node
+from conftest import TensorClip, make_node, write_pipeline
 
 
 def pattern(h=24, w=32, seed=0):
@@ -63,25 +35,25 @@ def centroid(alpha):
 
 def test_integer_translation_is_an_exact_move():
     img = pattern()
-    out = make(Transform, Frames(img), translate=[3, -2]).frames([0]).pixels[0]
+    out = make_node(Transform, TensorClip(img), translate=[3, -2]).frames([0]).pixels[0]
     expected = torch.zeros_like(img[0])
     expected[:, 0:22, 3:32] = img[0, :, 2:24, 0:29]
     assert torch.equal(out, expected)
     # the same move through the resampler (edges other than transparent) lands on pixel centres
-    mirrored = make(Transform, Frames(img), translate=[3, -2], edges="mirror").frames([0]).pixels[0]
+    mirrored = make_node(Transform, TensorClip(img), translate=[3, -2], edges="mirror").frames([0]).pixels[0]
     assert torch.allclose(mirrored[:, 0:22, 3:32], expected[:, 0:22, 3:32], atol=1e-5)
 
 
 def test_rotation_by_90_degrees_about_the_centre_turns_clockwise():
     img = pattern(16, 16)
-    out = make(Transform, Frames(img), rotate=90).frames([0]).pixels[0].numpy()
+    out = make_node(Transform, TensorClip(img), rotate=90).frames([0]).pixels[0].numpy()
     expected = np.rot90(img[0].numpy(), k=-1, axes=(1, 2))        # clockwise on screen
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
 def test_scale_2_about_the_anchor_keeps_the_anchor_and_doubles_the_size():
     img = dot(32, 32, y=8, x=8, size=2)                 # a 2x2 dot centred on the point (9, 9)
-    out = make(Transform, Frames(img), scale=2.0, anchor=[9 / 32, 9 / 32]).frames([0]).pixels[0, 3].numpy()
+    out = make_node(Transform, TensorClip(img), scale=2.0, anchor=[9 / 32, 9 / 32]).frames([0]).pixels[0, 3].numpy()
     assert out.sum() == pytest.approx(4 * 4, abs=1e-3)  # area x4
     cx, cy = centroid(out)
     assert (cx + 0.5, cy + 0.5) == pytest.approx((9.0, 9.0), abs=1e-4)
@@ -94,7 +66,7 @@ def test_general_transform_matches_scikit_image_warp():
     from skimage.transform import AffineTransform, warp
     img = pattern()
     t, r, s, sxy, anc = (3.3, -2.1), 30.0, 1.3, (1.0, -0.8), (0.4, 0.6)
-    out = make(Transform, Frames(img), translate=list(t), rotate=r, scale=s, scale_xy=list(sxy),
+    out = make_node(Transform, TensorClip(img), translate=list(t), rotate=r, scale=s, scale_xy=list(sxy),
                anchor=list(anc)).frames([0]).pixels[0].numpy()
     # scikit-image puts pixel centres at integers; ours are at i + 0.5
     a = np.array([anc[0] * 32 - 0.5, anc[1] * 24 - 0.5])
@@ -119,11 +91,11 @@ def test_fast_grid_equals_torch_affine_grid():
 
 def test_keyframed_translation_at_known_frames_and_batches_equal_single_frames():
     img = pattern()
-    node = make(Transform, Frames(img, count=16), translate={"keyframes": [[0, [0, 0]], [8, [16, -8]]]})
+    node = make_node(Transform, TensorClip(img, count=16), translate={"keyframes": [[0, [0, 0]], [8, [16, -8]]]})
     frames = [0, 2, 4, 8, 12]
     batch = node.frames(frames).pixels
     for k, (f, (dx, dy)) in enumerate(zip(frames, [(0, 0), (4, -2), (8, -4), (16, -8), (16, -8)])):
-        expected = make(Transform, Frames(img), translate=[dx, dy]).frames([0]).pixels[0]
+        expected = make_node(Transform, TensorClip(img), translate=[dx, dy]).frames([0]).pixels[0]
         assert torch.equal(batch[k], expected), f
         assert torch.equal(node.frames([f]).pixels[0], batch[k])
 
@@ -132,8 +104,8 @@ def test_motion_blur_spreads_a_moving_square_along_its_path():
     img = torch.zeros(1, 4, 16, 64)
     img[:, :, 4:12, 4:12] = 1.0
     moving = {"keyframes": [[0, [0, 0]], [10, [80, 0]]]}         # 8 px per frame to the right
-    sharp = make(Transform, Frames(img, count=10), translate=moving).frames([3]).pixels[0, 3].numpy()
-    blurred = make(Transform, Frames(img, count=10), translate=moving, motion_blur=9,
+    sharp = make_node(Transform, TensorClip(img, count=10), translate=moving).frames([3]).pixels[0, 3].numpy()
+    blurred = make_node(Transform, TensorClip(img, count=10), translate=moving, motion_blur=9,
                    shutter=1.0).frames([3]).pixels[0, 3].numpy()
     row_sharp, row_blur = sharp[8], blurred[8]
     assert set(np.unique(row_sharp)) == {0.0, 1.0}
@@ -148,8 +120,8 @@ def test_motion_blur_spreads_a_moving_square_along_its_path():
 
 def test_motion_blur_of_a_still_transform_renders_once_and_changes_nothing():
     img = pattern()
-    still = make(Transform, Frames(img), rotate=10.0).frames([0]).pixels
-    blurred = make(Transform, Frames(img), rotate=10.0, motion_blur=8).frames([0]).pixels
+    still = make_node(Transform, TensorClip(img), rotate=10.0).frames([0]).pixels
+    blurred = make_node(Transform, TensorClip(img), rotate=10.0, motion_blur=8).frames([0]).pixels
     assert torch.allclose(still, blurred, atol=1e-6)
 
 
@@ -161,7 +133,7 @@ def test_motion_blur_of_a_still_transform_renders_once_and_changes_nothing():
 def test_frames_render_the_same_alone_and_in_mixed_batches(options):
     """Still frames (copied, or resampled once) next to moving, motion-blurred ones."""
     img = pattern()
-    node = make(Transform, Frames(img, count=10), motion_blur=4, shutter=0.5, **options)
+    node = make_node(Transform, TensorClip(img, count=10), motion_blur=4, shutter=0.5, **options)
     frames = [0, 2, 4, 6, 9]
     batch = node.frames(frames).pixels
     for k, f in enumerate(frames):
@@ -172,11 +144,11 @@ def test_frames_render_the_same_alone_and_in_mixed_batches(options):
 def test_identity_returns_the_input_untouched_and_inputs_are_never_modified():
     img = pattern()
     before = img.clone()
-    src = Frames(img)
-    assert make(Transform, src).frames([0]).pixels.data_ptr() == src.pixels.data_ptr()
-    make(Transform, src, translate=[1, 1]).frames([0])
-    make(Transform, src, rotate=12, motion_blur=3).frames([0])
-    make(Shake, src, motion_blur=3).frames([0, 1])
+    src = TensorClip(img)
+    assert make_node(Transform, src).frames([0]).pixels.data_ptr() == src.pixels.data_ptr()
+    make_node(Transform, src, translate=[1, 1]).frames([0])
+    make_node(Transform, src, rotate=12, motion_blur=3).frames([0])
+    make_node(Shake, src, motion_blur=3).frames([0, 1])
     assert torch.equal(src.pixels, before)
 
 
@@ -192,18 +164,18 @@ def test_gradient_noise_is_bounded_smooth_and_seeded():
 
 def test_shake_is_deterministic_per_frame_and_per_seed():
     img = pattern(32, 32)
-    whole = make(Shake, Frames(img, count=12), seed=3, amplitude=4, rotation=2).frames(list(range(8))).pixels
+    whole = make_node(Shake, TensorClip(img, count=12), seed=3, amplitude=4, rotation=2).frames(list(range(8))).pixels
     for f in (0, 3, 7):
-        alone = make(Shake, Frames(img, count=12), seed=3, amplitude=4, rotation=2).frames([f]).pixels[0]
+        alone = make_node(Shake, TensorClip(img, count=12), seed=3, amplitude=4, rotation=2).frames([f]).pixels[0]
         assert torch.equal(alone, whole[f])
-    other = make(Shake, Frames(img, count=12), seed=4, amplitude=4, rotation=2).frames(list(range(8))).pixels
+    other = make_node(Shake, TensorClip(img, count=12), seed=4, amplitude=4, rotation=2).frames(list(range(8))).pixels
     assert not torch.allclose(other, whole, atol=1e-3)
     assert not torch.allclose(whole[0], whole[4], atol=1e-3)       # it moves over time
 
 
 def test_shake_displacement_stays_within_the_amplitude():
     img = dot(48, 48, y=22, x=22, size=4)
-    node = make(Shake, Frames(img, count=48), seed=11, amplitude=6.0, rotation=0.0, frequency=3.0,
+    node = make_node(Shake, TensorClip(img, count=48), seed=11, amplitude=6.0, rotation=0.0, frequency=3.0,
                 edges="transparent")
     alpha = node.frames(list(range(48))).pixels[:, 3].numpy()
     shifts = np.array([np.subtract(centroid(a), (23.5, 23.5)) for a in alpha])
@@ -216,14 +188,14 @@ def test_shake_displacement_stays_within_the_amplitude():
 def test_shake_edges_stay_opaque_unless_transparent(edges):
     img = torch.rand(1, 4, 32, 32)
     img[:, 3] = 1.0
-    src = Frames(img, count=8, has_alpha=False)
-    node = make(Shake, src, amplitude=5, rotation=3, edges=edges)
+    src = TensorClip(img, count=8, has_alpha=False)
+    node = make_node(Shake, src, amplitude=5, rotation=3, edges=edges)
     assert not node.video.has_alpha
     assert torch.allclose(node.frames([0, 1, 2]).pixels[:, 3], torch.ones(3, 32, 32), atol=1e-5)
-    open_edges = make(Shake, src, amplitude=5, rotation=3, edges="transparent")
+    open_edges = make_node(Shake, src, amplitude=5, rotation=3, edges="transparent")
     assert open_edges.video.has_alpha
     assert open_edges.frames([0, 1, 2]).pixels[:, 3].min() < 0.5
-    hidden = make(Shake, src, amplitude=2, rotation=0, overscan=0.2, edges="transparent")
+    hidden = make_node(Shake, src, amplitude=2, rotation=0, overscan=0.2, edges="transparent")
     assert torch.allclose(hidden.frames([0, 1, 2]).pixels[:, 3], torch.ones(3, 32, 32), atol=1e-5)
 
 
@@ -324,8 +296,8 @@ def test_cuda_matches_cpu():
                          (Transform, dict(rotate=33, scale=1.4, translate={"keyframes": [[0, [0, 0]], [4, [9, 3]]]},
                                           motion_blur=4)),
                          (Shake, dict(amplitude=4, rotation=2, motion_blur=3, edges="clamp"))):
-        cpu = make(cls, Frames(img, count=6), **options).frames([1, 2, 3]).pixels
-        gpu = make(cls, Frames(img.cuda(), count=6), **options).frames([1, 2, 3]).pixels
+        cpu = make_node(cls, TensorClip(img, count=6), **options).frames([1, 2, 3]).pixels
+        gpu = make_node(cls, TensorClip(img.cuda(), count=6), **options).frames([1, 2, 3]).pixels
         assert gpu.device.type == "cuda"
         assert torch.allclose(cpu, gpu.cpu(), atol=1e-4)
 

@@ -2,21 +2,18 @@
 feather, matte output, thresholds, a keyed plate composited over a background, validation."""
 from __future__ import annotations
 
-from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 
-import vfx
 from vfx.errors import PipelineError
 from vfx.graph import build
-from vfx.node import NodeContext, PipelineSettings
 from vfx.options import OptionErrors, ParseContext
 from vfx.pipeline import load
 from vfx_plugins.keying import ChromaKey, LumaKey
 
-from conftest import decode_frames, write_pipeline
+from conftest import TensorClip, decode_frames, make_node, write_pipeline
 
 SCREEN = (0.1, 0.75, 0.1)         # a green screen (sRGB)
 SKIN = (0.85, 0.55, 0.45)
@@ -32,27 +29,6 @@ def srgb_to_linear(c):
 def linear_to_srgb(c):
     c = np.clip(np.asarray(c, np.float64), 0, 1)
     return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
-
-
-class Frames(vfx.Source):
-    type = "test.frames"
-
-    def __init__(self, pixels, has_alpha=True):
-        super().__init__("src", vfx.Options(), NodeContext("src", PipelineSettings()))
-        self.pixels = pixels.contiguous(memory_format=torch.channels_last)
-        n, _, h, w = pixels.shape
-        self.video = vfx.StreamInfo(w, h, Fraction(24), n, has_alpha)
-
-    def render(self, indices):
-        return vfx.FrameBatch(indices, self.pixels[indices])
-
-
-def make(cls, src, **options):
-    parsed = cls.Options.from_mapping({"input": "src", **options}, ParseContext())
-    node = cls("key", parsed, NodeContext("key", PipelineSettings()))
-    node.inputs = {"input": src}
-    node.configure()
-    return node
 
 
 def plate(screen=SCREEN, subject=SKIN, spilled=SPILLED, alpha=1.0, frames=1):
@@ -81,7 +57,7 @@ def straight(out):
 
 
 def test_matte_is_opaque_inside_clear_outside_and_soft_at_the_edge():
-    out = make(ChromaKey, Frames(plate()), key_color=list(SCREEN)).frames([0]).pixels[0].numpy()
+    out = make_node(ChromaKey, TensorClip(plate()), key_color=list(SCREEN)).frames([0]).pixels[0].numpy()
     _, a = straight(out)
     assert np.allclose(a[INNER, INNER], 1.0)
     outside = np.ones((48, 48), bool)
@@ -92,17 +68,17 @@ def test_matte_is_opaque_inside_clear_outside_and_soft_at_the_edge():
 
 
 def test_spill_is_limited_on_the_subject_edge():
-    src = Frames(plate())
+    src = TensorClip(plate())
     rgb_before = srgb_to_linear(SPILLED)
     assert rgb_before[1] > max(rgb_before[0], rgb_before[2])
-    rgb, a = straight(make(ChromaKey, src, key_color=list(SCREEN)).frames([0]).pixels[0].numpy())
+    rgb, a = straight(make_node(ChromaKey, src, key_color=list(SCREEN)).frames([0]).pixels[0].numpy())
     edge = edge_mask()
     r, g, b = rgb[0][edge], rgb[1][edge], rgb[2][edge]
     assert np.all(g <= np.maximum(r, b) + 1e-5)
     assert np.allclose(rgb[:, 20, 20], srgb_to_linear(SKIN), atol=1e-5)    # no green excess: unchanged
-    rgb0, _ = straight(make(ChromaKey, src, key_color=list(SCREEN), spill=0.0).frames([0]).pixels[0].numpy())
+    rgb0, _ = straight(make_node(ChromaKey, src, key_color=list(SCREEN), spill=0.0).frames([0]).pixels[0].numpy())
     assert np.allclose(rgb0[:, edge].T, rgb_before, atol=1e-5)             # spill = 0 leaves colours alone
-    half, _ = straight(make(ChromaKey, src, key_color=list(SCREEN), spill=0.5).frames([0]).pixels[0].numpy())
+    half, _ = straight(make_node(ChromaKey, src, key_color=list(SCREEN), spill=0.5).frames([0]).pixels[0].numpy())
     excess = lambda c: c[1] - max(c[0], c[2])
     assert excess(half[:, 16, 20]) == pytest.approx(excess(rgb_before) / 2, abs=1e-5)
 
@@ -110,8 +86,8 @@ def test_spill_is_limited_on_the_subject_edge():
 def test_spill_suppression_follows_the_key_hue():
     blue = (0.12, 0.12, 0.85)                 # a blue screen (its hue is exactly blue)
     spilled = (0.6, 0.5, 0.7)                  # blue above red and green
-    src = Frames(plate(screen=blue, spilled=spilled))
-    rgb, a = straight(make(ChromaKey, src, key_color=list(blue)).frames([0]).pixels[0].numpy())
+    src = TensorClip(plate(screen=blue, spilled=spilled))
+    rgb, a = straight(make_node(ChromaKey, src, key_color=list(blue)).frames([0]).pixels[0].numpy())
     assert np.allclose(a[17:31, 17:31], 1.0) and a[2, 2] == 0.0
     edge = edge_mask()
     assert np.all(a[edge] > 0.9)
@@ -124,8 +100,8 @@ def test_spill_suppression_for_an_off_axis_key_hue():
     from vfx_plugins.keying import _despill_basis
     teal = (0.05, 0.7, 0.35)
     spilled = (0.6, 0.7, 0.6)
-    src = Frames(plate(screen=teal, spilled=spilled))
-    rgb, _ = straight(make(ChromaKey, src, key_color=list(teal)).frames([0]).pixels[0].numpy())
+    src = TensorClip(plate(screen=teal, spilled=spilled))
+    rgb, _ = straight(make_node(ChromaKey, src, key_color=list(teal)).frames([0]).pixels[0].numpy())
     basis = _despill_basis(srgb_to_linear(teal)[None])[0]
     before = basis @ srgb_to_linear(spilled)
     after = basis @ rgb[:, 16, 20]
@@ -136,9 +112,9 @@ def test_spill_suppression_for_an_off_axis_key_hue():
 
 
 def test_shrink_and_grow_move_a_hard_matte_edge_by_whole_pixels():
-    src = Frames(plate())
+    src = TensorClip(plate())
     hard = dict(key_color=list(SCREEN), tolerance=0.5, softness=0.0, spill=0.0)
-    area = lambda **o: make(ChromaKey, src, **hard, **o).frames([0]).pixels[0, 3].numpy().sum()
+    area = lambda **o: make_node(ChromaKey, src, **hard, **o).frames([0]).pixels[0, 3].numpy().sum()
     assert area() == 16 * 16                       # the soft ring (30% subject) is below the tolerance
     assert area(shrink=2) == 12 * 12
     assert area(shrink=-3) == 22 * 22
@@ -147,10 +123,10 @@ def test_shrink_and_grow_move_a_hard_matte_edge_by_whole_pixels():
 
 
 def test_feather_blurs_the_matte():
-    src = Frames(plate())
+    src = TensorClip(plate())
     hard = dict(key_color=list(SCREEN), tolerance=0.5, softness=0.0)
-    sharp = make(ChromaKey, src, **hard).frames([0]).pixels[0, 3].numpy()
-    soft = make(ChromaKey, src, **hard, feather=4.0).frames([0]).pixels[0, 3].numpy()
+    sharp = make_node(ChromaKey, src, **hard).frames([0]).pixels[0, 3].numpy()
+    soft = make_node(ChromaKey, src, **hard, feather=4.0).frames([0]).pixels[0, 3].numpy()
     assert soft.sum() == pytest.approx(sharp.sum(), rel=1e-3)     # a blur moves alpha, keeps it
     assert soft[24, 24] == pytest.approx(1.0, abs=1e-3)           # the middle stays solid
     assert 0.3 < soft[24, 16] < 0.7 and 0.3 < soft[24, 15] < 0.7   # the edge straddles 0.5
@@ -172,11 +148,11 @@ def test_the_gpu_code_paths_match_the_opencv_ones():
 
 
 def test_matte_output_shows_alpha_as_grey():
-    src = Frames(plate())
-    node = make(ChromaKey, src, key_color=list(SCREEN), output="matte")
+    src = TensorClip(plate())
+    node = make_node(ChromaKey, src, key_color=list(SCREEN), output="matte")
     assert not node.video.has_alpha
     out = node.frames([0]).pixels[0].numpy()
-    alpha = make(ChromaKey, src, key_color=list(SCREEN)).frames([0]).pixels[0, 3].numpy()
+    alpha = make_node(ChromaKey, src, key_color=list(SCREEN)).frames([0]).pixels[0, 3].numpy()
     assert np.allclose(out[3], 1.0)
     assert np.allclose(out[0], out[1]) and np.allclose(out[1], out[2])
     assert np.allclose(linear_to_srgb(out[0]), alpha, atol=1e-5)   # written as sRGB code = alpha
@@ -185,7 +161,7 @@ def test_matte_output_shows_alpha_as_grey():
 def test_existing_alpha_is_multiplied_and_the_input_is_not_modified():
     pixels = plate(alpha=0.5)
     before = pixels.clone()
-    out = make(ChromaKey, Frames(pixels), key_color=list(SCREEN)).frames([0]).pixels[0].numpy()
+    out = make_node(ChromaKey, TensorClip(pixels), key_color=list(SCREEN)).frames([0]).pixels[0].numpy()
     assert np.allclose(out[3, INNER, INNER], 0.5) and np.allclose(out[3, :4, :4], 0.0)
     rgb, _ = straight(out)
     assert np.allclose(rgb[:, 24, 24], srgb_to_linear(SKIN), atol=1e-5)
@@ -193,8 +169,8 @@ def test_existing_alpha_is_multiplied_and_the_input_is_not_modified():
 
 
 def test_animated_options_per_frame_in_a_batch():
-    src = Frames(plate(frames=3))
-    node = make(ChromaKey, src, key_color=list(SCREEN), shrink={"keyframes": [[0, 0.0], [2, 2.0]]},
+    src = TensorClip(plate(frames=3))
+    node = make_node(ChromaKey, src, key_color=list(SCREEN), shrink={"keyframes": [[0, 0.0], [2, 2.0]]},
                 tolerance={"expr": "0.2 + frame * 0.1"})
     batch = node.frames([0, 1, 2]).pixels
     for f in range(3):
@@ -213,7 +189,7 @@ def grey_ramp():
 @pytest.mark.parametrize("invert", [False, True])
 def test_luma_key_thresholds_and_softness(invert):
     pixels, luma = grey_ramp()
-    out = make(LumaKey, Frames(pixels), low=0.3, high=0.7, softness=0.1, invert=invert).frames([0])
+    out = make_node(LumaKey, TensorClip(pixels), low=0.3, high=0.7, softness=0.1, invert=invert).frames([0])
     a = out.pixels[0, 3, 0].numpy()
     expected = np.clip((luma - 0.2) / 0.1, 0, 1) * np.clip((0.8 - luma) / 0.1, 0, 1)
     expected = 1 - expected if invert else expected
@@ -224,9 +200,9 @@ def test_luma_key_thresholds_and_softness(invert):
 
 def test_luma_key_hard_edges_and_defaults_key_out_black():
     pixels, luma = grey_ramp()
-    a = make(LumaKey, Frames(pixels), low=0.405, high=0.605, softness=0.0).frames([0]).pixels[0, 3, 0].numpy()
+    a = make_node(LumaKey, TensorClip(pixels), low=0.405, high=0.605, softness=0.0).frames([0]).pixels[0, 3, 0].numpy()
     assert a.tolist() == ((luma >= 0.405) & (luma <= 0.605)).astype(float).tolist()
-    d = make(LumaKey, Frames(pixels)).frames([0]).pixels[0, 3, 0].numpy()
+    d = make_node(LumaKey, TensorClip(pixels)).frames([0]).pixels[0, 3, 0].numpy()
     assert d[0] == 0.0 and d[10] == 0.0 and d[15] == pytest.approx(0.5, abs=1e-4) and d[100] == 1.0
 
 
@@ -327,7 +303,7 @@ def test_cuda_matches_cpu():
     for cls, options in ((ChromaKey, dict(key_color=list(SCREEN), shrink=1.5, feather=2.0)),
                          (ChromaKey, dict(key_color=[0.05, 0.7, 0.35], output="matte")),
                          (LumaKey, dict(low=0.3, high=0.8, invert=True))):
-        cpu = make(cls, Frames(pixels), **options).frames([0, 1]).pixels
-        gpu = make(cls, Frames(pixels.cuda()), **options).frames([0, 1]).pixels
+        cpu = make_node(cls, TensorClip(pixels), **options).frames([0, 1]).pixels
+        gpu = make_node(cls, TensorClip(pixels.cuda()), **options).frames([0, 1]).pixels
         assert gpu.device.type == "cuda"
         assert torch.allclose(cpu, gpu.cpu(), atol=1e-4)

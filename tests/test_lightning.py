@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import vfx
 from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.node import NodeContext, PipelineSettings
@@ -15,7 +14,7 @@ from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins.lightning import Lightning, TimeList
 
-from conftest import StillPlate, write_pipeline
+from conftest import TensorClip, write_pipeline
 
 try:
     from scipy.ndimage import label as _label
@@ -43,7 +42,7 @@ def make(plate=None, seed=1, **options):
     parsed = Lightning.Options.from_mapping({"input": "plate", **options},
                                             ParseContext(fps=Fraction(FPS), width=W, height=H))
     node = Lightning("bolt", parsed, NodeContext("bolt", PipelineSettings(width=W, height=H, seed=seed)))
-    node.inputs = {"input": StillPlate(plate, fps=FPS)}
+    node.inputs = {"input": TensorClip(plate, count=60, fps=FPS, has_alpha=False)}
     node.configure()
     return node
 

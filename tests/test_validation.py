@@ -253,3 +253,51 @@ path = "o.mp4"
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert not (tmp_path / "o.mp4").exists()
     assert run_vfx("validate", tmp_path / "nope.toml").returncode == 2
+
+
+def test_unwritable_output_folder_and_unknown_set_node(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    p = write_pipeline(tmp_path, HEADER + """
+[nodes.c]
+type = "source.color"
+[nodes.out]
+type = "encode.video"
+input = "c"
+path = "notes.txt/o.mp4"
+""")
+    got = {(pr.node, pr.option): pr.message for pr in problems_of(p, ["ghost.crf=3"])}
+    assert "notes.txt is not a folder" in got[("out", "path")]
+    assert "--set names node 'ghost'" in got[("ghost", None)]
+
+
+def test_a_crash_in_configure_names_the_node_and_plugin(tmp_path):
+    import vfx
+    from vfx.plugins import get_registry
+
+    class Broken(vfx.Effect):
+        """Crashes while configuring (for tests)."""
+
+        type = "test.broken"
+
+        def configure(self):
+            return self.no_such_attribute
+
+    reg = get_registry()
+    reg.nodes[Broken.type], reg.node_plugin[Broken.type] = Broken, "tests"
+    try:
+        p = write_pipeline(tmp_path, HEADER + """
+[nodes.c]
+type = "source.color"
+[nodes.b]
+type = "test.broken"
+input = "c"
+[nodes.out]
+type = "encode.video"
+input = "b"
+path = "o.mp4"
+""")
+        (pr,) = problems_of(p)
+        assert pr.node == "b" and "test.broken (plugin 'tests') failed to configure: AttributeError" in pr.message
+    finally:
+        reg.nodes.pop(Broken.type)
+        reg.node_plugin.pop(Broken.type)

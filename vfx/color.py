@@ -163,7 +163,6 @@ def from_linear(pixels, alpha: bool, bits: int = 8, channels: int | None = None)
     just dropping the alpha channel. ``C`` is 4 with ``alpha``, else 3; ``channels=4`` asks for
     RGBA even when opaque (cheaper to hand to swscale than packed RGB on the CPU path).
     """
-    import torch
     channels = channels or (4 if alpha else 3)
     if pixels.device.type != "cpu":
         return _from_linear_torch(pixels, alpha, bits, channels)

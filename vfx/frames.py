@@ -89,9 +89,6 @@ class FrameBatch:
     def device(self):
         return self.pixels.device
 
-    def with_pixels(self, pixels: "torch.Tensor") -> "FrameBatch":
-        return FrameBatch(self.indices, pixels)
-
     def reindexed(self, indices: Sequence[int]) -> "FrameBatch":
         """The same frames under other indices (a trim or retime), still unconverted if they were."""
         return FrameBatch(indices, self._pixels, native=self.native, convert=self._convert,

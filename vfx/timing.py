@@ -36,18 +36,6 @@ def parse_fps(value) -> Fraction:
     return fps
 
 
-def seconds_of(value) -> float:
-    """A time given as seconds-with-unit or a timecode, in seconds (frames are not allowed here)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    text = str(value).strip()
-    m = _UNIT.match(text)
-    if m and m.group(2) != "f":
-        n = float(m.group(1))
-        return n * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
-    raise ValueError(f"expected a time like \"2.5s\" or \"500ms\", got {value!r}")
-
-
 def to_frames(value, fps: Fraction, *, allow_negative: bool = False) -> int:
     """A time to a frame index/count.
 
@@ -121,17 +109,6 @@ def _smpte_frames(h: int, m: int, s: int, ff: int, fps: Fraction, drop: bool) ->
 
 def _round_half_up(x: Fraction) -> int:
     return math.floor(x + Fraction(1, 2))
-
-
-def format_time(frames: int, fps: Fraction) -> str:
-    """A frame count as ``HH:MM:SS:FF`` for messages and progress."""
-    per = math.ceil(fps)
-    total_seconds, ff = divmod(frames, per) if fps.denominator == 1 else (int(frames / fps), 0)
-    if fps.denominator != 1:
-        ff = frames - _round_half_up(Fraction(total_seconds) * fps)
-    h, rem = divmod(total_seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}:{ff:02d}"
 
 
 def parse_frame_range(text: str, fps: Fraction, total: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from .common import device_option, load_graph, pipeline_argument, set_option
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="torch intra-op threads.")
 def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads):
     """Render PIPELINE (a .toml file) to the files its encoders name."""
-    from ..engine import RenderOptions, frame_range, render as run
+    from ..engine import RenderOptions, render as run
     from ..errors import PipelineError, RenderError, VfxError
     from ..timing import parse_frame_range
     from .output import Progress
@@ -35,9 +35,7 @@ def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads):
     try:
         with Progress(quiet=quiet) as progress:
             result = run(graph, opts, progress=progress)
-    except PipelineError:
-        raise
-    except RenderError:
+    except (PipelineError, RenderError):
         raise
     except VfxError as exc:
         raise RenderError(str(exc)) from exc

@@ -94,7 +94,7 @@ class VideoWriter:
         cc.thread_type = "AUTO"
         cc.thread_count = threads
         if bitrate:
-            cc.bit_rate = _bitrate(bitrate)
+            cc.bit_rate = parse_bitrate(bitrate)
         if self.yuv:
             cc.colorspace = 1          # BT.709 matrix
             cc.color_primaries = 1     # BT.709
@@ -138,7 +138,6 @@ class VideoWriter:
             self._write_audio(audio)
 
     def _frames_of(self, batch: FrameBatch):
-        import av
         if batch.native is not None and batch.width == self.width and batch.height == self.height \
                 and self.yuv and not self.keep_alpha:
             for frame in batch.native:
@@ -218,20 +217,12 @@ def _container_format(path: Path) -> str | None:
         path.suffix.lower())
 
 
-def _bitrate(text: str) -> int:
-    t = str(text).strip().lower()
-    mult = 1
-    if t.endswith("k"):
-        mult, t = 1000, t[:-1]
-    elif t.endswith("m"):
-        mult, t = 1_000_000, t[:-1]
-    return int(float(t) * mult)
-
-
 def parse_bitrate(text: str) -> int:
     """``"8M"``, ``"800k"`` or ``"1500000"`` to bits per second; ValueError otherwise."""
+    t = str(text).strip().lower()
+    mult = {"k": 1000, "m": 1_000_000}.get(t[-1:], 1)
     try:
-        value = _bitrate(text)
+        value = int(float(t[:-1] if mult > 1 else t) * mult)
     except ValueError:
         raise ValueError(f"expected a bitrate like \"8M\" or \"800k\", got {text!r}") from None
     if value <= 0:

@@ -24,8 +24,3 @@ def read_image(path: Path) -> np.ndarray:
     finally:
         container.close()
 
-
-def image_size(path: Path) -> tuple[int, int, bool]:
-    """(width, height, has_alpha) of an image without keeping its pixels."""
-    arr = read_image(path)
-    return arr.shape[1], arr.shape[0], bool((arr[..., 3] < 255).any())
