@@ -1,2 +1,2 @@
 """Imports every built-in command module so each adds itself to ``cli``."""
-from . import info, preview, render  # noqa: F401
+from . import evaluate, farm, info, preview, render, train  # noqa: F401

@@ -1,0 +1,2 @@
+"""(being written) ``vfx evaluate``."""
+from __future__ import annotations

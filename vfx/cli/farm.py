@@ -1,0 +1,2 @@
+"""(being written) ``vfx farm``."""
+from __future__ import annotations

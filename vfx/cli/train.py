@@ -1,0 +1,2 @@
+"""(being written) ``vfx train``."""
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The render farm: chunk planning, Ray executor, segment join, resume, job export."""

@@ -1,0 +1,1 @@
+"""Generative models: architectures registry, safetensors files, training loops."""
