@@ -22,22 +22,30 @@ _KR, _KG, _KB = 0.2126, 0.7152, 0.0722
 _CB, _CR = 2 * (1 - _KB), 2 * (1 - _KR)
 
 
+_SRGB_C = 0.0031308
+
+
 def srgb_encode(x):
-    """Linear light in 0..1 to the sRGB curve (a new tensor; the power runs in OpenCV on a CPU)."""
-    import torch
-    power = _power_cv2(x) if x.device.type == "cpu" else _power_torch(x)
-    return torch.where(x <= 0.0031308, x * 12.92, power.mul_(1.055).sub_(0.055))
+    """Linear light in 0..1 to the sRGB curve: a new tensor, the same shape (planar, contiguous).
+
+    The two pieces are summed instead of selected, ``1.055 max(x, c)^(1/2.4) - 0.055 +
+    12.92 (min(x, c) - c)``, which equals the curve on both sides of ``c``; on a CPU each step is
+    one OpenCV pass.
+    """
+    return _encode_cv2(x) if x.device.type == "cpu" else _encode_torch(x)
 
 
-def _power_cv2(x):
+def _encode_torch(x):
+    return x.clamp_min(_SRGB_C).pow(1 / 2.4).mul_(1.055).add_(x.clamp_max(_SRGB_C).mul(12.92)).sub_(0.055 + 12.92 * _SRGB_C)
+
+
+def _encode_cv2(x):
     import cv2
     import torch
-    flat = x.contiguous()
-    return torch.from_numpy(cv2.pow(flat.numpy().reshape(-1, flat.shape[-1]), 1 / 2.4)).view(flat.shape)
-
-
-def _power_torch(x):
-    return x.clamp_min(0.0031308).pow(1 / 2.4)
+    a = x.contiguous().numpy().reshape(-1, x.shape[-1])
+    high = cv2.pow(cv2.max(a, _SRGB_C), 1 / 2.4)
+    cv2.addWeighted(high, 1.055, cv2.min(a, _SRGB_C), 12.92, -(0.055 + 12.92 * _SRGB_C), dst=high)
+    return torch.from_numpy(high).view(x.shape)
 
 
 def _srgb_decode_np(x):
@@ -194,9 +202,11 @@ def _ramp(x, start: np.ndarray, width: np.ndarray):
 
 
 def _weighted(planes, weights, offset: np.ndarray | None = None):
-    """``sum_c weights[c] * planes[:, c] - offset`` as a new (N, 1, H, W) tensor."""
-    out = planes[:, 0:1] * weights[0]
-    out.add_(planes[:, 1:2], alpha=weights[1]).add_(planes[:, 2:3], alpha=weights[2])
+    """``sum_c weights[c] * planes[:, c] - offset`` as a new (N, 1, H, W) tensor (one matrix product)."""
+    import torch
+    n, c, h, w = planes.shape
+    wt = torch.as_tensor(weights, dtype=planes.dtype, device=planes.device).view(1, 1, c)
+    out = torch.matmul(wt, planes.contiguous().view(n, c, h * w)).view(n, 1, h, w)
     if offset is not None:
         out.sub_(_column(offset, planes.device))
     return out

@@ -141,6 +141,16 @@ def test_lut_from_a_known_function_matches_it_within_trilinear_error(tmp_path):
     assert np.abs(straight(out)[0] - expected).max() < 1e-3
 
 
+def test_the_cpu_lut_atlas_matches_grid_sample(tmp_path):
+    rng = np.random.default_rng(4)
+    table = rng.random((17, 17, 17, 3)).astype(np.float32)          # a rough LUT: large steps
+    lut = fx.CubeLUT(17, table, (-0.5, 0.0, 0.0), (1.5, 1.0, 2.0))
+    rgb = torch.rand((2, 3, 30, 40)) * 2.2 - 0.6                       # inside and outside the domain
+    atlas = fx.apply_lut(rgb, lut, fx.lut_volume(lut, "cpu"))
+    reference = fx.apply_lut(rgb, lut, fx.lut_tensor(lut, "cpu"))
+    assert (atlas - reference).abs().max() < 2e-5
+
+
 def test_lut_domain_and_mix(tmp_path):
     # DOMAIN_MAX 2: an identity over 0..2 keeps values above 1; values past the domain clamp to it
     lut = cube_file(tmp_path / "wide.cube", lambda x: x, 9, "DOMAIN_MIN 0 0 0\nDOMAIN_MAX 2 2 2", (0.0, 2.0))
