@@ -1,9 +1,11 @@
 """Geometry effects: an animated 2-D transform and a camera shake, both with optional motion blur.
 
-Both resample the premultiplied linear RGBA input with ``torch.nn.functional.grid_sample``: one
-affine matrix per frame (and per motion-blur sample), built from the options' values at that
-(possibly fractional) time, so a batch of frames is one grid + ``grid_sample`` call per sample
-(the grid is ``affine_grid``'s, built faster; see ``affine_grid`` below).
+Both resample the premultiplied linear RGBA input at one affine matrix per frame (and per
+motion-blur sample), built from the options' values at that (possibly fractional) time. On a
+GPU a batch of frames is one grid + ``torch.nn.functional.grid_sample`` call per sample (the grid
+is ``affine_grid``'s, built faster; see ``affine_grid`` below); on a CPU OpenCV's ``remap``
+reads the interleaved channels-last frames directly, with the same sampling positions, filters
+and edge rules, about three times faster.
 
 Coordinates are pixels with the origin at the top-left corner of the frame and pixel ``(i, j)``
 covering ``[i, i+1) x [j, j+1)`` (its centre at ``i + 0.5``), x to the right and y down; angles
@@ -19,6 +21,7 @@ from vfx.options import Animated
 
 EDGES = {"transparent": "zeros", "clamp": "border", "mirror": "reflection"}
 FILTERS = ("bilinear", "nearest", "bicubic")
+USE_OPENCV = True                    # tests turn it off to check the torch path on a CPU
 
 
 def option_at(node: "vfx.Node", name: str, frames) -> np.ndarray:
@@ -215,6 +218,8 @@ class _Warp(vfx.Effect):
         import torch.nn.functional as F
         if np.all(params == params[:1]):
             params = params[:1]             # no motion over the shutter: one sample is the answer
+        if USE_OPENCV and src.device.type == "cpu":
+            return _remap_frames(src, params, self.options.filter, self.options.edges)
         mode = self.options.filter
         padding = EDGES[self.options.edges]
         planar = src.contiguous()           # grid_sample runs faster on NCHW than on channels-last
@@ -231,6 +236,48 @@ class _Warp(vfx.Effect):
         if mode == "bicubic":
             acc.clamp_(min=0)
         return acc.contiguous(memory_format=torch.channels_last)
+
+
+def pixel_matrices(thetas: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N, 2, 3) matrices taking output pixel positions (centres at integers, as OpenCV counts)
+    to input pixel positions: ``affine_thetas``' normalized matrices in pixel units."""
+    to_normal = np.array([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1], [0, 0, 1]])
+    to_pixel = np.array([[width / 2, 0, (width - 1) / 2], [0, height / 2, (height - 1) / 2]])
+    full = np.zeros((len(thetas), 3, 3))
+    full[:, :2], full[:, 2, 2] = thetas, 1.0
+    return np.einsum("ij,njk,kl->nil", to_pixel, full, to_normal)
+
+
+def _remap_frames(src, params: np.ndarray, filter_: str, edges: str):
+    """``_Warp._resample`` on a CPU: OpenCV ``remap`` of each channels-last frame."""
+    import cv2
+    import torch
+    from vfx.frames import empty_pixels
+    interpolation = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC}[filter_]
+    border = {"transparent": cv2.BORDER_CONSTANT, "clamp": cv2.BORDER_REPLICATE, "mirror": cv2.BORDER_REFLECT}[edges]
+    n, _, h, w = src.shape
+    out = empty_pixels(n, h, w, src.device)
+    xs, ys = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)
+    mats = np.stack([pixel_matrices(affine_thetas(*p, w, h), w, h) for p in params])   # (samples, N, 2, 3)
+    for k in range(n):
+        frame = src[k].permute(1, 2, 0)
+        frame = frame.numpy() if frame.is_contiguous() else frame.contiguous().numpy()
+        dst = out[k].permute(1, 2, 0).numpy()
+        acc = None
+        for m in mats[:, k]:
+            maps = [(m[r, 0] * xs[None, :] + (m[r, 1] * ys + m[r, 2])[:, None]).astype(np.float32) for r in (0, 1)]
+            if acc is None:
+                cv2.remap(frame, *maps, interpolation, dst=dst, borderMode=border, borderValue=(0, 0, 0, 0))
+                acc = dst if len(mats) == 1 else dst.copy()
+                continue
+            sample = cv2.remap(frame, *maps, interpolation, borderMode=border, borderValue=(0, 0, 0, 0))
+            sample -= dst
+            acc += sample * (1.0 / len(mats))
+        if acc is not dst:
+            dst[...] = acc
+    if filter_ == "bicubic":
+        out.clamp_(min=0)
+    return out
 
 
 def _shift(src, dx: np.ndarray, dy: np.ndarray):

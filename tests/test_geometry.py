@@ -350,3 +350,18 @@ def test_drivers_and_vector_expressions_between_frames(tmp_path):
     bars = graph.nodes["bars"].frames([3]).pixels[0]
     moved = expr.frames([3]).pixels[0]
     assert torch.equal(moved[:, 6:, 6:], bars[:, :-6, :-6])
+
+
+@pytest.mark.parametrize("edges", ["transparent", "clamp", "mirror"])
+@pytest.mark.parametrize("filter_", ["bilinear", "bicubic"])
+def test_the_opencv_path_matches_grid_sample(monkeypatch, edges, filter_):
+    """On a CPU transforms run through OpenCV remap; elsewhere (and here with it off) grid_sample."""
+    from vfx_plugins import geometry
+    src = TensorClip(pattern(40, 56, seed=3).contiguous(memory_format=torch.channels_last), count=4)
+    options = dict(translate={"expr": ["3.3 + 2 * frame", "-2.7"]}, rotate=17.0, scale_xy=[1.2, 0.9],
+                   edges=edges, filter=filter_, motion_blur=3, shutter=0.5, anchor=[0.4, 0.35])
+    fast = make_node(Transform, src, **options).frames([0, 1]).pixels
+    monkeypatch.setattr(geometry, "USE_OPENCV", False)
+    reference = make_node(Transform, src, **options).frames([0, 1]).pixels
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    assert (fast - reference).abs().max() < 1e-4
