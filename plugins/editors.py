@@ -61,8 +61,11 @@ class Trim(vfx.Editor):
     def render_audio(self, start, count):
         s = self.ctx.settings
         offset = samples_at(self._start, s.fps, s.sample_rate)
-        count = max(0, min(count, self.audio.sample_count - start))
-        return self.input("input").audio_samples(start + offset, count)
+        out = np.zeros((s.channels, max(0, count)), np.float32)
+        lo, hi = max(0, start), min(start + count, self.audio.sample_count)
+        if hi > lo:               # only the kept part of the input; zeros outside it, as promised
+            out[:, lo - start:hi - start] = self.input("input").audio_samples(lo + offset, hi - lo).samples
+        return AudioBuffer(out, s.sample_rate)
 
 
 class Concat(vfx.Editor):

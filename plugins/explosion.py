@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -101,6 +102,14 @@ class Explosion(vfx.Effect):
     temperature, drag) are drawn once from ``ctx.generator(0, "explosion")``; fire and smoke
     particles gather in a few hundred clusters of nearby directions and speeds (the billows).
 
+    **When.** It goes off at ``at`` (default frame 0) and, with ``trigger``, at every frame where
+    ``trigger`` crosses 0.5 upwards (from below 0.5 on the frame before; the frame before frame 0
+    counts as 0); with ``trigger`` and no ``at``, only on the trigger. Drive ``trigger`` with an
+    audio event to burst on the music: ``trigger = { driver = "music", signal = "beat" }``. Each
+    triggered burst draws its own particles (``ctx.generator(start, "explosion")``) and, with
+    ``scatter``, its own offset from ``position``; overlapping bursts are drawn one over the other,
+    oldest first. Which bursts show on a frame depends only on the trigger's values up to that frame.
+
     **Motion.** Lengths are in frame heights, times in seconds; y points down. A particle born
     ``delay`` after ``at`` with velocity ``v0``, under a constant acceleration ``a`` and linear drag
     ``k`` (``dv/dt = a - k v``, solved exactly) is, at age ``s``::
@@ -157,7 +166,11 @@ class Explosion(vfx.Effect):
 
     class Options(vfx.Effect.Options):
         position = opt.Vec([0.5, 0.6], doc="[x, y] of the centre, 0..1 of the frame")
-        at = opt.Time(0, doc="when it goes off")
+        at = opt.Time(None, doc="when it goes off (default: frame 0, unless trigger is given)")
+        trigger = opt.Float(None, doc="a burst whenever this crosses 0.5 upwards (keyframes, an expression, or a "
+                                      "driver such as { driver = \"music\", signal = \"beat\" })")
+        scatter = opt.Float(0.0, min=0.0, max=1.0, animate=False,
+                            doc="random offset of each triggered burst from position, 0..1 of the frame height")
         count = opt.Int(20000, min=1, max=1_000_000, animate=False, doc="number of particles")
         speed = opt.Float(1.6, min=0.0, doc="initial speed of the fastest fire particles, frame heights per second")
         spread = opt.Float(360.0, min=0.0, max=360.0,
@@ -194,21 +207,29 @@ class Explosion(vfx.Effect):
         if o.smoke + o.sparks > 1.0:
             raise ConfigureError(f"smoke ({o.smoke}) and sparks ({o.sparks}) add up to more than 1: they are "
                                  f"fractions of the particles", option="sparks")
-        if o.at >= self.video.frame_count:
+        self._at = o.at if o.at is not None else (None if o.trigger is not None else 0)
+        if self._at is not None and self._at >= self.video.frame_count:
             raise ConfigureError(f"at = frame {o.at} is past the end of the input ({self.video.frame_count} frames)",
                                  option="at")
         self._birth = None
+        self._births: OrderedDict = OrderedDict()
         self._buffers = {}
 
     # --------------------------------------------------------------------------- birth
-    def _birth_params(self):
-        """Per-particle constants drawn once from the node's seed (cached; the same every call)."""
+    def _birth_params(self, seed_frame: int = 0):
+        """Per-particle constants drawn from the node's seed for a burst (cached; the same every call).
+
+        The burst at ``at`` draws from ``ctx.generator(0, "explosion")``; a triggered burst starting
+        at frame ``s`` from ``ctx.generator(s, "explosion")``, so every burst has its own shape.
+        """
         import torch
-        if self._birth is not None:
+        hit = self._births.get(seed_frame)
+        if hit is not None:
+            self._birth, self._spark_index, self._max_delay, self._max_life = hit
             return self._birth
         o = self.options
         p = o.count
-        g = self.ctx.generator(0, "explosion")
+        g = self.ctx.generator(seed_frame, "explosion")
         u = torch.rand((p, 11), generator=g, dtype=torch.float64)
         kind = torch.full((p,), _FIRE, dtype=torch.int64)
         kind[u[:, 0] < o.smoke + o.sparks] = _SMOKE
@@ -247,20 +268,54 @@ class Explosion(vfx.Effect):
         self._spark_index = torch.nonzero(spark).view(-1).to(self.device)
         self._max_delay = float(b["delay"].max()) if p else 0.0
         self._max_life = float((b["life"] * b["span"]).max()) if p else 0.0
+        self._births[seed_frame] = (self._birth, self._spark_index, self._max_delay, self._max_life)
+        if len(self._births) > 4:
+            self._births.popitem(last=False)
         return self._birth
 
     # --------------------------------------------------------------------------- render
+    def _bursts(self, indices, v_all) -> list[int]:
+        """First frames of the bursts that may show on these frames: ``at`` and the trigger's
+        upward crossings of 0.5 (the frame before frame 0 counts as 0) within reach of them."""
+        starts = set()
+        lo, hi = min(indices), max(indices)
+        if self._at is not None and self._at <= hi:
+            starts.add(self._at)
+        if self.options.trigger is not None:
+            # nothing of a burst shows after its particles, shockwave and shake are gone
+            life = float(np.max(v_all["lifetime"]))
+            reach = int(math.ceil(float(self.video.fps) * max(0.35 + 3.5 * life, _SHOCK_END, _SHAKE_END))) + 1
+            frames = list(range(max(0, lo - reach) - 1, hi + 1))
+            frames = [f for f in frames if f >= 0]
+            vals = dict(zip(frames, self.values("trigger", frames).tolist()))
+            starts.update(f for f in frames if f >= lo - reach and vals[f] >= 0.5 and vals.get(f - 1, 0.0) < 0.5)
+        return sorted(starts)
+
     def render(self, indices):
-        import torch
         src = self.pull(self.input("input"), indices)
-        fps = float(self.video.fps)
-        t_all = (np.asarray(indices, np.float64) - self.options.at) / fps
         v_all = {name: self.values(name, indices) for name in self._ANIMATED}
-        self._birth_params()
+        pixels = None
+        for start in self._bursts(indices, v_all):
+            vals = v_all
+            if start != self._at and self.options.scatter > 0:
+                rng = np.random.default_rng(self.ctx.seed_for(start, "scatter"))
+                shift = rng.uniform(-1, 1, size=2) * self.options.scatter * [self.video.height / self.video.width, 1]
+                vals = {**v_all, "position": v_all["position"] + shift}
+            out = self._burst(src.pixels if pixels is None else pixels, indices, start, vals)
+            if out is not None:
+                pixels = out
+        return src if pixels is None else FrameBatch(indices, pixels)
+
+    def _burst(self, pixels, indices, start, v_all):
+        """``pixels`` (N, 4, H, W) with the burst that went off at frame ``start`` drawn over them,
+        or None where it shows on none of these frames."""
+        import torch
+        fps = float(self.video.fps)
+        t_all = (np.asarray(indices, np.float64) - start) / fps
+        self._birth_params(0 if start == self._at else start)
         live = [k for k, t in enumerate(t_all) if t >= 0 and self._visible(t, {n: v[k] for n, v in v_all.items()})]
         if not live:
-            return src
-        pixels = src.pixels
+            return None
         n, _, h, w = pixels.shape
         plate = (pixels if len(live) == n else pixels[live]).permute(0, 2, 3, 1)     # (M, H, W, 4)
         result = self._render_live(plate, t_all[live], {k: v[live] for k, v in v_all.items()}, h, w, fps)
@@ -271,7 +326,7 @@ class Explosion(vfx.Effect):
             rest = [k for k in range(n) if k not in set(live)]
             out[rest] = pixels[rest].permute(0, 2, 3, 1)
             out[live] = result
-        return FrameBatch(indices, out.permute(0, 3, 1, 2))
+        return out.permute(0, 3, 1, 2)
 
     def _visible(self, t: float, v: dict) -> bool:
         """Whether anything of the explosion shows at ``t`` seconds (particles, ring, flash or shake)."""

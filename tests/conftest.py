@@ -173,3 +173,35 @@ def clip(tmp_path) -> Path:
 def lossless_clip(tmp_path) -> Path:
     """The same content as ``clip`` but FFV1 (exact pixels) with PCM audio, in MKV."""
     return make_video(tmp_path / "clip.mkv", codec="ffv1", pix_fmt="yuv444p", gop=None)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """ONE local Ray for the whole test run (started on first use): a head node with 2 CPUs and no
+    GPU, plus a second node with 1 CPU and 1 (fake) GPU, so GPU placement can be checked. Usage
+    stats and the dashboard are off. Yields the cluster; ``.address`` lets a CLI subprocess join it."""
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 0,
+                                                            "include_dashboard": False})
+    cluster.gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
+    ray.init(address=cluster.address, log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def synthetic_images(tmp_path_factory) -> Path:
+    """A folder of 24 small PNGs (coloured discs on a dark ground) for training tests."""
+    from PIL import Image
+    folder = tmp_path_factory.mktemp("train_images")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:24, :24]
+    for i in range(24):
+        img = np.full((24, 24, 3), 20, np.uint8)
+        cy, cx, r = rng.integers(7, 17), rng.integers(7, 17), rng.integers(4, 8)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.integers(80, 256, 3)
+        Image.fromarray(img).save(folder / f"disc_{i:03d}.png")
+    return folder

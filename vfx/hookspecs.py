@@ -38,6 +38,20 @@ def register_encoder_backends(register):
     """
 
 
+# --- generative models ----------------------------------------------------------------------
+
+@hookspec
+def register_model_architectures(register):
+    """Register generative model architectures: call ``register(name, ArchitectureClass)``.
+
+    ``ArchitectureClass`` subclasses ``vfx.models.GenerativeModel`` (family ``"vae"`` or ``"gan"``)
+    and is built as ``ArchitectureClass(config)``; it may also be given as a ``"module:Class"``
+    string, imported on first use (keeps torch out of start-up). Model files name it in their config, and
+    ``vfx train --arch NAME`` trains it. The first registration of a name wins; a later one is
+    reported by ``vfx plugins`` and ignored. Return nothing.
+    """
+
+
 # --- command line ---------------------------------------------------------------------------
 
 @hookspec

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib.metadata
+import sys
 import threading
 
 import pluggy
@@ -27,6 +28,8 @@ class Registry:
         self.nodes: dict[str, type[Node]] = {}
         self.node_plugin: dict[str, str] = {}
         self.backends: dict[str, object] = {}
+        self.architectures: dict[str, type] = {}          # generative model architectures
+        self.architecture_plugin: dict[str, str] = {}
         for plugin_name, _plugin in list(manager.list_name_plugin()):
             self._collect(plugin_name)
 
@@ -47,8 +50,29 @@ class Registry:
         def register_backend(name, backend):
             self.backends.setdefault(name, backend)
 
+        def register_architecture(name, cls):
+            # a class, or "module:Class" imported on first use; a GenerativeModel subclass means
+            # vfx.models.base is already imported, so checking one never imports torch here
+            base = sys.modules.get("vfx.models.base")
+            ok = (isinstance(cls, str) and ":" in cls) or (
+                base is not None and isinstance(cls, type) and issubclass(cls, base.GenerativeModel)
+                and cls.family in ("vae", "gan"))
+            if not (isinstance(name, str) and name and ok):
+                self.failures.append(PluginFailure(plugin_name, "register_model_architectures", f"{cls!r} is not "
+                                                   "a vfx.models.GenerativeModel subclass with family 'vae' or 'gan' "
+                                                   "(or a 'module:Class' path to one)"))
+                return
+            if name in self.architectures:
+                self.failures.append(PluginFailure(
+                    plugin_name, "register_model_architectures", f"architecture '{name}' is already registered "
+                    f"by '{self.architecture_plugin[name]}'; this registration is ignored"))
+                return
+            self.architectures[name] = cls
+            self.architecture_plugin[name] = plugin_name
+
         for hook_name, register in (("register_nodes", register_node),
-                                    ("register_encoder_backends", register_backend)):
+                                    ("register_encoder_backends", register_backend),
+                                    ("register_model_architectures", register_architecture)):
             impls = [i for i in getattr(self.manager.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_name]
             if not impls:
                 continue

@@ -17,12 +17,20 @@ from .common import device_option, load_graph, pipeline_argument, set_option
               help="Render only these output frames, inclusive: 120-239, 5s-10s, 48.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="torch intra-op threads.")
-def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads):
+@click.option("--matrix", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A CSV of variants: one render per row, its columns overriding [vars] (see docs/farm.md).")
+def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, matrix):
     """Render PIPELINE (a .toml file) to the files its encoders name."""
     from ..engine import RenderOptions, render as run
     from ..errors import PipelineError, RenderError, VfxError
     from ..timing import parse_frame_range
     from .output import Progress
+    if matrix:
+        if frame_spec:
+            raise click.UsageError("--frames cannot be combined with --matrix")
+        from .farm import render_matrix
+        return render_matrix(pipeline, overrides, matrix, RenderOptions(
+            device=device, batch_size=batch_size, torch_threads=threads), quiet)
     graph, dev = load_graph(pipeline, overrides, device)
     frames = None
     if frame_spec:

@@ -152,11 +152,15 @@ class AudioReader:
             return out
         if self._iter is None or start < self._pos or start > self._pos + self._pending.shape[1] + self.sample_rate:
             self._seek(start)
-        while self._pos + self._pending.shape[1] < start + count:
+        chunks, have = [self._pending], self._pending.shape[1]
+        while self._pos + have < start + count:
             chunk = self._next_chunk()
             if chunk is None:
                 break
-            self._pending = np.concatenate([self._pending, chunk], axis=1)
+            chunks.append(chunk)
+            have += chunk.shape[1]
+        if len(chunks) > 1:          # joined once: a long read stays linear in its length
+            self._pending = np.concatenate(chunks, axis=1)
         lo = start - self._pos
         have = self._pending[:, max(lo, 0): lo + count]
         if lo >= 0:
@@ -174,7 +178,11 @@ class AudioReader:
         self._container = open_container(self.path)
         stream = self._container.streams.audio[0]
         self._stream = stream
-        self._resampler = av.AudioResampler(format="fltp", layout=_layout(self.channels), rate=self.sample_rate)
+        # a mono track goes to every channel at full level (FFmpeg's own upmix would put it 3 dB
+        # down, as a centre channel), so a gain means the same for mono and stereo files
+        self._upmix = stream.codec_context.channels == 1 and self.channels > 1
+        self._resampler = av.AudioResampler(format="fltp", layout="mono" if self._upmix else _layout(self.channels),
+                                            rate=self.sample_rate)
         start_pts = stream.start_time or 0
         self._start_seconds = float(start_pts * stream.time_base) if stream.time_base else 0.0
         seek_seconds = max(0.0, start / self.sample_rate - 0.5)
@@ -204,14 +212,17 @@ class AudioReader:
             frame.pts = None
             arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
             if arrays:
-                return np.concatenate(arrays, axis=1).astype(np.float32, copy=False)[:, skip:]
+                return self._channels_of(np.concatenate(arrays, axis=1).astype(np.float32, copy=False)[:, skip:])
         if self._pos is None:
             self._pos = self._target
         flushed = [f.to_ndarray() for f in self._resampler.resample(None)]
         self._iter = iter(())
         if flushed:
-            return np.concatenate(flushed, axis=1).astype(np.float32, copy=False)
+            return self._channels_of(np.concatenate(flushed, axis=1).astype(np.float32, copy=False))
         return None
+
+    def _channels_of(self, data: np.ndarray) -> np.ndarray:
+        return np.repeat(data, self.channels, axis=0) if self._upmix else data
 
     def close(self):
         if self._container is not None:

@@ -1,0 +1,197 @@
+"""The segment folder: a manifest with the pipeline's content hash, and one record per segment.
+
+A farm render writes each chunk as a *segment* under a segment folder::
+
+    DIR/manifest.json                  hash of the pipeline, frames, outputs, chunk plan
+    DIR/seg-000000-000023/segment.json the chunk's record (hash, range, files and sizes, worker)
+    DIR/seg-000000-000023/out.mkv      video only, one file per encoder (or a folder of PNGs)
+    DIR/audio-out.mkv + .json          the audio of the whole timeline, rendered once
+
+A segment counts as done only when its folder exists under its final name (it is renamed into
+place after its record is written) and its record's hash is the manifest's, and its files have
+the recorded sizes. ``--resume`` re-renders every chunk that is not done; a manifest whose hash
+is not the pipeline's stops a resume, so segments of two versions of a pipeline never mix.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from ..errors import VfxError
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+RECORD = "segment.json"
+
+
+class StaleSegments(VfxError):
+    """The segment folder holds segments of a different version of the pipeline."""
+
+    exit_code = 2
+
+
+def content_hash(spec, graph, overrides) -> str:
+    """What decides the pixels: the pipeline text, the resolved vars, the overrides, every node's
+    options after substitution, and the size and modification time of every input file."""
+    from .. import __version__
+    h = hashlib.sha256()
+
+    def feed(label, value):
+        h.update(label.encode() + b"\0" + json.dumps(value, sort_keys=True, default=str).encode() + b"\n")
+
+    feed("vfx", __version__)
+    feed("text", spec.text)
+    feed("vars", spec.vars)
+    feed("overrides", list(overrides))
+    feed("nodes", spec.nodes)
+    feed("settings", {k: str(v) for k, v in vars(spec.settings).items() if k != "base_dir"})
+    files = set()
+    for node in graph.nodes.values():
+        for path in node.input_files():
+            files.add(Path(path).resolve())
+    for path in sorted(files):
+        try:
+            st = path.stat()
+            feed("input", [str(path), st.st_size, st.st_mtime_ns])
+        except OSError:
+            feed("input", [str(path), None, None])
+    return h.hexdigest()
+
+
+def write_json(path: Path, data) -> None:
+    """Write JSON atomically: a temporary file beside it, then a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class SegmentDir:
+    """One render's segment folder."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    # --- the manifest ---------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def manifest(self) -> dict | None:
+        return read_json(self.manifest_path)
+
+    def write_manifest(self, data: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.manifest_path, {"format": FORMAT, "written": time.time(), **data})
+
+    def check_hash(self, current: str, what: str = "resume") -> None:
+        """Raise ``StaleSegments`` if the manifest was written for another version of the pipeline."""
+        m = self.manifest()
+        if m is not None and m.get("hash") != current:
+            raise StaleSegments(
+                f"cannot {what}: the segments in {self.path} were rendered from a different version of the "
+                f"pipeline (its content hash was {str(m.get('hash'))[:12]}, now {current[:12]}: the pipeline "
+                "text, a var, an override or an input file changed). Render without --resume to start "
+                "over, or give another --segment-dir.")
+
+    # --- segments -------------------------------------------------------------------------
+    def segment_path(self, name: str) -> Path:
+        return self.path / name
+
+    def temp_path(self, name: str) -> Path:
+        return self.path / f".partial-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def commit(self, temp: Path, name: str) -> Path:
+        """Move a finished segment folder into place (replacing a stale one of the same range)."""
+        final = self.segment_path(name)
+        if final.exists():
+            old = self.path / f".old-{name}-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(temp, final)
+        return final
+
+    def record(self, name: str) -> dict | None:
+        return read_json(self.segment_path(name) / RECORD)
+
+    def segment_done(self, name: str, current: str) -> bool:
+        """The segment exists, was rendered from this pipeline, and has all its files at their sizes."""
+        rec = self.record(name)
+        if rec is None or rec.get("hash") != current:
+            return False
+        return files_intact(self.segment_path(name), rec.get("files", {}))
+
+    def done_segments(self, current: str) -> list[dict]:
+        """Records of every finished segment of this pipeline, by start frame."""
+        found = []
+        if not self.path.is_dir():
+            return found
+        for entry in sorted(self.path.iterdir()):
+            if entry.is_dir() and entry.name.startswith("seg-") and self.segment_done(entry.name, current):
+                rec = self.record(entry.name)
+                rec["name"] = entry.name
+                found.append(rec)
+        return sorted(found, key=lambda r: (r["start"], r["stop"]))
+
+    # --- audio ----------------------------------------------------------------------------
+    def audio_record(self, encoder_id: str) -> dict | None:
+        return read_json(self.path / f"audio-{encoder_id}.json")
+
+    def audio_done(self, encoder_id: str, current: str) -> Path | None:
+        rec = self.audio_record(encoder_id)
+        if rec is None or rec.get("hash") != current:
+            return None
+        if not files_intact(self.path, {encoder_id: [[rec["file"], rec["size"]]]}):
+            return None
+        return self.path / rec["file"]
+
+    # --- housekeeping ---------------------------------------------------------------------
+    def clear(self) -> None:
+        """Remove every segment, audio file, partial and the manifest (a fresh start)."""
+        if not self.path.is_dir():
+            return
+        for entry in self.path.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                try:
+                    entry.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def partials(self) -> list[Path]:
+        return [p for p in self.path.glob(".partial-*")] if self.path.is_dir() else []
+
+
+def files_intact(folder: Path, files: dict) -> bool:
+    for entries in files.values():
+        for rel, size in entries:
+            try:
+                if (Path(folder) / rel).stat().st_size != size:
+                    return False
+            except OSError:
+                return False
+    return True
+
+
+def default_segment_dir(outputs: dict) -> Path:
+    """Beside the first output: ``out/.explosion.mp4.farm`` (``out/.frame_#.png.farm`` for a sequence)."""
+    import re
+    first = next(iter(outputs.values()))
+    path = Path(first["path"])
+    return path.parent / ("." + re.sub(r"%0?\d*d", "#", path.name) + ".farm")

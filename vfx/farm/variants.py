@@ -1,0 +1,142 @@
+"""Template variants: a CSV matrix whose rows each override a template's ``[vars]``.
+
+The header names the vars (``title``, ``logo``, ``bg``, ``output``...) or, with a dot, node
+options (``out.crf``); each row is one render, its cells given to the pipeline exactly as
+``--set column=cell`` would be. An empty cell keeps the template's value. A row that does not make
+a valid pipeline (a bad colour, a missing image, two rows writing one file) is reported with its
+row number and left out; the others render.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import PipelineError, VfxError
+
+
+class MatrixError(VfxError):
+    """The CSV file itself is unusable (unreadable, no header, unknown columns)."""
+
+    exit_code = 2
+
+
+@dataclass
+class Variant:
+    row: int                    # 1 = the first row under the header
+    line: int                   # the line in the CSV file
+    overrides: list[str]
+    label: str
+    error: str | None = None
+    outputs: list[str] = field(default_factory=list)
+
+
+def read_matrix(csv_path: str | Path, template: str | Path) -> list[Variant]:
+    """Rows of ``csv_path`` as variants of ``template`` (not yet checked against the graph)."""
+    from ..pipeline import load
+    csv_path = Path(csv_path)
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MatrixError(f"cannot read the variants file {csv_path}: {exc}") from None
+    reader = csv.reader(text.splitlines())
+    rows = list(reader)
+    if not rows or not any(c.strip() for c in rows[0]):
+        raise MatrixError(f"{csv_path}: the first line must name the columns (vars such as title, output)")
+    header = [c.strip() for c in rows[0]]
+    defaults = load(template).vars
+    known = set(defaults)
+    for col in header:
+        if not col:
+            raise MatrixError(f"{csv_path}: an empty column name in the header")
+        if "." not in col and col not in known:
+            raise MatrixError(f"{csv_path}: column '{col}' is not a var of {template} (its vars: "
+                              f"{', '.join(sorted(known)) or 'none'}); name a var, or NODE.OPTION")
+    if len(set(header)) != len(header):
+        raise MatrixError(f"{csv_path}: a column is named twice")
+    variants = []
+    row = 0
+    for line, cells in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        row += 1
+        label_col = "output" if "output" in header else header[0]
+        label = cells[header.index(label_col)].strip() if len(cells) > header.index(label_col) else ""
+        v = Variant(row=row, line=line, overrides=[], label=f"row {row}" + (f" ({label})" if label else ""))
+        if len(cells) != len(header):
+            v.error = f"has {len(cells)} cells, the header {len(header)}"
+        else:
+            for col, cell in zip(header, cells):
+                if cell.strip() != "":
+                    text_var = isinstance(defaults.get(col), str)
+                    v.overrides.append(f"{col}={_quote(cell.strip(), force_string=text_var)}")
+        variants.append(v)
+    if not variants:
+        raise MatrixError(f"{csv_path}: no rows under the header")
+    return variants
+
+
+def _quote(cell: str, force_string: bool = False) -> str:
+    """A cell as a ``--set`` value: for a var whose default is text, always text; otherwise numbers,
+    booleans and arrays keep their TOML meaning and the rest is text (quoted, so '#ff0000' survives)."""
+    import tomllib
+    if not force_string:
+        try:
+            value = tomllib.loads(f"v = {cell}")["v"]
+            if isinstance(value, (int, float, bool, list)):
+                return cell
+        except tomllib.TOMLDecodeError:
+            pass
+    return '"' + cell.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def check_variants(template: str | Path, variants: list[Variant], base_overrides=()) -> None:
+    """Build each variant's graph (errors go on the variant) and refuse two rows writing one file."""
+    from ..graph import build
+    from ..pipeline import load
+    owner: dict[str, int] = {}
+    for v in variants:
+        if v.error:
+            continue
+        try:
+            graph = build(load(template, list(base_overrides) + v.overrides))
+        except PipelineError as exc:
+            v.error = "; ".join(str(p) for p in exc.problems)
+            continue
+        except VfxError as exc:
+            v.error = str(exc)
+            continue
+        try:
+            v.outputs = [str(p) for enc in graph.encoders for p in enc.output_paths()[:1]]
+        finally:
+            graph.close()
+        clash = [owner[o] for o in v.outputs if o in owner]
+        if clash:
+            v.error = f"writes {v.outputs[0]}, as row {clash[0]} does (give each row its own output)"
+            continue
+        for o in v.outputs:
+            owner[o] = v.row
+
+
+def render_matrix_local(template: str, variants: list[Variant], base_overrides, options, progress_factory,
+                        log=None) -> None:
+    """Render each good variant in turn on this machine; a failure is kept on its variant."""
+    from ..engine import render
+    from ..graph import build
+    from ..pipeline import load
+    for v in variants:
+        if v.error:
+            continue
+        try:
+            graph = build(load(template, list(base_overrides) + v.overrides))
+            with progress_factory(v) as progress:
+                result = render(graph, options, progress=progress)
+            v.outputs = [str(p) for p in result.outputs[:1]]
+        except PipelineError as exc:
+            v.error = "; ".join(str(p) for p in exc.problems)
+        except VfxError as exc:
+            v.error = str(exc)
+        except Exception as exc:
+            v.error = f"{type(exc).__name__}: {exc}"
+        if log and v.error:
+            log(f"error: {v.label}: {v.error}")
