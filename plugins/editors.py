@@ -29,6 +29,7 @@ class Trim(vfx.Editor):
     """Frames [start, end) of the input (or ``duration`` frames from ``start``), audio cut to match."""
 
     type = "editor.trim"
+    needs_torch = False
 
     class Options(vfx.Options):
         input = opt.Input(doc="the clip to cut")
@@ -72,6 +73,7 @@ class Concat(vfx.Editor):
     """Clips one after the other; all must share one frame size (resize them first)."""
 
     type = "editor.concat"
+    needs_torch = False
 
     class Options(vfx.Options):
         inputs = opt.Inputs(min_count=2, doc="the clips, in order")
@@ -317,6 +319,7 @@ class Speed(vfx.Editor):
     """Plays the input faster (factor > 1) or slower; audio is resampled with it, like tape."""
 
     type = "editor.speed"
+    needs_torch = False
 
     class Options(vfx.Options):
         input = opt.Input(doc="the clip")

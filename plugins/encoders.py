@@ -15,6 +15,7 @@ class VideoEncoder(vfx.Encoder):
     """
 
     type = "encode.video"
+    needs_torch = False
 
     class Options(vfx.Options):
         input = opt.Input(doc="the video to encode")
@@ -133,6 +134,7 @@ class ImageSequenceEncoder(vfx.Encoder):
     """
 
     type = "encode.image_sequence"
+    needs_torch = False
 
     class Options(vfx.Options):
         input = opt.Input(doc="the video to write")

@@ -42,6 +42,7 @@ class VideoSource(vfx.Source):
     """
 
     type = "source.video"
+    needs_torch = False
 
     class Options(vfx.Options):
         path = opt.InputPath(doc="the video file, relative to the pipeline file")

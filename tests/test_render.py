@@ -232,3 +232,34 @@ def test_audio_stays_in_sync_through_editors(tmp_path, name, edit, expected_onse
     onsets = [i / 100 for i in range(1, len(env)) if env[i] and not env[i - 1]] + ([0.0] if env[0] else [])
     assert sorted(onsets) == pytest.approx(sorted(expected_onsets), abs=1 / 24)
     assert stream_info(out)["frames"] == round(length * 24)
+
+
+def test_a_transcode_with_trim_never_imports_torch(tmp_path):
+    """Decoded frames pass through trim and concat to the encoder without becoming pixels."""
+    import subprocess
+    import sys
+    from conftest import make_video, write_pipeline
+    make_video(tmp_path / "in.mp4", frames=24)
+    p = write_pipeline(tmp_path, """
+        [pipeline]
+        width = 128
+        height = 72
+        fps = 24
+        [nodes.clip]
+        type = "source.video"
+        path = "in.mp4"
+        [nodes.cut]
+        type = "editor.trim"
+        input = "clip"
+        start = 4
+        [nodes.out]
+        type = "encode.video"
+        input = "cut"
+        path = "out.mp4"
+        """)
+    code = ("import sys; from vfx.pipeline import load; from vfx.graph import build; from vfx.engine import render; "
+            f"render(build(load({str(p)!r}))); print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    assert (tmp_path / "out.mp4").exists()

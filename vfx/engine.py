@@ -158,6 +158,10 @@ def render(graph: Graph, options: RenderOptions | None = None, progress: Progres
     """Render every encoder of ``graph``; on failure no output is left half-written."""
     options = options or RenderOptions()
     device = resolve_device(options.device)
+    if any(node.needs_torch for node in graph.nodes.values()):
+        # Imported here, once: first imports of torch racing in the render and convert threads
+        # can see a partially initialized module.
+        import torch  # noqa: F401
     configure_threads(device, options.torch_threads)
     _mark_shared(graph)
     result = RenderResult()

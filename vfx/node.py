@@ -88,6 +88,9 @@ class Node:
     animated_batches: ClassVar[bool] = False
     #: names of the signals this node drives other nodes' options with (see ``signal``)
     signals: ClassVar[tuple[str, ...]] = ()
+    #: False for nodes that can pass decoded frames through without pixels (no torch needed);
+    #: a graph made only of such nodes renders without importing torch
+    needs_torch: ClassVar[bool] = True
 
     class Options(Options):
         pass
@@ -283,6 +286,7 @@ class AudioNode(Node):
     """A node that produces or changes audio only."""
 
     kind = "audio"
+    needs_torch = False
 
 
 class Signal(Node):
