@@ -171,7 +171,7 @@ def main() -> None:
         ("`signal.audio` node, first use (decoding the WAV, analysis, 11 signals at 24 fps)", node_s),
         ("cold process: first analysis after importing SciPy", cold_analyse_s),
         ("cold process: imports (NumPy, SciPy fft/ndimage/signal) and loading the samples", cold_import_s),
-        ("`audio.mix` of the 3 minutes with the limiter", mix_s),
+        ("`audio.mix` of the 3 minutes with the limiter (its two inputs, both the synth, synthesised anew)", mix_s),
         ("`source.synth`: synthesising the 3 minutes", synth_s),
     ]
     minutes = args.seconds / 60

@@ -242,13 +242,18 @@ def make_plate(seconds: int) -> Path:
     return plate
 
 
-def e2e_pipeline(plate: Path, model: Path | None, family: str, out: Path) -> str:
-    gen = "" if model is None else textwrap.dedent(f"""
-        [nodes.gen]
-        type = "generator.{family}"
-        model = "{model}"
-        period = "1s"
-        """)
+def e2e_pipeline(plate: Path, model: Path | str | None, family: str, out: Path) -> str:
+    """The plate alone (``model`` None), under a flat colour layer (``model`` "color": the cost of the
+    composite and blend without a generator), or under a generator layer."""
+    if model == "color":
+        gen = '[nodes.gen]\ntype = "source.color"\ncolor = "#402010"\n'
+    else:
+        gen = "" if model is None else textwrap.dedent(f"""
+            [nodes.gen]
+            type = "generator.{family}"
+            model = "{model}"
+            period = "1s"
+            """)
     layers = '["plate"]' if model is None else '["plate", { input = "gen", blend = "screen", opacity = 0.8 }]'
     return textwrap.dedent(f"""
         [pipeline]
@@ -274,7 +279,7 @@ def e2e_pipeline(plate: Path, model: Path | None, family: str, out: Path) -> str
         """)
 
 
-def bench_e2e(plate: Path, model: Path | None, family: str, device: str, batch: int | None) -> dict:
+def bench_e2e(plate: Path, model: Path | str | None, family: str, device: str, batch: int | None) -> dict:
     """``vfx render`` of the pipeline: the engine's fps (render time) and the process's wall time."""
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "e2e.toml"
@@ -336,7 +341,8 @@ def main() -> None:
     if not args.skip_e2e:
         plate = make_plate(args.e2e_seconds)
         for device in devices:
-            runs = [("plate only (no generator)", None, "gan", None)]
+            runs = [("plate only (no generator)", None, "gan", None),
+                    ("plate + flat colour layer (composite cost, no generator)", "color", "gan", 8)]
             for (family, res), (path, what) in models.items():
                 if res == 64 or family == "gan":
                     runs.append((f"{family} {res}x{res}", path, family, 8))

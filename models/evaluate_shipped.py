@@ -106,7 +106,7 @@ def evaluate(name: str) -> dict:
         "train_halves": swd(train[0::2], train[1::2]).as_dict(),
     }
     k = 8
-    pick = np.linspace(0, n - 1, 2 * k).round().astype(int)
+    pick = np.sort(np.random.default_rng(1).choice(n, 2 * k, replace=False))   # held-out frames shown
     if model.family == "vae":
         rec = reconstruct(model, held)
         folder = OUT / "recon" / name

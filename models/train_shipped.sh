@@ -41,7 +41,7 @@ if [[ $stage == all || $stage == train ]]; then
     timed train-sky $VFX train vae --data $D/sky/train --out plugins/models/sky.safetensors \
         --resolution 64 --latent-dim 64 --steps 700 --batch-size 32 --seed 0 --threads 1 --device cpu
     timed train-nebula $VFX train gan --data $D/nebula/train --out plugins/models/nebula.safetensors \
-        --resolution 64 --latent-dim 64 --channels 16 --steps 600 --batch-size 32 --seed 0 --threads 1 --device cpu
+        --resolution 64 --latent-dim 64 --channels 16 --steps 1500 --batch-size 32 --seed 0 --threads 1 --device cpu
 fi
 
 if [[ $stage == all || $stage == eval ]]; then

@@ -269,7 +269,7 @@ class Explosion(vfx.Effect):
         self._max_delay = float(b["delay"].max()) if p else 0.0
         self._max_life = float((b["life"] * b["span"]).max()) if p else 0.0
         self._births[seed_frame] = (self._birth, self._spark_index, self._max_delay, self._max_life)
-        if len(self._births) > 4:
+        if len(self._births) > 16:             # the bursts within reach of a batch, on a fast beat
             self._births.popitem(last=False)
         return self._birth
 

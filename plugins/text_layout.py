@@ -234,7 +234,7 @@ def _layout(runs, size, wrap, line_spacing, align, hug) -> Layout:
                 continue
             w = font.getlength(tok)
             if wrap > 0 and widths[-1] + w > wrap and not tok.isspace():
-                if lines[-1] and widths[-1] - _trailing_space(lines[-1]) > 0:
+                if any(not t.isspace() for t, _, _ in lines[-1]):
                     new_line()
                 if w > wrap:                         # a word wider than the line: break characters
                     for ch in tok:
@@ -281,10 +281,6 @@ def _layout(runs, size, wrap, line_spacing, align, hug) -> Layout:
     baselines = [ascent + i * step for i in range(len(laid))]
     height = baselines[-1] + descent if laid else 0.0
     return Layout(laid, baselines, block_w, height, size, index, ascent, descent)
-
-
-def _trailing_space(line) -> float:
-    return sum(w for tok, _, w in reversed(line) if tok.isspace()) if line and line[-1][0].isspace() else 0.0
 
 
 # --- rasters -------------------------------------------------------------------------------------

@@ -181,6 +181,9 @@ def ray_cluster():
     GPU, plus a second node with 1 CPU and 1 (fake) GPU, so GPU placement can be checked. Usage
     stats and the dashboard are off. Yields the cluster; ``.address`` lets a CLI subprocess join it."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Ray's memory monitor kills workers when the *machine* is above 95% memory, which on a shared
+    # test machine says more about the neighbours than about the code under test: off for tests
+    os.environ["RAY_memory_monitor_refresh_ms"] = "0"
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 0,

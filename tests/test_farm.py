@@ -446,3 +446,38 @@ def test_example_variants_all_build():
     check_variants(root / "ad.toml", variants)
     assert len(variants) == 4 and [v.error for v in variants] == [None] * 4
     assert len({v.outputs[0] for v in variants}) == 4
+
+
+def test_segment_folder_housekeeping_touches_only_farm_files(tmp_path):
+    from vfx.farm.manifest import SegmentDir
+    seg = SegmentDir(tmp_path / "shared")
+    seg.write_manifest({"hash": "a"})
+    (seg.path / "seg-000000-000009").mkdir()
+    (seg.path / ".partial-seg-000010-000019-1-abcd").mkdir()
+    (seg.path / "audio-out.mkv").write_bytes(b"x")
+    (seg.path / "notes.txt").write_text("the user's")
+    seg.remove()
+    assert sorted(p.name for p in seg.path.iterdir()) == ["notes.txt"]
+
+
+def test_export_openjd_with_more_chunks_than_a_list_range_holds(tmp_path):
+    p = write_pipeline(tmp_path, PIPE.format(seed=4))
+    res = vfx_here("farm", "export", p, "--format", "openjd", "--chunk-size", "1", "-o", tmp_path / "jd",
+                   "--segment-dir", tmp_path / "segs", "--set", "pipeline.duration=1100")
+    assert res.returncode == 0, res.stderr
+    doc = yaml.safe_load((tmp_path / "jd" / "job.template.yaml").read_text())
+    (render_step,) = [s for s in doc["steps"] if s["name"] == "Render"]
+    (tp,) = render_step["parameterSpace"]["taskParameterDefinitions"]
+    assert tp == {"name": "ChunkStart", "type": "INT", "range": "0-1099:1"}
+    args = render_step["script"]["actions"]["onRun"]["args"]
+    assert args[-4:] == ["--frames", "{{Task.Param.ChunkStart}}", "--chunk-size", "1"]
+    try:
+        from openjd.model import decode_job_template
+    except ImportError:
+        return
+    decode_job_template(template=doc)
+    # and a task given only its first frame renders its chunk, clipped to the end
+    seg = tmp_path / "s2"
+    res = vfx_here("farm", "chunk", p, "--segment-dir", seg, "--frames", "24", "--chunk-size", "12")
+    assert res.returncode == 0, res.stderr
+    assert (seg / "seg-000024-000029" / "segment.json").exists()

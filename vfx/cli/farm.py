@@ -214,9 +214,12 @@ def render_matrix(pipeline, overrides, matrix, options, quiet) -> None:
 @click.option("--frames", "frame_spec", required=True, metavar="START-END",
               help="The chunk's frames, inclusive (what a farm manager hands each task).")
 @click.option("--segment-dir", type=click.Path(file_okay=False), required=True, help="The job's segment folder.")
+@click.option("--chunk-size", type=click.IntRange(1, 10**7), default=None,
+              help="With --frames START alone: the chunk is START .. START+N-1 (for managers that hand a task "
+                   "only its first frame).")
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None)
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="torch intra-op threads.")
-def farm_chunk(pipeline, overrides, device, frame_spec, segment_dir, batch_size, threads):
+def farm_chunk(pipeline, overrides, device, frame_spec, segment_dir, chunk_size, batch_size, threads):
     """Render frames START-END of PIPELINE as one segment (one farm-manager task). No Ray."""
     from ..farm.manifest import SegmentDir
     from ..farm.planning import Chunk
@@ -229,6 +232,10 @@ def farm_chunk(pipeline, overrides, device, frame_spec, segment_dir, batch_size,
         start, stop = parse_frame_range(frame_spec, loaded.fps, loaded.frames)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--frames")
+    if chunk_size is not None:
+        if stop - start != 1:
+            raise click.UsageError("--chunk-size goes with --frames START (one frame), not a range")
+        stop = min(start + chunk_size, loaded.frames)
     seg = SegmentDir(segment_dir)
     seg.check_hash(loaded.hash, "render this chunk")
     if seg.manifest() is None:

@@ -310,6 +310,9 @@ def _want_gpu(fj: FarmJob, opts: FarmOptions, cluster_gpus: float, log) -> bool:
 def _describe_failure(fj: FarmJob, what, exc, retries: int) -> str:
     from ray.exceptions import RayTaskError, TaskCancelledError, WorkerCrashedError
     part = "the audio" if what == "audio" else what.label
+    if type(exc).__name__ == "OutOfMemoryError":
+        return (f"{part} failed: Ray's memory monitor killed its worker, the machine being short of memory "
+                f"({str(exc).splitlines()[0][:200]})")
     if isinstance(exc, WorkerCrashedError) or "WorkerCrashedError" in type(exc).__name__:
         return f"{part} failed: its worker died on every attempt ({retries + 1} tries)"
     if isinstance(exc, TaskCancelledError):

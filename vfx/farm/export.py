@@ -24,6 +24,7 @@ from .planning import plan_chunks
 from .segments import Job, load_job
 
 OPENJD_VERSION = "jobtemplate-2023-09"
+OPENJD_MAX_LIST = 1024          # the most values a task parameter's list range may hold
 OPENCUE_DTD = "http://localhost:8080/spcue/dtd/cjsl-1.14.dtd"
 
 
@@ -100,11 +101,19 @@ def _openjd(plan, out_dir: Path) -> list[Path]:
         return {"actions": {"onRun": {"command": "{{Param.Vfx}}",
                                       "args": _stage_args(plan, stage, frames_arg, *params)}}}
 
+    if len(plan["chunks"]) <= OPENJD_MAX_LIST:
+        # each task gets its range "S-E" (format strings have no arithmetic to compute E from S)
+        space = {"name": "Frames", "type": "STRING", "range": [f"{c.start}-{c.last}" for c in plan["chunks"]]}
+        script = action("chunk", "{{Task.Param.Frames}}")
+    else:
+        # a list range holds at most 1024 values: an INT range of first frames, the chunk size on the command
+        space = {"name": "ChunkStart", "type": "INT", "range": f"0-{plan['frames'] - 1}:{plan['chunk_size']}"}
+        script = action("chunk", "{{Task.Param.ChunkStart}}")
+        script["actions"]["onRun"]["args"] += ["--chunk-size", str(plan["chunk_size"])]
     render = {"name": "Render",
               "description": f"one task per chunk of {plan['chunk_size']} frames, each writing a segment",
-              "parameterSpace": {"taskParameterDefinitions": [
-                  {"name": "Frames", "type": "STRING", "range": [f"{c.start}-{c.last}" for c in plan["chunks"]]}]},
-              "script": action("chunk", "{{Task.Param.Frames}}")}
+              "parameterSpace": {"taskParameterDefinitions": [space]},
+              "script": script}
     if plan["gpu"]:
         render["hostRequirements"] = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
     steps = [render]

@@ -27,6 +27,8 @@ from ..errors import VfxError
 FORMAT = 1
 MANIFEST = "manifest.json"
 RECORD = "segment.json"
+#: names of what the farm writes into a segment folder (nothing else is ever deleted there)
+_OURS = ("manifest.json", "seg-", "audio-", ".audio-", ".partial-", ".old-", ".killed-", ".manifest.json.")
 
 
 class StaleSegments(VfxError):
@@ -159,10 +161,13 @@ class SegmentDir:
 
     # --- housekeeping ---------------------------------------------------------------------
     def clear(self) -> None:
-        """Remove every segment, audio file, partial and the manifest (a fresh start)."""
+        """Remove every segment, audio file, partial and the manifest (a fresh start). Only what
+        the farm writes is touched: a --segment-dir that holds other files keeps them."""
         if not self.path.is_dir():
             return
         for entry in self.path.iterdir():
+            if not entry.name.startswith(_OURS):
+                continue
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
@@ -172,7 +177,12 @@ class SegmentDir:
                     pass
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """``clear``, then remove the folder itself if nothing else is in it."""
+        self.clear()
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
 
     def partials(self) -> list[Path]:
         return [p for p in self.path.glob(".partial-*")] if self.path.is_dir() else []
