@@ -1,4 +1,4 @@
-# make demo: install into .venv and render the showcase; make test: install and run the suite.
+# make demo: install into .venv and render the showcase and the music video; make test: install and run the suite.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(PY) pipelines/make_assets.py out/assets
 	$(VFX) render pipelines/showcase.toml
-	@echo "wrote out/showcase.mp4"
+	$(VFX) render pipelines/music_video.toml
+	@echo "wrote out/showcase.mp4 and out/music_video.mp4"
 
 test: install
 	$(PY) -m pytest -q

@@ -18,11 +18,12 @@ For every model (``plugins/models/<name>.safetensors``, held-out frames from
   training frames (1200 vs 1200, subsampled to 1024 each).
 * A sample sheet ``docs/gallery/model_<name>.png``.
 
-Results go to ``models/out/metrics.json`` and are printed as a table.
+Results are merged into ``models/shipped_metrics.json`` (the numbers of docs/models.md) and printed.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def evaluate(name: str) -> dict:
     train = load_images(DATA / name / "train")
     n = len(held)
     rng = np.random.default_rng(0)
-    result = {"model": str(path), "family": model.family,
+    result = {"model": os.path.relpath(path, ROOT), "family": model.family,
               "architecture": model.config["architecture"], "size_bytes": path.stat().st_size,
               "parameters": sum(p.numel() for p in model.parameters()),
               "config": {k: model.config[k] for k in ("resolution", "latent_dim", "channels")},
@@ -122,11 +123,11 @@ def evaluate(name: str) -> dict:
         # rows: held-out frames, their reconstructions (twice), then random samples
         rows = [held[pick[:k]], rec[pick[:k]], held[pick[k:]], rec[pick[k:]], gen[:k], gen[k:2 * k]]
     else:
-        rows = [gen[i * k:(i + 1) * k] for i in range(4)] + [held[pick[:k]]]
+        rows = [gen[i * k:(i + 1) * k] for i in range(3)] + [held[pick[:k]]]     # 3 rows of samples, 1 real
     GALLERY.mkdir(parents=True, exist_ok=True)
     sheet = GALLERY / f"model_{name}.png"
     write_png(sheet, grid(rows))
-    result["sample_sheet"] = str(sheet)
+    result["sample_sheet"] = os.path.relpath(sheet, ROOT)
     result["sample_sheet_bytes"] = sheet.stat().st_size
     return result
 
@@ -138,13 +139,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("names", nargs="*", choices=[[], *NAMES], default=[])
     ap.add_argument("--models", type=Path, default=MODELS, help="folder of <name>.safetensors (a dry run)")
     ap.add_argument("--gallery", type=Path, default=GALLERY, help="where the sample sheets go")
-    ap.add_argument("--out", type=Path, default=OUT, help="where reconstructions and metrics.json go")
+    ap.add_argument("--out", type=Path, default=OUT, help="where the reconstructions go")
+    ap.add_argument("--metrics", type=Path, default=ROOT / "models" / "shipped_metrics.json",
+                    help="the JSON file the results are merged into")
     args = ap.parse_args(argv)
     MODELS, GALLERY, OUT = args.models.resolve(), args.gallery.resolve(), args.out.resolve()
     torch.set_num_threads(1)
     names = args.names or list(NAMES)
     OUT.mkdir(parents=True, exist_ok=True)
-    metrics_path = OUT / "metrics.json"
+    metrics_path = args.metrics.resolve()
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     for name in names:
         t0 = time.perf_counter()

@@ -37,11 +37,11 @@ fi
 
 if [[ $stage == all || $stage == train ]]; then
     timed train-fire $VFX train vae --data $D/fire/train --out plugins/models/fire.safetensors \
-        --resolution 64 --latent-dim 64 --steps 700 --batch-size 32 --seed 0 --threads 1 --device cpu
+        --resolution 64 --latent-dim 64 --steps 2000 --batch-size 32 --seed 0 --threads 1 --device cpu
     timed train-sky $VFX train vae --data $D/sky/train --out plugins/models/sky.safetensors \
-        --resolution 64 --latent-dim 64 --steps 700 --batch-size 32 --seed 0 --threads 1 --device cpu
+        --resolution 64 --latent-dim 64 --steps 2000 --batch-size 32 --seed 0 --threads 1 --device cpu
     timed train-nebula $VFX train gan --data $D/nebula/train --out plugins/models/nebula.safetensors \
-        --resolution 64 --latent-dim 64 --channels 16 --steps 1500 --batch-size 32 --seed 0 --threads 1 --device cpu
+        --resolution 64 --latent-dim 64 --channels 16 --steps 4000 --batch-size 32 --seed 0 --threads 1 --device cpu
 fi
 
 if [[ $stage == all || $stage == eval ]]; then

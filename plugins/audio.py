@@ -15,26 +15,13 @@ import numpy as np
 
 import vfx
 from vfx import AudioBuffer, AudioInfo, ConfigureError, FrameBatch, StreamInfo, opt
+from vfx.frames import fit_channels
 from vfx.frames import samples_at
 
 from . import audio_dsp
 
 
 # ----------------------------------------------------------------------------- helpers
-def fit_channels(samples: np.ndarray, channels: int) -> np.ndarray:
-    """(c, n) samples as ``channels`` channels: mono is copied, more are averaged or dropped."""
-    have = samples.shape[0]
-    if have == channels:
-        return samples
-    if have == 1:
-        return np.repeat(samples, channels, axis=0)
-    if channels == 1:
-        return samples.mean(axis=0, keepdims=True)
-    out = np.zeros((channels, samples.shape[1]), np.float32)
-    out[:min(have, channels)] = samples[:min(have, channels)]
-    return out
-
-
 def read_clamped(node: vfx.Node, start: int, count: int, channels: int) -> np.ndarray:
     """``count`` samples of ``node`` from ``start`` (which may be negative): silence outside
     ``[0, sample_count)``, so a node is never asked for samples it does not have."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import RenderError, VfxError
-from .frames import samples_at
+from .frames import fit_channels, samples_at
 from .graph import Graph
 from .node import Encoder, Node
 
@@ -218,7 +218,7 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
                     a0 = samples_at(indices[0], fps, rate)
                     a1 = samples_at(indices[-1] + 1, fps, rate)
                     buf = audio_node.audio_samples(a0, a1 - a0)
-                    audio = _fit_channels(buf.samples, channels)
+                    audio = fit_channels(buf.samples, channels)
                 _put(rendered, (batch, audio), stop_flag)
             _put(rendered, _DONE, stop_flag)
         except BaseException as exc:
@@ -298,20 +298,6 @@ def _put(q: queue.Queue, item, stop_flag: threading.Event) -> None:
         except queue.Full:
             if stop_flag.is_set():
                 return
-
-
-def _fit_channels(samples, channels: int):
-    import numpy as np
-    have = samples.shape[0]
-    if have == channels:
-        return samples
-    if have == 1:
-        return np.repeat(samples, channels, axis=0)
-    if channels == 1:
-        return samples.mean(axis=0, keepdims=True)
-    out = np.zeros((channels, samples.shape[1]), np.float32)
-    out[:min(have, channels)] = samples[:min(have, channels)]
-    return out
 
 
 def render_frames(graph: Graph, node: Node, indices: list[int], device="cpu"):

@@ -131,6 +131,20 @@ class AudioBuffer:
         return self.samples.shape[1]
 
 
+def fit_channels(samples: np.ndarray, channels: int) -> np.ndarray:
+    """(c, n) samples as ``channels`` channels: mono is copied, more are averaged or dropped."""
+    have = samples.shape[0]
+    if have == channels:
+        return samples
+    if have == 1:
+        return np.repeat(samples, channels, axis=0)
+    if channels == 1:
+        return samples.mean(axis=0, keepdims=True)
+    out = np.zeros((channels, samples.shape[1]), np.float32)
+    out[:min(have, channels)] = samples[:min(have, channels)]
+    return out
+
+
 def empty_pixels(n: int, height: int, width: int, device: Any = "cpu") -> "torch.Tensor":
     """An uninitialised channels-last (N, 4, H, W) float32 tensor."""
     import torch

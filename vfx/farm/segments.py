@@ -260,8 +260,8 @@ class AudioWriter:
 def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) -> dict:
     """Render the audio of the whole timeline once, per encoder that muxes audio, into
     ``segment_dir/audio-<encoder>.<ext>``; return {encoder id: record}."""
-    from ..engine import _fit_channels, resolve_device
-    from ..frames import samples_at
+    from ..engine import resolve_device
+    from ..frames import fit_channels, samples_at
     from ..media.atomic import AtomicFile
     seg = SegmentDir(segment_dir)
     seg.path.mkdir(parents=True, exist_ok=True)
@@ -294,7 +294,7 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
                     j = min(i + step, total)
                     a0, a1 = samples_at(i, fps, s.sample_rate), samples_at(j, fps, s.sample_rate)
                     buf = source.audio_samples(a0, a1 - a0)
-                    writer.write(_fit_channels(buf.samples, s.channels))
+                    writer.write(fit_channels(buf.samples, s.channels))
                 writer.close()
             except BaseException:
                 try:
