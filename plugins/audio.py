@@ -1,5 +1,5 @@
 """Audio nodes: audio files, a mixer with a look-ahead limiter, audio analysis as drivers and
-events, an audio visualiser and a drum-and-bass synthesiser (``plugins/synth.py``).
+events, an audio visualiser and a drum machine with bass and pad (``plugins/synth.py``).
 
 All audio in the graph is float32 at the pipeline's ``sample_rate`` and ``channels``; sample ``n``
 of a node is at ``n / sample_rate`` seconds on its timeline, and video frame ``i`` starts at sample
@@ -15,8 +15,7 @@ import numpy as np
 
 import vfx
 from vfx import AudioBuffer, AudioInfo, ConfigureError, FrameBatch, StreamInfo, opt
-from vfx.frames import fit_channels
-from vfx.frames import samples_at
+from vfx.frames import fit_channels, samples_at
 
 from . import audio_dsp
 
@@ -34,6 +33,7 @@ def read_clamped(node: vfx.Node, start: int, count: int, channels: int) -> np.nd
 
 
 def db_to_gain(db):
+    """Decibels to linear amplitude (float64)."""
     return np.power(10.0, np.asarray(db, np.float64) / 20.0)
 
 
@@ -44,7 +44,7 @@ def gain_curve(node: vfx.Node, value, start: int, count: int):
         return float(db_to_gain(value))
     s = node.ctx.settings
     fps, rate = s.fps, s.sample_rate
-    f0 = math.floor(max(0, start) * fps / rate) if start > 0 else 0
+    f0 = math.floor(max(0, start) * fps / rate)
     f1 = math.floor(max(0, start + count) * fps / rate) + 2
     frames = np.arange(f0, f1 + 1)
     db = value.evaluate(frames, fps)
@@ -54,6 +54,7 @@ def gain_curve(node: vfx.Node, value, start: int, count: int):
 
 
 def mono_of(samples: np.ndarray) -> np.ndarray:
+    """The mean of the channels of a (channels, n) buffer."""
     return samples.mean(axis=0) if samples.shape[0] > 1 else samples[0]
 
 
@@ -270,14 +271,16 @@ class AudioSignal(vfx.Signal):
     0..1, and are read at the start of each frame.
 
     **Events** (1.0 on the frame of the event, else 0.0; not mapped): ``onset``, ``beat`` and
-    ``gate`` (1 while ``gate_signal`` is at or above ``gate_level``, on the 0..1 scale). An event
+    ``gate`` (1 while ``gate_signal`` is at or above ``gate_level``, on the 0..1 scale; on the raw RMS
+    scale with ``normalize = false``). An event
     lands on the frame whose start is nearest to it. Lightning and explosions strike on events with
     ``trigger = { driver = "<this node>", signal = "beat" }`` (a strike starts where the trigger
     crosses 0.5 upwards); a threshold crossing of any level is
     ``trigger = { driver = "<this node>", signal = "low", scale = 1.0, offset = -0.3 }`` and the like.
 
     **Timing signals**: ``beat_phase`` (0 at each beat rising to 1 at the next; extrapolated with
-    the period before the first and after the last) and ``tempo`` (the estimated or given BPM).
+    the period before the first and after the last, past the end of the audio too) and ``tempo``
+    (the estimated or given BPM, on every frame).
     """
 
     type = "signal.audio"
@@ -319,6 +322,7 @@ class AudioSignal(vfx.Signal):
             raise ConfigureError(f"bpm_range must be [slowest, fastest], got {list(o.bpm_range)}", option="bpm_range")
         self._frames = math.ceil(self.input("input").audio.sample_count * s.fps / s.sample_rate)
         self._result = None
+        self._beat_grid = (np.zeros(0), 0.0, 0.0)     # beat frames, period in frames, BPM: set by _analyse
         self._lock = threading.Lock()
 
     # the analysis, once ---------------------------------------------------------------------
@@ -370,7 +374,8 @@ class AudioSignal(vfx.Signal):
         out["pulse"] = o.min + (o.max - o.min) * pulse
         # phase on the frame grid, so that it is 0 exactly on the frames where beat is 1
         period = 60.0 * fps / a.tempo if a.tempo > 0 else 0.0
-        out["beat_phase"] = self._phase(beat_f.astype(np.float64), period, np.arange(n, dtype=np.float64))
+        self._beat_grid = (beat_f.astype(np.float64), period, a.tempo)
+        out["beat_phase"] = self._phase(self._beat_grid[0], period, np.arange(n, dtype=np.float64))
         out["tempo"] = np.full(n, a.tempo)
         return out
 
@@ -407,8 +412,15 @@ class AudioSignal(vfx.Signal):
         out = np.zeros(len(f))
         inside = (f >= 0) & (f < len(table))
         out[inside] = table[f[inside]]
-        if name in LEVELS or name == "pulse":
-            out[~inside] = self.options.min
+        outside = ~inside
+        if outside.any():
+            beats, period, tempo = self._beat_grid
+            if name in LEVELS or name == "pulse":
+                out[outside] = self.options.min
+            elif name == "beat_phase":
+                out[outside] = self._phase(beats, period, f[outside].astype(np.float64))
+            elif name == "tempo":
+                out[outside] = tempo
         return out
 
     def event_frames(self, name: str) -> list[int]:

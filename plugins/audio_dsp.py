@@ -10,8 +10,8 @@ band levels (root mean square by Parseval's theorem, so a full-scale sine reads 
 spectral flux of the log-compressed magnitude (``log(1 + 100 |X|)`` of about 40 log-spaced
 bands from 30 Hz to 11 kHz, half-wave rectified, summed over the bands). Onsets are peaks of the flux above a moving mean plus a
 threshold. The tempo is the lag of the strongest autocorrelation of the flux (weighted by a
-log-normal prior around 120 BPM, one octave wide, plus half the correlation at twice the lag:
-Ellis's TPS2) and the beats are the best path through the
+log-normal prior around 120 BPM, one octave wide, plus half the correlation at twice the lag,
+Ellis's TPS2, where the track is three periods long or more) and the beats are the best path through the
 flux of beats about one period apart, found by dynamic programming (D. Ellis, "Beat tracking by
 dynamic programming", 2007): each frame's score is its flux plus the best score of a predecessor
 half a period to two periods back, penalised by ``tightness * log(gap / period)^2``.
@@ -25,6 +25,8 @@ import numpy as np
 
 #: analysis hops per block of the STFT (bounds the memory of the windowed frames)
 _BLOCK = 2048
+#: hops by which the flux peak leads a sharp attack (measured on clicks: see test_audio_analysis)
+_ONSET_LATENCY = 0.4
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Analysis:
 
     @property
     def hop_rate(self) -> float:
+        """Analysis hops per second."""
         return self.sample_rate / self.hop
 
 
@@ -153,11 +156,14 @@ def estimate_tempo(flux: np.ndarray, hop_rate: float, bpm_min: float = 60.0, bpm
     lags = np.arange(lo, hi + 1)
     bpm = 60.0 * hop_rate / lags
     weight = np.exp(-0.5 * (np.log2(bpm / prior)) ** 2)
-    # Ellis's TPS2: a beat period is also supported by the bar-level period twice as long
-    # (kick-snare patterns otherwise pull the estimate down an octave)
     acf = np.maximum(acf, 0)
+    # Ellis's TPS2: a beat period is also supported by the bar-level period twice as long
+    # (kick-snare patterns otherwise pull the estimate down an octave); counted only where the track
+    # overlaps itself by a period at twice the lag, as the unbiased ACF at lags near the track's
+    # length averages a handful of products and would outvote the real period
     two = np.minimum(2 * lags, n - 2)
-    score = (acf[lags] + 0.5 * acf[two] + 0.25 * (acf[two - 1] + acf[two + 1])) * weight
+    bar = (3 * lags + 1 < n).astype(np.float64)
+    score = (acf[lags] + bar * (0.5 * acf[two] + 0.25 * (acf[two - 1] + acf[two + 1]))) * weight
     k = int(np.argmax(score))
     if score[k] <= 0:
         return 0.0
@@ -246,17 +252,13 @@ def analyse(mono: np.ndarray, sample_rate: int, band_edges=(200.0, 2000.0), onse
     rate = sample_rate / hop
     onset_idx = pick_onsets(flux, rate, onset_threshold, onset_gap)
     # an onset's time: the flux rises as the attack enters the centred window, up to half a
-    # window early; the peak is refined to a fraction of a hop and moved back by that latency
+    # window early; the peak is refined to a fraction of a hop and delayed by that latency
     latency = _ONSET_LATENCY * hop / sample_rate
     onsets = refine_peaks(flux, onset_idx) * (hop / sample_rate) + latency
     tempo = float(bpm) if bpm else estimate_tempo(flux, rate, *bpm_range)
     beat_idx = track_beats(flux, rate, tempo, tightness) if tempo > 0 else np.zeros(0, np.int64)
     beats = refine_peaks(flux, beat_idx) * (hop / sample_rate) + latency
     return Analysis(sample_rate, hop, times, rms, bands, flux, np.maximum(onsets, 0), tempo, np.maximum(beats, 0))
-
-
-#: hops by which the flux peak leads a sharp attack (measured on clicks: see test_audio_analysis)
-_ONSET_LATENCY = 0.4
 
 
 def follow(values: np.ndarray, rate: float, attack: float, release: float) -> np.ndarray:

@@ -1,6 +1,7 @@
 """``source.subtitles``: SRT and WebVTT captions, timed to the frame, styled and safe-area placed."""
 from __future__ import annotations
 
+import codecs
 import html
 import re
 import warnings
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, StreamInfo, opt
+from vfx import ConfigureError, opt
 
 try:
     from . import text_layout as tl
@@ -111,7 +112,7 @@ def cue_frames(start_ms: int, end_ms: int, fps: Fraction) -> tuple[int, int]:
     return max(0, first), max(0, stop)
 
 
-class Subtitles(vfx.Source):
+class Subtitles(tl.TextSource):
     """Captions from an SRT or WebVTT file, drawn bottom-centre inside the title-safe area.
 
     Frame ``f`` shows a cue exactly when ``cue.start <= f / fps < cue.end`` (cue times in the file's
@@ -129,7 +130,7 @@ class Subtitles(vfx.Source):
 
     class Options(vfx.Options):
         path = opt.InputPath(doc="the .srt or .vtt file, relative to the pipeline file")
-        input = opt.Input(None, doc="draw over this clip (fastest) instead of making a transparent layer")
+        input = tl.over_input_option()
         encoding = opt.Str("utf-8", doc="text encoding of the file")
         time_offset = opt.Float(0.0, animate=False, doc="seconds added to every cue time")
         font = tl.FontPath(None, doc="regular face (default: the bundled DejaVuSans.ttf)")
@@ -157,13 +158,10 @@ class Subtitles(vfx.Source):
                             doc="[width, height] of the centred safe area as fractions of the frame "
                                 "(title-safe 0.9; use [0.8, 0.8] for a stricter margin)")
         opacity = opt.Float(1.0, min=0.0, max=1.0, doc="opacity of the captions")
-        duration = opt.Time(None, min_frames=1, doc="length without input (default: the pipeline duration)")
-        layer_size = opt.Vec(None, integer=True, min=1, animate=False,
-                             doc="[width, height] of the layer without input (default: the pipeline size)")
+        duration, layer_size = tl.layer_options()
 
     def configure(self):
         o = self.options
-        s = self.ctx.settings
         if not all(0.1 <= v <= 1.0 for v in o.safe_area):
             raise ConfigureError(f"fractions between 0.1 and 1 expected, got {list(o.safe_area)}",
                                  option="safe_area")
@@ -175,24 +173,36 @@ class Subtitles(vfx.Source):
         self.faces = {}
         for name, path, option in (("regular", regular, "font"), ("bold", bold, "font_bold"),
                                    ("italic", italic, "font_italic"), ("bold_italic", bold_italic, "font_bold_italic")):
-            index = o.font_index if tl.face_count(path) > o.font_index else 0
+            try:
+                count = tl.face_count(path)
+            except OSError as exc:
+                raise ConfigureError(f"cannot read font {path}: {exc}", option=option) from None
+            # font_index is checked against the user's regular font; the other faces (bundled
+            # defaults, a separate bold file...) may hold fewer and then use their first
+            if option == "font" and o.font is not None and o.font_index >= count:
+                raise ConfigureError(f"font {path.name} holds {count} face(s); font_index {o.font_index} "
+                                     "is out of range", option="font_index")
+            index = o.font_index if count > o.font_index else 0
             try:
                 tl.check_font(path, index)
             except ValueError as exc:
                 raise ConfigureError(str(exc), option=option) from None
             self.faces[name] = tl.Face(path, index, o.layout_engine)
         try:
+            codecs.lookup(o.encoding)
+        except LookupError:
+            raise ConfigureError(f"unknown text encoding {o.encoding!r} (such as \"utf-8\", \"cp1252\", "
+                                 "\"latin-1\")", option="encoding") from None
+        try:
             events, vtt = read_subtitles(o.path, o.encoding)
         except ValueError as exc:
             raise ConfigureError(str(exc), option="path") from None
         if not events:
             raise ConfigureError(f"{o.path} holds no cues (expected SRT or WebVTT captions)", option="path")
-        src = self.input("input")
-        if src is not None:
-            self.video, self.audio = src.video, src.audio
-        else:
-            w, h = o.layer_size or (s.width, s.height)
-            self.video = StreamInfo(w, h, s.fps, o.duration or s.duration, True)
+        self.configure_stream()
+        if self.video.width * o.safe_area[0] - 2 * o.padding < 1:
+            raise ConfigureError(f"padding {o.padding} px on both sides leaves no room for text in the "
+                                 f"{self.video.width * o.safe_area[0]:.0f} px wide safe area", option="padding")
         shift = round(o.time_offset * 1000)
         self.cues: list[Cue] = []
         missing: dict[str, list[str]] = {}
@@ -218,9 +228,6 @@ class Subtitles(vfx.Source):
 
     def input_files(self):
         return [self.options.path]
-
-    def render_audio(self, start, count):
-        return self.input("input").audio_samples(start, count)
 
     def visible(self, frame: int) -> tuple[int, ...]:
         """Indices of the cues frame ``frame`` shows, earliest first."""
@@ -258,35 +265,27 @@ class Subtitles(vfx.Source):
         """(layer, x, y) of every caption on ``frame``."""
         o = self.options
         W, H = self.video.width, self.video.height
+        layers = [layer for layer in map(self.cue_layer, self.visible(frame)) if layer is not None]
         out = []
         gap = round(H * 0.01)
         if o.placement == "bottom":
-            y = H * (1 + o.safe_area[1]) / 2 - o.padding
-            for k in self.visible(frame):
-                layer = self.cue_layer(k)
-                if layer is None:
-                    continue
+            y = H * (1 + o.safe_area[1]) / 2 - o.padding        # y is the text's edge; boxes pad around it
+            for layer in layers:
                 bw, bh = layer.block
                 y -= bh - 2 * o.padding
                 out.append((layer, int(round(W / 2 - bw / 2)), int(round(y))))
                 y -= 2 * o.padding + gap
         else:
             y = H * (1 - o.safe_area[1]) / 2 + o.padding
-            for k in self.visible(frame):
-                layer = self.cue_layer(k)
-                if layer is None:
-                    continue
+            for layer in layers:
                 bw, bh = layer.block
                 out.append((layer, int(round(W / 2 - bw / 2)), int(round(y))))
                 y += bh + gap
         return out
 
     def render(self, indices):
-        import torch
-        src = self.input("input")
-        n, W, H = len(indices), self.video.width, self.video.height
         opacity = self.values("opacity", indices)
-        runs: list[list] = []                    # [visible cues, opacity, first j, last j]
+        runs: list[list] = []                    # [(visible cues, opacity), first j, last j]
         for j, i in enumerate(indices):
             key = (self.visible(i), float(opacity[j]))
             if not key[0] or key[1] <= 0:
@@ -295,18 +294,9 @@ class Subtitles(vfx.Source):
                 runs[-1][2] = j
             else:
                 runs.append([key, j, j])
-        if src is not None:
-            if not runs:                             # no caption on these frames: the input, untouched
-                return self.pull(src, indices).reindexed(indices)
-            canvas = self.pull_writable(src, indices)
-        else:
-            canvas = torch.zeros((n, H, W, 4), device=self.device).permute(0, 3, 1, 2)
-        for (cues, alpha), j0, j1 in runs:
-            for layer, x, y in self.placements(indices[j0]):
-                tl.blend(canvas, slice(j0, j1 + 1), layer, x, y, alpha)
-        batch = FrameBatch(indices, canvas)
-        batch.converted_here = True     # the canvas is this node's own: a consumer may draw on it in place
-        return batch
+        draws = [(layer, x, y, alpha, j0, j1) for (_, alpha), j0, j1 in runs
+                 for layer, x, y in self.placements(indices[j0])]
+        return self.draw(indices, draws)
 
 
 @vfx.hookimpl

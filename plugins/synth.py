@@ -19,7 +19,8 @@ _TAIL = 1.2          # seconds a bar's sounds may ring into the next bars
 
 
 class StepPattern(opt.Option):
-    """A drum pattern: a string of steps, ``x`` (hit), ``o`` (accent) or ``.`` (rest), spaces ignored."""
+    """A drum pattern: a string of steps, ``x`` (hit), ``o`` or ``X`` (accent), ``.`` or ``-`` (rest);
+    spaces and ``|`` are ignored."""
 
     type_name = "step pattern"
 
@@ -173,8 +174,8 @@ class Synth(vfx.Source):
                 out[0, at:at + n] += sound * g[part] * math.sqrt(2 * (1 - pan))
                 out[1, at:at + n] += sound * g[part] * math.sqrt(2 * pan)
         if g["pad"] >= 1e-4:
-            minor_chords = (0, 5, 7) if self.options.scale == "minor" else (2, 4, 9)
-            third = 3 if chord in minor_chords else 4
+            minor_triads = (0, 5, 7) if self.options.scale == "minor" else (2, 4, 9)     # degrees
+            third = 3 if chord in minor_triads else 4
             freqs = [root / 2, root / 2 * 2 ** (third / 12), root / 2 * 2 ** (7 / 12)]
             rng = np.random.default_rng(self.ctx.seed_for(bar, "pad"))
             n = min(out.shape[1], length + int(0.5 * rate))

@@ -8,7 +8,7 @@ from collections import OrderedDict
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, StreamInfo, opt
+from vfx import ConfigureError, opt
 
 try:
     from . import text_layout as tl
@@ -26,13 +26,18 @@ class LayerCache:
         self.budget, self.used = budget, 0
         self._items: OrderedDict = OrderedDict()
 
+    def __contains__(self, key):
+        return key in self._items
+
     def get(self, key):
+        """The layer stored under ``key`` (None for a key stored as nothing drawn, or missing)."""
         item = self._items.get(key)
         if item is not None:
             self._items.move_to_end(key)
         return item
 
     def put(self, key, layer):
+        """Store ``layer`` (None: nothing drawn) and return it, evicting the oldest over budget."""
         if layer is None:
             self._items[key] = None
             return None
@@ -47,6 +52,7 @@ class LayerCache:
 
 
 def ease(u: np.ndarray, easing: str) -> np.ndarray:
+    """Progress ``u`` (0..1) through the named easing curve."""
     from vfx.params import ease as vfx_ease
     return vfx_ease(np.asarray(u, np.float64), easing)
 
@@ -58,7 +64,7 @@ def pop_curve(u: np.ndarray) -> np.ndarray:
     return 1 + (c1 + 1) * v ** 3 + c1 * v ** 2
 
 
-class Text(vfx.Source):
+class Text(tl.TextSource):
     """Text in any TrueType/OpenType font, with outline, drop shadow, wrapping and in/out animations.
 
     Without ``input`` the node is a transparent layer (the pipeline size, or ``layer_size``) to
@@ -84,7 +90,7 @@ class Text(vfx.Source):
 
     class Options(vfx.Options):
         text = opt.Str(doc="the text; \\n breaks lines")
-        input = opt.Input(None, doc="draw over this clip (fastest) instead of making a transparent layer")
+        input = tl.over_input_option()
         font = tl.FontPath(None, doc="TTF/OTF/TTC font file, or a bundled one by file name "
                                      "(default: the bundled DejaVuSans.ttf; also -Bold, -Oblique, -BoldOblique)")
         font_index = opt.Int(0, min=0, animate=False, doc="face in a font collection (.ttc)")
@@ -118,13 +124,10 @@ class Text(vfx.Source):
                             doc="seconds between successive characters' animations (0: all together)")
         easing = opt.Choice("ease_out", choices=EASINGS, doc="easing of fade and slide")
         slide = opt.Vec([0.0, 40.0], doc="[x, y] pixels a slide comes from (in) or goes to (out)")
-        duration = opt.Time(None, min_frames=1, doc="length without input (default: the pipeline duration)")
-        layer_size = opt.Vec(None, integer=True, min=1, animate=False,
-                             doc="[width, height] of the layer without input (default: the pipeline size)")
+        duration, layer_size = tl.layer_options()
 
     def configure(self):
         o = self.options
-        s = self.ctx.settings
         font = o.font or tl.DEFAULT_FONT
         try:
             count = tl.face_count(font)
@@ -143,13 +146,7 @@ class Text(vfx.Source):
             warnings.warn(tl.MissingGlyphWarning(
                 f"node '{self.id}': font {font.name} has no glyph for {tl.describe_chars(missing)}; "
                 "they would draw as empty boxes (choose a font that has them)"), stacklevel=2)
-        src = self.input("input")
-        if src is not None:
-            self.video = src.video
-            self.audio = src.audio
-        else:
-            w, h = o.layer_size or (s.width, s.height)
-            self.video = StreamInfo(w, h, s.fps, o.duration or s.duration, True)
+        self.configure_stream()
         self._end = self.video.frame_count if o.end is None else o.end
         if o.start >= self._end:
             raise ConfigureError(f"start (frame {o.start}) is not before end (frame {self._end})", option="start")
@@ -157,41 +154,26 @@ class Text(vfx.Source):
         self._layouts: OrderedDict = OrderedDict()
         self._layers = LayerCache()
 
-    def render_audio(self, start, count):
-        return self.input("input").audio_samples(start, count)
-
     # --- rendering ---------------------------------------------------------------------------
     def render(self, indices):
-        import torch
-        src = self.input("input")
-        n, W, H = len(indices), self.video.width, self.video.height
+        W, H = self.video.width, self.video.height
         base = self.options
         animated = bool(base.animations())
         fps = self.video.fps
-        groups: list[list] = []                      # [layer, x, y, opacity, first j, last j]
+        draws: list[list] = []                       # [layer, x, y, opacity, first j, last j]
         for j, i in enumerate(indices):
             placed = self.frame_layer(base.at(i, fps) if animated else base, i, W, H)
             if placed is None:
                 continue
             layer, x, y, alpha = placed
-            g = groups[-1] if groups else None
-            if g is not None and g[0] is layer and (g[1], g[2], g[3]) == (x, y, alpha) and g[5] == j - 1:
-                g[5] = j
+            last = draws[-1] if draws else None
+            if last is not None and last[0] is layer and last[1:4] == [x, y, alpha] and last[5] == j - 1:
+                last[5] = j
             else:
-                groups.append([layer, x, y, alpha, j, j])
-        if src is not None:
-            if not groups:                           # no text on these frames: the input, untouched
-                return self.pull(src, indices).reindexed(indices)
-            canvas = self.pull_writable(src, indices)
-        else:
-            canvas = torch.zeros((n, H, W, 4), device=self.device).permute(0, 3, 1, 2)
-        for layer, x, y, alpha, j0, j1 in groups:
-            tl.blend(canvas, slice(j0, j1 + 1), layer, x, y, alpha)
-        batch = FrameBatch(indices, canvas)
-        batch.converted_here = True     # the canvas is this node's own: a consumer may draw on it in place
-        return batch
+                draws.append([layer, x, y, alpha, j, j])
+        return self.draw(indices, draws)
 
-    def _layout(self, o) -> tl.Layout:
+    def _layout(self, o) -> tuple[tl.Layout, tuple]:
         key = (float(o.size), float(o.line_spacing), o.align, tuple(o.box), o.overflow)
         lay = self._layouts.get(key)
         if lay is None:
@@ -208,9 +190,8 @@ class Text(vfx.Source):
         """The cached coloured (and shadowed) layer of the text, a prefix or one character."""
         key = (lkey, float(o.outline), visible, char, tuple(o.color), tuple(o.outline_color),
                (tuple(o.shadow_color), tuple(o.shadow_offset), float(o.shadow_blur)) if shadow else None)
-        hit = self._layers.get(key)
-        if hit is not None or key in self._layers._items:
-            return hit
+        if key in self._layers:
+            return self._layers.get(key)
         masks = self.rasterizer.masks(lkey, lay, o.outline, visible=visible, char=char)
         layer = None
         if masks is not None:
@@ -244,7 +225,7 @@ class Text(vfx.Source):
             visible = int(np.clip(math.floor((t - t0) / interval + eps) + 1, 0, n))
         interval = st if st > 0 else dur_out / n
         if a_out == "typewriter" and interval > 0:
-            removed = int(np.clip(math.floor((t - (t1 - n * interval)) / interval + eps) + 1, 0, n))
+            removed = int(np.clip(math.floor((t - (t1 - n * interval)) / interval + eps), 0, n))
             visible = min(visible, n - removed)
         if visible <= 0:
             return None

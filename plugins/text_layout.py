@@ -13,6 +13,9 @@ The steps, each cached so that static text is rasterised once and reused for eve
 5. ``transform`` and ``blend``: scale/slide a small layer (sub-pixel, OpenCV) and blend it *over* the
    frame's pixels inside its own bounding box only; nothing touches the rest of the frame.
 
+``TextSource`` is the node side both share: the ``input`` / ``duration`` / ``layer_size`` options,
+the stream they give, and drawing a batch's layers over the input or a transparent canvas.
+
 A ``Layer`` is a small patch with its top-left offset relative to some origin; coordinates are
 pixels of the output frame.
 """
@@ -28,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vfx import opt
+import vfx
+from vfx import FrameBatch, StreamInfo, opt
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 DEFAULT_FONT = FONTS / "DejaVuSans.ttf"
@@ -120,6 +124,7 @@ def missing_chars(text: str, path: Path, index: int = 0) -> list[str]:
 
 
 def describe_chars(chars: list[str]) -> str:
+    """Characters as a message names them: ``'x' (U+0078), ...``."""
     return ", ".join(f"'{c}' (U+{ord(c):04X})" for c in chars)
 
 
@@ -150,6 +155,7 @@ class Face:
     engine: str = "auto"
 
     def font(self, size: float):
+        """This face at ``size`` pixels (cached)."""
         return load_font(self.path, size, self.index, self.engine)
 
 
@@ -512,3 +518,52 @@ def blend(canvas, frames: slice, layer: Layer, x: int, y: int, opacity: float = 
         src = src * opacity
     region = canvas[frames, :, y0:y1, x0:x1]
     region.mul_(1 - src[3:4]).add_(src)
+
+
+# --- the node side -------------------------------------------------------------------------------
+
+def over_input_option() -> opt.Input:
+    """The text nodes' ``input`` option."""
+    return opt.Input(None, doc="draw over this clip (fastest) instead of making a transparent layer")
+
+
+def layer_options() -> tuple[opt.Time, opt.Vec]:
+    """The text nodes' ``duration`` and ``layer_size`` options (used without ``input``)."""
+    return (opt.Time(None, min_frames=1, doc="length without input (default: the pipeline duration)"),
+            opt.Vec(None, integer=True, min=1, animate=False,
+                    doc="[width, height] of the layer without input (default: the pipeline size)"))
+
+
+class TextSource(vfx.Source):
+    """Base of the text nodes: they draw over ``input`` or, without it, make a transparent layer."""
+
+    def configure_stream(self) -> None:
+        """The input's video and audio, or a transparent ``layer_size`` x ``duration`` layer."""
+        o, s = self.options, self.ctx.settings
+        src = self.input("input")
+        if src is not None:
+            self.video, self.audio = src.video, src.audio
+        else:
+            w, h = o.layer_size or (s.width, s.height)
+            self.video = StreamInfo(w, h, s.fps, o.duration or s.duration, True)
+
+    def render_audio(self, start, count):
+        return self.input("input").audio_samples(start, count)
+
+    def draw(self, indices: list[int], draws: list[tuple]) -> FrameBatch:
+        """The batch with ``draws`` blended on: (layer, x, y, opacity, j0, j1) covers batch positions
+        j0..j1. With nothing to draw the input's batch is handed on untouched."""
+        import torch
+        src = self.input("input")
+        if src is not None:
+            if not draws:
+                return self.pull(src, indices).reindexed(indices)
+            canvas = self.pull_writable(src, indices)
+        else:
+            canvas = torch.zeros((len(indices), self.video.height, self.video.width, 4),
+                                 device=self.device).permute(0, 3, 1, 2)
+        for layer, x, y, opacity, j0, j1 in draws:
+            blend(canvas, slice(j0, j1 + 1), layer, x, y, opacity)
+        batch = FrameBatch(indices, canvas)
+        batch.converted_here = True     # the canvas is this node's own: a consumer may draw on it in place
+        return batch

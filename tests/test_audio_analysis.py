@@ -218,3 +218,24 @@ def test_synth_beats_are_found_at_its_tempo(tmp_path):
     assert m.signal("tempo", [0])[0] == pytest.approx(120, rel=0.02)
     beats = m.event_frames("beat")
     assert len(beats) >= 10 and all(abs(b - 12 * round(b / 12)) <= 1 for b in beats)
+
+
+def test_a_short_track_keeps_its_tempo_and_signals_go_on_past_its_end(tmp_path):
+    # 2 s of synth: twice the 60 BPM lag does not fit in the track, so no octave error
+    p = write_pipeline(tmp_path, """
+        [pipeline]
+        duration = 96
+        [nodes.music]
+        type = "source.synth"
+        bpm = 120
+        duration = 48
+        [nodes.m]
+        type = "signal.audio"
+        input = "music"
+    """)
+    m = build_for_preview(load(p)).nodes["m"]
+    assert m.signal("tempo", [0])[0] == pytest.approx(120, rel=0.02)
+    assert m.event_frames("beat") == [0, 12, 24, 36]
+    # past the audio (frames 48..95) the tempo holds and the beat phase runs on with the period
+    assert np.all(m.signal("tempo", [47, 60, 95]) == m.signal("tempo", [0])[0])
+    assert m.signal("beat_phase", [42, 54, 66, 90]) == pytest.approx([0.5] * 4, abs=0.05)

@@ -186,3 +186,16 @@ def test_bad_subtitle_files(tmp_path):
     res = run_vfx("render", p)
     assert res.returncode == 2
     assert "bad.srt" in res.stderr and "captions" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_font_index_padding_and_encoding_are_checked(tmp_path):
+    (tmp_path / "subs.srt").write_text(SRT)
+    with pytest.raises(ConfigureError, match="font_index 2 is out of range") as err:
+        make_subs(tmp_path / "subs.srt", font="DejaVuSans.ttf", font_index=2)
+    assert err.value.option == "font_index"
+    with pytest.raises(ConfigureError, match="no room for text") as err:
+        make_subs(tmp_path / "subs.srt", padding=200)
+    assert err.value.option == "padding"
+    with pytest.raises(ConfigureError, match="unknown text encoding") as err:
+        make_subs(tmp_path / "subs.srt", encoding="utf-9")
+    assert err.value.option == "encoding"

@@ -179,7 +179,8 @@ def test_typewriter_reveals_characters_over_time():
 def test_typewriter_out_removes_from_the_end():
     node = make_text(text="abcd", size=30, animation_out="typewriter", animation_duration=4, end=20, **TOP_LEFT)
     sums = frames(node, range(14, 21))[..., 3].sum(axis=(1, 2))
-    assert sums[0] == sums[1] and (np.diff(sums[1:6]) < 0).all() and sums[5] == 0 and sums[6] == 0
+    # the mirror of typewriter in: frames 16..19 show 4, 3, 2, 1 characters; frame 20 (end) none
+    assert sums[0] == sums[1] == sums[2] and (np.diff(sums[2:7]) < 0).all() and sums[5] > 0 and sums[6] == 0
 
 
 def test_static_text_is_rasterised_once():

@@ -55,6 +55,7 @@ class EvalError(VfxError, ValueError):
 
 
 def _natural_key(path: Path):
+    """Sort key comparing the runs of digits in a name as numbers (f_2 before f_10)."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 
@@ -91,6 +92,7 @@ class FrameInput:
 
 
 def _video_frames(path: Path) -> Iterator[np.ndarray]:
+    """Decode every frame of a video's first video stream as uint8 RGB."""
     import av
     from .media.probe import open_container
     container = open_container(path)
@@ -117,12 +119,14 @@ def open_input(spec: str | Path) -> FrameInput:
         if not folder.is_dir():
             raise EvalError(f"{spec}: no such folder {folder}")
         regex = re.compile("^" + _PATTERN.sub(r"(\\d+)", re.escape(path.name).replace(r"\%", "%")) + "$")
-        numbers = sorted(int(m.group(1)) for p in folder.iterdir() if (m := regex.match(p.name)))
+        # only names the pattern itself produces ("f_%04d.png" matches f_0007.png, not f_7.png)
+        numbers = sorted(int(m.group(1)) for p in folder.iterdir()
+                         if (m := regex.match(p.name)) and path.name % int(m.group(1)) == p.name)
         if not numbers:
             raise EvalError(f"{spec}: no file matches the pattern")
         present, start, files = set(numbers), numbers[0], []
         while start + len(files) in present:
-            files.append(Path(spec % (start + len(files))))
+            files.append(folder / (path.name % (start + len(files))))
     elif path.is_dir():
         files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
                        key=_natural_key)
@@ -152,10 +156,16 @@ def load_images(spec: str | Path, limit: int | None = None) -> np.ndarray:
     """Frames of an input as one uint8 array (N, H, W, 3); at most ``limit`` of them."""
     src = open_input(spec)
     out = []
-    for rgb in src.frames():
-        out.append(rgb)
-        if limit is not None and len(out) >= limit:
-            break
+    frames = src.frames()
+    try:
+        for rgb in frames:
+            out.append(rgb)
+            if limit is not None and len(out) >= limit:
+                break
+    finally:
+        frames.close()                  # closes the video file now, not when the generator is collected
+    if not out:
+        raise EvalError(f"{spec}: no frames could be read")
     return np.stack(out)
 
 
@@ -178,6 +188,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass
 class FrameScore:
+    """One frame pair's scores; ``index`` is 0-based in reading order."""
+
     index: int
     psnr: float
     ssim: float

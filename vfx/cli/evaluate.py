@@ -11,6 +11,7 @@ from . import cli
 
 
 def _fmt(x, digits: int = 2) -> str:
+    """A number for the table: "n/a" for None, "inf" for an infinite PSNR."""
     if x is None:
         return "n/a"
     if isinstance(x, float) and math.isinf(x):
@@ -45,7 +46,8 @@ def evaluate(a, b, as_json, prefix, per_frame, no_temporal, swd, limit, seed, qu
     Exit status 2 when an input is missing or the two cannot be compared.
 
     \b
-    With --swd: how far the distribution of B's frames is from A's (see docs/models.md).
+    With --swd: how far the distribution of B's frames is from A's, as the sliced Wasserstein
+    distance of Laplacian-pyramid patches (Karras et al. 2018); order and pairing do not matter.
     """
     from ..evaluate import compare, swd_paths
     from .output import Progress

@@ -81,7 +81,7 @@ class FarmBar:
               help="Ray to use: none or 'local' starts one here for this command; 'auto' or HOST:PORT "
                    "connects to a running cluster.")
 @click.option("--workers", type=click.IntRange(1, 4096), default=None,
-              help="CPUs of the local Ray (default: every core); ignored with --address.")
+              help="CPUs of the local Ray (default: every core); ignored with --address auto or HOST:PORT.")
 @click.option("--cpus-per-task", type=click.IntRange(1, 256), default=1, show_default=True,
               help="CPUs each chunk asks Ray for (and torch threads it uses).")
 @click.option("--retries", type=click.IntRange(0, 100), default=3, show_default=True,
@@ -133,12 +133,14 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
                      segment_dir=segment_dir)
         jobs = [plan_job(fj, opts)]
         reused = len(fj.chunks) - len(fj.todo)
-        if resume and not quiet:
+        if resume:
             echo(f"resume: {reused} of {len(fj.chunks)} segments are done; rendering {len(fj.todo)}")
     t0 = time.perf_counter()
+    timings: dict = {}
     try:
-        with FarmBar(quiet) as bar:
-            timings = run_farm(jobs, opts, progress=bar, log=lambda m: click.echo(m, err=True))
+        if jobs:                                # every variant may have failed to plan: no Ray to start
+            with FarmBar(quiet) as bar:
+                timings = run_farm(jobs, opts, progress=bar, log=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:
         click.echo("interrupted: finished segments are kept; run the same command with --resume to go on",
                    err=True)
@@ -178,6 +180,7 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
 
 
 def _variant_summary(variants, jobs_by_variant=None) -> None:
+    """One line per variant (ok with its output, or failed with its CSV line), then the totals."""
     ok = [v for v in variants if not v.error]
     bad = [v for v in variants if v.error]
     for v in variants:
@@ -305,9 +308,8 @@ def farm_join(pipeline, overrides, segment_dir, keep_segments):
 @click.option("--name", default=None, help="Job name (default: the pipeline's name).")
 def farm_export(pipeline, overrides, fmt, chunk_size, out_dir, segment_dir, vfx_exe, name):
     """Write a job description for a studio farm manager: chunks, audio and a join step."""
-    from pathlib import Path
     from ..farm.export import export_job
     files = export_job(pipeline, list(overrides), fmt, chunk_size, out_dir=out_dir, segment_dir=segment_dir,
                        vfx=vfx_exe, name=name)
     for path in files:
-        click.echo(f"wrote {Path(path)}")
+        click.echo(f"wrote {path}")

@@ -6,6 +6,7 @@ Imported only by the farm commands: importing ``vfx`` or its CLI never imports R
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from ..errors import VfxError
 from .join import check_joinable, join_outputs
 from .manifest import SegmentDir, default_segment_dir
 from .planning import Chunk, plan_chunks
-from .segments import Job, load_job, render_audio, render_segment
+from .segments import Job, graph_needs_gpu, load_job, render_audio, render_segment
 
 #: Fault injection for the tests, read by the driver: "N" makes chunk N's first attempt SIGKILL its
 #: worker after its first batch; "N:always" kills every attempt (so the chunk fails for good)
@@ -29,6 +30,8 @@ KILL_ENV = "VFX_FARM_KILL"
 
 @dataclass
 class FarmOptions:
+    """How ``run_farm`` renders: chunking, which Ray, task resources, retries, resume."""
+
     chunk_size: int = 48
     address: str | None = None          # None / "local": start Ray here; "auto" or HOST:PORT: connect
     workers: int | None = None          # CPUs of a local Ray (default: every core)
@@ -37,7 +40,6 @@ class FarmOptions:
     gpu: str = "auto"                   # auto | always | never
     resume: bool = False
     keep_segments: bool = False
-    segment_dir: str | None = None      # only for a single job
 
 
 @dataclass
@@ -78,21 +80,12 @@ class FarmProgress:
     elapsed: float
 
 
-def graph_needs_gpu(graph, device: str) -> bool:
-    """A chunk asks Ray for a GPU when it is to run on CUDA, or its graph has a generator (GAN/VAE)
-    node or a node type that declares ``gpu = True``."""
-    from ..node import Generator
-    if str(device).startswith("cuda"):
-        return True
-    return any(isinstance(n, Generator) or getattr(type(n), "gpu", False) is True for n in graph.nodes.values())
-
-
 def plan_job(fj: FarmJob, opts: FarmOptions) -> FarmJob:
     """Load the pipeline in the driver (errors are the pipeline's: exit 2), plan its chunks, and
     decide from the segment folder which chunks still need rendering."""
     loaded = load_job(fj.job)
     try:
-        check_joinable(loaded.outputs)
+        check_joinable(loaded.outputs, fj.job.pipeline)
         fj.hash, fj.outputs, fj.frames, fj.fps = loaded.hash, loaded.outputs, loaded.frames, loaded.fps
         fj.needs_gpu = graph_needs_gpu(loaded.graph, fj.job.device)
     finally:
@@ -107,7 +100,6 @@ def plan_job(fj: FarmJob, opts: FarmOptions) -> FarmJob:
         seg.clear()
         fj.todo = list(fj.chunks)
     for p in seg.partials():                    # leftovers of a worker that died mid-chunk
-        import shutil
         shutil.rmtree(p, ignore_errors=True)
     seg.write_manifest({"hash": fj.hash, "pipeline": fj.job.pipeline, "overrides": fj.job.overrides,
                         "frames": fj.frames, "fps": str(fj.fps), "chunk_size": opts.chunk_size,
@@ -134,6 +126,7 @@ class ProgressHub:
         self.done[key] = done
 
     def snapshot(self):
+        """Frames done per chunk key, and how many retries have started so far."""
         return dict(self.done), sum(n - 1 for n in self.attempts.values())
 
 
@@ -155,6 +148,7 @@ def _chunk_task(job: Job, chunk: Chunk, segment_dir: str, digest: str, hub, key,
 
 
 def _audio_task(job: Job, segment_dir: str, digest: str):
+    """The whole timeline's audio on a worker (always on the CPU)."""
     job.device = "cpu"
     return render_audio(job, Path(segment_dir), digest)
 
@@ -225,7 +219,6 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
         chunks_total = sum(len(fj.todo) for fj in jobs)
         chunks_done = failed = 0
         done_frames = 0
-        snapshot: dict = {}
         last_poll = 0.0
         try:
             for fj in jobs:
@@ -260,7 +253,6 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
                         fj.rendered.append(what)
                         result["driver_seconds"] = round(time.perf_counter() - submitted[ref], 3)
                         fj.records.append(result)
-                        snapshot.pop((fj.label, what.index), None)
                     if outstanding[id(fj)] == 0 and fj.error is None:
                         _finish(fj, opts, log)
                 now = time.perf_counter()
@@ -295,6 +287,7 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
 
 
 def _want_gpu(fj: FarmJob, opts: FarmOptions, cluster_gpus: float, log) -> bool:
+    """Whether ``fj``'s chunks ask Ray for a GPU, from ``--gpu`` and what the cluster has."""
     if opts.gpu == "never":
         return False
     if opts.gpu == "always":
@@ -329,8 +322,8 @@ def _finish(fj: FarmJob, opts: FarmOptions, log) -> None:
     t0 = time.perf_counter()
     try:
         fj.written = join_outputs(seg, fj.outputs, fj.hash, fj.fps, keep_segments=opts.keep_segments)
-    except VfxError as exc:
-        fj.error = f"join failed: {exc}"
+    except Exception as exc:                    # one job's join failing must not stop the other jobs
+        fj.error = f"join failed: {exc}" if isinstance(exc, VfxError) else f"join failed: {type(exc).__name__}: {exc}"
         log(f"error: {fj.label}: {fj.error}")
         return
     fj.seconds["join"] = time.perf_counter() - t0

@@ -21,7 +21,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from .manifest import SegmentDir, default_segment_dir
 from .planning import plan_chunks
-from .segments import Job, load_job
+from .join import check_joinable
+from .segments import Job, graph_needs_gpu, load_job
 
 OPENJD_VERSION = "jobtemplate-2023-09"
 OPENJD_MAX_LIST = 1024          # the most values a task parameter's list range may hold
@@ -29,6 +30,7 @@ OPENCUE_DTD = "http://localhost:8080/spcue/dtd/cjsl-1.14.dtd"
 
 
 def _vfx_executable() -> str:
+    """The ``vfx`` script beside this Python (a venv's), else plain ``vfx`` on the PATH."""
     exe = Path(sys.executable).parent / "vfx"
     return str(exe) if exe.exists() else "vfx"
 
@@ -52,7 +54,7 @@ def export_job(pipeline: str, overrides: list[str], fmt: str, chunk_size: int, o
     loaded = load_job(job)
     try:
         outputs, frames, digest = loaded.outputs, loaded.frames, loaded.hash
-        from .executor import graph_needs_gpu
+        check_joinable(outputs, job.pipeline)      # fail now, not in the farm's join task
         needs_gpu = graph_needs_gpu(loaded.graph, "auto")
     finally:
         loaded.graph.close()
@@ -149,7 +151,8 @@ def _opencue(plan, out_dir: Path) -> list[Path]:
 
     def cmd(stage, frames_arg=None):
         args = _stage_args(plan, stage, frames_arg, plan["pipeline"], plan["segment_dir"])
-        return " ".join([shlex.quote(plan["vfx"])] + [shlex.quote(a) if "#" not in a else a for a in args])
+        # cuebot must see the #FRAME_START#-#FRAME_END# tokens bare; every other argument is quoted
+        return " ".join([shlex.quote(plan["vfx"])] + [a if a == frames_arg else shlex.quote(a) for a in args])
 
     def layer(name, kind, command, rng, chunk, gpu=False):
         lines = [f'      <layer name={quoteattr(name)} type="{kind}">',

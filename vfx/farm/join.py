@@ -15,7 +15,7 @@ import shutil
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import RenderError, VfxError
+from ..errors import PipelineError, Problem, RenderError
 from .manifest import SegmentDir
 
 
@@ -36,14 +36,18 @@ def pick_cover(records: list[dict], frames: int, encoder_id: str) -> list[dict]:
     for lst in by_start.values():
         lst.sort(key=lambda r: -r["stop"])
 
-    def walk(at, depth=0):
+    dead_ends: set[int] = set()             # starts from which no cover exists (keeps the search linear)
+
+    def walk(at):
         if at >= frames:
             return [] if at == frames else None
+        if at in dead_ends:
+            return None
         for rec in by_start.get(at, []):
-            stop = min(rec["stop"], frames)
-            rest = walk(stop, depth + 1)
+            rest = walk(min(rec["stop"], frames))
             if rest is not None:
                 return [rec] + rest
+        dead_ends.add(at)
         return None
 
     import sys
@@ -79,15 +83,18 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
     import av
     from ..media.encode import _container_format
     frame_tb = Fraction(fps.denominator, fps.numerator)
-    inputs = [av.open(str(p)) for p in segments]
-    audio_in = av.open(str(audio)) if audio is not None else None
-    out = None
+    inputs: list = []
+    audio_in = out = None
     try:
+        for path in segments:
+            inputs.append(av.open(str(path)))
+            if not inputs[-1].streams.video:
+                raise JoinError(f"{path} has no video stream")
+        if audio is not None:
+            audio_in = av.open(str(audio))
         first = inputs[0].streams.video[0]
         signature = _codec_signature(first)
         for path, c in zip(segments, inputs):
-            if not c.streams.video:
-                raise JoinError(f"{path} has no video stream")
             if _codec_signature(c.streams.video[0]) != signature:
                 raise JoinError(f"{path} was encoded with other codec parameters than {segments[0]} "
                                 "(codec, size, pixel format or headers differ), so it cannot be joined without "
@@ -142,7 +149,9 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
         for path, c, start, seen in zip(segments, inputs, starts, order):
             stream = c.streams.video[0]
             for k, packet in enumerate(p for p in c.demux(stream) if p.size):
-                local = seen[k]
+                local = seen[k] if k < len(seen) else None
+                if packet.pts is None or round(packet.pts * stream.time_base * fps) != local:
+                    raise JoinError(f"{path}: the second read of its packets differs from the first (packet {k})")
                 packet.time_base = frame_tb
                 packet.pts = start + local
                 packet.dts = start + k - delay
@@ -169,7 +178,8 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
 
 def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, keep_segments: bool = True,
                  audio_files: dict | None = None) -> list[Path]:
-    """Join every encoder's segments into its final output; return the files written."""
+    """Join every encoder's segments into its final output (at the encoder's own frame rate; ``fps`` for
+    outputs described without one); return the files written."""
     from ..media.atomic import AtomicFile
     from .segments import count_video_packets
     records = seg.done_segments(digest)
@@ -190,7 +200,7 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
             paths = [seg.segment_path(r["name"]) / r["files"][enc_id][0][0] for r in cover]
             starts = [r["start"] for r in cover]
             counts = [min(r["stop"], out["frames"]) - r["start"] for r in cover]
-            n = remux(paths, starts, counts, fps, target.temp, audio)
+            n = remux(paths, starts, counts, Fraction(out.get("fps", fps)), target.temp, audio)
             check = count_video_packets(target.temp)
             if n != out["frames"] or check != out["frames"]:
                 raise JoinError(f"joined {check} frames of '{enc_id}', expected {out['frames']}")
@@ -202,6 +212,7 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
 
 
 def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Path, keep: bool) -> list[Path]:
+    """Move (or, keeping the segments, hard-link) a sequence's segment files into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     placed = []
     for rec in cover:
@@ -211,17 +222,28 @@ def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Pat
             if keep:
                 tmp = folder / f".{dst.name}.vfx-partial-{os.getpid()}"
                 try:
-                    os.link(src, tmp)
-                except OSError:
-                    shutil.copy2(src, tmp)
-                os.replace(tmp, dst)
+                    try:
+                        os.link(src, tmp)
+                    except OSError:             # another file system, or no hard links: copy
+                        shutil.copy2(src, tmp)
+                    os.replace(tmp, dst)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
             else:
                 os.replace(src, dst)
             placed.append(dst)
     return placed
 
 
-def check_joinable(outputs: dict) -> None:
-    for enc_id, out in outputs.items():
-        if out["kind"] == "file" and out["ext"] not in (".mp4", ".mov", ".mkv", ".webm", ".avi"):
-            raise VfxError(f"the farm cannot join '{enc_id}' files of type {out['ext']}")
+JOINABLE = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+
+
+def check_joinable(outputs: dict, pipeline: str | Path | None = None) -> None:
+    """Raise ``PipelineError`` (exit 2) for an output whose container the join cannot remux."""
+    problems = [Problem(f"the farm cannot join {out['ext'] or 'extension-less'} files (it joins "
+                        f"{', '.join(JOINABLE)} and image sequences)",
+                        file=str(pipeline) if pipeline else None, node=enc_id, option="path")
+                for enc_id, out in outputs.items() if out["kind"] == "file" and out["ext"] not in JOINABLE]
+    if problems:
+        raise PipelineError(problems)

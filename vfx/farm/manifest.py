@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -27,8 +28,17 @@ from ..errors import VfxError
 FORMAT = 1
 MANIFEST = "manifest.json"
 RECORD = "segment.json"
-#: names of what the farm writes into a segment folder (nothing else is ever deleted there)
-_OURS = ("manifest.json", "seg-", "audio-", ".audio-", ".partial-", ".old-", ".killed-", ".manifest.json.")
+#: names of what the farm writes into a segment folder, and their temporary names (nothing else is
+#: ever deleted there: a --segment-dir may be a folder the user keeps other files in)
+_OURS = re.compile(r"""^(?:
+      manifest\.json
+    | seg-\d{6,}-\d{6,}                                   # a segment
+    | \.(?:partial|old)-seg-\d{6,}-\d{6,}-.+              # one being written / being replaced
+    | \.killed-seg-\d{6,}-\d{6,}                          # the tests' fault-injection marker
+    | audio-.+\.(?:json|mp4|mov|mkv|webm|avi)               # the audio and its record
+    | \.audio-.+\.vfx-partial-\d+\.(?:mp4|mov|mkv|webm|avi) # the audio being written
+    | \.(?:manifest|audio-.+)\.json\.\d+-[0-9a-f]+\.tmp     # a JSON file being written
+)$""", re.VERBOSE)
 
 
 class StaleSegments(VfxError):
@@ -69,15 +79,21 @@ def write_json(path: Path, data) -> None:
     """Write JSON atomically: a temporary file beside it, then a rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
-
-
-def read_json(path: Path):
     try:
-        return json.loads(Path(path).read_text())
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``; None if it is missing, unreadable, or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 class SegmentDir:
@@ -102,11 +118,12 @@ class SegmentDir:
         """Raise ``StaleSegments`` if the manifest was written for another version of the pipeline."""
         m = self.manifest()
         if m is not None and m.get("hash") != current:
+            fix = ("Render without --resume to start over" if what == "resume" else
+                   "Export the job again (vfx farm export) to start over")
             raise StaleSegments(
                 f"cannot {what}: the segments in {self.path} were rendered from a different version of the "
                 f"pipeline (its content hash was {str(m.get('hash'))[:12]}, now {current[:12]}: the pipeline "
-                "text, a var, an override or an input file changed). Render without --resume to start "
-                "over, or give another --segment-dir.")
+                f"text, a var, an override or an input file changed). {fix}, or give another --segment-dir.")
 
     # --- segments -------------------------------------------------------------------------
     def segment_path(self, name: str) -> Path:
@@ -131,7 +148,7 @@ class SegmentDir:
     def segment_done(self, name: str, current: str) -> bool:
         """The segment exists, was rendered from this pipeline, and has all its files at their sizes."""
         rec = self.record(name)
-        if rec is None or rec.get("hash") != current:
+        if rec is None or rec.get("hash") != current or not {"start", "stop", "files"} <= rec.keys():
             return False
         return files_intact(self.segment_path(name), rec.get("files", {}))
 
@@ -152,8 +169,9 @@ class SegmentDir:
         return read_json(self.path / f"audio-{encoder_id}.json")
 
     def audio_done(self, encoder_id: str, current: str) -> Path | None:
+        """The encoder's audio file if it was rendered from this pipeline and is intact, else None."""
         rec = self.audio_record(encoder_id)
-        if rec is None or rec.get("hash") != current:
+        if rec is None or rec.get("hash") != current or "file" not in rec or "size" not in rec:
             return None
         if not files_intact(self.path, {encoder_id: [[rec["file"], rec["size"]]]}):
             return None
@@ -166,7 +184,7 @@ class SegmentDir:
         if not self.path.is_dir():
             return
         for entry in self.path.iterdir():
-            if not entry.name.startswith(_OURS):
+            if not _OURS.match(entry.name):
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
@@ -185,17 +203,19 @@ class SegmentDir:
             pass
 
     def partials(self) -> list[Path]:
-        return [p for p in self.path.glob(".partial-*")] if self.path.is_dir() else []
+        """Unfinished segment folders (``.partial-*``) left by a task that died."""
+        return list(self.path.glob(".partial-*")) if self.path.is_dir() else []
 
 
 def files_intact(folder: Path, files: dict) -> bool:
-    for entries in files.values():
-        for rel, size in entries:
-            try:
+    """Every ``[relative path, size]`` listed in ``files`` (per encoder) exists under ``folder`` at that size."""
+    try:
+        for entries in files.values():
+            for rel, size in entries:
                 if (Path(folder) / rel).stat().st_size != size:
                     return False
-            except OSError:
-                return False
+    except (OSError, TypeError, ValueError, AttributeError):   # missing files, or a damaged record
+        return False
     return True
 
 

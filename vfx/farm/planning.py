@@ -14,6 +14,7 @@ class Chunk:
 
     @property
     def frames(self) -> int:
+        """How many frames the chunk holds."""
         return self.stop - self.start
 
     @property
@@ -28,9 +29,11 @@ class Chunk:
 
     @property
     def label(self) -> str:
+        """How messages name it: ``chunk 2 (frames 20-29)`` (no number for a chunk outside a plan)."""
         return (f"chunk {self.index} " if self.index >= 0 else "chunk ") + f"(frames {self.start}-{self.last})"
 
     def to_json(self) -> list[int]:
+        """``[index, start, stop]``, as the manifest lists the plan."""
         return [self.index, self.start, self.stop]
 
 

@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
-from ..errors import RenderError, VfxError
+from ..errors import PipelineError, RenderError, VfxError
 from .manifest import RECORD, SegmentDir, content_hash, write_json
 from .planning import Chunk
 
@@ -43,6 +43,8 @@ class Job:
 
 @dataclass
 class Loaded:
+    """A job's pipeline, built: its graph, content hash and outputs (``load_job``)."""
+
     spec: object
     graph: object
     hash: str
@@ -60,19 +62,19 @@ def _registry_kind(type_name) -> str | None:
 
 def describe_outputs(graph) -> dict:
     """For each encoder: its final path, whether it is a container file or an image sequence,
-    whether it has audio, and its frame count."""
+    whether it has audio, its frame count and frame rate."""
     out = {}
     for enc in graph.encoders:
         opts = enc.options
         path = getattr(opts, "path", None)
         if path is None:
-            raise VfxError(f"encoder '{enc.id}' ({enc.type}) has no 'path' option, so the farm cannot point it "
-                           "at a segment")
+            raise PipelineError(graph.spec.problem(f"{enc.type} has no 'path' option, so the farm cannot point "
+                                                   "it at a segment", node=enc.id, option="path"))
         path = Path(path)
         sequence = bool(_SEQ.search(path.name))
         audio = enc.audio_source() is not None and not sequence
         out[enc.id] = {"path": str(path), "kind": "sequence" if sequence else "file", "ext": path.suffix.lower(),
-                       "audio": audio, "frames": enc.video.frame_count, "type": enc.type,
+                       "audio": audio, "frames": enc.video.frame_count, "fps": str(enc.video.fps), "type": enc.type,
                        "audio_codec": getattr(opts, "audio_codec", None) if audio else None}
     return out
 
@@ -111,6 +113,15 @@ def load_job(job: Job, segment_dir: Path | None = None, first_frame: int | None 
     return Loaded(spec, graph, digest, outputs, frames, fps)
 
 
+def graph_needs_gpu(graph, device: str) -> bool:
+    """A chunk asks for a GPU when it is to run on CUDA, or its graph has a generator (GAN/VAE)
+    node or a node type that declares ``gpu = True``."""
+    from ..node import Generator
+    if str(device).startswith("cuda"):
+        return True
+    return any(isinstance(n, Generator) or getattr(type(n), "gpu", False) is True for n in graph.nodes.values())
+
+
 def _options_of(type_name) -> set[str]:
     from ..plugins import get_registry
     cls = get_registry().nodes.get(type_name)
@@ -118,6 +129,7 @@ def _options_of(type_name) -> set[str]:
 
 
 def count_video_packets(path: Path) -> int:
+    """The number of non-empty video packets in ``path``: one per frame for the encoders vfx writes."""
     import av
     with av.open(str(path)) as c:
         return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
@@ -286,9 +298,10 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
             name = f"audio-{enc.id}{out['ext']}"
             target = AtomicFile(seg.path / name)
             started = time.perf_counter()
-            writer = AudioWriter(target.temp, codec=enc.options.audio_codec, sample_rate=s.sample_rate,
-                                 channels=s.channels, bitrate=getattr(enc.options, "audio_bitrate", "192k"))
+            writer = None
             try:
+                writer = AudioWriter(target.temp, codec=enc.options.audio_codec, sample_rate=s.sample_rate,
+                                     channels=s.channels, bitrate=getattr(enc.options, "audio_bitrate", "192k"))
                 step = max(1, round(fps))
                 for i in range(0, total, step):
                     j = min(i + step, total)
@@ -297,10 +310,11 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
                     writer.write(fit_channels(buf.samples, s.channels))
                 writer.close()
             except BaseException:
-                try:
-                    writer.container.close()
-                except Exception:
-                    pass
+                if writer is not None:
+                    try:
+                        writer.container.close()
+                    except Exception:
+                        pass
                 target.discard()
                 raise
             target.commit()

@@ -9,6 +9,7 @@ row number and left out; the others render.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,8 @@ class MatrixError(VfxError):
 
 @dataclass
 class Variant:
+    """One CSV row: its ``--set`` overrides, and after checking or rendering, its error or outputs."""
+
     row: int                    # 1 = the first row under the header
     line: int                   # the line in the CSV file
     overrides: list[str]
@@ -39,8 +42,16 @@ def read_matrix(csv_path: str | Path, template: str | Path) -> list[Variant]:
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise MatrixError(f"cannot read the variants file {csv_path}: {exc}") from None
-    reader = csv.reader(text.splitlines())
-    rows = list(reader)
+    # a quoted cell may hold a line break: let csv split the records and count the lines
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, first_lines, end = [], [], 0
+    try:
+        for cells in reader:
+            rows.append(cells)
+            first_lines.append(end + 1)
+            end = reader.line_num
+    except csv.Error as exc:
+        raise MatrixError(f"{csv_path}, line {reader.line_num}: {exc}") from None
     if not rows or not any(c.strip() for c in rows[0]):
         raise MatrixError(f"{csv_path}: the first line must name the columns (vars such as title, output)")
     header = [c.strip() for c in rows[0]]
@@ -56,12 +67,12 @@ def read_matrix(csv_path: str | Path, template: str | Path) -> list[Variant]:
         raise MatrixError(f"{csv_path}: a column is named twice")
     variants = []
     row = 0
-    for line, cells in enumerate(rows[1:], start=2):
+    label_at = header.index("output") if "output" in header else 0
+    for line, cells in zip(first_lines[1:], rows[1:]):
         if not any(c.strip() for c in cells):
             continue
         row += 1
-        label_col = "output" if "output" in header else header[0]
-        label = cells[header.index(label_col)].strip() if len(cells) > header.index(label_col) else ""
+        label = " ".join(cells[label_at].split()) if len(cells) > label_at else ""
         v = Variant(row=row, line=line, overrides=[], label=f"row {row}" + (f" ({label})" if label else ""))
         if len(cells) != len(header):
             v.error = f"has {len(cells)} cells, the header {len(header)}"
@@ -87,7 +98,8 @@ def _quote(cell: str, force_string: bool = False) -> str:
                 return cell
         except tomllib.TOMLDecodeError:
             pass
-    return '"' + cell.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    escaped = cell.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return '"' + escaped + '"'
 
 
 def check_variants(template: str | Path, variants: list[Variant], base_overrides=()) -> None:
@@ -110,9 +122,9 @@ def check_variants(template: str | Path, variants: list[Variant], base_overrides
             v.outputs = [str(p) for enc in graph.encoders for p in enc.output_paths()[:1]]
         finally:
             graph.close()
-        clash = [owner[o] for o in v.outputs if o in owner]
-        if clash:
-            v.error = f"writes {v.outputs[0]}, as row {clash[0]} does (give each row its own output)"
+        clash = next((o for o in v.outputs if o in owner), None)
+        if clash is not None:
+            v.error = f"writes {clash}, as row {owner[clash]} does (give each row its own output)"
             continue
         for o in v.outputs:
             owner[o] = v.row
