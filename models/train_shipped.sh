@@ -2,10 +2,10 @@
 # Rebuild the three shipped models (plugins/models/{fire,sky,nebula}.safetensors) from scratch:
 # render their training data with the project's own effects, train, then evaluate.
 #
-#   models/train_shipped.sh            # everything (data ~3 min, training ~20 min, eval ~3 min on 2 CPU cores)
+#   models/train_shipped.sh            # everything (data ~3-7 min, training ~30 min, eval ~3 min on 2 busy CPU cores)
 #   models/train_shipped.sh data       # only the datasets      (models/data/out/, ignored by git)
 #   models/train_shipped.sh train      # only the training      (plugins/models/*.safetensors)
-#   models/train_shipped.sh eval       # only the evaluation    (docs/gallery/model_*.png, models/out/metrics.json)
+#   models/train_shipped.sh eval       # only the evaluation    (docs/gallery/model_*.png, models/shipped_metrics.json)
 #
 # --threads 1: on a 2-core machine shared with other work, torch with 2 OpenMP threads trained
 # 5-8x slower than with 1 (measured: GAN 0.19 vs 1.62 step/s) while the other core was busy.
@@ -29,7 +29,7 @@ timed() {  # timed NAME CMD...: run CMD and log its wall time to models/out/time
 
 if [[ $stage == all || $stage == data ]]; then
     # 120 x 20 fire frames, 200 x 12 sky frames, 200 x 12 nebula frames for training (2400 each);
-    # 12 / 20 / 20 held-out variants with other seeds (240 frames each)
+    # 60 held-out variants each, with other seeds (1200 / 720 / 720 frames)
     timed data-fire   $PY models/make_data.py fire
     timed data-sky    $PY models/make_data.py sky
     timed data-nebula $PY models/make_data.py nebula

@@ -9,6 +9,7 @@ and ``vfx_checkpoint`` metadata; ``load_model`` reads the model out of either.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -118,12 +119,19 @@ def state_tensors(module: torch.nn.Module, prefix: str = "", half: bool = False)
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     """Write a safetensors file atomically: a temporary file beside ``path``, then a rename."""
     from safetensors.torch import save_file
     atomic = AtomicFile(Path(path))
     try:
         save_file(tensors, str(atomic.temp), metadata=metadata)
+        os.chmod(atomic.temp, 0o666 & ~_umask())      # safetensors writes 0600; give the usual mode
         return atomic.commit()
     except BaseException:
         atomic.discard()
