@@ -141,8 +141,11 @@ def _chunk_task(job: Job, chunk: Chunk, segment_dir: str, digest: str, hub, key,
         hub.report.remote(key, done)
 
     started = time.time()
-    rec = render_segment(job, chunk, Path(segment_dir), digest, progress=progress, kill_marker=kill_marker,
-                         worker={"node_id": ctx.get_node_id(), "gpu_ids": ray.get_gpu_ids(), "attempt": attempt})
+    try:
+        rec = render_segment(job, chunk, Path(segment_dir), digest, progress=progress, kill_marker=kill_marker,
+                             worker={"node_id": ctx.get_node_id(), "gpu_ids": ray.get_gpu_ids(), "attempt": attempt})
+    except VfxError as exc:
+        raise PipelineFault(str(exc)) from None
     rec["task_seconds"] = round(time.time() - started, 3)
     return rec
 
@@ -150,7 +153,15 @@ def _chunk_task(job: Job, chunk: Chunk, segment_dir: str, digest: str, hub, key,
 def _audio_task(job: Job, segment_dir: str, digest: str):
     """The whole timeline's audio on a worker (always on the CPU)."""
     job.device = "cpu"
-    return render_audio(job, Path(segment_dir), digest)
+    try:
+        return render_audio(job, Path(segment_dir), digest)
+    except VfxError as exc:
+        raise PipelineFault(str(exc)) from None
+
+
+class PipelineFault(VfxError):
+    """A task's failure that is the pipeline's or its media's fault (a bad input file, say), raised as
+    a class that is not an ``OSError`` so Ray does not retry it like a worker that died."""
 
 
 @contextmanager
