@@ -14,6 +14,12 @@ from torch.nn.utils.parametrizations import spectral_norm
 from vfx.models import GenerativeModel
 
 
+def _label_embedding(model: GenerativeModel):
+    """(embedding, its size) of a class-conditional model's labels; (None, 0) for an unconditional one."""
+    e = int(model.config["embed_dim"]) if model.num_classes else 0
+    return (nn.Embedding(model.num_classes, e) if e else None), e
+
+
 def _widths(model: GenerativeModel) -> list[int]:
     """Channel count after each 2x step down from full resolution (index 0: R/2)."""
     cfg = model.config
@@ -38,8 +44,7 @@ class ConvVAE(GenerativeModel):
     def __init__(self, config: dict):
         super().__init__(config)
         w = _widths(self)
-        e = int(self.config["embed_dim"]) if self.num_classes else 0
-        self.embed = nn.Embedding(self.num_classes, e) if e else None
+        self.embed, e = _label_embedding(self)
         enc, cin = [], 3
         for c in w:
             enc += [nn.Conv2d(cin, c, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
@@ -108,8 +113,7 @@ class DCGANSN(GenerativeModel):
     def __init__(self, config: dict):
         super().__init__(config)
         w = _widths(self)
-        e = int(self.config["embed_dim"]) if self.num_classes else 0
-        self.embed = nn.Embedding(self.num_classes, e) if e else None
+        self.embed, e = _label_embedding(self)
         self.project = nn.Linear(self.latent_dim + e, w[-1] * 16, bias=False)
         self.bn0 = nn.BatchNorm2d(w[-1])
         ups = []

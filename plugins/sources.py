@@ -302,9 +302,7 @@ class TestPattern(vfx.Source):
         linear = torch.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
         alpha = torch.ones(n, 1, h, w, device=self.device)
         pixels = torch.cat([linear, alpha], 1).contiguous(memory_format=torch.channels_last)
-        batch = FrameBatch(indices, pixels)
-        batch.converted_here = True          # a fresh tensor: a consumer may draw on it in place
-        return batch
+        return FrameBatch(indices, pixels, owned=True)       # a fresh tensor, kept nowhere else
 
     def render_audio(self, start, count):
         s = self.audio

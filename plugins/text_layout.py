@@ -564,6 +564,4 @@ class TextSource(vfx.Source):
                                  device=self.device).permute(0, 3, 1, 2)
         for layer, x, y, opacity, j0, j1 in draws:
             blend(canvas, slice(j0, j1 + 1), layer, x, y, opacity)
-        batch = FrameBatch(indices, canvas)
-        batch.converted_here = True     # the canvas is this node's own: a consumer may draw on it in place
-        return batch
+        return FrameBatch(indices, canvas, owned=True)     # the canvas is this node's own

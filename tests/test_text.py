@@ -256,7 +256,7 @@ def test_draws_over_an_input_inside_its_box_only():
     # outside [start, end) the input passes through untouched, and is not handed out as writable
     timed = make_text(width=200, height=120, text="T", size=60, start=10, end=20, node_input=TensorClip(grey, count=24))
     early = timed.frames([0, 1, 2])
-    assert not early.converted_here and torch.equal(early.pixels, grey.expand(3, -1, -1, -1))
+    assert not early.owned and torch.equal(early.pixels, grey.expand(3, -1, -1, -1))
     assert np.array_equal(frames(timed, [10])[0], px[0]) and np.array_equal(frames(timed, [20])[0], frames(timed, [0])[0])
 
 

@@ -57,17 +57,18 @@ def samples_at(frame: int, fps: Fraction, sample_rate: int) -> int:
 class FrameBatch:
     """N consecutive-or-not frames of one stream, with the frame index of each."""
 
-    __slots__ = ("indices", "_pixels", "native", "_convert", "width", "height", "converted_here")
+    __slots__ = ("indices", "_pixels", "native", "_convert", "width", "height", "owned")
 
     def __init__(self, indices: Sequence[int], pixels: "torch.Tensor | None" = None, *,
                  native: list | None = None, convert: Callable[[list], "torch.Tensor"] | None = None,
-                 size: tuple[int, int] | None = None):
+                 size: tuple[int, int] | None = None, owned: bool = False):
         self.indices = list(indices)
         self._pixels = pixels
         self.native = native
         self._convert = convert
-        #: the tensor was made by this object's own conversion, so only its holders can see it
-        self.converted_here = False
+        #: only this batch's holders can see its tensor (made by its own conversion, or fresh from a
+        #: node that keeps no copy and says so), so a consumer may draw on it in place
+        self.owned = owned
         if pixels is not None:
             self.height, self.width = int(pixels.shape[2]), int(pixels.shape[3])
         else:
@@ -82,7 +83,7 @@ class FrameBatch:
         if self._pixels is None:
             self._pixels = self._convert(self.native)
             self.native = None
-            self.converted_here = True
+            self.owned = True
         return self._pixels
 
     @property

@@ -151,12 +151,12 @@ class Node:
         """An input's pixels that this node may change in place.
 
         Nodes never write into what they pull; this hands over the tensor itself when no one
-        else can see it (freshly decoded and not cached by a shared node), else a copy.
+        else can see it (``batch.owned`` and not cached by a shared node), else a copy.
         """
         import torch
         batch = node.frames(indices)
         pixels = batch.pixels
-        if batch.converted_here and not node.cache_enabled:
+        if batch.owned and not node.cache_enabled:
             return pixels
         return pixels.clone(memory_format=torch.channels_last)
 
