@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import xml.etree.ElementTree as ET
@@ -481,3 +482,37 @@ def test_export_openjd_with_more_chunks_than_a_list_range_holds(tmp_path):
     res = vfx_here("farm", "chunk", p, "--segment-dir", seg, "--frames", "24", "--chunk-size", "12")
     assert res.returncode == 0, res.stderr
     assert (seg / "seg-000024-000029" / "segment.json").exists()
+
+
+def test_a_media_error_on_a_worker_fails_its_chunk_at_once(tmp_path, ray_cluster):
+    """A bad input is the pipeline's fault, not a dead worker's: no retries, the chunk is named."""
+    make_video(tmp_path / "whole.mp4", frames=48)
+    with av.open(str(tmp_path / "whole.mp4")) as src, \
+            av.open(str(tmp_path / "cut.mp4"), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    data = (tmp_path / "cut.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[:len(data) // 2])     # the index says 48 frames; half are there
+    p = write_pipeline(tmp_path, """
+        [pipeline]
+        width = 128
+        height = 72
+        fps = 24
+        [nodes.clip]
+        type = "source.video"
+        path = "cut.mp4"
+        [nodes.out]
+        type = "encode.video"
+        input = "clip"
+        path = "farm.mp4"
+        """)
+    res = vfx_here("farm", "render", p, "--chunk-size", "12", "--address", ray_cluster.address,
+                   "--segment-dir", tmp_path / "s", "--keep-segments")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert re.search(r"chunk \d \(frames \d+-\d+\) failed: .*cut.mp4: frame \d+ is past the end of the stream",
+                     res.stderr), res.stderr
+    assert "retried" not in res.stdout, res.stdout           # the progress line counts retries
+    assert not (tmp_path / "farm.mp4").exists()
