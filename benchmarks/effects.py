@@ -70,8 +70,8 @@ def time_node(node_type: str, kind: str, device: str, batch: int, repeat: int) -
             plate.cache_enabled = True
         times = []
         start = 24
+        indices = list(range(start, start + batch))      # the same frames each round, caches dropped
         for r in range(repeat + 1):
-            indices = list(range(start + r * batch, start + (r + 1) * batch))
             if plate is not None:
                 plate.frames(indices).pixels        # the plate is not the effect's cost
             node.drop_cache()

@@ -342,8 +342,12 @@ class _ModelGenerator(vfx.Generator):
         import contextlib
         import torch
         p = self.options.precision
-        if not self.on_cuda or p == "fp32":
+        if not self.on_cuda:
             return contextlib.nullcontext()
+        if p == "fp32":                   # true float32: no TF32 in the convolutions either
+            cudnn = torch.backends.cudnn
+            return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                               deterministic=cudnn.deterministic, allow_tf32=False)
         if p == "auto":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         else:

@@ -34,7 +34,10 @@ def resize(pixels, width: int, height: int, filter: str = "bilinear"):
         return out
     mode = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic", "area": "area",
             "lanczos": "bicubic"}[filter]
-    kwargs = {"align_corners": False, "antialias": True} if mode in ("bilinear", "bicubic") else {}
+    # antialiasing only when shrinking: torch's antialiased bicubic is a different kernel (a = -0.5)
+    # from the plain one (a = -0.75, OpenCV's), which enlarging on the GPU must match
+    shrinking = height < h or width < w
+    kwargs = {"align_corners": False, "antialias": shrinking} if mode in ("bilinear", "bicubic") else {}
     out = torch.nn.functional.interpolate(pixels, size=(height, width), mode=mode, **kwargs)
     return out.clamp_(min=0).contiguous(memory_format=torch.channels_last)
 
