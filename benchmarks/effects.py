@@ -2,8 +2,8 @@
 
 For every effect and background node, in one process and one run: the median time of
 ``node.frames([i])`` over fresh frame indices (torch with the engine's thread budget), and the
-median time libx264 ``veryfast`` takes to encode a 1080p frame (from RGBA, as the engine hands
-it over), so each effect is reported as a ratio of the encode. With ``--device cuda`` (where a GPU
+median CPU time libx264 ``veryfast`` takes to encode a 1080p frame (from RGBA, as the engine
+hands it over), so each effect is reported as a ratio of the encode (CPU time to CPU time). With ``--device cuda`` (where a GPU
 exists) it reports batch sizes 1, 8 and 32 instead.
 
     .venv/bin/python benchmarks/effects.py [--only effect.blur,effect.glow] [--device cuda] [--repeat 5]
@@ -37,6 +37,10 @@ SETTINGS = {
     "effect.transform": 'rotate = 10.0\nscale = 1.1',
     "effect.grade": 'exposure = 0.3\ncontrast = 1.2\nsaturation = 1.1\nlut = "LUT"',
 }
+# further rows: the same node with other settings (label: (node type, settings))
+VARIANTS = {
+    "effect.grade (no LUT)": ("effect.grade", 'exposure = 0.3\ncontrast = 1.2\nsaturation = 1.1'),
+}
 
 
 def pipeline(node_type: str, kind: str, extra: str) -> str:
@@ -55,9 +59,12 @@ def pipeline(node_type: str, kind: str, extra: str) -> str:
         """) + body
 
 
-def time_node(node_type: str, kind: str, device: str, batch: int, repeat: int) -> float:
-    """Median milliseconds per frame of one node (its plate, if any, is rendered before timing)."""
-    extra = SETTINGS.get(node_type, "").replace("LUT", str(LUT))
+def time_node(node_type: str, kind: str, device: str, batch: int, repeat: int, extra: str) -> tuple[float, float]:
+    """Median wall and CPU milliseconds per frame of one node (its plate, if any, is rendered first).
+
+    The CPU time is this thread's (torch and OpenCV run on it, one thread each): it leaves out
+    the time other processes on a shared machine take the core away."""
+    extra = extra.replace("LUT", str(LUT))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.toml"
         path.write_text(pipeline(node_type, kind, extra))
@@ -68,22 +75,23 @@ def time_node(node_type: str, kind: str, device: str, batch: int, repeat: int) -
         plate = graph.nodes.get("plate")
         if plate is not None:
             plate.cache_enabled = True
-        times = []
+        times, cpu_times = [], []
         start = 24
         indices = list(range(start, start + batch))      # the same frames each round, caches dropped
         for r in range(repeat + 1):
             if plate is not None:
                 plate.frames(indices).pixels        # the plate is not the effect's cost
             node.drop_cache()
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.thread_time()
             node.frames(indices).pixels
             if str(device).startswith("cuda"):
                 import torch
                 torch.cuda.synchronize()
             if r:
                 times.append((time.perf_counter() - t) * 1000 / batch)
+                cpu_times.append((time.thread_time() - cpu) * 1000 / batch)
         graph.close()
-        return statistics.median(times)
+        return statistics.median(times), statistics.median(cpu_times)
 
 
 def time_encode(repeat: int) -> tuple[float, float]:
@@ -122,20 +130,32 @@ def main() -> None:
     device = resolve_device(args.device)
     configure_threads(device)
     reg = get_registry()
-    types = [t for t in sorted(reg.nodes) if t.startswith(("effect.", "background."))]
+    rows = []
+    for t in sorted(reg.nodes):
+        if t.startswith(("effect.", "background.")):
+            rows.append((t, t, SETTINGS.get(t, "")))
+            rows += [(label, t, extra) for label, (vt, extra) in VARIANTS.items() if vt == t]
     if args.only:
-        types = [t for t in types if t in args.only.split(",")]
+        rows = [r for r in rows if r[1] in args.only.split(",")]
     batches = [1, 8, 32] if str(device).startswith("cuda") else [1]
     encode_wall, encode = time_encode(args.repeat)
+    cuda = str(device).startswith("cuda")
     print(f"libx264 veryfast encode of a 1080p frame: {encode:.1f} ms CPU ({encode_wall:.1f} ms wall on "
           f"all cores); effects below on {device}, one torch thread")
-    header = "node".ljust(24) + "".join(f"{f'ms/frame b={b}':>16}" for b in batches) + f"{'x encode':>10}"
+    if cuda:
+        header = "node".ljust(24) + "".join(f"{f'ms/frame b={b}':>16}" for b in batches) + f"{'x encode':>10}"
+    else:
+        header = "node".ljust(24) + f"{'wall ms':>10}{'CPU ms':>10}{'x encode (CPU)':>16}"
     print(header)
     print("-" * len(header))
-    for t in types:
+    for label, t, extra in rows:
         kind = reg.nodes[t].kind
-        row = [time_node(t, kind, device, b, args.repeat) for b in batches]
-        print(t.ljust(24) + "".join(f"{v:>16.1f}" for v in row) + f"{row[0] / encode:>10.2f}")
+        row = [time_node(t, kind, device, b, args.repeat, extra) for b in batches]
+        if cuda:
+            print(label.ljust(24) + "".join(f"{wall:>16.1f}" for wall, _ in row) + f"{row[0][0] / encode:>10.2f}")
+        else:
+            wall, cpu = row[0]
+            print(label.ljust(24) + f"{wall:>10.1f}{cpu:>10.1f}{cpu / encode:>16.2f}")
         sys.stdout.flush()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, opt
+from vfx import ConfigureError, FrameBatch, imageops, opt
 
 #: Rec.709 / sRGB luma weights for linear RGB
 LUMA = (0.2126, 0.7152, 0.0722)
@@ -57,11 +57,12 @@ def _straight(px, has_alpha: bool = True):
     return px[:, :3] * inv, a
 
 
-def _assemble(rgb, alpha, premultiply: bool = True):
-    """A new channels-last (N, 4, H, W) tensor from colour and alpha (colour times alpha)."""
+def _assemble(rgb, alpha, premultiply: bool = True, out=None):
+    """A channels-last (N, 4, H, W) tensor from colour and alpha (colour times alpha): new, or ``out``."""
     from vfx.frames import empty_pixels
     n, _, h, w = rgb.shape
-    out = empty_pixels(n, h, w, rgb.device)
+    if out is None:
+        out = empty_pixels(n, h, w, rgb.device)
     if premultiply:
         import torch
         torch.mul(rgb, alpha, out=out[:, :3])
@@ -512,56 +513,70 @@ class Grade(vfx.Effect):
             gains = gains * (w @ np.asarray(LUMA))[:, None] / w
         return gains
 
-    def render(self, indices):
-        import torch
-        batch = self.pull(self.input("input"), indices)
-        px = batch.pixels
-        has_alpha = self.input("input").video.has_alpha
-        # Per-channel arithmetic runs fastest on whole planes: one copy to NCHW, one back at the end.
-        rgb, alpha = _straight(px.contiguous(), has_alpha)
-        changed = False
-
+    def _settings(self, indices, like) -> dict:
+        """The steps this batch needs, with their per-frame values as (N, k, 1, 1) tensors."""
+        steps = {}
         gains = self._wb_gains(indices) * (2.0 ** self.values("exposure", indices))[:, None]
         if not np.allclose(gains, 1.0, rtol=0, atol=1e-9):
-            rgb = rgb * _col(gains, px)
-            changed = True
-
+            steps["gains"] = _col(gains, like)
         contrast = self.values("contrast", indices)
         if np.any(contrast != 1.0):
-            pivot = _col(self.values("pivot", indices), px)
-            c = _col(contrast, px)
-            rgb = _pow_(rgb.clamp_min(0.0) / pivot, c).mul_(pivot).add_(rgb.clamp_max(0.0))
-            changed = True
-
+            steps["contrast"] = (_col(contrast, like), _col(self.values("pivot", indices), like))
         sat = self.values("saturation", indices)
         if np.any(sat != 1.0):
-            y = _luma(rgb)
-            rgb = y + _col(sat, px) * (rgb - y)
-            changed = True
-
+            steps["saturation"] = _col(sat, like)
         lift, gamma, gain = (self.values(k, indices) for k in ("lift", "gamma", "gain"))
         if np.any(lift != 0.0) or np.any(gain != 1.0):
-            lf, gn = _col(lift, px), _col(gain, px)
-            rgb = gn * (rgb + lf * (1.0 - rgb))
-            changed = True
+            steps["lift_gain"] = (_col(lift, like), _col(gain, like))
         if np.any(gamma != 1.0):
-            rgb = _pow_(rgb.clamp_min(0.0), _col(1.0 / gamma, px)).add_(rgb.clamp_max(0.0))
-            changed = True
-
+            steps["gamma"] = _col(1.0 / gamma, like)
         if self._lut is not None:
             mix = self.values("lut_mix", indices)
             if np.any(mix > 0):
-                if self._volume is None or self._volume[0] != px.device:
-                    self._volume = (px.device, lut_volume(self._lut, px.device))
-                srgb = self.options.lut_space == "srgb"
-                looked = apply_lut(srgb_encode(rgb) if srgb else rgb, self._lut, self._volume[1])
-                looked = srgb_decode(looked) if srgb else looked
-                rgb = looked if np.all(mix == 1.0) else torch.lerp(rgb, looked, _col(mix, px))
-                changed = True
+                if self._volume is None or self._volume[0] != like.device:
+                    self._volume = (like.device, lut_volume(self._lut, like.device))
+                steps["lut"] = None if np.all(mix == 1.0) else _col(mix, like)
+        return steps
 
-        if not changed:
+    def _grade(self, rgb, steps: dict):
+        """The grade of straight linear colour (N, 3, H, W): a new tensor, or ``rgb`` changed in place."""
+        import torch
+        if "gains" in steps:
+            rgb = rgb * steps["gains"]
+        if "contrast" in steps:
+            c, pivot = steps["contrast"]
+            rgb = _pow_(rgb.clamp_min(0.0) / pivot, c).mul_(pivot).add_(rgb.clamp_max(0.0))
+        if "saturation" in steps:
+            y = _luma(rgb)
+            rgb = y + steps["saturation"] * (rgb - y)
+        if "lift_gain" in steps:
+            lf, gn = steps["lift_gain"]
+            rgb = gn * (rgb + lf * (1.0 - rgb))
+        if "gamma" in steps:
+            rgb = _pow_(rgb.clamp_min(0.0), steps["gamma"]).add_(rgb.clamp_max(0.0))
+        if "lut" in steps:
+            srgb = self.options.lut_space == "srgb"
+            looked = apply_lut(srgb_encode(rgb) if srgb else rgb, self._lut, self._volume[1])
+            looked = srgb_decode(looked) if srgb else looked
+            mix = steps["lut"]
+            rgb = looked if mix is None else torch.lerp(rgb, looked, mix)
+        return rgb
+
+    def render(self, indices):
+        from vfx.frames import empty_pixels
+        batch = self.pull(self.input("input"), indices)
+        px = batch.pixels
+        steps = self._settings(indices, px)
+        if not steps:
             return batch
-        return FrameBatch(indices, _assemble(rgb, alpha, premultiply=has_alpha))
+        has_alpha = self.input("input").video.has_alpha
+        n, _, h, w = px.shape
+        out = empty_pixels(n, h, w, px.device)
+        for y0, y1 in imageops.row_strips(px):
+            # per-channel arithmetic runs fastest on whole planes: one copy to NCHW, one back
+            rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
+            _assemble(self._grade(rgb, steps), alpha, premultiply=has_alpha, out=out[:, :, y0:y1])
+        return FrameBatch(indices, out)
 
 
 class Blur(vfx.Effect):

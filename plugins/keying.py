@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, opt
+from vfx import ConfigureError, FrameBatch, imageops, opt
 from vfx.options import Animated
 
 OUTPUTS = ("composite", "matte")
@@ -168,12 +168,14 @@ class _Keyer(vfx.Effect):
         super().configure()
         self.video = self.video.with_(has_alpha=self.options.output == "composite")
 
-    def _finish(self, indices, pixels, matte, rgb=None):
-        """Output for a (N, 1, H, W) key matte; ``rgb``: straight linear planes to use instead."""
+    def _finish(self, pixels, matte, rgb=None, out=None):
+        """Output pixels for a (N, 1, H, W) key matte, new or into ``out``; ``rgb``: straight
+        linear planes to use instead of the input's colour."""
         import torch
         from vfx.frames import empty_pixels
         n, _, h, w = pixels.shape
-        out = empty_pixels(n, h, w, pixels.device)
+        if out is None:
+            out = empty_pixels(n, h, w, pixels.device)
         if self.options.output == "matte":
             a = (matte * pixels[:, 3:4]).clamp_(0, 1)
             out[:, :3] = torch.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
@@ -184,7 +186,7 @@ class _Keyer(vfx.Effect):
             alpha = matte * pixels[:, 3:4]
             torch.mul(rgb, alpha, out=out[:, :3])
             out[:, 3:4] = alpha
-        return FrameBatch(indices, out)
+        return out
 
 
 def _ramp(x, start: np.ndarray, width: np.ndarray):
@@ -276,34 +278,44 @@ class ChromaKey(_Keyer):
 
     def render(self, indices):
         import torch
+        from vfx.frames import empty_pixels
         pixels = self.pull(self.input("input"), indices).pixels
         dev = pixels.device
+        n, _, h, w = pixels.shape
+        opaque = not self.input("input").video.has_alpha
         keys = self.values("key_color", indices)
         kcb, kcr = self._key_chroma(keys)
-        rgb = straight_planes(pixels, opaque=not self.input("input").video.has_alpha)
-        srgb = srgb_encode(rgb.clamp(0, 1))
-        dist = torch.hypot(_weighted(srgb, _CB_WEIGHTS, kcb), _weighted(srgb, _CR_WEIGHTS, kcr))
-        del srgb
-        dist.div_(_column(np.maximum(np.hypot(kcb, kcr), 1e-3), dev))
-        matte = _ramp(dist, self.values("tolerance", indices), self.values("softness", indices))
-        matte = shrink_matte(matte, self.values("shrink", indices))
+        scale = _column(np.maximum(np.hypot(kcb, kcr), 1e-3), dev)
+        tolerance, softness = self.values("tolerance", indices), self.values("softness", indices)
+        strips = imageops.row_strips(pixels)
+        matte = torch.empty((n, 1, h, w), device=dev)
+        colour = []                      # the straight colour of each strip, for the spill pass
+        for y0, y1 in strips:           # per pixel: the chroma distance's matte, strip by strip
+            colour.append(straight_planes(pixels[:, :, y0:y1], opaque=opaque))
+            srgb = srgb_encode(colour[-1].clamp(0, 1))
+            dist = torch.hypot(_weighted(srgb, _CB_WEIGHTS, kcb), _weighted(srgb, _CR_WEIGHTS, kcr))
+            matte[:, :, y0:y1] = _ramp(dist.div_(scale), tolerance, softness)
+        matte = shrink_matte(matte, self.values("shrink", indices))     # across strips: the whole frame
         matte = blur_matte(matte, self.values("feather", indices))
         spill = self.values("spill", indices)
         if self.options.output == "matte" or not np.any(spill > 0):
-            return self._finish(indices, pixels, matte)
+            return FrameBatch(indices, self._finish(pixels, matte))
         basis = _despill_basis(_srgb_decode_np(keys[:, :3]))
-        if np.allclose(basis, np.eye(3), atol=1e-6):       # a pure green key: no turn needed
-            turned = rgb
-        else:
-            turned = torch.einsum("nij,njhw->nihw", torch.as_tensor(basis, dtype=torch.float32, device=dev), rgb)
-        excess = (turned[:, 1] - torch.maximum(turned[:, 0], turned[:, 2])).clamp_min_(0)
+        turn = None if np.allclose(basis, np.eye(3), atol=1e-6) else \
+            torch.as_tensor(basis, dtype=torch.float32, device=dev)    # None: a pure green key, no turn
         # take the excess away along the turned basis's green axis, expressed in RGB
         direction = basis[:, 1, :] * spill[:, None]
-        for k in range(len(indices)):
-            for c in range(3):
-                if direction[k, c] != 0:
-                    rgb[k, c].sub_(excess[k], alpha=float(direction[k, c]))
-        return self._finish(indices, pixels, matte, rgb.clamp_min_(0))
+        out = empty_pixels(n, h, w, dev)
+        for (y0, y1), rgb in zip(strips, colour):
+            strip = pixels[:, :, y0:y1]
+            turned = rgb if turn is None else torch.einsum("nij,njhw->nihw", turn, rgb)
+            excess = (turned[:, 1] - torch.maximum(turned[:, 0], turned[:, 2])).clamp_min_(0)
+            for k in range(n):
+                for c in range(3):
+                    if direction[k, c] != 0:
+                        rgb[k, c].sub_(excess[k], alpha=float(direction[k, c]))
+            self._finish(strip, matte[:, :, y0:y1], rgb.clamp_min_(0), out=out[:, :, y0:y1])
+        return FrameBatch(indices, out)
 
 
 def _hex(color) -> str:
@@ -336,15 +348,22 @@ class LumaKey(_Keyer):
             raise ConfigureError(f"low {o.low} is above high {o.high}: nothing would be kept", option="low")
 
     def render(self, indices):
+        from vfx.frames import empty_pixels
         pixels = self.pull(self.input("input"), indices).pixels
-        rgb = straight_planes(pixels, opaque=not self.input("input").video.has_alpha)
-        luma = _weighted(srgb_encode(rgb.clamp_(0, 1)), (_KR, _KG, _KB)).clamp_(0, 1)
+        opaque = not self.input("input").video.has_alpha
         low, high = self.values("low", indices), self.values("high", indices)
         soft = self.values("softness", indices)
-        matte = _ramp(luma.clone(), low - soft, soft).mul_(_ramp(luma.neg_(), -high - soft, soft))
-        if self.options.invert:
-            matte = matte.neg_().add_(1)
-        return self._finish(indices, pixels, matte)
+        n, _, h, w = pixels.shape
+        out = empty_pixels(n, h, w, pixels.device)
+        for y0, y1 in imageops.row_strips(pixels):
+            strip = pixels[:, :, y0:y1]
+            rgb = straight_planes(strip, opaque=opaque)
+            luma = _weighted(srgb_encode(rgb.clamp_(0, 1)), (_KR, _KG, _KB)).clamp_(0, 1)
+            matte = _ramp(luma.clone(), low - soft, soft).mul_(_ramp(luma.neg_(), -high - soft, soft))
+            if self.options.invert:
+                matte = matte.neg_().add_(1)
+            self._finish(strip, matte, out=out[:, :, y0:y1])
+        return FrameBatch(indices, out)
 
 
 @vfx.hookimpl

@@ -69,6 +69,22 @@ def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, f
     return pixel.expand(n, 4, height, width)
 
 
+#: rows per strip of a per-pixel effect on a CPU (see ``row_strips``)
+STRIP_ROWS = 48
+
+
+def row_strips(pixels) -> list[tuple[int, int]]:
+    """Row ranges to run a per-pixel computation over, for (N, C, H, W) ``pixels``.
+
+    On a CPU, strips of ``STRIP_ROWS`` rows: their intermediate planes stay in the processor's
+    cache, where whole 1080p planes go out to memory at every step (a chain of a dozen steps
+    runs about a fifth faster in strips). Elsewhere (a GPU) the whole frame, in one launch a step.
+    """
+    h = pixels.shape[2]
+    step = STRIP_ROWS if pixels.device.type == "cpu" else h
+    return [(y, min(h, y + step)) for y in range(0, h, step)]
+
+
 # --- helpers for effects that work on (N, H, W, C) planes (glows, mattes, particle buffers) ------
 
 def empty_planes(shape: tuple, device="cpu"):
