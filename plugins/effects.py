@@ -15,6 +15,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, imageops, opt
+from vfx.frames import empty_pixels
 
 #: Rec.709 / sRGB luma weights for linear RGB
 LUMA = (0.2126, 0.7152, 0.0722)
@@ -59,7 +60,6 @@ def _straight(px, has_alpha: bool = True):
 
 def _assemble(rgb, alpha, premultiply: bool = True, out=None):
     """A channels-last (N, 4, H, W) tensor from colour and alpha (colour times alpha): new, or ``out``."""
-    from vfx.frames import empty_pixels
     n, _, h, w = rgb.shape
     if out is None:
         out = empty_pixels(n, h, w, rgb.device)
@@ -563,7 +563,6 @@ class Grade(vfx.Effect):
         return rgb
 
     def render(self, indices):
-        from vfx.frames import empty_pixels
         batch = self.pull(self.input("input"), indices)
         px = batch.pixels
         steps = self._settings(indices, px)
@@ -781,11 +780,12 @@ class Grain(vfx.Effect):
                              doc="how much less grain in shadows and highlights (0: the same everywhere)")
 
     def _noise(self, frame: int, channels: int, stream: str, size: float, h: int, w: int):
-        """Unit Gaussian noise (1, channels, h, w) for one frame, of grain size ``size`` pixels."""
+        """Gaussian noise (1, channels, h, w) for one frame, of grain size ``size`` pixels, and the
+        factor that brings it to unit deviation (applied by the caller, with the grain's strength)."""
         import torch
         g = self.ctx.generator(frame, stream)
         if size <= 1.0:
-            return torch.randn((1, channels, h, w), generator=g).to(self.device)
+            return torch.randn((1, channels, h, w), generator=g).to(self.device), 1.0
         hs, ws = max(2, round(h / size)), max(2, round(w / size))
         small = torch.randn((1, channels, hs, ws), generator=g)
         if USE_OPENCV and str(self.device) == "cpu":
@@ -794,7 +794,7 @@ class Grain(vfx.Effect):
         else:
             big = torch.nn.functional.interpolate(small.to(self.device), size=(h, w), mode="bicubic",
                                                   align_corners=False)
-        return big / big.std().clamp_min(1e-6)
+        return big, 1.0 / max(float(big.std()), 1e-6)
 
     def render(self, indices):
         import torch
@@ -807,22 +807,28 @@ class Grain(vfx.Effect):
         size, color = self.values("size", indices), self.values("color", indices)
         channels = 3 if np.any(color > 0) else 1
         noise = torch.empty((n, channels, h, w), device=px.device)
+        scale = np.ones(n)                    # unit deviation, folded into the grain's weight
         for k, i in enumerate(indices):
             c = float(color[k])
-            nk = None
-            if c < 1.0:
-                nk = self._noise(i, 1, "grain", float(size[k]), h, w) * math.sqrt(1.0 - c)
-            if c > 0.0:
-                chroma = self._noise(i, 3, "grain-color", float(size[k]), h, w) * math.sqrt(c)
-                nk = chroma if nk is None else nk + chroma
-            noise[k] = nk[0]
+            if c <= 0.0:
+                noise[k], scale[k] = self._noise(i, 1, "grain", float(size[k]), h, w)
+            elif c >= 1.0:
+                noise[k], scale[k] = self._noise(i, 3, "grain-color", float(size[k]), h, w)
+            else:
+                mono, f = self._noise(i, 1, "grain", float(size[k]), h, w)
+                chroma, g = self._noise(i, 3, "grain-color", float(size[k]), h, w)
+                noise[k] = chroma[0].mul_(g * math.sqrt(c)).add_(mono[0], alpha=f * math.sqrt(1.0 - c))
         has_alpha = self.input("input").video.has_alpha
         resp = _col(self.values("response", indices), px)
-        rgb, alpha = _straight(px.contiguous(), has_alpha)
-        lum = _luma(rgb).clamp_(0.0, 1.0).sqrt_()
-        weight = lum.mul_(1.0 - lum).mul_(4.0 * resp).add_(1.0 - resp).mul_(_col(amount, px))
-        e = rgb.clamp_min(0.0).sqrt_().add_(noise.mul_(weight)).clamp_min_(0.0)
-        return FrameBatch(indices, _assemble(e.mul_(e), alpha, premultiply=has_alpha))
+        amount = _col(amount * scale, px)
+        out = empty_pixels(n, h, w, px.device)
+        for y0, y1 in imageops.row_strips(px):
+            rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
+            lum = _luma(rgb).clamp_(0.0, 1.0).sqrt_()
+            weight = lum.mul_(1.0 - lum).mul_(4.0 * resp).add_(1.0 - resp).mul_(amount)
+            e = rgb.clamp_min(0.0).sqrt_().add_(noise[:, :, y0:y1].mul_(weight)).clamp_min_(0.0)
+            _assemble(e.mul_(e), alpha, premultiply=has_alpha, out=out[:, :, y0:y1])
+        return FrameBatch(indices, out)
 
 
 class Fade(vfx.Effect):
