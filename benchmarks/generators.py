@@ -320,7 +320,6 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     models = pick_models(WORK)
     results: dict = {"forward": {}, "node": {}, "e2e": []}
-    lines_out = []
 
     def log(msg):
         print(msg, flush=True)

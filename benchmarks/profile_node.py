@@ -42,7 +42,7 @@ def main() -> None:
         node, plate = graph.nodes["fx"], graph.nodes.get("plate")
         if plate is not None:
             plate.cache_enabled = True
-        indices = list(range(24, 24 + args.batch))
+        indices = list(range(25, 25 + args.batch))
         for _ in range(2):
             if plate is not None:
                 plate.frames(indices).pixels

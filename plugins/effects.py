@@ -541,14 +541,18 @@ class Grade(vfx.Effect):
     def _grade(self, rgb, steps: dict):
         """The grade of straight linear colour (N, 3, H, W): a new tensor, or ``rgb`` changed in place."""
         import torch
-        if "gains" in steps:
-            rgb = rgb * steps["gains"]
-        if "contrast" in steps:
+        gains = steps.get("gains")
+        if "contrast" in steps:                  # the gains (all positive) ride along in its passes
             c, pivot = steps["contrast"]
-            rgb = _pow_(rgb.clamp_min(0.0) / pivot, c).mul_(pivot).add_(rgb.clamp_max(0.0))
-        if "saturation" in steps:
-            y = _luma(rgb)
-            rgb = y + steps["saturation"] * (rgb - y)
+            scaled, negative = (1.0 / pivot, rgb.clamp_max(0.0)) if gains is None else \
+                (gains / pivot, rgb.clamp_max(0.0).mul_(gains))
+            rgb = _pow_(rgb.clamp_min(0.0).mul_(scaled), c).mul_(pivot).add_(negative)
+        elif gains is not None:
+            rgb = rgb * gains
+        if "saturation" in steps:                # Y + s (x - Y) = s x + (1 - s) Y
+            sat = steps["saturation"]
+            y = _luma(rgb).mul_(1.0 - sat)
+            rgb = (rgb * sat).add_(y)
         if "lift_gain" in steps:
             lf, gn = steps["lift_gain"]
             rgb = gn * (rgb + lf * (1.0 - rgb))
