@@ -628,3 +628,30 @@ def test_every_effect_renders_a_pipeline_with_a_lut(tmp_path):
     single = alone.nodes["f"].frames([3]).pixels
     again = build(load(write_pipeline(tmp_path, body))).nodes["f"].frames([1, 2, 3]).pixels
     assert torch.allclose(single[0], again[2], atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["grade", "grain", "chroma_key", "luma_key"])
+def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case):
+    """On a CPU the per-pixel effects run in row strips: strips of 5 rows, and of a height that
+    does not divide the frame, give the whole-frame result (spatial steps span strips) up to the
+    rounding of sums taken in another order."""
+    from vfx import imageops
+    from vfx_plugins.keying import ChromaKey, LumaKey
+    rgb, alpha = sample_pixels(n=2, h=23, w=17, seed=3)
+    rgb[:, 1] += 0.6 * (torch.rand((2, 23, 17)) > 0.5)                 # a patchy green screen to key
+    px = premultiplied(rgb, alpha)
+    lut = cube_file(tmp_path / "sq.cube", lambda x: x ** 2, 9)
+    node = {"grade": lambda: make_node(fx.Grade, TensorClip(px), exposure=0.4, contrast=1.3, saturation=0.7,
+                                       lift=[0.02, 0, 0], gamma=[1.1, 1, 0.9], lut=str(lut), lut_mix=0.8),
+            "grain": lambda: make_node(fx.Grain, TensorClip(px), amount=0.2, color=0.4, size=2.0),
+            "chroma_key": lambda: make_node(ChromaKey, TensorClip(px), key_color="#20c030", shrink=1.5,
+                                            feather=2.0),
+            "luma_key": lambda: make_node(LumaKey, TensorClip(px), low=0.3, high=0.8, invert=True)}[case]
+    results = []
+    for rows in (1000, 5, 7):
+        monkeypatch.setattr(imageops, "STRIP_ROWS", rows)
+        results.append(node().frames([0, 1]).pixels)
+    whole, *strips = results
+    assert whole.shape == (2, 4, 23, 17) and whole.std() > 0.05
+    for s in strips:
+        assert (s - whole).abs().max() < 1e-6
