@@ -11,6 +11,7 @@ exists) it reports batch sizes 1, 8 and 32 instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -59,25 +60,38 @@ def pipeline(node_type: str, kind: str, extra: str) -> str:
         """) + body
 
 
-def time_node(node_type: str, kind: str, device: str, batch: int, repeat: int, extra: str) -> tuple[float, float]:
-    """Median wall and CPU milliseconds per frame of one node (its plate, if any, is rendered first).
+#: the first measured frame: not a whole second, where gradient-noise shake sits on a lattice point
+START = 25
 
-    The CPU time is this thread's (torch and OpenCV run on it, one thread each): it leaves out
-    the time other processes on a shared machine take the core away."""
-    extra = extra.replace("LUT", str(LUT))
+
+@contextlib.contextmanager
+def one_node(node_type: str, device: str, extra: str):
+    """The opened graph of one node (``fx``) and its plate (``plate``, None for a source), the
+    plate cached so that re-rendering it costs nothing."""
+    kind = get_registry().nodes[node_type].kind
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.toml"
-        path.write_text(pipeline(node_type, kind, extra))
+        path.write_text(pipeline(node_type, kind, extra.replace("LUT", str(LUT))))
         graph = build(load(path), device=device, require_encoder=False)
-        node = graph.nodes["fx"]
         for n in graph.nodes.values():
             n.open()
         plate = graph.nodes.get("plate")
         if plate is not None:
             plate.cache_enabled = True
-        times, cpu_times = [], []
-        start = 25          # not a whole second: gradient-noise shake is still on its lattice points
-        indices = list(range(start, start + batch))      # the same frames each round, caches dropped
+        try:
+            yield graph.nodes["fx"], plate
+        finally:
+            graph.close()
+
+
+def time_node(node_type: str, device: str, batch: int, repeat: int, extra: str) -> tuple[float, float]:
+    """Median wall and CPU milliseconds per frame of one node (its plate, if any, is rendered first).
+
+    The CPU time is this thread's (torch and OpenCV run on it, one thread each): it leaves out
+    the time other processes on a shared machine take the core away."""
+    times, cpu_times = [], []
+    indices = list(range(START, START + batch))      # the same frames each round, caches dropped
+    with one_node(node_type, device, extra) as (node, plate):
         for r in range(repeat + 1):
             if plate is not None:
                 plate.frames(indices).pixels        # the plate is not the effect's cost
@@ -90,8 +104,7 @@ def time_node(node_type: str, kind: str, device: str, batch: int, repeat: int, e
             if r:
                 times.append((time.perf_counter() - t) * 1000 / batch)
                 cpu_times.append((time.thread_time() - cpu) * 1000 / batch)
-        graph.close()
-        return statistics.median(times), statistics.median(cpu_times)
+    return statistics.median(times), statistics.median(cpu_times)
 
 
 def time_encode(repeat: int) -> tuple[float, float]:
@@ -149,8 +162,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for label, t, extra in rows:
-        kind = reg.nodes[t].kind
-        row = [time_node(t, kind, device, b, args.repeat, extra) for b in batches]
+        row = [time_node(t, device, b, args.repeat, extra) for b in batches]
         if cuda:
             print(label.ljust(24) + "".join(f"{wall:>16.1f}" for wall, _ in row) + f"{row[0][0] / encode:>10.2f}")
         else:

@@ -9,16 +9,11 @@ that took the most time (self CPU time, and CUDA time on a GPU).
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
 import torch
 
-from effects import LUT, SETTINGS, pipeline
+from effects import SETTINGS, START, one_node
 from vfx.engine import configure_threads, resolve_device
-from vfx.graph import build
-from vfx.pipeline import load
-from vfx.plugins import get_registry
 
 
 def main() -> None:
@@ -30,20 +25,10 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     configure_threads(device)
-    kind = get_registry().nodes[args.node_type].kind
-    extra = SETTINGS.get(args.node_type, "").replace("LUT", str(LUT))
     cuda = str(device).startswith("cuda")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "p.toml"
-        path.write_text(pipeline(args.node_type, kind, extra))
-        graph = build(load(path), device=device, require_encoder=False)
-        for n in graph.nodes.values():
-            n.open()
-        node, plate = graph.nodes["fx"], graph.nodes.get("plate")
-        if plate is not None:
-            plate.cache_enabled = True
-        indices = list(range(25, 25 + args.batch))
-        for _ in range(2):
+    indices = list(range(START, START + args.batch))
+    with one_node(args.node_type, device, SETTINGS.get(args.node_type, "")) as (node, plate):
+        for _ in range(2):                            # warm-up
             if plate is not None:
                 plate.frames(indices).pixels
             node.drop_cache()
@@ -58,7 +43,6 @@ def main() -> None:
             node.frames(indices).pixels
             if cuda:
                 torch.cuda.synchronize()
-        graph.close()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))
     if cuda:
         print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=args.rows // 2))

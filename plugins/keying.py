@@ -13,6 +13,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, imageops, opt
+from vfx.frames import empty_pixels
 from vfx.options import Animated
 
 OUTPUTS = ("composite", "matte")
@@ -172,7 +173,6 @@ class _Keyer(vfx.Effect):
         """Output pixels for a (N, 1, H, W) key matte, new or into ``out``; ``rgb``: straight
         linear planes to use instead of the input's colour."""
         import torch
-        from vfx.frames import empty_pixels
         n, _, h, w = pixels.shape
         if out is None:
             out = empty_pixels(n, h, w, pixels.device)
@@ -278,7 +278,6 @@ class ChromaKey(_Keyer):
 
     def render(self, indices):
         import torch
-        from vfx.frames import empty_pixels
         pixels = self.pull(self.input("input"), indices).pixels
         dev = pixels.device
         n, _, h, w = pixels.shape
@@ -348,7 +347,6 @@ class LumaKey(_Keyer):
             raise ConfigureError(f"low {o.low} is above high {o.high}: nothing would be kept", option="low")
 
     def render(self, indices):
-        from vfx.frames import empty_pixels
         pixels = self.pull(self.input("input"), indices).pixels
         opaque = not self.input("input").video.has_alpha
         low, high = self.values("low", indices), self.values("high", indices)
