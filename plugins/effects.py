@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, imageops, opt
+from vfx import ConfigureError, FrameBatch, imageops, jit, opt
 from vfx.frames import empty_pixels
 
 #: Rec.709 / sRGB luma weights for linear RGB
@@ -103,14 +103,18 @@ def _pow_(x, exponent):
     import cv2
     e = np.asarray(exponent.cpu() if torch.is_tensor(exponent) else exponent, np.float64)
     e = np.broadcast_to(e.reshape(e.shape[0], -1) if e.ndim else e, x.shape[:2])     # (frames, channels)
+    def power(a, e: float):
+        if e == 0.0:
+            a.fill(1.0)                      # OpenCV's pow refuses an exponent of 0 in place
+        else:
+            cv2.pow(a, e, dst=a)
+
     for k in range(x.shape[0]):
         if np.all(e[k] == e[k, 0]):
-            a = x[k].numpy()
-            cv2.pow(a, float(e[k, 0]), dst=a)
+            power(x[k].numpy(), float(e[k, 0]))
         else:
             for c in range(x.shape[1]):
-                a = x[k, c].numpy()
-                cv2.pow(a, float(e[k, c]), dst=a)
+                power(x[k, c].numpy(), float(e[k, c]))
     return x
 
 
@@ -513,30 +517,36 @@ class Grade(vfx.Effect):
             gains = gains * (w @ np.asarray(LUMA))[:, None] / w
         return gains
 
-    def _settings(self, indices, like) -> dict:
-        """The steps this batch needs, with their per-frame values as (N, k, 1, 1) tensors."""
+    def _steps(self, indices) -> dict:
+        """The steps this batch needs, with their per-frame values: NumPy (N,) or (N, 3) arrays."""
         steps = {}
         gains = self._wb_gains(indices) * (2.0 ** self.values("exposure", indices))[:, None]
         if not np.allclose(gains, 1.0, rtol=0, atol=1e-9):
-            steps["gains"] = _col(gains, like)
+            steps["gains"] = gains
         contrast = self.values("contrast", indices)
         if np.any(contrast != 1.0):
-            steps["contrast"] = (_col(contrast, like), _col(self.values("pivot", indices), like))
+            steps["contrast"] = (contrast, self.values("pivot", indices))
         sat = self.values("saturation", indices)
         if np.any(sat != 1.0):
-            steps["saturation"] = _col(sat, like)
+            steps["saturation"] = sat
         lift, gamma, gain = (self.values(k, indices) for k in ("lift", "gamma", "gain"))
         if np.any(lift != 0.0) or np.any(gain != 1.0):
-            steps["lift_gain"] = (_col(lift, like), _col(gain, like))
+            steps["lift_gain"] = (lift, gain)
         if np.any(gamma != 1.0):
-            steps["gamma"] = _col(1.0 / gamma, like)
+            steps["gamma"] = 1.0 / gamma
         if self._lut is not None:
             mix = self.values("lut_mix", indices)
             if np.any(mix > 0):
-                if self._volume is None or self._volume[0] != like.device:
-                    self._volume = (like.device, lut_volume(self._lut, like.device))
-                steps["lut"] = None if np.all(mix == 1.0) else _col(mix, like)
+                steps["lut"] = None if np.all(mix == 1.0) else mix
         return steps
+
+    def _settings(self, steps: dict, like) -> dict:
+        """``steps`` with their values as (N, k, 1, 1) tensors on ``like``'s device, the LUT laid out there."""
+        out = {k: None if v is None else tuple(_col(x, like) for x in v) if isinstance(v, tuple) else _col(v, like)
+               for k, v in steps.items()}
+        if "lut" in steps and (self._volume is None or self._volume[0] != like.device):
+            self._volume = (like.device, lut_volume(self._lut, like.device))
+        return out
 
     def _grade(self, rgb, steps: dict):
         """The grade of straight linear colour (N, 3, H, W): a new tensor, or ``rgb`` changed in place."""
@@ -569,17 +579,60 @@ class Grade(vfx.Effect):
     def render(self, indices):
         batch = self.pull(self.input("input"), indices)
         px = batch.pixels
-        steps = self._settings(indices, px)
+        steps = self._steps(indices)
         if not steps:
             return batch
         has_alpha = self.input("input").video.has_alpha
         n, _, h, w = px.shape
         out = empty_pixels(n, h, w, px.device)
+        if jit.enabled(px):
+            self._render_kernel(px, steps, has_alpha, out)
+            return FrameBatch(indices, out)
+        steps = self._settings(steps, px)
         for y0, y1 in imageops.row_strips(px):
             # per-channel arithmetic runs fastest on whole planes: one copy to NCHW, one back
             rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
             _assemble(self._grade(rgb, steps), alpha, premultiply=has_alpha, out=out[:, :, y0:y1])
         return FrameBatch(indices, out)
+
+    def _render_kernel(self, px, steps: dict, has_alpha: bool, out):
+        """The CPU path: each frame through ``grade_kernel.grade_frame`` in one pass."""
+        from . import grade_kernel as K
+        n = px.shape[0]
+        params = np.zeros((n, K.PARAMS), np.float32)
+        flags = K.ALPHA if has_alpha else 0
+        params[:, K.P_GAINS:K.P_GAINS + 3] = steps.get("gains", 1.0)
+        if "gains" in steps:
+            flags |= K.GAINS
+        if "contrast" in steps:
+            flags |= K.CONTRAST
+            params[:, K.P_CONTRAST], params[:, K.P_PIVOT] = steps["contrast"]
+        if "saturation" in steps:
+            flags |= K.SATURATION
+            params[:, K.P_SAT] = steps["saturation"]
+        if "lift_gain" in steps:
+            flags |= K.LIFT_GAIN
+            params[:, K.P_LIFT:K.P_LIFT + 3], params[:, K.P_GAIN:K.P_GAIN + 3] = steps["lift_gain"]
+        if "gamma" in steps:
+            flags |= K.GAMMA
+            params[:, K.P_INV_GAMMA:K.P_INV_GAMMA + 3] = steps["gamma"]
+        table, size = np.zeros(1, np.float32), 2
+        if "lut" in steps:
+            lut = self._lut
+            flags |= K.LUT | (K.LUT_SRGB if self.options.lut_space == "srgb" else 0)
+            lo = np.asarray(lut.domain_min, np.float32)
+            params[:, K.P_LUT_LO:K.P_LUT_LO + 3] = lo
+            params[:, K.P_LUT_SCALE:K.P_LUT_SCALE + 3] = (lut.size - 1) / (np.asarray(lut.domain_max, np.float32) - lo)
+            if steps["lut"] is not None:
+                flags |= K.LUT_MIX
+                params[:, K.P_MIX] = steps["lut"]
+            table, size = lut.table.reshape(-1), lut.size
+        for k in range(n):
+            src = px[k].permute(1, 2, 0)
+            if not src.is_contiguous():
+                src = src.contiguous()
+            K.grade_frame(src.numpy().reshape(-1), out[k].permute(1, 2, 0).numpy().reshape(-1),
+                          params[k], table, size, flags)
 
 
 class Blur(vfx.Effect):

@@ -47,7 +47,15 @@ def straight(out):
 
 # --- grade ------------------------------------------------------------------------------------------
 
-def test_grade_matches_reference_formulas_on_straight_colour():
+@pytest.fixture(params=["kernel", "torch"])
+def grade_path(request, monkeypatch):
+    """Grade on the CPU both ways: through its Numba kernel, and through the torch path GPUs take."""
+    from vfx import jit
+    monkeypatch.setattr(jit, "ENABLED", request.param == "kernel")
+    return request.param
+
+
+def test_grade_matches_reference_formulas_on_straight_colour(grade_path):
     rgb, alpha = sample_pixels()
     opts = dict(exposure=0.7, contrast=1.3, pivot=0.2, saturation=1.4, lift=[0.05, -0.02, 0.0],
                 gamma=[1.2, 0.9, 1.0], gain=[1.1, 1.0, 0.95])
@@ -72,7 +80,7 @@ def test_grade_matches_reference_formulas_on_straight_colour():
     ("gamma", [2.0, 2.0, 2.0], lambda x: np.sqrt(x)),
     ("gain", [0.5, 1.0, 2.0], lambda x: x * np.array([0.5, 1.0, 2.0]).reshape(1, 3, 1, 1)),
 ])
-def test_each_grade_control_alone(name, value, expected):
+def test_each_grade_control_alone(grade_path, name, value, expected):
     rgb, alpha = sample_pixels(seed=3)
     out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), **{name: value}).frames([0]).pixels
     np.testing.assert_allclose(straight(out)[0], expected(rgb.double().numpy()), rtol=2e-5, atol=2e-6)
@@ -85,7 +93,7 @@ def test_grade_with_defaults_returns_the_input_batch():
     assert make_node(fx.Grade, src).frames([0]) is batch
 
 
-def test_white_balance_makes_the_picked_white_neutral_and_keeps_luminance():
+def test_white_balance_makes_the_picked_white_neutral_and_keeps_luminance(grade_path):
     picked = [0.9, 0.75, 0.55]                  # a warm grey card, sRGB
     lin = vfx_color.srgb_to_linear(np.array(picked))
     rgb = torch.tensor(lin, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, 2, 2)
@@ -120,7 +128,7 @@ def lut_pixels(seed=5):
 
 
 @pytest.mark.parametrize("space", ["srgb", "linear"])
-def test_identity_lut_changes_nothing(tmp_path, space):
+def test_identity_lut_changes_nothing(tmp_path, grade_path, space):
     lut = cube_file(tmp_path / "id.cube", lambda x: x, 5)
     rgb, alpha = lut_pixels()
     px = premultiplied(rgb, alpha)
@@ -128,7 +136,7 @@ def test_identity_lut_changes_nothing(tmp_path, space):
     assert (out - px).abs().max() < 1e-5
 
 
-def test_lut_from_a_known_function_matches_it_within_trilinear_error(tmp_path):
+def test_lut_from_a_known_function_matches_it_within_trilinear_error(tmp_path, grade_path):
     lut = cube_file(tmp_path / "sq.cube", lambda x: x ** 2, 33)
     rgb, alpha = lut_pixels()
     out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut), lut_space="linear").frames([0, 1]).pixels
@@ -151,7 +159,7 @@ def test_the_cpu_lut_atlas_matches_grid_sample(tmp_path):
     assert (atlas - reference).abs().max() < 2e-5
 
 
-def test_lut_domain_and_mix(tmp_path):
+def test_lut_domain_and_mix(tmp_path, grade_path):
     # DOMAIN_MAX 2: an identity over 0..2 keeps values above 1; values past the domain clamp to it
     lut = cube_file(tmp_path / "wide.cube", lambda x: x, 9, "DOMAIN_MIN 0 0 0\nDOMAIN_MAX 2 2 2", (0.0, 2.0))
     rgb = torch.tensor([0.25, 1.5, 3.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
@@ -161,6 +169,46 @@ def test_lut_domain_and_mix(tmp_path):
     half = cube_file(tmp_path / "half.cube", lambda x: x * 0.5, 3)
     out = make_node(fx.Grade, TensorClip(px), lut=str(half), lut_space="linear", lut_mix=0.5).frames([0]).pixels
     assert out[0, 0, 0, 0].item() == pytest.approx(0.25 * 0.75, abs=1e-6)
+
+
+GRADE_CASES = {
+    "every step": dict(exposure=0.4, contrast=1.3, pivot=0.25, saturation=0.6, lift=[0.03, -0.02, 0.0],
+                       gamma=[1.2, 0.8, 1.0], gain=[1.1, 1.0, 0.9], temperature=0.5),
+    "sRGB LUT, mixed": dict(exposure=-0.5, saturation=1.5, lut="LUT", lut_mix=0.7),
+    "linear LUT, contrast 0": dict(contrast=0.0, lut="LUT", lut_space="linear"),
+    "animated": dict(exposure={"keyframes": [[0, -1.0], [2, 1.5]]}, gamma={"keyframes": [[0, [1, 1, 1]], [2, [2, 1, 0.5]]]},
+                     saturation={"keyframes": [[0, 0.0], [2, 2.0]]}, lut="LUT",
+                     lut_mix={"keyframes": [[0, 0.0], [2, 1.0]]}),
+}
+
+
+@pytest.mark.parametrize("has_alpha", [True, False])
+@pytest.mark.parametrize("case", list(GRADE_CASES))
+def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_alpha):
+    """The CPU kernel runs the torch path's formulas: three frames (per-frame values when
+    animated) of more pixels than one kernel chunk, with values below 0 and above 1, pixels of
+    alpha 0, and a LUT of rough steps whose domain the values overshoot."""
+    from vfx import jit
+    from vfx_plugins import grade_kernel
+    def look(x):
+        r, g, b = x[..., 0], x[..., 1], x[..., 2]
+        return np.stack([g ** 2, np.sin(3 * r) + 0.2, b * r - 0.1], -1)
+    lut = cube_file(tmp_path / "look.cube", look, 7, "DOMAIN_MIN -0.5 0 0\nDOMAIN_MAX 1.5 1 2", (-0.5, 1.5))
+    g = torch.Generator().manual_seed(7)
+    h, w = 23, 97
+    assert h * w > grade_kernel.CHUNK
+    rgb = torch.rand((3, 3, h, w), generator=g) * 2.6 - 0.1
+    alpha = (torch.rand((3, 1, h, w), generator=g) * 1.2 - 0.1).clamp(0, 1) if has_alpha else torch.ones(3, 1, h, w)
+    options = {k: str(lut) if v == "LUT" else v for k, v in GRADE_CASES[case].items()}
+    results = {}
+    for path in ("kernel", "torch"):
+        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
+        clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
+        results[path] = make_node(fx.Grade, clip, **options).frames([0, 1, 2]).pixels
+    kernel, reference = results["kernel"], results["torch"]
+    assert kernel.is_contiguous(memory_format=torch.channels_last) and reference.std() > 0.1
+    assert (kernel[1] - kernel[0]).abs().max() > 0.01 or case != "animated"
+    torch.testing.assert_close(kernel, reference, rtol=2e-5, atol=2e-5)
 
 
 def test_read_cube_parses_title_domain_and_order(tmp_path):
@@ -647,6 +695,9 @@ def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case)
             "chroma_key": lambda: make_node(ChromaKey, TensorClip(px), key_color="#20c030", shrink=1.5,
                                             feather=2.0),
             "luma_key": lambda: make_node(LumaKey, TensorClip(px), low=0.3, high=0.8, invert=True)}[case]
+    if case == "grade":                         # on a CPU the grade runs its Numba kernel, not strips
+        from vfx import jit
+        monkeypatch.setattr(jit, "ENABLED", False)
     results = []
     for rows in (1000, 5, 7):
         monkeypatch.setattr(imageops, "STRIP_ROWS", rows)
