@@ -628,11 +628,7 @@ class Grade(vfx.Effect):
                 params[:, K.P_MIX] = steps["lut"]
             table, size = lut.table.reshape(-1), lut.size
         for k in range(n):
-            src = px[k].permute(1, 2, 0)
-            if not src.is_contiguous():
-                src = src.contiguous()
-            K.grade_frame(src.numpy().reshape(-1), out[k].permute(1, 2, 0).numpy().reshape(-1),
-                          params[k], table, size, flags)
+            K.grade_frame(jit.rgba(px[k]), jit.rgba(out[k], out=True), params[k], table, size, flags)
 
 
 class Blur(vfx.Effect):

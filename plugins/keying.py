@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, imageops, opt
+from vfx import ConfigureError, FrameBatch, imageops, jit, opt
 from vfx.frames import empty_pixels
 from vfx.options import Animated
 
@@ -284,27 +284,44 @@ class ChromaKey(_Keyer):
         opaque = not self.input("input").video.has_alpha
         keys = self.values("key_color", indices)
         kcb, kcr = self._key_chroma(keys)
-        scale = _column(np.maximum(np.hypot(kcb, kcr), 1e-3), dev)
+        scale = np.maximum(np.hypot(kcb, kcr), 1e-3)
         tolerance, softness = self.values("tolerance", indices), self.values("softness", indices)
+        kernels = jit.enabled(pixels)
         strips = imageops.row_strips(pixels)
-        matte = torch.empty((n, 1, h, w), device=dev)
         colour = []                      # the straight colour of each strip, for the spill pass
-        for y0, y1 in strips:           # per pixel: the chroma distance's matte, strip by strip
-            colour.append(straight_planes(pixels[:, :, y0:y1], opaque=opaque))
-            srgb = srgb_encode(colour[-1].clamp(0, 1))
-            dist = torch.hypot(_weighted(srgb, _CB_WEIGHTS, kcb), _weighted(srgb, _CR_WEIGHTS, kcr))
-            matte[:, :, y0:y1] = _ramp(dist.div_(scale), tolerance, softness)
+        if kernels:
+            from . import keying_kernel as K
+            matte = torch.empty((n, 1, h, w))
+            params = np.zeros((n, K.MATTE_PARAMS), np.float32)
+            params[:, K.M_CB:K.M_CB + 3], params[:, K.M_CR:K.M_CR + 3] = _CB_WEIGHTS, _CR_WEIGHTS
+            params[:, K.M_KEY_CB], params[:, K.M_KEY_CR], params[:, K.M_SCALE] = kcb, kcr, scale
+            params[:, K.M_TOLERANCE], params[:, K.M_SOFTNESS] = tolerance, softness
+            for k in range(n):
+                K.chroma_matte(jit.rgba(pixels[k]), matte[k].view(-1).numpy(), params[k], opaque)
+        else:
+            matte = torch.empty((n, 1, h, w), device=dev)
+            for y0, y1 in strips:           # per pixel: the chroma distance's matte, strip by strip
+                colour.append(straight_planes(pixels[:, :, y0:y1], opaque=opaque))
+                srgb = srgb_encode(colour[-1].clamp(0, 1))
+                dist = torch.hypot(_weighted(srgb, _CB_WEIGHTS, kcb), _weighted(srgb, _CR_WEIGHTS, kcr))
+                matte[:, :, y0:y1] = _ramp(dist.div_(_column(scale, dev)), tolerance, softness)
         matte = shrink_matte(matte, self.values("shrink", indices))     # across strips: the whole frame
         matte = blur_matte(matte, self.values("feather", indices))
         spill = self.values("spill", indices)
         if self.options.output == "matte" or not np.any(spill > 0):
             return FrameBatch(indices, self._finish(pixels, matte))
         basis = _despill_basis(_srgb_decode_np(keys[:, :3]))
-        turn = None if np.allclose(basis, np.eye(3), atol=1e-6) else \
-            torch.as_tensor(basis, dtype=torch.float32, device=dev)    # None: a pure green key, no turn
         # take the excess away along the turned basis's green axis, expressed in RGB
         direction = basis[:, 1, :] * spill[:, None]
         out = empty_pixels(n, h, w, dev)
+        if kernels:
+            params = np.concatenate([basis.reshape(n, 9), direction], axis=1).astype(np.float32)
+            for k in range(n):
+                K.despill(jit.rgba(pixels[k]), matte[k].contiguous().view(-1).numpy(), jit.rgba(out[k], out=True),
+                          params[k], opaque)
+            return FrameBatch(indices, out)
+        turn = None if np.allclose(basis, np.eye(3), atol=1e-6) else \
+            torch.as_tensor(basis, dtype=torch.float32, device=dev)    # None: a pure green key, no turn
         for (y0, y1), rgb in zip(strips, colour):
             strip = pixels[:, :, y0:y1]
             turned = rgb if turn is None else torch.einsum("nij,njhw->nihw", turn, rgb)

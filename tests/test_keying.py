@@ -150,6 +150,39 @@ def test_the_gpu_code_paths_match_the_opencv_ones():
         assert np.allclose(encode(x).numpy(), reference, atol=1e-5)
 
 
+KEY_CASES = {
+    "green, feathered": dict(key_color=list(SCREEN), feather=2.0, shrink=0.5),
+    "off-axis hue, hard edge, half spill": dict(key_color=[0.2, 0.4, 0.9], softness=0.0, spill=0.5,
+                                                screen=(0.2, 0.4, 0.9)),
+    "animated": dict(key_color={"keyframes": [[0, [0.1, 0.75, 0.1]], [2, [0.3, 0.8, 0.6]]]},
+                     tolerance={"keyframes": [[0, 0.1], [2, 0.5]]}, softness={"keyframes": [[0, 0.0], [2, 1.0]]}),
+}
+
+
+@pytest.mark.parametrize("has_alpha", [True, False])
+@pytest.mark.parametrize("case", list(KEY_CASES))
+def test_chroma_key_kernel_matches_the_torch_path(monkeypatch, case, has_alpha):
+    """On a CPU the matte and the spill removal run as Numba kernels: the torch path's frames,
+    for three frames of a noisy plate with overbright and transparent pixels."""
+    from vfx import jit
+    g = torch.Generator().manual_seed(3)
+    options = dict(KEY_CASES[case])
+    px = plate(screen=options.pop("screen", SCREEN), frames=3)
+    px[:, :3] *= 1 + 0.5 * torch.rand((3, 3, 48, 48), generator=g)
+    if has_alpha:
+        alpha = torch.rand((3, 1, 48, 48), generator=g).clamp_min(0.2)
+        alpha[:, :, :4] = 0.0
+        px = px * alpha
+    results = {}
+    for path in ("kernel", "torch"):
+        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
+        clip = TensorClip(px, has_alpha=has_alpha)
+        results[path] = make_node(ChromaKey, clip, **options).frames([0, 1, 2]).pixels
+    kernel, reference = results["kernel"], results["torch"]
+    assert 0.05 < reference[:, 3].mean() < 0.95
+    torch.testing.assert_close(kernel, reference, rtol=1e-5, atol=2e-5)
+
+
 def test_matte_output_shows_alpha_as_grey():
     src = TensorClip(plate())
     node = make_node(ChromaKey, src, key_color=list(SCREEN), output="matte")

@@ -43,3 +43,17 @@ def inline(fn):
     """Compile ``fn`` as a helper that kernels inline (so its loop body can vectorize)."""
     import numba
     return numba.njit(fn, fastmath=FASTMATH, inline="always", error_model="numpy")
+
+
+def rgba(frame, *, out: bool = False):
+    """One (4, H, W) CPU frame as the flat float32 NumPy array of its interleaved RGBA, for a kernel.
+
+    A view of the frame's memory when it is channels-last (every ``empty_pixels`` frame), else a
+    copy; ``out`` (a frame the kernel writes) must be a view.
+    """
+    hwc = frame.permute(1, 2, 0)
+    if not hwc.is_contiguous():
+        if out:
+            raise ValueError("a kernel's output frame must be channels-last")
+        hwc = hwc.contiguous()
+    return hwc.numpy().reshape(-1)

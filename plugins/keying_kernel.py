@@ -1,0 +1,71 @@
+"""The chroma keyer's CPU kernels (Numba): the matte in one pass, and the spill removal with the
+matte multiplied in, in another (the matte's shrink and feather work on the whole frame between).
+
+Formulas are ``plugins.keying.ChromaKey``'s torch path; the test suite checks both give the same
+frames.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vfx.fastmath import f32, srgb_encode
+from vfx.jit import kernel
+
+# matte parameters: the Cb and Cr weights of sRGB-encoded R, G, B, the key's Cb and Cr, its chroma
+# (the distance unit), the tolerance and the softness
+M_CB, M_CR, M_KEY_CB, M_KEY_CR, M_SCALE, M_TOLERANCE, M_SOFTNESS = 0, 3, 6, 7, 8, 9, 10
+MATTE_PARAMS = 11
+# spill parameters: the 3x3 basis turning the key hue onto green (row-major), then the RGB direction
+# the excess is taken away along
+S_BASIS, S_DIRECTION = 0, 9
+SPILL_PARAMS = 12
+
+
+@kernel
+def chroma_matte(src, matte, params, opaque):
+    """The key matte of one frame: ``src`` flat premultiplied RGBA float32, ``matte`` one float32
+    per pixel (written), ``params`` laid out as ``M_*``; ``opaque``: the input has no alpha."""
+    wb0, wb1, wb2 = params[M_CB], params[M_CB + 1], params[M_CB + 2]
+    wr0, wr1, wr2 = params[M_CR], params[M_CR + 1], params[M_CR + 2]
+    kcb, kcr, scale = params[M_KEY_CB], params[M_KEY_CR], params[M_SCALE]
+    start, width = params[M_TOLERANCE], params[M_SOFTNESS]
+    hard = width <= f32(0.0)
+    width = max(width, f32(1e-6))
+    for i in range(matte.shape[0]):
+        a = src[4 * i + 3]
+        inv = f32(1.0) if opaque else (f32(1.0) / max(a, f32(1e-6)) if a > f32(1e-6) else f32(0.0))
+        r = srgb_encode(min(max(src[4 * i] * inv, f32(0.0)), f32(1.0)))
+        g = srgb_encode(min(max(src[4 * i + 1] * inv, f32(0.0)), f32(1.0)))
+        b = srgb_encode(min(max(src[4 * i + 2] * inv, f32(0.0)), f32(1.0)))
+        cb = wb0 * r + wb1 * g + wb2 * b - kcb
+        cr = wr0 * r + wr1 * g + wr2 * b - kcr
+        d = np.sqrt(cb * cb + cr * cr) / scale
+        if hard:
+            matte[i] = f32(1.0) if d >= start else f32(0.0)
+        else:
+            matte[i] = min(max((d - start) / width, f32(0.0)), f32(1.0))
+
+
+@kernel
+def despill(src, matte, dst, params, opaque):
+    """Spill removal and the matte: ``dst`` (flat premultiplied RGBA, written) is the straight colour
+    of ``src`` with the key hue's excess taken away, alpha the matte times the input's alpha."""
+    t00, t01, t02 = params[S_BASIS], params[S_BASIS + 1], params[S_BASIS + 2]
+    t10, t11, t12 = params[S_BASIS + 3], params[S_BASIS + 4], params[S_BASIS + 5]
+    t20, t21, t22 = params[S_BASIS + 6], params[S_BASIS + 7], params[S_BASIS + 8]
+    dr, dg, db = params[S_DIRECTION], params[S_DIRECTION + 1], params[S_DIRECTION + 2]
+    for i in range(matte.shape[0]):
+        a = src[4 * i + 3]
+        inv = f32(1.0) if opaque else (f32(1.0) / max(a, f32(1e-6)) if a > f32(1e-6) else f32(0.0))
+        r = src[4 * i] * inv
+        g = src[4 * i + 1] * inv
+        b = src[4 * i + 2] * inv
+        turned_r = t00 * r + t01 * g + t02 * b
+        turned_g = t10 * r + t11 * g + t12 * b
+        turned_b = t20 * r + t21 * g + t22 * b
+        excess = max(turned_g - max(turned_r, turned_b), f32(0.0))
+        alpha = matte[i] * a
+        dst[4 * i] = max(r - dr * excess, f32(0.0)) * alpha
+        dst[4 * i + 1] = max(g - dg * excess, f32(0.0)) * alpha
+        dst[4 * i + 2] = max(b - db * excess, f32(0.0)) * alpha
+        dst[4 * i + 3] = alpha
