@@ -872,9 +872,16 @@ class Grain(vfx.Effect):
                 chroma, g = self._noise(i, 3, "grain-color", float(size[k]), h, w)
                 noise[k] = chroma[0].mul_(g * math.sqrt(c)).add_(mono[0], alpha=f * math.sqrt(1.0 - c))
         has_alpha = self.input("input").video.has_alpha
+        out = empty_pixels(n, h, w, px.device)
+        if jit.enabled(px):
+            from .grain_kernel import add_grain
+            response = self.values("response", indices)
+            for k in range(n):
+                add_grain(jit.rgba(px[k]), noise[k].view(channels, h * w).numpy(), jit.rgba(out[k], out=True),
+                          np.float32(amount[k] * scale[k]), np.float32(response[k]), has_alpha)
+            return FrameBatch(indices, out)
         resp = _col(self.values("response", indices), px)
         amount = _col(amount * scale, px)
-        out = empty_pixels(n, h, w, px.device)
         for y0, y1 in imageops.row_strips(px):
             rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
             lum = _luma(rgb).clamp_(0.0, 1.0).sqrt_()

@@ -678,6 +678,24 @@ def test_every_effect_renders_a_pipeline_with_a_lut(tmp_path):
     assert torch.allclose(single[0], again[2], atol=1e-6)
 
 
+@pytest.mark.parametrize("has_alpha", [True, False])
+@pytest.mark.parametrize("color", [0.0, 0.4, 1.0])
+def test_grain_kernel_matches_the_torch_path(monkeypatch, color, has_alpha):
+    """On a CPU the grain's per-pixel part is a Numba kernel: the torch path's frames, for
+    monochrome, mixed and colour grain, values below 0 and above 1, pixels of alpha 0."""
+    from vfx import jit
+    g = torch.Generator().manual_seed(5)
+    rgb = torch.rand((2, 3, 21, 34), generator=g) * 1.4 - 0.1
+    alpha = (torch.rand((2, 1, 21, 34), generator=g) * 1.2 - 0.1).clamp(0, 1) if has_alpha else torch.ones(2, 1, 21, 34)
+    results = {}
+    for path in ("kernel", "torch"):
+        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
+        clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
+        results[path] = make_node(fx.Grain, clip, amount=0.2, color=color, size=2.0, response=0.6).frames([0, 1]).pixels
+    assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
+    torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("case", ["grade", "grain", "chroma_key", "luma_key"])
 def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case):
     """On a CPU the per-pixel effects run in row strips: strips of 5 rows, and of a height that
@@ -695,9 +713,8 @@ def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case)
             "chroma_key": lambda: make_node(ChromaKey, TensorClip(px), key_color="#20c030", shrink=1.5,
                                             feather=2.0),
             "luma_key": lambda: make_node(LumaKey, TensorClip(px), low=0.3, high=0.8, invert=True)}[case]
-    if case == "grade":                         # on a CPU the grade runs its Numba kernel, not strips
-        from vfx import jit
-        monkeypatch.setattr(jit, "ENABLED", False)
+    from vfx import jit
+    monkeypatch.setattr(jit, "ENABLED", False)     # on a CPU the kernels run instead of strips
     results = []
     for rows in (1000, 5, 7):
         monkeypatch.setattr(imageops, "STRIP_ROWS", rows)
