@@ -718,16 +718,27 @@ class Glow(vfx.Effect):
             f = 2
             ph, pw = h % 2, w % 2
             src = torch.nn.functional.pad(px, (0, pw, 0, ph), mode="replicate") if ph or pw else px
-            src = _downsample(src, 2)[:, :3]
+            src = _downsample(src, 2)
         else:
             f, src = 1, px[:, :3]
-        t = _col(self.values("threshold", indices), px)
-        k = _col(self.values("knee", indices), px)
-        lum = _luma(src)
-        soft = torch.minimum((lum - t + k).clamp_min(0.0), 2 * k)
-        soft = soft * soft / (4 * k + 1e-6)
-        weight = torch.maximum(soft, lum - t).clamp_min(0.0) / lum.clamp_min(1e-6)
-        bright = _channels_last(src * weight)
+        kernels = f > 1 and jit.enabled(px)
+        if kernels:
+            from . import glow_kernel
+            threshold, knee = self.values("threshold", indices), self.values("knee", indices)
+            bright = torch.from_numpy(np.empty((n, src.shape[2], src.shape[3], 3), np.float32))
+            for i in range(n):
+                glow_kernel.bright_pass(jit.rgba(src[i]), bright[i].numpy().reshape(-1),
+                                        np.float32(threshold[i]), np.float32(knee[i]))
+            bright = bright.permute(0, 3, 1, 2)
+        else:
+            src = src[:, :3]
+            t = _col(self.values("threshold", indices), px)
+            k = _col(self.values("knee", indices), px)
+            lum = _luma(src)
+            soft = torch.minimum((lum - t + k).clamp_min(0.0), 2 * k)
+            soft = soft * soft / (4 * k + 1e-6)
+            weight = torch.maximum(soft, lum - t).clamp_min(0.0) / lum.clamp_min(1e-6)
+            bright = _channels_last(src * weight)
         glow = None
         for o in range(octaves):
             sigma = sigma0 / 2 ** o
@@ -736,10 +747,18 @@ class Glow(vfx.Effect):
             part = _blur_per_frame(bright, sigma, max_direct=3.0)
             glow = part if glow is None else glow.add_(part)
         color = self.values("color", indices)
-        glow.mul_(_col(_linear_rgb(color) * color[:, 3:4] * (intensity / octaves)[:, None], px))
+        tint = _linear_rgb(color) * color[:, 3:4] * (intensity / octaves)[:, None]
+        opaque = not self.input("input").video.has_alpha
+        if kernels:
+            out = empty_pixels(n, h, w)
+            screen = self.options.blend == "screen"
+            for i in range(n):
+                glow_kernel.combine(jit.rgba(px[i]), glow[i].permute(1, 2, 0).contiguous().numpy(), jit.rgba(out[i], out=True),
+                        h, w, tint[i].astype(np.float32), opaque, screen)
+            return FrameBatch(indices, out)
+        glow.mul_(_col(tint, px))
         # The glow's coverage g (its brightest channel) travels with it as a fourth channel, so the
         # upsampling and the final sum each take one pass over four interleaved channels.
-        opaque = not self.input("input").video.has_alpha
         coverage = torch.zeros_like(glow[:, :1]) if opaque else glow.amax(dim=1, keepdim=True).clamp_(0.0, 1.0)
         glow = _channels_last(torch.cat([glow, coverage], dim=1))
         if f > 1:

@@ -679,6 +679,27 @@ def test_every_effect_renders_a_pipeline_with_a_lut(tmp_path):
 
 
 @pytest.mark.parametrize("has_alpha", [True, False])
+@pytest.mark.parametrize("blend", ["add", "screen"])
+def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
+    """On a CPU a half-resolution glow's bright pass and its upsampling and combining are Numba
+    kernels: the torch path's frames, for an odd-sized frame with overbright and transparent
+    pixels and per-frame values."""
+    from vfx import jit
+    g = torch.Generator().manual_seed(9)
+    rgb = torch.rand((2, 3, 41, 63), generator=g) ** 4 * 3.0
+    alpha = (torch.rand((2, 1, 41, 63), generator=g) * 1.2 - 0.1).clamp(0, 1) if has_alpha else torch.ones(2, 1, 41, 63)
+    results = {}
+    for path in ("kernel", "torch"):
+        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
+        clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
+        node = make_node(fx.Glow, clip, radius=24.0, octaves=2, blend=blend, color="#ffc080",
+                         threshold={"keyframes": [[0, 0.3], [1, 0.8]]}, knee=0.3, intensity=2.0)
+        results[path] = node.frames([0, 1]).pixels
+    assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
+    torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("has_alpha", [True, False])
 @pytest.mark.parametrize("color", [0.0, 0.4, 1.0])
 def test_grain_kernel_matches_the_torch_path(monkeypatch, color, has_alpha):
     """On a CPU the grain's per-pixel part is a Numba kernel: the torch path's frames, for
