@@ -3,7 +3,9 @@
 Every effect here works on whole batches of premultiplied linear RGBA frames on the pipeline's
 device and reads its options per batch with ``self.values``, so keyframes, expressions and
 drivers on any numeric or colour option cost nothing extra. ``gaussian_blur`` is public: other
-nodes (glows, explosions, lightning) can use the same fast Gaussian.
+nodes (glows, explosions, lightning) can use the same fast Gaussian. On a CPU, grade, grain and
+glow hand their per-pixel work to Numba kernels (``grade_kernel``, ``grain_kernel``,
+``glow_kernel``); the torch code here is what GPUs run, and tests check that both agree.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 A call to libm's ``pow`` stops LLVM from vectorizing a loop, so ``powf``, ``exp2f`` and
 ``log2f`` are polynomials on the float's bits (relative error below 5e-7; Chebyshev fits made
 at import). Importing this module imports Numba.
+
+Numba's disk cache checks only a kernel's own source file: after changing this module, delete
+the ``*.nbi``/``*.nbc`` files in the kernels' ``__pycache__`` (or touch the kernel modules).
 """
 from __future__ import annotations
 
