@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx.fastmath import f32
+from vfx.fastmath import f32, luma
 from vfx.jit import kernel
 
 
@@ -71,7 +71,7 @@ def bright_pass(src, dst, threshold, knee):
     t, k = threshold, knee
     for i in range(dst.shape[0] // 3):
         r, g, b = src[4 * i], src[4 * i + 1], src[4 * i + 2]
-        lum = f32(0.2126) * r + f32(0.7152) * g + f32(0.0722) * b
+        lum = luma(r, g, b)
         soft = min(max(lum - t + k, f32(0.0)), f32(2.0) * k)
         soft = soft * soft / (f32(4.0) * k + f32(1e-6))
         weight = max(max(soft, lum - t), f32(0.0)) / max(lum, f32(1e-6))

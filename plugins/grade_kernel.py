@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx.fastmath import f32, powf, srgb_decode, srgb_encode
+from vfx.fastmath import f32, luma, powf, srgb_decode, srgb_encode, unpremultiply
 from vfx.jit import inline, kernel
 
 #: pixels per chunk: four float32 planes of this length fit in a core's L1/L2 cache
@@ -80,7 +80,7 @@ def grade_frame(src, dst, params, table, size, flags):
         if flags & ALPHA:
             for i in range(m):
                 alpha = src[o + 4 * i + 3]
-                inv = f32(1.0) / max(alpha, f32(1e-6)) if alpha > f32(1e-6) else f32(0.0)
+                inv = unpremultiply(alpha)
                 r[i] = src[o + 4 * i] * inv
                 g[i] = src[o + 4 * i + 1] * inv
                 b[i] = src[o + 4 * i + 2] * inv
@@ -105,7 +105,7 @@ def grade_frame(src, dst, params, table, size, flags):
         if flags & SATURATION:
             rest = f32(1.0) - sat
             for i in range(m):
-                y = rest * (f32(0.2126) * r[i] + f32(0.7152) * g[i] + f32(0.0722) * b[i])
+                y = rest * luma(r[i], g[i], b[i])
                 r[i] = sat * r[i] + y
                 g[i] = sat * g[i] + y
                 b[i] = sat * b[i] + y

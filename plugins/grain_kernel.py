@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx.fastmath import f32
+from vfx.fastmath import f32, luma, unpremultiply
 from vfx.jit import kernel
 
 
@@ -20,11 +20,11 @@ def add_grain(src, noise, dst, amount, response, has_alpha):
     curve = f32(4.0) * response
     for i in range(n):
         a = src[4 * i + 3]
-        inv = (f32(1.0) / max(a, f32(1e-6)) if a > f32(1e-6) else f32(0.0)) if has_alpha else f32(1.0)
+        inv = unpremultiply(a) if has_alpha else f32(1.0)
         r = src[4 * i] * inv
         g = src[4 * i + 1] * inv
         b = src[4 * i + 2] * inv
-        lum = np.sqrt(min(max(f32(0.2126) * r + f32(0.7152) * g + f32(0.0722) * b, f32(0.0)), f32(1.0)))
+        lum = np.sqrt(min(max(luma(r, g, b), f32(0.0)), f32(1.0)))
         weight = (lum * (f32(1.0) - lum) * curve + flat) * amount
         nr = noise[0, i]
         ng = nr if mono else noise[1, i]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx.fastmath import f32, srgb_encode
+from vfx.fastmath import f32, srgb_encode, unpremultiply
 from vfx.jit import kernel
 
 # matte parameters: the Cb and Cr weights of sRGB-encoded R, G, B, the key's Cb and Cr, its chroma
@@ -33,7 +33,7 @@ def chroma_matte(src, matte, params, opaque):
     width = max(width, f32(1e-6))
     for i in range(matte.shape[0]):
         a = src[4 * i + 3]
-        inv = f32(1.0) if opaque else (f32(1.0) / max(a, f32(1e-6)) if a > f32(1e-6) else f32(0.0))
+        inv = f32(1.0) if opaque else unpremultiply(a)
         r = srgb_encode(min(max(src[4 * i] * inv, f32(0.0)), f32(1.0)))
         g = srgb_encode(min(max(src[4 * i + 1] * inv, f32(0.0)), f32(1.0)))
         b = srgb_encode(min(max(src[4 * i + 2] * inv, f32(0.0)), f32(1.0)))
@@ -56,7 +56,7 @@ def despill(src, matte, dst, params, opaque):
     dr, dg, db = params[S_DIRECTION], params[S_DIRECTION + 1], params[S_DIRECTION + 2]
     for i in range(matte.shape[0]):
         a = src[4 * i + 3]
-        inv = f32(1.0) if opaque else (f32(1.0) / max(a, f32(1e-6)) if a > f32(1e-6) else f32(0.0))
+        inv = f32(1.0) if opaque else unpremultiply(a)
         r = src[4 * i] * inv
         g = src[4 * i + 1] * inv
         b = src[4 * i + 2] * inv
