@@ -176,6 +176,7 @@ GRADE_CASES = {
                        gamma=[1.2, 0.8, 1.0], gain=[1.1, 1.0, 0.9], temperature=0.5),
     "sRGB LUT, mixed": dict(exposure=-0.5, saturation=1.5, lut="LUT", lut_mix=0.7),
     "linear LUT, contrast 0": dict(contrast=0.0, lut="LUT", lut_space="linear"),
+    "low contrast on black": dict(contrast=0.05, gamma=[0.5, 1.0, 4.0]),
     "animated": dict(exposure={"keyframes": [[0, -1.0], [2, 1.5]]}, gamma={"keyframes": [[0, [1, 1, 1]], [2, [2, 1, 0.5]]]},
                      saturation={"keyframes": [[0, 0.0], [2, 2.0]]}, lut="LUT",
                      lut_mix={"keyframes": [[0, 0.0], [2, 1.0]]}),

@@ -39,6 +39,7 @@ def test_powf_error_grows_only_with_the_exponent_of_the_result(e):
     normal = exact > 2.0 ** -126
     bound = 2.5e-7 + 1e-7 * (np.abs(e * np.log2(x.astype(np.float64))) + e)
     assert np.all((np.abs(run(0, x, e) - exact) / exact <= bound)[normal])
+    assert run(0, [0.0], e)[0] == 0.0 and run(0, [0.0], 0.0)[0] == 1.0
 
 
 def test_srgb_curves_match_their_definitions_on_both_pieces():
