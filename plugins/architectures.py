@@ -17,9 +17,3 @@ def register_model_architectures(register):
     for name, target in BUILTIN.items():
         register(name, target)
 
-
-def __getattr__(name):          # vfx_plugins.architectures.ConvVAE still works, importing torch then
-    if name in ("ConvVAE", "DCGANSN", "Discriminator"):
-        from . import model_nets
-        return getattr(model_nets, name)
-    raise AttributeError(name)

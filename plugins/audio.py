@@ -252,7 +252,6 @@ class Mix(vfx.AudioNode):
 
 # ----------------------------------------------------------------------------- signal.audio
 LEVELS = ("rms", "low", "mid", "high", "onset_strength")
-EVENTS = ("onset", "beat", "gate")
 
 
 class AudioSignal(vfx.Signal):

@@ -19,7 +19,7 @@ half a period to two periods back, penalised by ``tightness * log(gap / period)^
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,7 +42,6 @@ class Analysis:
     onsets: np.ndarray                     # (K,) onset times in seconds
     tempo: float                           # beats per minute (0 when no beat was found)
     beats: np.ndarray                      # (M,) beat times in seconds
-    extra: dict = field(default_factory=dict)
 
     @property
     def hop_rate(self) -> float:

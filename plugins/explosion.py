@@ -225,6 +225,7 @@ class Explosion(vfx.Effect):
         import torch
         hit = self._births.get(seed_frame)
         if hit is not None:
+            self._births.move_to_end(seed_frame)      # least recently used goes first
             self._birth, self._spark_index, self._max_delay, self._max_life = hit
             return self._birth
         o = self.options

@@ -223,11 +223,10 @@ class _ModelGenerator(vfx.Generator):
         except Exception as exc:                      # a corrupt file must still name the option
             raise ConfigureError(f"{self.model_path}: cannot load the model ({type(exc).__name__}: {exc})",
                                  option="model") from None
-        family = getattr(self.model, "family", "") or self.model.config.get("family", "")
+        family = self.model.family                    # the registry knows only "vae" and "gan"
         if self.family and family != self.family:
-            other = f"generator.{family}" if family in ("gan", "vae") else "another node"
             raise ConfigureError(f"{self.type} needs a {self.family.upper()} model; {self.model_path.name} is a "
-                                 f"{family.upper() or 'model of unknown family'} (use {other})", option="model")
+                                 f"{family.upper()} (use generator.{family})", option="model")
         self.label = self._resolve_class(getattr(o, "class"))
         self.resolution = int(self.model.resolution)
         self.latent_dim = int(self.model.latent_dim)

@@ -14,44 +14,16 @@ import numpy as np
 import vfx
 from vfx import ConfigureError, FrameBatch, imageops, jit, opt
 from vfx.frames import empty_pixels
+from vfx.color import srgb_to_linear
 from vfx.options import Animated
+
+from .effects import srgb_encode
 
 OUTPUTS = ("composite", "matte")
 
 # BT.709 luma weights and the Cb/Cr scale factors (Cb = (B - Y) / 1.8556, Cr = (R - Y) / 1.5748)
 _KR, _KG, _KB = 0.2126, 0.7152, 0.0722
 _CB, _CR = 2 * (1 - _KB), 2 * (1 - _KR)
-
-
-_SRGB_C = 0.0031308
-
-
-def srgb_encode(x):
-    """Linear light in 0..1 to the sRGB curve: a new tensor, the same shape (planar, contiguous).
-
-    The two pieces are summed instead of selected, ``1.055 max(x, c)^(1/2.4) - 0.055 +
-    12.92 (min(x, c) - c)``, which equals the curve on both sides of ``c``; on a CPU each step is
-    one OpenCV pass.
-    """
-    return _encode_cv2(x) if x.device.type == "cpu" else _encode_torch(x)
-
-
-def _encode_torch(x):
-    return x.clamp_min(_SRGB_C).pow(1 / 2.4).mul_(1.055).add_(x.clamp_max(_SRGB_C).mul(12.92)).sub_(0.055 + 12.92 * _SRGB_C)
-
-
-def _encode_cv2(x):
-    import cv2
-    import torch
-    a = x.contiguous().numpy().reshape(-1, x.shape[-1])
-    high = cv2.pow(cv2.max(a, _SRGB_C), 1 / 2.4)
-    cv2.addWeighted(high, 1.055, cv2.min(a, _SRGB_C), 12.92, -(0.055 + 12.92 * _SRGB_C), dst=high)
-    return torch.from_numpy(high).view(x.shape)
-
-
-def _srgb_decode_np(x):
-    x = np.asarray(x, np.float64)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
 def straight_planes(pixels, opaque: bool):
@@ -310,7 +282,7 @@ class ChromaKey(_Keyer):
         spill = self.values("spill", indices)
         if self.options.output == "matte" or not np.any(spill > 0):
             return FrameBatch(indices, self._finish(pixels, matte))
-        basis = _despill_basis(_srgb_decode_np(keys[:, :3]))
+        basis = _despill_basis(srgb_to_linear(keys[:, :3]))
         # take the excess away along the turned basis's green axis, expressed in RGB
         direction = basis[:, 1, :] * spill[:, None]
         out = empty_pixels(n, h, w, dev)

@@ -26,8 +26,6 @@ class Cue:
     """One caption: its styled runs and the frames [first, stop) that show it."""
 
     runs: list[tuple[str, "tl.Face"]]
-    start_ms: int
-    end_ms: int
     first: int
     stop: int
 
@@ -211,7 +209,7 @@ class Subtitles(tl.TextSource):
             if not runs:
                 continue
             first, stop = cue_frames(e.start + shift, e.end + shift, self.video.fps)
-            self.cues.append(Cue(runs, e.start + shift, e.end + shift, first, stop))
+            self.cues.append(Cue(runs, first, stop))
             for text, face in runs:
                 for ch in tl.missing_chars(text, face.path, face.index):
                     missing.setdefault(face.path.name, [])

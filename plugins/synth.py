@@ -9,7 +9,7 @@ import numpy as np
 
 import vfx
 from vfx import AudioBuffer, AudioInfo, opt
-from vfx.frames import samples_at
+from vfx.frames import fit_channels, samples_at
 
 NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 #: chord roots (scale degrees, semitones above the key) of the four-bar progressions
@@ -199,8 +199,4 @@ class Synth(vfx.Source):
                     lo, hi = max(start, b0), min(end, b0 + data.shape[1])
                     if hi > lo:
                         out[:, lo - start:hi - start] += data[:, lo - b0:hi - b0]
-        if s.channels == 1:
-            out = out.mean(axis=0, keepdims=True)
-        elif s.channels > 2:
-            out = np.concatenate([out, np.zeros((s.channels - 2, out.shape[1]))])
-        return AudioBuffer(out.astype(np.float32), s.sample_rate)
+        return AudioBuffer(fit_channels(out.astype(np.float32), s.channels), s.sample_rate)

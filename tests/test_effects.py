@@ -686,6 +686,10 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     kernels: the torch path's frames, for an odd-sized frame with overbright and transparent
     pixels and per-frame values."""
     from vfx import jit
+    from vfx_plugins import glow_kernel
+    combined = []
+    combine = glow_kernel.combine
+    monkeypatch.setattr(glow_kernel, "combine", lambda *args: combined.append(1) or combine(*args))
     g = torch.Generator().manual_seed(9)
     rgb = torch.rand((2, 3, 41, 63), generator=g) ** 4 * 3.0
     alpha = (torch.rand((2, 1, 41, 63), generator=g) * 1.2 - 0.1).clamp(0, 1) if has_alpha else torch.ones(2, 1, 41, 63)
@@ -696,6 +700,7 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
         node = make_node(fx.Glow, clip, radius=24.0, octaves=2, blend=blend, color="#ffc080",
                          threshold={"keyframes": [[0, 0.3], [1, 0.8]]}, knee=0.3, intensity=2.0)
         results[path] = node.frames([0, 1]).pixels
+    assert len(combined) == 2                      # the kernel ran (half resolution), once a frame
     assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
     torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
 

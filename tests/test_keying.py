@@ -134,7 +134,7 @@ def test_feather_blurs_the_matte():
 
 
 def test_the_gpu_code_paths_match_the_opencv_ones():
-    """Blur, shrink and the sRGB encode run in OpenCV on a CPU and in torch elsewhere."""
+    """Blur, shrink and the sRGB encode (effects.srgb_encode) run in OpenCV on a CPU and in torch elsewhere."""
     from vfx_plugins import keying
     rng = np.random.default_rng(2)
     m = torch.from_numpy((rng.random((1, 1, 40, 50)) > 0.6).astype(np.float32))
@@ -146,8 +146,13 @@ def test_the_gpu_code_paths_match_the_opencv_ones():
     x = torch.rand(2, 3, 20, 30) ** 3
     xn = x.double().numpy()
     reference = np.where(xn <= 0.0031308, xn * 12.92, 1.055 * xn ** (1 / 2.4) - 0.055)
-    for encode in (keying._encode_cv2, keying._encode_torch):
-        assert np.allclose(encode(x).numpy(), reference, atol=1e-5)
+    from vfx_plugins import effects
+    for opencv in (True, False):
+        effects.USE_OPENCV = opencv
+        try:
+            assert np.allclose(keying.srgb_encode(x).numpy(), reference, atol=1e-5)
+        finally:
+            effects.USE_OPENCV = True
 
 
 KEY_CASES = {

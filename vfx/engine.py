@@ -79,6 +79,12 @@ def _nvidia_driver_present() -> bool:
     return os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
 
 
+def default_torch_threads(requested: int | None = None) -> int:
+    """torch intra-op threads: ``requested``, else 1 on a machine of 2 cores or fewer, else half the cores."""
+    cores = os.cpu_count() or 1
+    return requested or (1 if cores <= 2 else max(1, cores // 2))
+
+
 def configure_threads(device, torch_threads: int | None = None) -> None:
     """Share the cores between codecs and torch on purpose (see DESIGN: thread budget).
 
@@ -86,8 +92,7 @@ def configure_threads(device, torch_threads: int | None = None) -> None:
     decoder and encoder threads use the rest. torch is configured now if it is loaded, else
     through OMP_NUM_THREADS, which it reads when it is first imported.
     """
-    cores = os.cpu_count() or 1
-    wanted = torch_threads or (1 if cores <= 2 else max(1, cores // 2))
+    wanted = default_torch_threads(torch_threads)
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         if torch.get_num_threads() != wanted:

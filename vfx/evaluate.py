@@ -173,11 +173,9 @@ def load_images(spec: str | Path, limit: int | None = None) -> np.ndarray:
 # frame-by-frame comparison
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """scikit-image's PSNR of two uint8 frames (``inf`` when they are identical)."""
-    from skimage.metrics import peak_signal_noise_ratio
-    with np.errstate(divide="ignore"):
-        return float(peak_signal_noise_ratio(a, b, data_range=255))
+def psnr(mse: float) -> float:
+    """PSNR of 8-bit frames from their mean squared error, as scikit-image computes it (``inf`` at 0)."""
+    return math.inf if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -213,8 +211,7 @@ class Comparison:
 
     @property
     def psnr_pooled(self) -> float:
-        mse = float(np.mean([f.mse for f in self.frames]))
-        return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+        return psnr(float(np.mean([f.mse for f in self.frames])))
 
     @property
     def ssim_mean(self) -> float:
@@ -284,7 +281,7 @@ def compare(a: str | Path, b: str | Path, *, prefix: bool = False, temporal: boo
                 if f is None:
                     raise EvalError(f"{src.spec}: ended after {i} frames, {src.frame_count} were expected")
             mse = float(np.mean((fa.astype(np.float64) - fb.astype(np.float64)) ** 2))
-            scores.append(FrameScore(i, psnr(fa, fb), ssim(fa, fb), mse))
+            scores.append(FrameScore(i, psnr(mse), ssim(fa, fb), mse))
             if temporal and prev is not None:
                 temporal_sums[0] += ssim(prev[0], fa)
                 temporal_sums[1] += ssim(prev[1], fb)

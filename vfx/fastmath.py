@@ -77,7 +77,7 @@ def exp2f(y):
 
 @inline
 def powf(x, e):
-    """x^e for x >= 0 and e >= 0 (0^0 is 1, as in torch)."""
+    """x^e for finite x >= 0 and e >= 0 (0^0 is 1, as in torch)."""
     p = exp2f(e * log2f(x))
     return p if x > f32(0.0) else (f32(1.0) if e == f32(0.0) else f32(0.0))
 

@@ -17,8 +17,9 @@ import importlib.util
 #: tests switch this off to run the torch path on the CPU
 ENABLED = True
 
-# No nnan/ninf (infinities and NaN keep their IEEE meaning) and no reassociation (results do not
-# depend on how the compiler regroups sums): contraction to FMA and fast reciprocals only.
+# No nnan/ninf (the compiler may not assume values are finite) and no reassociation (results do not
+# depend on how the compiler regroups sums): contraction to FMA and fast reciprocals only. The
+# polynomial math of ``vfx.fastmath`` is for finite values: its powf maps NaN to 0.
 FASTMATH = {"contract", "arcp", "afn", "nsz"}
 
 

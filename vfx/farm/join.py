@@ -176,8 +176,7 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
                 pass
 
 
-def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, keep_segments: bool = True,
-                 audio_files: dict | None = None) -> list[Path]:
+def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, keep_segments: bool = True) -> list[Path]:
     """Join every encoder's segments into its final output (at the encoder's own frame rate; ``fps`` for
     outputs described without one); return the files written."""
     from ..media.atomic import AtomicFile
@@ -192,7 +191,7 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
             continue
         audio = None
         if out["audio"]:
-            audio = (audio_files or {}).get(enc_id) or seg.audio_done(enc_id, digest)
+            audio = seg.audio_done(enc_id, digest)
             if audio is None:
                 raise JoinError(f"the audio of '{enc_id}' has not been rendered into {seg.path}")
         target = AtomicFile(final)

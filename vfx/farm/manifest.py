@@ -147,10 +147,13 @@ class SegmentDir:
 
     def segment_done(self, name: str, current: str) -> bool:
         """The segment exists, was rendered from this pipeline, and has all its files at their sizes."""
+        return self._finished_record(name, current) is not None
+
+    def _finished_record(self, name: str, current: str) -> dict | None:
         rec = self.record(name)
         if rec is None or rec.get("hash") != current or not {"start", "stop", "files"} <= rec.keys():
-            return False
-        return files_intact(self.segment_path(name), rec.get("files", {}))
+            return None
+        return rec if files_intact(self.segment_path(name), rec.get("files", {})) else None
 
     def done_segments(self, current: str) -> list[dict]:
         """Records of every finished segment of this pipeline, by start frame."""
@@ -158,8 +161,9 @@ class SegmentDir:
         if not self.path.is_dir():
             return found
         for entry in sorted(self.path.iterdir()):
-            if entry.is_dir() and entry.name.startswith("seg-") and self.segment_done(entry.name, current):
-                rec = self.record(entry.name)
+            rec = self._finished_record(entry.name, current) if entry.is_dir() and entry.name.startswith("seg-") \
+                else None
+            if rec is not None:
                 rec["name"] = entry.name
                 found.append(rec)
         return sorted(found, key=lambda r: (r["start"], r["stop"]))

@@ -148,10 +148,6 @@ def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str
     worker that dies mid-chunk would; ``"always"`` kills every attempt.
     """
     from ..engine import RenderOptions, render
-    # a fresh worker must import torch here, once: the engine's render and convert threads would
-    # otherwise race to import it (a partially initialised module in one of them)
-    import importlib
-    importlib.import_module("torch")
     seg = SegmentDir(segment_dir)
     seg.path.mkdir(parents=True, exist_ok=True)
     temp = seg.temp_path(chunk.name)

@@ -12,9 +12,6 @@ from torch import nn
 
 from .errors import ModelError
 
-CONFIG_KEYS = ("architecture", "family", "resolution", "latent_dim", "num_classes", "class_names", "channels")
-
-
 class GenerativeModel(nn.Module):
     """A VAE or GAN generator built from a JSON-able ``config``; subclasses set ``family`` and ``defaults``.
 

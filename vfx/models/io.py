@@ -104,7 +104,6 @@ def load_model(path: str | Path, device="cpu") -> GenerativeModel:
         raise ModelFileError(f"{path}: the weights do not fit architecture '{config['architecture']}' with this "
                              f"config: {' '.join(first[:3])[:400]}") from None
     model.config.update({k: v for k, v in config.items() if k not in model.config})
-    model.source_path = str(path)
     return model.to(device).eval()
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..engine import default_torch_threads
 from .base import GenerativeModel
 from .data import DataSource, augment, load_dataset
 from .errors import ModelError, ModelFileError
@@ -323,17 +324,11 @@ def train(settings: TrainSettings, progress: Callable[[int, int, dict], None] | 
     run = _Run(settings, log or (lambda _msg: None))
     before = torch.get_num_threads()
     if run.device.type == "cpu":
-        torch.set_num_threads(cpu_threads(settings.threads))
+        # one thread on a 2-core machine: two ran a step 4-6x slower when the other core was busy
+        torch.set_num_threads(default_torch_threads(settings.threads))
     try:
         run.setup()
         return run.run(progress)
     finally:
         torch.set_num_threads(before)
 
-
-def cpu_threads(requested: int | None = None) -> int:
-    """torch threads for CPU training: ``requested``, else 1 on a machine of 2 cores or fewer (two
-    threads ran a step 4-6x slower than one when the other core was busy), else half the cores."""
-    import os
-    cores = os.cpu_count() or 1
-    return requested or (1 if cores <= 2 else max(1, cores // 2))
