@@ -461,3 +461,21 @@ def test_visualizer_bars_and_waveform(tmp_path):
     rows = np.flatnonzero(wave[3].max(axis=1) > 0.5)
     assert 6 <= rows.min() <= 9 and 22 <= rows.max() <= 25
     assert wave[0].max() > 0.9 and wave[1].max() == 0
+
+
+def test_audio_reader_steps_back_without_seeking(tmp_path):
+    """Mixes with a limiter and analysis windows read a little before where the last read ended:
+    the reader keeps the last second instead of reopening the file, and reads what a fresh seek reads."""
+    from vfx.media.decode import AudioReader
+    t = np.arange(RATE * 6) / RATE
+    path = write_audio(tmp_path / "tone.wav", np.stack([np.sin(2 * np.pi * 220 * t), np.cos(2 * np.pi * 330 * t)]))
+    reader, fresh = AudioReader(path, RATE, 2), AudioReader(path, RATE, 2)
+    seeks = []
+    seek = reader._seek
+    reader._seek = lambda start: seeks.append(start) or seek(start)
+    for b in range(1, 10):
+        start = b * RATE // 2 - RATE // 20              # 50 ms before the previous read ended
+        got = reader.read(start, RATE // 2 + RATE // 10)
+        fresh._seek(start)
+        assert np.array_equal(got, fresh.read(start, RATE // 2 + RATE // 10)), b
+    assert len(seeks) == 1

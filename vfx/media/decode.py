@@ -167,7 +167,8 @@ class AudioReader:
             out[:, :have.shape[1]] = have
         else:
             out[:, -lo:-lo + have.shape[1]] = have
-        drop = max(0, min(start + count - self._pos, self._pending.shape[1]))
+        # keep the last second read: mixes and analysis windows step back a little before each read
+        drop = max(0, min(start + count - self.sample_rate - self._pos, self._pending.shape[1]))
         self._pending = self._pending[:, drop:]
         self._pos += drop
         return out
