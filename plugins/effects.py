@@ -499,6 +499,7 @@ class Grade(vfx.Effect):
         super().configure()
         self._lut = None
         self._volume = None
+        self._kernel_table = None
         path = self.options.lut
         if path is not None:
             try:
@@ -635,7 +636,9 @@ class Grade(vfx.Effect):
             if steps["lut"] is not None:
                 flags |= K.LUT_MIX
                 params[:, K.P_MIX] = steps["lut"]
-            table, size = lut.table.reshape(-1), lut.size
+            if self._kernel_table is None:
+                self._kernel_table = K.padded_table(lut.table)
+            table, size = self._kernel_table, lut.size
         for k in range(n):
             K.grade_frame(jit.rgba(px[k]), jit.rgba(out[k], out=True), params[k], table, size, flags)
 

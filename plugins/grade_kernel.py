@@ -4,7 +4,8 @@ The frame goes through in chunks of ``CHUNK`` pixels: the chunk's straight colou
 apart into three small planes, each enabled step runs as one simple loop over them (loops that
 vectorize, the planes staying in the processor's cache), and the result is premultiplied and
 put back together. The LUT's trilinear lookup reads the cube at data-dependent places, which
-does not vectorize; it runs as a plain loop between the vectorized ones.
+does not vectorize across pixels; it runs as a plain loop between the vectorized ones, with
+each lookup vectorized inside (``vfx.simd.trilinear_rgb``).
 
 Formulas and order are the torch path's (``plugins.effects.Grade``); the test suite checks that
 both give the same frames.
@@ -14,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from vfx.fastmath import f32, luma, powf, srgb_decode, srgb_encode, unpremultiply
-from vfx.jit import inline, kernel
+from vfx.jit import kernel
+from vfx.simd import trilinear_rgb
 
 #: pixels per chunk: four float32 planes of this length fit in a core's L1/L2 cache
 CHUNK = 2048
@@ -28,32 +30,19 @@ P_GAINS, P_CONTRAST, P_PIVOT, P_SAT, P_LIFT, P_GAIN, P_INV_GAMMA, P_LUT_LO, P_LU
 PARAMS = 22
 
 
-@inline
-def _trilinear(table, k, row, slab, fr, fg, fb):
-    """Trilinear interpolation of one output channel; ``k`` is the flat index of the lower corner."""
-    c000 = table[k]
-    three = np.uintp(3)
-    c001 = table[k + three]
-    c010 = table[k + row]
-    c011 = table[k + row + three]
-    c100 = table[k + slab]
-    c101 = table[k + slab + three]
-    c110 = table[k + slab + row]
-    c111 = table[k + slab + row + three]
-    v0 = c000 + fr * (c001 - c000)
-    v1 = c010 + fr * (c011 - c010)
-    v2 = c100 + fr * (c101 - c100)
-    v3 = c110 + fr * (c111 - c110)
-    v0 = v0 + fg * (v1 - v0)
-    v2 = v2 + fg * (v3 - v2)
-    return v0 + fb * (v2 - v0)
+def padded_table(table):
+    """The kernel's layout of a (B, G, R, 3) LUT: flat float32 (B, G, R, 4), RGB and a pad."""
+    size = table.shape[0]
+    padded = np.zeros((size, size, size, 4), np.float32)
+    padded[..., :3] = table
+    return padded.reshape(-1)
 
 
 @kernel
 def grade_frame(src, dst, params, table, size, flags):
     """Grade one frame: ``src`` and ``dst`` are flat premultiplied RGBA float32 (H * W * 4),
-    ``params`` the frame's values (layout ``P_*``), ``table`` the flat (B, G, R, 3) cube of
-    ``size`` points a side (unused without the ``LUT`` flag)."""
+    ``params`` the frame's values (layout ``P_*``), ``table`` the cube of ``size`` points a side
+    as ``padded_table`` lays it out (unused without the ``LUT`` flag)."""
     n = src.shape[0] // 4
     r = np.empty(CHUNK, np.float32)
     g = np.empty(CHUNK, np.float32)
@@ -73,7 +62,7 @@ def grade_frame(src, dst, params, table, size, flags):
     mix = params[P_MIX]
     top = f32(size - 1)
     last_cell = f32(size - 2)
-    row, slab = np.uintp(3 * size), np.uintp(3 * size * size)
+    row, slab = np.uintp(4 * size), np.uintp(4 * size * size)
     for start in range(0, n, CHUNK):
         m = min(CHUNK, n - start)
         o = 4 * start
@@ -137,14 +126,10 @@ def grade_frame(src, dst, params, table, size, flags):
                 ir = min(np.floor(ur), last_cell)
                 ig = min(np.floor(ug), last_cell)
                 ib = min(np.floor(ub), last_cell)
-                cell[i] = np.int32(ib * f32(slab) + ig * f32(row) + ir * f32(3.0))
+                cell[i] = np.int32(ib * f32(slab) + ig * f32(row) + ir * f32(4.0))
                 r[i], g[i], b[i] = ur - ir, ug - ig, ub - ib
             for i in range(m):
-                k = np.uintp(cell[i])
-                fr, fg, fb = r[i], g[i], b[i]
-                r[i] = _trilinear(table, k, row, slab, fr, fg, fb)
-                g[i] = _trilinear(table, k + np.uintp(1), row, slab, fr, fg, fb)
-                b[i] = _trilinear(table, k + np.uintp(2), row, slab, fr, fg, fb)
+                r[i], g[i], b[i] = trilinear_rgb(table, np.uintp(cell[i]), row, slab, r[i], g[i], b[i])
             if flags & LUT_SRGB:
                 for i in range(m):
                     r[i] = srgb_decode(r[i])
