@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vfx import jit
 from vfx import noise as N
 
 BASES = {
@@ -148,10 +149,31 @@ def test_cpu_and_gpu_agree():
 
 
 def test_lattice_box_and_direct_hash_agree(monkeypatch):
-    """The CPU fast path (hash each lattice cell once, gather) equals hashing every corner."""
+    """The torch path's CPU shortcut (hash each lattice cell once, gather) equals hashing every corner."""
+    monkeypatch.setattr(jit, "ENABLED", False)
     g = torch.linspace(-3, 9, 200)
     Y, X = torch.meshgrid(g, g, indexing="ij")
     fast = {name: f(X, Y, 13) for name, f in BASES.items()}
     monkeypatch.setattr(N, "USE_LATTICE_BOX", False)
     for name, f in BASES.items():
         assert torch.allclose(f(X, Y, 13), fast[name], atol=1e-6), name
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed")
+@pytest.mark.parametrize("name", sorted(BASES))
+def test_cpu_kernel_equals_torch_path(name, monkeypatch):
+    """The Numba kernel (the CPU path for float32) gives the torch path's values: one octave to
+    float rounding; fractal sums within 2e-4, the rounding of octave coordinates up to ~1000
+    lattice units (the same tolerance as CPU against GPU)."""
+    from vfx import noise_kernel as K
+    calls = []
+    fractal = K.fractal
+    monkeypatch.setattr(K, "fractal", lambda *a: calls.append(1) or fractal(*a))
+    f = BASES[name]
+    x, y = _points(100_000, 60.0, 5)
+    kernel = f(x, y, 9)
+    assert calls, "the kernel did not run"
+    monkeypatch.setattr(jit, "ENABLED", False)
+    torch_path = f(x, y, 9)
+    single = not name.startswith(("fbm", "turbulence", "ridged"))
+    assert torch.allclose(kernel, torch_path, atol=1e-5 if single else 2e-4, rtol=0), name

@@ -15,13 +15,19 @@ Ranges: ``perlin`` and ``simplex`` about -1..1 (clamped to it), ``worley`` 0..1 
 nearest feature point, clamped), ``fbm`` -1..1 (a weighted mean of octaves, so in practice it spans
 less, roughly -0.6..0.6), ``turbulence`` and ``ridged`` 0..1.
 
+On a CPU, float32 noise runs as one Numba kernel (``vfx.noise_kernel``: all octaves of a point
+in one pass, about eight times faster); elsewhere, and for float64, as torch operations.
+
 Importing this module imports torch.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+
+from . import jit
 
 __all__ = ["perlin", "simplex", "worley", "fbm", "turbulence", "ridged", "curl2d", "hash_int", "worley_points"]
 
@@ -189,6 +195,40 @@ def _lerp(a, b, t):
     return a + t * (b - a)
 
 
+_SALTS = {"perlin": 1, "simplex": 2, "worley": 3}
+
+
+def _use_kernel(x: torch.Tensor) -> bool:
+    return x.dtype == torch.float32 and jit.enabled(x)
+
+
+def _kernel_noise(x, y, z, basis: str, shape: str = "single", octaves: int = 1, lacunarity: float = 2.0,
+                  gain: float = 0.5, seed: int = 0) -> torch.Tensor:
+    """``basis`` noise (``shape`` "single") or its fractal sum through ``noise_kernel.fractal``;
+    seeds, octave frequencies, offsets and weights exactly as the torch path makes them."""
+    from . import noise_kernel as K
+    salt = _SALTS[basis]
+    if shape == "single":
+        seeds, octave_xyz, amps, norm = [_seed32(seed, salt)], [(1.0, 0.0, 0.0, 0.0)], [1.0], 1.0
+    else:
+        seeds, octave_xyz, amps = [], [], []
+        amp, norm, freq = 1.0, 0.0, 1.0
+        for o in range(octaves):
+            seeds.append(_seed32(seed * 1013 + o, salt))
+            octave_xyz.append((freq, 17.13 * o, -31.71 * o, 7.77 * o))
+            amps.append(amp)
+            norm += amp
+            amp *= gain
+            freq *= lacunarity
+    points = [t.contiguous().numpy().reshape(-1) for t in (x, y, x if z is None else z)]
+    out = np.empty(points[0].shape[0], np.float32)
+    K.fractal(*points, out, getattr(K, basis.upper()), z is not None, getattr(K, shape.upper()),
+              np.asarray(seeds, np.int64), np.asarray(octave_xyz, np.float32), np.asarray(amps, np.float32),
+              np.float32(norm), np.asarray([_ROT_C, _ROT_S], np.float32),
+              _table("g2", "cpu", torch.float32).numpy(), _table("g3", "cpu", torch.float32).numpy())
+    return torch.from_numpy(out).view(x.shape)
+
+
 # ---------------------------------------------------------------- Perlin
 
 def perlin(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
@@ -197,6 +237,8 @@ def perlin(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
     ``z`` adds a third dimension (time, to evolve a 2-D pattern smoothly).
     """
     x, y, z = _prepare(x, y, z)
+    if _use_kernel(x):
+        return _kernel_noise(x, y, z, "perlin", seed=seed)
     s = _seed32(seed, 1)
     fx, fy = torch.floor(x), torch.floor(y)
     ix, iy = fx.to(torch.int64), fy.to(torch.int64)
@@ -243,6 +285,8 @@ _S3_SCALE = 76.0                # about 1 / max of the 3-D (r^2 = 0.5 kernel) su
 def simplex(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
     """Simplex noise in 2-D or 3-D (with ``z``), about -1..1; fewer axis-aligned artefacts than Perlin."""
     x, y, z = _prepare(x, y, z)
+    if _use_kernel(x):
+        return _kernel_noise(x, y, z, "simplex", seed=seed)
     s = _seed32(seed, 2)
     if z is None:
         sk = (x + y) * _F2
@@ -322,6 +366,8 @@ def worley(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
     elsewhere, continuous, with creases along the cell borders.
     """
     x, y, z = _prepare(x, y, z)
+    if _use_kernel(x):
+        return _kernel_noise(x, y, z, "worley", seed=seed)
     s = _seed32(seed, 3)
     fx, fy = torch.floor(x), torch.floor(y)
     ix, iy = fx.to(torch.int64), fy.to(torch.int64)
@@ -374,6 +420,10 @@ def _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, shape):
     if octaves < 1:
         raise ValueError("octaves must be at least 1")
     x, y, z = _prepare(x, y, z)
+    if _use_kernel(x):
+        if basis not in _SALTS:
+            _signed_basis(basis)                        # the error for an unknown basis
+        return _kernel_noise(x, y, z, basis, shape, octaves, lacunarity, gain, seed)
     fn = _signed_basis(basis)
     total = torch.zeros_like(x)
     amp, norm, freq = 1.0, 0.0, 1.0
