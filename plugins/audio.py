@@ -72,6 +72,7 @@ class AudioSource(vfx.Source):
     """
 
     type = "source.audio"
+    needs_torch = False
 
     class Options(vfx.Options):
         path = opt.InputPath(doc="the audio (or video) file, relative to the pipeline file")
@@ -283,6 +284,7 @@ class AudioSignal(vfx.Signal):
     """
 
     type = "signal.audio"
+    needs_torch = False
     signals = ("rms", "low", "mid", "high", "onset_strength", "pulse", "onset", "beat", "gate", "beat_phase",
                "tempo")
 

@@ -74,7 +74,8 @@ class VideoSource(vfx.Source):
         from vfx.media.decode import AudioReader, VideoReader
         self._reader = VideoReader(self.options.path, self.video.fps, self.track.frame_count, self.track.fps)
         if self.audio:
-            self._audio_reader = AudioReader(self.options.path, self.audio.sample_rate, self.audio.channels)
+            self._audio_reader = AudioReader(self.options.path, self.audio.sample_rate, self.audio.channels,
+                                             origin=self.track.start_time)
 
     def render(self, indices):
         if self._reader is None:

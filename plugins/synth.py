@@ -51,6 +51,7 @@ class Synth(vfx.Source):
     """
 
     type = "source.synth"
+    needs_torch = False
 
     class Options(vfx.Options):
         bpm = opt.Float(120.0, min=30.0, max=300.0, animate=False, doc="tempo in beats per minute")

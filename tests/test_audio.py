@@ -43,8 +43,11 @@ def write_audio(path: Path, data: np.ndarray, rate: int = RATE, codec: str = "pc
     return path
 
 
-def make_av_clip(path: Path, frames: int, clicks: list[int], size=(32, 32)) -> Path:
-    """FFV1 + PCM MKV: frame i coloured ``index_color(i)``, audio silent but for one-sample clicks."""
+def make_av_clip(path: Path, frames: int, clicks: list[int], size=(32, 32), audio_late: int = 0,
+                 video_late: int = 0) -> Path:
+    """FFV1 + PCM MKV: frame i coloured ``index_color(i)``, audio silent but for one-sample clicks.
+
+    ``audio_late`` samples / ``video_late`` frames: how much later than time zero each stream starts."""
     audio = np.zeros((2, frames * FRAME), np.float32)
     for c in clicks:
         audio[:, c] = 0.8
@@ -58,13 +61,13 @@ def make_av_clip(path: Path, frames: int, clicks: list[int], size=(32, 32)) -> P
             img = np.zeros((size[1], size[0], 3), np.uint8)
             img[:] = index_color(i)
             f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv444p", dst_colorspace="ITU709")
-            f.pts = i
+            f.pts = i + video_late
             for p in v.encode(f):
                 out.mux(p)
             chunk = (audio[:, i * FRAME:(i + 1) * FRAME] * 32767).round().astype(np.int16).T.reshape(1, -1)
             af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="s16", layout="stereo")
             af.sample_rate = RATE
-            af.pts = i * FRAME
+            af.pts = i * FRAME + audio_late
             for p in a.encode(af):
                 out.mux(p)
         for s in (v, a):
@@ -353,6 +356,23 @@ def test_a_click_lands_where_its_frame_lands(tmp_path, nodes, frames, expected):
         assert abs(got - want) <= FRAME
         if source_frame is not None:       # the frame on screen with the click is the one it was recorded with
             assert abs(decode_index(video[got // FRAME]) - source_frame) <= 1
+
+
+@pytest.mark.parametrize("audio_late,video_late,trim", [(12000, 0, 0), (12000, 0, 14), (0, 6, 0), (0, 6, 14)])
+def test_a_video_files_audio_keeps_its_offset_from_the_picture(tmp_path, audio_late, video_late, trim):
+    """Sound that starts after the picture (or a picture that starts after the sound) stays in
+    sync: the output's audio is read against the video stream's start, also after a seek."""
+    make_av_clip(tmp_path / "clicks.mkv", 48, [C1, C2], audio_late=audio_late, video_late=video_late)
+    nodes = f'[nodes.edit]\ntype = "editor.trim"\ninput = "src"\nstart = {trim}\nduration = 30'
+    render_file(write_pipeline(tmp_path, EDIT.format(nodes=nodes)))
+    audio = decode_audio(tmp_path / "out.mkv")
+    assert abs(audio.shape[1] - 30 * FRAME) < FRAME
+    shift = audio_late - video_late * FRAME - trim * FRAME
+    want = [c + shift for c in (C1, C2) if 0 <= c + shift < 30 * FRAME]
+    found = _clicks(audio)
+    assert want and [c for k, c in enumerate(found) if k == 0 or c - found[k - 1] > 10] == want
+    if audio_late > trim * FRAME:    # silence where the file has no sound yet
+        assert audio[:, :audio_late - trim * FRAME - 50].any() == 0
 
 
 # ------------------------------------------------------------------------------ the encoded track

@@ -134,12 +134,19 @@ class VideoReader:
 
 
 class AudioReader:
-    """Streaming access to the first audio stream, resampled to float32 planar at a rate/layout."""
+    """Streaming access to the first audio stream, resampled to float32 planar at a rate/layout.
 
-    def __init__(self, path: Path, sample_rate: int, channels: int):
+    Sample 0 is at ``origin`` seconds on the file's clock: a video file's audio reads against its
+    video stream's start, so that sound which starts after (or before) the picture stays in sync
+    (silence before the audio's first sample, audio before the origin dropped). ``None``: the
+    audio stream's own start.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, channels: int, origin: float | None = None):
         self.path = Path(path)
         self.sample_rate = sample_rate
         self.channels = channels
+        self.origin = origin
         self._container = None
         self._iter = None
         self._pos = 0                     # sample index of the first sample in _pending
@@ -184,42 +191,55 @@ class AudioReader:
         self._upmix = stream.codec_context.channels == 1 and self.channels > 1
         self._resampler = av.AudioResampler(format="fltp", layout="mono" if self._upmix else _layout(self.channels),
                                             rate=self.sample_rate)
-        start_pts = stream.start_time or 0
-        self._start_seconds = float(start_pts * stream.time_base) if stream.time_base else 0.0
-        seek_seconds = max(0.0, start / self.sample_rate - 0.5)
-        if seek_seconds > 0:
-            self._container.seek(int(seek_seconds / stream.time_base) + start_pts, stream=stream, backward=True)
+        self._own_start = float((stream.start_time or 0) * stream.time_base) if stream.time_base else 0.0
+        self._start_seconds = self._own_start if self.origin is None else self.origin
+        self._skip = 0
+        seek_seconds = start / self.sample_rate - 0.5
+        if seek_seconds > 0 and self._start_seconds + seek_seconds > self._own_start:
+            self._container.seek(int((self._start_seconds + seek_seconds) / stream.time_base), stream=stream,
+                                 backward=True)
         self._iter = self._container.decode(stream)
         self._pending = np.zeros((self.channels, 0), np.float32)
         self._pos = None
         self._target = start
         first = self._next_chunk()
         if first is not None:
+            if self._pos > start:            # the sound starts later: silence up to it
+                first = np.concatenate([np.zeros((self.channels, self._pos - start), np.float32), first], axis=1)
+                self._pos = start
             self._pending = first
 
     def _next_chunk(self):
         for frame in self._iter:
-            skip = 0
             if self._pos is None:
-                t = float(frame.pts * frame.time_base) - self._start_seconds if frame.pts is not None else 0.0
-                self._pos = round(t * self.sample_rate)
+                t = float(frame.pts * frame.time_base) - self._own_start if frame.pts is not None else 0.0
+                pos = round(t * self.sample_rate)
                 if frame.time_base and frame.time_base > Fraction(1, frame.sample_rate) and frame.samples:
                     # a coarse container clock (Matroska counts milliseconds): codec frames are
                     # a fixed number of samples from the stream start, so snap to that grid
                     per = frame.samples * self.sample_rate / frame.sample_rate
-                    self._pos = round(round(t * self.sample_rate / per) * per)
-                if self._pos < 0:            # encoder priming before time zero
-                    skip, self._pos = -self._pos, 0
+                    pos = round(round(t * self.sample_rate / per) * per)
+                self._pos = pos - round((self._start_seconds - self._own_start) * self.sample_rate)
+                self._skip = max(0, -self._pos)     # encoder priming, or sound before the origin
+                self._pos = max(0, self._pos)
             frame.pts = None
             arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
             if arrays:
-                return self._channels_of(np.concatenate(arrays, axis=1).astype(np.float32, copy=False)[:, skip:])
+                data = np.concatenate(arrays, axis=1).astype(np.float32, copy=False)
+                drop = min(self._skip, data.shape[1])
+                self._skip -= drop
+                if drop < data.shape[1]:
+                    return self._channels_of(data[:, drop:])
         if self._pos is None:
             self._pos = self._target
         flushed = [f.to_ndarray() for f in self._resampler.resample(None)]
         self._iter = iter(())
         if flushed:
-            return self._channels_of(np.concatenate(flushed, axis=1).astype(np.float32, copy=False))
+            data = np.concatenate(flushed, axis=1).astype(np.float32, copy=False)
+            drop = min(self._skip, data.shape[1])
+            self._skip -= drop
+            if drop < data.shape[1]:
+                return self._channels_of(data[:, drop:])
         return None
 
     def _channels_of(self, data: np.ndarray) -> np.ndarray:
