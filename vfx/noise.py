@@ -16,7 +16,7 @@ nearest feature point, clamped), ``fbm`` -1..1 (a weighted mean of octaves, so i
 less, roughly -0.6..0.6), ``turbulence`` and ``ridged`` 0..1.
 
 On a CPU, float32 noise runs as one Numba kernel (``vfx.noise_kernel``: all octaves of a point
-in one pass, about eight times faster); elsewhere, and for float64, as torch operations.
+in one pass, 3 to 20 times faster); elsewhere, and for float64, as torch operations.
 
 Importing this module imports torch.
 """
@@ -211,15 +211,11 @@ def _kernel_noise(x, y, z, basis: str, shape: str = "single", octaves: int = 1, 
     if shape == "single":
         seeds, octave_xyz, amps, norm = [_seed32(seed, salt)], [(1.0, 0.0, 0.0, 0.0)], [1.0], 1.0
     else:
-        seeds, octave_xyz, amps = [], [], []
-        amp, norm, freq = 1.0, 0.0, 1.0
-        for o in range(octaves):
-            seeds.append(_seed32(seed * 1013 + o, salt))
-            octave_xyz.append((freq, 17.13 * o, -31.71 * o, 7.77 * o))
-            amps.append(amp)
-            norm += amp
-            amp *= gain
-            freq *= lacunarity
+        plan = _octave_plan(octaves, lacunarity, gain, seed)
+        seeds = [_seed32(o_seed, salt) for o_seed, *_ in plan]
+        octave_xyz = [xyz for _, xyz, _ in plan]
+        amps = [amp for *_, amp in plan]
+        norm = sum(amps)
     points = [t.contiguous().numpy().reshape(-1) for t in (x, y, x if z is None else z)]
     out = np.empty(points[0].shape[0], np.float32)
     K.fractal(*points, out, getattr(K, basis.upper()), z is not None, getattr(K, shape.upper()),
@@ -416,6 +412,16 @@ def _signed_basis(basis: str):
 _ROT_C, _ROT_S = math.cos(0.6435), math.sin(0.6435)
 
 
+def _octave_plan(octaves, lacunarity, gain, seed):
+    """Per octave: its seed, (frequency, x, y and z offsets) and weight."""
+    plan, amp, freq = [], 1.0, 1.0
+    for o in range(octaves):
+        plan.append((seed * 1013 + o, (freq, 17.13 * o, -31.71 * o, 7.77 * o), amp))
+        amp *= gain
+        freq *= lacunarity
+    return plan
+
+
 def _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, shape):
     if octaves < 1:
         raise ValueError("octaves must be at least 1")
@@ -426,12 +432,11 @@ def _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, shape):
         return _kernel_noise(x, y, z, basis, shape, octaves, lacunarity, gain, seed)
     fn = _signed_basis(basis)
     total = torch.zeros_like(x)
-    amp, norm, freq = 1.0, 0.0, 1.0
+    norm = 0.0
     px, py = x, y
     weight = None
-    for o in range(octaves):
-        ox, oy = 17.13 * o, -31.71 * o
-        n = fn(px * freq + ox, py * freq + oy, None if z is None else z * freq + 7.77 * o, seed * 1013 + o)
+    for o_seed, (freq, ox, oy, oz), amp in _octave_plan(octaves, lacunarity, gain, seed):
+        n = fn(px * freq + ox, py * freq + oy, None if z is None else z * freq + oz, o_seed)
         if shape == "fbm":
             total += amp * n
         elif shape == "turbulence":
@@ -443,8 +448,6 @@ def _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, shape):
             weight = (r * 2.0).clamp(0.0, 1.0)
             total += amp * r
         norm += amp
-        amp *= gain
-        freq *= lacunarity
         px, py = px * _ROT_C - py * _ROT_S, px * _ROT_S + py * _ROT_C
     return total / norm
 

@@ -2,9 +2,9 @@
 
 The torch path builds a dozen whole-frame tensors per lattice corner per octave (a 1080p fBm of
 five 3-D Perlin octaves: about a second); here each point runs its octaves in registers (about
-an eighth of that). Hashes, gradients, feature points, octave offsets and rotation are those of
-``vfx.noise`` step by step, so both paths give the same values up to float rounding (the test
-suite compares them).
+a quarter of that; 3 to 20 times faster across the bases). Hashes, gradients, feature points,
+octave offsets and rotation are those of ``vfx.noise`` step by step, so both paths give the
+same values up to float rounding (the test suite compares them).
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def _perlin2(x, y, s, g2):
 
 
 @inline
-def _perlin3_row(ix, iy, hz, s, g3, tx, ty, tz, u):
+def _perlin3_row(ix, iy, hz, g3, tx, ty, tz, u):
     """Row ``iy`` of the cube's face ``hz`` (the hash of its z): its two corners, mixed along x."""
     h = _pcg((iy + hz) & M32)
     return _lerp(_grad3(_pcg((ix + h) & M32), g3, tx, ty, tz),
@@ -108,10 +108,10 @@ def _perlin3(x, y, z, s, g3):
     uy, uz = ty - f32(1.0), tz - f32(1.0)
     u, v, w = _fade(tx), _fade(ty), _fade(tz)
     h0, h1 = _pcg((iz + s) & M32), _pcg((iz + 1 + s) & M32)
-    x00 = _perlin3_row(ix, iy, h0, s, g3, tx, ty, tz, u)
-    x10 = _perlin3_row(ix, iy + 1, h0, s, g3, tx, uy, tz, u)
-    x01 = _perlin3_row(ix, iy, h1, s, g3, tx, ty, uz, u)
-    x11 = _perlin3_row(ix, iy + 1, h1, s, g3, tx, uy, uz, u)
+    x00 = _perlin3_row(ix, iy, h0, g3, tx, ty, tz, u)
+    x10 = _perlin3_row(ix, iy + 1, h0, g3, tx, uy, tz, u)
+    x01 = _perlin3_row(ix, iy, h1, g3, tx, ty, uz, u)
+    x11 = _perlin3_row(ix, iy + 1, h1, g3, tx, uy, uz, u)
     return _clamp(_lerp(_lerp(x00, x10, v), _lerp(x01, x11, v), w), -1.0, 1.0)
 
 
