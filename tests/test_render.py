@@ -234,8 +234,14 @@ def test_audio_stays_in_sync_through_editors(tmp_path, name, edit, expected_onse
     assert stream_info(out)["frames"] == round(length * 24)
 
 
-def test_a_transcode_with_trim_never_imports_torch(tmp_path):
-    """Decoded frames pass through trim and concat to the encoder without becoming pixels."""
+@pytest.mark.parametrize("audio", [
+    "",
+    '[nodes.music]\ntype = "source.synth"',
+    '[nodes.music]\ntype = "source.audio"\npath = "in.mp4"\ngain = -6.0',
+])
+def test_a_transcode_with_trim_never_imports_torch(tmp_path, audio):
+    """Decoded frames pass through trim and concat to the encoder without becoming pixels, and
+    audio made or read on the side (synth, an audio file) needs no torch either."""
     import subprocess
     import sys
     from conftest import make_video, write_pipeline
@@ -256,7 +262,7 @@ def test_a_transcode_with_trim_never_imports_torch(tmp_path):
         type = "encode.video"
         input = "cut"
         path = "out.mp4"
-        """)
+        """ + ('audio = "music"\n' + audio if audio else ""))
     code = ("import sys; from vfx.pipeline import load; from vfx.graph import build; from vfx.engine import render; "
             f"render(build(load({str(p)!r}))); print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -192,12 +192,12 @@ class AudioReader:
         self._resampler = av.AudioResampler(format="fltp", layout="mono" if self._upmix else _layout(self.channels),
                                             rate=self.sample_rate)
         self._own_start = float((stream.start_time or 0) * stream.time_base) if stream.time_base else 0.0
-        self._start_seconds = self._own_start if self.origin is None else self.origin
+        origin = self._own_start if self.origin is None else self.origin
+        self._origin_samples = round((origin - self._own_start) * self.sample_rate)
         self._skip = 0
         seek_seconds = start / self.sample_rate - 0.5
-        if seek_seconds > 0 and self._start_seconds + seek_seconds > self._own_start:
-            self._container.seek(int((self._start_seconds + seek_seconds) / stream.time_base), stream=stream,
-                                 backward=True)
+        if seek_seconds > 0 and origin + seek_seconds > self._own_start:
+            self._container.seek(int((origin + seek_seconds) / stream.time_base), stream=stream, backward=True)
         self._iter = self._container.decode(stream)
         self._pending = np.zeros((self.channels, 0), np.float32)
         self._pos = None
@@ -219,28 +219,26 @@ class AudioReader:
                     # a fixed number of samples from the stream start, so snap to that grid
                     per = frame.samples * self.sample_rate / frame.sample_rate
                     pos = round(round(t * self.sample_rate / per) * per)
-                self._pos = pos - round((self._start_seconds - self._own_start) * self.sample_rate)
+                self._pos = pos - self._origin_samples
                 self._skip = max(0, -self._pos)     # encoder priming, or sound before the origin
                 self._pos = max(0, self._pos)
             frame.pts = None
-            arrays = [f.to_ndarray() for f in self._resampler.resample(frame)]
-            if arrays:
-                data = np.concatenate(arrays, axis=1).astype(np.float32, copy=False)
-                drop = min(self._skip, data.shape[1])
-                self._skip -= drop
-                if drop < data.shape[1]:
-                    return self._channels_of(data[:, drop:])
+            chunk = self._unskipped([f.to_ndarray() for f in self._resampler.resample(frame)])
+            if chunk is not None:
+                return chunk
         if self._pos is None:
             self._pos = self._target
-        flushed = [f.to_ndarray() for f in self._resampler.resample(None)]
         self._iter = iter(())
-        if flushed:
-            data = np.concatenate(flushed, axis=1).astype(np.float32, copy=False)
-            drop = min(self._skip, data.shape[1])
-            self._skip -= drop
-            if drop < data.shape[1]:
-                return self._channels_of(data[:, drop:])
-        return None
+        return self._unskipped([f.to_ndarray() for f in self._resampler.resample(None)])
+
+    def _unskipped(self, arrays: list) -> np.ndarray | None:
+        """Resampled ``arrays`` joined, less what is still to be skipped; None when nothing is left."""
+        if not arrays:
+            return None
+        data = np.concatenate(arrays, axis=1).astype(np.float32, copy=False)
+        drop = min(self._skip, data.shape[1])
+        self._skip -= drop
+        return self._channels_of(data[:, drop:]) if drop < data.shape[1] else None
 
     def _channels_of(self, data: np.ndarray) -> np.ndarray:
         return np.repeat(data, self.channels, axis=0) if self._upmix else data
