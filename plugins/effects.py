@@ -17,7 +17,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, imageops, jit, opt
-from vfx.frames import empty_pixels
+from vfx.frames import empty_pixels, empty_planes
 
 #: Rec.709 / sRGB luma weights for linear RGB
 LUMA = (0.2126, 0.7152, 0.0722)
@@ -60,11 +60,9 @@ def _straight(px, has_alpha: bool = True):
     return px[:, :3] * inv, a
 
 
-def _assemble(rgb, alpha, premultiply: bool = True, out=None):
-    """A channels-last (N, 4, H, W) tensor from colour and alpha (colour times alpha): new, or ``out``."""
-    n, _, h, w = rgb.shape
-    if out is None:
-        out = empty_pixels(n, h, w, rgb.device)
+def _assemble(rgb, alpha, *, premultiply: bool, out):
+    """Colour and alpha (colour times alpha where ``premultiply``) written into ``out``, a
+    channels-last (N, 4, H, W) tensor."""
     if premultiply:
         import torch
         torch.mul(rgb, alpha, out=out[:, :3])
@@ -737,7 +735,7 @@ class Glow(vfx.Effect):
         if kernels:
             from . import glow_kernel
             threshold, knee = self.values("threshold", indices), self.values("knee", indices)
-            bright = torch.from_numpy(np.empty((n, src.shape[2], src.shape[3], 3), np.float32))
+            bright = empty_planes((n, src.shape[2], src.shape[3], 3))
             for i in range(n):
                 glow_kernel.bright_pass(jit.rgba(src[i]), bright[i].numpy().reshape(-1),
                                         np.float32(threshold[i]), np.float32(knee[i]))

@@ -618,7 +618,7 @@ class Explosion(vfx.Effect):
         ``out = layer + plate * factor`` (``accumulateProduct``)."""
         import cv2
         m, h, w, _ = plate.shape
-        out = imageops.empty_planes((m, h, w, 4))
+        out = vfx.frames.empty_planes((m, h, w, 4))
         factor = self._scratch("factor", (h, w, 4))
         if where is not None:
             c = pyr.cells[2]

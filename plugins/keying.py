@@ -13,7 +13,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, imageops, jit, opt
-from vfx.frames import empty_pixels
+from vfx.frames import empty_pixels, empty_planes
 from vfx.color import srgb_to_linear
 from vfx.options import Animated
 
@@ -263,7 +263,7 @@ class ChromaKey(_Keyer):
         colour = []                      # the straight colour of each strip, for the spill pass
         if kernels:
             from . import keying_kernel as K
-            matte = torch.empty((n, 1, h, w))
+            matte = empty_planes((n, 1, h, w))
             params = np.zeros((n, K.MATTE_PARAMS), np.float32)
             params[:, K.M_CB:K.M_CB + 3], params[:, K.M_CR:K.M_CR + 3] = _CB_WEIGHTS, _CR_WEIGHTS
             params[:, K.M_KEY_CB], params[:, K.M_KEY_CR], params[:, K.M_SCALE] = kcb, kcr, scale
@@ -287,7 +287,9 @@ class ChromaKey(_Keyer):
         direction = basis[:, 1, :] * spill[:, None]
         out = empty_pixels(n, h, w, dev)
         if kernels:
-            params = np.concatenate([basis.reshape(n, 9), direction], axis=1).astype(np.float32)
+            params = np.zeros((n, K.SPILL_PARAMS), np.float32)
+            params[:, K.S_BASIS:K.S_BASIS + 9] = basis.reshape(n, 9)
+            params[:, K.S_DIRECTION:K.S_DIRECTION + 3] = direction
             for k in range(n):
                 K.despill(jit.rgba(pixels[k]), matte[k].contiguous().view(-1).numpy(), jit.rgba(out[k], out=True),
                           params[k], opaque)

@@ -410,7 +410,7 @@ class Lightning(vfx.Effect):
         from vfx import color as vcolor
         n, h, w, _ = plate.shape
         dev = plate.device
-        out = imageops.empty_planes((n, h, w, 4), dev)
+        out = vfx.frames.empty_planes((n, h, w, 4), dev)
         cpu = _opencv(dev)
         if cpu:
             import cv2

@@ -146,8 +146,8 @@ def fit_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     return out
 
 
-def empty_pixels(n: int, height: int, width: int, device: Any = "cpu") -> "torch.Tensor":
-    """An uninitialised channels-last (N, 4, H, W) float32 tensor.
+def empty_planes(shape: tuple, device: Any = "cpu") -> "torch.Tensor":
+    """An uninitialised float32 tensor of ``shape``.
 
     On the CPU its memory comes from NumPy (plain ``malloc``): torch's 64-byte-aligned
     allocations leave small free slivers beside each frame that later allocations take, so a
@@ -156,5 +156,10 @@ def empty_pixels(n: int, height: int, width: int, device: Any = "cpu") -> "torch
     """
     import torch
     if torch.device(device).type == "cpu":
-        return torch.from_numpy(np.empty((n, height, width, 4), np.float32)).permute(0, 3, 1, 2)
-    return torch.empty((n, height, width, 4), dtype=torch.float32, device=device).permute(0, 3, 1, 2)
+        return torch.from_numpy(np.empty(shape, np.float32))
+    return torch.empty(shape, dtype=torch.float32, device=device)
+
+
+def empty_pixels(n: int, height: int, width: int, device: Any = "cpu") -> "torch.Tensor":
+    """An uninitialised channels-last (N, 4, H, W) float32 tensor (memory as ``empty_planes``)."""
+    return empty_planes((n, height, width, 4), device).permute(0, 3, 1, 2)

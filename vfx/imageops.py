@@ -5,6 +5,8 @@ device with ``torch.nn.functional.interpolate``.
 """
 from __future__ import annotations
 
+from .frames import empty_planes
+
 FILTERS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 
 
@@ -86,16 +88,6 @@ def row_strips(pixels) -> list[tuple[int, int]]:
 
 
 # --- helpers for effects that work on (N, H, W, C) planes (glows, mattes, particle buffers) ------
-
-def empty_planes(shape: tuple, device="cpu"):
-    """An uninitialised float32 tensor; on the CPU backed by NumPy, whose allocator reuses freed
-    frame-sized blocks instead of paying fresh page faults for every frame."""
-    import numpy as np
-    import torch
-    if torch.device(device).type == "cpu":
-        return torch.from_numpy(np.empty(shape, np.float32))
-    return torch.empty(shape, dtype=torch.float32, device=device)
-
 
 def blur_planes(img, sigma: float, *, opencv: bool):
     """Gaussian blur of each frame of an (N, H, W, C) tensor, zero outside the frame.
