@@ -11,6 +11,8 @@ A node type declares a nested ``Options`` class whose attributes are ``Option`` 
 from __future__ import annotations
 
 import difflib
+import math
+import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +22,26 @@ from typing import Any, ClassVar
 from . import timing
 
 REQUIRED = object()
+
+#: the largest pixel size (each side of a frame, each value of an integer vector) unless the
+#: environment variable VFX_MAX_SIZE says more
+DEFAULT_MAX_SIZE = 16384
+#: the largest magnitude of an integer option with no maximum of its own (exact in a float64)
+MAX_INT = 2**53
+
+
+def max_size() -> int:
+    """The pixel size cap: ``$VFX_MAX_SIZE`` or ``DEFAULT_MAX_SIZE``."""
+    try:
+        return max(16, int(os.environ.get("VFX_MAX_SIZE", DEFAULT_MAX_SIZE)))
+    except ValueError:
+        return DEFAULT_MAX_SIZE
+
+
+def _finite(v, what="a finite number"):
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"expected {what}, got {v}")
+    return v
 
 
 @dataclass
@@ -93,6 +115,12 @@ class Option:
         return out
 
 
+def _short(value) -> str:
+    """``repr`` of a value, cut to 60 characters for messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:50] + f"... ({len(text)} characters)"
+
+
 def _type_label(value) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
@@ -104,6 +132,7 @@ class _Ranged(Option):
         self.min, self.max = min, max
 
     def _check_range(self, v):
+        _finite(v)
         if self.min is not None and v < self.min:
             raise ValueError(f"must be at least {self.min}, got {v}")
         if self.max is not None and v > self.max:
@@ -134,14 +163,16 @@ class Int(_Ranged):
 
     def finish(self, values):
         import numpy as np
-        return np.round(super().finish(values))
+        return np.clip(np.round(super().finish(values)), -MAX_INT, MAX_INT)
 
     def scalar(self, row):
         return int(row)
 
     def parse(self, value, ctx):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected an integer, got {_type_label(value)} {value!r}")
+            raise ValueError(f"expected an integer, got {_type_label(value)} {_short(value)}")
+        if abs(value) > MAX_INT and (self.min is None or self.max is None):
+            raise ValueError(f"must be between -2^53 and 2^53, got {value}")
         return self._check_range(value)
 
 
@@ -153,7 +184,7 @@ class Float(_Ranged):
 
     def parse(self, value, ctx):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected a number, got {_type_label(value)} {value!r}")
+            raise ValueError(f"expected a number, got {_type_label(value)} {_short(value)}")
         return self._check_range(float(value))
 
 
@@ -164,7 +195,7 @@ class Bool(Option):
 
     def parse(self, value, ctx):
         if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {_type_label(value)} {value!r}")
+            raise ValueError(f"expected true or false, got {_type_label(value)} {_short(value)}")
         return value
 
 
@@ -175,7 +206,7 @@ class Str(Option):
 
     def parse(self, value, ctx):
         if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {_type_label(value)} {value!r}")
+            raise ValueError(f"expected a string, got {_type_label(value)} {_short(value)}")
         return value
 
 
@@ -192,7 +223,7 @@ class Choice(Option):
         if value not in self.choices:
             hint = difflib.get_close_matches(str(value), self.choices, n=1)
             extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise ValueError(f"expected one of {', '.join(self.choices)}; got {value!r}{extra}")
+            raise ValueError(f"expected one of {', '.join(self.choices)}; got {_short(value)}{extra}")
         return value
 
     def constraints(self) -> str:
@@ -236,7 +267,7 @@ class Color(Option):
         elif isinstance(value, list) and len(value) in (3, 4) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value):
             return tuple(float(v) for v in value) + ((1.0,) if len(value) == 3 else ())
-        raise ValueError(f"expected a colour like \"#ff8800\", \"#ff880080\", \"white\" or [1.0, 0.5, 0.0], got {value!r}")
+        raise ValueError(f"expected a colour like \"#ff8800\", \"#ff880080\", \"white\" or [1.0, 0.5, 0.0], got {_short(value)}")
 
 
 class Vec(Option):
@@ -257,7 +288,7 @@ class Vec(Option):
         import numpy as np
         if self.min is not None:
             values = np.maximum(values, self.min)
-        return np.round(values) if self.integer else values
+        return np.clip(np.round(values), -max_size(), max_size()) if self.integer else values
 
     def scalar(self, row):
         return tuple(int(v) if self.integer else float(v) for v in row)
@@ -267,9 +298,15 @@ class Vec(Option):
         if (not isinstance(value, list) or len(value) != self.length
                 or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)):
             what = "integers" if self.integer else "numbers"
-            raise ValueError(f"expected a list of {self.length} {what}, got {value!r}")
+            raise ValueError(f"expected a list of {self.length} {what}, got {_short(value)}")
+        if any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise ValueError(f"expected finite numbers, got {_short(value)}")
         if self.min is not None and any(v < self.min for v in value):
-            raise ValueError(f"every value must be at least {self.min}, got {value!r}")
+            raise ValueError(f"every value must be at least {self.min}, got {_short(value)}")
+        cap = max_size()
+        if self.integer and any(abs(v) > cap for v in value):
+            raise ValueError(f"every value must be at most {cap} (the size limit; set the environment variable "
+                             f"VFX_MAX_SIZE to raise it), got {_short(value)}")
         return tuple(int(v) if self.integer else float(v) for v in value)
 
 
@@ -288,7 +325,7 @@ class Time(Option):
     def parse(self, value, ctx):
         frames = timing.to_frames(value, ctx.fps)
         if frames < self.min_frames:
-            raise ValueError(f"must be at least {self.min_frames} frame(s), got {value!r}")
+            raise ValueError(f"must be at least {self.min_frames} frame(s), got {_short(value)}")
         return frames
 
 
@@ -312,7 +349,7 @@ class InputPath(Option):
 
     def parse(self, value, ctx):
         if not isinstance(value, str) or not value:
-            raise ValueError(f"expected a file path, got {value!r}")
+            raise ValueError(f"expected a file path, got {_short(value)}")
         path = (ctx.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
         if not self.pattern and not path.is_file():
             raise ValueError(f"file not found: {path}")
@@ -326,7 +363,7 @@ class OutputPath(Option):
 
     def parse(self, value, ctx):
         if not isinstance(value, str) or not value:
-            raise ValueError(f"expected a file path, got {value!r}")
+            raise ValueError(f"expected a file path, got {_short(value)}")
         return (ctx.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
@@ -343,7 +380,7 @@ class Input(Option):
 
     def parse(self, value, ctx):
         if not isinstance(value, str) or not value:
-            raise ValueError(f"expected the id of a node with {self.kind}, got {value!r}")
+            raise ValueError(f"expected the id of a node with {self.kind}, got {_short(value)}")
         return value
 
     def refs(self, parsed) -> list[str]:
@@ -360,7 +397,7 @@ class Inputs(Input):
 
     def parse(self, value, ctx):
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ValueError(f"expected a list of node ids, got {value!r}")
+            raise ValueError(f"expected a list of node ids, got {_short(value)}")
         if len(value) < self.min_count:
             raise ValueError(f"expected at least {self.min_count} node ids, got {len(value)}")
         return list(value)

@@ -25,6 +25,8 @@ EASINGS = ("linear", "hold", "ease_in", "ease_out", "ease_in_out")
 _NAMED_BEZIER = {"ease_in": (0.42, 0.0, 1.0, 1.0), "ease_out": (0.0, 0.0, 0.58, 1.0),
                  "ease_in_out": (0.42, 0.0, 0.58, 1.0)}
 MAX_EXPRESSION_NODES = 200
+#: the longest expression text read; longer ones are refused before they are parsed
+MAX_EXPRESSION_CHARS = 2000
 
 
 class Animation:
@@ -141,6 +143,9 @@ _FUNCTIONS: dict[str, Callable] = {
     "fract": lambda x: np.asarray(x) - np.floor(x),
     "noise": lambda x: _value_noise(np.asarray(x, np.float64)),
 }
+#: how many arguments each function takes
+_ARITY = {name: 1 for name in _FUNCTIONS} | {"atan2": 2, "min": 2, "max": 2, "pow": 2, "step": 2,
+                                             "clamp": 3, "mix": 3, "smoothstep": 3}
 _NAMES = ("t", "frame", "fps", "pi", "e", "tau")
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
            ast.Mod: np.mod, ast.Pow: np.power, ast.FloorDiv: np.floor_divide}
@@ -163,39 +168,65 @@ def compile_expression(source: str) -> Expression:
     """Parse and check an expression; ``ValueError`` says what is not allowed."""
     if not isinstance(source, str) or not source.strip():
         raise ValueError("expr must be a non-empty string")
+    if len(source) > MAX_EXPRESSION_CHARS:
+        raise ValueError(f"expression {_short(source)} is too long ({len(source)} characters, at most "
+                         f"{MAX_EXPRESSION_CHARS})")
     try:
         tree = ast.parse(source.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise ValueError(f"expression {source!r}: syntax error: {exc.msg}") from None
-    count = 0
-    for node in ast.walk(tree):
-        count += 1
+        raise ValueError(f"expression {_short(source)}: syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"expression {_short(source)} is nested too deeply") from None
+    calls = set()
+    for count, node in enumerate(ast.walk(tree), start=1):
+        if count > MAX_EXPRESSION_NODES:
+            raise ValueError(f"expression {_short(source)} is too long (more than {MAX_EXPRESSION_NODES} parts)")
         _check(node, source)
-    if count > MAX_EXPRESSION_NODES:
-        raise ValueError(f"expression {source!r} is too long ({count} parts, at most {MAX_EXPRESSION_NODES})")
+        if isinstance(node, ast.Call):
+            calls.add(id(node.func))
+        elif isinstance(node, ast.Name) and node.id in _FUNCTIONS and id(node) not in calls:
+            raise ValueError(f"expression {_short(source)}: '{node.id}' is a function; call it, as in "
+                             f"{node.id}({', '.join('x' * _ARITY[node.id])})")
     return Expression(source, tree)
+
+
+def _short(text: str) -> str:
+    """``repr`` of an expression, cut to 60 characters for messages."""
+    text = repr(text)
+    return text if len(text) <= 60 else text[:50] + f"... ({len(text)} characters)"
 
 
 def _check(node: ast.AST, source: str) -> None:
     ok = (ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call, ast.Load,
           ast.USub, ast.UAdd, ast.BoolOp, ast.And, ast.Or, ast.Not, *_BINOPS, *_COMPARE)
     if isinstance(node, ast.Attribute):
-        raise ValueError(f"expression {source!r}: attribute access ('.{node.attr}') is not allowed")
+        raise ValueError(f"expression {_short(source)}: attribute access ('.{node.attr}') is not allowed")
     if not isinstance(node, ok):
-        raise ValueError(f"expression {source!r}: {type(node).__name__} is not allowed "
+        raise ValueError(f"expression {_short(source)}: {type(node).__name__} is not allowed "
                          "(only numbers, t, frame, fps, arithmetic, comparisons and math functions)")
-    if isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, (int, float))):
-        raise ValueError(f"expression {source!r}: only numbers are allowed as constants, not {node.value!r}")
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise ValueError(f"expression {_short(source)}: only numbers are allowed as constants, not {node.value!r}")
+        try:
+            finite = math.isfinite(float(node.value))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise ValueError(f"expression {_short(source)}: a number is out of range (beyond about 1.8e308)")
     if isinstance(node, ast.Name) and node.id not in _NAMES and node.id not in _FUNCTIONS:
-        raise ValueError(f"expression {source!r}: unknown name '{node.id}' (names: {', '.join(_NAMES)}; "
+        raise ValueError(f"expression {_short(source)}: unknown name '{node.id}' (names: {', '.join(_NAMES)}; "
                          f"functions: {', '.join(sorted(_FUNCTIONS))})")
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
             what = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-            raise ValueError(f"expression {source!r}: '{what}' is not an allowed function "
+            raise ValueError(f"expression {_short(source)}: '{what}' is not an allowed function "
                              f"({', '.join(sorted(_FUNCTIONS))})")
         if node.keywords:
-            raise ValueError(f"expression {source!r}: keyword arguments are not allowed")
+            raise ValueError(f"expression {_short(source)}: keyword arguments are not allowed")
+        want = _ARITY[node.func.id]
+        if len(node.args) != want:
+            raise ValueError(f"expression {_short(source)}: {node.func.id}() takes {want} argument"
+                             f"{'s' if want > 1 else ''}, got {len(node.args)}")
 
 
 class _Evaluator(ast.NodeVisitor):
@@ -274,8 +305,8 @@ def parse_animation(value: dict, parse_one: Callable[[Any], Any], fps: Fraction,
             raise ValueError("driver must name a node id")
         scale, offset = value.get("scale", 1.0), value.get("offset", 0.0)
         for name, v in (("scale", scale), ("offset", offset)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError(f"driver {name} must be a number, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"driver {name} must be a finite number, got {v!r}")
         return Driver(node_id, str(value.get("signal", "value")), float(scale), float(offset))
     keys = value["keyframes"]
     default_easing = _parse_easing(value.get("easing", "linear"))
@@ -305,6 +336,8 @@ def _parse_easing(value):
     if isinstance(value, list) and len(value) == 4 and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         x1, y1, x2, y2 = map(float, value)
+        if not all(map(math.isfinite, (y1, y2))):
+            raise ValueError(f"cubic-bezier values must be finite, got {value!r}")
         if not (0 <= x1 <= 1 and 0 <= x2 <= 1):
             raise ValueError(f"cubic-bezier x values must be within 0..1, got {value!r}")
         return (x1, y1, x2, y2)

@@ -16,7 +16,17 @@ from .errors import PipelineError, Problem
 from .node import PipelineSettings
 
 FORMAT_VERSION = 1
+#: the largest pipeline file read, in bytes
+MAX_PIPELINE_BYTES = 8 << 20
+#: how deep tables, arrays and inline tables may nest (the top level is 0)
+MAX_TOML_DEPTH = 32
+#: the most nodes one pipeline may have
+MAX_NODES = 10_000
+#: the longest string that substituting variables may make, and the most all of them may make together
+MAX_STRING = 100_000
+MAX_EXPANSION = 16_000_000
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOP_KEYS = {"format", "pipeline", "vars", "nodes"}
 _SETTINGS = {"width", "height", "fps", "duration", "seed", "sample_rate", "channels"}
 
@@ -47,21 +57,31 @@ def load(path: str | Path, overrides: list[str] | None = None, extra_vars: dict 
     """Read, substitute and check the shape of a pipeline file; raise ``PipelineError``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_PIPELINE_BYTES + 1)
     except FileNotFoundError:
         raise PipelineError(Problem("pipeline file not found", file=str(path))) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise PipelineError(Problem(f"cannot read pipeline: {exc}", file=str(path))) from None
+    if len(data) > MAX_PIPELINE_BYTES:
+        raise PipelineError(Problem(f"the pipeline file is larger than {MAX_PIPELINE_BYTES} bytes (the limit)",
+                                    file=str(path)))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise PipelineError(Problem(f"cannot read pipeline: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                    file=str(path), line=line)) from None
     return loads(text, path, overrides, extra_vars)
 
 
 def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars: dict | None = None) -> PipelineSpec:
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(m.group(1)) if m else None
-        raise PipelineError(Problem(f"TOML syntax error: {exc}", file=str(path), line=line)) from None
+    """``load`` for pipeline text already read (a leading UTF-8 byte-order mark is skipped)."""
+    text = text.removeprefix("\ufeff")
+    if len(text) > MAX_PIPELINE_BYTES:
+        raise PipelineError(Problem(f"the pipeline is longer than {MAX_PIPELINE_BYTES} characters (the limit)",
+                                    file=str(path)))
+    doc = _parse_toml(text, lambda msg, line=None, syntax=False: PipelineError(Problem(msg, file=str(path), line=line)))
     lines = _locate(text)
     problems: list[Problem] = []
 
@@ -74,44 +94,69 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
         if key not in _TOP_KEYS:
             problem(f"unknown top-level key '{key}' (expected {', '.join(sorted(_TOP_KEYS))})", option=key)
     fmt = doc.get("format", FORMAT_VERSION)
-    if fmt != FORMAT_VERSION:
+    if isinstance(fmt, bool) or not isinstance(fmt, int):
+        problem(f"the format version must be an integer (format = {FORMAT_VERSION}), got {_short(fmt)}",
+                option="format")
+    elif fmt != FORMAT_VERSION:
         problem(f"unsupported format {fmt!r}; this vfx reads format = {FORMAT_VERSION}", option="format")
+    for key in ("pipeline", "vars", "nodes"):
+        if key in doc and not isinstance(doc[key], dict):
+            problem(f"'{key}' must be a table ([{key}] or {key} = {{ ... }}), got {_short(doc[key])}",
+                    option=key, line=lines.get((key,)))
+    section = {key: doc[key] if isinstance(doc.get(key), dict) else {} for key in ("pipeline", "vars", "nodes")}
+    if len(section["nodes"]) > MAX_NODES:
+        problem(f"the pipeline has {len(section['nodes'])} nodes, more than {MAX_NODES} (the limit)",
+                option="nodes", line=lines.get(("nodes",)))
+        raise PipelineError(problems)
 
-    variables = dict(doc.get("vars", {}))
+    variables = dict(section["vars"])
     variables.update(extra_vars or {})
     node_overrides: list[tuple[str, str, Any]] = []
     setting_overrides: dict[str, Any] = {}
     for item in overrides or []:
         key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            problem(f"--set expects key=value, got {item!r}")
+        parts = [p.strip() for p in key.split(".")]
+        if not sep or not all(parts):
+            problem(f"--set expects KEY=VALUE, where KEY is a var, pipeline.SETTING or NODE.OPTION; got {_short(item)}")
             continue
-        value = _parse_override(raw.strip())
-        parts = key.split(".")
-        if parts[0] == "nodes":
-            parts = parts[1:]
-        if parts[0] == "vars" and len(parts) == 2:
-            variables[parts[1]] = value
-        elif parts[0] == "pipeline" and len(parts) == 2:
-            setting_overrides[parts[1]] = value
+        try:
+            value = _parse_override(raw.strip())
+        except ValueError as exc:
+            problem(f"--set {parts[0]}: {exc}")
+            continue
+        if parts[0] == "nodes" and len(parts) == 3:
+            node_overrides.append((parts[1], parts[2], value))
+        elif parts[0] in ("vars", "pipeline", "nodes"):
+            if len(parts) == 2 and parts[0] == "vars":
+                parts = parts[1:]
+            elif len(parts) == 2 and parts[0] == "pipeline":
+                setting_overrides[parts[1]] = value
+                continue
+            else:
+                want = {"vars": "vars.NAME", "pipeline": "pipeline.SETTING", "nodes": "nodes.NODE.OPTION"}[parts[0]]
+                problem(f"--set key {key.strip()!r} is not {want}")
+                continue
         elif len(parts) == 2:
             node_overrides.append((parts[0], parts[1], value))
-        elif len(parts) == 1:
-            variables[parts[0]] = value
+            continue
+        if len(parts) != 1:
+            problem(f"--set key {key.strip()!r} is not a var, pipeline.SETTING or NODE.OPTION")
+        elif not _NAME.fullmatch(parts[0]):
+            problem(f"--set key {parts[0]!r} is not a variable name (letters, digits and _, not first a digit)")
         else:
-            problem(f"--set key {key!r} is not a var, pipeline.SETTING or NODE.OPTION")
+            variables[parts[0]] = value
 
-    variables = _resolve_vars(variables, problem)
-    raw_settings = dict(doc.get("pipeline", {}))
+    expand = _Expander(problem, lines)
+    variables = expand.resolve_vars(variables)
+    raw_settings = dict(section["pipeline"])
     raw_settings.update(setting_overrides)
-    raw_settings = _substitute(raw_settings, variables, problem, None)
+    raw_settings = {k: expand(v, variables, None, k) for k, v in raw_settings.items()}
     settings = _settings(raw_settings, path, problem)
 
-    nodes_raw = doc.get("nodes", {})
-    if not isinstance(nodes_raw, dict) or not nodes_raw:
-        problem("the pipeline has no nodes: add at least one [nodes.ID] table with a type")
-        nodes_raw = {}
+    nodes_raw = section["nodes"]
+    if not nodes_raw:
+        if "nodes" not in doc or isinstance(doc["nodes"], dict):
+            problem("the pipeline has no nodes: add at least one [nodes.ID] table with a type")
     nodes: dict[str, dict] = {}
     for node_id, table in nodes_raw.items():
         if not isinstance(table, dict):
@@ -125,57 +170,197 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
             nodes[node_id][option] = value
     for node_id, table in nodes.items():
         for option in list(table):
-            table[option] = _substitute(table[option], variables, problem, (node_id, option))
+            table[option] = expand(table[option], variables, node_id, option)
     if not nodes:
         raise PipelineError(problems)
     return PipelineSpec(path=path, settings=settings, nodes=nodes, vars=variables, lines=lines, text=text,
                         problems=problems)
 
 
-def _resolve_vars(variables: dict, problem) -> dict:
-    """Let vars use other vars (``full = "${name}-v2"``); a cycle is an error."""
-    resolved = dict(variables)
-    for _ in range(len(resolved) + 1):
-        changed = False
-        for name, value in resolved.items():
-            if isinstance(value, str) and _VAR.search(value):
-                new = _substitute(value, {k: v for k, v in resolved.items() if k != name}, lambda *a, **k: None, None)
-                if new != value:
-                    resolved[name], changed = new, True
-        if not changed:
-            return resolved
-    stuck = sorted(n for n, v in resolved.items() if isinstance(v, str) and _VAR.search(v))
-    problem(f"vars refer to each other in a cycle: {', '.join(stuck)}", option="vars")
-    return resolved
-
-
-def _parse_override(raw: str) -> Any:
+def _parse_toml(text: str, error) -> dict:
+    """``tomllib.loads`` with the nesting checked first (tomllib recurses once per level)."""
+    depth, line = _bracket_depth(text)
+    if depth > MAX_TOML_DEPTH:
+        raise error(f"arrays and inline tables are nested more than {MAX_TOML_DEPTH} levels deep (the limit)", line)
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        raise error(f"TOML syntax error: {exc}", int(m.group(1)) if m else None, syntax=True) from None
+    except RecursionError:
+        raise error(f"values are nested more than {MAX_TOML_DEPTH} levels deep (the limit)") from None
+    deepest = _nesting(doc)
+    if deepest > MAX_TOML_DEPTH:
+        raise error(f"tables, arrays and dotted keys are nested more than {MAX_TOML_DEPTH} levels deep (the limit)")
+    return doc
 
 
-def _substitute(value, variables, problem, where):
-    if isinstance(value, str):
+_TOML_TOKEN = re.compile(r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
+                         re.S)
+
+
+def _bracket_depth(text: str) -> tuple[int, int | None]:
+    """The deepest nesting of ``[`` and ``{`` outside strings and comments, and the line it is on."""
+    depth = deepest = 0
+    at = None
+    for m in _TOML_TOKEN.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, m.start()
+                if deepest > MAX_TOML_DEPTH:
+                    break
+        elif c in "]}":
+            depth = max(0, depth - 1)
+    return deepest, None if at is None else text.count("\n", 0, at) + 1
+
+
+def _nesting(doc) -> int:
+    """How many tables and arrays deep the parsed document goes (the top level is 0)."""
+    deepest = 0
+    stack = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_TOML_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((v, depth + 1) for v in children if isinstance(v, (dict, list)))
+    return deepest
+
+
+class _Expander:
+    """Substitutes ``${name}`` with a budget: no string grows past ``MAX_STRING`` characters and all
+    substitutions together make at most ``MAX_EXPANSION``."""
+
+    def __init__(self, problem, lines):
+        self.problem, self.lines = problem, lines
+        self.budget = MAX_EXPANSION
+        self.texts: dict[int, str] = {}
+
+    def resolve_vars(self, variables: dict) -> dict:
+        """Let vars use other vars (``full = "${name}-v2"``), dependencies first; a var that refers to
+        itself, directly or through others, is an error."""
+        order, cyclic = _var_order(variables)
+        for cycle in cyclic:
+            name = cycle[0]
+            message = (f"var '{name}' refers to itself" if len(cycle) == 2 else
+                       "vars refer to each other in a cycle: " + " -> ".join(cycle))
+            self.problem(message, option=f"vars.{name}", line=self.lines.get(("vars", name)))
+        stuck = {n for cycle in cyclic for n in cycle}
+        resolved: dict = {}
+        for name in order:
+            value = variables[name]
+            if name not in stuck and isinstance(value, str):
+                value = self(value, {**variables, **resolved}, None, f"vars.{name}",
+                             line=self.lines.get(("vars", name)))
+            resolved[name] = value
+        return resolved
+
+    def __call__(self, value, variables, node, option, line=None):
+        if isinstance(value, str):
+            return self._string(value, variables, node, option, line)
+        if isinstance(value, list):
+            return [self(v, variables, node, option, line) for v in value]
+        if isinstance(value, dict):
+            return {k: self(v, variables, node, option, line) for k, v in value.items()}
+        return value
+
+    def _string(self, value: str, variables, node, option, line):
         whole = _VAR.fullmatch(value)
         if whole and whole.group(1) in variables:
             return variables[whole.group(1)]
-
-        def repl(m):
+        pieces, size, pos = [], 0, 0
+        for m in _VAR.finditer(value):
             name = m.group(1)
-            if name not in variables:
-                node, option = where if where else (None, None)
-                problem(f"unknown variable ${{{name}}} (defined: {', '.join(sorted(variables)) or 'none'})",
-                        node=node, option=option)
-                return m.group(0)
-            return str(variables[name])
-        return _VAR.sub(repl, value)
-    if isinstance(value, list):
-        return [_substitute(v, variables, problem, where) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, variables, problem, where) for k, v in value.items()}
-    return value
+            if name in variables:
+                v = variables[name]
+                text = self.texts.get(id(v))
+                if text is None:
+                    text = self.texts[id(v)] = v if isinstance(v, str) else _toml_text(v)
+            else:
+                self.problem(f"unknown variable ${{{name}}} (defined: {', '.join(sorted(variables)) or 'none'})",
+                             node=node, option=option, line=line)
+                text = m.group(0)
+            pieces += [value[pos:m.start()], text]
+            size += m.start() - pos + len(text)
+            pos = m.end()
+            self.budget -= len(text)
+            if size > MAX_STRING or self.budget < 0:
+                what = (f"is longer than {MAX_STRING} characters" if size > MAX_STRING else
+                        f"takes the pipeline's substitutions past {MAX_EXPANSION} characters")
+                self.problem(f"with its variables substituted, this value {what} (the limit)",
+                             node=node, option=option, line=line)
+                self.budget = max(self.budget, 0)
+                return value
+        if not pieces:
+            return value
+        pieces.append(value[pos:])
+        return "".join(pieces)
+
+
+def _var_order(variables: dict) -> tuple[list[str], list[list[str]]]:
+    """Var names, each after the vars it uses, and the cycles found (``[a, b, a]``); no recursion."""
+    order: list[str] = []
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}          # 1: being visited, 2: done
+
+    def uses(name):
+        value = variables[name]
+        return iter([m.group(1) for m in _VAR.finditer(value)] if isinstance(value, str) else [])
+
+    for root in variables:
+        if root in state:
+            continue
+        state[root] = 1
+        path, stack = [root], [uses(root)]
+        while stack:
+            for ref in stack[-1]:
+                if ref not in variables or state.get(ref) == 2:
+                    continue
+                if state.get(ref) == 1:
+                    cycle = path[path.index(ref):] + [ref]
+                    if not any(set(cycle) == set(c) for c in cycles):
+                        cycles.append(cycle)
+                    continue
+                state[ref] = 1
+                path.append(ref)
+                stack.append(uses(ref))
+                break
+            else:
+                stack.pop()
+                done = path.pop()
+                state[done] = 2
+                order.append(done)
+    return order, cycles
+
+
+def _toml_text(value) -> str:
+    """A non-string var's text inside a longer string: ``2``, ``0.5``, ``true``, ``[640, 360]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _short(value) -> str:
+    """A value for a message: TOML's ``true``/``false``, anything else as ``repr``, cut to 60 characters."""
+    text = _toml_text(value) if isinstance(value, bool) else repr(value)
+    return text if len(text) <= 60 else text[:50] + f"... ({len(text)} characters)"
+
+
+def _parse_override(raw: str) -> Any:
+    """A ``--set`` value: a TOML value when it is one, else the text itself."""
+    def error(msg, line=None, syntax=False):
+        return _NotToml() if syntax else ValueError(msg)
+    try:
+        return _parse_toml(f"v = {raw}", error)["v"]
+    except _NotToml:
+        return raw
+
+
+class _NotToml(Exception):
+    pass
 
 
 def _settings(raw: dict, path: Path, problem) -> PipelineSettings:

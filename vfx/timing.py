@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from fractions import Fraction
 
@@ -9,6 +10,21 @@ _COMMON_NTSC = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001),
                 "59.94": Fraction(60000, 1001), "47.952": Fraction(48000, 1001)}
 
 _UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|f)\s*$")
+_UNIT_SECONDS = {"ms": Fraction(1, 1000), "s": Fraction(1), "m": Fraction(60), "h": Fraction(3600)}
+_FPS_TEXT = re.compile(r"^(\d+(\.\d*)?|\.\d+|\d+/\d+)$")
+
+#: the longest time string read (longer ones are refused before any number is parsed)
+MAX_TIME_TEXT = 64
+#: the most frames a time may stand for, unless the environment variable VFX_MAX_FRAMES says more
+DEFAULT_MAX_FRAMES = 1_000_000
+
+
+def max_frames() -> int:
+    """The frame cap for times and durations: ``$VFX_MAX_FRAMES`` or ``DEFAULT_MAX_FRAMES``."""
+    try:
+        return max(1, int(os.environ.get("VFX_MAX_FRAMES", DEFAULT_MAX_FRAMES)))
+    except ValueError:
+        return DEFAULT_MAX_FRAMES
 _TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+)(?:([:;])(\d+)|(\.\d+))?$")
 
 
@@ -21,14 +37,19 @@ def parse_fps(value) -> Fraction:
     elif isinstance(value, int):
         fps = Fraction(value)
     elif isinstance(value, (float, str)):
+        if isinstance(value, float) and not (math.isfinite(value) and 0 < value <= 1000):
+            raise ValueError(f"frame rate must be between 0 and 1000, got {value!r}")
         text = str(value).strip()
         if text in _COMMON_NTSC:
             fps = _COMMON_NTSC[text]
         else:
             try:
+                if isinstance(value, str) and (len(text) > 32 or not _FPS_TEXT.match(text)):
+                    raise ValueError(text)
                 fps = Fraction(text).limit_denominator(1001)
             except (ValueError, ZeroDivisionError):
-                raise ValueError(f"expected a frame rate like 24, 29.97 or \"30000/1001\", got {value!r}")
+                raise ValueError(f"expected a frame rate like 24, 29.97 or \"30000/1001\", got "
+                                 f"{_short(value)}") from None
     else:
         raise ValueError(f"expected a frame rate, got {type(value).__name__}")
     if fps <= 0 or fps > 1000:
@@ -41,7 +62,7 @@ def to_frames(value, fps: Fraction, *, allow_negative: bool = False) -> int:
 
     Integers are frames. Strings may be ``"120f"``, ``"2.5s"``, ``"500ms"``, ``"1m"``,
     a SMPTE timecode ``"00:00:10:12"`` (last field is frames) or ``"00:01:02.5"``.
-    Times round to the nearest frame.
+    Times round to the nearest frame. A time beyond ``max_frames()`` frames is refused.
     """
     if isinstance(value, bool):
         raise ValueError("expected a time, got a boolean")
@@ -50,24 +71,35 @@ def to_frames(value, fps: Fraction, *, allow_negative: bool = False) -> int:
     elif isinstance(value, float):
         raise ValueError(f"a bare number is a frame count and must be whole; write \"{value}s\" for seconds")
     elif isinstance(value, str):
+        if len(value) > MAX_TIME_TEXT:
+            raise ValueError(f"a time is at most {MAX_TIME_TEXT} characters, got {len(value)}: {_short(value)}")
         frames = _parse_time_string(value.strip(), fps)
     else:
         raise ValueError(f"expected frames (integer) or a time string, got {type(value).__name__}")
     if frames < 0 and not allow_negative:
-        raise ValueError(f"time must not be negative, got {value!r}")
+        raise ValueError(f"time must not be negative, got {_short(value)}")
+    cap = max_frames()
+    if abs(frames) > cap:
+        raise ValueError(f"time {_short(value)} is more than {cap} frames (the limit; set the environment "
+                         f"variable VFX_MAX_FRAMES to raise it)")
     return frames
+
+
+def _short(value) -> str:
+    """``repr`` of a value, cut to 40 characters for messages."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:30] + f"... ({len(text)} characters)"
 
 
 def _parse_time_string(text: str, fps: Fraction) -> int:
     m = _UNIT.match(text)
     if m:
-        number, unit = float(m.group(1)), m.group(2)
+        number, unit = Fraction(m.group(1)), m.group(2)
         if unit == "f":
-            if number != int(number):
+            if number.denominator != 1:
                 raise ValueError(f"a frame count must be whole, got {text!r}")
             return int(number)
-        seconds = number * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
-        return _round_half_up(Fraction(seconds).limit_denominator(1_000_000) * fps)
+        return _round_half_up(number * _UNIT_SECONDS[unit] * fps)
     m = _TIMECODE.match(text)
     if m:
         hours = int(m.group(1) or 0)
