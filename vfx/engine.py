@@ -25,6 +25,12 @@ from .node import Encoder, Node
 
 QUEUE_DEPTH = 2
 _DONE = object()
+#: Python frames a pull may stack per node of the longest input chain (pull, frames, render, ...),
+#: and thread stack per node, both with room to spare
+_FRAMES_PER_NODE = 16
+_STACK_PER_NODE = 64 << 10
+#: chains up to this depth render on an ordinary thread stack and recursion limit
+_SHALLOW = 40
 
 
 @dataclass
@@ -147,6 +153,72 @@ def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | N
     return int(max(1, min(size, limit, cap)))
 
 
+_limit_lock = threading.Lock()
+_limit_holders: list[int] = []
+_limit_base = [0]
+
+
+class _DeepPulls:
+    """Room for the nested pulls of a graph ``depth`` nodes deep: the interpreter's recursion limit
+    is raised while any deep render runs (and restored after the last), and threads started with
+    ``start`` get a stack to match."""
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self.need = depth * _FRAMES_PER_NODE + 1000 if depth > _SHALLOW else 0
+
+    def __enter__(self):
+        if self.need:
+            with _limit_lock:
+                if not _limit_holders:
+                    _limit_base[0] = sys.getrecursionlimit()
+                _limit_holders.append(self.need)
+                sys.setrecursionlimit(max([_limit_base[0], *_limit_holders]))
+        return self
+
+    def __exit__(self, *exc):
+        if self.need:
+            with _limit_lock:
+                _limit_holders.remove(self.need)
+                sys.setrecursionlimit(max([_limit_base[0], *_limit_holders]))
+
+    def start(self, thread: threading.Thread) -> None:
+        if not self.need:
+            thread.start()
+            return
+        with _limit_lock:
+            previous = threading.stack_size((16 << 20) + self.depth * _STACK_PER_NODE)
+            try:
+                thread.start()
+            finally:
+                threading.stack_size(previous)
+
+    def call(self, fn, *args):
+        """``fn(*args)`` on a thread with room for the pulls (on this thread when the graph is shallow)."""
+        if not self.need:
+            return fn(*args)
+        result: list = []
+
+        def run():
+            try:
+                result.append((True, fn(*args)))
+            except BaseException as exc:
+                result.append((False, exc))
+        worker = threading.Thread(target=run, name="vfx-pull", daemon=True)
+        with self:
+            self.start(worker)
+            worker.join()
+        ok, value = result[0]
+        if not ok:
+            raise value
+        return value
+
+
+def deep_call(graph: Graph, fn, *args):
+    """``fn(*args)`` with room for pulls through every node of ``graph`` (a long chain recurses deeply)."""
+    return _DeepPulls(graph.depth).call(fn, *args)
+
+
 def _mark_shared(graph: Graph) -> None:
     consumers: dict[str, int] = {}
     for src, _dst, _opt in graph.edges():
@@ -175,7 +247,8 @@ def render(graph: Graph, options: RenderOptions | None = None, progress: Progres
         for node in graph.nodes.values():
             node.open()
         for encoder in graph.encoders:
-            written, count, batch = _render_encoder(graph, encoder, device, options, progress, cancel)
+            with _DeepPulls(graph.depth):
+                written, count, batch = _render_encoder(graph, encoder, device, options, progress, cancel)
             result.outputs.extend(written)
             result.frames += count
             result.batch_size = batch
@@ -207,6 +280,7 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
     rendered: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     prepared: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     stop_flag = threading.Event()
+    deep = _DeepPulls(graph.depth)
 
     def produce():
         try:
@@ -251,8 +325,8 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
     encoder.begin(start, stop)
     workers = [threading.Thread(target=produce, name=f"render:{encoder.id}", daemon=True),
                threading.Thread(target=convert, name=f"convert:{encoder.id}", daemon=True)]
-    for worker in workers:
-        worker.start()
+    deep.start(workers[0])
+    workers[1].start()
     done = 0
     try:
         while True:
@@ -313,6 +387,6 @@ def render_frames(graph: Graph, node: Node, indices: list[int], device="cpu"):
     for n in graph.nodes.values():
         n.open()
     try:
-        return node.frames(indices)
+        return deep_call(graph, node.frames, indices)
     finally:
         graph.close()

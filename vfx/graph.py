@@ -16,6 +16,9 @@ from .params import Driver
 from .pipeline import PipelineSpec
 from .plugins import Registry, get_registry
 
+#: unknown inputs that get a "did you mean" (each compares the id with every node's)
+_HINTS = 20
+
 
 @dataclass
 class Graph:
@@ -24,6 +27,18 @@ class Graph:
     spec: PipelineSpec
     nodes: dict[str, Node]
     order: list[str]
+
+    @property
+    def depth(self) -> int:
+        """Nodes on the longest input chain (a source alone is 1): how deep a render's pulls go."""
+        depth: dict[str, int] = {}
+        for node_id in self.order:
+            node = self.nodes[node_id]
+            feeding = [src.id for src in node.nodes_by_id.values()]
+            feeding += [src.id for value in node.inputs.values()
+                        for src in (value if isinstance(value, list) else [value]) if src is not None]
+            depth[node_id] = 1 + max((depth.get(ref, 0) for ref in feeding), default=0)
+        return max(depth.values(), default=0)
 
     @property
     def encoders(self) -> list[Encoder]:
@@ -86,16 +101,19 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         nodes[node_id] = node
         refs[node_id] = _references(options)
 
-    known = set(spec.nodes)
+    known = list(spec.nodes)
+    unknown = 0
     for node_id, node_refs in refs.items():
         for option, ref, _ in node_refs:
             if ref == node_id:
                 problems.append(spec.problem("a node cannot be its own input", node=node_id, option=option))
-            elif ref not in known:
-                hint = difflib.get_close_matches(ref, list(known), n=1)
+            elif ref not in spec.nodes:
+                unknown += 1       # suggestions cost a comparison with every node: only for the first few
+                hint = difflib.get_close_matches(ref, known, n=1) if unknown <= _HINTS else []
+                listed = ", ".join(known[:_HINTS]) + (f", ... ({len(known)} nodes)" if len(known) > _HINTS else "")
                 problems.append(spec.problem(
                     f"unknown input '{ref}'" + (f" (did you mean '{hint[0]}'?)" if hint else
-                                                f"; nodes are: {', '.join(known)}"),
+                                                f"; nodes are: {listed}"),
                     node=node_id, option=option))
 
     order, cyclic = _topological(nodes, refs)
@@ -110,7 +128,7 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         bad = False
         for option, ref, kind in refs[node_id]:
             src = nodes.get(ref)
-            if src is None or ref in failed:
+            if src is None or ref in failed or ref == node_id:
                 bad = True
                 continue
             if kind == "video" and src.video is None:
@@ -137,15 +155,13 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
             continue
         node.inputs = inputs
         node.nodes_by_id = {ref: nodes[ref] for _, ref, _ in refs[node_id]}
-        for animated in node.options.animations():
-            if isinstance(animated.animation, Driver):
-                driver = animated.animation
-                if driver.signal not in nodes[driver.node_id].signals:
-                    problems.append(spec.problem(
-                        f"'{driver.node_id}' has no signal '{driver.signal}' (it has: "
-                        f"{', '.join(nodes[driver.node_id].signals)})", node=node_id))
-                    bad = True
-                driver.node = nodes[driver.node_id]
+        for option, driver in _drivers(node.options):
+            if driver.signal not in nodes[driver.node_id].signals:
+                problems.append(spec.problem(
+                    f"'{driver.node_id}' has no signal '{driver.signal}' (it has: "
+                    f"{', '.join(nodes[driver.node_id].signals)})", node=node_id, option=option))
+                bad = True
+            driver.node = nodes[driver.node_id]
         if bad:
             failed.add(node_id)
             continue
@@ -207,6 +223,18 @@ def _references(options) -> list[tuple[str, str, str]]:
     return found
 
 
+def _drivers(options) -> list[tuple[str, Driver]]:
+    """(option, driver) for every driven value in an option set, layer tables included."""
+    found = []
+    for name, field in type(options).fields().items():
+        value = getattr(options, name)
+        if isinstance(field, Table):
+            found.extend((name, driver) for entry in value or [] for _, driver in _drivers(entry))
+        elif isinstance(value, Animated) and isinstance(value.animation, Driver):
+            found.append((name, value.animation))
+    return found
+
+
 def _unwritable_folder(folder: Path) -> str | None:
     """Why ``folder`` cannot be created or written, or None if it can."""
     probe = folder
@@ -220,26 +248,27 @@ def _unwritable_folder(folder: Path) -> str | None:
 
 
 def _topological(nodes: dict[str, Node], refs) -> tuple[list[str], list[str]]:
+    """Node ids, each after its inputs, or ``([], cycle)``; iterative, so a long chain is no problem."""
     deps = {n: [r for _, r, _ in refs[n] if r in nodes and r != n] for n in nodes}
     order: list[str] = []
-    state: dict[str, int] = {}
-    cycle: list[str] = []
-
-    def visit(n, stack):
-        nonlocal cycle
-        if state.get(n) == 2 or cycle:
-            return
-        if state.get(n) == 1:
-            cycle = stack[stack.index(n):-1]
-            return
-        state[n] = 1
-        for d in deps[n]:
-            visit(d, stack + [d])
-        state[n] = 2
-        order.append(n)
-
-    for n in nodes:
-        visit(n, [n])
-        if cycle:
-            return [], cycle
+    state: dict[str, int] = {}          # 1: on the current path, 2: done
+    for root in nodes:
+        if root in state:
+            continue
+        state[root] = 1
+        path, stack = [root], [iter(deps[root])]
+        while stack:
+            for d in stack[-1]:
+                if state.get(d) == 1:
+                    return [], path[path.index(d):]
+                if d not in state:
+                    state[d] = 1
+                    path.append(d)
+                    stack.append(iter(deps[d]))
+                    break
+            else:
+                stack.pop()
+                done = path.pop()
+                state[done] = 2
+                order.append(done)
     return order, []

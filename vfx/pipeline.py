@@ -14,6 +14,7 @@ from typing import Any
 from . import timing
 from .errors import PipelineError, Problem
 from .node import PipelineSettings
+from .options import max_size
 
 FORMAT_VERSION = 1
 #: the largest pipeline file read, in bytes
@@ -371,8 +372,10 @@ def _settings(raw: dict, path: Path, problem) -> PipelineSettings:
     for key in ("width", "height"):
         if key in raw:
             v = raw[key]
-            if isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= 16384 or v % 2:
-                problem(f"expected an even integer between 16 and 16384, got {v!r}", option=key)
+            if isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= max_size() or v % 2:
+                problem(f"expected an even integer between 16 and {max_size()}, got {_short(v)}"
+                        + (" (the size limit; set the environment variable VFX_MAX_SIZE to raise it)"
+                           if isinstance(v, int) and v > max_size() else ""), option=key)
             else:
                 setattr(s, key, v)
     if "fps" in raw:
@@ -384,7 +387,7 @@ def _settings(raw: dict, path: Path, problem) -> PipelineSettings:
         if key in raw:
             v = raw[key]
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                problem(f"expected an integer between {lo} and {hi}, got {v!r}", option=key)
+                problem(f"expected an integer between {lo} and {hi}, got {_short(v)}", option=key)
             else:
                 setattr(s, key, v)
     if "duration" in raw:
