@@ -1,8 +1,6 @@
 """Encoders: video files with audio (PyAV, or an ffmpeg binary) and PNG image sequences."""
 from __future__ import annotations
 
-import re
-
 import vfx
 from vfx import ConfigureError, opt
 from vfx.media.encode import AUDIO_CONTAINERS, CODECS
@@ -145,9 +143,9 @@ class ImageSequenceEncoder(vfx.Encoder):
 
     def configure(self):
         super().configure()
-        name = self.options.path.name
-        if not re.search(r"%0?\d*d", name):
-            raise ConfigureError("the path must contain a frame-number pattern such as %04d", option="path")
+        problem = opt.frame_pattern_error(self.options.path.name, self.options.offset + self.video.frame_count - 1)
+        if problem:
+            raise ConfigureError(problem, option="path")
         if self.options.path.suffix.lower() != ".png":
             raise ConfigureError("image sequences are written as .png", option="path")
         self._dir = None

@@ -367,6 +367,31 @@ class OutputPath(Option):
         return (ctx.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
 
 
+_FRAME_FIELD = re.compile(r"%(%|(0?)([0-9]*)d|.?)", re.S)
+#: the widest frame field of an image-sequence pattern (%016d)
+MAX_FRAME_FIELD = 16
+
+
+def frame_pattern_error(name: str, last: int = 0) -> str | None:
+    """Why ``name`` is not a file name with exactly one frame field (``%d``, ``%4d``, ``%04d``; ``%%``
+    is a literal ``%``) that stays a valid name up to frame number ``last``; None when it is."""
+    fields = [m for m in _FRAME_FIELD.finditer(name) if m.group(1) != "%"]
+    bad = [m.group() for m in fields if not m.group(1).endswith("d")]
+    if bad:
+        return (f"{bad[0]!r} in {name!r} is not a frame field: use %d or %04d for the frame number, "
+                "and %% for a literal %")
+    if len(fields) != 1:
+        return (f"the file name {name!r} must contain exactly one frame-number field such as %04d, "
+                f"found {len(fields)}")
+    width = fields[0].group(3)
+    if width and (len(width) > 2 or int(width) > MAX_FRAME_FIELD):
+        return f"the frame field {fields[0].group()!r} is wider than {MAX_FRAME_FIELD} digits"
+    longest = len((name % last).encode())
+    if longest > 255:
+        return f"the file names would be {longest} bytes long; a file name is at most 255"
+    return None
+
+
 class Input(Option):
     """A reference to another node by id, whose video or audio this node consumes."""
 
