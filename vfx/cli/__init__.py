@@ -1,11 +1,14 @@
 """The ``vfx`` command line. Only this package prints; rich is imported here and only here.
 
 Every command module adds itself to ``cli``; plugins add more through ``register_commands``.
-Exit codes: 0 success, 2 a bad pipeline or bad input, 1 a render that failed.
+Exit codes: 0 success, 2 a bad pipeline or bad input, 1 a render that failed, 128 + N a render
+stopped by signal N (130 Ctrl-C / SIGINT, 143 SIGTERM, 129 SIGHUP), its partial files removed.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 
@@ -57,11 +60,53 @@ def cli(ctx, debug):
     ctx.obj["debug"] = debug
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C is, so that the same cleanup runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_TERMINATING = ("SIGTERM", "SIGHUP")
+
+
+def _on_signal(fired: list):
+    def handler(signum, frame):
+        if fired:                   # the first signal's cleanup is under way: let it finish
+            return
+        fired.append(signum)
+        raise Terminated(signum)
+    return handler
+
+
+def _install_signal_handlers() -> dict:
+    """Handle SIGTERM and SIGHUP like SIGINT; return the handlers they replace."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    handler = _on_signal([])
+    for name in _TERMINATING:
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _stopped(exc: BaseException) -> None:
+    """Report a render stopped by a signal and exit 128 + its number."""
+    cause = exc if isinstance(exc, KeyboardInterrupt) else (exc.__cause__ or exc.__context__)
+    signum = cause.signum if isinstance(cause, Terminated) else signal.SIGINT
+    click.echo("aborted" if signum == signal.SIGINT else f"aborted ({signal.Signals(signum).name})", err=True)
+    sys.exit(128 + signum)
+
+
 def main(argv=None):
     """Console entry point: run the CLI and turn VfxErrors into messages and exit codes."""
     from ..errors import VfxError
     from . import commands  # noqa: F401  (registers the built-in commands)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    previous = _install_signal_handlers()
     try:
         cli.main(args=argv, prog_name="vfx", standalone_mode=False)
     except VfxError as exc:
@@ -70,15 +115,13 @@ def main(argv=None):
         from .output import print_error
         print_error(exc)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:
+        _stopped(exc)
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _stopped(exc)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:
@@ -86,3 +129,6 @@ def main(argv=None):
             raise
         click.echo(f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for a traceback)", err=True)
         sys.exit(1)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -10,7 +10,7 @@ import time
 import click
 
 from . import cli
-from .common import device_option, pipeline_argument, set_option
+from .common import check_output, device_option, pipeline_argument, set_option
 
 
 @cli.group()
@@ -97,15 +97,23 @@ class FarmBar:
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None)
 @click.option("--stats", type=click.Path(dir_okay=False), default=None,
               help="Write timings as JSON: Ray start/stop, each chunk's setup/render/task time, the join.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
+              help="Where Ray's own messages go, appended (default: beside the segment folder, DIR.log).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_per_task, retries, gpu,
-                segment_dir, resume, keep_segments, matrix, batch_size, stats, quiet):
+                segment_dir, resume, keep_segments, matrix, batch_size, stats, log_file, quiet):
     """Render PIPELINE in chunks on Ray, then join the segments (video copied, not re-encoded)."""
+    from pathlib import Path
     from ..errors import RenderError
     from ..farm.executor import FarmJob, FarmOptions, plan_job, run_farm
     from ..farm.segments import Job
+    if stats:
+        check_output(stats, "--stats", pipeline=pipeline)
+    if log_file:
+        check_output(log_file, "--log", pipeline=pipeline)
     opts = FarmOptions(chunk_size=chunk_size, address=address, workers=workers, cpus_per_task=cpus_per_task,
-                       retries=retries, gpu=gpu, resume=resume, keep_segments=keep_segments)
+                       retries=retries, gpu=gpu, resume=resume, keep_segments=keep_segments,
+                       log=Path(log_file) if log_file else None)
     echo = (lambda m: None) if quiet else click.echo
     variants = None
     if matrix:
@@ -113,7 +121,7 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
             raise click.UsageError("--segment-dir names one folder; with --matrix each variant gets its own")
         from ..farm.variants import check_variants, read_matrix
         variants = read_matrix(matrix, pipeline)
-        check_variants(pipeline, variants, overrides)
+        check_variants(pipeline, variants, overrides, matrix=matrix)
         jobs = []
         for v in variants:
             if v.error:
@@ -147,13 +155,12 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
         raise
     wall = time.perf_counter() - t0
     if stats:
-        import json
-        from pathlib import Path
-        Path(stats).write_text(json.dumps({
+        from ..farm.manifest import write_json
+        write_json(Path(stats), {
             "wall": wall, **timings,
             "jobs": [{"label": j.label, "error": j.error, "frames": j.frames, "chunks": len(j.chunks),
                       "rendered": [c.to_json() for c in j.rendered], "records": j.records, "seconds": j.seconds,
-                      "outputs": [str(p) for p in j.written]} for j in jobs]}, indent=1, default=str))
+                      "outputs": [str(p) for p in j.written]} for j in jobs]})
     if variants is not None:
         for j in jobs:
             if j.error:
@@ -164,8 +171,9 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
         return
     fj = jobs[0]
     if fj.error:
+        ray_log = f"; Ray's own messages are in {timings['ray_log']}" if timings.get("ray_log") else ""
         raise RenderError(f"farm render of {pipeline} failed: {fj.error}. Finished segments are kept in "
-                          f"{fj.segment_dir}; fix the cause and run again with --resume")
+                          f"{fj.segment_dir}; fix the cause and run again with --resume{ray_log}")
     if not quiet:
         for path in fj.written[:5]:
             click.echo(f"wrote {path}")
@@ -199,7 +207,7 @@ def render_matrix(pipeline, overrides, matrix, options, quiet) -> None:
     from ..farm.variants import check_variants, read_matrix, render_matrix_local
     from .output import Progress
     variants = read_matrix(matrix, pipeline)
-    check_variants(pipeline, variants, overrides)
+    check_variants(pipeline, variants, overrides, matrix=matrix)
     for v in variants:
         if v.error:
             click.echo(f"error: {v.label} (line {v.line}): {v.error}", err=True)
@@ -231,6 +239,7 @@ def farm_chunk(pipeline, overrides, device, frame_spec, segment_dir, chunk_size,
     job = Job(pipeline, list(overrides), device=device, batch_size=batch_size, torch_threads=threads)
     loaded = load_job(job)
     loaded.graph.close()
+    SegmentDir(segment_dir).check_usable({}, protected=loaded.protected)
     try:
         start, stop = parse_frame_range(frame_spec, loaded.fps, loaded.frames)
     except ValueError as exc:
@@ -283,6 +292,7 @@ def farm_join(pipeline, overrides, segment_dir, keep_segments):
     loaded = load_job(job)
     loaded.graph.close()
     seg = SegmentDir(segment_dir)
+    seg.check_usable(loaded.outputs, protected=loaded.protected)
     seg.check_hash(loaded.hash, "join")
     if any(o["audio"] and seg.audio_done(e, loaded.hash) is None for e, o in loaded.outputs.items()):
         render_audio(job, seg.path, loaded.hash)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from .common import load_graph, pipeline_argument, set_option
+from .common import check_output, load_graph, pipeline_argument, set_option
 
 
 @cli.command()
@@ -21,9 +21,18 @@ def graph(pipeline, overrides, fmt, output):
     """Print the node graph of PIPELINE as Mermaid or DOT text (and draw it with -o)."""
     from .. import diagram
     g, _ = load_graph(pipeline, overrides, "cpu", allow_no_encoder=True)
+    if output:
+        check_output(output, "--output", graph=g, pipeline=pipeline)
     click.echo((diagram.to_mermaid if fmt == "mermaid" else diagram.to_dot)(g), nl=False)
     if output:
-        diagram.to_png(g, Path(output))
+        from ..media.atomic import AtomicFile
+        target = AtomicFile(Path(output))
+        try:
+            diagram.to_png(g, target.temp)
+            target.commit()
+        except BaseException:
+            target.discard()
+            raise
         click.echo(f"wrote {output}", err=True)
 
 

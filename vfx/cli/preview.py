@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from .common import device_option, load_graph, pipeline_argument, set_option
+from .common import check_output, device_option, load_graph, pipeline_argument, set_option
 
 
 @cli.command()
@@ -32,6 +32,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
     from ..media.encode import write_png
     from ..timing import to_frames
     graph, dev = load_graph(pipeline, overrides, device, allow_no_encoder=True)
+    check_output(output, "--output", graph=graph, pipeline=pipeline)
     if node_id is None:
         node = graph.encoders[0].input("input") if graph.encoders else next(
             graph.nodes[n] for n in reversed(graph.order) if graph.nodes[n].video is not None)

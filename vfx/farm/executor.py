@@ -40,6 +40,7 @@ class FarmOptions:
     gpu: str = "auto"                   # auto | always | never
     resume: bool = False
     keep_segments: bool = False
+    log: Path | None = None             # where Ray's own messages go (default: <segment folder>.log)
 
 
 @dataclass
@@ -93,13 +94,14 @@ def plan_job(fj: FarmJob, opts: FarmOptions) -> FarmJob:
     fj.segment_dir = Path(fj.segment_dir or default_segment_dir(fj.outputs)).resolve()
     seg = SegmentDir(fj.segment_dir)
     fj.chunks = plan_chunks(fj.frames, opts.chunk_size)
+    seg.check_usable(fj.outputs, [c.name for c in fj.chunks], protected=loaded.protected)
     if opts.resume:
         seg.check_hash(fj.hash)
         fj.todo = [c for c in fj.chunks if not seg.segment_done(c.name, fj.hash)]
     else:
         seg.clear()
         fj.todo = list(fj.chunks)
-    for p in seg.partials():                    # leftovers of a worker that died mid-chunk
+    for p in seg.partials():                    # leftovers of a worker of this machine that died mid-chunk
         shutil.rmtree(p, ignore_errors=True)
     seg.write_manifest({"hash": fj.hash, "pipeline": fj.job.pipeline, "overrides": fj.job.overrides,
                         "frames": fj.frames, "fps": str(fj.fps), "chunk_size": opts.chunk_size,
@@ -164,6 +166,87 @@ class PipelineFault(VfxError):
     a class that is not an ``OSError`` so Ray does not retry it like a worker that died."""
 
 
+class _LazyLog:
+    """A log file opened (for appending, so nothing is ever truncated) on its first write."""
+
+    def __init__(self, path: Path | None):
+        self.path = Path(path) if path is not None else None
+        self.written = False
+        self._file = None
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        if self.path is None or not text:
+            return len(text)
+        with self._lock:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")
+            self.written = True
+            n = self._file.write(text)
+            self._file.flush()
+            return n
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class _RayThreadsToLog:
+    """Stands in for ``sys.stdout``/``sys.stderr``: what Ray's own threads print (they are named
+    ``ray_*``: worker-death notices, its log lines) goes to the log; everything else to the stream."""
+
+    def __init__(self, stream, log: _LazyLog):
+        self._stream = stream
+        self._log = log
+
+    def write(self, text):
+        if threading.current_thread().name.startswith("ray_"):
+            return self._log.write(text)
+        return self._stream.write(text)
+
+    def flush(self):
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def ray_messages_to(log_path: Path | None):
+    """Send Ray's own messages (its logger: the token-authentication banner; what its threads
+    print: ``(raylet) A worker died ...``) to ``log_path``, not among vfx's lines. Yields the log.
+
+    The streams stay diverted after the block if ``keep`` is set on the yielded log (a Ray that
+    outlives the command may still print late notices)."""
+    import logging
+    import sys
+    log = _LazyLog(log_path)
+    log.keep = False
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ray_logger = logging.getLogger("ray")
+    saved = ray_logger.handlers[:], ray_logger.propagate
+    ray_logger.handlers, ray_logger.propagate = [handler], False
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _RayThreadsToLog(out, log), _RayThreadsToLog(err, log)
+    try:
+        yield log
+    finally:
+        ray_logger.handlers, ray_logger.propagate = saved
+        if not log.keep:
+            if isinstance(sys.stdout, _RayThreadsToLog):
+                sys.stdout = out
+            if isinstance(sys.stderr, _RayThreadsToLog):
+                sys.stderr = err
+            log.close()
+
+
 @contextmanager
 def ray_session(address: str | None, workers: int | None):
     """Ray for the length of a command: already initialised (tests, notebooks) is used as it is;
@@ -175,8 +258,9 @@ def ray_session(address: str | None, workers: int | None):
         return
     t0 = time.perf_counter()
     if address in (None, "", "local"):
-        ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, logging_level="ERROR")
+        # address="local": a new instance even when another one runs on this machine
+        ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
+                 log_to_driver=False, configure_logging=False, logging_level="ERROR")
     else:
         ray.init(address=address, log_to_driver=False, configure_logging=False, logging_level="ERROR")
     info = {"started": True, "seconds": time.perf_counter() - t0}
@@ -198,7 +282,9 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
     log = log or (lambda msg: None)
     timings: dict = {}
     t_start = time.perf_counter()
-    with ray_session(opts.address, opts.workers) as session:
+    log_path = opts.log or (Path(f"{jobs[0].segment_dir}.log") if jobs and jobs[0].segment_dir else None)
+    with ray_messages_to(log_path) as ray_log, ray_session(opts.address, opts.workers) as session:
+        ray_log.keep = not session["started"]
         timings["ray_start"] = session["seconds"]
         cluster_gpus = ray.cluster_resources().get("GPU", 0)
         hub = ProgressHub.remote()
@@ -294,6 +380,7 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
             raise
         timings["wall"] = time.perf_counter() - t_start
     timings["ray_stop"] = session.get("stop_seconds", 0.0)
+    timings["ray_log"] = str(ray_log.path) if ray_log.written else None
     return timings
 
 

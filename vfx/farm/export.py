@@ -27,6 +27,10 @@ from .segments import Job, graph_needs_gpu, load_job
 OPENJD_VERSION = "jobtemplate-2023-09"
 OPENJD_MAX_LIST = 1024          # the most values a task parameter's list range may hold
 OPENCUE_DTD = "http://localhost:8080/spcue/dtd/cjsl-1.14.dtd"
+#: the files each format writes into the job folder
+_FILES = {"openjd": ["job.template.yaml"], "opencue": ["job.xml"],
+          "deadline": ["render_job_info.job", "render_plugin_info.job", "join_job_info.job", "join_plugin_info.job",
+                       "submit.sh"]}
 
 
 def _vfx_executable() -> str:
@@ -50,24 +54,29 @@ def _name_token(text: str) -> str:
 def export_job(pipeline: str, overrides: list[str], fmt: str, chunk_size: int, out_dir=None, segment_dir=None,
                vfx: str | None = None, name: str | None = None, retries: int = 3) -> list[Path]:
     """Write the job files for ``fmt`` (openjd, opencue or deadline) and return their paths."""
+    from ..outputs import check
     job = Job(pipeline, overrides)
     loaded = load_job(job)
     try:
-        outputs, frames, digest = loaded.outputs, loaded.frames, loaded.hash
+        outputs, frames, digest, protected = loaded.outputs, loaded.frames, loaded.hash, loaded.protected
         check_joinable(outputs, job.pipeline)      # fail now, not in the farm's join task
         needs_gpu = graph_needs_gpu(loaded.graph, "auto")
     finally:
         loaded.graph.close()
     pipeline_path = Path(job.pipeline)
     seg = SegmentDir(Path(segment_dir or default_segment_dir(outputs)).resolve())
+    chunks = plan_chunks(frames, chunk_size)
+    out_dir = Path(out_dir or pipeline_path.with_name(f"{pipeline_path.stem}.{fmt}")).resolve()
+    check(out_dir, protected, where=f"{job.pipeline}: option '--output'", folder=True)
+    for job_file in _FILES[fmt]:
+        check(out_dir / job_file, protected, where=f"{job.pipeline}: option '--output'")
+    seg.check_usable(outputs, [c.name for c in chunks], protected=protected)
     manifest = seg.manifest()
     if manifest is not None and manifest.get("hash") != digest:
         seg.clear()
-    chunks = plan_chunks(frames, chunk_size)
     seg.write_manifest({"hash": digest, "pipeline": job.pipeline, "overrides": job.overrides, "frames": frames,
                         "fps": str(loaded.fps), "chunk_size": chunk_size,
                         "chunks": [c.to_json() for c in chunks], "outputs": outputs, "exported": fmt})
-    out_dir = Path(out_dir or pipeline_path.with_name(f"{pipeline_path.stem}.{fmt}")).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = {
         "name": name or f"vfx {pipeline_path.stem}",
@@ -126,16 +135,18 @@ def _openjd(plan, out_dir: Path) -> list[Path]:
         join_deps.append({"dependsOn": "Audio"})
     steps.append({"name": "Join", "description": "join the segments (video copied, not re-encoded) and mux "
                                                  "the audio", "dependencies": join_deps, "script": action("join")})
+    # STRING, not PATH: a PATH parameter's default must lie inside the template's folder (OpenJD refuses
+    # an absolute one, or one that walks up), and every worker sees these at the same absolute paths anyway
     template = {
         "specificationVersion": OPENJD_VERSION,
         "name": plan["name"],
         "description": f"vfx farm render of {plan['pipeline']} ({plan['frames']} frames) -> "
                        + ", ".join(plan["outputs"]),
         "parameterDefinitions": [
-            {"name": "Pipeline", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
-             "default": plan["pipeline"], "description": "the vfx pipeline (.toml)"},
-            {"name": "SegmentDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "INOUT",
-             "default": plan["segment_dir"], "description": "segment folder on storage every worker sees"},
+            {"name": "Pipeline", "type": "STRING", "default": plan["pipeline"],
+             "description": "the vfx pipeline (.toml), at the same absolute path on every worker"},
+            {"name": "SegmentDir", "type": "STRING", "default": plan["segment_dir"],
+             "description": "segment folder on storage every worker sees, at the same absolute path"},
             {"name": "Vfx", "type": "STRING", "default": plan["vfx"], "description": "the vfx command on workers"},
         ],
         "steps": steps,

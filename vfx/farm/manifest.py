@@ -24,21 +24,18 @@ import uuid
 from pathlib import Path
 
 from ..errors import VfxError
+from ..media.atomic import host_tag, pid_alive
+from ..outputs import UnsafeOutput, refusal
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 RECORD = "segment.json"
-#: names of what the farm writes into a segment folder, and their temporary names (nothing else is
-#: ever deleted there: a --segment-dir may be a folder the user keeps other files in)
-_OURS = re.compile(r"""^(?:
-      manifest\.json
-    | seg-\d{6,}-\d{6,}                                   # a segment
-    | \.(?:partial|old)-seg-\d{6,}-\d{6,}-.+              # one being written / being replaced
-    | \.killed-seg-\d{6,}-\d{6,}                          # the tests' fault-injection marker
-    | audio-.+\.(?:json|mp4|mov|mkv|webm|avi)               # the audio and its record
-    | \.audio-.+\.vfx-partial-\d+\.(?:mp4|mov|mkv|webm|avi) # the audio being written
-    | \.(?:manifest|audio-.+)\.json\.\d+-[0-9a-f]+\.tmp     # a JSON file being written
-)$""", re.VERBOSE)
+#: marks every manifest and record vfx writes; a file without it is not vfx's and is never touched
+WRITER = "vfx"
+_SEGMENT = re.compile(r"(?:\.old-)?seg-\d{6,}-\d{6,}(?:-[0-9a-f]{8})?")
+_PARTIAL = re.compile(r"\.partial-seg-\d{6,}-\d{6,}-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}")
+_JSON_TEMP = re.compile(r"\..+\.json\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
+_KILLED = re.compile(r"\.killed-seg-\d{6,}-\d{6,}")
 
 
 class StaleSegments(VfxError):
@@ -78,7 +75,7 @@ def content_hash(spec, graph, overrides) -> str:
 def write_json(path: Path, data) -> None:
     """Write JSON atomically: a temporary file beside it, then a rename."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.name}.{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
         os.replace(tmp, path)
@@ -96,8 +93,47 @@ def read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def is_manifest(data) -> bool:
+    """Whether ``data`` (a JSON object or None) is a segment-folder manifest vfx wrote."""
+    return isinstance(data, dict) and data.get("writer", WRITER) == WRITER and "format" in data and "hash" in data
+
+
+def is_segment_record(data) -> bool:
+    """Whether ``data`` is a segment's record (``segment.json``) vfx wrote."""
+    return (isinstance(data, dict) and data.get("writer", WRITER) == WRITER
+            and {"hash", "start", "stop", "files"} <= data.keys() and isinstance(data["files"], dict))
+
+
+def is_audio_record(data) -> bool:
+    """Whether ``data`` is an audio record (``audio-ENC.json``) vfx wrote."""
+    return (isinstance(data, dict) and data.get("writer", WRITER) == WRITER
+            and {"hash", "file", "size"} <= data.keys() and _plain_name(data["file"]))
+
+
+def _plain_name(name) -> bool:
+    return isinstance(name, str) and name == Path(name).name and name not in ("", ".", "..")
+
+
+def _inside(folder: Path, rel) -> Path | None:
+    """``folder/rel`` if ``rel`` is a relative path that stays inside ``folder``, else None."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        return None
+    return folder / rel
+
+
+def _dead_here(match) -> bool:
+    return (match is not None and match["host"] == host_tag() and int(match["pid"]) != os.getpid()
+            and not pid_alive(int(match["pid"])))
+
+
 class SegmentDir:
-    """One render's segment folder."""
+    """One render's segment folder.
+
+    A ``--segment-dir`` may be a folder the user keeps other files in: vfx removes only what its
+    own records list (a segment's ``segment.json`` names its files, an audio record its audio
+    file), partial folders of its processes that are no longer alive, and its own manifest. It
+    never writes over a file it has no record of: ``check_usable`` refuses such a folder first.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -108,11 +144,15 @@ class SegmentDir:
         return self.path / MANIFEST
 
     def manifest(self) -> dict | None:
-        return read_json(self.manifest_path)
+        """The manifest if vfx wrote it, else None."""
+        data = read_json(self.manifest_path)
+        return data if is_manifest(data) else None
 
     def write_manifest(self, data: dict) -> None:
+        if self.manifest_path.exists() and self.manifest() is None:
+            raise UnsafeOutput(self._foreign(self.manifest_path, "is not a vfx segment manifest"))
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json(self.manifest_path, {"format": FORMAT, "written": time.time(), **data})
+        write_json(self.manifest_path, {"format": FORMAT, "writer": WRITER, "written": time.time(), **data})
 
     def check_hash(self, current: str, what: str = "resume") -> None:
         """Raise ``StaleSegments`` if the manifest was written for another version of the pipeline."""
@@ -125,25 +165,67 @@ class SegmentDir:
                 f"pipeline (its content hash was {str(m.get('hash'))[:12]}, now {current[:12]}: the pipeline "
                 f"text, a var, an override or an input file changed). {fix}, or give another --segment-dir.")
 
+    # --- what may be written here ---------------------------------------------------------
+    def _foreign(self, path: Path, why: str) -> str:
+        return (f"segment folder {self.path}: {path} {why}; vfx does not overwrite or remove files it did not "
+                "write: move it, or give another --segment-dir")
+
+    def planned_files(self, outputs: dict, chunk_names=()) -> list[Path]:
+        """Every file and folder name a farm render of ``outputs`` writes directly in this folder."""
+        names = [MANIFEST]
+        for enc_id, out in outputs.items():
+            if out.get("audio"):
+                names += [f"audio-{enc_id}{out['ext']}", f"audio-{enc_id}.json"]
+        return [self.path / n for n in names + list(chunk_names)]
+
+    def check_usable(self, outputs: dict, chunk_names=(), protected=None) -> None:
+        """Raise ``UnsafeOutput`` (exit 2), before anything is written, if a farm render of ``outputs``
+        would write over a file vfx has no record of writing, or over a file the pipeline reads."""
+        reason = refusal(self.path, protected, folder=True)
+        if reason is not None:
+            raise UnsafeOutput(f"--segment-dir: {reason}")
+        for path in self.planned_files(outputs, chunk_names):
+            if protected is not None and protected.what(path) is not None:
+                raise UnsafeOutput(f"--segment-dir: {refusal(path, protected)}")
+            if not (path.exists() or path.is_symlink()):
+                continue
+            if path.is_symlink():
+                raise UnsafeOutput(self._foreign(path, "is a symlink"))
+            name = path.name
+            if name == MANIFEST:
+                ours = self.manifest() is not None
+            elif name.startswith("seg-"):
+                ours = path.is_dir() and is_segment_record(read_json(path / RECORD))
+            elif name.endswith(".json"):
+                ours = is_audio_record(read_json(path))
+            else:
+                rec = read_json(self.path / (name.rsplit(".", 1)[0] + ".json"))
+                ours = is_audio_record(rec) and rec["file"] == name
+            if not ours:
+                raise UnsafeOutput(self._foreign(path, "was not written by vfx (it has no vfx record)"))
+
     # --- segments -------------------------------------------------------------------------
     def segment_path(self, name: str) -> Path:
         return self.path / name
 
     def temp_path(self, name: str) -> Path:
-        return self.path / f".partial-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        return self.path / f".partial-{name}-{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def commit(self, temp: Path, name: str) -> Path:
-        """Move a finished segment folder into place (replacing a stale one of the same range)."""
+        """Move a finished segment folder into place (replacing a stale segment of the same range)."""
         final = self.segment_path(name)
-        if final.exists():
+        if final.exists() or final.is_symlink():
+            if final.is_symlink() or not is_segment_record(read_json(final / RECORD)):
+                raise UnsafeOutput(self._foreign(final, "was not written by vfx (it has no vfx record)"))
             old = self.path / f".old-{name}-{uuid.uuid4().hex[:8]}"
             os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_segment(old)
         os.replace(temp, final)
         return final
 
     def record(self, name: str) -> dict | None:
-        return read_json(self.segment_path(name) / RECORD)
+        rec = read_json(self.segment_path(name) / RECORD)
+        return rec if is_segment_record(rec) else None
 
     def segment_done(self, name: str, current: str) -> bool:
         """The segment exists, was rendered from this pipeline, and has all its files at their sizes."""
@@ -151,7 +233,7 @@ class SegmentDir:
 
     def _finished_record(self, name: str, current: str) -> dict | None:
         rec = self.record(name)
-        if rec is None or rec.get("hash") != current or not {"start", "stop", "files"} <= rec.keys():
+        if rec is None or rec.get("hash") != current:
             return None
         return rec if files_intact(self.segment_path(name), rec.get("files", {})) else None
 
@@ -170,12 +252,13 @@ class SegmentDir:
 
     # --- audio ----------------------------------------------------------------------------
     def audio_record(self, encoder_id: str) -> dict | None:
-        return read_json(self.path / f"audio-{encoder_id}.json")
+        rec = read_json(self.path / f"audio-{encoder_id}.json")
+        return rec if is_audio_record(rec) else None
 
     def audio_done(self, encoder_id: str, current: str) -> Path | None:
         """The encoder's audio file if it was rendered from this pipeline and is intact, else None."""
         rec = self.audio_record(encoder_id)
-        if rec is None or rec.get("hash") != current or "file" not in rec or "size" not in rec:
+        if rec is None or rec.get("hash") != current:
             return None
         if not files_intact(self.path, {encoder_id: [[rec["file"], rec["size"]]]}):
             return None
@@ -183,20 +266,37 @@ class SegmentDir:
 
     # --- housekeeping ---------------------------------------------------------------------
     def clear(self) -> None:
-        """Remove every segment, audio file, partial and the manifest (a fresh start). Only what
-        the farm writes is touched: a --segment-dir that holds other files keeps them."""
+        """Remove what vfx wrote here (a fresh start): the segments and audio its records list, its
+        manifest, and partial files of its processes that are no longer alive. Nothing else."""
         if not self.path.is_dir():
             return
-        for entry in self.path.iterdir():
-            if not _OURS.match(entry.name):
+        for entry in sorted(self.path.iterdir()):
+            name = entry.name
+            if entry.is_symlink():
                 continue
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
+            if _SEGMENT.fullmatch(name) and entry.is_dir():
+                _remove_segment(entry)
+            elif name.startswith("audio-") and name.endswith(".json") and entry.is_file():
+                rec = read_json(entry)
+                if is_audio_record(rec):
+                    audio = self.path / rec["file"]
+                    if audio.is_file() and not audio.is_symlink():
+                        audio.unlink()
+                    entry.unlink(missing_ok=True)
+            elif _PARTIAL.fullmatch(name) and entry.is_dir():
+                if _dead_here(_PARTIAL.fullmatch(name)):
+                    shutil.rmtree(entry, ignore_errors=True)
+            elif _JSON_TEMP.fullmatch(name) and entry.is_file():
+                if _dead_here(_JSON_TEMP.fullmatch(name)):
+                    entry.unlink(missing_ok=True)
+            elif _KILLED.fullmatch(name) and entry.is_file():
                 try:
-                    entry.unlink()
-                except FileNotFoundError:
+                    if entry.read_text(errors="replace").startswith("killed pid "):
+                        entry.unlink()
+                except OSError:
                     pass
+        if self.manifest() is not None:
+            self.manifest_path.unlink(missing_ok=True)
 
     def remove(self) -> None:
         """``clear``, then remove the folder itself if nothing else is in it."""
@@ -207,8 +307,36 @@ class SegmentDir:
             pass
 
     def partials(self) -> list[Path]:
-        """Unfinished segment folders (``.partial-*``) left by a task that died."""
-        return list(self.path.glob(".partial-*")) if self.path.is_dir() else []
+        """Unfinished segment folders left by vfx processes of this machine that are no longer alive."""
+        if not self.path.is_dir():
+            return []
+        return [p for p in self.path.iterdir() if _dead_here(_PARTIAL.fullmatch(p.name)) and p.is_dir()
+                and not p.is_symlink()]
+
+
+def _remove_segment(folder: Path) -> bool:
+    """Remove a segment folder vfx wrote: the files its record lists, the record, then the folders
+    left empty. A folder without a vfx record, or the user's files in one, stay. True if it went."""
+    rec = read_json(folder / RECORD)
+    if not is_segment_record(rec):
+        return False
+    for entries in rec["files"].values():
+        for entry in entries if isinstance(entries, list) else []:
+            path = _inside(folder, entry[0] if isinstance(entry, list) and entry else None)
+            if path is not None and (path.is_file() or path.is_symlink()):
+                path.unlink()
+    (folder / RECORD).unlink(missing_ok=True)
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()),
+                      key=lambda p: -len(p.parts)):
+        try:
+            sub.rmdir()
+        except OSError:
+            pass
+    try:
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def files_intact(folder: Path, files: dict) -> bool:

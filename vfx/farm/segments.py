@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import PipelineError, RenderError, VfxError
-from .manifest import RECORD, SegmentDir, content_hash, write_json
+from .manifest import RECORD, WRITER, SegmentDir, content_hash, write_json
 from .planning import Chunk
 
 _SEQ = re.compile(r"%0?\d*d")
@@ -51,6 +51,7 @@ class Loaded:
     outputs: dict          # encoder id -> description (see describe_outputs)
     frames: int            # the longest encoder's frame count
     fps: Fraction
+    protected: object = None   # vfx.outputs.Protected: the pipeline file and every input, never written
 
 
 def _registry_kind(type_name) -> str | None:
@@ -99,6 +100,8 @@ def load_job(job: Job, segment_dir: Path | None = None, first_frame: int | None 
                 if "audio_codec" in _options_of(table.get("type")):
                     table["audio_codec"] = "none"
     graph = build(spec)
+    from ..outputs import Protected
+    protected = Protected().add_graph(graph)
     # the hash covers the pipeline as written, not the segment paths the farm swapped in
     rendered_nodes = spec.nodes
     spec.nodes = original_nodes
@@ -110,7 +113,7 @@ def load_job(job: Job, segment_dir: Path | None = None, first_frame: int | None 
         graph = Graph(spec=graph.spec, nodes=keep, order=[n for n in graph.order if n in keep])
     frames = max(o["frames"] for o in outputs.values())
     fps = graph.encoders[0].video.fps if graph.encoders else spec.settings.fps
-    return Loaded(spec, graph, digest, outputs, frames, fps)
+    return Loaded(spec, graph, digest, outputs, frames, fps, protected)
 
 
 def graph_needs_gpu(graph, device: str) -> bool:
@@ -149,6 +152,7 @@ def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str
     """
     from ..engine import RenderOptions, render
     seg = SegmentDir(segment_dir)
+    seg.check_usable({}, [chunk.name])
     seg.path.mkdir(parents=True, exist_ok=True)
     temp = seg.temp_path(chunk.name)
     started = time.perf_counter()
@@ -199,7 +203,7 @@ def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str
                 if got != expect:
                     raise RenderError(f"{chunk.label}: the segment holds {got} frames, expected {expect}", node=enc_id)
                 files[enc_id] = [[path.name, path.stat().st_size]]
-        record = {"hash": loaded.hash, "start": chunk.start, "stop": stop, "index": chunk.index, "files": files,
+        record = {"writer": WRITER, "hash": loaded.hash, "start": chunk.start, "stop": stop, "index": chunk.index, "files": files,
                   "seconds": {"setup": round(t_render - started, 3), "render": round(t_write - t_render, 3),
                               "check": round(time.perf_counter() - t_write, 3)},
                   "worker": {"host": socket.gethostname(), "pid": os.getpid(), **(worker or {})},
@@ -272,11 +276,16 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
     from ..frames import fit_channels, samples_at
     from ..media.atomic import AtomicFile
     seg = SegmentDir(segment_dir)
-    seg.path.mkdir(parents=True, exist_ok=True)
     loaded = load_job(job)
-    if expected_hash is not None and loaded.hash != expected_hash:
-        raise VfxError(f"audio: the pipeline on this worker is not the one the render was planned with "
-                       f"(content hash {loaded.hash[:12]}, expected {expected_hash[:12]})")
+    try:
+        if expected_hash is not None and loaded.hash != expected_hash:
+            raise VfxError(f"audio: the pipeline on this worker is not the one the render was planned with "
+                           f"(content hash {loaded.hash[:12]}, expected {expected_hash[:12]})")
+        seg.check_usable(loaded.outputs, protected=loaded.protected)
+    except BaseException:
+        loaded.graph.close()
+        raise
+    seg.path.mkdir(parents=True, exist_ok=True)
     resolve_device("cpu")
     graph = loaded.graph
     s = graph.spec.settings
@@ -314,7 +323,7 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
                 target.discard()
                 raise
             target.commit()
-            rec = {"hash": loaded.hash, "file": name, "size": (seg.path / name).stat().st_size,
+            rec = {"writer": WRITER, "hash": loaded.hash, "file": name, "size": (seg.path / name).stat().st_size,
                    "samples": writer.written, "seconds": round(time.perf_counter() - started, 3),
                    "worker": {"host": socket.gethostname(), "pid": os.getpid()}}
             write_json(seg.path / f"audio-{enc.id}.json", rec)

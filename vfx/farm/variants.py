@@ -3,8 +3,10 @@
 The header names the vars (``title``, ``logo``, ``bg``, ``output``...) or, with a dot, node
 options (``out.crf``); each row is one render, its cells given to the pipeline exactly as
 ``--set column=cell`` would be. An empty cell keeps the template's value. A row that does not make
-a valid pipeline (a bad colour, a missing image, two rows writing one file) is reported with its
-row number and left out; the others render.
+a valid pipeline (a bad colour, a missing image) is reported with its row number and left out; the
+others render. Two rows that would write one file (however their paths are spelled: ``..``, a
+symlinked folder), or a row that would write a file another row reads, stop the whole matrix
+before anything renders.
 """
 from __future__ import annotations
 
@@ -102,11 +104,14 @@ def _quote(cell: str, force_string: bool = False) -> str:
     return '"' + escaped + '"'
 
 
-def check_variants(template: str | Path, variants: list[Variant], base_overrides=()) -> None:
-    """Build each variant's graph (errors go on the variant) and refuse two rows writing one file."""
+def check_variants(template: str | Path, variants: list[Variant], base_overrides=(), matrix=None) -> None:
+    """Build each variant's graph (errors go on the variant); raise ``MatrixError`` (before anything
+    renders) when two rows would write one file, or a row would write a file another row reads."""
     from ..graph import build
+    from ..outputs import Protected, clashes
     from ..pipeline import load
-    owner: dict[str, int] = {}
+    written: list[tuple[Variant, list[Path]]] = []
+    reads = Protected()
     for v in variants:
         if v.error:
             continue
@@ -119,15 +124,26 @@ def check_variants(template: str | Path, variants: list[Variant], base_overrides
             v.error = str(exc)
             continue
         try:
+            paths = [p for enc in graph.encoders for p in enc.output_paths()]
             v.outputs = [str(p) for enc in graph.encoders for p in enc.output_paths()[:1]]
+            for node in graph.nodes.values():
+                for path in node.input_files():
+                    reads.add(path, f"read by row {v.row} (line {v.line}, node '{node.id}')")
         finally:
             graph.close()
-        clash = next((o for o in v.outputs if o in owner), None)
-        if clash is not None:
-            v.error = f"writes {clash}, as row {owner[clash]} does (give each row its own output)"
-            continue
-        for o in v.outputs:
-            owner[o] = v.row
+        written.append((v, paths))
+    where = f"{matrix}: " if matrix else ""
+    found = clashes(written)
+    if found:
+        path, a, b = found[0]
+        raise MatrixError(f"{where}rows {a.row} and {b.row} (lines {a.line} and {b.line}) both write {path}; "
+                          "give each row its own output (nothing was rendered)")
+    for v, paths in written:
+        for path in paths:
+            what = reads.what(path)
+            if what is not None:
+                raise MatrixError(f"{where}row {v.row} (line {v.line}) writes {path}, which is {what}; "
+                                  "refusing to overwrite an input (nothing was rendered)")
 
 
 def render_matrix_local(template: str, variants: list[Variant], base_overrides, options, progress_factory,
