@@ -183,15 +183,16 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
     if require_encoder and not any(isinstance(n, Encoder) for n in nodes.values()) and not problems:
         problems.append(spec.problem("the pipeline has no encoder node (such as encode.video), so it writes "
                                      "nothing; `vfx preview` can still show frames"))
-    inputs_read = {p.resolve(): n.id for n in nodes.values() for p in n.input_files()}
+    from .outputs import Protected, refusal, resolved
+    protected = Protected().add_graph(Graph(spec=spec, nodes=nodes, order=order))
     outputs_seen: dict[Path, str] = {}
     for enc in encoders:
         for out in enc.output_paths():
-            out = out.resolve()
-            if out in inputs_read:
-                problems.append(spec.problem(f"output {out} is also read by node '{inputs_read[out]}'; "
-                                             "refusing to overwrite an input", node=enc.id, option="path"))
-            blocker = _unwritable_folder(out.parent)
+            unsafe = refusal(out, protected)
+            out = resolved(out)
+            if unsafe:
+                problems.append(spec.problem(unsafe, node=enc.id, option="path"))
+            blocker = None if unsafe else _unwritable_folder(out.parent)
             if blocker:
                 problems.append(spec.problem(f"cannot write {out}: {blocker}", node=enc.id, option="path"))
             if out in outputs_seen:
