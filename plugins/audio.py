@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -21,6 +22,24 @@ from . import audio_dsp
 
 
 # ----------------------------------------------------------------------------- helpers
+#: the longest frame (1 / fps), seconds, of a pipeline with audio: audio is pulled a batch of frames
+#: at a time, so a frame's audio must fit in memory many times over
+MAX_FRAME_SECONDS = 10
+#: the most seconds of audio a batch of frames may carry: nodes with audio cap the batch size
+MAX_BATCH_SECONDS = 60
+
+
+def check_frame_audio(node: vfx.Node) -> None:
+    """Refuse a frame rate whose frames last more than ``MAX_FRAME_SECONDS`` (``ConfigureError``) and cap
+    ``node.max_batch`` so that a batch carries at most ``MAX_BATCH_SECONDS`` of audio."""
+    fps = node.ctx.settings.fps
+    if 1 / fps > MAX_FRAME_SECONDS:
+        raise ConfigureError(f"the pipeline's fps = {fps} makes a frame last {float(1 / fps):g} s; with audio a "
+                             f"frame may last at most {MAX_FRAME_SECONDS} s (fps >= 1/{MAX_FRAME_SECONDS}): raise "
+                             "[pipeline] fps, or render without this audio node")
+    node.max_batch = max(1, min(node.max_batch or 4096, math.floor(MAX_BATCH_SECONDS * fps)))
+
+
 def read_clamped(node: vfx.Node, start: int, count: int, channels: int) -> np.ndarray:
     """``count`` samples of ``node`` from ``start`` (which may be negative): silence outside
     ``[0, sample_count)``, so a node is never asked for samples it does not have."""
@@ -90,6 +109,7 @@ class AudioSource(vfx.Source):
         from vfx.media.probe import probe
         o = self.options
         s = self.ctx.settings
+        check_frame_audio(self)
         try:
             info = probe(o.path, count_frames=False)
         except vfx.MediaError as exc:
@@ -217,6 +237,7 @@ class Mix(vfx.AudioNode):
 
     def configure(self):
         s = self.ctx.settings
+        check_frame_audio(self)
         self._tracks = [(entry, self.nodes_by_id[entry.input]) for entry in self.options.inputs]
         if self.options.duration is not None:
             count = samples_at(self.options.duration, s.fps, s.sample_rate)
@@ -258,16 +279,23 @@ LEVELS = ("rms", "low", "mid", "high", "onset_strength")
 class AudioSignal(vfx.Signal):
     """Audio analysis as drivers and events: levels, frequency bands, onsets, tempo and beats.
 
-    The whole track of ``input`` is analysed once, on first use (the result is cached by the node),
+    The track of ``input`` is analysed in windows of ``window`` seconds (default 300: a track up
+    to five minutes is analysed whole), each on its own, on first use (the last two are cached),
     so any frame can be asked for in any order and a frame range gives the same values as a
-    whole render. See ``plugins/audio_dsp.py`` for the method: an STFT of about 21 ms, spectral
-    flux onsets, an autocorrelation tempo estimate and Ellis's dynamic-programming beat tracker.
+    whole render: a frame's values depend only on the audio of its window, never on how long the
+    timeline is. A window costs about ``8 * sample_rate`` bytes per second of it (its mono mix
+    and the analysis' padded copy: 115 MB for 300 s at 48 kHz) and is analysed once. Normalising,
+    the tempo estimate and the beat tracking are per window, so with a track longer than one
+    window levels and beats may step at a window's start, and an event within half a frame of a
+    window's end is dropped. See ``plugins/audio_dsp.py`` for the method: an STFT of about 21 ms,
+    spectral flux onsets, an autocorrelation tempo estimate and Ellis's dynamic-programming beat
+    tracker.
 
     **Level signals** (continuous, mapped to ``min`` .. ``max``): ``rms`` (broadband level),
     ``low``, ``mid``, ``high`` (RMS below ``bands[0]`` Hz, between, above ``bands[1]`` Hz),
     ``onset_strength`` (the spectral flux) and ``pulse`` (1 at each beat, decaying with ``release``).
     Levels follow the audio with ``attack`` / ``release`` time constants (a one-pole envelope
-    follower), are divided by their loudest value over the track (``normalize``) so that they span
+    follower), are divided by their loudest value over the window (``normalize``) so that they span
     0..1, and are read at the start of each frame.
 
     **Events** (1.0 on the frame of the event, else 0.0; not mapped): ``onset``, ``beat`` and
@@ -279,8 +307,8 @@ class AudioSignal(vfx.Signal):
     ``trigger = { driver = "<this node>", signal = "low", scale = 1.0, offset = -0.3 }`` and the like.
 
     **Timing signals**: ``beat_phase`` (0 at each beat rising to 1 at the next; extrapolated with
-    the period before the first and after the last, past the end of the audio too) and ``tempo``
-    (the estimated or given BPM, on every frame).
+    the period before the first and after the last beat of a window, past the end of the audio
+    too) and ``tempo`` (the estimated or given BPM of the window, on every frame).
     """
 
     type = "signal.audio"
@@ -297,8 +325,10 @@ class AudioSignal(vfx.Signal):
                             doc="fall time constant of the levels and of pulse, seconds")
         min = opt.Float(0.0, animate=False, doc="value of a level signal at silence")
         max = opt.Float(1.0, animate=False, doc="value of a level signal at its loudest")
-        normalize = opt.Bool(True, doc="divide each level by its maximum over the track (else RMS, 0.707 for a "
-                                       "full-scale sine)")
+        normalize = opt.Bool(True, doc="divide each level by its maximum over the window (else RMS, 0.707 for "
+                                       "a full-scale sine)")
+        window = opt.Float(300.0, min=10.0, max=3600.0, animate=False,
+                           doc="seconds of audio analysed together; a longer track is analysed window by window")
         onset_threshold = opt.Float(0.1, min=0.0, max=1.0, animate=False,
                                     doc="how far (0..1 of the strongest) the flux must rise above its local mean "
                                         "to count as an onset")
@@ -321,32 +351,47 @@ class AudioSignal(vfx.Signal):
                                  f"sample rate), got {list(o.bands)}", option="bands")
         if not o.bpm_range[0] < o.bpm_range[1]:
             raise ConfigureError(f"bpm_range must be [slowest, fastest], got {list(o.bpm_range)}", option="bpm_range")
+        check_frame_audio(self)
         self._frames = math.ceil(self.input("input").audio.sample_count * s.fps / s.sample_rate)
-        self._result = None
-        self._beat_grid = (np.zeros(0), 0.0, 0.0)     # beat frames, period in frames, BPM: set by _analyse
+        self._window = max(1, round(o.window * s.fps))          # frames a window owns
+        self._result = None                                      # analysed windows by index, newest last
         self._lock = threading.Lock()
 
-    # the analysis, once ---------------------------------------------------------------------
-    def analysis(self) -> dict:
-        """Per-frame arrays of every signal over the whole track (computed on first use)."""
+    # the analysis, a window at a time -------------------------------------------------------------
+    def _windows(self) -> int:
+        return max(1, -(-self._frames // self._window))
+
+    def analysis(self, window: int = 0) -> dict:
+        """Per-frame arrays of every signal over the frames of ``window`` (computed on first use),
+        with ``"first"`` (its first frame) and ``"grid"`` (beat frames, period in frames, BPM)."""
         with self._lock:
             if self._result is None:
-                self._result = self._analyse()
-            return self._result
+                self._result = OrderedDict()
+            if window not in self._result:
+                self._result[window] = self._analyse(window)
+                while len(self._result) > 2:
+                    self._result.popitem(last=False)
+            self._result.move_to_end(window)
+            return self._result[window]
 
-    def _analyse(self) -> dict:
+    def _analyse(self, window: int) -> dict:
         o = self.options
         s = self.ctx.settings
         src = self.input("input")
-        total, block = src.audio.sample_count, 10 * s.sample_rate
-        # read in blocks of 10 s, kept as a mono float32 mix (a 3-minute track is 35 MB)
-        mono = np.concatenate([mono_of(src.audio_samples(k, min(block, total - k)).samples).astype(np.float32)
-                               for k in range(0, total, block)] or [np.zeros(0, np.float32)])
+        f0 = window * self._window
+        f1 = min(f0 + self._window, self._frames)
+        a0 = samples_at(f0, s.fps, s.sample_rate)
+        a1 = min(samples_at(f1, s.fps, s.sample_rate), src.audio.sample_count)
+        block = 10 * s.sample_rate
+        # read in blocks of 10 s, kept as a mono float32 mix (3 minutes are 35 MB)
+        mono = np.concatenate([mono_of(src.audio_samples(k, min(block, a1 - k)).samples).astype(np.float32)
+                               for k in range(a0, a1, block)] or [np.zeros(0, np.float32)])
         a = audio_dsp.analyse(mono, s.sample_rate, band_edges=o.bands, onset_threshold=o.onset_threshold,
                               onset_gap=o.onset_gap, bpm=o.bpm, bpm_range=o.bpm_range, tightness=o.tightness)
         fps = float(s.fps)
-        n = self._frames
-        frame_t = np.arange(n) * float(1 / s.fps)
+        n = f1 - f0
+        origin = a0 / s.sample_rate                              # seconds of the window's first sample
+        frame_t = np.arange(f0, f1) * float(1 / s.fps) - origin
         rate = a.hop_rate
         raw = {"rms": a.rms, "low": a.bands[0], "mid": a.bands[1], "high": a.bands[2], "onset_strength": a.flux}
         levels = {}
@@ -359,31 +404,33 @@ class AudioSignal(vfx.Signal):
         out = {}
         for name, v in levels.items():
             out[name] = o.min + (o.max - o.min) * v
-        onset_f = self._event_frames(a.onsets, fps, n)
-        beat_f = self._event_frames(a.beats, fps, n)
-        out["onset"] = self._train(onset_f, n)
-        out["beat"] = self._train(beat_f, n)
+        onset_f = self._event_frames(a.onsets + origin, fps, f0, f1)
+        beat_f = self._event_frames(a.beats + origin, fps, f0, f1)
+        out["onset"] = self._train(onset_f - f0, n)
+        out["beat"] = self._train(beat_f - f0, n)
         gate = levels[o.gate_signal] >= o.gate_level
         out["gate"] = gate.astype(np.float64)
         # pulse: 1 on a beat frame, decaying with the release time
         pulse = np.zeros(n)
+        frames = np.arange(f0, f1)
         if len(beat_f):
-            idx = np.searchsorted(beat_f, np.arange(n), side="right") - 1
-            since = np.maximum(np.arange(n) - beat_f[np.maximum(idx, 0)], 0)
+            idx = np.searchsorted(beat_f, frames, side="right") - 1
+            since = np.maximum(frames - beat_f[np.maximum(idx, 0)], 0)
             tau = max(o.release, 1e-6) * fps
             pulse = np.where(idx >= 0, np.exp(-since / tau), 0.0)
         out["pulse"] = o.min + (o.max - o.min) * pulse
         # phase on the frame grid, so that it is 0 exactly on the frames where beat is 1
         period = 60.0 * fps / a.tempo if a.tempo > 0 else 0.0
-        self._beat_grid = (beat_f.astype(np.float64), period, a.tempo)
-        out["beat_phase"] = self._phase(self._beat_grid[0], period, np.arange(n, dtype=np.float64))
+        grid = (beat_f.astype(np.float64), period, a.tempo)
+        out["beat_phase"] = self._phase(grid[0], period, frames.astype(np.float64))
         out["tempo"] = np.full(n, a.tempo)
+        out["first"], out["grid"] = f0, grid
         return out
 
     @staticmethod
-    def _event_frames(times: np.ndarray, fps: float, n: int) -> np.ndarray:
+    def _event_frames(times: np.ndarray, fps: float, f0: int, f1: int) -> np.ndarray:
         f = np.unique(np.floor(np.asarray(times) * fps + 0.5).astype(np.int64))
-        return f[(f >= 0) & (f < n)]
+        return f[(f >= f0) & (f < f1)]
 
     @staticmethod
     def _train(frames: np.ndarray, n: int) -> np.ndarray:
@@ -408,25 +455,33 @@ class AudioSignal(vfx.Signal):
         return np.clip(phase, 0.0, 1.0)
 
     def signal(self, name, frames):
-        table = self.analysis()[name]
         f = np.asarray(frames, np.int64)
         out = np.zeros(len(f))
-        inside = (f >= 0) & (f < len(table))
-        out[inside] = table[f[inside]]
-        outside = ~inside
-        if outside.any():
-            beats, period, tempo = self._beat_grid
-            if name in LEVELS or name == "pulse":
-                out[outside] = self.options.min
-            elif name == "beat_phase":
-                out[outside] = self._phase(beats, period, f[outside].astype(np.float64))
-            elif name == "tempo":
-                out[outside] = tempo
+        if not len(f):
+            return out
+        # frames outside the track read the nearest window's beat grid
+        owner = np.clip(np.where(f < 0, 0, f // self._window), 0, self._windows() - 1)
+        inside = (f >= 0) & (f < self._frames)
+        for w in np.unique(owner).tolist():
+            table = self.analysis(w)
+            here = owner == w
+            ins = here & inside
+            out[ins] = table[name][f[ins] - table["first"]]
+            outside = here & ~inside
+            if outside.any():
+                beats, period, tempo = table["grid"]
+                if name in LEVELS or name == "pulse":
+                    out[outside] = self.options.min
+                elif name == "beat_phase":
+                    out[outside] = self._phase(beats, period, f[outside].astype(np.float64))
+                elif name == "tempo":
+                    out[outside] = tempo
         return out
 
     def event_frames(self, name: str) -> list[int]:
-        """Frames of the events of ``name`` (``onset``, ``beat`` or the rising edges of ``gate``)."""
-        v = self.analysis()[name]
+        """Frames of the events of ``name`` (``onset``, ``beat`` or the rising edges of ``gate``), over
+        the whole track (every window is analysed: for tests and short tracks)."""
+        v = np.concatenate([self.analysis(w)[name] for w in range(self._windows())])
         prev = np.concatenate([[0.0], v[:-1]])
         return np.flatnonzero((v >= 0.5) & (prev < 0.5)).tolist()
 
@@ -469,6 +524,7 @@ class AudioVisualizer(vfx.Source):
         s = self.ctx.settings
         o = self.options
         w, h = o.size or (s.width, s.height)
+        check_frame_audio(self)
         src = self.input("input")
         count = o.duration or max(1, math.ceil(src.audio.sample_count * s.fps / s.sample_rate))
         if o.fmin >= o.fmax or o.fmax > s.sample_rate / 2:

@@ -72,6 +72,8 @@ class Synth(vfx.Source):
         s = self.ctx.settings
         o = self.options
         frames = o.duration or s.duration
+        from .audio import check_frame_audio
+        check_frame_audio(self)
         self.audio = AudioInfo(s.sample_rate, s.channels, samples_at(frames, s.fps, s.sample_rate))
         self._bar = 4 * 60.0 / o.bpm * s.sample_rate                   # samples per bar (fractional)
         self._tail = int(_TAIL * s.sample_rate)

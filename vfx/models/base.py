@@ -12,6 +12,23 @@ from torch import nn
 
 from .errors import ModelError
 
+#: caps on the config values every architecture shares, checked before anything is built
+MAX_CLASSES = 10_000
+MAX_CLASS_NAME = 200
+MAX_LATENT_DIM = 4096
+
+
+def _config_int(cfg: dict, key: str, lo: int, hi: int) -> int:
+    """``cfg[key]`` as an int in ``lo..hi`` (a float with no fraction is fine); ``ModelError`` otherwise."""
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
+            (isinstance(value, float) and not value.is_integer()):
+        raise ModelError(f"{key} must be a whole number, not {value!r}")
+    if not lo <= value <= hi:
+        raise ModelError(f"{key} must be from {lo} to {hi}, not {value:g}")
+    return int(value)
+
+
 class GenerativeModel(nn.Module):
     """A VAE or GAN generator built from a JSON-able ``config``; subclasses set ``family`` and ``defaults``.
 
@@ -30,19 +47,21 @@ class GenerativeModel(nn.Module):
         cfg.update({k: v for k, v in dict(config).items() if v is not None})
         cfg["family"] = self.family
         cfg.setdefault("architecture", type(self).__name__)
-        res = int(cfg["resolution"])
-        if res < 16 or res > 512 or res & (res - 1):
+        res = _config_int(cfg, "resolution", 16, 512)
+        if res & (res - 1):
             raise ModelError(f"resolution {res} is not supported: use a power of two from 16 to 512 (64 or 128)")
         cfg["resolution"] = res
-        cfg["latent_dim"] = int(cfg["latent_dim"])
-        if cfg["latent_dim"] < 1:
-            raise ModelError(f"latent_dim must be at least 1, not {cfg['latent_dim']}")
-        names = list(cfg.get("class_names") or [])
-        n = int(cfg.get("num_classes") or 0)
+        cfg["latent_dim"] = _config_int(cfg, "latent_dim", 1, MAX_LATENT_DIM)
+        names = cfg.get("class_names") or []
+        if not isinstance(names, list) or len(names) > MAX_CLASSES or not all(
+                isinstance(c, str) and len(c) <= MAX_CLASS_NAME for c in names):
+            raise ModelError(f"class_names must be a list of at most {MAX_CLASSES} strings of at most "
+                             f"{MAX_CLASS_NAME} characters")
+        n = _config_int(cfg, "num_classes", 0, MAX_CLASSES) if cfg.get("num_classes") else 0
         if names and n and n != len(names):
             raise ModelError(f"num_classes is {n} but {len(names)} class names are given")
         cfg["num_classes"] = n or len(names)
-        cfg["class_names"] = names or [str(i) for i in range(cfg["num_classes"])]
+        cfg["class_names"] = list(names) or [str(i) for i in range(cfg["num_classes"])]
         self.config: dict = cfg
 
     # --- the config, as attributes ---------------------------------------------------------

@@ -9,6 +9,7 @@ and ``vfx_checkpoint`` metadata; ``load_model`` reads the model out of either.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -17,17 +18,25 @@ import torch
 
 from ..media.atomic import AtomicFile
 from .base import GenerativeModel
-from .errors import ModelFileError
+from .errors import ModelError, ModelFileError
 
 FORMAT = "vfx-model/1"
 CHECKPOINT_PREFIX = "model."
 _PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar"}
+#: the largest JSON header read (a vfx model's is a few kB; the safetensors format allows 100 MB)
+MAX_HEADER = 8 << 20
+#: the largest ``vfx_config`` metadata string
+MAX_CONFIG = 1 << 20
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
 def read_header(path: str | Path) -> tuple[dict, dict]:
     """(tensor index, metadata) of a safetensors file, read without loading tensors.
 
-    Anything else (a ``torch.save`` pickle or zip, an unrelated file) is a ``ModelFileError``.
+    Reads at most ``MAX_HEADER`` bytes; every tensor's shape, dtype and offsets are checked
+    against each other and the file's size. Anything else (a ``torch.save`` pickle or zip, an
+    unrelated file) is a ``ModelFileError``.
     """
     path = Path(path)
     if not path.is_file():
@@ -39,8 +48,11 @@ def read_header(path: str | Path) -> tuple[dict, dict]:
         if len(head) < 8:
             raise _not_safetensors(path, "too short", pickled)
         (n,) = struct.unpack("<Q", head)
-        if n < 2 or n > min(size - 8, 100_000_000):
+        if n < 2 or n > size - 8:
             raise _not_safetensors(path, "bad header", pickled)
+        if n > MAX_HEADER:
+            raise ModelFileError(f"{path}: the safetensors header is {n} bytes, over the {MAX_HEADER >> 20} MiB "
+                                 "a model file may have")
         raw = f.read(n)
         if raw[:1] != b"{":
             raise _not_safetensors(path, "bad header", pickled)
@@ -51,7 +63,25 @@ def read_header(path: str | Path) -> tuple[dict, dict]:
     if not isinstance(header, dict):
         raise _not_safetensors(path, "bad header")
     meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict):
+        raise _not_safetensors(path, "bad metadata")
+    _check_index(path, header, size - 8 - n)
     return header, meta
+
+
+def _check_index(path: Path, header: dict, data_size: int) -> None:
+    """Every tensor's byte range fits its dtype and shape and lies inside the file's data."""
+    for name, entry in header.items():
+        try:
+            count = math.prod(int(d) for d in entry["shape"])
+            begin, end = (int(x) for x in entry["data_offsets"])
+            ok = (entry["dtype"] in _DTYPE_BYTES and all(int(d) >= 0 for d in entry["shape"])
+                  and 0 <= begin <= end <= data_size and end - begin == count * _DTYPE_BYTES[entry["dtype"]])
+        except (KeyError, TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ModelFileError(f"{path}: tensor '{str(name)[:80]}' has a bad shape, dtype or offsets "
+                                 "(a truncated or corrupt file?)")
 
 
 def _not_safetensors(path: Path, why: str, pickle: bool = False) -> ModelFileError:
@@ -65,9 +95,11 @@ def _not_safetensors(path: Path, why: str, pickle: bool = False) -> ModelFileErr
 def read_config(path: str | Path) -> dict:
     """The JSON config stored in a model or checkpoint file (no tensors loaded)."""
     _, meta = read_header(path)
-    if "vfx_config" not in meta:
+    if "vfx_config" not in meta or not isinstance(meta["vfx_config"], str):
         raise ModelFileError(f"{Path(path)}: a safetensors file but not a vfx model (no 'vfx_config' metadata); "
                              "make one with `vfx train`")
+    if len(meta["vfx_config"]) > MAX_CONFIG:
+        raise ModelFileError(f"{Path(path)}: the 'vfx_config' metadata is over {MAX_CONFIG >> 10} kB")
     try:
         config = json.loads(meta["vfx_config"])
     except json.JSONDecodeError as exc:
@@ -89,10 +121,37 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def load_model(path: str | Path, device="cpu") -> GenerativeModel:
-    """The model in ``path`` (a model file or a training checkpoint), in eval mode, on ``device``."""
+    """The model in ``path`` (a model file or a training checkpoint), in eval mode, on ``device``.
+
+    The config is checked (``GenerativeModel``'s caps) and the architecture built on the meta
+    device, without memory, and matched against the file's tensor index before any tensor is
+    allocated or read: a model never takes more memory than its file's tensors.
+    """
     from .registry import build_model
     path = Path(path)
+    index, meta = read_header(path)
     config = read_config(path)
+    if "vfx_checkpoint" in meta:
+        index = {k[len(CHECKPOINT_PREFIX):]: v for k, v in index.items() if k.startswith(CHECKPOINT_PREFIX)}
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(config)
+    except ModelError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {k: tuple(int(d) for d in v["shape"]) for k, v in index.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected))
+        wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+        detail = "; ".join(part for part in (
+            f"missing {', '.join(missing[:3])}" if missing else "",
+            f"unexpected {', '.join(extra[:3])}" if extra else "",
+            ", ".join(f"{k} is {list(found[k])} where the config needs {list(expected[k])}" for k in wrong[:3]))
+            if part)
+        raise ModelFileError(f"{path}: the weights do not fit architecture '{config['architecture']}' with this "
+                             f"config: {detail[:400]}")
+    del skeleton
     tensors, meta = load_tensors(path)
     if "vfx_checkpoint" in meta:
         tensors = {k[len(CHECKPOINT_PREFIX):]: v for k, v in tensors.items() if k.startswith(CHECKPOINT_PREFIX)}
