@@ -169,10 +169,24 @@ def _ramp(x, start: np.ndarray, width: np.ndarray):
     import torch
     dev = x.device
     if np.all(width > 0):
-        return x.sub_(_column(start, dev)).div_(_column(width, dev)).clamp_(0, 1)
+        return _snapped_(x.sub_(_column(start, dev)).div_(_column(width, dev)).clamp_(0, 1))
     soft = (x - _column(start, dev)).div_(_column(np.maximum(width, 1e-6), dev)).clamp_(0, 1)
     hard = (x >= _column(start, dev)).to(x.dtype)
-    return torch.where(_column(width, dev) > 0, soft, hard)
+    return torch.where(_column(width, dev) > 0, _snapped_(soft), hard)
+
+
+_MATTE_SNAP = 2.0 ** -20     # well below half a 16-bit code step (2^-17)
+
+
+def _snapped_(matte):
+    """``matte`` with values within 2^-20 of 0 or 1 made exactly 0 or 1, in place.
+
+    The luma and colour distances come through float curves whose last bits differ between
+    instruction sets (AVX2 and AVX-512 round OpenCV's pow differently); snapping keeps the promise
+    that a keyed-out pixel is exactly transparent and a kept one exactly opaque on every CPU.
+    """
+    matte.masked_fill_(matte < _MATTE_SNAP, 0.0)
+    return matte.masked_fill_(matte > 1 - _MATTE_SNAP, 1.0)
 
 
 def _weighted(planes, weights, offset: np.ndarray | None = None):

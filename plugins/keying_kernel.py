@@ -43,7 +43,9 @@ def chroma_matte(src, matte, params, opaque):
         if hard:
             matte[i] = f32(1.0) if d >= start else f32(0.0)
         else:
-            matte[i] = min(max((d - start) / width, f32(0.0)), f32(1.0))
+            m = min(max((d - start) / width, f32(0.0)), f32(1.0))
+            # the torch path's snap (keying._snapped_): exact 0 and 1 on every instruction set
+            matte[i] = f32(0.0) if m < f32(2.0 ** -20) else f32(1.0) if m > f32(1.0 - 2.0 ** -20) else m
 
 
 @kernel
