@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import vfx
 from vfx import ConfigureError, opt
-from vfx.media.encode import AUDIO_CONTAINERS, CODECS
+from vfx.media.encode import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS
 
 
 class VideoEncoder(vfx.Encoder):
@@ -24,8 +24,15 @@ class VideoEncoder(vfx.Encoder):
         preset = opt.Str(None, doc="encoder preset: x264/x265 speed (veryfast...), prores profile 0-5, vp9 deadline")
         pix_fmt = opt.Str(None, doc="output pixel format (default: yuv420p; prores 4444 / vp9 / ffv1 keep alpha)")
         audio = opt.Input(None, kind="audio", doc="node whose audio is muxed (default: the input's own audio)")
-        audio_codec = opt.Choice("aac", choices=("aac", "pcm", "none"), doc="audio codec, or none for no audio")
-        audio_bitrate = opt.Str("192k", doc="AAC bitrate such as \"128k\"")
+        audio_codec = opt.Choice("auto", choices=("auto", *AUDIO_CODECS, "none"),
+                                 doc="audio codec (auto: opus in .webm, aac elsewhere), or none for no audio")
+        audio_bitrate = opt.Str("192k", doc="AAC / Opus bitrate such as \"128k\"")
+        color_matrix = opt.Choice("auto", choices=("auto", "bt601", "bt709", "bt2020"),
+                                  doc="YUV matrix written (auto: a passed-through source keeps its own; "
+                                      "graph output is bt709)")
+        color_range = opt.Choice("auto", choices=("auto", "limited", "full"),
+                                 doc="YUV range written (auto: a passed-through source keeps its own; graph "
+                                     "output is limited, a yuvj pix_fmt full)")
         backend = opt.Str("pyav", doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "
                                       "for encoders like h264_nvenc), or one a plugin registers")
         ffmpeg_encoder = opt.Str(None, doc="FFmpeg encoder name such as h264_nvenc (default: from codec)")
@@ -64,11 +71,16 @@ class VideoEncoder(vfx.Encoder):
             raise ConfigureError(f"{chroma} needs an even frame size, the input is {w}x{h}; add an editor.resize",
                                  option="input")
         self._audio_node = None
+        from vfx.media.encode import audio_codecs_for, default_audio_codec
+        self.audio_codec = default_audio_codec(o.path) if o.audio_codec == "auto" else o.audio_codec
         if o.audio_codec != "none":
             self._audio_node = self.input("audio") or (self.input("input") if self.input("input").audio else None)
-        if self._audio_node is not None and ext not in AUDIO_CONTAINERS[o.audio_codec]:
-            raise ConfigureError(f"{o.audio_codec} audio cannot go in '{ext}' files; use "
-                                 f"{', '.join(AUDIO_CONTAINERS[o.audio_codec])} or audio_codec = \"aac\"",
+        if self._audio_node is not None and ext not in AUDIO_CONTAINERS[self.audio_codec]:
+            fits = audio_codecs_for(ext)
+            hint = (" or ".join(f"audio_codec = \"{c}\"" for c in fits) if fits
+                    else f"no audio codec fits '{ext}' files") + ", or audio_codec = \"none\""
+            raise ConfigureError(f"{self.audio_codec} audio cannot go in '{ext}' files; it goes in "
+                                 f"{', '.join(AUDIO_CONTAINERS[self.audio_codec])}; use {hint}",
                                  option="audio_codec")
         from vfx.plugins import get_registry
         backends = get_registry().backends
@@ -103,8 +115,9 @@ class VideoEncoder(vfx.Encoder):
             self._target.temp, codec=o.codec, encoder=o.ffmpeg_encoder, width=self.video.width,
             height=self.video.height, fps=self.video.fps, alpha=self.video.has_alpha, crf=o.crf,
             bitrate=o.bitrate, preset=o.preset, pix_fmt=o.pix_fmt,
-            audio_codec=o.audio_codec if self._audio_node is not None else None, audio_bitrate=o.audio_bitrate,
-            sample_rate=s.sample_rate, channels=s.channels, threads=o.threads)
+            audio_codec=self.audio_codec if self._audio_node is not None else None, audio_bitrate=o.audio_bitrate,
+            sample_rate=s.sample_rate, channels=s.channels, threads=o.threads, color_matrix=o.color_matrix,
+            color_range=o.color_range, sar=getattr(self.video, "sar", None))
 
     def prepare(self, batch):
         return self._writer.prepare(batch) if hasattr(self._writer, "prepare") else batch

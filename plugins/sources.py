@@ -20,19 +20,16 @@ def _audio_info(node, frames: int) -> AudioInfo:
 
 
 def _to_pixels(frames: list, device, has_alpha: bool):
+    """Decoded frames (tagged by ``colorspace.tag``) to the graph's linear RGBA, 16 bits deep when they are."""
     from vfx import color
-    arrays = np.stack([_rgba(f) for f in frames])
-    return color.to_linear(arrays, device=device, premultiply=has_alpha)
+    from vfx.media.colorspace import to_rgba_batch
+    return color.to_linear(to_rgba_batch(frames), device=device, premultiply=has_alpha)
 
 
 def _rgba(frame) -> np.ndarray:
-    kwargs = {}
-    if frame.format.name.startswith(("yuv", "nv12", "nv21")):
-        space = getattr(frame, "colorspace", 2)
-        kwargs["src_colorspace"] = "ITU601" if int(space) in (5, 6) else "ITU709"
-        kwargs["src_color_range"] = "JPEG" if (int(getattr(frame, "color_range", 0)) == 2
-                                               or frame.format.name.startswith("yuvj")) else "MPEG"
-    return frame.to_ndarray(format="rgba", **kwargs)
+    """One decoded frame as straight RGBA (uint8, or uint16 when deeper), by its own matrix and range."""
+    from vfx.media.colorspace import to_rgba
+    return to_rgba(frame)
 
 
 class VideoSource(vfx.Source):
@@ -48,6 +45,11 @@ class VideoSource(vfx.Source):
     class Options(vfx.Options):
         path = opt.InputPath(doc="the video file, relative to the pipeline file")
         audio = opt.Bool(True, doc="expose the file's audio track (if it has one) to audio inputs")
+        color_matrix = opt.Choice("auto", choices=("auto", "bt601", "bt709", "bt2020"),
+                                  doc="YUV matrix of the file (auto: its tags; untagged: bt601 below 720 "
+                                      "lines, bt709 from 720)")
+        color_range = opt.Choice("auto", choices=("auto", "limited", "full"),
+                                 doc="YUV range of the file (auto: its tags; yuvj formats are full; untagged: limited)")
 
     def configure(self):
         from vfx.media.probe import probe
@@ -81,7 +83,8 @@ class VideoSource(vfx.Source):
     def render(self, indices):
         if self._reader is None:
             self.open()
-        frames = self._reader.frames(indices)
+        from vfx.media.colorspace import tag
+        frames = tag(self._reader.frames(indices), self.options.color_matrix, self.options.color_range)
         return FrameBatch(indices, native=frames, size=(self.video.width, self.video.height),
                           convert=lambda fs: _to_pixels(fs, self.device, self.video.has_alpha))
 

@@ -1,8 +1,9 @@
 """The conversion boundary between 8/16-bit media pixels and the graph's linear float RGBA.
 
-Sources call ``to_linear``; encoders call ``from_linear``. Video is decoded to RGB with the
-BT.709 matrix (see ``vfx.media``); the transfer function is the sRGB curve, exact to 16 bits.
-On the CPU the curves are table lookups (OpenCV's SIMD ``LUT`` in, a 16-bit table out).
+Sources call ``to_linear``; encoders call ``from_linear``. Video is decoded to RGB with its own
+matrix and range (see ``vfx.media.colorspace``); the transfer function is the sRGB curve, exact
+to 16 bits. On the CPU the curves are table lookups (OpenCV's SIMD ``LUT`` for 8-bit input, a
+65536-entry table for 16-bit input, a 16-bit table out).
 """
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ def _encode_lut(levels: int = 256) -> np.ndarray:
     s = np.where(y <= 0.0031308, y * 12.92, 1.055 * np.power(y, 1 / 2.4) - 0.055)
     dtype = np.uint8 if levels == 256 else np.uint16
     return np.clip(np.floor(s * (levels - 1) + 0.5), 0, levels - 1).astype(dtype)
+
+
+@functools.cache
+def _decode_lut16() -> np.ndarray:
+    x = np.arange(_OUT_BITS + 1, dtype=np.float64) / _OUT_BITS
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 @functools.cache
@@ -129,9 +136,9 @@ def linear_rgba(color: tuple[float, float, float, float]) -> tuple[float, float,
 
 
 def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
-    """uint8 (N, H, W, 4) straight sRGB + alpha to a (N, 4, H, W) premultiplied linear tensor.
+    """uint8 or uint16 (N, H, W, 4) straight sRGB + alpha to a (N, 4, H, W) premultiplied linear tensor.
 
-    ``premultiply=False`` skips the multiply when every alpha is known to be 255.
+    ``premultiply=False`` skips the multiply when every alpha is known to be opaque.
     """
     import cv2
     import torch
@@ -140,6 +147,8 @@ def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
     n, h, w, c = rgba8.shape
     if c != 4:
         raise ValueError(f"to_linear expects RGBA, got {c} channels")
+    if rgba8.dtype == np.uint16:
+        return _to_linear16(rgba8, device, premultiply)
     if str(device) != "cpu":
         src = torch.from_numpy(rgba8).pin_memory().to(device, non_blocking=True)
         lut = torch.from_numpy(_decode_lut()).to(device)
@@ -151,6 +160,30 @@ def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
     lut = _decode_lut_rgba()
     for i in range(n):
         cv2.LUT(rgba8[i], lut, dst=nhwc[i])
+        if premultiply:
+            np.multiply(nhwc[i, ..., :3], nhwc[i, ..., 3:4], out=nhwc[i, ..., :3])
+    return pixels
+
+
+def _to_linear16(rgba16: np.ndarray, device, premultiply: bool):
+    """``to_linear`` for 16-bit input: one 65536-entry table, no 8-bit step."""
+    import torch
+
+    from .frames import empty_pixels
+    n, h, w, _ = rgba16.shape
+    if str(device) != "cpu":
+        src = torch.from_numpy(np.ascontiguousarray(rgba16).view(np.int16)).pin_memory().to(device, non_blocking=True)
+        src = src.long() & 0xFFFF
+        lut = torch.from_numpy(_decode_lut16()).to(device)
+        rgb = lut[src[..., :3]]
+        alpha = src[..., 3:4].float() / _OUT_BITS
+        return torch.cat([rgb * alpha if premultiply else rgb, alpha], dim=-1).permute(0, 3, 1, 2)
+    pixels = empty_pixels(n, h, w)
+    nhwc = pixels.permute(0, 2, 3, 1).numpy()
+    lut = _decode_lut16()
+    for i in range(n):
+        nhwc[i, ..., :3] = lut[rgba16[i, ..., :3]]
+        np.multiply(rgba16[i, ..., 3], np.float32(1 / _OUT_BITS), out=nhwc[i, ..., 3], casting="unsafe")
         if premultiply:
             np.multiply(nhwc[i, ..., :3], nhwc[i, ..., 3:4], out=nhwc[i, ..., :3])
     return pixels

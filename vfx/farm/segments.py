@@ -76,7 +76,7 @@ def describe_outputs(graph) -> dict:
         audio = enc.audio_source() is not None and not sequence
         out[enc.id] = {"path": str(path), "kind": "sequence" if sequence else "file", "ext": path.suffix.lower(),
                        "audio": audio, "frames": enc.video.frame_count, "fps": str(enc.video.fps), "type": enc.type,
-                       "audio_codec": getattr(opts, "audio_codec", None) if audio else None}
+                       "audio_codec": getattr(enc, "audio_codec", getattr(opts, "audio_codec", None)) if audio else None}
     return out
 
 
@@ -305,7 +305,8 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
             started = time.perf_counter()
             writer = None
             try:
-                writer = AudioWriter(target.temp, codec=enc.options.audio_codec, sample_rate=s.sample_rate,
+                writer = AudioWriter(target.temp, codec=getattr(enc, "audio_codec", enc.options.audio_codec),
+                                     sample_rate=s.sample_rate,
                                      channels=s.channels, bitrate=getattr(enc.options, "audio_bitrate", "192k"))
                 step = max(1, round(fps))
                 for i in range(0, total, step):

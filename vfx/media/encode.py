@@ -1,7 +1,10 @@
 """Encoding through PyAV: codec presets, pixel conversion out of the graph, audio muxing.
 
 ``VideoWriter`` takes ``FrameBatch`` objects and float32 audio and writes one container.
-Frames still holding their decoded YUV (a plain transcode) skip the RGB round trip.
+Frames still holding their decoded YUV (a plain transcode) skip the RGB round trip and keep
+their matrix and range tags (converted only when the output asks for others); frames from the
+graph are written BT.709 limited range (sRGB transfer, BT.709 primaries) unless it asks otherwise.
+MP4/MOV files are fast-start (the index before the media data).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import numpy as np
 from ..errors import MediaError
 from ..frames import FrameBatch
 from .. import color
+from . import colorspace as cs
 
 
 @dataclass(frozen=True)
@@ -31,14 +35,41 @@ class CodecPreset:
 CODECS: dict[str, CodecPreset] = {
     "h264": CodecPreset("libx264", "yuv420p", None, (".mp4", ".mov", ".mkv")),
     "h265": CodecPreset("libx265", "yuv420p", None, (".mp4", ".mov", ".mkv"),
-                        options=(("tag", "hvc1"),)),
+                        options=(("tag", "hvc1"), ("x265-params", "log-level=error"))),
     "prores": CodecPreset("prores_ks", "yuv422p10le", "yuva444p10le", (".mov", ".mkv"), supports_crf=False),
     "vp9": CodecPreset("libvpx-vp9", "yuv420p", "yuva420p", (".webm", ".mkv")),
     "ffv1": CodecPreset("ffv1", "bgr0", "bgra", (".mkv", ".avi", ".mov"), supports_crf=False),
 }
 
-AUDIO_CODECS = {"aac": "aac", "pcm": "pcm_s16le"}
-AUDIO_CONTAINERS = {"aac": (".mp4", ".mov", ".mkv"), "pcm": (".mov", ".mkv", ".avi")}
+AUDIO_CODECS = {"aac": "aac", "opus": "libopus", "pcm": "pcm_s16le"}
+AUDIO_CONTAINERS = {"aac": (".mp4", ".mov", ".mkv"), "opus": (".webm", ".mkv", ".mp4"),
+                    "pcm": (".mov", ".mkv", ".avi")}
+#: sample formats and rates each audio codec is given (None: any rate)
+_AUDIO_FORMAT = {"aac": "fltp", "opus": "flt", "pcm": "s16"}
+_OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
+FASTSTART = {".mp4", ".mov"}
+
+
+def default_audio_codec(path: Path) -> str:
+    """The audio codec an output file gets when none is named: Opus in WebM, AAC elsewhere."""
+    return "opus" if Path(path).suffix.lower() == ".webm" else "aac"
+
+
+def audio_codecs_for(ext: str) -> list[str]:
+    """The audio codecs that fit a container extension."""
+    return [name for name, exts in AUDIO_CONTAINERS.items() if ext.lower() in exts]
+
+
+def audio_rate(codec: str, sample_rate: int) -> int:
+    """The rate ``codec`` encodes at for a pipeline at ``sample_rate`` (Opus takes 48 kHz and a few others)."""
+    if codec == "opus" and sample_rate not in _OPUS_RATES:
+        return 48000
+    return sample_rate
+
+
+def container_options(path: Path) -> dict:
+    """Muxer options: MP4/MOV are written fast-start, the moov index ahead of the media data."""
+    return {"movflags": "+faststart"} if Path(path).suffix.lower() in FASTSTART else {}
 
 
 def high_bit_depth(pix_fmt: str) -> bool:
@@ -52,8 +83,8 @@ class VideoWriter:
                  fps: Fraction, alpha: bool,
                  crf: int | None, bitrate: str | None, preset: str | None, pix_fmt: str | None,
                  audio_codec: str | None, sample_rate: int, channels: int, threads: int = 0,
-                 audio_bitrate: str = "192k",
-                 extra_options: dict | None = None):
+                 audio_bitrate: str = "192k", color_matrix: str = "auto", color_range: str = "auto",
+                 sar: Fraction | None = None, extra_options: dict | None = None):
         import av
         p = CODECS[codec]
         self.width, self.height, self.fps = width, height, fps
@@ -63,8 +94,11 @@ class VideoWriter:
         self.rgb_in = "rgba64le" if (self.deep and self.keep_alpha) else "rgb48le" if self.deep else \
             "rgba" if self.keep_alpha else "rgb24"      # (the 8-bit CPU path always hands over RGBA)
         self.yuv = self.pix_fmt.startswith("yuv")
+        self._color_matrix, self._color_range = color_matrix, color_range
+        self.colour: cs.FrameColour | None = None      # the stream's matrix and range, set by the first frame
         try:
-            self.container = av.open(str(path), mode="w", format=_container_format(path))
+            self.container = av.open(str(path), mode="w", format=_container_format(path),
+                                     options=container_options(path))
         except (av.FFmpegError, OSError) as exc:
             raise MediaError(f"cannot write {path}: {exc}") from None
         options = dict(p.options)
@@ -95,11 +129,8 @@ class VideoWriter:
         cc.thread_count = threads
         if bitrate:
             cc.bit_rate = parse_bitrate(bitrate)
-        if self.yuv:
-            cc.colorspace = 1          # BT.709 matrix
-            cc.color_primaries = 1     # BT.709
-            cc.color_trc = 13          # sRGB / IEC 61966-2-1, the curve the graph used
-            cc.color_range = 1         # limited ("tv") range
+        if sar is not None and sar > 0 and sar != 1:
+            cc.sample_aspect_ratio = Fraction(sar)
         if dict(p.options).get("tag"):
             stream.codec_tag = dict(p.options)["tag"]
         self.video = stream
@@ -107,17 +138,18 @@ class VideoWriter:
         self._fifo = None
         self._samples_written = 0
         if audio_codec:
-            a = self.container.add_stream(AUDIO_CODECS[audio_codec], rate=sample_rate)
+            rate = audio_rate(audio_codec, sample_rate)
+            a = self.container.add_stream(AUDIO_CODECS[audio_codec], rate=rate)
             a.layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
-            if audio_codec == "aac":
+            if audio_codec in ("aac", "opus"):
                 a.bit_rate = parse_bitrate(audio_bitrate)
-                self._audio_format = "fltp"
-            else:
-                self._audio_format = "s16"
+            self._audio_format = _AUDIO_FORMAT[audio_codec]
             a.format = self._audio_format
             self.audio = a
             self._fifo = av.AudioFifo()
             self._sample_rate = sample_rate
+            self._resampler = av.AudioResampler(format=self._audio_format, layout=a.layout.name, rate=rate) \
+                if rate != sample_rate else None
         self._frame_number = 0
 
     def prepare(self, batch: FrameBatch) -> list:
@@ -137,12 +169,45 @@ class VideoWriter:
         if audio is not None and self.audio is not None:
             self._write_audio(audio)
 
+    def _passes_through(self, batch: FrameBatch) -> bool:
+        """Whether the batch's decoded YUV frames go to the encoder without the graph's RGB."""
+        return (batch.native is not None and batch.width == self.width and batch.height == self.height
+                and self.yuv and not self.keep_alpha
+                and all(cs.format_kind(f.format.name)[0] for f in batch.native))
+
+    def _settle_colour(self, first) -> None:
+        """Fix the stream's matrix, range, primaries and transfer from its first frame (before encoding).
+
+        A passed-through first frame gives its own; graph output is BT.709 limited range with
+        the sRGB curve. ``color_matrix`` / ``color_range`` (and a ``yuvj`` pix_fmt) override.
+        """
+        src = cs.colour_of(first) if first is not None else None
+        matrix = cs.MATRIX_TAG.get(self._color_matrix, src.matrix if src else cs.SPC_BT709)
+        rng = cs.RANGE_TAG.get(self._color_range)
+        if rng is None:
+            rng = cs.RANGE_FULL if self.pix_fmt.startswith("yuvj") else (src.range if src else cs.RANGE_LIMITED)
+        self.colour = cs.FrameColour(matrix, rng)
+        cc = self.video.codec_context
+        cc.colorspace, cc.color_range = matrix, rng
+        if src is not None:
+            cc.color_primaries, cc.color_trc = first.color_primaries, first.color_trc
+        else:
+            cc.color_primaries, cc.color_trc = cs.PRI_BT709, cs.TRC_IEC61966_2_1
+
     def _frames_of(self, batch: FrameBatch):
-        if batch.native is not None and batch.width == self.width and batch.height == self.height \
-                and self.yuv and not self.keep_alpha:
+        passes = self._passes_through(batch)
+        if self.colour is None and self.yuv:
+            self._settle_colour(batch.native[0] if passes else None)
+        if passes:
+            out = self.colour
             for frame in batch.native:
-                if frame.format.name != self.pix_fmt:
-                    frame = frame.reformat(format=self.pix_fmt)
+                have = cs.colour_of(frame)
+                if have != out:
+                    frame = frame.reformat(format=self.pix_fmt, src_colorspace=have.sws, dst_colorspace=out.sws,
+                                           src_color_range=have.sws_range, dst_color_range=out.sws_range,
+                                           interpolation="BICUBIC")
+                elif frame.format.name != self.pix_fmt:
+                    frame = frame.reformat(format=self.pix_fmt, interpolation="BICUBIC")
                 yield frame
             return
         pixels = batch.pixels
@@ -151,7 +216,9 @@ class VideoWriter:
                              f"{self.width}x{self.height}")
         for frame in self._rgb_frames(pixels):
             if self.yuv:
-                frame = frame.reformat(format=self.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
+                out = self.colour
+                frame = frame.reformat(format=self.pix_fmt, dst_colorspace=out.sws, dst_color_range=out.sws_range,
+                                       interpolation="BICUBIC")
             else:
                 frame = frame.reformat(format=self.pix_fmt)
             yield frame
@@ -175,12 +242,17 @@ class VideoWriter:
     def _write_audio(self, samples: np.ndarray):
         import av
         data = np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32)
-        if self._audio_format == "s16":
+        fmt = self._audio_format
+        if fmt == "s16":
             data = (data * 32767).round().astype(np.int16).T.reshape(1, -1).copy()
-        frame = av.AudioFrame.from_ndarray(data, format=self._audio_format, layout=self.audio.layout.name)
+        elif fmt == "flt":
+            data = data.T.reshape(1, -1).copy()
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=self.audio.layout.name)
         frame.sample_rate = self._sample_rate
         frame.pts = None
-        self._fifo.write(frame)
+        for f in (self._resampler.resample(frame) if self._resampler else [frame]):
+            f.pts = None
+            self._fifo.write(f)
         self._drain_audio(final=False)
 
     def _drain_audio(self, final: bool):
@@ -190,7 +262,7 @@ class VideoWriter:
             if frame is None:
                 break
             frame.pts = self._samples_written
-            frame.time_base = Fraction(1, self._sample_rate)
+            frame.time_base = Fraction(1, self.audio.rate)
             self._samples_written += frame.samples
             for packet in self.audio.encode(frame):
                 self.container.mux(packet)
@@ -200,6 +272,9 @@ class VideoWriter:
         for packet in self.video.encode(None):
             self.container.mux(packet)
         if self.audio is not None:
+            for f in (self._resampler.resample(None) if self._resampler else []):
+                f.pts = None
+                self._fifo.write(f)
             self._drain_audio(final=True)
             for packet in self.audio.encode(None):
                 self.container.mux(packet)

@@ -1,0 +1,131 @@
+"""The colour of decoded video: which YUV matrix and range a frame uses, and its conversion to RGB.
+
+A frame's matrix and range come from its tags (AVFrame ``colorspace`` / ``color_range``; the
+``yuvj*`` formats are full range). Untagged YUV follows the players' convention: BT.601 below
+720 lines, BT.709 at or above; untagged range is limited. A source may override either. RGB
+formats (GIF, PNG, RGB codecs) have no matrix. ``tag`` writes the resolved values into the
+frames, so a frame says what it is wherever it goes (a pass-through encoder keeps it, a
+resize keeps it, a concat of two sources converts each by its own).
+
+Frames deeper than 8 bits convert to 16-bit RGBA (``rgba64``), never through 8 bits.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+# AVColorSpace values
+SPC_RGB, SPC_BT709, SPC_UNSPECIFIED, SPC_FCC, SPC_BT470BG, SPC_SMPTE170M, SPC_SMPTE240M = 0, 1, 2, 4, 5, 6, 7
+SPC_BT2020_NCL, SPC_BT2020_CL = 9, 10
+# AVColorRange values
+RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
+# AVColorPrimaries / AVColorTransferCharacteristic values the encoders write for graph output
+PRI_BT709, TRC_IEC61966_2_1 = 1, 13
+
+MATRIX_CHOICES = ("auto", "bt601", "bt709", "bt2020")
+RANGE_CHOICES = ("auto", "limited", "full")
+
+#: option value -> the AVColorSpace written for it
+MATRIX_TAG = {"bt601": SPC_SMPTE170M, "bt709": SPC_BT709, "bt2020": SPC_BT2020_NCL}
+RANGE_TAG = {"limited": RANGE_LIMITED, "full": RANGE_FULL}
+#: AVColorSpace -> swscale's name for the matrix (tags swscale cannot convert read as the nearest)
+_SWS = {SPC_BT709: "ITU709", SPC_BT470BG: "ITU601", SPC_SMPTE170M: "ITU601", SPC_FCC: "FCC",
+        SPC_SMPTE240M: "SMPTE240M", SPC_BT2020_NCL: "BT2020", SPC_BT2020_CL: "BT2020"}
+_SWS_RANGE = {RANGE_LIMITED: "MPEG", RANGE_FULL: "JPEG"}
+_NAMES = {SPC_BT709: "bt709", SPC_BT470BG: "bt470bg", SPC_SMPTE170M: "smpte170m", SPC_FCC: "fcc",
+          SPC_SMPTE240M: "smpte240m", SPC_BT2020_NCL: "bt2020nc", SPC_BT2020_CL: "bt2020c"}
+
+
+@functools.cache
+def format_kind(name: str) -> tuple[bool, bool]:
+    """(is YUV, deeper than 8 bits) for a pixel format name."""
+    import av
+    fmt = av.VideoFormat(name)
+    yuv = not fmt.is_rgb and not fmt.has_palette and len(fmt.components) >= 3
+    return yuv, max(c.bits for c in fmt.components) > 8
+
+
+def default_matrix(height: int) -> int:
+    """The matrix players assume for untagged YUV: BT.601 below 720 lines, BT.709 at or above."""
+    return SPC_SMPTE170M if height < 720 else SPC_BT709
+
+
+def tag(frames: list, matrix: str = "auto", color_range: str = "auto") -> list:
+    """Write each YUV frame's resolved matrix and range into it (in place; returns ``frames``).
+
+    ``matrix`` / ``color_range`` other than ``"auto"`` replace what the file says.
+    """
+    forced_matrix = MATRIX_TAG.get(matrix)
+    forced_range = RANGE_TAG.get(color_range)
+    for frame in frames:
+        name = frame.format.name
+        if not format_kind(name)[0]:
+            continue
+        space = forced_matrix if forced_matrix is not None else frame.colorspace
+        if space not in _SWS:
+            space = default_matrix(frame.height)
+        if space != frame.colorspace:
+            frame.colorspace = space
+        rng = forced_range
+        if rng is None:
+            rng = RANGE_FULL if (name.startswith("yuvj") or frame.color_range == RANGE_FULL) else RANGE_LIMITED
+        if rng != frame.color_range:
+            frame.color_range = rng
+    return frames
+
+
+@dataclass(frozen=True)
+class FrameColour:
+    """A YUV frame's colour as swscale names it (``None`` for RGB frames)."""
+
+    matrix: int
+    range: int
+
+    @property
+    def sws(self) -> str:
+        return _SWS.get(self.matrix, "ITU709")
+
+    @property
+    def sws_range(self) -> str:
+        return _SWS_RANGE.get(self.range, "MPEG")
+
+    @property
+    def name(self) -> str:
+        return f"{_NAMES.get(self.matrix, self.matrix)}/{'full' if self.range == RANGE_FULL else 'limited'}"
+
+
+def colour_of(frame) -> FrameColour | None:
+    """The (tagged) colour of a decoded frame; ``None`` for RGB. Untagged values resolve as ``tag`` does."""
+    name = frame.format.name
+    if not format_kind(name)[0]:
+        return None
+    space = frame.colorspace if frame.colorspace in _SWS else default_matrix(frame.height)
+    full = name.startswith("yuvj") or frame.color_range == RANGE_FULL
+    return FrameColour(space, RANGE_FULL if full else RANGE_LIMITED)
+
+
+def to_rgba(frame) -> np.ndarray:
+    """One decoded frame as straight RGBA: (H, W, 4) uint8, or uint16 when deeper than 8 bits.
+
+    YUV converts with the frame's own matrix and range (as ``colour_of`` reads them); 8-bit
+    frames take swscale's fast unscaled path, deeper ones go to ``rgba64`` with bicubic chroma
+    (the ffmpeg CLI's scaler flags), never through 8 bits.
+    """
+    yuv, deep = format_kind(frame.format.name)
+    if not yuv:
+        return frame.to_ndarray(format="rgba64le" if deep else "rgba")
+    c = colour_of(frame)
+    if deep:
+        return frame.to_ndarray(format="rgba64le", src_colorspace=c.sws, src_color_range=c.sws_range,
+                                interpolation="BICUBIC")
+    return frame.to_ndarray(format="rgba", src_colorspace=c.sws, src_color_range=c.sws_range)
+
+
+def to_rgba_batch(frames: list) -> np.ndarray:
+    """Decoded frames as one (N, H, W, 4) array; uint16 if any frame is deeper than 8 bits."""
+    arrays = [to_rgba(f) for f in frames]
+    if any(a.dtype == np.uint16 for a in arrays) and any(a.dtype == np.uint8 for a in arrays):
+        arrays = [a if a.dtype == np.uint16 else a.astype(np.uint16) * 257 for a in arrays]
+    return np.stack(arrays)
