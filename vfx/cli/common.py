@@ -26,6 +26,23 @@ def device_option(f):
                         callback=_check_device, help="Where tensors live and nodes run.")(f)
 
 
+def _set_max_memory(ctx, param, value):
+    if value is not None:
+        import os
+        from ..media.images import parse_memory
+        try:
+            os.environ["VFX_MAX_MEMORY"] = str(parse_memory(value))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def memory_option(f):
+    return click.option("--max-memory", metavar="SIZE", expose_value=False, callback=_set_max_memory,
+                        help="Memory budget for decoding an image, e.g. 4G (default 2G, or VFX_MAX_MEMORY); "
+                             "a larger image is refused.")(f)
+
+
 def load_graph(pipeline: str, overrides, device: str = "cpu", allow_no_encoder: bool = False):
     from ..engine import resolve_device
     from ..graph import build, build_for_preview

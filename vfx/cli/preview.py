@@ -7,13 +7,14 @@ from pathlib import Path
 import click
 
 from . import cli
-from .common import check_output, device_option, load_graph, pipeline_argument, set_option
+from .common import check_output, device_option, load_graph, memory_option, pipeline_argument, set_option
 
 
 @cli.command()
 @pipeline_argument
 @set_option
 @device_option
+@memory_option
 @click.option("-f", "--frame", "frame_spec", default="0", show_default=True,
               help="Frame to show: 48, \"2s\" or \"00:00:02:00\".")
 @click.option("-n", "--node", "node_id", default=None, help="Node to show (default: what the first encoder gets).")

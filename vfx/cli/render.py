@@ -4,13 +4,14 @@ from __future__ import annotations
 import click
 
 from . import cli
-from .common import device_option, load_graph, pipeline_argument, set_option
+from .common import device_option, load_graph, memory_option, pipeline_argument, set_option
 
 
 @cli.command()
 @pipeline_argument
 @set_option
 @device_option
+@memory_option
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
               help="Frames per node call (default: chosen from the device and a memory budget).")
 @click.option("--frames", "frame_spec", metavar="START-END",
@@ -59,6 +60,7 @@ def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, 
 @cli.command()
 @pipeline_argument
 @set_option
+@memory_option
 def validate(pipeline, overrides):
     """Check PIPELINE without rendering: exit 0 if it would render, 2 with every problem listed."""
     graph, _ = load_graph(pipeline, overrides, "cpu")
