@@ -27,6 +27,8 @@ class StreamInfo:
     fps: Fraction
     frame_count: int
     has_alpha: bool = True
+    #: sample (pixel) aspect ratio of the frames: 1 is square (sources make it so unless asked to keep it)
+    sar: Fraction = Fraction(1)
 
     @property
     def duration(self) -> float:

@@ -1,13 +1,13 @@
 """Frame-exact random-access decoding with a decode-ahead thread, and streaming audio reads.
 
 ``VideoReader.frames(indices)`` returns decoded ``av.VideoFrame`` objects for output frame
-indices at the pipeline's frame rate (a source at another rate is retimed to the nearest earlier
-frame). Sequential reads are served by a thread that decodes ahead into a bounded queue; any other
-read seeks to the keyframe before the target and decodes forward, discarding earlier frames.
+indices at the pipeline's frame rate: at each output frame, the source frame on screen at that
+time by its presentation timestamp (``vfx.media.index``), so variable frame rate stays in sync.
+Sequential reads are served by a thread that decodes ahead into a bounded queue; any other read
+seeks to a keyframe before the target and decodes forward, checking every frame's timestamp.
 """
 from __future__ import annotations
 
-import math
 import queue
 import threading
 from collections import OrderedDict
@@ -23,15 +23,27 @@ _END = object()
 
 
 class VideoReader:
-    """Random access to the frames of one video stream; one decoder, one decode-ahead thread."""
+    """Random access to the frames of one video stream; one decoder, one decode-ahead thread.
 
-    def __init__(self, path: Path, out_fps: Fraction, frame_count: int, src_fps: Fraction, ahead: int = 6):
+    Frames are found by their presentation timestamps (``FrameIndex``): a seek goes to the latest
+    keyframe shown at or before the target and decodes forward, every decoded frame is checked
+    against the index, and a seek that lands past the target (MPEG-TS seeks land anywhere; an
+    open-GOP keyframe drops the leading pictures before it) backs off to an earlier keyframe.
+    ``filters`` (libavfilter name, arguments) turn each decoded frame upright and square
+    (rotation, sample aspect) and drop an unused alpha, before anything else sees it.
+    """
+
+    def __init__(self, path: Path, index, out_fps: Fraction, filters: list[tuple[str, str]] = (),
+                 sar: Fraction = Fraction(1), ahead: int = 6):
         self.path = Path(path)
+        self.index = index
         self.out_fps = out_fps
-        self.src_fps = src_fps
-        self.frame_count = frame_count
+        self.filters = list(filters)
+        self.sar = sar
         self.ahead = ahead
-        self._container = None
+        self.frame_count = len(index)
+        # a frame stamped up to 1.5 ticks late (a coarse clock's rounding) is on screen on time
+        self.slack = min(Fraction(3, 2) * index.time_base, 1 / (4 * out_fps))
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue | None = None
         self._stop = threading.Event()
@@ -39,14 +51,12 @@ class VideoReader:
         # the last frames delivered, by source index: repeats (retiming) and consumers that read
         # the same source at nearby offsets are served without a seek
         self._recent: OrderedDict[int, object] = OrderedDict()
+        self.seeks = 0          # seeks made (restarts of the decode thread), for tests and benchmarks
 
     def source_index(self, out_index: int) -> int:
-        """Source frame shown at an output frame index."""
-        if self.src_fps == self.out_fps:
-            idx = out_index
-        else:
-            idx = math.floor(Fraction(out_index) * self.src_fps / self.out_fps + Fraction(1, 10**6))
-        return min(max(idx, 0), self.frame_count - 1)
+        """Source frame on screen at an output frame index (by presentation time)."""
+        k = self.index.frame_at(Fraction(out_index) / self.out_fps, self.slack)
+        return min(max(k, 0), self.frame_count - 1)
 
     def frames(self, out_indices: list[int]) -> list:
         return [self._frame(self.source_index(i)) for i in out_indices]
@@ -57,24 +67,37 @@ class VideoReader:
         streaming = self._thread is not None and self._next_src <= src_index <= self._next_src + 2 * self.ahead
         if not streaming:
             self._restart(src_index)
+        restarted = not streaming
         while True:
             item = self._queue.get()
             if item is _END:
                 self._thread = None
+                if not restarted:          # the stream went past it: look for it from a keyframe
+                    self._restart(src_index)
+                    restarted = True
+                    continue
                 raise MediaError(f"{self.path}: frame {src_index} is past the end of the stream")
             if isinstance(item, BaseException):
                 self._thread = None
+                if isinstance(item, MediaError):
+                    raise item
                 raise MediaError(f"{self.path}: decoding failed at frame {src_index}: {item}")
             idx, frame = item
             self._next_src = idx + 1
             self._recent[idx] = frame
             if len(self._recent) > 2 * self.ahead:
                 self._recent.popitem(last=False)
-            if idx >= src_index:
+            if idx == src_index:
                 return frame
+            if idx > src_index:            # the decoder skipped it on the way: seek to it
+                if restarted:
+                    raise MediaError(f"{self.path}: frame {src_index} could not be decoded")
+                self._restart(src_index)
+                restarted = True
 
     def _restart(self, src_index: int):
         self._shutdown()
+        self.seeks += 1
         self._stop = threading.Event()
         self._queue = queue.Queue(maxsize=self.ahead)
         self._next_src = src_index
@@ -92,36 +115,63 @@ class VideoReader:
                     continue
             return False
         try:
-            import av
+            transform = _Transform(self.filters, self.sar)
+            frames = self._decode_from(target)
+            try:
+                for frame, idx in frames:
+                    frame = transform(frame)
+                    if not put((idx, frame)) or idx >= self.frame_count - 1:
+                        break
+            finally:
+                frames.close()           # closes the file now, in this thread
+            put(_END)
+        except BaseException as exc:
+            put(exc)
+
+    def _decode_from(self, target: int):
+        """(frame, index) from ``target`` on, in presentation order: a verified seek, then streaming."""
+        index = self.index
+        keys = index.keyframes_before(target) if index.exact else []
+        back = 0
+        while True:
+            # from the start of the file: a fresh demuxer, no seek (an MPEG-TS seek to its first
+            # timestamp lands on the second keyframe)
+            from_start = back >= len(keys) or keys[back][0] <= index.origin
             container = open_container(self.path)
             try:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                tb = stream.time_base
-                start_pts = stream.start_time or 0
-                if target > 0:
-                    ts = start_pts + int(Fraction(target) / self.src_fps / tb)
-                    container.seek(ts, stream=stream, backward=True, any_frame=False)
+                if not from_start:
+                    pts, dts = keys[back]
+                    container.seek(min(pts, dts), stream=stream, backward=True)
+                delivered = overshot = False
                 last = -1
                 for frame in container.decode(stream):
-                    if frame.pts is None:
-                        idx = last + 1
+                    if index.exact:
+                        idx = index.position(frame.pts)
+                        if idx is None:            # not a frame of the index (a discarded lead-in)
+                            continue
                     else:
-                        idx = round(float((frame.pts - start_pts) * tb * self.src_fps))
-                    if idx <= last:
                         idx = last + 1
+                    if idx <= last:
+                        continue
                     last = idx
                     if idx < target:
                         continue
-                    if not put((idx, frame)) or idx >= self.frame_count - 1:
+                    if idx > target and not delivered:
+                        overshot = True
                         break
-                put(_END)
+                    delivered = True
+                    yield frame, idx
             finally:
                 container.close()
-        except av.FFmpegError as exc:  # noqa: F821 - av imported above
-            put(exc)
-        except BaseException as exc:
-            put(exc)
+            if delivered or not overshot:
+                return
+            if from_start:
+                t = float(index.seconds(target))
+                raise MediaError(f"{self.path}: frame {target} (at {t:.3f} s) cannot be decoded, even from the "
+                                 "start of the stream")
+            back = back * 2 + 1           # the seek landed past it: from an earlier keyframe
 
     def _shutdown(self):
         if self._thread is not None:
@@ -133,8 +183,40 @@ class VideoReader:
         self._shutdown()
 
 
+class _Transform:
+    """Decoded frames through a libavfilter chain (transpose, flips, scale, format); none: unchanged."""
+
+    def __init__(self, filters: list[tuple[str, str]], sar: Fraction = Fraction(1)):
+        self.filters = filters
+        self.sar = sar
+        self._graph = None
+        self._key = None
+
+    def __call__(self, frame):
+        if not self.filters:
+            return frame
+        import av
+        key = (frame.width, frame.height, frame.format.name)
+        if self._graph is None or key != self._key:
+            graph = av.filter.Graph()
+            tb, sar = frame.time_base or Fraction(1, 90000), self.sar or Fraction(1)
+            node = graph.add("buffer", f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:"
+                                       f"time_base={tb.numerator}/{tb.denominator}:"
+                                       f"pixel_aspect={sar.numerator}/{sar.denominator}")
+            for name, args in self.filters:
+                nxt = graph.add(name, args) if args else graph.add(name)
+                node.link_to(nxt)
+                node = nxt
+            sink = graph.add("buffersink")
+            node.link_to(sink)
+            graph.configure()
+            self._graph, self._key = graph, key
+        self._graph.push(frame)
+        return self._graph.pull()
+
+
 class AudioReader:
-    """Streaming access to the first audio stream, resampled to float32 planar at a rate/layout.
+    """Streaming access to an audio stream (``track``, 0-based among them), resampled to float32 planar at a rate/layout.
 
     Sample 0 is at ``origin`` seconds on the file's clock: a video file's audio reads against its
     video stream's start, so that sound which starts after (or before) the picture stays in sync
@@ -142,8 +224,10 @@ class AudioReader:
     audio stream's own start.
     """
 
-    def __init__(self, path: Path, sample_rate: int, channels: int, origin: float | None = None):
+    def __init__(self, path: Path, sample_rate: int, channels: int, origin: float | None = None,
+                 track: int = 0):
         self.path = Path(path)
+        self.track = track
         self.sample_rate = sample_rate
         self.channels = channels
         self.origin = origin
@@ -184,7 +268,7 @@ class AudioReader:
         import av
         self.close()
         self._container = open_container(self.path)
-        stream = self._container.streams.audio[0]
+        stream = self._container.streams.audio[self.track]
         self._stream = stream
         # a mono track goes to every channel at full level (FFmpeg's own upmix would put it 3 dB
         # down, as a centre channel), so a gain means the same for mono and stereo files

@@ -1,0 +1,183 @@
+"""Where every frame of a video stream is: presentation times and keyframes, from the packets alone.
+
+``frame_index(path)`` demuxes the first video stream once (no decoding) and keeps, per frame, its
+presentation timestamp, sorted into presentation order, and per keyframe its timestamps in decode
+order. The reader seeks by it and checks every decoded frame against it, so a seek returns exactly
+the frame asked for, in any container (MPEG-TS, whose seeks land anywhere, included); the timeline
+places a clip's frames by their presentation times, so variable frame rate stays in sync.
+
+Indexes are cached per process, keyed by path, size and modification time.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from ..errors import MediaError
+
+#: the frame rates a clip's average is snapped to when it is within 0.3 % of one (a phone's
+#: 29.97 fps clip on a 600-tick clock averages 36000/1201)
+STANDARD_RATES = tuple(Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50",
+                                              "60000/1001", "60", "96", "100", "120000/1001", "120",
+                                              "12", "15", "240"))
+
+
+def nominal_rate(rate: Fraction) -> Fraction:
+    """``rate`` snapped to the nearest standard rate within 0.3 %, else itself (limited to /1001)."""
+    if not rate:
+        return rate
+    best = min(STANDARD_RATES, key=lambda r: abs(r - rate))
+    if abs(best - rate) <= rate * Fraction(3, 1000):
+        return best
+    return rate.limit_denominator(1001)
+
+
+@dataclass
+class FrameIndex:
+    """Presentation times of one video stream's frames (in ``time_base`` ticks) and its keyframes."""
+
+    time_base: Fraction
+    pts: list[int]                 # presentation order, ascending
+    last_duration: int             # ticks the last frame is shown
+    key_pts: list[int]             # keyframes in decode order: their pts ...
+    key_dts: list[int]             # ... and their dts (the pts where the container has none)
+    exact: bool = True             # False: the container gave no timestamps, frames are numbered
+    _position: dict = field(default_factory=dict, repr=False)
+    _key_sorted: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        self._position = {p: k for k, p in enumerate(self.pts)}
+        # keyframes by presentation time, each with its rank in decode order
+        self._key_sorted = sorted((p, r) for r, p in enumerate(self.key_pts))
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+    @property
+    def origin(self) -> int:
+        """The first presentation timestamp: frame 0, and time zero of the clip."""
+        return self.pts[0]
+
+    @property
+    def duration(self) -> Fraction:
+        """Seconds from the first frame's start to the last frame's end."""
+        return (self.pts[-1] + self.last_duration - self.pts[0]) * self.time_base
+
+    @property
+    def average_rate(self) -> Fraction:
+        if len(self.pts) < 2:
+            return Fraction(0)
+        return Fraction(len(self.pts) - 1) / ((self.pts[-1] - self.pts[0]) * self.time_base)
+
+    @property
+    def rate(self) -> Fraction:
+        """The nominal rate: the average snapped to a standard one (29.97, not 36000/1201)."""
+        return nominal_rate(self.average_rate)
+
+    @property
+    def is_vfr(self) -> bool:
+        """Whether frame durations vary by more than the clock's rounding (two ticks, 2 %)."""
+        if len(self.pts) < 3:
+            return False
+        steps = sorted(b - a for a, b in zip(self.pts, self.pts[1:]))
+        median = steps[len(steps) // 2]
+        slack = max(1, median * 0.02)
+        return steps[0] < median - slack or steps[-1] > median + slack
+
+    def position(self, pts: int | None) -> int | None:
+        """The frame number of a decoded frame's pts (None: not a frame of the index)."""
+        return None if pts is None else self._position.get(pts)
+
+    def seconds(self, k: int) -> Fraction:
+        """Where frame ``k`` starts, in seconds from frame 0."""
+        return (self.pts[k] - self.pts[0]) * self.time_base
+
+    def frame_at(self, t: Fraction, slack: Fraction = Fraction(0)) -> int:
+        """The frame on screen ``t`` seconds after frame 0 (a frame starting up to ``slack`` late counts)."""
+        limit = self.pts[0] + math.floor((t + slack) / self.time_base)
+        return max(0, bisect.bisect_right(self.pts, limit) - 1)
+
+    def keyframes_before(self, k: int) -> list[tuple[int, int]]:
+        """(pts, dts) of the keyframes shown at or before frame ``k``, latest first."""
+        i = bisect.bisect_right(self._key_sorted, (self.pts[k], math.inf))
+        # the latest in decode order first: decoding from any of them reaches frame k
+        ranks = sorted((r for _, r in self._key_sorted[:i]), reverse=True)
+        return [(self.key_pts[r], self.key_dts[r]) for r in ranks]
+
+
+def build_index(container, stream) -> FrameIndex:
+    """Demux ``stream`` of an open ``container`` (packets only) into a ``FrameIndex``."""
+    pts, durations, key_pts, key_dts = [], {}, [], []
+    exact = True
+    n = 0
+    for packet in container.demux(stream):
+        if not packet.size or packet.is_discard:
+            continue
+        p = packet.pts if packet.pts is not None else packet.dts
+        if p is None:
+            exact = False
+            p = n
+        n += 1
+        pts.append(p)
+        durations[p] = packet.duration or 0
+        if packet.is_keyframe:
+            key_pts.append(p)
+            key_dts.append(packet.dts if packet.dts is not None else p)
+    if not pts:
+        raise MediaError("the video stream holds no frames")
+    order = sorted(set(pts))
+    tb = stream.time_base or Fraction(1, 1)
+    if not exact:
+        tb = 1 / (stream.average_rate or stream.guessed_rate or Fraction(25))
+    steps = sorted(b - a for a, b in zip(order, order[1:]))
+    typical = steps[len(steps) // 2] if steps else 0
+    last = durations.get(order[-1]) or typical
+    if not last:
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        last = max(1, round(1 / (rate * tb)))
+    if not key_pts:                       # no flags (some raw streams): decode from the start
+        key_pts, key_dts = [order[0]], [order[0]]
+    return FrameIndex(Fraction(tb), order, int(last), key_pts, key_dts, exact)
+
+
+_CACHE: OrderedDict = OrderedDict()
+_LOCK = threading.Lock()
+_CACHE_SIZE = 64
+
+
+def frame_index(path: str | Path, container=None) -> FrameIndex:
+    """The cached ``FrameIndex`` of ``path``'s first video stream (built on first use)."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise MediaError(f"cannot open {path}: {exc.strerror}") from None
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    from .probe import open_container
+    own = container is None
+    c = open_container(path) if own else container
+    try:
+        if not c.streams.video:
+            raise MediaError(f"{path}: no video stream")
+        try:
+            index = build_index(c, c.streams.video[0])
+        except MediaError as exc:
+            raise MediaError(f"{path}: {exc}") from None
+    finally:
+        if own:
+            c.close()
+    with _LOCK:
+        _CACHE[key] = index
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return index
