@@ -302,20 +302,20 @@ class ImageSequenceSource(vfx.Source):
 
     def render(self, indices):
         from vfx import color
-        from vfx.media.images import read_image
+        from vfx.media.images import ImageRenderError, read_image
         arrays = []
         for i in indices:
             path = self._file(i)
             try:
                 arr = read_image(path, self._budget)
             except vfx.MediaError as exc:
-                raise vfx.RenderError(str(exc), node=self.id) from None
+                raise ImageRenderError(str(exc), node=self.id) from None
             if arr.shape[:2] != (self.video.height, self.video.width):
-                raise vfx.RenderError(f"{path} is {arr.shape[1]}x{arr.shape[0]}, the first image is "
+                raise ImageRenderError(f"{path} is {arr.shape[1]}x{arr.shape[0]}, the first image is "
                                       f"{self.video.width}x{self.video.height}", node=self.id)
             if not self.video.has_alpha:
                 if self.options.alpha is None and (arr[..., 3] < 255).any():
-                    raise vfx.RenderError(f"{path} uses alpha but the first image of the sequence does not; set "
+                    raise ImageRenderError(f"{path} uses alpha but the first image of the sequence does not; set "
                                           "alpha = true to keep it (or false to drop it)", node=self.id)
                 arr[..., 3] = 255
             arrays.append(arr)

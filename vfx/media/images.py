@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MediaError
+from ..errors import MediaError, RenderError
 from .probe import open_container
 
 #: the budget when neither ``--max-memory`` nor ``VFX_MAX_MEMORY`` gives one
@@ -23,6 +23,12 @@ DEFAULT_MAX_MEMORY = 2 << 30
 #: 8-bit RGBA array (4) and the float RGBA tensor in linear light (16), with some slack
 BYTES_PER_PIXEL = 32
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class ImageRenderError(RenderError):
+    """An image found unusable while rendering (bad input, so exit code 2); names the node."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
