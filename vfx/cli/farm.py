@@ -107,10 +107,13 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
     from ..errors import RenderError
     from ..farm.executor import FarmJob, FarmOptions, plan_job, run_farm
     from ..farm.segments import Job
-    if stats:
-        check_output(stats, "--stats", pipeline=pipeline)
-    if log_file:
-        check_output(log_file, "--log", pipeline=pipeline)
+    if stats or log_file:
+        from .common import load_graph
+        graph, _ = load_graph(pipeline, overrides, "cpu")
+        graph.close()
+        for path, option in ((stats, "--stats"), (log_file, "--log")):
+            if path:
+                check_output(path, option, graph=graph, pipeline=pipeline)
     opts = FarmOptions(chunk_size=chunk_size, address=address, workers=workers, cpus_per_task=cpus_per_task,
                        retries=retries, gpu=gpu, resume=resume, keep_segments=keep_segments,
                        log=Path(log_file) if log_file else None)
@@ -285,7 +288,7 @@ def farm_audio(pipeline, overrides, segment_dir):
 @click.option("--keep-segments", is_flag=True, help="Keep the segments after joining.")
 def farm_join(pipeline, overrides, segment_dir, keep_segments):
     """Join PIPELINE's segments into its outputs (renders the audio first if no task did). No Ray."""
-    from ..farm.join import join_outputs
+    from ..farm.join import join_outputs, pick_cover
     from ..farm.manifest import SegmentDir
     from ..farm.segments import Job, load_job, render_audio
     job = Job(pipeline, list(overrides), device="cpu")
@@ -294,6 +297,9 @@ def farm_join(pipeline, overrides, segment_dir, keep_segments):
     seg = SegmentDir(segment_dir)
     seg.check_usable(loaded.outputs, protected=loaded.protected)
     seg.check_hash(loaded.hash, "join")
+    records = seg.done_segments(loaded.hash)
+    for enc_id, out in loaded.outputs.items():     # every frame has a segment, before any audio is rendered
+        pick_cover(records, out["frames"], enc_id)
     if any(o["audio"] and seg.audio_done(e, loaded.hash) is None for e, o in loaded.outputs.items()):
         render_audio(job, seg.path, loaded.hash)
     written = join_outputs(seg, loaded.outputs, loaded.hash, loaded.fps, keep_segments=keep_segments)

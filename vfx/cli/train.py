@@ -102,8 +102,19 @@ def train(family, data, out, arch, resolution, latent_dim, channels, steps, batc
     """
     if not out.endswith(".safetensors"):
         raise click.BadParameter("the model file must end in .safetensors", param_hint="--out")
+    from pathlib import Path
     from ..engine import resolve_device
     from ..models.train import TrainSettings, checkpoint_path, train as run
+    from ..outputs import Protected
+    from .common import check_output
+    reads = Protected()
+    for d in data:
+        for path in {d, d.split("=", 1)[-1]}:
+            if Path(path).is_file():
+                reads.add(path, "a --data input")
+    check_output(out, "--out", protected=reads)
+    if checkpoint_every:
+        check_output(checkpoint_path(out), "--out", protected=reads)
     dev = resolve_device(device)
     settings = TrainSettings(family=family, data=list(data), out=out, architecture=arch, resolution=int(resolution),
                              latent_dim=latent_dim, channels=channels, steps=steps, batch_size=batch_size, lr=lr,

@@ -212,6 +212,7 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
 
 def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Path, keep: bool) -> list[Path]:
     """Move (or, keeping the segments, hard-link) a sequence's segment files into ``folder``."""
+    from ..media.atomic import AtomicFile
     folder.mkdir(parents=True, exist_ok=True)
     placed = []
     for rec in cover:
@@ -219,15 +220,15 @@ def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Pat
             src = seg.segment_path(rec["name"]) / rel
             dst = folder / Path(rel).name
             if keep:
-                tmp = folder / f".{dst.name}.vfx-partial-{os.getpid()}"
+                target = AtomicFile(dst)
                 try:
                     try:
-                        os.link(src, tmp)
+                        os.link(src, target.temp)
                     except OSError:             # another file system, or no hard links: copy
-                        shutil.copy2(src, tmp)
-                    os.replace(tmp, dst)
+                        shutil.copy2(src, target.temp)
+                    target.commit()
                 except BaseException:
-                    tmp.unlink(missing_ok=True)
+                    target.discard()
                     raise
             else:
                 os.replace(src, dst)
