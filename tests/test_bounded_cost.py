@@ -297,3 +297,42 @@ def test_a_frame_too_long_for_its_audio_is_refused(tmp_path):
     run(tmp_path, "render", "-q", "--batch-size", "64", p, rc=0, outputs=["out.mp4"], max_rss=1000 * MB)
     with_audio = build_for_preview(load(p))
     assert with_audio.nodes["music"].max_batch == 6
+
+
+# ------------------------------------------------------------------------------------ truncated media
+@pytest.mark.xfail(strict=True, reason="source.video (plugins/sources.py VideoSource, vfx/media/decode.py) does "
+                                       "not yet name the node with a decoding error: remove this mark when it does")
+def test_a_truncated_fast_start_mp4_names_the_file_and_the_node(tmp_path):
+    import av
+    from conftest import make_video
+    make_video(tmp_path / "plain.mp4", frames=48)
+    with av.open(str(tmp_path / "plain.mp4")) as src, \
+            av.open(str(tmp_path / "fast.mp4"), "w", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    data = (tmp_path / "fast.mp4").read_bytes()
+    (tmp_path / "fast.mp4").unlink()
+    (tmp_path / "plain.mp4").unlink()
+    (tmp_path / "trunc.mp4").write_bytes(data[:len(data) // 2])       # the index is whole, half the media
+    p = write_pipeline(tmp_path, """
+        [pipeline]
+        width = 128
+        height = 72
+        duration = 48
+        [nodes.plate]
+        type = "source.video"
+        path = "trunc.mp4"
+        [nodes.out]
+        type = "encode.video"
+        input = "plate"
+        path = "out.mp4"
+    """)
+    named = ["node 'plate'", "trunc.mp4"]
+    proc = subprocess.run([VFX, "validate", str(p)], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        assert proc.returncode == 2 and all(f in proc.stdout + proc.stderr for f in named), proc.stderr
+        return
+    run(tmp_path, "render", "-q", p, rc=2, fragments=named, outputs=["out.mp4"])
