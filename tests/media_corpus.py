@@ -111,3 +111,17 @@ def pts_of(path: Path) -> list[float]:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         return [float(f.pts * s.time_base) for f in c.decode(s)]
+
+
+def run_ffmpeg(*args: str) -> None:
+    """Run the ffmpeg binary with ``args`` (quiet; raises on failure with its message)."""
+    proc = subprocess.run([ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", *map(str, args)],
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise AssertionError(f"ffmpeg {' '.join(map(str, args))} failed: {proc.stderr}")
+
+
+def remux(src: Path, dst: Path, *, input_args: list[str] = (), args: list[str] = ()) -> Path:
+    """Copy ``src``'s streams into ``dst`` with input options (``-display_rotation 90``) and output ``args``."""
+    run_ffmpeg(*input_args, "-i", str(src), "-c", "copy", *args, str(dst))
+    return Path(dst)

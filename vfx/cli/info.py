@@ -134,9 +134,37 @@ def probe(file, encoders, as_json):
         return
     click.echo(f"{info['path']}: {info['container']}, {info['duration']:.3f}s")
     if "video" in info:
-        v = info["video"]
-        click.echo(f"  video: {v['codec']} {v['width']}x{v['height']} {v['pix_fmt']} @ {v['fps']} fps, "
-                   f"{v['frames']} frames{', alpha' if v['alpha'] else ''}")
-    if "audio" in info:
-        a = info["audio"]
-        click.echo(f"  audio: {a['codec']} {a['sample_rate']} Hz, {a['channels']} ch, {a['duration']:.3f}s")
+        click.echo("  video: " + _describe_video(info["video"]))
+    tracks = info.get("audio_tracks") or ([info["audio"]] if "audio" in info else [])
+    for a in tracks:
+        label = f"audio {a['track']}" if len(tracks) > 1 else "audio"
+        lang = f" [{a['language']}]" if a.get("language") else ""
+        click.echo(f"  {label}: {a['codec']} {a['sample_rate']} Hz, {a['channels']} ch, {a['duration']:.3f}s"
+                   f" from {a['start_time']:.3f}s{lang}")
+
+
+def _describe_video(v: dict) -> str:
+    """One line for a probed video track: size, rate (nominal, and VFR), frames, time, geometry, tags."""
+    from fractions import Fraction
+    fps = Fraction(v["fps"])
+    rate = f"{v['fps']} fps" + (f" ({float(fps):.3f})" if fps.denominator != 1 else "")
+    if v.get("vfr"):
+        rate += f", variable frame rate (average {float(Fraction(v['average_fps'])):.3f})"
+    parts = [f"{v['codec']} {v['width']}x{v['height']} {v['pix_fmt']} @ {rate}",
+             f"{v['frames']} frames, {v['duration']:.3f}s from {v['start_time']:.3f}s"]
+    if v.get("sar", "1") != "1":
+        sar = Fraction(v["sar"])
+        parts.append(f"SAR {sar.numerator}:{sar.denominator}")
+    if v.get("rotation"):
+        parts.append(f"rotated {v['rotation']} degrees clockwise for display" + (", mirrored" if v.get("mirrored")
+                                                                                  else ""))
+    elif v.get("mirrored"):
+        parts.append("mirrored for display")
+    if v.get("field_order") not in (None, "progressive", "unknown"):
+        parts.append(f"interlaced ({v['field_order']})")
+    color = v.get("color") or {}
+    if color:
+        parts.append("colour " + ", ".join(f"{k} {val}" for k, val in color.items()))
+    if v.get("alpha"):
+        parts.append("alpha")
+    return ", ".join(parts)

@@ -50,8 +50,10 @@ class FrameIndex:
     exact: bool = True             # False: the container gave no timestamps, frames are numbered
     _position: dict = field(default_factory=dict, repr=False)
     _key_sorted: list = field(default_factory=list, repr=False)
+    _steps: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
+        self._steps = sorted(b - a for a, b in zip(self.pts, self.pts[1:]))
         self._position = {p: k for k, p in enumerate(self.pts)}
         # keyframes by presentation time, each with its rank in decode order
         self._key_sorted = sorted((p, r) for r, p in enumerate(self.key_pts))
@@ -71,21 +73,26 @@ class FrameIndex:
 
     @property
     def average_rate(self) -> Fraction:
-        if len(self.pts) < 2:
-            return Fraction(0)
-        return Fraction(len(self.pts) - 1) / ((self.pts[-1] - self.pts[0]) * self.time_base)
+        """Frames per second of presentation time (as ffmpeg's avg_frame_rate)."""
+        return Fraction(len(self.pts)) / self.duration if self.duration else Fraction(0)
 
     @property
     def rate(self) -> Fraction:
-        """The nominal rate: the average snapped to a standard one (29.97, not 36000/1201)."""
+        """The nominal rate, snapped to a standard one (29.97, not a 600-tick clock's 36000/1201).
+
+        Constant rate: the average. Variable: the most common frame duration's rate (a 30 fps
+        clip with dropped frames is 30 fps).
+        """
+        if self.is_vfr:
+            return nominal_rate(1 / (self._steps[len(self._steps) // 2] * self.time_base))
         return nominal_rate(self.average_rate)
 
     @property
     def is_vfr(self) -> bool:
-        """Whether frame durations vary by more than the clock's rounding (two ticks, 2 %)."""
+        """Whether frame durations vary by more than the clock's rounding (a tick, or 2 %)."""
         if len(self.pts) < 3:
             return False
-        steps = sorted(b - a for a, b in zip(self.pts, self.pts[1:]))
+        steps = self._steps
         median = steps[len(steps) // 2]
         slack = max(1, median * 0.02)
         return steps[0] < median - slack or steps[-1] > median + slack
