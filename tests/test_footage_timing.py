@@ -293,3 +293,17 @@ def test_probe_reports_rate_geometry_and_tracks(corpus):
     assert "variable frame rate" in text
     text = run_vfx("probe", corpus("two_audio.mkv"), check=True).stdout
     assert "audio 1: flac" in text
+
+
+def test_a_seek_that_lands_past_the_frame_backs_off_to_an_earlier_keyframe(corpus, monkeypatch):
+    node = source(corpus("b.ts"))
+    index = node.track.index
+    honest = index.keyframes_before
+
+    def too_late(k):                 # the keyframe after frame k first, as an imprecise seek would land
+        later = [(p, d) for p, d in zip(index.key_pts, index.key_dts) if p > index.pts[k]][:1]
+        return later + honest(k)
+    monkeypatch.setattr(index, "keyframes_before", too_late)
+    rng = random.Random(3)
+    wanted = [rng.randrange(110) for _ in range(10)]
+    assert [indices_of(node, [k])[0] for k in wanted] == wanted
