@@ -38,6 +38,8 @@ def make_video(path: Path, frames: int = 48, size=(128, 72), fps=24, codec="libx
         v = out.add_stream(codec, rate=fps)
         v.width, v.height = size
         v.pix_fmt = pix_fmt
+        if pix_fmt.startswith("yuv"):        # converted with BT.709 below, so tagged so (untagged SD reads as 601)
+            v.codec_context.colorspace, v.codec_context.color_range = 1, 1
         if gop and codec == "libx264":
             v.codec_context.gop_size = gop
             v.options = {"crf": "10", "preset": "ultrafast"}
