@@ -55,6 +55,7 @@ def make_av_clip(path: Path, frames: int, clicks: list[int], size=(32, 32), audi
         v = out.add_stream("ffv1", rate=24)
         v.width, v.height = size
         v.pix_fmt = "yuv444p"
+        v.codec_context.colorspace, v.codec_context.color_range = 1, 1     # converted with BT.709 below
         a = out.add_stream("pcm_s16le", rate=RATE)
         a.layout = "stereo"
         for i in range(frames):
