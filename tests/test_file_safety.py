@@ -404,6 +404,7 @@ def test_ray_banners_and_worker_notices_go_to_the_log_not_to_vfx_output(tmp_path
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         with ray_messages_to(tmp_path / "ray.log") as log:
+            logging.getLogger("ray").handlers.clear()         # as ray.init(configure_logging=False) does
             logging.getLogger("ray._private.authentication.authentication_token_setup").warning(
                 "Token authentication is enabled for this Ray cluster.")
             notice = threading.Thread(target=lambda: print("(raylet) A worker died or was killed"),

@@ -231,14 +231,17 @@ def ray_messages_to(log_path: Path | None):
     handler = logging.StreamHandler(log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     ray_logger = logging.getLogger("ray")
-    saved = ray_logger.handlers[:], ray_logger.propagate
+    saved = ray_logger.handlers[:], ray_logger.propagate, logging.lastResort
     ray_logger.handlers, ray_logger.propagate = [handler], False
+    # ray.init(configure_logging=False) empties the "ray" logger's handlers: what it logs after that
+    # (the token-authentication banner) reaches logging's last resort, which is the log here
+    logging.lastResort = handler
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _RayThreadsToLog(out, log), _RayThreadsToLog(err, log)
     try:
         yield log
     finally:
-        ray_logger.handlers, ray_logger.propagate = saved
+        ray_logger.handlers, ray_logger.propagate, logging.lastResort = saved
         if not log.keep:
             if isinstance(sys.stdout, _RayThreadsToLog):
                 sys.stdout = out
