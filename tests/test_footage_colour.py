@@ -274,6 +274,14 @@ def test_mp4_and_mov_are_fast_start(tmp_path, path, backend):
     assert boxes.index("moov") < boxes.index("mdat"), boxes
 
 
+def test_farm_join_is_fast_start(corpus, tmp_path):
+    from vfx.farm.join import remux
+    parts = [encode(tmp_path / f"s{k}.mp4", 6, first=6 * k, args=X264 + ["-g", "6"]) for k in range(2)]
+    assert remux(parts, [0, 6], [6, 6], Fraction(24), tmp_path / "j.mp4") == 12
+    boxes = _top_level_boxes(tmp_path / "j.mp4")
+    assert boxes.index("moov") < boxes.index("mdat"), boxes
+
+
 def test_webm_gets_opus_audio_by_default(tmp_path):
     out = _bars(tmp_path, "w.webm", codec="vp9", extra='crf = 40\npreset = "realtime"')
     info = stream_info(out)

@@ -32,7 +32,9 @@ def register_encoder_backends(register):
       ``vfx probe --encoders``;
     - ``open_writer(path, **settings)``: a writer with ``write(batch, audio)``, ``close()`` and
       ``abort()``; ``settings`` are codec, encoder (or None), width, height, fps, alpha, crf,
-      bitrate, preset, pix_fmt, audio_codec (or None), audio_bitrate, sample_rate, channels and threads.
+      bitrate, preset, pix_fmt, audio_codec (or None), audio_bitrate, sample_rate, channels, threads,
+      color_matrix and color_range (``"auto"`` or a name, see ``encode.video``) and sar (a Fraction, or
+      None for square pixels).
 
     ``encode.video`` writes through the backend its ``backend`` option names. Return nothing.
     """

@@ -81,7 +81,7 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
     """Write ``output`` from video-only ``segments`` (segment k holds frames starts[k] ..
     starts[k] + counts[k] - 1) and an optional audio file, copying packets; return the frames."""
     import av
-    from ..media.encode import _container_format
+    from ..media.encode import _container_format, container_options
     frame_tb = Fraction(fps.denominator, fps.numerator)
     inputs: list = []
     audio_in = out = None
@@ -99,7 +99,8 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
                 raise JoinError(f"{path} was encoded with other codec parameters than {segments[0]} "
                                 "(codec, size, pixel format or headers differ), so it cannot be joined without "
                                 "re-encoding")
-        out = av.open(str(output), mode="w", format=_container_format(Path(output)))
+        out = av.open(str(output), mode="w", format=_container_format(Path(output)),
+                      options=container_options(Path(output)))
         vout = out.add_stream_from_template(first)
         vout.time_base = frame_tb
         aout = ain = None
