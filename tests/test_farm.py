@@ -455,6 +455,38 @@ def test_segment_folder_housekeeping_touches_only_farm_files(tmp_path):
     assert sorted(p.name for p in seg.path.iterdir()) == ["audio-out.mkv", "notes.txt", "seg-000010-000019"]
 
 
+def test_farm_render_keeps_the_users_files_in_its_segment_folder(tmp_path, ray_cluster):
+    import hashlib
+    seg = tmp_path / "segs"
+    seg.mkdir()
+    make_video(seg / "audio-plate.mp4", frames=12, size=(96, 64))     # the pipeline's own input
+    (seg / "notes.txt").write_text("the user's")
+    (seg / "seg-000100-000199").mkdir()                                 # named like a segment, not vfx's
+    (seg / "seg-000100-000199" / "frame.png").write_bytes(b"the user's")
+    p = write_pipeline(tmp_path, """
+        [pipeline]
+        width = 96
+        height = 64
+        duration = 12
+        [nodes.plate]
+        type = "source.video"
+        path = "segs/audio-plate.mp4"
+        [nodes.out]
+        type = "encode.video"
+        input = "plate"
+        codec = "ffv1"
+        audio_codec = "pcm"
+        path = "farm.mkv"
+    """)
+    theirs = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in seg.rglob("*") if f.is_file()}
+    for resume in (False, True, False):
+        fj = farm(p, segment_dir=seg, chunk_size=5, resume=resume)
+        assert fj.error is None and fj.written, fj.error
+        assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in seg.rglob("*") if f.is_file()} == theirs
+    local_render(p, ["out.path=\"local.mkv\""])
+    assert same_frames(tmp_path / "local.mkv", tmp_path / "farm.mkv")
+
+
 def test_export_openjd_with_more_chunks_than_a_list_range_holds(tmp_path):
     p = write_pipeline(tmp_path, PIPE.format(seed=4))
     res = vfx_here("farm", "export", p, "--format", "openjd", "--chunk-size", "1", "-o", tmp_path / "jd",
