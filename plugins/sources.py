@@ -259,7 +259,7 @@ class ImageSequenceSource(vfx.Source):
         folder = Path(pattern).parent
         if not folder.is_dir():
             raise ConfigureError(f"the folder {folder} of the pattern {pattern} does not exist", option="path")
-        head, tail = _FRAME_NUMBER.split(name, maxsplit=1)[0], _FRAME_NUMBER.split(name, maxsplit=1)[-1]
+        head, *_, tail = _FRAME_NUMBER.split(name, maxsplit=1)
         regex = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
         numbers = sorted(n for p in folder.iterdir() if (m := regex.fullmatch(p.name))
                          and name % (n := int(m.group(1))) == p.name)
@@ -280,8 +280,8 @@ class ImageSequenceSource(vfx.Source):
         self._start, self._numbers = start, numbers
         from vfx.media.images import check_budget, image_header, memory_limit, read_image
         first_path = Path(pattern % start)
-        self._budget = memory_limit(self.ctx.extras)
         try:
+            self._budget = memory_limit(self.ctx.extras)
             header = image_header(first_path)
             check_budget(first_path, header, self._budget)
             alpha = self.options.alpha
