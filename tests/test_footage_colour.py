@@ -5,6 +5,7 @@ ffmpeg CLI's own RGB conversion of the same file (per-channel PSNR) or its own s
 """
 from __future__ import annotations
 
+import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +23,8 @@ from media_corpus import encode, ffmpeg_exe, ffmpeg_frames, ffprobe_line
 
 X264 = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0"]
 CLIPS = {       # name: (size, rate, ffmpeg output args)
-    "pal.mp4": ((720, 576), "25", X264 + ["-pix_fmt", "yuv420p", "-colorspace", "bt470bg", "-color_range", "tv"]),
+    "pal.mp4": ((720, 576), "25", X264 + ["-pix_fmt", "yuv420p", "-vf", "scale=out_color_matrix=bt601:out_range=tv,"
+                                          "setparams=colorspace=bt470bg:color_primaries=bt470bg:color_trc=bt470bg"]),
     "ntsc.mp4": ((720, 480), "30000/1001", X264 + ["-pix_fmt", "yuv420p", "-colorspace", "smpte170m",
                                                    "-color_range", "tv"]),
     "untagged.mp4": ((320, 240), "24", X264 + ["-pix_fmt", "yuv420p"]),
@@ -132,7 +134,7 @@ def test_10bit_hevc_keeps_its_depth_into_the_graph(corpus, tmp_path):
 # --- colour out: tags and pixels of what is written --------------------------------------------------
 
 @pytest.mark.parametrize("name,tags", [
-    ("pal.mp4", "yuv420p(tv, bt470bg/"), ("ntsc.mp4", "yuv420p(tv, smpte170m/"),
+    ("pal.mp4", "yuv420p(tv, bt470bg, "), ("ntsc.mp4", "yuv420p(tv, smpte170m/"),
     ("untagged.mp4", "yuv420p(tv, smpte170m/"), ("full.mp4", "yuvj420p(pc, bt709/"),
     ("mjpeg.avi", "yuvj420p(pc, bt470bg/"),
 ])
@@ -192,6 +194,22 @@ def test_both_backends_write_the_same_tags_and_pixels(tmp_path, matrix, tag):
     assert min(psnr(ffmpeg_frames(pyav)[3], ffmpeg_frames(pipe)[3])) >= 40
 
 
+def _tags(path: Path) -> str:
+    """The colour part of ffmpeg's stream line: ``yuv420p(tv, bt470bg, progressive)`` -> ``tv, bt470bg``."""
+    found = re.search(r"yuv\w+\(([^)]*)\)", ffprobe_line(path)).group(1)
+    return found.replace(", progressive", "")
+
+
+@pytest.mark.parametrize("name", ["pal.mp4", "full.mp4"])
+def test_both_backends_keep_a_passed_through_sources_tags(corpus, tmp_path, name):
+    size, rate, _ = CLIPS[name]
+    outs = [_render(tmp_path, corpus / name, f"{backend}.mp4", graph=False, size=size, rate=rate,
+                    encode_extra=f'crf = 0\naudio_codec = "none"\nbackend = "{backend}"')
+            for backend in ("pyav", "ffmpeg")]
+    assert _tags(outs[0]) == _tags(outs[1]) == _tags(corpus / name), [_tags(p) for p in outs]
+    assert min(psnr(ffmpeg_frames(outs[0])[0], ffmpeg_frames(outs[1])[0])) >= 40
+
+
 def test_bt601_output_converts_instead_of_retagging(corpus, tmp_path):
     """A 709 source written with color_matrix = "bt601" looks the same to the ffmpeg CLI."""
     out = _render(tmp_path, corpus / "full.mp4", "c.mp4", graph=False, size=(320, 240),
@@ -214,6 +232,31 @@ def test_444_to_420_chroma_as_sharp_as_ffmpeg(corpus, tmp_path):
 
 
 # --- precision ----------------------------------------------------------------------------------------
+
+def test_16bit_input_decodes_through_a_16bit_table():
+    from vfx import color
+    codes = np.arange(65536, dtype=np.uint16)
+    rgba = np.stack([codes, codes[::-1], codes, np.full(65536, 65535, np.uint16)], -1).reshape(1, 256, 256, 4)
+    linear = color.to_linear(rgba, premultiply=False).permute(0, 2, 3, 1).numpy()
+    x = codes.astype(np.float64) / 65535
+    exact = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    assert np.abs(linear[0, ..., 0].reshape(-1) - exact).max() < 1e-6
+    assert len(np.unique(linear[..., 0])) == 65536 and np.all(linear[..., 3] == 1)
+    back = color.from_linear(color.to_linear(rgba), alpha=False, bits=16)
+    assert np.abs(back.astype(int) - rgba[..., :3]).max() <= 8      # the 16-bit linear step at black
+
+
+@pytest.mark.gpu
+def test_16bit_input_on_cuda_matches_the_cpu():
+    import torch
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from vfx import color
+    rgba = np.random.default_rng(1).integers(0, 65536, (2, 32, 48, 4)).astype(np.uint16)
+    cpu = color.to_linear(rgba)
+    gpu = color.to_linear(rgba, device="cuda").cpu()
+    assert torch.allclose(cpu, gpu, atol=1e-6)
+
 
 RAMP_W, RAMP_H = 1024, 16
 
@@ -238,14 +281,17 @@ def _luma_codes(path: Path) -> int:
         return len(np.unique(y))
 
 
-def test_10bit_ramp_keeps_its_levels_through_a_grade_into_prores(ramp, tmp_path):
-    ffmpeg_out = tmp_path / "ff.mov"
-    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(ramp), "-c:v", "prores_ks",
-                    "-profile:v", "3", str(ffmpeg_out)], check=True)
+@pytest.mark.parametrize("codec,ext", [("prores", ".mov"), ("ffv1", ".mkv")])
+def test_10bit_ramp_keeps_its_levels_through_a_grade(ramp, tmp_path, codec, ext):
+    """All 877 luma codes of a 10-bit ramp survive an identity grade into a 10-bit file, as with ffmpeg."""
+    ffmpeg_out = tmp_path / f"ff{ext}"
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(ramp), "-c:v",
+                    {"prores": "prores_ks", "ffv1": "ffv1"}[codec], "-pix_fmt", "yuv422p10le", str(ffmpeg_out)],
+                   check=True)
     assert _luma_codes(ramp) == 877 and _luma_codes(ffmpeg_out) >= 870
     for graph in (False, True):
-        out = _render(tmp_path, ramp, f"r{int(graph)}.mov", graph=graph, size=(RAMP_W, RAMP_H),
-                      encode_extra='codec = "prores"')
+        out = _render(tmp_path, ramp, f"r{int(graph)}{ext}", graph=graph, size=(RAMP_W, RAMP_H),
+                      encode_extra=f'codec = "{codec}"\npix_fmt = "yuv422p10le"\naudio_codec = "none"')
         assert _luma_codes(out) >= 870, (graph, _luma_codes(out))
 
 

@@ -129,3 +129,22 @@ def to_rgba_batch(frames: list) -> np.ndarray:
     if any(a.dtype == np.uint16 for a in arrays) and any(a.dtype == np.uint8 for a in arrays):
         arrays = [a if a.dtype == np.uint16 else a.astype(np.uint16) * 257 for a in arrays]
     return np.stack(arrays)
+
+
+def output_colour(first, pix_fmt: str, color_matrix: str = "auto",
+                  color_range: str = "auto") -> tuple[FrameColour, int, int]:
+    """The (matrix and range, primaries, transfer) an encoder writes, fixed by its first frame.
+
+    ``first`` is the first frame when it is decoded YUV going straight to the encoder: its own
+    tags are kept. Otherwise (``None``: graph output) BT.709 limited range, BT.709 primaries and
+    the sRGB curve the graph encoded with. ``color_matrix`` / ``color_range`` (and a ``yuvj``
+    pix_fmt) override matrix and range.
+    """
+    src = colour_of(first) if first is not None else None
+    matrix = MATRIX_TAG.get(color_matrix, src.matrix if src else SPC_BT709)
+    rng = RANGE_TAG.get(color_range)
+    if rng is None:
+        rng = RANGE_FULL if pix_fmt.startswith("yuvj") else (src.range if src else RANGE_LIMITED)
+    if src is not None:
+        return FrameColour(matrix, rng), first.color_primaries, first.color_trc
+    return FrameColour(matrix, rng), PRI_BT709, TRC_IEC61966_2_1

@@ -176,23 +176,11 @@ class VideoWriter:
                 and all(cs.format_kind(f.format.name)[0] for f in batch.native))
 
     def _settle_colour(self, first) -> None:
-        """Fix the stream's matrix, range, primaries and transfer from its first frame (before encoding).
-
-        A passed-through first frame gives its own; graph output is BT.709 limited range with
-        the sRGB curve. ``color_matrix`` / ``color_range`` (and a ``yuvj`` pix_fmt) override.
-        """
-        src = cs.colour_of(first) if first is not None else None
-        matrix = cs.MATRIX_TAG.get(self._color_matrix, src.matrix if src else cs.SPC_BT709)
-        rng = cs.RANGE_TAG.get(self._color_range)
-        if rng is None:
-            rng = cs.RANGE_FULL if self.pix_fmt.startswith("yuvj") else (src.range if src else cs.RANGE_LIMITED)
-        self.colour = cs.FrameColour(matrix, rng)
+        """Fix the stream's colour tags from its first frame, before anything is encoded (``output_colour``)."""
+        self.colour, primaries, trc = cs.output_colour(first, self.pix_fmt, self._color_matrix, self._color_range)
         cc = self.video.codec_context
-        cc.colorspace, cc.color_range = matrix, rng
-        if src is not None:
-            cc.color_primaries, cc.color_trc = first.color_primaries, first.color_trc
-        else:
-            cc.color_primaries, cc.color_trc = cs.PRI_BT709, cs.TRC_IEC61966_2_1
+        cc.colorspace, cc.color_range = self.colour.matrix, self.colour.range
+        cc.color_primaries, cc.color_trc = primaries, trc
 
     def _frames_of(self, batch: FrameBatch):
         passes = self._passes_through(batch)

@@ -55,52 +55,61 @@ def available_encoders() -> dict[str, str]:
     return out
 
 
-_FF_MATRIX = {"bt601": ("bt601", "smpte170m"), "bt709": ("bt709", "bt709"), "bt2020": ("bt2020", "bt2020nc")}
+#: AVColorSpace -> (the scale filter's matrix, the tag's name); AVColorPrimaries and transfer -> names
+_FF_SPACE = {1: ("bt709", "bt709"), 5: ("bt601", "bt470bg"), 6: ("bt601", "smpte170m"), 4: ("fcc", "fcc"),
+             7: ("smpte240m", "smpte240m"), 9: ("bt2020", "bt2020nc"), 10: ("bt2020", "bt2020c")}
+_FF_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
+                 11: "smpte431", 12: "smpte432"}
+_FF_TRC = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "linear",
+           13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
 
 
-def colour_filters(pix_fmt: str, color_matrix: str = "auto", color_range: str = "auto",
-                   sar: Fraction | None = None) -> list[tuple[str, dict]]:
-    """The ffmpeg filters that convert graph RGB to ``pix_fmt`` and tag it as ``VideoWriter`` does.
+def colour_args(pix_fmt: str, colour, primaries: int, trc: int,
+                sar: Fraction | None = None) -> tuple[list[tuple[str, dict]], dict]:
+    """The ffmpeg filters and output options that convert graph RGB to ``pix_fmt`` in ``colour``
+    (a ``FrameColour``) and tag it as ``VideoWriter`` does (unknown primaries/transfer stay unknown).
 
     (The ffmpeg CLI converts with the encoder's ``-colorspace`` but drops primaries and transfer
     unless ``setparams`` sets them on the frames.)
     """
-    filters = []
+    filters, options = [], {}
     if pix_fmt.startswith("yuv"):
-        scale_name, tag_name = _FF_MATRIX["bt709" if color_matrix == "auto" else color_matrix]
-        full = color_range == "full" or (color_range == "auto" and pix_fmt.startswith("yuvj"))
-        rng = "pc" if full else "tv"
+        scale_name, tag_name = _FF_SPACE.get(colour.matrix, ("bt709", "bt709"))
+        rng = "pc" if colour.range == 2 else "tv"
+        tags = {"colorspace": tag_name, "range": rng}
+        if primaries in _FF_PRIMARIES:
+            tags["color_primaries"] = _FF_PRIMARIES[primaries]
+        if trc in _FF_TRC:
+            tags["color_trc"] = _FF_TRC[trc]
         filters += [("scale", {"out_color_matrix": scale_name, "out_range": rng, "flags": "bicubic"}),
-                    ("setparams", {"colorspace": tag_name, "color_primaries": "bt709",
-                                   "color_trc": "iec61966-2-1", "range": rng})]
+                    ("setparams", tags)]
+        options = {("color_range" if k == "range" else k): v for k, v in tags.items()}
     if sar is not None and sar > 0 and sar != 1:
         filters.append(("setsar", {"sar": f"{Fraction(sar).numerator}/{Fraction(sar).denominator}"}))
-    return filters
+    return filters, options
 
 
 class FfmpegPipeWriter:
     """Same interface as ``VideoWriter``; encodes with an ffmpeg subprocess (graph RGB in, 16-bit
-    RGB for pix_fmts deeper than 8 bits), tagged as ``VideoWriter`` tags graph output."""
+    RGB for pix_fmts deeper than 8 bits), with the colour tags ``VideoWriter`` would write.
+
+    The subprocess starts with the first batch, whose frames decide the tags (a source going
+    straight to the output keeps its matrix, range, primaries and transfer).
+    """
 
     def __init__(self, path: Path, *, encoder: str, width: int, height: int, fps: Fraction, pix_fmt: str,
                  crf: int | None, bitrate: str | None, preset: str | None, audio_codec: str | None,
                  sample_rate: int, channels: int, audio_bitrate: str = "192k", color_matrix: str = "auto",
                  color_range: str = "auto", sar: Fraction | None = None):
-        import ffmpeg
         from .encode import container_options, high_bit_depth
-        exe = ffmpeg_binary()
-        if not exe:
+        self.exe = ffmpeg_binary()
+        if not self.exe:
             raise MediaError("no ffmpeg binary found (set VFX_FFMPEG or install imageio-ffmpeg)")
         self.path = Path(path)
-        self.width, self.height = width, height
+        self.width, self.height, self.fps, self.pix_fmt = width, height, fps, pix_fmt
         self.deep = high_bit_depth(pix_fmt)
         self.video_tmp = self.path.with_name(self.path.stem + ".video" + self.path.suffix)
         kwargs = {"vcodec": encoder, "pix_fmt": pix_fmt, "r": str(fps)}
-        filters = colour_filters(pix_fmt, color_matrix, color_range, sar)
-        if pix_fmt.startswith("yuv"):
-            tags = dict(filters[1][1])
-            kwargs.update(colorspace=tags["colorspace"], color_primaries=tags["color_primaries"],
-                          color_trc=tags["color_trc"], color_range=tags["range"])
         if crf is not None:
             kwargs["cq" if "nvenc" in encoder else "crf"] = crf
         if bitrate:
@@ -110,25 +119,45 @@ class FfmpegPipeWriter:
         if encoder == "libx265":
             kwargs["x265-params"] = "log-level=error"
         kwargs.update(container_options(self.path))
-        stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb48le" if self.deep else "rgb24",
-                              s=f"{width}x{height}", framerate=str(fps))
-        for name, args in filters:
-            stream = stream.filter(name, **args)
-        stream = stream.output(str(self.video_tmp), **kwargs).overwrite_output().global_args("-loglevel", "error")
-        self.process = stream.run_async(cmd=exe, pipe_stdin=True, pipe_stderr=True)
+        self._kwargs, self._sar = kwargs, sar
+        self._color_matrix, self._color_range = color_matrix, color_range
+        self._first = None              # (colour, primaries, transfer), from the first batch prepared
+        self.process = None
         self.audio_codec = audio_codec
         self.audio_bitrate = audio_bitrate
         self.sample_rate, self.channels = sample_rate, channels
         self.audio_tmp = self.path.with_name(self.path.stem + ".audio.f32")
         self._audio_file = open(self.audio_tmp, "wb") if audio_codec else None
 
+    def _start(self) -> None:
+        import ffmpeg
+        from .colorspace import output_colour
+        colour, primaries, trc = self._first or output_colour(None, self.pix_fmt, self._color_matrix,
+                                                              self._color_range)
+        filters, options = colour_args(self.pix_fmt, colour, primaries, trc, self._sar)
+        stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb48le" if self.deep else "rgb24",
+                              s=f"{self.width}x{self.height}", framerate=str(self.fps))
+        for name, args in filters:
+            stream = stream.filter(name, **args)
+        stream = (stream.output(str(self.video_tmp), **self._kwargs, **options).overwrite_output()
+                  .global_args("-loglevel", "error"))
+        self.process = stream.run_async(cmd=self.exe, pipe_stdin=True, pipe_stderr=True)
+
     def prepare(self, batch: FrameBatch) -> bytes:
         """The batch as packed RGB bytes for the pipe (16-bit little-endian for deep pix_fmts)."""
-        return color.from_linear(batch.pixels, alpha=False, bits=16 if self.deep else 8).astype("<u2" if self.deep
-                                                                                             else np.uint8).tobytes()
+        if self._first is None:
+            from .colorspace import format_kind, output_colour
+            native = batch.native if (batch.native is not None and (batch.width, batch.height) ==
+                                      (self.width, self.height)) else None
+            first = native[0] if native and format_kind(native[0].format.name)[0] else None
+            self._first = output_colour(first, self.pix_fmt, self._color_matrix, self._color_range)
+        data = color.from_linear(batch.pixels, alpha=False, bits=16 if self.deep else 8)
+        return data.astype("<u2" if self.deep else np.uint8, copy=False).tobytes()
 
     def write(self, frames, audio: np.ndarray | None = None) -> None:
         data = self.prepare(frames) if isinstance(frames, FrameBatch) else frames
+        if self.process is None:
+            self._start()
         try:
             self.process.stdin.write(data)
         except BrokenPipeError:
@@ -137,6 +166,8 @@ class FfmpegPipeWriter:
             self._audio_file.write(np.ascontiguousarray(audio.T, dtype=np.float32).tobytes())
 
     def close(self) -> None:
+        if self.process is None:
+            self._start()
         self.process.stdin.close()
         err = self.process.stderr.read().decode(errors="replace")
         if self.process.wait() != 0:
@@ -197,7 +228,8 @@ class FfmpegPipeWriter:
 
     def abort(self) -> None:
         try:
-            self.process.kill()
+            if self.process is not None:
+                self.process.kill()
         except Exception:
             pass
         if self._audio_file is not None:
