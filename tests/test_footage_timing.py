@@ -48,6 +48,12 @@ class Corpus:
     def make_og_ts(self, p):
         encode(p, 120, rate="30", size=SIZE, args=[*X264, *OPEN_GOP, "-output_ts_offset", "2"])
 
+    def make_og_mkv(self, p):
+        encode(p, 120, rate="30", size=SIZE, args=[*X264, *OPEN_GOP])
+
+    def make_b_mxf(self, p):         # MPEG-2 with B-frames in MXF
+        encode(p, 120, rate="25", size=SIZE, args=["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "4M"])
+
     def make_og265_mp4(self, p):     # x265's defaults are open GOP
         encode(p, 120, rate="30", size=SIZE, args=["-c:v", "libx265", "-pix_fmt", "yuv420p", "-x265-params",
                                                    "log-level=error:keyint=30"])
@@ -133,27 +139,28 @@ def rgb_of(node, frames) -> np.ndarray:
     return np.stack([np.asarray(a)[..., :3] for a in color.from_linear(pixels, alpha=False, bits=8)])
 
 
-SEEKING = ["b.ts", "og.mp4", "og.ts", "og265.mp4"]
+SEEKING = ["b.ts", "og.mp4", "og.ts", "og265.mp4", "og.mkv", "b.mxf"]
+RATE = {"b.mxf": "25"}
 
 
 @pytest.mark.parametrize("name", SEEKING)
 def test_every_frame_in_order_is_the_one_ffmpeg_decodes(corpus, name):
     path = corpus(name)
     reference = [read_index(f) for f in ffmpeg_frames(path)]
-    node = source(path)
+    node = source(path, RATE.get(name, "30"))
     assert node.video.frame_count == len(reference) == 120
     assert indices_of(node, range(120)) == reference == list(range(120))
 
 
 @pytest.mark.parametrize("name", SEEKING)
 def test_random_seeks_return_exactly_the_frame_asked_for(corpus, name):
-    node = source(corpus(name))
+    node = source(corpus(name), RATE.get(name, "30"))
     rng = random.Random(name)
     wanted = [rng.randrange(120) for _ in range(40)]
     got = [indices_of(node, [k])[0] for k in wanted]
     assert got == wanted
     # leading pictures of an open GOP (keyframes at 30, 60, 90), asked for right after a far seek
-    node = source(corpus(name))
+    node = source(corpus(name), RATE.get(name, "30"))
     assert indices_of(node, [100]) == [100]
     assert indices_of(node, [58, 59, 60, 61]) == [58, 59, 60, 61]
     assert indices_of(node, [28, 29, 30]) == [28, 29, 30]

@@ -142,8 +142,7 @@ class VideoReader:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 if not from_start:
-                    pts, dts = keys[back]
-                    container.seek(min(pts, dts), stream=stream, backward=True)
+                    container.seek(index.seek_timestamp(keys[back]), stream=stream, backward=True)
                 delivered = overshot = False
                 last = -1
                 for frame in container.decode(stream):

@@ -48,6 +48,7 @@ class FrameIndex:
     key_pts: list[int]             # keyframes in decode order: their pts ...
     key_dts: list[int]             # ... and their dts (the pts where the container has none)
     exact: bool = True             # False: the container gave no timestamps, frames are numbered
+    seek_by: str = "dts"           # which timestamp of a keyframe a seek to it takes ("pts": MP4, MKV)
     _position: dict = field(default_factory=dict, repr=False)
     _key_sorted: list = field(default_factory=list, repr=False)
     _steps: list = field(default_factory=list, repr=False)
@@ -117,6 +118,11 @@ class FrameIndex:
         ranks = sorted((r for _, r in self._key_sorted[:i]), reverse=True)
         return [(self.key_pts[r], self.key_dts[r]) for r in ranks]
 
+    def seek_timestamp(self, key: tuple[int, int]) -> int:
+        """The timestamp to seek to for keyframe ``key`` = (pts, dts), as this container seeks."""
+        pts, dts = key
+        return pts if self.seek_by == "pts" else min(pts, dts)
+
 
 def build_index(container, stream) -> FrameIndex:
     """Demux ``stream`` of an open ``container`` (packets only) into a ``FrameIndex``."""
@@ -153,6 +159,28 @@ def build_index(container, stream) -> FrameIndex:
     return FrameIndex(Fraction(tb), order, int(last), key_pts, key_dts, exact)
 
 
+def _seek_timestamp_kind(container, stream, index: FrameIndex) -> str:
+    """Whether seeking to a keyframe's pts lands on it ("pts": MP4, MKV) or its dts does ("dts": MPEG-TS).
+
+    Tried once on a keyframe in the middle; with neither, seeks go to the earlier of the two and
+    the reader's verification backs off from there.
+    """
+    import av
+    if len(index.key_pts) < 2 or not index.exact:
+        return "dts"
+    r = len(index.key_pts) // 2
+    pts, dts = index.key_pts[r], index.key_dts[r]
+    for kind, ts in (("pts", pts), ("dts", dts)):
+        try:
+            container.seek(ts, stream=stream, backward=True)
+            first = next((p for p in container.demux(stream) if p.size), None)
+        except (av.FFmpegError, StopIteration):
+            continue
+        if first is not None and (first.pts if first.pts is not None else first.dts) == pts:
+            return kind
+    return "dts"
+
+
 _CACHE: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
 _CACHE_SIZE = 64
@@ -178,6 +206,7 @@ def frame_index(path: str | Path, container=None) -> FrameIndex:
             raise MediaError(f"{path}: no video stream")
         try:
             index = build_index(c, c.streams.video[0])
+            index.seek_by = _seek_timestamp_kind(c, c.streams.video[0], index)
         except MediaError as exc:
             raise MediaError(f"{path}: {exc}") from None
     finally:
