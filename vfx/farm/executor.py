@@ -18,6 +18,7 @@ from typing import Callable
 import ray
 
 from ..errors import VfxError
+from ..outputs import UnsafeOutput, refusal
 from .join import check_joinable, join_outputs
 from .manifest import SegmentDir, default_segment_dir
 from .planning import Chunk, plan_chunks
@@ -59,6 +60,7 @@ class FarmJob:
     todo: list[Chunk] = field(default_factory=list)
     needs_gpu: bool = False
     audio_needed: bool = False
+    protected: object = None                # vfx.outputs.Protected: the pipeline file and its inputs
     # results
     rendered: list[Chunk] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
@@ -88,6 +90,7 @@ def plan_job(fj: FarmJob, opts: FarmOptions) -> FarmJob:
     try:
         check_joinable(loaded.outputs, fj.job.pipeline)
         fj.hash, fj.outputs, fj.frames, fj.fps = loaded.hash, loaded.outputs, loaded.frames, loaded.fps
+        fj.protected = loaded.protected
         fj.needs_gpu = graph_needs_gpu(loaded.graph, fj.job.device)
     finally:
         loaded.graph.close()
@@ -286,6 +289,9 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
     timings: dict = {}
     t_start = time.perf_counter()
     log_path = opts.log or (Path(f"{jobs[0].segment_dir}.log") if jobs and jobs[0].segment_dir else None)
+    for fj in jobs:
+        if log_path is not None and fj.protected is not None and fj.protected.what(log_path):
+            raise UnsafeOutput(f"--log: {refusal(log_path, fj.protected)}")
     with ray_messages_to(log_path) as ray_log, ray_session(opts.address, opts.workers) as session:
         ray_log.keep = not session["started"]
         timings["ray_start"] = session["seconds"]
