@@ -9,7 +9,10 @@ from vfx.media.encode import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS
 class VideoEncoder(vfx.Encoder):
     """A video file (h264, h265, prores incl. 4444 with alpha, vp9, ffv1) with optional audio.
 
-    Written to a hidden temporary name beside ``path`` and renamed when complete.
+    Written to a hidden temporary name beside ``path`` and renamed when complete. A source going
+    straight through keeps its colour tags (matrix, range, primaries, transfer); what went through
+    the graph is written BT.709, limited range, unless ``color_matrix`` / ``color_range`` say
+    otherwise. MP4 and MOV files are fast-start; WebM gets Opus audio.
     """
 
     type = "encode.video"
