@@ -159,6 +159,14 @@ def test_graph_output_is_bt709_limited_and_looks_like_the_source(corpus, tmp_pat
     assert min(psnr(ffmpeg_frames(out)[0], ffmpeg_frames(corpus / name)[0])) >= 40
 
 
+def test_gif_straight_to_h264_is_converted_as_graph_output(corpus, tmp_path):
+    """An RGB stream is not handed to swscale's BT.601 default and then tagged BT.709."""
+    out = _render(tmp_path, corpus / "anim.gif", "gif.mkv", graph=False, size=(320, 240),
+                  encode_extra='crf = 0\npix_fmt = "yuv444p"\naudio_codec = "none"')
+    assert "yuv444p(tv, bt709/bt709/iec61966-2-1" in ffprobe_line(out), ffprobe_line(out)
+    assert min(psnr(ffmpeg_frames(out)[0], ffmpeg_frames(corpus / "anim.gif")[0])) >= 40
+
+
 BARS = """
 [pipeline]
 width = 160
