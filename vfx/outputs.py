@@ -14,7 +14,7 @@ from typing import Iterable
 from .errors import VfxError
 
 
-class UnsafeOutput(VfxError, FileExistsError):
+class UnsafeOutput(VfxError):
     """An output that would overwrite an input, the pipeline file, a folder, or another output."""
 
     exit_code = 2
@@ -96,17 +96,6 @@ def check(path, protected: Protected | None = None, *, where: str, folder: bool 
     return Path(path)
 
 
-def check_all(paths: Iterable, protected: Protected | None = None, *, where: str, folder: bool = False) -> None:
-    """``check`` each path, and refuse two of them that are one file."""
-    seen: dict[Path, Path] = {}
-    for path in paths:
-        check(path, protected, where=where, folder=folder)
-        key = resolved(path)
-        if key in seen:
-            raise UnsafeOutput(f"{where}: {path} and {seen[key]} are the same file")
-        seen[key] = Path(path)
-
-
 def clashes(owners: Iterable[tuple[object, Iterable]]) -> list[tuple[Path, object, object]]:
     """``(file, first owner, second owner)`` for every file that two owners would both write,
     comparing resolved paths (``..`` and symlinked folders see through)."""
@@ -122,4 +111,4 @@ def clashes(owners: Iterable[tuple[object, Iterable]]) -> list[tuple[Path, objec
     return found
 
 
-__all__ = ["Protected", "UnsafeOutput", "check", "check_all", "clashes", "refusal", "resolved"]
+__all__ = ["Protected", "UnsafeOutput", "check", "clashes", "refusal", "resolved"]
