@@ -146,8 +146,10 @@ def build_index(container, stream) -> FrameIndex:
         raise MediaError("the video stream holds no frames")
     order = sorted(set(pts))
     tb = stream.time_base or Fraction(1, 1)
-    if not exact:
-        tb = 1 / (stream.average_rate or stream.guessed_rate or Fraction(25))
+    if not exact:                  # a raw elementary stream: frames counted at its coded rate
+        order = list(range(n))
+        tb = 1 / (stream.guessed_rate or stream.average_rate or Fraction(25))
+        durations = {}
     steps = sorted(b - a for a, b in zip(order, order[1:]))
     typical = steps[len(steps) // 2] if steps else 0
     last = durations.get(order[-1]) or typical
