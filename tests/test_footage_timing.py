@@ -314,3 +314,27 @@ def test_a_seek_that_lands_past_the_frame_backs_off_to_an_earlier_keyframe(corpu
     rng = random.Random(3)
     wanted = [rng.randrange(110) for _ in range(10)]
     assert [indices_of(node, [k])[0] for k in wanted] == wanted
+
+
+def test_a_slow_index_is_kept_in_the_cache_folder_not_beside_the_file(corpus, tmp_path, monkeypatch):
+    from vfx.media import index as index_module
+    path = corpus("og.mp4")
+    monkeypatch.setenv("VFX_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(index_module, "DISK_CACHE_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(index_module, "_CACHE", type(index_module._CACHE)())
+    beside = set(path.parent.iterdir())
+    built = index_module.frame_index(path)
+    assert len(list((tmp_path / "cache" / "index").glob("*.json"))) == 1
+    assert set(path.parent.iterdir()) == beside
+    index_module._CACHE.clear()
+
+    def no_demuxing(*args):
+        raise AssertionError("the index was built again")
+    monkeypatch.setattr(index_module, "build_index", no_demuxing)
+    again = index_module.frame_index(path)
+    assert (again.pts, again.key_pts, again.seek_by, again.time_base) == (built.pts, built.key_pts, built.seek_by,
+                                                                          built.time_base)
+    path.touch()                     # a changed file is indexed again
+    index_module._CACHE.clear()
+    with pytest.raises(AssertionError, match="built again"):
+        index_module.frame_index(path)

@@ -6,14 +6,21 @@ order. The reader seeks by it and checks every decoded frame against it, so a se
 the frame asked for, in any container (MPEG-TS, whose seeks land anywhere, included); the timeline
 places a clip's frames by their presentation times, so variable frame rate stays in sync.
 
-Indexes are cached per process, keyed by path, size and modification time.
+Indexes are cached per process, keyed by path, size and modification time, and, when building
+one took a while (a long file), on disk in the user's cache folder (``$VFX_CACHE_DIR``, else
+``$XDG_CACHE_HOME/vfx`` or ``~/.cache/vfx``; ``VFX_CACHE_DIR=off`` turns it off), never beside
+the file: a farm worker or a second render opens a long file without reading it through again.
 """
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import math
 import os
+import tempfile
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -186,9 +193,60 @@ def _seek_timestamp_kind(container, stream, index: FrameIndex) -> str:
 _CACHE: OrderedDict = OrderedDict()
 _LOCK = threading.Lock()
 _CACHE_SIZE = 64
+#: an index that took at least this long to build is kept on disk too
+DISK_CACHE_MIN_SECONDS = 0.25
+_DISK_FORMAT = 1
 
 
-def frame_index(path: str | Path, container=None) -> FrameIndex:
+def cache_folder() -> Path | None:
+    """Where indexes are kept on disk (None: not at all)."""
+    env = os.environ.get("VFX_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env) / "index"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vfx" / "index"
+
+
+def _disk_path(key: tuple) -> Path | None:
+    folder = cache_folder()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(repr((_DISK_FORMAT, *key)).encode()).hexdigest()[:32]
+    return folder / f"{digest}.json"
+
+
+def _load(key: tuple) -> FrameIndex | None:
+    path = _disk_path(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        if d.get("key") != list(key):
+            return None
+        tb = Fraction(d["time_base"])
+        return FrameIndex(tb, d["pts"], d["last_duration"], d["key_pts"], d["key_dts"], d["exact"], d["seek_by"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None                 # a damaged or foreign entry: built again
+
+
+def _store(key: tuple, index: FrameIndex) -> None:
+    path = _disk_path(key)
+    if path is None:
+        return
+    data = {"key": list(key), "time_base": str(index.time_base), "pts": index.pts,
+            "last_duration": index.last_duration, "key_pts": index.key_pts, "key_dts": index.key_dts,
+            "exact": index.exact, "seek_by": index.seek_by}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        pass                        # a read-only or full cache folder only costs the next open
+
+
+def frame_index(path: str | Path) -> FrameIndex:
     """The cached ``FrameIndex`` of ``path``'s first video stream (built on first use)."""
     path = Path(path)
     try:
@@ -200,9 +258,14 @@ def frame_index(path: str | Path, container=None) -> FrameIndex:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
+    index = _load(key)
+    if index is not None:
+        with _LOCK:
+            _CACHE[key] = index
+        return index
     from .probe import open_container
-    own = container is None
-    c = open_container(path) if own else container
+    started = time.perf_counter()
+    c = open_container(path)
     try:
         if not c.streams.video:
             raise MediaError(f"{path}: no video stream")
@@ -212,8 +275,9 @@ def frame_index(path: str | Path, container=None) -> FrameIndex:
         except MediaError as exc:
             raise MediaError(f"{path}: {exc}") from None
     finally:
-        if own:
-            c.close()
+        c.close()
+    if time.perf_counter() - started >= DISK_CACHE_MIN_SECONDS:
+        _store(key, index)
     with _LOCK:
         _CACHE[key] = index
         while len(_CACHE) > _CACHE_SIZE:
