@@ -353,6 +353,18 @@ def test_stale_partial_sequence_folder_is_removed_by_the_next_sequence_render(tm
     assert not stale.exists() and live.exists() and (tmp_path / ".vfx-partial-mine").exists()
 
 
+def test_one_sweep_removes_the_dead_partials_of_many_outputs_in_a_folder(tmp_path):
+    from vfx.media.atomic import host_tag, remove_stale_partials
+    pid = dead_pid()
+    dead = [tmp_path / f".f_{i}.vfx-partial-{host_tag()}-{pid}.png" for i in range(3)]
+    kept = [tmp_path / f".f_9.vfx-partial-{host_tag()}-{os.getppid()}.png", tmp_path / "f_0.png",
+            tmp_path / f".f_8.vfx-partial-otherhost-{pid}.png", tmp_path / ".notes.vfx-partial-x.txt"]
+    for path in dead + kept:
+        path.write_bytes(b"x")
+    assert sorted(remove_stale_partials(tmp_path)) == sorted(dead)
+    assert all(p.exists() for p in kept) and not any(p.exists() for p in dead)
+
+
 # --- signals --------------------------------------------------------------------------------
 
 SLOW = """

@@ -213,15 +213,16 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
 
 def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Path, keep: bool) -> list[Path]:
     """Move (or, keeping the segments, hard-link) a sequence's segment files into ``folder``."""
-    from ..media.atomic import AtomicFile
+    from ..media.atomic import AtomicFile, remove_stale_partials
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(folder)
     placed = []
     for rec in cover:
         for rel, _size in rec["files"][enc_id]:
             src = seg.segment_path(rec["name"]) / rel
             dst = folder / Path(rel).name
             if keep:
-                target = AtomicFile(dst)
+                target = AtomicFile(dst, sweep=False)
                 try:
                     try:
                         os.link(src, target.temp)

@@ -51,6 +51,22 @@ def stale_partials(final: Path) -> list[Path]:
     return [p for p in entries if _stale(pattern.fullmatch(p.name)) and p.is_file() and not p.is_symlink()]
 
 
+_ANY_FILE = re.compile(r"\..+\.vfx-partial-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)(?:\.[^.]+)?")
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the partial files of any output in ``folder`` left by dead vfx processes of this
+    machine (one pass for many outputs, such as the files of an image sequence); return them."""
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return []
+    gone = [p for p in entries if _stale(_ANY_FILE.fullmatch(p.name)) and p.is_file() and not p.is_symlink()]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
 _DIR = re.compile(r"\.vfx-partial-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}")
 
 
@@ -66,13 +82,14 @@ def stale_partial_dirs(folder: Path) -> list[Path]:
 class AtomicFile:
     """A temporary path beside ``final``; ``commit()`` renames it over ``final``, ``discard()`` deletes it.
 
-    Creating one removes the partial files that dead vfx processes left for the same ``final``.
+    Creating one removes the partial files that dead vfx processes left for the same ``final``
+    (``sweep=False`` skips that, for a caller that swept the folder once for many files).
     """
 
-    def __init__(self, final: Path):
+    def __init__(self, final: Path, sweep: bool = True):
         self.final = Path(final)
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        for old in stale_partials(self.final):
+        for old in stale_partials(self.final) if sweep else []:
             old.unlink(missing_ok=True)
         self.temp = self.final.with_name(
             f".{self.final.stem}.vfx-partial-{host_tag()}-{os.getpid()}{self.final.suffix}")
