@@ -196,25 +196,67 @@ def _parse_toml(text: str, error) -> dict:
     return doc
 
 
-_TOML_TOKEN = re.compile(r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]',
-                         re.S)
+_TOML_SPECIAL = re.compile(r"[\"'#\[\]{}]")
+_BASIC_STOP = re.compile(r'[\\"\n]')
+_MULTI_BASIC_STOP = re.compile(r'[\\"]')
 
 
 def _bracket_depth(text: str) -> tuple[int, int | None]:
-    """The deepest nesting of ``[`` and ``{`` outside strings and comments, and the line it is on."""
+    """The deepest nesting of ``[`` and ``{`` outside strings and comments, and the line it is on.
+
+    One pass that only moves forward (an unterminated string ends at its line or the text's end).
+    """
     depth = deepest = 0
-    at = None
-    for m in _TOML_TOKEN.finditer(text):
-        c = m.group()
-        if c in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest, at = depth, m.start()
-                if deepest > MAX_TOML_DEPTH:
-                    break
-        elif c in "]}":
-            depth = max(0, depth - 1)
+    at, i, n = None, 0, len(text)
+    while i < n:
+        m = _TOML_SPECIAL.search(text, i)
+        if m is None:
+            break
+        c, j = m.group(), m.start()
+        if c == "#":
+            i = _past(text, "\n", j)
+        elif c == "'":
+            i = _past(text, "'''", j + 3) if text.startswith("'''", j) else min(_past(text, "'", j + 1),
+                                                                                _past(text, "\n", j + 1))
+        elif c == '"':
+            i = _past_basic(text, j)
+        else:
+            i = j + 1
+            if c in "[{":
+                depth += 1
+                if depth > deepest:
+                    deepest, at = depth, j
+                    if deepest > MAX_TOML_DEPTH:
+                        break
+            else:
+                depth = max(0, depth - 1)
     return deepest, None if at is None else text.count("\n", 0, at) + 1
+
+
+def _past(text: str, what: str, start: int) -> int:
+    """The index just past the next ``what`` from ``start``, or the end of ``text``."""
+    k = text.find(what, start)
+    return len(text) if k < 0 else k + len(what)
+
+
+def _past_basic(text: str, j: int) -> int:
+    """The index just past the basic string (``"..."`` or ``\"\"\"...\"\"\"``) that opens at ``j``."""
+    multi = text.startswith('"""', j)
+    stop = _MULTI_BASIC_STOP if multi else _BASIC_STOP
+    i = j + (3 if multi else 1)
+    while True:
+        e = stop.search(text, i)
+        if e is None:
+            return len(text)
+        k = e.start()
+        if e.group() == "\\":
+            i = k + 2
+        elif not multi:
+            return k + 1
+        elif text.startswith('"""', k):
+            return k + 3
+        else:
+            i = k + 1
 
 
 def _nesting(doc) -> int:
