@@ -52,6 +52,7 @@ class VideoReader:
         # the same source at nearby offsets are served without a seek
         self._recent: OrderedDict[int, object] = OrderedDict()
         self.seeks = 0          # seeks made (restarts of the decode thread), for tests and benchmarks
+        self.backoffs = 0       # seeks that landed past their frame and went back further
 
     def source_index(self, out_index: int) -> int:
         """Source frame on screen at an output frame index (by presentation time)."""
@@ -170,6 +171,7 @@ class VideoReader:
                 t = float(index.seconds(target))
                 raise MediaError(f"{self.path}: frame {target} (at {t:.3f} s) cannot be decoded, even from the "
                                  "start of the stream")
+            self.backoffs += 1
             back = back * 2 + 1           # the seek landed past it: from an earlier keyframe
 
     def _shutdown(self):
