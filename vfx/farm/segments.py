@@ -223,18 +223,19 @@ class AudioWriter:
 
     def __init__(self, path: Path, *, codec: str, sample_rate: int, channels: int, bitrate: str = "192k"):
         import av
-        from ..media.encode import AUDIO_CODECS, _container_format, parse_bitrate
+        from ..media.encode import AUDIO_CODECS, _container_format, audio_rate, parse_bitrate
         self.container = av.open(str(path), mode="w", format=_container_format(Path(path)))
-        a = self.container.add_stream(AUDIO_CODECS[codec], rate=sample_rate)
+        out_rate = audio_rate(codec, sample_rate)           # Opus: 48 kHz, resampled
+        a = self.container.add_stream(AUDIO_CODECS[codec], rate=out_rate)
         a.layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
-        if codec == "aac":
+        if codec in ("aac", "opus"):
             a.bit_rate = parse_bitrate(bitrate)
-            self.format = "fltp"
-        else:
-            self.format = "s16"
+        self.format = "fltp" if codec == "aac" else "s16"
         a.format = self.format
         self.stream = a
         self.rate = sample_rate
+        self.resampler = av.AudioResampler(format=self.format, layout=a.layout.name, rate=out_rate) \
+            if out_rate != sample_rate else None
         self.fifo = av.AudioFifo()
         self.written = 0
 
@@ -247,7 +248,9 @@ class AudioWriter:
         frame = av.AudioFrame.from_ndarray(data, format=self.format, layout=self.stream.layout.name)
         frame.sample_rate = self.rate
         frame.pts = None
-        self.fifo.write(frame)
+        for f in (self.resampler.resample(frame) if self.resampler else [frame]):
+            f.pts = None
+            self.fifo.write(f)
         self._drain(False)
 
     def _drain(self, final: bool) -> None:
@@ -257,12 +260,15 @@ class AudioWriter:
             if frame is None:
                 break
             frame.pts = self.written
-            frame.time_base = Fraction(1, self.rate)
+            frame.time_base = Fraction(1, self.stream.rate)
             self.written += frame.samples
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
 
     def close(self) -> None:
+        for f in (self.resampler.resample(None) if self.resampler else []):
+            f.pts = None
+            self.fifo.write(f)
         self._drain(True)
         for packet in self.stream.encode(None):
             self.container.mux(packet)
