@@ -338,3 +338,13 @@ def test_a_slow_index_is_kept_in_the_cache_folder_not_beside_the_file(corpus, tm
     index_module._CACHE.clear()
     with pytest.raises(AssertionError, match="built again"):
         index_module.frame_index(path)
+
+
+def test_a_recording_that_starts_mid_gop_starts_at_its_first_keyframe(corpus, tmp_path):
+    whole = corpus("b.ts").read_bytes()
+    path = tmp_path / "mid.ts"
+    path.write_bytes(whole[188 * 60:])                 # cut inside the first GOP, as a capture starts
+    node = source(path)
+    assert node.video.frame_count == 108
+    assert indices_of(node, range(108)) == list(range(12, 120))
+    assert indices_of(node, [50, 3]) == [62, 15]

@@ -132,23 +132,39 @@ class FrameIndex:
 
 
 def build_index(container, stream) -> FrameIndex:
-    """Demux ``stream`` of an open ``container`` (packets only) into a ``FrameIndex``."""
+    """Demux ``stream`` of an open ``container`` (packets only) into a ``FrameIndex``.
+
+    Frames before the first keyframe (a recording that starts mid-GOP), and the leading pictures
+    shown before it, cannot be decoded and are left out: the clip starts at its first keyframe.
+    """
     pts, durations, key_pts, key_dts = [], {}, [], []
     exact = True
     n = 0
+    first_key = None               # pts of the first keyframe in decode order (discarded or not)
     for packet in container.demux(stream):
-        if not packet.size or packet.is_discard:
+        if not packet.size:
             continue
         p = packet.pts if packet.pts is not None else packet.dts
         if p is None:
             exact = False
             p = n
+        if packet.is_keyframe and first_key is None:
+            first_key = p
+            if exact:              # what came before it decodes to nothing
+                pts, durations, n = [], {}, 0
+        if packet.is_discard:      # before an edit list's start: decoded, never shown
+            if packet.is_keyframe:
+                key_pts.append(p)
+                key_dts.append(packet.dts if packet.dts is not None else p)
+            continue
         n += 1
         pts.append(p)
         durations[p] = packet.duration or 0
         if packet.is_keyframe:
             key_pts.append(p)
             key_dts.append(packet.dts if packet.dts is not None else p)
+    if exact and first_key is not None:
+        pts = [p for p in pts if p >= first_key]
     if not pts:
         raise MediaError("the video stream holds no frames")
     order = sorted(set(pts))
