@@ -87,7 +87,7 @@ class VideoSource(vfx.Source):
         v = info.video
         fps = self.ctx.settings.fps
         # output frames whose middle falls within the clip's presentation time
-        count = math.ceil(Fraction(v.duration) * fps - Fraction(1, 2)) if v.index is not None else 0
+        count = math.ceil(v.index.duration * fps - Fraction(1, 2)) if v.index is not None else 0
         if count < 1 or v.frame_count < 1:
             raise ConfigureError(f"{o.path} holds no frames", option="path")
         self.track = v
