@@ -156,8 +156,9 @@ def _describe_video(v: dict) -> str:
         sar = Fraction(v["sar"])
         parts.append(f"SAR {sar.numerator}:{sar.denominator}")
     if v.get("rotation"):
-        parts.append(f"rotated {v['rotation']} degrees clockwise for display" + (", mirrored" if v.get("mirrored")
-                                                                                  else ""))
+        turn = {90: "90 degrees clockwise", 180: "180 degrees", 270: "90 degrees counter-clockwise"}.get(
+            v["rotation"], f"{v['rotation']} degrees clockwise")
+        parts.append(f"turned {turn} for display" + (", mirrored" if v.get("mirrored") else ""))
     elif v.get("mirrored"):
         parts.append("mirrored for display")
     if v.get("field_order") not in (None, "progressive", "unknown"):
