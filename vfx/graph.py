@@ -92,7 +92,7 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         try:
             options = cls.Options.from_mapping(raw, parse_ctx)
         except OptionErrors as exc:
-            already = {(p.node, p.option) for p in spec.problems}
+            already = {(p.node, p.option) for p in spec.problems} | spec.spoiled
             for option, message in exc.errors:
                 if (node_id, option) not in already:
                     problems.append(spec.problem(message, node=node_id, option=option))

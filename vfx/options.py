@@ -338,6 +338,26 @@ class Fps(Option):
         return timing.parse_fps(value)
 
 
+#: the longest path, and the longest name in it, that file systems take (bytes of UTF-8)
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+
+
+def _path(value, ctx: ParseContext) -> Path:
+    """A path option's value, relative to the pipeline's folder, checked against file-system limits."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a file path, got {_short(value)}")
+    if "\0" in value:
+        raise ValueError(f"a path cannot contain a NUL character, got {_short(value)}")
+    path = Path(value) if Path(value).is_absolute() else ctx.base_dir / value
+    size = len(str(path).encode("utf-8", "surrogateescape"))
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in path.parts), default=0)
+    if size > MAX_PATH_BYTES or longest > MAX_NAME_BYTES:
+        raise ValueError(f"the path is too long ({size} bytes, a name of {longest}; at most {MAX_PATH_BYTES} "
+                         f"and {MAX_NAME_BYTES}): {_short(value)}")
+    return path.resolve() if not Path(value).is_absolute() else path
+
+
 class InputPath(Option):
     """A file that must exist, relative to the pipeline file."""
 
@@ -348,9 +368,7 @@ class InputPath(Option):
         self.pattern = pattern
 
     def parse(self, value, ctx):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"expected a file path, got {_short(value)}")
-        path = (ctx.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
+        path = _path(value, ctx)
         if not self.pattern and not path.is_file():
             raise ValueError(f"file not found: {path}")
         return path
@@ -362,9 +380,7 @@ class OutputPath(Option):
     type_name = "output path"
 
     def parse(self, value, ctx):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"expected a file path, got {_short(value)}")
-        return (ctx.base_dir / value).resolve() if not Path(value).is_absolute() else Path(value)
+        return _path(value, ctx)
 
 
 _FRAME_FIELD = re.compile(r"%(%|(0?)([0-9]*)d|.?)", re.S)

@@ -44,6 +44,8 @@ class PipelineSpec:
     text: str = ""
     #: problems found in settings and vars; ``vfx.graph.build`` reports them with the node problems
     problems: list[Problem] = field(default_factory=list)
+    #: (node, option) whose values use a var that could not be substituted: not checked again
+    spoiled: set[tuple] = field(default_factory=set)
 
     def line_of(self, node: str | None = None, option: str | None = None) -> int | None:
         if node is None:
@@ -152,7 +154,7 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
     raw_settings = dict(section["pipeline"])
     raw_settings.update(setting_overrides)
     raw_settings = {k: expand(v, variables, None, k) for k, v in raw_settings.items()}
-    settings = _settings(raw_settings, path, problem)
+    settings = _settings({k: v for k, v in raw_settings.items() if (None, k) not in expand.spoiled}, path, problem)
 
     nodes_raw = section["nodes"]
     if not nodes_raw:
@@ -175,7 +177,7 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
     if not nodes:
         raise PipelineError(problems)
     return PipelineSpec(path=path, settings=settings, nodes=nodes, vars=variables, lines=lines, text=text,
-                        problems=problems)
+                        problems=problems, spoiled=expand.spoiled)
 
 
 def _parse_toml(text: str, error) -> dict:
@@ -281,6 +283,8 @@ class _Expander:
         self.problem, self.lines = problem, lines
         self.budget = MAX_EXPANSION
         self.texts: dict[int, str] = {}
+        self.failed: set[str] = set()       # vars whose substitution failed (reported once, where they are)
+        self.spoiled: set[tuple] = set()    # (node, option) that use them: their values mean nothing
 
     def resolve_vars(self, variables: dict) -> dict:
         """Let vars use other vars (``full = "${name}-v2"``), dependencies first; a var that refers to
@@ -291,19 +295,28 @@ class _Expander:
             message = (f"var '{name}' refers to itself" if len(cycle) == 2 else
                        "vars refer to each other in a cycle: " + " -> ".join(cycle))
             self.problem(message, option=f"vars.{name}", line=self.lines.get(("vars", name)))
-        stuck = {n for cycle in cyclic for n in cycle}
+        self.failed = {n for cycle in cyclic for n in cycle}
         resolved: dict = {}
         for name in order:
             value = variables[name]
-            if name not in stuck and isinstance(value, str):
+            if name not in self.failed and isinstance(value, str):
                 value = self(value, {**variables, **resolved}, None, f"vars.{name}",
                              line=self.lines.get(("vars", name)))
+                if value is _FAILED:
+                    self.failed.add(name)
+                    value = variables[name]
             resolved[name] = value
         return resolved
 
     def __call__(self, value, variables, node, option, line=None):
+        """``value`` with its variables substituted, as it stands where a substitution fails
+        (``_FAILED`` for a var itself, so that what uses it is not reported again)."""
         if isinstance(value, str):
-            return self._string(value, variables, node, option, line)
+            out = self._string(value, variables, node, option, line)
+            if out is _FAILED and not option.startswith("vars."):
+                self.spoiled.add((node, option))
+                return value
+            return out
         if isinstance(value, list):
             return [self(v, variables, node, option, line) for v in value]
         if isinstance(value, dict):
@@ -313,10 +326,12 @@ class _Expander:
     def _string(self, value: str, variables, node, option, line):
         whole = _VAR.fullmatch(value)
         if whole and whole.group(1) in variables:
-            return variables[whole.group(1)]
+            return _FAILED if whole.group(1) in self.failed else variables[whole.group(1)]
         pieces, size, pos = [], 0, 0
         for m in _VAR.finditer(value):
             name = m.group(1)
+            if name in self.failed:
+                return _FAILED
             if name in variables:
                 v = variables[name]
                 text = self.texts.get(id(v))
@@ -336,11 +351,14 @@ class _Expander:
                 self.problem(f"with its variables substituted, this value {what} (the limit)",
                              node=node, option=option, line=line)
                 self.budget = max(self.budget, 0)
-                return value
+                return _FAILED
         if not pieces:
             return value
         pieces.append(value[pos:])
         return "".join(pieces)
+
+
+_FAILED = object()
 
 
 def _var_order(variables: dict) -> tuple[list[str], list[list[str]]]:
