@@ -285,3 +285,10 @@ def test_three_hundred_node_chain_renders(tmp_path, capfd):
     code, text = _run(["render", "-q", path], capfd)
     assert code == 0, text[-3000:]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["f_0000.png", "f_0001.png"]
+
+
+def test_toml_nesting_is_measured_before_parsing():
+    from vfx.pipeline import _bracket_depth
+    text = 'a = "[[[[" # [[[[\nb = \'\'\'\n[[[[\'\'\'\nc = [[1], { d = "\\" [[[[" }]\n[t]\n'
+    assert _bracket_depth(text) == (2, 4)
+    assert _bracket_depth("x = " + "[" * 40)[0] == 33      # stops counting past the limit
