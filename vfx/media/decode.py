@@ -77,7 +77,7 @@ class VideoReader:
                     self._restart(src_index)
                     restarted = True
                     continue
-                raise MediaError(f"{self.path}: frame {src_index} is past the end of the stream")
+                raise MediaError(f"{self.path}: frame {src_index} could not be decoded (the stream ended before it)")
             if isinstance(item, BaseException):
                 self._thread = None
                 if isinstance(item, MediaError):
@@ -144,7 +144,7 @@ class VideoReader:
                 stream.thread_type = "AUTO"
                 if not from_start:
                     container.seek(index.seek_timestamp(keys[back]), stream=stream, backward=True)
-                delivered = overshot = False
+                delivered = False
                 last = -1
                 for frame in container.decode(stream):
                     if index.exact:
@@ -158,21 +158,20 @@ class VideoReader:
                     last = idx
                     if idx < target:
                         continue
-                    if idx > target and not delivered:
-                        overshot = True
+                    if idx > target and not delivered:      # landed past it
                         break
                     delivered = True
                     yield frame, idx
             finally:
                 container.close()
-            if delivered or not overshot:
+            if delivered:
                 return
             if from_start:
                 t = float(index.seconds(target))
                 raise MediaError(f"{self.path}: frame {target} (at {t:.3f} s) cannot be decoded, even from the "
                                  "start of the stream")
             self.backoffs += 1
-            back = back * 2 + 1           # the seek landed past it: from an earlier keyframe
+            back = back * 2 + 1           # the seek landed past it (or nowhere): from an earlier keyframe
 
     def _shutdown(self):
         if self._thread is not None:
