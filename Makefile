@@ -23,8 +23,14 @@ demo: install
 	$(VFX) render pipelines/music_video.toml
 	@echo "wrote out/showcase.mp4 and out/music_video.mp4"
 
+# the kernel tests run twice: for this CPU, then as a baseline x86-64 CPU would run them (Numba
+# compiled for a generic target, OpenCV's and torch's AVX/AVX2/AVX-512 dispatch switched off)
+BASELINE_CPU := NUMBA_CPU_NAME=generic NUMBA_CACHE_DIR=$(CURDIR)/.cache/numba-generic ATEN_CPU_CAPABILITY=default \
+	OPENCV_CPU_DISABLE=AVX512_SKX,AVX512_COMMON,AVX512_ICL,AVX512_CLX,AVX512_CNL,AVX2,FMA3,AVX,POPCNT
+
 test: install
 	$(PY) -m pytest -q
+	$(BASELINE_CPU) $(PY) -m pytest -q -p no:cacheprovider -m kernel
 
 bench: install
 	$(PY) benchmarks/run.py

@@ -183,6 +183,7 @@ GRADE_CASES = {
 }
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("has_alpha", [True, False])
 @pytest.mark.parametrize("case", list(GRADE_CASES))
 def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_alpha):
@@ -679,6 +680,7 @@ def test_every_effect_renders_a_pipeline_with_a_lut(tmp_path):
     assert torch.allclose(single[0], again[2], atol=1e-6)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("has_alpha", [True, False])
 @pytest.mark.parametrize("blend", ["add", "screen"])
 def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
@@ -705,6 +707,7 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("has_alpha", [True, False])
 @pytest.mark.parametrize("color", [0.0, 0.4, 1.0])
 def test_grain_kernel_matches_the_torch_path(monkeypatch, color, has_alpha):

@@ -11,6 +11,8 @@ from vfx.frames import empty_pixels
 
 fastmath = pytest.importorskip("vfx.fastmath")
 
+pytestmark = pytest.mark.kernel
+
 
 @jit.kernel
 def _apply(name, x, e, out):

@@ -164,6 +164,7 @@ KEY_CASES = {
 }
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("has_alpha", [True, False])
 @pytest.mark.parametrize("case", list(KEY_CASES))
 def test_chroma_key_kernel_matches_the_torch_path(monkeypatch, case, has_alpha):
@@ -239,6 +240,7 @@ def test_luma_key_thresholds_and_softness(invert):
     assert a[25] == pytest.approx(0.5, abs=1e-4) and a[75] == pytest.approx(0.5, abs=1e-4)
 
 
+@pytest.mark.kernel
 def test_luma_key_hard_edges_and_defaults_key_out_black():
     pixels, luma = grey_ramp()
     a = make_node(LumaKey, TensorClip(pixels), low=0.405, high=0.605, softness=0.0).frames([0]).pixels[0, 3, 0].numpy()

@@ -159,6 +159,7 @@ def test_lattice_box_and_direct_hash_agree(monkeypatch):
         assert torch.allclose(f(X, Y, 13), fast[name], atol=1e-6), name
 
 
+@pytest.mark.kernel
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed")
 @pytest.mark.parametrize("name", sorted(BASES))
 def test_cpu_kernel_equals_torch_path(name, monkeypatch):
