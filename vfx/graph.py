@@ -186,13 +186,16 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
     from .outputs import Protected, refusal, resolved
     protected = Protected().add_graph(Graph(spec=spec, nodes=nodes, order=order))
     outputs_seen: dict[Path, str] = {}
+    blockers: dict[Path, str | None] = {}
     for enc in encoders:
         for out in enc.output_paths():
             unsafe = refusal(out, protected)
             out = resolved(out)
             if unsafe:
                 problems.append(spec.problem(unsafe, node=enc.id, option="path"))
-            blocker = None if unsafe else _unwritable_folder(out.parent)
+            if not unsafe and out.parent not in blockers:     # an image sequence: one folder, many files
+                blockers[out.parent] = _unwritable_folder(out.parent)
+            blocker = None if unsafe else blockers[out.parent]
             if blocker:
                 problems.append(spec.problem(f"cannot write {out}: {blocker}", node=enc.id, option="path"))
             if out in outputs_seen:
