@@ -44,7 +44,7 @@ CODECS: dict[str, CodecPreset] = {
 AUDIO_CODECS = {"aac": "aac", "opus": "libopus", "pcm": "pcm_s16le"}
 AUDIO_CONTAINERS = {"aac": (".mp4", ".mov", ".mkv"), "opus": (".webm", ".mkv", ".mp4"),
                     "pcm": (".mov", ".mkv", ".avi")}
-#: sample formats and rates each audio codec is given (None: any rate)
+#: the sample format each audio codec is fed
 _AUDIO_FORMAT = {"aac": "fltp", "opus": "flt", "pcm": "s16"}
 _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 FASTSTART = {".mp4", ".mov"}
