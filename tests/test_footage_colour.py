@@ -380,3 +380,13 @@ def test_sample_aspect_ratio_is_written(tmp_path, backend):
     writer.write(FrameBatch([0, 1], torch.full((2, 4, 48, 64), 0.5)))
     writer.close()
     assert "SAR 16:15" in ffprobe_line(tmp_path / "s.mp4"), ffprobe_line(tmp_path / "s.mp4")
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_anamorphic_source_kept_anamorphic_writes_its_sar(tmp_path, graph):
+    src = encode(tmp_path / "ana.mp4", 2, rate="25", size=(320, 240), args=X264 + ["-vf", "setsar=16/15"])
+    assert "SAR 16:15" in ffprobe_line(src)
+    for backend in ("pyav", "ffmpeg"):
+        out = _render(tmp_path, src, f"a{backend}{int(graph)}.mp4", graph=graph, size=(320, 240), rate="25",
+                      source_extra='pixel_aspect = "keep"', encode_extra=f'backend = "{backend}"')
+        assert "SAR 16:15" in ffprobe_line(out), (backend, ffprobe_line(out))
