@@ -301,8 +301,6 @@ def test_a_frame_too_long_for_its_audio_is_refused(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ truncated media
-@pytest.mark.xfail(strict=True, reason="source.video (plugins/sources.py VideoSource, vfx/media/decode.py) does "
-                                       "not yet name the node with a decoding error: remove this mark when it does")
 def test_a_truncated_fast_start_mp4_names_the_file_and_the_node(tmp_path):
     import av
     from conftest import make_video

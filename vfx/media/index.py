@@ -141,9 +141,13 @@ def build_index(container, stream) -> FrameIndex:
     exact = True
     n = 0
     first_key = None               # pts of the first keyframe in decode order (discarded or not)
+    whole = 0                      # packets read in full
     for packet in container.demux(stream):
         if not packet.size:
             continue
+        if packet.is_corrupt:      # cut short by the end of the file
+            break
+        whole += 1
         p = packet.pts if packet.pts is not None else packet.dts
         if p is None:
             exact = False
@@ -163,6 +167,10 @@ def build_index(container, stream) -> FrameIndex:
         if packet.is_keyframe:
             key_pts.append(p)
             key_dts.append(packet.dts if packet.dts is not None else p)
+    listed = stream.frames or 0    # what the container's own index (an MP4's moov) says it holds
+    if listed > whole:
+        raise MediaError(f"the file is cut short: its index lists {listed} video frames, "
+                         f"{whole} are in the file (an interrupted copy or download?)")
     if exact and first_key is not None:
         pts = [p for p in pts if p >= first_key]
     if not pts:
