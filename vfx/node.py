@@ -19,7 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import RenderError, VfxError
+from .errors import MediaError, RenderError, VfxError
 from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
 from . import options as opt
 from .options import Options
@@ -188,6 +188,8 @@ class Node:
                 batch = self.render(list(indices))
             else:
                 batch = self._render_frame_by_frame(list(indices))
+        except MediaError as exc:
+            raise _attributed(exc, self.id) from None
         except VfxError:
             raise
         except Exception as exc:
@@ -211,6 +213,8 @@ class Node:
         """``render_audio`` with errors attributed to this node."""
         try:
             return self.render_audio(start, count)
+        except MediaError as exc:
+            raise _attributed(exc, self.id) from None
         except VfxError:
             raise
         except Exception as exc:
@@ -335,3 +339,9 @@ class Encoder(Node):
     def abort(self) -> None:
         """Remove temporary files; leave whatever was at the output path untouched."""
         raise NotImplementedError
+
+
+def _attributed(exc: MediaError, node: str) -> MediaError:
+    """``exc`` with the node that read the media named first (a media file failing mid-render)."""
+    text = str(exc)
+    return exc if text.startswith("node '") else MediaError(f"node '{node}': {text}")
