@@ -116,6 +116,21 @@ def test_range_override_reads_limited_codes_as_full(corpus, tmp_path):
     assert min(psnr(full, ref)) >= 40
 
 
+def test_a_yuvj_stream_can_be_read_as_limited_range(corpus, tmp_path):
+    """A mis-flagged camera file: yuvj420p whose codes are really limited range."""
+    src = corpus / "yuvj.mp4"
+    got = _png_rgb(_render(tmp_path, src, "j_%04d.png", graph=True, size=(320, 240), frames=1,
+                           source_extra='color_range = "limited"'))
+    plain = tmp_path / "plain.mkv"            # the same samples relabelled yuv420p: ffmpeg reads them as limited
+    subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-c:v", "ffv1", "-vf",
+                    "scale=in_range=pc:out_range=pc,format=yuv420p,setparams=range=tv", str(plain)], check=True)
+    ref = ffmpeg_frames(plain)[0]
+    assert min(psnr(got, ref)) >= 40 and min(psnr(got, ffmpeg_frames(src)[0])) < 35
+    out = _render(tmp_path, src, "j.mp4", graph=False, size=(320, 240), frames=1,
+                  source_extra='color_range = "limited"', encode_extra='crf = 0\naudio_codec = "none"')
+    assert "yuv420p(tv" in ffprobe_line(out) and min(psnr(ffmpeg_frames(out)[0], ref)) >= 40
+
+
 def test_10bit_hevc_keeps_its_depth_into_the_graph(corpus, tmp_path):
     """16-bit PNGs out of a 10-bit source are not 8-bit codes scaled up, and match ffmpeg's rgb48.
 

@@ -59,10 +59,13 @@ def tag(frames: list, matrix: str = "auto", color_range: str = "auto") -> list:
     """
     forced_matrix = MATRIX_TAG.get(matrix)
     forced_range = RANGE_TAG.get(color_range)
-    for frame in frames:
+    for i, frame in enumerate(frames):
         name = frame.format.name
         if not format_kind(name)[0]:
             continue
+        if forced_range == RANGE_LIMITED and name.startswith("yuvj"):
+            frame = frames[i] = _as_yuv(frame)      # swscale reads yuvj as full range whatever the tag says
+            name = frame.format.name
         space = forced_matrix if forced_matrix is not None else frame.colorspace
         if space not in _SWS:
             space = default_matrix(frame.height)
@@ -74,6 +77,20 @@ def tag(frames: list, matrix: str = "auto", color_range: str = "auto") -> list:
         if rng != frame.color_range:
             frame.color_range = rng
     return frames
+
+
+def _as_yuv(frame):
+    """A ``yuvj*`` frame's planes as the plain ``yuv*`` format (same samples, tags kept)."""
+    import av
+    out = av.VideoFrame(frame.width, frame.height, frame.format.name.replace("yuvj", "yuv", 1))
+    for sp, dp in zip(frame.planes, out.planes):
+        src = np.frombuffer(sp, np.uint8).reshape(sp.height, sp.line_size)
+        dst = np.frombuffer(dp, np.uint8).reshape(dp.height, dp.line_size)
+        n = min(sp.line_size, dp.line_size)
+        dst[:, :n] = src[:, :n]
+    out.pts, out.time_base = frame.pts, frame.time_base
+    out.colorspace, out.color_primaries, out.color_trc = frame.colorspace, frame.color_primaries, frame.color_trc
+    return out
 
 
 @dataclass(frozen=True)
