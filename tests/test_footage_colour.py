@@ -39,6 +39,10 @@ CLIPS = {       # name: (size, rate, ffmpeg output args)
     "prores.mov": ((320, 240), "24", ["-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le",
                                       "-colorspace", "bt709", "-color_range", "tv"]),
     "hd_untagged.mp4": ((1280, 720), "24", X264 + ["-pix_fmt", "yuv420p"]),
+    "bt2020.mkv": ((320, 240), "24", ["-c:v", "ffv1", "-pix_fmt", "yuv444p10le", "-vf",
+                                      "scale=out_color_matrix=bt2020:out_range=tv,setparams=colorspace=bt2020nc"]),
+    "prores4444.mov": ((320, 240), "24", ["-c:v", "prores_ks", "-profile:v", "4", "-pix_fmt", "yuva444p12le",
+                                          "-colorspace", "bt709", "-color_range", "tv"]),
 }
 FRAMES = 2
 
@@ -131,15 +135,17 @@ def test_a_yuvj_stream_can_be_read_as_limited_range(corpus, tmp_path):
     assert "yuv420p(tv" in ffprobe_line(out) and min(psnr(ffmpeg_frames(out)[0], ref)) >= 40
 
 
-def test_10bit_hevc_keeps_its_depth_into_the_graph(corpus, tmp_path):
-    """16-bit PNGs out of a 10-bit source are not 8-bit codes scaled up, and match ffmpeg's rgb48.
+@pytest.mark.parametrize("name,vf", [("hevc10.mp4", "scale=in_chroma_loc=left"), ("bt2020.mkv", None),
+                                     ("prores4444.mov", None)])
+def test_deep_sources_keep_their_depth_into_the_graph(corpus, tmp_path, name, vf):
+    """16-bit PNGs out of a 10/12-bit source match ffmpeg's rgb48 closer than an 8-bit step.
 
-    HEVC says chroma is left-sited when the stream does not say; the ffmpeg CLI assumes centre
-    for an unflagged stream, so the reference is told left (PyAV's swscale and ffmpeg then agree
-    bit for bit; without it they differ by a quarter chroma sample at the patch edges).
+    HEVC says 4:2:0 chroma is left-sited when the stream does not say; the ffmpeg CLI assumes
+    centre for an unflagged stream, so for it the reference is told left (PyAV's swscale and
+    ffmpeg then agree bit for bit; without it they differ by a quarter chroma sample at edges).
     """
-    got = _png_rgb(_render(tmp_path, corpus / "hevc10.mp4", "d_%04d.png", graph=True, size=(320, 240), bits=16))
-    ref = ffmpeg_frames(corpus / "hevc10.mp4", vf="scale=in_chroma_loc=left", deep=True)[0]
+    got = _png_rgb(_render(tmp_path, corpus / name, "d_%04d.png", graph=True, size=(320, 240), bits=16))
+    ref = ffmpeg_frames(corpus / name, vf=vf, deep=True)[0]
     assert got.dtype == np.uint16 and min(psnr(got, ref, peak=65535)) >= 40, psnr(got, ref, peak=65535)
     ramp = slice(60, 120)                   # the grey ramp: an 8-bit step is 257 here
     err = np.abs(got[ramp].astype(int) - ref[ramp]).mean()
