@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -374,11 +375,13 @@ class Resize(vfx.Editor):
         if mode == "stretch":
             w, h = W, H
         else:
-            scale = (min if mode == "fit" else max)(W / src.width, H / src.height)
-            w, h = max(1, round(src.width * scale)), max(1, round(src.height * scale))
+            shown = src.width * float(src.sar)        # an anamorphic clip kept as stored is shown wider
+            scale = (min if mode == "fit" else max)(W / shown, H / src.height)
+            w, h = max(1, round(shown * scale)), max(1, round(src.height * scale))
         self._scaled = (w, h)
         self._offset = ((W - w) // 2, (H - h) // 2)
-        self.video = src.with_(width=W, height=H, has_alpha=src.has_alpha or (mode == "fit" and (w, h) != (W, H)))
+        self.video = src.with_(width=W, height=H, sar=Fraction(1),
+                               has_alpha=src.has_alpha or (mode == "fit" and (w, h) != (W, H)))
         self.audio = self.input("input").audio
 
     def render(self, indices):

@@ -5,6 +5,8 @@ import vfx
 from vfx import ConfigureError, opt
 from vfx.media.encode import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS
 
+from .audio import check_frame_audio
+
 
 class VideoEncoder(vfx.Encoder):
     """A video file (h264, h265, prores incl. 4444 with alpha, vp9, ffv1) with optional audio.
@@ -85,6 +87,8 @@ class VideoEncoder(vfx.Encoder):
             raise ConfigureError(f"{self.audio_codec} audio cannot go in '{ext}' files; it goes in "
                                  f"{', '.join(AUDIO_CONTAINERS[self.audio_codec])}; use {hint}",
                                  option="audio_codec")
+        if self._audio_node is not None:
+            check_frame_audio(self)
         from vfx.plugins import get_registry
         backends = get_registry().backends
         if o.backend not in backends:

@@ -300,6 +300,25 @@ def test_a_frame_too_long_for_its_audio_is_refused(tmp_path):
     assert with_audio.nodes["music"].max_batch == 6
 
 
+def test_a_frame_too_long_for_any_muxed_audio_is_refused(tmp_path):
+    """The cap holds for every audio an encoder muxes, a test tone's included, not only audio nodes."""
+    p = write_pipeline(tmp_path, """
+        [pipeline]
+        width = 32
+        height = 32
+        fps = "1/1001"
+        duration = 2
+        [nodes.bars]
+        type = "source.testpattern"
+        tone = 440
+        [nodes.out]
+        type = "encode.video"
+        input = "bars"
+        path = "out.mp4"
+    """)
+    run(tmp_path, "validate", p, rc=2, fragments=["p.toml", "node 'out'", "fps = 1/1001", "at most 10 s"])
+
+
 # ------------------------------------------------------------------------------------ truncated media
 def test_a_truncated_fast_start_mp4_names_the_file_and_the_node(tmp_path):
     import av
