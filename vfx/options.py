@@ -28,6 +28,9 @@ REQUIRED = object()
 DEFAULT_MAX_SIZE = 16384
 #: the largest magnitude of an integer option with no maximum of its own (exact in a float64)
 MAX_INT = 2**53
+#: the largest magnitude of a number (float, or a float vector's value) with no range of its own;
+#: an animated value is clamped to it
+MAX_FLOAT = 1e9
 
 
 def max_size() -> int:
@@ -185,7 +188,14 @@ class Float(_Ranged):
     def parse(self, value, ctx):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"expected a number, got {_type_label(value)} {_short(value)}")
-        return self._check_range(float(value))
+        v = self._check_range(float(value))
+        if abs(v) > MAX_FLOAT:
+            raise ValueError(f"must be between -1e9 and 1e9, got {v:g}")
+        return v
+
+    def finish(self, values):
+        import numpy as np
+        return np.clip(super().finish(values), -MAX_FLOAT, MAX_FLOAT)
 
 
 class Bool(Option):
@@ -288,7 +298,8 @@ class Vec(Option):
         import numpy as np
         if self.min is not None:
             values = np.maximum(values, self.min)
-        return np.clip(np.round(values), -max_size(), max_size()) if self.integer else values
+        return np.clip(np.round(values), -max_size(), max_size()) if self.integer else \
+            np.clip(values, -MAX_FLOAT, MAX_FLOAT)
 
     def scalar(self, row):
         return tuple(int(v) if self.integer else float(v) for v in row)
@@ -307,6 +318,8 @@ class Vec(Option):
         if self.integer and any(abs(v) > cap for v in value):
             raise ValueError(f"every value must be at most {cap} (the size limit; set the environment variable "
                              f"VFX_MAX_SIZE to raise it), got {_short(value)}")
+        if not self.integer and any(abs(v) > MAX_FLOAT for v in value):
+            raise ValueError(f"every value must be between -1e9 and 1e9, got {_short(value)}")
         return tuple(int(v) if self.integer else float(v) for v in value)
 
 
@@ -561,7 +574,7 @@ class Options:
                     errors.append((name, f"missing required option ({field.type_name}: {field.doc})"))
                 else:
                     values[name] = field.default_value(ctx)
-            except ValueError as exc:
+            except (ValueError, OSError) as exc:       # OSError: a path the system cannot take
                 errors.append((name, str(exc)))
         if errors:
             raise OptionErrors(errors)
