@@ -127,27 +127,15 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
         except ValueError as exc:
             problem(f"--set {parts[0]}: {exc}")
             continue
-        if parts[0] == "nodes" and len(parts) == 3:
-            node_overrides.append((parts[1], parts[2], value))
-        elif parts[0] in ("vars", "pipeline", "nodes"):
-            if len(parts) == 2 and parts[0] == "vars":
-                parts = parts[1:]
-            elif len(parts) == 2 and parts[0] == "pipeline":
-                setting_overrides[parts[1]] = value
-                continue
-            else:
-                want = {"vars": "vars.NAME", "pipeline": "pipeline.SETTING", "nodes": "nodes.NODE.OPTION"}[parts[0]]
-                problem(f"--set key {key.strip()!r} is not {want}")
-                continue
-        elif len(parts) == 2:
-            node_overrides.append((parts[0], parts[1], value))
-            continue
-        if len(parts) != 1:
-            problem(f"--set key {key.strip()!r} is not a var, pipeline.SETTING or NODE.OPTION")
-        elif not _NAME.fullmatch(parts[0]):
-            problem(f"--set key {parts[0]!r} is not a variable name (letters, digits and _, not first a digit)")
+        target = _override_target(parts)
+        if isinstance(target, str):
+            problem(f"--set key {key.strip()!r} {target}")
+        elif target[0] == "var":
+            variables[target[1]] = value
+        elif target[0] == "setting":
+            setting_overrides[target[1]] = value
         else:
-            variables[parts[0]] = value
+            node_overrides.append((target[1], target[2], value))
 
     expand = _Expander(problem, lines)
     variables = expand.resolve_vars(variables)
@@ -178,6 +166,32 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
         raise PipelineError(problems)
     return PipelineSpec(path=path, settings=settings, nodes=nodes, vars=variables, lines=lines, text=text,
                         problems=problems, spoiled=expand.spoiled)
+
+
+_OVERRIDE_FORMS = {"vars": "vars.NAME", "pipeline": "pipeline.SETTING", "nodes": "nodes.NODE.OPTION"}
+
+
+def _override_target(parts: list[str]):
+    """What a ``--set`` key names: ``("var", name)``, ``("setting", name)``, ``("option", node, option)``,
+    or why it names nothing."""
+    head, n = parts[0], len(parts)
+    if head in _OVERRIDE_FORMS:
+        if n != _OVERRIDE_FORMS[head].count(".") + 1:
+            return f"is not {_OVERRIDE_FORMS[head]}"
+        if head == "nodes":
+            return ("option", parts[1], parts[2])
+        if head == "pipeline":
+            return ("setting", parts[1])
+        name = parts[1]
+    elif n == 2:
+        return ("option", parts[0], parts[1])
+    elif n == 1:
+        name = parts[0]
+    else:
+        return "is not a var, pipeline.SETTING or NODE.OPTION"
+    if not _NAME.fullmatch(name):
+        return "is not a variable name (letters, digits and _, not first a digit)"
+    return ("var", name)
 
 
 def _parse_toml(text: str, error) -> dict:
