@@ -293,6 +293,8 @@ def test_three_hundred_node_chain_renders(tmp_path, capfd):
     code, text = _run(["render", "-q", path], capfd)
     assert code == 0, text[-3000:]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["f_0000.png", "f_0001.png"]
+    code, text = _run(["preview", path, "--frame", "1", "-o", tmp_path / "p.png"], capfd)
+    assert code == 0 and (tmp_path / "p.png").stat().st_size > 0, text[-3000:]
 
 
 def test_toml_nesting_is_measured_before_parsing():
