@@ -41,9 +41,9 @@ def max_size() -> int:
         return DEFAULT_MAX_SIZE
 
 
-def _finite(v, what="a finite number"):
+def _finite(v):
     if isinstance(v, float) and not math.isfinite(v):
-        raise ValueError(f"expected {what}, got {v}")
+        raise ValueError(f"expected a finite number, got {v}")
     return v
 
 
@@ -368,7 +368,12 @@ def _path(value, ctx: ParseContext) -> Path:
     if size > MAX_PATH_BYTES or longest > MAX_NAME_BYTES:
         raise ValueError(f"the path is too long ({size} bytes, a name of {longest}; at most {MAX_PATH_BYTES} "
                          f"and {MAX_NAME_BYTES}): {_short(value)}")
-    return path.resolve() if not Path(value).is_absolute() else path
+    if Path(value).is_absolute():
+        return path
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:          # RuntimeError: a symlink loop
+        raise ValueError(f"cannot resolve {_short(value)}: {exc}") from None
 
 
 class InputPath(Option):
@@ -413,11 +418,11 @@ def frame_pattern_error(name: str, last: int = 0) -> str | None:
         return (f"the file name {name!r} must contain exactly one frame-number field such as %04d, "
                 f"found {len(fields)}")
     width = fields[0].group(3)
-    if width and (len(width) > 2 or int(width) > MAX_FRAME_FIELD):
+    if width and int(width) > MAX_FRAME_FIELD:
         return f"the frame field {fields[0].group()!r} is wider than {MAX_FRAME_FIELD} digits"
     longest = len((name % last).encode())
-    if longest > 255:
-        return f"the file names would be {longest} bytes long; a file name is at most 255"
+    if longest > MAX_NAME_BYTES:
+        return f"the file names would be {longest} bytes long; a file name is at most {MAX_NAME_BYTES}"
     return None
 
 
