@@ -117,7 +117,7 @@ def main() -> None:
     from vfx.engine import configure_threads
     from vfx.graph import build_for_preview
     from vfx.pipeline import load
-    from vfx_plugins import audio_dsp
+    from vfx_plugins.audio import audio_dsp
     configure_threads("cpu")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +152,7 @@ def main() -> None:
 
         npy = tmp / "mono.npy"
         np.save(npy, mono)
-        code = COLD.format(plugins=str(ROOT / "plugins"), npy=str(npy))
+        code = COLD.format(plugins=str(ROOT / "plugins" / "audio"), npy=str(npy))
         env = dict(os.environ, OMP_NUM_THREADS="1")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
         cold_import_s, cold_analyse_s = map(float, out.stdout.split())

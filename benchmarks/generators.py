@@ -10,7 +10,7 @@ Three measurements, on the CPU and (where torch sees one) on CUDA:
    decoded H.264 plate, encoded to H.264 (libx264 veryfast, crf 20), next to the same pipeline
    without the generator layer.
 
-Models: the shipped models (``plugins/models/*.safetensors``) where one of the architecture and
+Models: the shipped models (``plugins/generators/models/*.safetensors``) where one of the architecture and
 resolution exists, else an untrained model of the shipped architectures (``dcgan_sn``,
 ``conv_vae``) with their default config at that resolution: the speed is the same, the pictures
 are not. On CUDA the forward passes use the node's default precision (bf16/fp16 autocast) and the
@@ -58,7 +58,7 @@ RESOLUTIONS = (64, 128)
 
 def pick_models(folder: Path) -> dict[tuple[str, int], tuple[Path, str]]:
     """(family, resolution) -> (model file, description): shipped where possible, else untrained."""
-    shipped_dir = ROOT / "plugins" / "models"
+    shipped_dir = ROOT / "plugins" / "generators" / "models"
     shipped = {}
     for path in sorted(shipped_dir.glob("*.safetensors")) if shipped_dir.is_dir() else []:
         if path.name.endswith(".ckpt.safetensors"):

@@ -19,9 +19,8 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = DOCS / "nodes.md"
-KIND_ORDER = ["source", "generator", "effect", "editor", "audio", "encoder"]
-KIND_TITLES = {"source": "Sources", "generator": "Generators", "effect": "Effects", "editor": "Editors",
-               "audio": "Audio", "encoder": "Encoders"}
+#: the built-in plugin sub-packages (``plugins/<name>/``), in the order of the page's sections
+GROUP_ORDER = ["sources", "backgrounds", "effects", "editors", "encoders", "audio", "text", "generators", "signals"]
 
 
 def _md(text: str) -> str:
@@ -71,8 +70,16 @@ def _options_table(options: list[dict], lines: list[str], heading: str = "option
     return nested
 
 
+def _group(cls, plugin: str) -> str:
+    """The section of a node type: its built-in sub-package (``vfx_plugins.effects.keying``: effects),
+    else its plugin's name."""
+    parts = cls.__module__.split(".")
+    return parts[1] if parts[0] == "vfx_plugins" and len(parts) > 1 else plugin
+
+
 def collect(include_all: bool = False) -> list[dict]:
-    """Every node type's schema (type, kind, plugin, package, doc, options), sorted by kind and type."""
+    """Every node type's schema (type, kind, plugin, package, group, doc, options), sorted by group
+    (the built-in sub-packages first, in ``GROUP_ORDER``) and type."""
     from vfx.plugins import get_registry, plugin_infos
     reg = get_registry()
     packages = {p["name"]: p["package"] for p in plugin_infos()}
@@ -83,10 +90,11 @@ def collect(include_all: bool = False) -> list[dict]:
         if not include_all and package != "vfx":
             continue
         out.append({"type": type_name, "kind": cls.kind, "plugin": plugin, "package": package,
+                    "group": _group(cls, plugin),
                     "doc": inspect.cleandoc(cls.__doc__ or ""), "options": cls.Options.describe(),
                     "max_batch": cls.max_batch})
-    rank = {k: i for i, k in enumerate(KIND_ORDER)}
-    out.sort(key=lambda s: (rank.get(s["kind"], len(rank)), s["type"]))
+    rank = {k: i for i, k in enumerate(GROUP_ORDER)}
+    out.sort(key=lambda s: (rank.get(s["group"], len(rank)), s["group"], s["type"]))
     return out
 
 
@@ -99,7 +107,8 @@ def render(schemas: list[dict], include_all: bool = False) -> str:
         "",
         ("Every node type registered in this environment, built-in or from a plugin."
          if include_all else
-         "Every node type that ships with vfx (the built-in plugins `sources`, `editors` and `encoders`). "
+         "Every node type that ships with vfx, by built-in plugin (one per folder of `plugins/`: "
+         + ", ".join(f"`{g}`" for g in GROUP_ORDER) + "). "
          "Node types from third-party plugins are described by `vfx nodes TYPE` once the plugin is installed."),
         "",
         "A node is a table `[nodes.ID]` in a pipeline with a `type` and the options below; see "
@@ -117,9 +126,9 @@ def render(schemas: list[dict], include_all: bool = False) -> str:
         lines.append(f"| [`{s['type']}`](#{_anchor(s['type'])}) | {s['kind']} | {_cell(summary)} |")
     current = None
     for s in schemas:
-        if s["kind"] != current:
-            current = s["kind"]
-            lines += ["", f"## {KIND_TITLES.get(current, current.title())}"]
+        if s["group"] != current:
+            current = s["group"]
+            lines += ["", f"## {current.title()}"]
         origin = f"plugin `{s['plugin']}`" + (f" (package `{s['package']}`)" if s["package"] else "")
         lines += ["", f"### {s['type']}", "", f"*{s['kind']}*, from {origin}."
                   + (f" Takes at most {s['max_batch']} frames per call." if s["max_batch"] else ""), ""]

@@ -3,7 +3,7 @@
     .venv/bin/python models/evaluate_shipped.py              # all three
     .venv/bin/python models/evaluate_shipped.py fire         # one
 
-For every model (``plugins/models/<name>.safetensors``, held-out frames from
+For every model (``plugins/generators/models/<name>.safetensors``, held-out frames from
 ``models/make_data.py`` in ``models/data/out/<name>/heldout``):
 
 * VAE: each held-out frame is encoded and decoded through the model (``encode`` -> posterior
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "models" / "data" / "out"
 OUT = ROOT / "models" / "out"
 GALLERY = ROOT / "docs" / "gallery"
-MODELS = ROOT / "plugins" / "models"
+MODELS = ROOT / "plugins" / "generators" / "models"
 NAMES = ("fire", "sky", "nebula")
 SAMPLE_SEED = 1234
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Rebuild the three shipped models (plugins/models/{fire,sky,nebula}.safetensors) from scratch:
+# Rebuild the three shipped models (plugins/generators/models/{fire,sky,nebula}.safetensors) from scratch:
 # render their training data with the project's own effects, train, then evaluate.
 #
 #   models/train_shipped.sh            # everything (data ~3-7 min, training ~30 min, eval ~3 min on 2 busy CPU cores)
 #   models/train_shipped.sh data       # only the datasets      (models/data/out/, ignored by git)
-#   models/train_shipped.sh train      # only the training      (plugins/models/*.safetensors)
+#   models/train_shipped.sh train      # only the training      (plugins/generators/models/*.safetensors)
 #   models/train_shipped.sh eval       # only the evaluation    (docs/gallery/model_*.png, models/shipped_metrics.json)
 #
 # --threads 1: on a 2-core machine shared with other work, torch with 2 OpenMP threads trained
@@ -36,11 +36,11 @@ if [[ $stage == all || $stage == data ]]; then
 fi
 
 if [[ $stage == all || $stage == train ]]; then
-    timed train-fire $VFX train vae --data $D/fire/train --out plugins/models/fire.safetensors \
+    timed train-fire $VFX train vae --data $D/fire/train --out plugins/generators/models/fire.safetensors \
         --resolution 64 --latent-dim 64 --steps 2000 --batch-size 32 --seed 0 --threads 1 --device cpu
-    timed train-sky $VFX train vae --data $D/sky/train --out plugins/models/sky.safetensors \
+    timed train-sky $VFX train vae --data $D/sky/train --out plugins/generators/models/sky.safetensors \
         --resolution 64 --latent-dim 64 --steps 2000 --batch-size 32 --seed 0 --threads 1 --device cpu
-    timed train-nebula $VFX train gan --data $D/nebula/train --out plugins/models/nebula.safetensors \
+    timed train-nebula $VFX train gan --data $D/nebula/train --out plugins/generators/models/nebula.safetensors \
         --resolution 64 --latent-dim 64 --channels 16 --steps 4000 --batch-size 32 --seed 0 --threads 1 --device cpu
 fi
 

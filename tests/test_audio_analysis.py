@@ -1,5 +1,5 @@
 """signal.audio: onsets, tempo and beats of click tracks, levels as drivers, events that trigger
-lightning and explosions, random access; and the limiter's block-exactness (plugins/audio_dsp.py)."""
+lightning and explosions, random access; and the limiter's block-exactness (plugins/audio/audio_dsp.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 
 from vfx.graph import build_for_preview
 from vfx.pipeline import load
-from vfx_plugins import audio_dsp
+from vfx_plugins.audio import audio_dsp
 
 from conftest import write_pipeline
 from test_audio import RATE, write_audio

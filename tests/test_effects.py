@@ -1,4 +1,4 @@
-"""Built-in effects (plugins/effects.py): grade, blur, glow, vignette, grain, fade.
+"""Built-in effects (plugins/effects/): grade, blur, glow, vignette, grain, fade.
 
 Nodes are tested directly on small tensors (no registry, no encoder), against NumPy and
 scikit-image references; masks, keyframes, validation and one lossless render go through real
@@ -19,7 +19,8 @@ from vfx.engine import RenderOptions, render
 from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.pipeline import load
-from vfx_plugins import effects as fx
+from vfx_plugins.effects import Blur, Fade, Glow, Grade, Grain, Vignette, _common
+from vfx.media import lut as cube
 
 from conftest import TensorClip, decode_frames, make_node, write_pipeline
 
@@ -59,7 +60,7 @@ def test_grade_matches_reference_formulas_on_straight_colour(grade_path):
     rgb, alpha = sample_pixels()
     opts = dict(exposure=0.7, contrast=1.3, pivot=0.2, saturation=1.4, lift=[0.05, -0.02, 0.0],
                 gamma=[1.2, 0.9, 1.0], gain=[1.1, 1.0, 0.95])
-    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), **opts).frames([0]).pixels
+    out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), **opts).frames([0]).pixels
     x = rgb.double().numpy() * 2 ** 0.7
     x = np.where(x > 0, 0.2 * (np.maximum(x, 0) / 0.2) ** 1.3, x)
     y = np.einsum("c,nchw->nhw", LUMA, x)[:, None]
@@ -82,7 +83,7 @@ def test_grade_matches_reference_formulas_on_straight_colour(grade_path):
 ])
 def test_each_grade_control_alone(grade_path, name, value, expected):
     rgb, alpha = sample_pixels(seed=3)
-    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), **{name: value}).frames([0]).pixels
+    out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), **{name: value}).frames([0]).pixels
     np.testing.assert_allclose(straight(out)[0], expected(rgb.double().numpy()), rtol=2e-5, atol=2e-6)
 
 
@@ -90,20 +91,20 @@ def test_grade_with_defaults_returns_the_input_batch():
     src = TensorClip(premultiplied(*sample_pixels()))
     batch = src.frames([0])
     src.render = lambda indices: batch
-    assert make_node(fx.Grade, src).frames([0]) is batch
+    assert make_node(Grade, src).frames([0]) is batch
 
 
 def test_white_balance_makes_the_picked_white_neutral_and_keeps_luminance(grade_path):
     picked = [0.9, 0.75, 0.55]                  # a warm grey card, sRGB
     lin = vfx_color.srgb_to_linear(np.array(picked))
     rgb = torch.tensor(lin, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, 2, 2)
-    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, torch.ones(1, 1, 2, 2))), white=picked).frames([0]).pixels
+    out = make_node(Grade, TensorClip(premultiplied(rgb, torch.ones(1, 1, 2, 2))), white=picked).frames([0]).pixels
     r, g, b = out[0, :3, 0, 0].double().tolist()
     assert r == pytest.approx(g, rel=1e-5) and g == pytest.approx(b, rel=1e-5)
     assert r == pytest.approx(float(lin @ LUMA), rel=1e-5)
     # temperature warms: red up, blue down, luminance of grey kept
     grey = torch.full((1, 3, 2, 2), 0.18)
-    warm = make_node(fx.Grade, TensorClip(premultiplied(grey, torch.ones(1, 1, 2, 2))), temperature=1.0).frames([0]).pixels
+    warm = make_node(Grade, TensorClip(premultiplied(grey, torch.ones(1, 1, 2, 2))), temperature=1.0).frames([0]).pixels
     r, g, b = warm[0, :3, 0, 0].double().tolist()
     assert r > g > b and r / b == pytest.approx(2.0, rel=1e-5)
     assert np.dot([r, g, b], LUMA) == pytest.approx(0.18, rel=1e-5)
@@ -132,30 +133,30 @@ def test_identity_lut_changes_nothing(tmp_path, grade_path, space):
     lut = cube_file(tmp_path / "id.cube", lambda x: x, 5)
     rgb, alpha = lut_pixels()
     px = premultiplied(rgb, alpha)
-    out = make_node(fx.Grade, TensorClip(px), lut=str(lut), lut_space=space).frames([0, 1]).pixels
+    out = make_node(Grade, TensorClip(px), lut=str(lut), lut_space=space).frames([0, 1]).pixels
     assert (out - px).abs().max() < 1e-5
 
 
 def test_lut_from_a_known_function_matches_it_within_trilinear_error(tmp_path, grade_path):
     lut = cube_file(tmp_path / "sq.cube", lambda x: x ** 2, 33)
     rgb, alpha = lut_pixels()
-    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut), lut_space="linear").frames([0, 1]).pixels
+    out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut), lut_space="linear").frames([0, 1]).pixels
     # trilinear interpolation of x^2 on a grid of step h errs by at most h^2 / 4
     assert np.abs(straight(out)[0] - rgb.double().numpy() ** 2).max() <= (1 / 32) ** 2 / 4 + 1e-6
     # in sRGB space the cube sees encoded values: out = decode(encode(x)^2)
-    out = make_node(fx.Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut)).frames([0, 1]).pixels
-    enc = fx.srgb_encode(rgb.double()).numpy()
-    expected = fx.srgb_decode(torch.from_numpy(enc ** 2)).numpy()
+    out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut)).frames([0, 1]).pixels
+    enc = _common.srgb_encode(rgb.double()).numpy()
+    expected = _common.srgb_decode(torch.from_numpy(enc ** 2)).numpy()
     assert np.abs(straight(out)[0] - expected).max() < 1e-3
 
 
 def test_the_cpu_lut_atlas_matches_grid_sample(tmp_path):
     rng = np.random.default_rng(4)
     table = rng.random((17, 17, 17, 3)).astype(np.float32)          # a rough LUT: large steps
-    lut = fx.CubeLUT(17, table, (-0.5, 0.0, 0.0), (1.5, 1.0, 2.0))
+    lut = cube.CubeLUT(17, table, (-0.5, 0.0, 0.0), (1.5, 1.0, 2.0))
     rgb = torch.rand((2, 3, 30, 40)) * 2.2 - 0.6                       # inside and outside the domain
-    atlas = fx.apply_lut(rgb, lut, fx.lut_volume(lut, "cpu"))
-    reference = fx.apply_lut(rgb, lut, fx.lut_tensor(lut, "cpu"))
+    atlas = cube.apply_lut(rgb, lut, cube.lut_volume(lut, "cpu"))
+    reference = cube.apply_lut(rgb, lut, cube.lut_tensor(lut, "cpu"))
     assert (atlas - reference).abs().max() < 2e-5
 
 
@@ -164,10 +165,10 @@ def test_lut_domain_and_mix(tmp_path, grade_path):
     lut = cube_file(tmp_path / "wide.cube", lambda x: x, 9, "DOMAIN_MIN 0 0 0\nDOMAIN_MAX 2 2 2", (0.0, 2.0))
     rgb = torch.tensor([0.25, 1.5, 3.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     px = premultiplied(rgb, torch.ones(1, 1, 2, 2))
-    out = make_node(fx.Grade, TensorClip(px), lut=str(lut), lut_space="linear").frames([0]).pixels
+    out = make_node(Grade, TensorClip(px), lut=str(lut), lut_space="linear").frames([0]).pixels
     assert out[0, :3, 0, 0].tolist() == pytest.approx([0.25, 1.5, 2.0], abs=1e-5)
     half = cube_file(tmp_path / "half.cube", lambda x: x * 0.5, 3)
-    out = make_node(fx.Grade, TensorClip(px), lut=str(half), lut_space="linear", lut_mix=0.5).frames([0]).pixels
+    out = make_node(Grade, TensorClip(px), lut=str(half), lut_space="linear", lut_mix=0.5).frames([0]).pixels
     assert out[0, 0, 0, 0].item() == pytest.approx(0.25 * 0.75, abs=1e-6)
 
 
@@ -191,7 +192,7 @@ def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_al
     animated) of more pixels than one kernel chunk, with values below 0 and above 1, pixels of
     alpha 0, and a LUT of rough steps whose domain the values overshoot."""
     from vfx import jit
-    from vfx_plugins import grade_kernel
+    from vfx_plugins.effects import _grade_kernel as grade_kernel
     def look(x):
         r, g, b = x[..., 0], x[..., 1], x[..., 2]
         return np.stack([g ** 2, np.sin(3 * r) + 0.2, b * r - 0.1], -1)
@@ -206,7 +207,7 @@ def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_al
     for path in ("kernel", "torch"):
         monkeypatch.setattr(jit, "ENABLED", path == "kernel")
         clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-        results[path] = make_node(fx.Grade, clip, **options).frames([0, 1, 2]).pixels
+        results[path] = make_node(Grade, clip, **options).frames([0, 1, 2]).pixels
     kernel, reference = results["kernel"], results["torch"]
     assert kernel.is_contiguous(memory_format=torch.channels_last) and reference.std() > 0.1
     assert (kernel[1] - kernel[0]).abs().max() > 0.01 or case != "animated"
@@ -214,7 +215,7 @@ def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_al
 
 
 def test_read_cube_parses_title_domain_and_order(tmp_path):
-    lut = fx.read_cube(cube_file(tmp_path / "t.cube", lambda x: x * [1.0, 0.5, 0.25], 3,
+    lut = cube.read_cube(cube_file(tmp_path / "t.cube", lambda x: x * [1.0, 0.5, 0.25], 3,
                                  "DOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1"))
     assert (lut.size, lut.title, lut.domain_max) == (3, "test", (1.0, 1.0, 1.0))
     # red changes fastest: table[b, g, r]
@@ -248,8 +249,8 @@ def test_bad_cube_files_are_configure_errors_with_the_line(tmp_path, text, line,
 
 def test_a_cube_without_a_size_is_refused(tmp_path):
     (tmp_path / "empty.cube").write_text('TITLE "nothing"\n# only comments\n')
-    with pytest.raises(fx.CubeError, match="no LUT_3D_SIZE"):
-        fx.read_cube(tmp_path / "empty.cube")
+    with pytest.raises(cube.CubeError, match="no LUT_3D_SIZE"):
+        cube.read_cube(tmp_path / "empty.cube")
 
 
 def test_committed_warm_cube_is_what_its_script_writes():
@@ -259,7 +260,7 @@ def test_committed_warm_cube_is_what_its_script_writes():
     finally:
         sys.path.pop(0)
     assert (ROOT / "pipelines" / "luts" / "warm.cube").read_text() == make_warm_cube.cube_text()
-    assert fx.read_cube(ROOT / "pipelines" / "luts" / "warm.cube").size == 17
+    assert cube.read_cube(ROOT / "pipelines" / "luts" / "warm.cube").size == 17
 
 
 # --- blur -------------------------------------------------------------------------------------------
@@ -289,18 +290,18 @@ def test_blur_matches_skimage_gaussian(sigma, tolerance):
     ref = gaussian(img.astype(np.float64), sigma=sigma, mode="nearest", preserve_range=True, channel_axis=-1,
                    truncate=4.0)
     src = TensorClip(torch.from_numpy(img).permute(2, 0, 1)[None])
-    out = make_node(fx.Blur, src, sigma=sigma).frames([0]).pixels[0].permute(1, 2, 0).numpy()
+    out = make_node(Blur, src, sigma=sigma).frames([0]).pixels[0].permute(1, 2, 0).numpy()
     err = np.abs(out - ref)
     assert err.mean() < tolerance and err.max() < max(10 * tolerance, 1e-5), (err.mean(), err.max())
 
 
 def test_blur_radius_is_three_sigma_and_both_is_an_error():
     img = torch.from_numpy(blur_image(48, 64)).permute(2, 0, 1)[None]
-    a = make_node(fx.Blur, TensorClip(img), sigma=4.0).frames([0]).pixels
-    b = make_node(fx.Blur, TensorClip(img), radius=12.0).frames([0]).pixels
+    a = make_node(Blur, TensorClip(img), sigma=4.0).frames([0]).pixels
+    b = make_node(Blur, TensorClip(img), radius=12.0).frames([0]).pixels
     assert torch.equal(a, b)
     with pytest.raises(vfx.ConfigureError) as info:
-        make_node(fx.Blur, TensorClip(img), sigma=1.0, radius=3.0)
+        make_node(Blur, TensorClip(img), sigma=1.0, radius=3.0)
     assert info.value.option == "radius"
 
 
@@ -309,7 +310,7 @@ def test_blur_keeps_total_energy(sigma, size):
     px = torch.zeros(1, 4, size, size)
     c = size // 2
     px[:, :, c - 20:c + 20, c - 20:c + 20] = torch.tensor([2.0, 0.5, 1.0, 1.0]).view(1, 4, 1, 1)
-    out = make_node(fx.Blur, TensorClip(px), sigma=sigma).frames([0]).pixels
+    out = make_node(Blur, TensorClip(px), sigma=sigma).frames([0]).pixels
     assert out.double().sum((2, 3)).numpy() == pytest.approx(px.double().sum((2, 3)).numpy(), rel=1e-4)
     assert out.max() <= 2.0 + 1e-5 and out.min() >= 0
 
@@ -317,7 +318,7 @@ def test_blur_keeps_total_energy(sigma, size):
 def test_blur_of_premultiplied_alpha_does_not_darken_edges():
     px = torch.zeros(1, 4, 40, 40)
     px[:, :, 10:30, 10:30] = torch.tensor([1.0, 0.2, 0.0, 1.0]).view(1, 4, 1, 1)   # opaque orange on clear
-    out = make_node(fx.Blur, TensorClip(px), sigma=3.0).frames([0]).pixels
+    out = make_node(Blur, TensorClip(px), sigma=3.0).frames([0]).pixels
     a = out[0, 3]
     edge = (a > 0.01) & (a < 0.99)
     assert edge.sum() > 100
@@ -330,14 +331,14 @@ def test_gaussian_blur_on_tiny_and_odd_frames():
     from skimage.filters import gaussian
     img = blur_image(17, 23)
     ref = gaussian(img.astype(np.float64), sigma=30, mode="nearest", preserve_range=True, channel_axis=-1)
-    out = fx.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 30.0)[0].permute(1, 2, 0).numpy()
+    out = _common.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 30.0)[0].permute(1, 2, 0).numpy()
     assert np.abs(out - ref).max() < 1e-3
-    out = fx.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 7.0)[0].permute(1, 2, 0).numpy()
+    out = _common.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 7.0)[0].permute(1, 2, 0).numpy()
     ref = gaussian(img.astype(np.float64), sigma=7, mode="nearest", preserve_range=True, channel_axis=-1)
     assert np.abs(out - ref).max() < 1e-5
     img = blur_image(101, 203)
     ref = gaussian(img.astype(np.float64), sigma=12, mode="nearest", preserve_range=True, channel_axis=-1)
-    out = fx.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 12.0)[0].permute(1, 2, 0).numpy()
+    out = _common.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 12.0)[0].permute(1, 2, 0).numpy()
     assert np.abs(out - ref).mean() < 1e-3
 
 
@@ -345,17 +346,17 @@ def test_gaussian_blur_on_tiny_and_odd_frames():
 def test_torch_path_for_gpus_matches_the_opencv_path(monkeypatch, sigma):
     """On a GPU the blur runs on torch (conv2d, avg_pool2d, interpolate): same numbers as OpenCV."""
     img = torch.from_numpy(blur_image(51, 83)).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
-    cv = fx.gaussian_blur(img, sigma)
-    monkeypatch.setattr(fx, "USE_OPENCV", False)
-    th = fx.gaussian_blur(img, sigma)
+    cv = _common.gaussian_blur(img, sigma)
+    monkeypatch.setattr(_common, "USE_OPENCV", False)
+    th = _common.gaussian_blur(img, sigma)
     assert th.shape == img.shape and th.is_contiguous(memory_format=torch.channels_last)
     assert (cv - th).abs().max() < 1e-5
     src = grain_src(2)
-    a = make_node(fx.Grain, src, size=2.5, color=0.5).frames([0, 1]).pixels
+    a = make_node(Grain, src, size=2.5, color=0.5).frames([0, 1]).pixels
     assert (a - src.pixels).abs().mean() > 1e-3 and torch.isfinite(a).all()
-    glow = make_node(fx.Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
-    monkeypatch.setattr(fx, "USE_OPENCV", True)
-    again = make_node(fx.Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
+    glow = make_node(Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
+    monkeypatch.setattr(_common, "USE_OPENCV", True)
+    again = make_node(Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
     assert (glow - again).abs().max() < 1e-5
 
 
@@ -371,7 +372,7 @@ def glow_plate(h=120, w=160):
 
 def test_glow_adds_light_only_around_bright_areas():
     px = glow_plate()
-    out = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0, knee=0.5).frames([0]).pixels
+    out = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0, knee=0.5).frames([0]).pixels
     diff = (out - px)[0, :3]
     assert diff.min() >= -1e-6                                      # light is only added
     assert diff[:, 50, 70].min() > 0.01                             # next to the spot
@@ -379,23 +380,23 @@ def test_glow_adds_light_only_around_bright_areas():
     assert torch.equal(out[0, 3], px[0, 3])
     # nothing above threshold - knee: unchanged
     dim = torch.cat([torch.full((1, 3, 32, 32), 0.3), torch.ones(1, 1, 32, 32)], 1)
-    out = make_node(fx.Glow, TensorClip(dim), radius=9.0, threshold=0.8, knee=0.2).frames([0]).pixels
+    out = make_node(Glow, TensorClip(dim), radius=9.0, threshold=0.8, knee=0.2).frames([0]).pixels
     assert (out - dim).abs().max() < 1e-7
 
 
 def test_glow_tint_intensity_and_screen():
     px = glow_plate()
-    base = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0).frames([0]).pixels - px
-    red = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0, color="red", intensity=2.0).frames([0]).pixels - px
+    base = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0).frames([0]).pixels - px
+    red = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0, color="red", intensity=2.0).frames([0]).pixels - px
     assert torch.allclose(red[0, 0], 2 * base[0, 0], atol=1e-5) and red[0, 1:3].abs().max() < 1e-6
-    screen = make_node(fx.Glow, TensorClip(px), radius=12.0, threshold=1.0, blend="screen").frames([0]).pixels
+    screen = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0, blend="screen").frames([0]).pixels
     assert torch.allclose(screen - px, base * (1 - px.clamp(0, 1)), atol=1e-5)
 
 
 def test_glow_on_a_transparent_plate_adds_alpha_around_the_element():
     px = torch.zeros(1, 4, 64, 64)
     px[:, :, 28:36, 28:36] = torch.tensor([3.0, 3.0, 3.0, 1.0]).view(1, 4, 1, 1)
-    out = make_node(fx.Glow, TensorClip(px), radius=9.0, threshold=0.5).frames([0]).pixels
+    out = make_node(Glow, TensorClip(px), radius=9.0, threshold=0.5).frames([0]).pixels
     assert out[0, 3, 24, 32] > 0.05 and out[0, 3, 0, 0] < 1e-6
 
 
@@ -403,16 +404,16 @@ def test_glow_on_a_transparent_plate_adds_alpha_around_the_element():
 
 def test_vignette_leaves_the_centre_and_darkens_the_corners():
     px = torch.cat([torch.full((1, 3, 90, 160), 0.5), torch.ones(1, 1, 90, 160)], 1)
-    out = make_node(fx.Vignette, TensorClip(px), amount=0.8, radius=0.5, softness=0.8).frames([0]).pixels
+    out = make_node(Vignette, TensorClip(px), amount=0.8, radius=0.5, softness=0.8).frames([0]).pixels
     assert torch.equal(out[0, :, 40:50, 75:85], px[0, :, 40:50, 75:85])
     corner = out[0, 0, 0, 0].item()
     assert corner < 0.5 * 0.5 and out[0, 0, 0, 0] < out[0, 0, 10, 10] < out[0, 0, 30, 40] <= 0.5
     assert torch.equal(out[0, 3], px[0, 3])
     # corners sit at distance sqrt(2): radius 1.5 leaves the whole frame alone
-    same = make_node(fx.Vignette, TensorClip(px), radius=1.5, roundness=0.0).frames([0]).pixels
+    same = make_node(Vignette, TensorClip(px), radius=1.5, roundness=0.0).frames([0]).pixels
     assert torch.equal(same, px)
     # an off-centre vignette, tinted white: the new centre is untouched, far corner brightened
-    tinted = make_node(fx.Vignette, TensorClip(px), center=[0.0, 0.0], color="white", radius=0.2).frames([0]).pixels
+    tinted = make_node(Vignette, TensorClip(px), center=[0.0, 0.0], color="white", radius=0.2).frames([0]).pixels
     assert tinted[0, 0, 0, 0].item() == pytest.approx(0.5, abs=1e-6)
     assert tinted[0, 0, -1, -1].item() > 0.7
 
@@ -427,12 +428,12 @@ def grain_src(n=6):
 @pytest.mark.parametrize("options", [{}, {"color": 1.0, "size": 1.0}, {"color": 0.5, "size": 2.5}])
 def test_grain_is_deterministic_per_frame_and_seed(options):
     src = grain_src()
-    a = make_node(fx.Grain, src, seed=1, **options).frames(list(range(6))).pixels
-    b = make_node(fx.Grain, src, seed=1, **options).frames(list(range(6))).pixels
+    a = make_node(Grain, src, seed=1, **options).frames(list(range(6))).pixels
+    b = make_node(Grain, src, seed=1, **options).frames(list(range(6))).pixels
     assert torch.equal(a, b)
-    alone = make_node(fx.Grain, src, seed=1, **options).frames([4]).pixels
+    alone = make_node(Grain, src, seed=1, **options).frames([4]).pixels
     assert torch.equal(alone[0], a[4])
-    other_seed = make_node(fx.Grain, src, seed=2, **options).frames([4]).pixels
+    other_seed = make_node(Grain, src, seed=2, **options).frames([4]).pixels
     assert (other_seed[0] - a[4]).abs().mean() > 1e-3
     assert (a[3] - a[4]).abs().mean() > 1e-3                       # every frame has its own grain
     assert (a - src.pixels).abs().mean() > 1e-3
@@ -443,7 +444,7 @@ def test_grain_strength_size_colour_and_response():
     flat = src.pixels
 
     def grain(**options):
-        out = make_node(fx.Grain, src, amount=0.05, response=0.0, **options).frames([0]).pixels
+        out = make_node(Grain, src, amount=0.05, response=0.0, **options).frames([0]).pixels
         return (out[:, :3].sqrt() - flat[:, :3].sqrt())[0]
 
     e = grain(size=1.0)
@@ -459,7 +460,7 @@ def test_grain_strength_size_colour_and_response():
     # response: little grain in deep shadows and highlights, the most in the midtones
     bands = torch.tensor([0.001, 0.25, 0.98]).repeat_interleave(20).view(1, 1, 1, 60).expand(1, 3, 40, 60)
     src = TensorClip(torch.cat([bands, torch.ones(1, 1, 40, 60)], 1), has_alpha=False)
-    out = make_node(fx.Grain, src, amount=0.02, response=1.0, size=1.0).frames([0]).pixels
+    out = make_node(Grain, src, amount=0.02, response=1.0, size=1.0).frames([0]).pixels
     er = (out[0, 0].sqrt() - src.pixels[0, 0].sqrt())
     shadow, mid, high = er[:, :20].std(), er[:, 20:40].std(), er[:, 40:].std()
     assert shadow < 0.3 * mid and high < 0.3 * mid and mid.item() == pytest.approx(0.02, rel=0.15)
@@ -469,31 +470,31 @@ def test_grain_strength_size_colour_and_response():
 
 def test_fade_values_at_known_frames():
     white = TensorClip(torch.ones(12, 4, 4, 4), has_alpha=False)
-    node = make_node(fx.Fade, white, **{"in": 4, "out": 4})
+    node = make_node(Fade, white, **{"in": 4, "out": 4})
     out = node.frames(list(range(12))).pixels[:, 0, 0, 0].tolist()
     assert out == pytest.approx([0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0], abs=1e-6)
     assert node.video.has_alpha is False
-    smooth = make_node(fx.Fade, white, **{"in": 4}, curve="smooth").frames([1, 2, 11]).pixels[:, 0, 0, 0].tolist()
+    smooth = make_node(Fade, white, **{"in": 4}, curve="smooth").frames([1, 2, 11]).pixels[:, 0, 0, 0].tolist()
     assert smooth == pytest.approx([0.15625, 0.5, 1.0], abs=1e-6)
-    clear = make_node(fx.Fade, white, out=2, color="transparent")
+    clear = make_node(Fade, white, out=2, color="transparent")
     assert clear.video.has_alpha is True
     px = clear.frames([9, 10, 11]).pixels
     assert px[:, 3, 0, 0].tolist() == pytest.approx([1.0, 0.5, 0.0]) and px[:, 0, 0, 0].tolist() == pytest.approx(
         [1.0, 0.5, 0.0])
-    red = make_node(fx.Fade, white, **{"in": 2}, color="#ff0000").frames([0, 1]).pixels[:, :, 0, 0]
+    red = make_node(Fade, white, **{"in": 2}, color="#ff0000").frames([0, 1]).pixels[:, :, 0, 0]
     assert red.flatten().tolist() == pytest.approx([1, 0, 0, 1, 1, 0.5, 0.5, 1])
 
 
 def test_fade_longer_than_the_input_is_an_error():
     with pytest.raises(vfx.ConfigureError) as info:
-        make_node(fx.Fade, TensorClip(torch.ones(5, 4, 2, 2)), out=5)
+        make_node(Fade, TensorClip(torch.ones(5, 4, 2, 2)), out=5)
     assert info.value.option == "out"
 
 
 @pytest.mark.parametrize("cls,options", [
-    (fx.Grade, dict(exposure=1.0, contrast=1.5, saturation=0.5, lift=[0.1, 0.0, 0.0], gamma=[1.5, 1, 1])),
-    (fx.Blur, dict(sigma=12.0)), (fx.Glow, dict(threshold=0.2, radius=6.0)), (fx.Glow, dict(threshold=0.2)),
-    (fx.Vignette, dict(color="orange")), (fx.Grain, dict(color=0.5)), (fx.Fade, {"in": 1}),
+    (Grade, dict(exposure=1.0, contrast=1.5, saturation=0.5, lift=[0.1, 0.0, 0.0], gamma=[1.5, 1, 1])),
+    (Blur, dict(sigma=12.0)), (Glow, dict(threshold=0.2, radius=6.0)), (Glow, dict(threshold=0.2)),
+    (Vignette, dict(color="orange")), (Grain, dict(color=0.5)), (Fade, {"in": 1}),
 ])
 @pytest.mark.parametrize("layout", ["channels_last", "nchw"])
 def test_no_effect_writes_into_its_input(cls, options, layout):
@@ -688,7 +689,7 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     kernels: the torch path's frames, for an odd-sized frame with overbright and transparent
     pixels and per-frame values."""
     from vfx import jit
-    from vfx_plugins import glow_kernel
+    from vfx_plugins.effects import _glow_kernel as glow_kernel
     combined = []
     combine = glow_kernel.combine
     monkeypatch.setattr(glow_kernel, "combine", lambda *args: combined.append(1) or combine(*args))
@@ -699,7 +700,7 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     for path in ("kernel", "torch"):
         monkeypatch.setattr(jit, "ENABLED", path == "kernel")
         clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-        node = make_node(fx.Glow, clip, radius=24.0, octaves=2, blend=blend, color="#ffc080",
+        node = make_node(Glow, clip, radius=24.0, octaves=2, blend=blend, color="#ffc080",
                          threshold={"keyframes": [[0, 0.3], [1, 0.8]]}, knee=0.3, intensity=2.0)
         results[path] = node.frames([0, 1]).pixels
     assert len(combined) == 2                      # the kernel ran (half resolution), once a frame
@@ -721,7 +722,7 @@ def test_grain_kernel_matches_the_torch_path(monkeypatch, color, has_alpha):
     for path in ("kernel", "torch"):
         monkeypatch.setattr(jit, "ENABLED", path == "kernel")
         clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-        results[path] = make_node(fx.Grain, clip, amount=0.2, color=color, size=2.0, response=0.6).frames([0, 1]).pixels
+        results[path] = make_node(Grain, clip, amount=0.2, color=color, size=2.0, response=0.6).frames([0, 1]).pixels
     assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
     torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
 
@@ -732,14 +733,14 @@ def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case)
     does not divide the frame, give the whole-frame result (spatial steps span strips) up to the
     rounding of sums taken in another order."""
     from vfx import imageops
-    from vfx_plugins.keying import ChromaKey, LumaKey
+    from vfx_plugins.effects.keying import ChromaKey, LumaKey
     rgb, alpha = sample_pixels(n=2, h=23, w=17, seed=3)
     rgb[:, 1] += 0.6 * (torch.rand((2, 23, 17)) > 0.5)                 # a patchy green screen to key
     px = premultiplied(rgb, alpha)
     lut = cube_file(tmp_path / "sq.cube", lambda x: x ** 2, 9)
-    node = {"grade": lambda: make_node(fx.Grade, TensorClip(px), exposure=0.4, contrast=1.3, saturation=0.7,
+    node = {"grade": lambda: make_node(Grade, TensorClip(px), exposure=0.4, contrast=1.3, saturation=0.7,
                                        lift=[0.02, 0, 0], gamma=[1.1, 1, 0.9], lut=str(lut), lut_mix=0.8),
-            "grain": lambda: make_node(fx.Grain, TensorClip(px), amount=0.2, color=0.4, size=2.0),
+            "grain": lambda: make_node(Grain, TensorClip(px), amount=0.2, color=0.4, size=2.0),
             "chroma_key": lambda: make_node(ChromaKey, TensorClip(px), key_color="#20c030", shrink=1.5,
                                             feather=2.0),
             "luma_key": lambda: make_node(LumaKey, TensorClip(px), low=0.3, high=0.8, invert=True)}[case]

@@ -12,7 +12,7 @@ from vfx.graph import build
 from vfx.node import NodeContext, PipelineSettings
 from vfx.options import ParseContext
 from vfx.pipeline import load
-from vfx_plugins.explosion import Explosion, blackbody_rgb, drag_terms
+from vfx_plugins.effects.explosion import Explosion, blackbody_rgb, drag_terms
 
 from conftest import TensorClip, write_pipeline
 
@@ -273,7 +273,7 @@ def test_renders_in_a_pipeline(tmp_path):
 
 
 def test_the_torch_path_a_gpu_takes_matches_the_opencv_path(monkeypatch):
-    import vfx_plugins.explosion as module
+    import vfx_plugins.effects.explosion as module
     plate = gradient_plate()
     ref = frames(make(plate=plate), [0, 4, 12])
     monkeypatch.setattr(module, "USE_OPENCV", False)

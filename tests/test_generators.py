@@ -16,7 +16,7 @@ from vfx.pipeline import load
 
 from conftest import TensorClip, decode_frames, make_node, run_vfx, write_pipeline
 
-import vfx_plugins.generators as gen
+import vfx_plugins.generators.generators as gen
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.options import OptionErrors, ParseContext
 from vfx.pipeline import load
-from vfx_plugins.geometry import Shake, Transform, affine_grid, affine_thetas, gradient_noise
+from vfx_plugins.effects.geometry import Shake, Transform, affine_grid, affine_thetas, gradient_noise
 
 from conftest import TensorClip, make_node, write_pipeline
 
@@ -337,7 +337,7 @@ def test_drivers_and_vector_expressions_between_frames(tmp_path):
         path = "o.mp4"
         """)
     graph = build(load(p))
-    from vfx_plugins.geometry import option_at
+    from vfx_plugins.effects.geometry import option_at
     node = graph.nodes["driven"]
     lum = graph.nodes["lum"].signal("value", [2, 3])
     mid = option_at(node, "translate", [2.5, -0.5, 5.5])
@@ -356,7 +356,7 @@ def test_drivers_and_vector_expressions_between_frames(tmp_path):
 @pytest.mark.parametrize("filter_", ["bilinear", "bicubic"])
 def test_the_opencv_path_matches_grid_sample(monkeypatch, edges, filter_):
     """On a CPU transforms run through OpenCV remap; elsewhere (and here with it off) grid_sample."""
-    from vfx_plugins import geometry
+    from vfx_plugins.effects import geometry
     src = TensorClip(pattern(40, 56, seed=3).contiguous(memory_format=torch.channels_last), count=4)
     options = dict(translate={"expr": ["3.3 + 2 * frame", "-2.7"]}, rotate=17.0, scale_xy=[1.2, 0.9],
                    edges=edges, filter=filter_, motion_blur=3, shutter=0.5, anchor=[0.4, 0.35])

@@ -11,7 +11,7 @@ from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.options import OptionErrors, ParseContext
 from vfx.pipeline import load
-from vfx_plugins.keying import ChromaKey, LumaKey
+from vfx_plugins.effects.keying import ChromaKey, LumaKey
 
 from conftest import TensorClip, decode_frames, make_node, write_pipeline
 
@@ -97,7 +97,7 @@ def test_spill_suppression_follows_the_key_hue():
 
 
 def test_spill_suppression_for_an_off_axis_key_hue():
-    from vfx_plugins.keying import _despill_basis
+    from vfx_plugins.effects.keying import _despill_basis
     teal = (0.05, 0.7, 0.35)
     spilled = (0.6, 0.7, 0.6)
     src = TensorClip(plate(screen=teal, spilled=spilled))
@@ -134,8 +134,8 @@ def test_feather_blurs_the_matte():
 
 
 def test_the_gpu_code_paths_match_the_opencv_ones():
-    """Blur, shrink and the sRGB encode (effects.srgb_encode) run in OpenCV on a CPU and in torch elsewhere."""
-    from vfx_plugins import keying
+    """Blur, shrink and the sRGB encode (effects._common.srgb_encode) run in OpenCV on a CPU and in torch elsewhere."""
+    from vfx_plugins.effects import keying
     rng = np.random.default_rng(2)
     m = torch.from_numpy((rng.random((1, 1, 40, 50)) > 0.6).astype(np.float32))
     k = keying.gaussian_kernel(3.5)
@@ -146,7 +146,7 @@ def test_the_gpu_code_paths_match_the_opencv_ones():
     x = torch.rand(2, 3, 20, 30) ** 3
     xn = x.double().numpy()
     reference = np.where(xn <= 0.0031308, xn * 12.92, 1.055 * xn ** (1 / 2.4) - 0.055)
-    from vfx_plugins import effects
+    from vfx_plugins.effects import _common as effects
     for opencv in (True, False):
         effects.USE_OPENCV = opencv
         try:

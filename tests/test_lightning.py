@@ -12,7 +12,7 @@ from vfx.graph import build
 from vfx.node import NodeContext, PipelineSettings
 from vfx.options import ParseContext
 from vfx.pipeline import load
-from vfx_plugins.lightning import Lightning, TimeList
+from vfx_plugins.effects.lightning import Lightning, TimeList
 
 from conftest import TensorClip, write_pipeline
 
@@ -250,7 +250,7 @@ def test_validation_errors_name_node_and_option(tmp_path):
 
 
 def test_the_torch_path_a_gpu_takes_matches_the_opencv_path(monkeypatch):
-    import vfx_plugins.lightning as module
+    import vfx_plugins.effects.lightning as module
     plate = dark_plate()
     ref = frames(make(plate=plate, strikes=[0], region=[0.2, 0.0, 0.8, 1.0]), [0, 2])
     monkeypatch.setattr(module, "USE_OPENCV", False)

@@ -23,7 +23,7 @@ def _models():
 def test_builtin_architectures_are_registered_through_the_hook():
     known = architectures()
     assert {"conv_vae", "dcgan_sn"} <= set(known)
-    assert vfx.plugins.get_registry().architecture_plugin["conv_vae"] == "architectures"
+    assert vfx.plugins.get_registry().architecture_plugin["conv_vae"] == "generators"
 
 
 @pytest.mark.parametrize("index", [0, 1])
@@ -162,7 +162,7 @@ class _ThirdParty:
 
 @pytest.fixture
 def third_party_registry(monkeypatch):
-    import vfx_plugins.architectures as builtin
+    import vfx_plugins.generators.architectures as builtin
     manager = pluggy.PluginManager("vfx")
     manager.add_hookspecs(vfx.hookspecs)
     manager.register(builtin, name="architectures")

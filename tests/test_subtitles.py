@@ -11,8 +11,8 @@ import pytest
 
 from vfx.node import ConfigureError, NodeContext, PipelineSettings
 from vfx.options import ParseContext
-from vfx_plugins import text_layout as tl
-from vfx_plugins.subtitles import Subtitles, cue_frames, styled_runs
+from vfx_plugins.text import text_layout as tl
+from vfx_plugins.text.subtitles import Subtitles, cue_frames, styled_runs
 
 from conftest import decode_frames, run_vfx, write_pipeline
 

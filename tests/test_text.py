@@ -12,8 +12,8 @@ import torch
 
 from vfx.node import ConfigureError, NodeContext, PipelineSettings
 from vfx.options import OptionErrors, ParseContext
-from vfx_plugins import text_layout as tl
-from vfx_plugins.text import Text
+from vfx_plugins.text import text_layout as tl
+from vfx_plugins.text.text import Text
 
 from conftest import TensorClip, write_pipeline
 

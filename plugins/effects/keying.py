@@ -17,7 +17,7 @@ from vfx.frames import empty_pixels, empty_planes
 from vfx.color import srgb_to_linear
 from vfx.options import Animated
 
-from .effects import srgb_encode
+from ._common import srgb_encode
 
 OUTPUTS = ("composite", "matte")
 
@@ -276,7 +276,7 @@ class ChromaKey(_Keyer):
         strips = imageops.row_strips(pixels)
         colour = []                      # the straight colour of each strip, for the spill pass
         if kernels:
-            from . import keying_kernel as K
+            from . import _keying_kernel as K
             matte = empty_planes((n, 1, h, w))
             params = np.zeros((n, K.MATTE_PARAMS), np.float32)
             params[:, K.M_CB:K.M_CB + 3], params[:, K.M_CR:K.M_CR + 3] = _CB_WEIGHTS, _CR_WEIGHTS
@@ -367,9 +367,3 @@ class LumaKey(_Keyer):
                 matte = matte.neg_().add_(1)
             self._finish(strip, matte, out=out[:, :, y0:y1])
         return FrameBatch(indices, out)
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    register(ChromaKey)
-    register(LumaKey)

@@ -1,5 +1,5 @@
 """Audio nodes: audio files, a mixer with a look-ahead limiter, audio analysis as drivers and
-events, an audio visualiser and a drum machine with bass and pad (``plugins/synth.py``).
+events, an audio visualiser and a drum machine with bass and pad (``plugins/audio/synth.py``).
 
 All audio in the graph is float32 at the pipeline's ``sample_rate`` and ``channels``; sample ``n``
 of a node is at ``n / sample_rate`` seconds on its timeline, and video frame ``i`` starts at sample
@@ -287,7 +287,7 @@ class AudioSignal(vfx.Signal):
     and the analysis' padded copy: 115 MB for 300 s at 48 kHz) and is analysed once. Normalising,
     the tempo estimate and the beat tracking are per window, so with a track longer than one
     window levels and beats may step at a window's start, and an event within half a frame of a
-    window's end is dropped. See ``plugins/audio_dsp.py`` for the method: an STFT of about 21 ms,
+    window's end is dropped. See ``plugins/audio/audio_dsp.py`` for the method: an STFT of about 21 ms,
     spectral flux onsets, an autocorrelation tempo estimate and Ellis's dynamic-programming beat
     tracker.
 
@@ -619,11 +619,3 @@ class AudioVisualizer(vfx.Source):
         cov = cover.unsqueeze(-1)                                                        # (N, H, W, 1)
         pixels = bg.view(-1, 1, 1, 4) * (1 - cov) + fg.view(-1, 1, 1, 4) * cov
         return FrameBatch(indices, pixels.to(self.device).permute(0, 3, 1, 2))
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    """Register this module's node types."""
-    from .synth import Synth
-    for cls in (AudioSource, Mix, AudioSignal, AudioVisualizer, Synth):
-        register(cls)

@@ -824,8 +824,3 @@ class _Pyramid:
             hl, wl = self.dims[0]
             acc = torch.zeros((m, hl, wl, nch), dtype=torch.float32, device=dev)
         return acc
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    register(Explosion)

@@ -2,13 +2,13 @@
 (a DCGAN generator trained against a spectrally normalised discriminator with the hinge loss).
 
 They are registered by import path, so building the plugin registry (``vfx nodes``, ``vfx --help``)
-does not import torch; the networks live in ``vfx_plugins.model_nets`` and load on first use.
+does not import torch; the networks live in ``vfx_plugins.generators.model_nets`` and load on first use.
 """
 from __future__ import annotations
 
 import vfx
 
-BUILTIN = {"conv_vae": "vfx_plugins.model_nets:ConvVAE", "dcgan_sn": "vfx_plugins.model_nets:DCGANSN"}
+BUILTIN = {"conv_vae": "vfx_plugins.generators.model_nets:ConvVAE", "dcgan_sn": "vfx_plugins.generators.model_nets:DCGANSN"}
 
 
 @vfx.hookimpl

@@ -456,8 +456,3 @@ class Lightning(vfx.Effect):
                 a = plate[i, ..., 3:4]
                 out[i, ..., 3:4] = a + (1 - a) * lum
         return out
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    register(Lightning)

@@ -291,9 +291,3 @@ class Text(tl.TextSource):
             return None
         acc = tl.add_shadow(acc, o.shadow_color, o.shadow_offset, o.shadow_blur)
         return acc, bx, by, float(o.opacity)
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    """Register this module's node types."""
-    register(Text)

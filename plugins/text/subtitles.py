@@ -295,9 +295,3 @@ class Subtitles(tl.TextSource):
         draws = [(layer, x, y, alpha, j0, j1) for (_, alpha), j0, j1 in runs
                  for layer, x, y in self.placements(indices[j0])]
         return self.draw(indices, draws)
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    """Register this module's node types."""
-    register(Subtitles)

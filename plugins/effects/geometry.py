@@ -251,7 +251,6 @@ def pixel_matrices(thetas: np.ndarray, width: int, height: int) -> np.ndarray:
 def _remap_frames(src, params: np.ndarray, filter_: str, edges: str):
     """``_Warp._resample`` on a CPU: OpenCV ``remap`` of each channels-last frame."""
     import cv2
-    import torch
     from vfx.frames import empty_pixels
     interpolation = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC}[filter_]
     border = {"transparent": cv2.BORDER_CONSTANT, "clamp": cv2.BORDER_REPLICATE, "mirror": cv2.BORDER_REFLECT}[edges]
@@ -381,9 +380,3 @@ class Shake(_Warp):
         scale = 1.0 + over
         return (amp * nx, amp * ny, rot * nr, scale, scale,
                 np.full_like(x, width / 2.0), np.full_like(x, height / 2.0))
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    register(Transform)
-    register(Shake)

@@ -43,8 +43,3 @@ class Luma(vfx.Signal):
         luma = (crop * weights).sum(1).mean(dim=(1, 2)).cpu().numpy()
         out[[k for k, _ in inside]] = luma
         return out
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    register(Luma)

@@ -1,5 +1,5 @@
 """The networks of the built-in architectures ``conv_vae`` and ``dcgan_sn`` (registered by
-``vfx_plugins.architectures``, which stays light: this module, and torch, load on first use).
+``vfx_plugins.generators.architectures``, which stays light: this module, and torch, load on first use).
 
 Both work at any power-of-two resolution from 16 (tests) up; 64 and 128 are the supported sizes.
 Widths: ``channels`` at the full-resolution level, doubling at each 2x step down, capped at

@@ -7,7 +7,7 @@ and keyframe ``k`` is drawn from a generator seeded by (pipeline seed, node id, 
 range renders alone exactly as inside the whole render. ``generator.vae`` can also encode input
 clips: reconstruct them, blend two of them in latent space, or stylise one with latent noise.
 
-Models are ``.safetensors`` files (never pickles): a name shipped with vfx (``plugins/models/``)
+Models are ``.safetensors`` files (never pickles): a name shipped with vfx (``plugins/generators/models/``)
 or a path relative to the pipeline file. A model makes sRGB pictures of R x R pixels (64 or 128);
 the node converts them to linear light and resamples them to its size (``fit``, ``filter``).
 
@@ -44,7 +44,7 @@ _LATENT_CACHE = 4096
 
 
 def models_dir() -> Path:
-    """The folder of the models shipped with vfx (``vfx_plugins/models``)."""
+    """The folder of the models shipped with vfx (``vfx_plugins/generators/models``)."""
     return Path(__file__).resolve().parent / "models"
 
 
@@ -150,7 +150,7 @@ class _ClassRef(opt.Option):
 
 
 class _ModelOptions(vfx.Options):
-    model = opt.Str(doc="a shipped model name (a file plugins/models/<name>.safetensors of the vfx package) or the "
+    model = opt.Str(doc="a shipped model name (a file plugins/generators/models/<name>.safetensors of the vfx package) or the "
                         "path of a .safetensors model file, relative to the pipeline file")
 
 
@@ -581,10 +581,3 @@ class VaeGenerator(_ModelGenerator):
             noise = (self.walk_latents(indices) * amount).to(torch.float32)
             mu = mu + self.to_device(noise)
         return self.forward(self.model.decode, mu)
-
-
-@vfx.hookimpl
-def register_nodes(register):
-    """Register this module's node types."""
-    for cls in (GanGenerator, VaeGenerator):
-        register(cls)
