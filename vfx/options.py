@@ -285,10 +285,10 @@ class Vec(Option):
 
     type_name = "vec"
 
-    def __init__(self, default=REQUIRED, *, length: int = 2, integer: bool = False, min=None, doc="",
+    def __init__(self, default=REQUIRED, *, length: int = 2, integer: bool = False, min=None, max=None, doc="",
                  animate=True):
         super().__init__(default, doc=doc, animate=animate)
-        self.length, self.integer, self.min = length, integer, min
+        self.length, self.integer, self.min, self.max = length, integer, min, max
         self.components = length
         self.type_name = f"[{'int' if integer else 'float'} x {length}]"
 
@@ -298,11 +298,17 @@ class Vec(Option):
         import numpy as np
         if self.min is not None:
             values = np.maximum(values, self.min)
+        if self.max is not None:
+            values = np.minimum(values, self.max)
         return np.clip(np.round(values), -max_size(), max_size()) if self.integer else \
             np.clip(values, -MAX_FLOAT, MAX_FLOAT)
 
     def scalar(self, row):
         return tuple(int(v) if self.integer else float(v) for v in row)
+
+    def constraints(self) -> str:
+        bounds = [f">= {self.min}" if self.min is not None else "", f"<= {self.max}" if self.max is not None else ""]
+        return ", ".join(b for b in bounds if b)
 
     def parse(self, value, ctx):
         kind = int if self.integer else (int, float)
@@ -314,6 +320,8 @@ class Vec(Option):
             raise ValueError(f"expected finite numbers, got {_short(value)}")
         if self.min is not None and any(v < self.min for v in value):
             raise ValueError(f"every value must be at least {self.min}, got {_short(value)}")
+        if self.max is not None and any(v > self.max for v in value):
+            raise ValueError(f"every value must be at most {self.max}, got {_short(value)}")
         cap = max_size()
         if self.integer and any(abs(v) > cap for v in value):
             raise ValueError(f"every value must be at most {cap} (the size limit; set the environment variable "
