@@ -9,7 +9,8 @@ import torch
 
 from vfx.errors import PipelineError
 from vfx.graph import build
-from vfx.options import OptionErrors, ParseContext
+from vfx import OptionError
+from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins.effects.geometry import Shake, Transform, affine_grid, affine_thetas, gradient_noise
 
@@ -200,13 +201,13 @@ def test_shake_edges_stay_opaque_unless_transparent(edges):
 
 
 def test_option_ranges_and_constant_options():
-    with pytest.raises(OptionErrors) as info:
+    with pytest.raises(OptionError) as info:
         Transform.Options.from_mapping({"input": "a", "motion_blur": 0, "shutter": 1.5,
                                         "edges": "wrap"}, ParseContext())
     got = dict(info.value.errors)
     assert "at least 1" in got["motion_blur"] and "at most 1.0" in got["shutter"]
     assert "mirror" in got["edges"]
-    with pytest.raises(OptionErrors) as info:
+    with pytest.raises(OptionError) as info:
         Shake.Options.from_mapping({"input": "a", "frequency": {"expr": "t"}}, ParseContext())
     assert "cannot be animated" in dict(info.value.errors)["frequency"]
 

@@ -9,7 +9,8 @@ import torch
 
 from vfx.errors import PipelineError
 from vfx.graph import build
-from vfx.options import OptionErrors, ParseContext
+from vfx import OptionError
+from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins.effects.keying import ChromaKey, LumaKey
 
@@ -250,7 +251,7 @@ def test_luma_key_hard_edges_and_defaults_key_out_black():
 
 
 def test_option_errors():
-    with pytest.raises(OptionErrors) as info:
+    with pytest.raises(OptionError) as info:
         ChromaKey.Options.from_mapping({"input": "a", "spill": 2, "output": "mate", "key_color": "grn"},
                                        ParseContext())
     got = dict(info.value.errors)

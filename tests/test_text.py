@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from vfx.node import ConfigureError, NodeContext, PipelineSettings
-from vfx.options import OptionErrors, ParseContext
+from vfx import OptionError
+from vfx.options import ParseContext
 from vfx_plugins.text import text_layout as tl
 from vfx_plugins.text.text import Text
 
@@ -294,7 +295,7 @@ def test_text_layer_composites_in_a_pipeline(tmp_path):
 
 def test_bad_options_are_configure_errors(tmp_path):
     (tmp_path / "notafont.txt").write_text("x")
-    with pytest.raises(OptionErrors, match="TrueType"):
+    with pytest.raises(OptionError, match="TrueType"):
         make_text(text="x", font="notafont.txt", base_dir=tmp_path)
     (tmp_path / "broken.ttf").write_bytes(b"\0\1\0\0garbage")
     with pytest.raises(ConfigureError, match="broken.ttf"):

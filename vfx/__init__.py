@@ -6,8 +6,7 @@ import torch or PyAV; they load when a render starts.
 from __future__ import annotations
 
 from . import options as opt
-from .errors import (MediaError, OptionError, PipelineError, PluginError, Problem,
-                     RenderError, VfxError)
+from .errors import MediaError, OptionError, PipelineError, Problem, RenderError, VfxError
 from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
 from .hookspecs import hookimpl
 from .node import (AudioNode, ConfigureError, Editor, Effect, Encoder, Generator, Node, NodeContext,
@@ -19,7 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AudioBuffer", "AudioInfo", "AudioNode", "ConfigureError", "Editor", "Effect", "Encoder",
     "FrameBatch", "Generator", "MediaError", "Node", "NodeContext", "OptionError", "Options",
-    "PipelineError", "PipelineSettings", "PluginError", "Problem", "RenderError", "Signal", "Source",
+    "PipelineError", "PipelineSettings", "Problem", "RenderError", "Signal", "Source",
     "StreamInfo", "VfxError", "hookimpl", "opt", "load_pipeline", "render_pipeline",
 ]
 

@@ -9,10 +9,6 @@ _KIND_COLOURS = {"source": "#2e7d32", "generator": "#6a1b9a", "effect": "#1565c0
                  "encoder": "#c62828", "audio": "#00838f"}
 
 
-def _label(graph: Graph, node_id: str) -> str:
-    return f"{node_id}\n{graph.nodes[node_id].type}"
-
-
 def to_mermaid(graph: Graph) -> str:
     lines = ["flowchart LR"]
     for n in graph.order:

@@ -51,9 +51,14 @@ class PipelineError(VfxError, ValueError):
 
 
 class OptionError(VfxError, ValueError):
-    """An option value that does not fit its schema; the graph adds file, node and option."""
+    """Option values that do not fit their schema, as ``errors``: (option, message) pairs, every
+    one found in a table (``Options.from_mapping``); the graph adds file and node to each."""
 
     exit_code = 2
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = list(errors)
+        super().__init__("; ".join(f"{k}: {m}" for k, m in self.errors))
 
 
 class MediaError(VfxError, OSError):
@@ -70,12 +75,6 @@ class RenderError(VfxError, RuntimeError):
     def __init__(self, message: str, node: str | None = None):
         self.node = node
         super().__init__(f"node '{node}': {message}" if node else message)
-
-
-class PluginError(VfxError, ImportError):
-    """A plugin that could not be loaded or registers something invalid."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -9,9 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PipelineError, Problem
+from .errors import OptionError, PipelineError, Problem
 from .node import ConfigureError, Encoder, Node, NodeContext
-from .options import Animated, Input, Inputs, OptionErrors, ParseContext, Table
+from .options import Animated, Input, Inputs, ParseContext, Table
 from .params import Driver
 from .pipeline import PipelineSpec
 from .plugins import Registry, get_registry
@@ -64,7 +64,7 @@ class Graph:
 
 
 def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
-          extras: dict | None = None, require_encoder: bool = True) -> Graph:
+          require_encoder: bool = True) -> Graph:
     """Turn a spec into a configured ``Graph`` or raise ``PipelineError`` listing every problem
     (including those ``vfx.pipeline.load`` found in the settings)."""
     registry = registry or get_registry()
@@ -91,13 +91,13 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         raw = {k: v for k, v in table.items() if k != "type"}
         try:
             options = cls.Options.from_mapping(raw, parse_ctx)
-        except OptionErrors as exc:
+        except OptionError as exc:
             already = {(p.node, p.option) for p in spec.problems} | spec.spoiled
             for option, message in exc.errors:
                 if (node_id, option) not in already:
                     problems.append(spec.problem(message, node=node_id, option=option))
             continue
-        node = cls(node_id, options, NodeContext(node_id, spec.settings, device, dict(extras or {})))
+        node = cls(node_id, options, NodeContext(node_id, spec.settings, device))
         nodes[node_id] = node
         refs[node_id] = _references(options)
 
@@ -183,14 +183,12 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
     if require_encoder and not any(isinstance(n, Encoder) for n in nodes.values()) and not problems:
         problems.append(spec.problem("the pipeline has no encoder node (such as encode.video), so it writes "
                                      "nothing; `vfx preview` can still show frames"))
-    from .outputs import Protected, refusal, resolved
+    from .outputs import Protected, refusals
     protected = Protected().add_graph(Graph(spec=spec, nodes=nodes, order=order))
     outputs_seen: dict[Path, str] = {}
     blockers: dict[Path, str | None] = {}
     for enc in encoders:
-        for out in enc.output_paths():
-            unsafe = refusal(out, protected)
-            out = resolved(out)
+        for _, out, unsafe in refusals(enc.output_paths(), protected):
             if unsafe:
                 problems.append(spec.problem(unsafe, node=enc.id, option="path"))
             if not unsafe and out.parent not in blockers:     # an image sequence: one folder, many files

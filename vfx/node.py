@@ -14,7 +14,7 @@ Lifecycle, driven by the graph and the engine:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -59,7 +59,6 @@ class NodeContext:
     node_id: str
     settings: PipelineSettings
     device: Any = "cpu"
-    extras: dict = field(default_factory=dict)
 
     def seed_for(self, frame: int = 0, stream: str = "") -> int:
         """A 63-bit seed from (pipeline seed, node id, frame, stream): the same in any chunk."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import timing
+from .errors import OptionError
 
 REQUIRED = object()
 
@@ -350,15 +351,6 @@ class Time(Option):
         return frames
 
 
-class Fps(Option):
-    """A frame rate: ``24``, ``29.97`` or ``"30000/1001"``."""
-
-    type_name = "fps"
-
-    def parse(self, value, ctx):
-        return timing.parse_fps(value)
-
-
 #: the longest path, and the longest name in it, that file systems take (bytes of UTF-8)
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
@@ -499,7 +491,7 @@ class Table(Option):
                 raise ValueError(f"entry {i + 1}: expected a table or a node id, got {entry!r}")
             try:
                 out.append(self.item.from_mapping(entry, ctx))
-            except OptionErrors as exc:
+            except OptionError as exc:
                 first = exc.errors[0]
                 raise ValueError(f"entry {i + 1}, '{first[0]}': {first[1]}") from None
         return out
@@ -539,14 +531,6 @@ class Animated:
         return f"Animated({type(self.animation).__name__})"
 
 
-class OptionErrors(Exception):
-    """Several (option, message) pairs found while parsing one table."""
-
-    def __init__(self, errors: list[tuple[str, str]]):
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {m}" for k, m in errors))
-
-
 class Options:
     """Base of every node's option schema; subclasses list ``Option`` attributes."""
 
@@ -571,7 +555,7 @@ class Options:
 
     @classmethod
     def from_mapping(cls, raw: dict, ctx: ParseContext) -> "Options":
-        """Parse every field; collect all problems and raise them together as ``OptionErrors``."""
+        """Parse every field; collect all problems and raise them together as ``OptionError``."""
         errors: list[tuple[str, str]] = []
         values = {}
         for key in raw:
@@ -590,7 +574,7 @@ class Options:
             except (ValueError, OSError) as exc:       # OSError: a path the system cannot take
                 errors.append((name, str(exc)))
         if errors:
-            raise OptionErrors(errors)
+            raise OptionError(errors)
         return cls(**values)
 
     def input_refs(self) -> list[str]:

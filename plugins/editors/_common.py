@@ -1,14 +1,9 @@
-"""Helpers shared by the editors: silence, audio lengths and gathering frames from several inputs."""
+"""Helpers shared by the editors: audio lengths and gathering frames from several inputs."""
 from __future__ import annotations
 
 import vfx
-from vfx import AudioBuffer, AudioInfo, FrameBatch
+from vfx import AudioInfo, FrameBatch
 from vfx.frames import samples_at
-
-
-def _silence(node, count):
-    s = node.ctx.settings
-    return AudioBuffer.silence(s.channels, count, s.sample_rate)
 
 
 def _audio_len(node, frames: int) -> AudioInfo:

@@ -32,7 +32,7 @@ class ImageSource(vfx.Source):
         self._rgba = None
         try:
             header = image_header(path)
-            check_budget(path, header, memory_limit(self.ctx.extras))
+            check_budget(path, header, memory_limit())
             alpha = self.options.alpha
             if alpha is None and header.has_alpha:
                 self._rgba = read_image(path)
@@ -48,7 +48,7 @@ class ImageSource(vfx.Source):
 
     def render(self, indices):
         if self._pixels is None:
-            from vfx import color
+            from vfx.ops import color
             from vfx.media.images import read_image
             rgba = self._rgba if self._rgba is not None else read_image(self.options.path)
             if not self.video.has_alpha:
@@ -115,7 +115,7 @@ class ImageSequenceSource(vfx.Source):
         from vfx.media.images import check_budget, image_header, memory_limit, read_image
         first_path = Path(pattern % start)
         try:
-            self._budget = memory_limit(self.ctx.extras)
+            self._budget = memory_limit()
             header = image_header(first_path)
             check_budget(first_path, header, self._budget)
             alpha = self.options.alpha
@@ -135,7 +135,7 @@ class ImageSequenceSource(vfx.Source):
         return [Path(str(self.options.path) % n) for n in getattr(self, "_numbers", [])]
 
     def render(self, indices):
-        from vfx import color
+        from vfx.ops import color
         from vfx.media.images import ImageRenderError, read_image
         arrays = []
         for i in indices:

@@ -2,8 +2,8 @@
 
 An image's size is read from its header (``image_header``: the container is opened, no pixel is
 decoded) and checked against the budget before anything is decoded: decoding needs about
-``BYTES_PER_PIXEL`` bytes per pixel. The budget is ``--max-memory`` (the ``max_memory`` graph
-extra), else the ``VFX_MAX_MEMORY`` environment variable, else ``DEFAULT_MAX_MEMORY``.
+``BYTES_PER_PIXEL`` bytes per pixel. The budget is the ``VFX_MAX_MEMORY`` environment variable
+(which ``--max-memory`` sets), else ``DEFAULT_MAX_MEMORY``.
 """
 from __future__ import annotations
 
@@ -60,10 +60,8 @@ def parse_memory(text: str | int) -> int:
     return value
 
 
-def memory_limit(extras: dict | None = None) -> int:
-    """The memory budget in bytes: ``extras['max_memory']``, ``VFX_MAX_MEMORY`` or the default."""
-    if extras and extras.get("max_memory"):
-        return parse_memory(extras["max_memory"])
+def memory_limit() -> int:
+    """The memory budget in bytes: ``VFX_MAX_MEMORY`` or the default."""
     env = os.environ.get("VFX_MAX_MEMORY")
     if env:
         try:

@@ -12,7 +12,8 @@ import torch
 
 import vfx
 from vfx.node import NodeContext, PipelineSettings
-from vfx.options import OptionErrors, ParseContext
+from vfx import OptionError
+from vfx.options import ParseContext
 from vfx_example.posterize import Posterize, _srgb_encode, register_nodes
 
 
@@ -99,7 +100,7 @@ def test_video_and_audio_info_pass_through():
 @pytest.mark.parametrize("options, option", [({"levels": 1}, "levels"), ({"mix": 2}, "mix"),
                                              ({"space": "lab"}, "space"), ({"level": 4}, "level")])
 def test_bad_options_are_refused_with_the_option_named(options, option):
-    with pytest.raises(OptionErrors) as info:
+    with pytest.raises(OptionError) as info:
         Posterize.Options.from_mapping({"input": "src", **options}, ParseContext())
     assert [name for name, _ in info.value.errors] == [option]
 
