@@ -88,6 +88,30 @@ def refusal(path, protected: Protected | None = None, *, folder: bool = False) -
     return None
 
 
+def refusals(paths: Iterable, protected: Protected | None = None):
+    """``(path, resolved path, reason or None)`` for each of ``paths``, like ``refusal`` one by one.
+
+    Many outputs in one folder (an image sequence) resolve the folder once: a name that does not
+    exist yet costs one ``lstat`` (a million-frame sequence: seconds, where one by one took half a minute).
+    """
+    folders: dict[Path, Path] = {}
+    for path in paths:
+        p = Path(path)
+        try:
+            os.lstat(p)
+        except FileNotFoundError:
+            parent = folders.get(p.parent)
+            if parent is None:
+                parent = folders[p.parent] = resolved(p.parent)
+            r = parent / p.name
+            what = protected._paths.get(r) if protected is not None else None
+            yield p, r, (f"output {p} is {what}; refusing to overwrite an input" if what else None)
+            continue
+        except OSError:
+            pass
+        yield p, resolved(p), refusal(p, protected)
+
+
 def check(path, protected: Protected | None = None, *, where: str, folder: bool = False) -> Path:
     """Raise ``UnsafeOutput`` naming ``where`` (file, node, option) if ``path`` must not be written."""
     reason = refusal(path, protected, folder=folder)
@@ -111,4 +135,4 @@ def clashes(owners: Iterable[tuple[object, Iterable]]) -> list[tuple[Path, objec
     return found
 
 
-__all__ = ["Protected", "UnsafeOutput", "check", "clashes", "refusal", "resolved"]
+__all__ = ["Protected", "UnsafeOutput", "check", "clashes", "refusal", "refusals", "resolved"]
