@@ -314,12 +314,17 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
                 writer = AudioWriter(target.temp, codec=getattr(enc, "audio_codec", enc.options.audio_codec),
                                      sample_rate=s.sample_rate,
                                      channels=s.channels, bitrate=getattr(enc.options, "audio_bitrate", "192k"))
+                from ..engine import deep_call
                 step = max(1, round(fps))
-                for i in range(0, total, step):
-                    j = min(i + step, total)
-                    a0, a1 = samples_at(i, fps, s.sample_rate), samples_at(j, fps, s.sample_rate)
-                    buf = source.audio_samples(a0, a1 - a0)
-                    writer.write(fit_channels(buf.samples, s.channels))
+
+                def write_all(source=source, writer=writer, fps=fps, total=total):
+                    for i in range(0, total, step):
+                        j = min(i + step, total)
+                        a0, a1 = samples_at(i, fps, s.sample_rate), samples_at(j, fps, s.sample_rate)
+                        buf = source.audio_samples(a0, a1 - a0)
+                        writer.write(fit_channels(buf.samples, s.channels))
+
+                deep_call(graph, write_all)      # a long chain of audio nodes recurses deeply
                 writer.close()
             except BaseException:
                 if writer is not None:
