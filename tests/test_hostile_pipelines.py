@@ -205,6 +205,15 @@ CASES = [
     Case("bom", "\ufeff" + pipe(COLOR), "ok: out", rc=0),
     Case("render-refused-writes-nothing", pipe(node("c", "source.color", size="[100000, 100]")), "at most 16384",
          node="c", option="size", command="render"),
+    # values a node's render would choke on: bolts across a billion frame widths, huge text boxes, made-up presets
+    Case("lightning-start-far-away", pipe(COLOR + node("b", "effect.lightning", input='"c"', start="[1e9, 0]"),
+                                          src="b"), "at most 3.0", node="b", option="start"),
+    Case("lightning-width", pipe(COLOR + node("b", "effect.lightning", input='"c"', width="5"), src="b"),
+         "at most 0.5", node="b", option="width"),
+    Case("text-box", pipe(COLOR + node("t", "source.text", input='"c"', text='"hi"', box="[1e9, 10]"), src="t"),
+         "at most 16384", node="t", option="box"),
+    Case("preset-unknown", pipe(COLOR).replace('path = "out.mp4"', 'path = "out.mp4"\npreset = "fastest"'),
+         "unknown h264 preset 'fastest'; it takes ultrafast", node="out", option="preset"),
 ]
 
 
@@ -289,7 +298,7 @@ def test_three_hundred_node_chain_renders(tmp_path, capfd):
         tables.append(node(f"n{i}", kind, input=f'"n{i - 1}"'))
     path = tmp_path / "chain.toml"
     path.write_text(HEAD.replace("width = 32\nheight = 32", "width = 16\nheight = 16") + "".join(tables)
-                    + f'\n[nodes.out]\ntype = "encode.image_sequence"\ninput = "n299"\npath = "o/f_%04d.png"\n')
+                    + '\n[nodes.out]\ntype = "encode.image_sequence"\ninput = "n299"\npath = "o/f_%04d.png"\n')
     code, text = _run(["render", "-q", path], capfd)
     assert code == 0, text[-3000:]
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["f_0000.png", "f_0001.png"]

@@ -7,7 +7,8 @@ from collections import OrderedDict
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, imageops, opt, timing
+from vfx import ConfigureError, FrameBatch, opt, timing
+from vfx.ops import filters, resample
 
 
 class TimeList(opt.Option):
@@ -42,17 +43,17 @@ def _opencv(device) -> bool:
 
 def _blur2d(img, sigma: float):
     """Gaussian blur of (N, H, W) frames, zero outside."""
-    return imageops.blur_planes(img.unsqueeze(-1), sigma, opencv=_opencv(img.device))[..., 0]
+    return filters.blur_planes(img.unsqueeze(-1), sigma, opencv=_opencv(img.device))[..., 0]
 
 
 def _area(img, height: int, width: int):
     """Box-filtered shrink of (N, H, W) frames."""
-    return imageops.resize_planes(img.unsqueeze(-1), height, width, area=True, opencv=_opencv(img.device))[..., 0]
+    return resample.resize_planes(img.unsqueeze(-1), height, width, area=True, opencv=_opencv(img.device))[..., 0]
 
 
 def _bilinear(img, height: int, width: int):
     """Bilinear resize of (N, H, W) frames."""
-    return imageops.resize_planes(img.unsqueeze(-1), height, width, opencv=_opencv(img.device))[..., 0]
+    return resample.resize_planes(img.unsqueeze(-1), height, width, opencv=_opencv(img.device))[..., 0]
 
 
 def _smoothstep(a, b, x):
@@ -108,8 +109,8 @@ class Lightning(vfx.Effect):
     animated_batches = True
 
     class Options(vfx.Effect.Options):
-        start = opt.Vec([0.45, 0.0], doc="[x, y] where the bolt starts, 0..1 of the frame")
-        end = opt.Vec([0.55, 1.0], doc="[x, y] where the bolt ends, 0..1 of the frame")
+        start = opt.Vec([0.45, 0.0], min=-2.0, max=3.0, doc="[x, y] where the bolt starts, 0..1 of the frame (-2..3: it may start off-screen)")
+        end = opt.Vec([0.55, 1.0], min=-2.0, max=3.0, doc="[x, y] where the bolt ends, 0..1 of the frame (-2..3)")
         region = opt.Vec(None, length=4, animate=False,
                          doc="[x0, y0, x1, y1] (0..1): random start near the top, end near the bottom, per strike")
         strikes = TimeList(None, doc="times of strikes: frames or time strings, such as [0, \"1.5s\"]")
@@ -121,11 +122,11 @@ class Lightning(vfx.Effect):
         branches = opt.Float(0.5, min=0.0, max=1.0, doc="probability that a segment sprouts a branch, per level")
         branch_length = opt.Float(0.6, min=0.0, max=2.0, doc="length of a branch relative to the segment it leaves")
         branch_angle = opt.Float(35.0, min=0.0, max=90.0, doc="mean angle of branches from their parent, degrees")
-        width = opt.Float(0.004, min=0.0, doc="width of the core at the root, frame heights")
+        width = opt.Float(0.004, min=0.0, max=0.5, doc="width of the core at the root, frame heights")
         color = opt.Color("#7d9dff", doc="colour of the glow and the flash")
         core = opt.Float(1.6, min=0.0, doc="brightness of the white-hot core")
         glow = opt.Float(2.0, min=0.0, doc="brightness of the glow")
-        glow_size = opt.Float(0.06, min=0.0, doc="size (sigma) of the widest glow, frame heights")
+        glow_size = opt.Float(0.06, min=0.0, max=1.0, doc="size (sigma) of the widest glow, frame heights")
         intensity = opt.Float(1.0, min=0.0, doc="overall brightness")
         flicker = opt.Float(0.5, min=0.0, max=1.0, doc="how much the brightness varies from frame to frame")
         flash = opt.Float(0.1, min=0.0, doc="fraction of the bolt colour added to the whole plate during a strike")
@@ -324,7 +325,7 @@ class Lightning(vfx.Effect):
             return src
         core = self._rasterise(segs, n, h, w, pixels.device)        # (N, H, W) core brightness 0..
         glow = self._glow(core, vals, h, w)                          # (N, H/4, W/4, 4) coloured glow
-        from vfx import color as vcolor
+        from vfx.ops import color as vcolor
         color = np.asarray([vcolor.srgb_to_linear(c[:3]) for c in vals["color"]])
         flash = (np.asarray(vals["flash"], np.float64) * levels)[:, None] * color      # (N, 3)
         out = self._composite(pixels.permute(0, 2, 3, 1), core, glow, vals, flash)
@@ -380,7 +381,7 @@ class Lightning(vfx.Effect):
         """The glow: the core blurred at three sizes, each on a grid of its own scale, summed on a
         quarter-resolution grid and coloured: (N, H/4, W/4, 4) light (alpha 0)."""
         import torch
-        from vfx import color as vcolor
+        from vfx.ops import color as vcolor
         n = core.shape[0]
         dev = core.device
         q = 4
@@ -407,7 +408,7 @@ class Lightning(vfx.Effect):
         """Per frame: ``plate + glow (upsampled) + core x core colour``, the flash's colour on the plate
         (times its alpha) and, on a transparent plate, alpha where the light is."""
         import torch
-        from vfx import color as vcolor
+        from vfx.ops import color as vcolor
         n, h, w, _ = plate.shape
         dev = plate.device
         out = vfx.frames.empty_planes((n, h, w, 4), dev)

@@ -8,6 +8,17 @@ from vfx.media.encode import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS
 from ..audio.audio import check_frame_audio
 
 
+#: the presets each codec's encoder takes (x264/x265 speeds, ProRes profiles, VP9 deadlines)
+ENCODER_PRESETS = {
+    "h264": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+             "placebo"),
+    "h265": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+             "placebo"),
+    "prores": ("0", "1", "2", "3", "4", "5", "proxy", "lt", "standard", "hq", "4444", "4444xq"),
+    "vp9": ("good", "best", "realtime"),
+}
+
+
 class VideoEncoder(vfx.Encoder):
     """A video file (h264, h265, prores incl. 4444 with alpha, vp9, ffv1) with optional audio.
 
@@ -66,6 +77,11 @@ class VideoEncoder(vfx.Encoder):
                     parse_bitrate(getattr(o, name))
                 except ValueError as exc:
                     raise ConfigureError(str(exc), option=name) from None
+        if o.preset is not None:
+            allowed = ENCODER_PRESETS.get(o.codec, ())
+            if o.preset not in allowed:
+                hint = f"it takes {', '.join(allowed)}" if allowed else f"{o.codec} has no presets"
+                raise ConfigureError(f"unknown {o.codec} preset '{o.preset}'; {hint}", option="preset")
         if o.crf is not None and not preset.supports_crf:
             raise ConfigureError(f"{o.codec} has no crf; use bitrate or preset", option="crf")
         if o.codec in ("h264", "h265") and o.crf is not None and o.crf > 51:

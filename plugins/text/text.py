@@ -107,7 +107,7 @@ class Text(tl.TextSource):
         shadow_blur = opt.Float(3.0, min=0.0, max=500.0, doc="shadow softness (Gaussian sigma in pixels)")
         line_spacing = opt.Float(1.0, min=0.3, max=10.0, doc="line distance as a multiple of the font's line height")
         align = opt.Choice("center", choices=("left", "center", "right"), doc="alignment of the lines in the block")
-        box = opt.Vec([0.0, 0.0], min=0.0, doc="[width, height] in pixels: wrap to the width; text taller "
+        box = opt.Vec([0.0, 0.0], min=0.0, max=float(opt.max_size()), doc="[width, height] in pixels: wrap to the width; text taller "
                                                "than the height shrinks or clips (see overflow); 0: no limit")
         overflow = opt.Choice("shrink", choices=("shrink", "clip"),
                               doc="text taller than the box: shrink the size until it fits, or drop lines")
