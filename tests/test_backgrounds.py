@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vfx.color import srgb_to_linear
+from vfx.ops.color import srgb_to_linear
 from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.pipeline import load

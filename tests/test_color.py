@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx import color
+from vfx.ops import color
 
 
 def test_every_8bit_code_round_trips():

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vfx.color import linear_rgba
+from vfx.ops.color import linear_rgba
 from vfx.engine import RenderOptions, render
+from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.pipeline import load
 
@@ -94,7 +95,7 @@ def test_alpha_png_layer_and_scaling(tmp_path):
         input = "comp"
         path = "c_%d.png"
     """)
-    with pytest.raises(Exception):
+    with pytest.raises(PipelineError):
         build(load(p))        # filter is a composite option, not a layer option
     p.write_text(p.read_text().replace(', filter = "nearest"', "").replace('layers =', 'filter = "nearest"\nlayers ='))
     render(build(load(p)), RenderOptions(device="cpu"))

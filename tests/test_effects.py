@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import vfx
-from vfx import color as vfx_color
+from vfx.ops import color as vfx_color
 from vfx.engine import RenderOptions, render
 from vfx.errors import PipelineError
 from vfx.graph import build
@@ -732,7 +732,7 @@ def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case)
     """On a CPU the per-pixel effects run in row strips: strips of 5 rows, and of a height that
     does not divide the frame, give the whole-frame result (spatial steps span strips) up to the
     rounding of sums taken in another order."""
-    from vfx import imageops
+    from vfx import frames
     from vfx_plugins.effects.keying import ChromaKey, LumaKey
     rgb, alpha = sample_pixels(n=2, h=23, w=17, seed=3)
     rgb[:, 1] += 0.6 * (torch.rand((2, 23, 17)) > 0.5)                 # a patchy green screen to key
@@ -748,7 +748,7 @@ def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case)
     monkeypatch.setattr(jit, "ENABLED", False)     # on a CPU the kernels run instead of strips
     results = []
     for rows in (1000, 5, 7):
-        monkeypatch.setattr(imageops, "STRIP_ROWS", rows)
+        monkeypatch.setattr(frames, "STRIP_ROWS", rows)
         results.append(node().frames([0, 1]).pixels)
     whole, *strips = results
     assert whole.shape == (2, 4, 23, 17) and whole.std() > 0.05

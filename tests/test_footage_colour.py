@@ -263,7 +263,7 @@ def test_444_to_420_chroma_as_sharp_as_ffmpeg(corpus, tmp_path):
 # --- precision ----------------------------------------------------------------------------------------
 
 def test_16bit_input_decodes_through_a_16bit_table():
-    from vfx import color
+    from vfx.ops import color
     codes = np.arange(65536, dtype=np.uint16)
     rgba = np.stack([codes, codes[::-1], codes, np.full(65536, 65535, np.uint16)], -1).reshape(1, 256, 256, 4)
     linear = color.to_linear(rgba, premultiply=False).permute(0, 2, 3, 1).numpy()
@@ -280,7 +280,7 @@ def test_16bit_input_on_cuda_matches_the_cpu():
     import torch
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
-    from vfx import color
+    from vfx.ops import color
     rgba = np.random.default_rng(1).integers(0, 65536, (2, 32, 48, 4)).astype(np.uint16)
     cpu = color.to_linear(rgba)
     gpu = color.to_linear(rgba, device="cuda").cpu()

@@ -54,6 +54,13 @@ class Corpus:
     def make_b_mxf(self, p):         # MPEG-2 with B-frames in MXF
         encode(p, 120, rate="25", size=SIZE, args=["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "4M"])
 
+    def make_il_ts(self, p):         # broadcast: interlaced MPEG-2 (top field first) with B-frames in TS
+        encode(p, 120, rate="30", size=SIZE, args=["-vf", "setfield=tff", "-pix_fmt", "yuv420p", "-c:v", "mpeg2video", "-flags", "+ildct+ilme",
+                                                   "-g", "15", "-bf", "2", "-b:v", "4M", "-output_ts_offset", "3"])
+
+    def make_il264_mp4(self, p):     # interlaced H.264 (MBAFF), top field first
+        encode(p, 120, rate="30", size=SIZE, args=[*X264, "-flags", "+ildct+ilme", "-x264-params", "tff=1"])
+
     def make_og265_mp4(self, p):     # x265's defaults are open GOP
         encode(p, 120, rate="30", size=SIZE, args=["-c:v", "libx265", "-pix_fmt", "yuv420p", "-x265-params",
                                                    "log-level=error:keyint=30"])
@@ -134,12 +141,12 @@ def indices_of(node, frames) -> list[int]:
 
 def rgb_of(node, frames) -> np.ndarray:
     """Frames as the graph sees them, back in 8-bit sRGB (H, W, 3) each."""
-    from vfx import color
+    from vfx.ops import color
     pixels = node.frames(list(frames)).pixels
     return np.stack([np.asarray(a)[..., :3] for a in color.from_linear(pixels, alpha=False, bits=8)])
 
 
-SEEKING = ["b.ts", "og.mp4", "og.ts", "og265.mp4", "og.mkv", "b.mxf"]
+SEEKING = ["b.ts", "og.mp4", "og.ts", "og265.mp4", "og.mkv", "b.mxf", "il.ts", "il264.mp4"]
 RATE = {"b.mxf": "25"}
 
 
@@ -294,6 +301,8 @@ def test_probe_reports_rate_geometry_and_tracks(corpus):
     assert probed("sar.mp4")["video"]["sar"] == "64/45"
     ts = probed("b.ts")["video"]
     assert ts["start_time"] == pytest.approx(6.4) and ts["vfr"] is False
+    assert probed("il.ts")["video"]["field_order"] == probed("il264.mp4")["video"]["field_order"] == "tt"
+    assert probed("b.ts")["video"]["field_order"] == "progressive"
     tracks = probed("two_audio.mkv")["audio_tracks"]
     assert [t["track"] for t in tracks] == [0, 1]
     text = run_vfx("probe", corpus("vfr.mp4"), check=True).stdout

@@ -124,7 +124,7 @@ def test_driver_from_another_node(tmp_path):
     """
     p = write_pipeline(tmp_path, body)
     render(build(load(p)), RenderOptions(device="cpu"))
-    from vfx.color import srgb_to_linear
+    from vfx.ops.color import srgb_to_linear
     for f in (0, 10, 23):
         expected = 0.5 * float(srgb_to_linear(round(f / 23 * 255) / 255))
         assert linear_at(tmp_path, f) == pytest.approx(expected, abs=2e-3)

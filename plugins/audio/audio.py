@@ -610,7 +610,7 @@ class AudioVisualizer(vfx.Source):
 
     def render(self, indices):
         import torch
-        from vfx import color
+        from vfx.ops import color
         w, h = self.video.width, self.video.height
         cover = self._waveform_cover(indices, w, h) if self.options.mode == "waveform" else \
             self._bars_cover(indices, w, h)

@@ -17,7 +17,7 @@ def _torch():
 
 def _lin(rgb_row, device):
     """An sRGB option row (r, g, b[, a]) as a linear (3, 1, 1) tensor."""
-    from vfx.color import srgb_to_linear
+    from vfx.ops.color import srgb_to_linear
     torch = _torch()
     return torch.tensor(srgb_to_linear(np.asarray(rgb_row[:3], np.float64)), dtype=torch.float32,
                         device=device).view(3, 1, 1)

@@ -97,7 +97,7 @@ class Composite(vfx.Editor):
 
     def render(self, indices):
         import torch
-        from vfx import imageops
+        from vfx.ops import resample
         n, W, H = len(indices), self.video.width, self.video.height
         canvas = None
         for k, (entry, node, lw, lh) in enumerate(self._layers()):
@@ -113,7 +113,7 @@ class Composite(vfx.Editor):
                 canvas = self.pull_writable(node, local)
                 continue
             batch = self.pull(node, [local[j] for j in live])
-            pixels = imageops.resize_batch(batch, lw, lh, self.options.filter, before_linear=self.options.fast_scale)
+            pixels = resample.resize_batch(batch, lw, lh, self.options.filter, before_linear=self.options.fast_scale)
             if canvas is None:
                 canvas = torch.zeros((n, H, W, 4), device=self.device).permute(0, 3, 1, 2)
             src = pixels[:, :, cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]

@@ -40,11 +40,11 @@ class Resize(vfx.Editor):
 
     def render(self, indices):
         import torch
-        from vfx import imageops
+        from vfx.ops import resample
         batch = self.pull(self.input("input"), indices)
         w, h = self._scaled
         W, H = self.video.width, self.video.height
-        pixels = imageops.resize_batch(batch, w, h, self.options.filter, before_linear=self.options.fast_scale)
+        pixels = resample.resize_batch(batch, w, h, self.options.filter, before_linear=self.options.fast_scale)
         if (w, h) == (W, H):
             return FrameBatch(indices, pixels)
         ox, oy = self._offset

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from vfx.ops import backend
 
 
 #: Rec.709 / sRGB luma weights for linear RGB
@@ -14,15 +15,6 @@ LUMA = (0.2126, 0.7152, 0.0722)
 BLUR_TRUNCATE = 4.0
 #: above this sigma (pixels) ``gaussian_blur`` works on a box-downsampled copy
 BLUR_MAX_DIRECT = 8.0
-#: on the CPU, convolve and resample with OpenCV (several times faster than torch there); GPUs
-#: use torch. Tests switch this off to check the torch path on the CPU.
-USE_OPENCV = True
-
-
-def _opencv(x) -> bool:
-    return USE_OPENCV and x.device.type == "cpu"
-
-
 # --- small tensor helpers ------------------------------------------------------------------------
 
 def _channels_last(t):
@@ -72,7 +64,7 @@ def srgb_encode(x):
     (the pieces meet at c) without a per-pixel select; on a CPU in three OpenCV passes.
     """
     c = 0.0031308
-    if _opencv(x):
+    if backend.allows("opencv", x):
         import cv2
         import torch
         a = x.contiguous().numpy().reshape(-1, x.shape[-1])
@@ -94,7 +86,7 @@ def _pow_(x, exponent):
     On a CPU OpenCV's ``pow`` runs it (about three times faster than torch's), frame by frame.
     """
     import torch
-    if not (_opencv(x) and x.is_contiguous()):
+    if not (backend.allows("opencv", x) and x.is_contiguous()):
         return x.pow_(exponent)
     import cv2
     e = np.asarray(exponent.cpu() if torch.is_tensor(exponent) else exponent, np.float64)
@@ -116,7 +108,7 @@ def _pow_(x, exponent):
 
 def _linear_rgb(colors):
     """(N, 4) straight sRGB option values to (N, 3) linear RGB (float64 numpy)."""
-    from vfx.color import srgb_to_linear
+    from vfx.ops.color import srgb_to_linear
     return srgb_to_linear(np.asarray(colors)[:, :3])
 
 
@@ -157,7 +149,7 @@ def _blur_direct(x, sigma: float):
     import torch
     k = gaussian_kernel(sigma)
     n, c, h, w = x.shape
-    if _opencv(x):
+    if backend.allows("opencv", x):
         import cv2
         return _per_frame_cv(x, h, w, lambda a, d: cv2.sepFilter2D(
             a, -1, k, k, dst=d, borderType=cv2.BORDER_REPLICATE))
@@ -173,7 +165,7 @@ def _downsample(x, f: int):
     """Mean of every f x f block (dimensions must be multiples of f)."""
     import torch
     n, c, h, w = x.shape
-    if _opencv(x):
+    if backend.allows("opencv", x):
         import cv2
         return _per_frame_cv(x, h // f, w // f, lambda a, d: cv2.resize(
             a, (w // f, h // f), dst=d, interpolation=cv2.INTER_AREA))
@@ -184,7 +176,7 @@ def _upsample(x, f: int):
     """Bilinear upsampling by an integer factor (pixel centres aligned, as align_corners=False)."""
     import torch
     n, c, h, w = x.shape
-    if _opencv(x):
+    if backend.allows("opencv", x):
         import cv2
         return _per_frame_cv(x, h * f, w * f, lambda a, d: cv2.resize(
             a, (w * f, h * f), dst=d, interpolation=cv2.INTER_LINEAR))

@@ -7,7 +7,8 @@ from collections import OrderedDict
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, imageops, opt
+from vfx import ConfigureError, FrameBatch, opt
+from vfx.ops import backend, filters, resample
 
 # ---------------------------------------------------------------------------------------------
 # Image helpers on (N, H, W, C) float32 tensors. On the CPU they go through OpenCV one frame at a
@@ -15,24 +16,14 @@ from vfx import ConfigureError, FrameBatch, imageops, opt
 # stay on the device in torch.
 
 
-#: CPU tensors go through OpenCV (SIMD, frame by frame); False runs the torch path that a GPU takes
-#: (the tests compare the two)
-USE_OPENCV = True
-
-
-def _opencv(device) -> bool:
-    import torch
-    return USE_OPENCV and torch.device(device).type == "cpu"
-
-
 def _blur(img, sigma: float):
     """Gaussian blur of each frame of an (N, H, W, C) tensor; zero outside the frame."""
-    return imageops.blur_planes(img, sigma, opencv=_opencv(img.device))
+    return filters.blur_planes(img, sigma, border="constant")
 
 
 def _resize(img, height: int, width: int, area: bool = False):
     """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor."""
-    return imageops.resize_planes(img, height, width, area=area, opencv=_opencv(img.device))
+    return resample.resize_planes(img, height, width, area=area)
 
 
 def _smoothstep(a, b, x):
@@ -123,7 +114,7 @@ class Explosion(vfx.Effect):
     sparks only fall, fire rises with 0.7 of the buoyancy, smoke with all of it; drag is scaled per
     kind (fire 0.8-1.4, smoke 0.35-0.6, sparks 0.25-0.45). On top of that path comes a turbulence
     displacement ``turbulence * curl(p, t) * (1 - e^(-2.5 s))`` (smoke 1.5x, sparks none): ``curl``
-    is the curl of a ``vfx.noise.fbm`` potential (divergence free, what ``vfx.noise.curl2d`` gives;
+    is the curl of a ``vfx.ops.noise.fbm`` potential (divergence free, what ``vfx.ops.noise.curl2d`` gives;
     here by central differences on a grid of +-1.2 frame heights around the centre, one fBm per
     grid point), sampled bilinearly at the particle's drag/gravity position and the frame's time.
     It is bounded, continuous in time and integrates nothing.
@@ -356,7 +347,7 @@ class Explosion(vfx.Effect):
         light, where, moves = self._extras(pyr, 2, T, vals, origin, h, shake)
         grid = pyr.splat_collapse(px, py, sigma, values, inject={2: light})
         layer, trans = self._layer(pyr, grid, T, vals, origin, h)
-        if _opencv(dev):
+        if backend.allows("opencv", dev):
             return self._composite_cpu(pyr, plate, layer, trans, where, moves)
         big = pyr.to_frame(layer, 0)
         factor = pyr.to_frame(torch.stack([trans.four(i) for i in range(m)]), 0)
@@ -375,7 +366,7 @@ class Explosion(vfx.Effect):
         if not (shake > 0).any():
             return out
         import torch
-        from vfx import noise
+        from vfx.ops import noise
         seed = self.ctx.seed_for(0, "shake")
         tt = torch.as_tensor(np.asarray(t, np.float64)).repeat(2)
         lane = torch.tensor([0.5, 7.5], dtype=torch.float64).repeat_interleave(len(t))
@@ -473,15 +464,15 @@ class Explosion(vfx.Effect):
 
     def _noise_field(self, T):
         """Per frame, on a grid of +-_FIELD_EXTENT frame heights around the origin: the turbulence
-        velocity and a finer ``vfx.noise.fbm`` that breaks up the fire's light and the smoke's
+        velocity and a finer ``vfx.ops.noise.fbm`` that breaks up the fire's light and the smoke's
         density (soot and wisps).
 
         The velocity is the curl of an fBm potential psi (``vx = d psi/dy``, ``vy = -d psi/dx``: what
-        ``vfx.noise.curl2d`` computes pointwise), here by central differences on the grid, which
+        ``vfx.ops.noise.curl2d`` computes pointwise), here by central differences on the grid, which
         needs one fBm evaluation per grid point instead of curl2d's four.
         """
         import torch
-        from vfx import noise
+        from vfx.ops import noise
         m = T.shape[0]
         n = _FIELD_CELLS
         g = torch.linspace(-_FIELD_EXTENT, _FIELD_EXTENT, n, dtype=torch.float32, device=T.device)
@@ -559,7 +550,7 @@ class Explosion(vfx.Effect):
         colour channels (the flash lights the plate around the start).
         """
         import torch
-        from vfx import color
+        from vfx.ops import color
         dev = grid.device
         m, hl, wl, _ = grid.shape
         # the fire's faint fringes fall off faster than its body (a fireball is optically thick:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, imageops, jit, opt
-from vfx.frames import empty_pixels
+from vfx import ConfigureError, FrameBatch, opt
+from vfx.frames import empty_pixels, row_strips
+from vfx.ops import backend, jit
 
 from ._common import LUMA, _assemble, _col, _linear_rgb, _luma, _pow_, _straight, srgb_decode, srgb_encode
 from vfx.media.lut import CubeError, apply_lut, lut_volume, read_cube
@@ -162,11 +163,11 @@ class Grade(vfx.Effect):
         has_alpha = self.input("input").video.has_alpha
         n, _, h, w = px.shape
         out = empty_pixels(n, h, w, px.device)
-        if jit.enabled(px):
+        if backend.allows("numba", px):
             self._render_kernel(px, steps, has_alpha, out)
             return FrameBatch(indices, out)
         steps = self._settings(steps, px)
-        for y0, y1 in imageops.row_strips(px):
+        for y0, y1 in row_strips(px):
             # per-channel arithmetic runs fastest on whole planes: one copy to NCHW, one back
             rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
             _assemble(self._grade(rgb, steps), alpha, premultiply=has_alpha, out=out[:, :, y0:y1])

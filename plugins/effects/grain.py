@@ -6,10 +6,11 @@ import math
 import numpy as np
 
 import vfx
-from vfx import FrameBatch, imageops, jit, opt
+from vfx import FrameBatch, opt
+from vfx.frames import row_strips
 from vfx.frames import empty_pixels
+from vfx.ops import backend, jit
 
-from . import _common
 from ._common import _assemble, _col, _luma, _per_frame_cv, _straight
 
 
@@ -47,7 +48,7 @@ class Grain(vfx.Effect):
             return torch.randn((1, channels, h, w), generator=g).to(self.device), 1.0
         hs, ws = max(2, round(h / size)), max(2, round(w / size))
         small = torch.randn((1, channels, hs, ws), generator=g)
-        if _common.USE_OPENCV and str(self.device) == "cpu":
+        if backend.allows("opencv", self.device):
             import cv2
             big = _per_frame_cv(small, h, w, lambda a, d: cv2.resize(a, (w, h), dst=d, interpolation=cv2.INTER_CUBIC))
         else:
@@ -79,7 +80,7 @@ class Grain(vfx.Effect):
                 noise[k] = chroma[0].mul_(g * math.sqrt(c)).add_(mono[0], alpha=f * math.sqrt(1.0 - c))
         has_alpha = self.input("input").video.has_alpha
         out = empty_pixels(n, h, w, px.device)
-        if jit.enabled(px):
+        if backend.allows("numba", px):
             from ._grain_kernel import add_grain
             response = self.values("response", indices)
             for k in range(n):
@@ -88,7 +89,7 @@ class Grain(vfx.Effect):
             return FrameBatch(indices, out)
         resp = _col(self.values("response", indices), px)
         amount = _col(amount * scale, px)
-        for y0, y1 in imageops.row_strips(px):
+        for y0, y1 in row_strips(px):
             rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
             lum = _luma(rgb).clamp_(0.0, 1.0).sqrt_()
             weight = lum.mul_(1.0 - lum).mul_(4.0 * resp).add_(1.0 - resp).mul_(amount)

@@ -12,10 +12,11 @@ import math
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, imageops, jit, opt
-from vfx.frames import empty_pixels, empty_planes
-from vfx.color import srgb_to_linear
+from vfx import ConfigureError, FrameBatch, opt
+from vfx.frames import empty_pixels, empty_planes, row_strips
+from vfx.ops.color import srgb_to_linear
 from vfx.options import Animated
+from vfx.ops import backend, jit
 
 from ._common import srgb_encode
 
@@ -272,8 +273,8 @@ class ChromaKey(_Keyer):
         kcb, kcr = self._key_chroma(keys)
         scale = np.maximum(np.hypot(kcb, kcr), 1e-3)
         tolerance, softness = self.values("tolerance", indices), self.values("softness", indices)
-        kernels = jit.enabled(pixels)
-        strips = imageops.row_strips(pixels)
+        kernels = backend.allows("numba", pixels)
+        strips = row_strips(pixels)
         colour = []                      # the straight colour of each strip, for the spill pass
         if kernels:
             from . import _keying_kernel as K
@@ -358,7 +359,7 @@ class LumaKey(_Keyer):
         soft = self.values("softness", indices)
         n, _, h, w = pixels.shape
         out = empty_pixels(n, h, w, pixels.device)
-        for y0, y1 in imageops.row_strips(pixels):
+        for y0, y1 in row_strips(pixels):
             strip = pixels[:, :, y0:y1]
             rgb = straight_planes(strip, opaque=opaque)
             luma = _weighted(srgb_encode(rgb.clamp_(0, 1)), (_KR, _KG, _KB)).clamp_(0, 1)

@@ -8,7 +8,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, opt, timing
-from vfx.ops import filters, resample
+from vfx.ops import backend, filters, resample
 
 
 class TimeList(opt.Option):
@@ -31,29 +31,19 @@ class TimeList(opt.Option):
         return sorted(set(frames))
 
 
-#: CPU tensors go through OpenCV (SIMD, frame by frame); False runs the torch path that a GPU takes
-#: (the tests compare the two)
-USE_OPENCV = True
-
-
-def _opencv(device) -> bool:
-    import torch
-    return USE_OPENCV and torch.device(device).type == "cpu"
-
-
 def _blur2d(img, sigma: float):
     """Gaussian blur of (N, H, W) frames, zero outside."""
-    return filters.blur_planes(img.unsqueeze(-1), sigma, opencv=_opencv(img.device))[..., 0]
+    return filters.blur_planes(img.unsqueeze(-1), sigma, border="constant")[..., 0]
 
 
 def _area(img, height: int, width: int):
     """Box-filtered shrink of (N, H, W) frames."""
-    return resample.resize_planes(img.unsqueeze(-1), height, width, area=True, opencv=_opencv(img.device))[..., 0]
+    return resample.resize_planes(img.unsqueeze(-1), height, width, area=True)[..., 0]
 
 
 def _bilinear(img, height: int, width: int):
     """Bilinear resize of (N, H, W) frames."""
-    return resample.resize_planes(img.unsqueeze(-1), height, width, opencv=_opencv(img.device))[..., 0]
+    return resample.resize_planes(img.unsqueeze(-1), height, width)[..., 0]
 
 
 def _smoothstep(a, b, x):
@@ -412,7 +402,7 @@ class Lightning(vfx.Effect):
         n, h, w, _ = plate.shape
         dev = plate.device
         out = vfx.frames.empty_planes((n, h, w, 4), dev)
-        cpu = _opencv(dev)
+        cpu = backend.allows("opencv", dev)
         if cpu:
             import cv2
             light_buf = self._buffers.get("light")

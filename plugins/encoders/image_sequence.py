@@ -40,7 +40,7 @@ class ImageSequenceEncoder(vfx.Encoder):
         self._dir = AtomicDir(self.options.path.parent)
 
     def prepare(self, batch):
-        from vfx import color
+        from vfx.ops import color
         alpha = self.options.alpha and self.video.has_alpha
         return list(zip(batch.indices, color.from_linear(batch.pixels, alpha=alpha, bits=int(self.options.bits))))
 

@@ -391,7 +391,7 @@ class _ModelGenerator(vfx.Generator):
     def to_frames(self, srgb):
         """Model pictures (N, 3, R, R) sRGB in [0, 1] to the node's frames: (N, 4, H, W) linear RGBA."""
         import torch
-        from vfx import imageops
+        from vfx.ops import resample
         n, _, r, _ = srgb.shape
         W, H = self.video.width, self.video.height
         rgba = torch.ones((n, r, r, 4), dtype=torch.float32, device=srgb.device).permute(0, 3, 1, 2)
@@ -399,24 +399,24 @@ class _ModelGenerator(vfx.Generator):
         filt = self.options.filter
         fit = self.options.fit
         if fit == "stretch":
-            out = imageops.resize(rgba, W, H, filt)
+            out = resample.resize(rgba, W, H, filt)
         elif fit == "fill":
             c = r * min(W, H) / max(W, H)            # the part of the square that shows
             ci = int(round(c))
             if abs(c - ci) < 1e-6 and (r - ci) % 2 == 0:
                 o = (r - ci) // 2                    # an exact crop of whole model pixels, then one resize
                 crop = rgba[:, :, o:o + ci, :] if W >= H else rgba[:, :, :, o:o + ci]
-                out = imageops.resize(crop, W, H, filt)
+                out = resample.resize(crop, W, H, filt)
             else:
                 s = max(W, H)
-                big = imageops.resize(rgba, s, s, filt)
+                big = resample.resize(rgba, s, s, filt)
                 y0, x0 = (s - H) // 2, (s - W) // 2
                 out = big[:, :, y0:y0 + H, x0:x0 + W]
         else:
             s = min(W, H)
             out = torch.zeros((n, H, W, 4), dtype=torch.float32, device=srgb.device).permute(0, 3, 1, 2)
             y0, x0 = (H - s) // 2, (W - s) // 2
-            inner = imageops.resize(rgba, s, s, filt)
+            inner = resample.resize(rgba, s, s, filt)
             out[:, :, y0:y0 + s, x0:x0 + s] = inner
             out[:, 3, y0:y0 + s, x0:x0 + s] = 1.0
         if out is rgba or not out.is_contiguous(memory_format=torch.channels_last):
@@ -435,14 +435,14 @@ class _ModelGenerator(vfx.Generator):
         Transparent parts count as black.
         """
         import torch
-        from vfx import imageops
+        from vfx.ops import resample
         r = self.resolution
         n, _, h, w = pixels.shape
         fit = self.options.fit
 
         def scaled(x, tw, th):
             shrink = tw < x.shape[3] or th < x.shape[2]
-            return imageops.resize(x, tw, th, "area" if shrink else "bicubic")
+            return resample.resize(x, tw, th, "area" if shrink else "bicubic")
 
         if fit == "stretch":
             pic = scaled(pixels, r, r)

@@ -29,9 +29,10 @@ class ColorSource(vfx.Source):
         self.video = StreamInfo(w, h, s.fps, self.options.duration or s.duration, alpha)
 
     def render(self, indices):
-        from vfx import color, imageops
+        from vfx.frames import constant
+        from vfx.ops import color
         rgba = color.linear_rgba(self.options.color)
-        return FrameBatch(indices, imageops.constant(len(indices), self.video.width, self.video.height,
+        return FrameBatch(indices, constant(len(indices), self.video.width, self.video.height,
                                                      rgba, self.device))
 
 

@@ -14,7 +14,7 @@ from ._common import _audio_info
 
 def _to_pixels(frames: list, device, has_alpha: bool):
     """Decoded frames (tagged by ``colorspace.tag``) to the graph's linear RGBA, 16 bits deep when they are."""
-    from vfx import color
+    from vfx.ops import color
     from vfx.media.colorspace import to_rgba_batch
     return color.to_linear(to_rgba_batch(frames), device=device, premultiply=has_alpha)
 

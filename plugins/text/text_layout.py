@@ -392,7 +392,7 @@ class Layer:
 
 def premultiplied_linear(color) -> np.ndarray:
     """A straight sRGB colour option (r, g, b, a) as premultiplied linear float32 RGBA."""
-    from vfx.color import linear_rgba
+    from vfx.ops.color import linear_rgba
     return np.asarray(linear_rgba(color), np.float32)
 
 

@@ -26,7 +26,7 @@ from .common import check_output, device_option, load_graph, memory_option, pipe
 def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, columns, thumb_width):
     """Write one frame of PIPELINE (or a contact sheet) to a PNG, without encoding video."""
     import numpy as np
-    from .. import color, imageops
+    from ..ops import color, resample
     from ..engine import render_frames
     from ..errors import PipelineError, Problem
     from ..media.atomic import AtomicFile
@@ -48,7 +48,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
         try:
             frame = to_frames(frame_spec, node.video.fps)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--frame")
+            raise click.BadParameter(str(exc), param_hint="--frame") from None
         if frame >= total:
             raise click.BadParameter(f"frame {frame} is past the end ({total} frames)", param_hint="--frame")
         indices = [frame]
@@ -58,7 +58,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
         p = batch.pixels
         if sheet:
             th = max(1, round(thumb_width * p.shape[2] / p.shape[3]))
-            p = imageops.resize(p, thumb_width, th, "area")
+            p = resample.resize(p, thumb_width, th, "area")
         pixels.append(color.from_linear(p.cpu(), alpha=not sheet))
     images = np.concatenate(pixels)
     if sheet:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..frames import FrameBatch
-from .. import color
+from ..ops import color
 from . import colorspace as cs
 
 

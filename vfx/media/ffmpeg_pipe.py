@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..frames import FrameBatch
-from .. import color
+from ..ops import color
 
 
 def ffmpeg_binary() -> str | None:
@@ -161,7 +161,7 @@ class FfmpegPipeWriter:
         try:
             self.process.stdin.write(data)
         except BrokenPipeError:
-            raise MediaError(f"ffmpeg stopped: {self.process.stderr.read().decode(errors='replace')[-800:]}")
+            raise MediaError(f"ffmpeg stopped: {self.process.stderr.read().decode(errors='replace')[-800:]}") from None
         if audio is not None and self._audio_file is not None:
             self._audio_file.write(np.ascontiguousarray(audio.T, dtype=np.float32).tobytes())
 

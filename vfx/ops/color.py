@@ -143,7 +143,7 @@ def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
     import cv2
     import torch
 
-    from .frames import empty_pixels
+    from ..frames import empty_pixels
     n, h, w, c = rgba8.shape
     if c != 4:
         raise ValueError(f"to_linear expects RGBA, got {c} channels")
@@ -169,7 +169,7 @@ def _to_linear16(rgba16: np.ndarray, device, premultiply: bool):
     """``to_linear`` for 16-bit input: one 65536-entry table, no 8-bit step."""
     import torch
 
-    from .frames import empty_pixels
+    from ..frames import empty_pixels
     n, h, w, _ = rgba16.shape
     if str(device) != "cpu":
         src = torch.from_numpy(np.ascontiguousarray(rgba16).view(np.int16)).pin_memory().to(device, non_blocking=True)

@@ -1,11 +1,15 @@
-"""Pixel operations shared by nodes: resizing and constant frames, on CPU or GPU tensors.
+"""Resampling: resizing, integer-factor box down / bilinear up, and affine warps (remap).
 
-On the CPU, resizing goes through OpenCV (SIMD, one pass per frame); on a GPU it stays on the
-device with ``torch.nn.functional.interpolate``.
+Layout: (N, C, H, W) float32 tensors (``resize`` and the warps: premultiplied RGBA), or the
+(N, H, W, C) planes of ``resize_planes``. On a CPU the op runs in OpenCV (SIMD, one pass per
+frame) when ``vfx.ops.backend.allows("opencv", x)``; otherwise, and on a GPU, it stays on the
+device with ``torch.nn.functional.interpolate`` / ``grid_sample``. Pixel centres are at
+half-integers (``align_corners=False``) on both paths.
 """
 from __future__ import annotations
 
-from .frames import empty_planes
+from ..frames import empty_planes
+from . import backend
 
 FILTERS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 
@@ -16,9 +20,9 @@ def resize(pixels, width: int, height: int, filter: str = "bilinear"):
     n, _, h, w = pixels.shape
     if (h, w) == (height, width):
         return pixels
-    if pixels.device.type == "cpu":
+    if backend.allows("opencv", pixels):
         import cv2
-        from .frames import empty_pixels
+        from ..frames import empty_pixels
         interp = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
                   "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}[filter]
         if filter == "bilinear" and (width < w / 2 or height < h / 2):
@@ -55,7 +59,7 @@ def resize_batch(batch, width: int, height: int, filter: str = "bilinear", *, be
     converting at full size and resampling float RGBA, and what ffmpeg's scale filter does.
     Otherwise, and for frames already in the graph, the float RGBA is resampled in linear light.
     """
-    from .frames import FrameBatch
+    from ..frames import FrameBatch
     if (batch.width, batch.height) == (width, height):
         return batch.pixels
     if before_linear and batch.native is not None:
@@ -64,66 +68,15 @@ def resize_batch(batch, width: int, height: int, filter: str = "bilinear", *, be
     return resize(batch.pixels, width, height, filter)
 
 
-def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, float], device="cpu"):
-    """N frames of one premultiplied colour, as a stride-0 view (nodes never write their inputs)."""
-    import torch
-    pixel = torch.tensor(rgba, dtype=torch.float32, device=device).view(1, 4, 1, 1)
-    return pixel.expand(n, 4, height, width)
+# --- (N, H, W, C) planes (glows, mattes, particle buffers) and integer factors ------------------
 
-
-#: rows per strip of a per-pixel effect on a CPU (see ``row_strips``)
-STRIP_ROWS = 48
-
-
-def row_strips(pixels) -> list[tuple[int, int]]:
-    """Row ranges to run a per-pixel computation over, for (N, C, H, W) ``pixels``.
-
-    On a CPU, strips of ``STRIP_ROWS`` rows: their intermediate planes stay in the processor's
-    cache, where whole 1080p planes go out to memory at every step (a chain of a dozen steps
-    runs about a fifth faster in strips). Elsewhere (a GPU) the whole frame, in one launch a step.
-    """
-    h = pixels.shape[2]
-    step = STRIP_ROWS if pixels.device.type == "cpu" else h
-    return [(y, min(h, y + step)) for y in range(0, h, step)]
-
-
-# --- helpers for effects that work on (N, H, W, C) planes (glows, mattes, particle buffers) ------
-
-def blur_planes(img, sigma: float, *, opencv: bool):
-    """Gaussian blur of each frame of an (N, H, W, C) tensor, zero outside the frame.
-
-    ``opencv`` runs OpenCV frame by frame (the fast CPU path); otherwise a separable torch
-    convolution that stays on the tensor's device (kernel cut at 3.5 sigma).
-    """
-    import math
-    import torch
-    if sigma <= 0:
-        return img
-    n, h, w, c = img.shape
-    if opencv:
-        import cv2
-        out = empty_planes((n, h, w, c))
-        for i in range(n):
-            cv2.GaussianBlur(img[i].contiguous().numpy(), (0, 0), sigma, dst=out[i].numpy(),
-                             borderType=cv2.BORDER_CONSTANT)
-        return out
-    r = max(1, int(math.ceil(3.5 * sigma)))
-    x = torch.arange(-r, r + 1, device=img.device, dtype=img.dtype)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = k / k.sum()
-    t = img.permute(0, 3, 1, 2).reshape(n * c, 1, h, w)
-    t = torch.nn.functional.conv2d(t, k.view(1, 1, 1, -1), padding=(0, r))
-    t = torch.nn.functional.conv2d(t, k.view(1, 1, -1, 1), padding=(r, 0))
-    return t.reshape(n, c, h, w).permute(0, 2, 3, 1).contiguous()
-
-
-def resize_planes(img, height: int, width: int, *, area: bool = False, opencv: bool):
+def resize_planes(img, height: int, width: int, *, area: bool = False):
     """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor."""
     import torch
     n, h, w, c = img.shape
     if (h, w) == (height, width):
         return img
-    if opencv:
+    if backend.allows("opencv", img):
         import cv2
         out = empty_planes((n, height, width, c))
         interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
@@ -136,3 +89,28 @@ def resize_planes(img, height: int, width: int, *, area: bool = False, opencv: b
     kw = {} if area else {"align_corners": False}
     t = torch.nn.functional.interpolate(img.permute(0, 3, 1, 2), size=(height, width), mode=mode, **kw)
     return t.permute(0, 2, 3, 1).contiguous()
+
+
+def downsample_box(x, f: int):
+    """The mean of every f x f block of (N, C, H, W) ``x`` (H and W multiples of f)."""
+    import torch
+    n, c, h, w = x.shape
+    if backend.allows("opencv", x):
+        import cv2
+        from .filters import _per_frame_cv
+        return _per_frame_cv(x, h // f, w // f, lambda a, d: cv2.resize(
+            a, (w // f, h // f), dst=d, interpolation=cv2.INTER_AREA))
+    return torch.nn.functional.avg_pool2d(x, f)
+
+
+def upsample_bilinear(x, f: int):
+    """(N, C, H, W) ``x`` enlarged bilinearly by an integer factor (pixel centres aligned, as
+    align_corners=False; the edge pixels repeat outwards)."""
+    import torch
+    n, c, h, w = x.shape
+    if backend.allows("opencv", x):
+        import cv2
+        from .filters import _per_frame_cv
+        return _per_frame_cv(x, h * f, w * f, lambda a, d: cv2.resize(
+            a, (w * f, h * f), dst=d, interpolation=cv2.INTER_LINEAR))
+    return torch.nn.functional.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)
