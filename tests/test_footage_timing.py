@@ -55,8 +55,9 @@ class Corpus:
         encode(p, 120, rate="25", size=SIZE, args=["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "4M"])
 
     def make_il_ts(self, p):         # broadcast: interlaced MPEG-2 (top field first) with B-frames in TS
-        encode(p, 120, rate="30", size=SIZE, args=["-vf", "setfield=tff", "-pix_fmt", "yuv420p", "-c:v", "mpeg2video", "-flags", "+ildct+ilme",
-                                                   "-g", "15", "-bf", "2", "-b:v", "4M", "-output_ts_offset", "3"])
+        encode(p, 120, rate="30", size=SIZE, args=[
+            "-vf", "setfield=tff", "-pix_fmt", "yuv420p", "-c:v", "mpeg2video", "-flags", "+ildct+ilme",
+            "-g", "15", "-bf", "2", "-b:v", "4M", "-output_ts_offset", "3"])
 
     def make_il264_mp4(self, p):     # interlaced H.264 (MBAFF), top field first
         encode(p, 120, rate="30", size=SIZE, args=[*X264, "-flags", "+ildct+ilme", "-x264-params", "tff=1"])
