@@ -94,10 +94,10 @@ def time_node(node_type: str, device: str, batch: int, repeat: int, extra: str) 
     with one_node(node_type, device, extra) as (node, plate):
         for r in range(repeat + 1):
             if plate is not None:
-                plate.frames(indices).pixels        # the plate is not the effect's cost
+                _ = plate.frames(indices).pixels    # the plate is not the effect's cost
             node.drop_cache()
             t, cpu = time.perf_counter(), time.thread_time()
-            node.frames(indices).pixels
+            _ = node.frames(indices).pixels
             if str(device).startswith("cuda"):
                 import torch
                 torch.cuda.synchronize()

@@ -6,6 +6,7 @@ pipelines.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import pytest
 import torch
 
 import vfx
+from vfx.ops import backend
 from vfx.ops import color as vfx_color
+from vfx.ops import filters
 from vfx.engine import RenderOptions, render
 from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.pipeline import load
-from vfx_plugins.effects import Blur, Fade, Glow, Grade, Grain, Vignette, _common
+from vfx_plugins.effects import Blur, Fade, Glow, Grade, Grain, Vignette
 from vfx.media import lut as cube
 
 from conftest import TensorClip, decode_frames, make_node, write_pipeline
@@ -46,14 +49,18 @@ def straight(out):
     return out[:, :3] / out[:, 3:4], out[:, 3:4]
 
 
+def cpu_path(path: str):
+    """On a CPU, "kernel": every fast path allowed; "torch": no Numba kernels (OpenCV still allowed)."""
+    return contextlib.nullcontext() if path == "kernel" else backend.only("torch", "opencv")
+
+
 # --- grade ------------------------------------------------------------------------------------------
 
 @pytest.fixture(params=["kernel", "torch"])
-def grade_path(request, monkeypatch):
+def grade_path(request):
     """Grade on the CPU both ways: through its Numba kernel, and through the torch path GPUs take."""
-    from vfx import jit
-    monkeypatch.setattr(jit, "ENABLED", request.param == "kernel")
-    return request.param
+    with cpu_path(request.param):
+        yield request.param
 
 
 def test_grade_matches_reference_formulas_on_straight_colour(grade_path):
@@ -145,8 +152,8 @@ def test_lut_from_a_known_function_matches_it_within_trilinear_error(tmp_path, g
     assert np.abs(straight(out)[0] - rgb.double().numpy() ** 2).max() <= (1 / 32) ** 2 / 4 + 1e-6
     # in sRGB space the cube sees encoded values: out = decode(encode(x)^2)
     out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut)).frames([0, 1]).pixels
-    enc = _common.srgb_encode(rgb.double()).numpy()
-    expected = _common.srgb_decode(torch.from_numpy(enc ** 2)).numpy()
+    enc = vfx_color.srgb_encode(rgb.double()).numpy()
+    expected = vfx_color.srgb_decode(torch.from_numpy(enc ** 2)).numpy()
     assert np.abs(straight(out)[0] - expected).max() < 1e-3
 
 
@@ -191,7 +198,6 @@ def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_al
     """The CPU kernel runs the torch path's formulas: three frames (per-frame values when
     animated) of more pixels than one kernel chunk, with values below 0 and above 1, pixels of
     alpha 0, and a LUT of rough steps whose domain the values overshoot."""
-    from vfx import jit
     from vfx_plugins.effects import _grade_kernel as grade_kernel
     def look(x):
         r, g, b = x[..., 0], x[..., 1], x[..., 2]
@@ -205,9 +211,9 @@ def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_al
     options = {k: str(lut) if v == "LUT" else v for k, v in GRADE_CASES[case].items()}
     results = {}
     for path in ("kernel", "torch"):
-        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
-        clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-        results[path] = make_node(Grade, clip, **options).frames([0, 1, 2]).pixels
+        with cpu_path(path):
+            clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
+            results[path] = make_node(Grade, clip, **options).frames([0, 1, 2]).pixels
     kernel, reference = results["kernel"], results["torch"]
     assert kernel.is_contiguous(memory_format=torch.channels_last) and reference.std() > 0.1
     assert (kernel[1] - kernel[0]).abs().max() > 0.01 or case != "animated"
@@ -331,14 +337,14 @@ def test_gaussian_blur_on_tiny_and_odd_frames():
     from skimage.filters import gaussian
     img = blur_image(17, 23)
     ref = gaussian(img.astype(np.float64), sigma=30, mode="nearest", preserve_range=True, channel_axis=-1)
-    out = _common.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 30.0)[0].permute(1, 2, 0).numpy()
+    out = filters.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 30.0)[0].permute(1, 2, 0).numpy()
     assert np.abs(out - ref).max() < 1e-3
-    out = _common.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 7.0)[0].permute(1, 2, 0).numpy()
+    out = filters.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 7.0)[0].permute(1, 2, 0).numpy()
     ref = gaussian(img.astype(np.float64), sigma=7, mode="nearest", preserve_range=True, channel_axis=-1)
     assert np.abs(out - ref).max() < 1e-5
     img = blur_image(101, 203)
     ref = gaussian(img.astype(np.float64), sigma=12, mode="nearest", preserve_range=True, channel_axis=-1)
-    out = _common.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 12.0)[0].permute(1, 2, 0).numpy()
+    out = filters.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 12.0)[0].permute(1, 2, 0).numpy()
     assert np.abs(out - ref).mean() < 1e-3
 
 
@@ -346,16 +352,15 @@ def test_gaussian_blur_on_tiny_and_odd_frames():
 def test_torch_path_for_gpus_matches_the_opencv_path(monkeypatch, sigma):
     """On a GPU the blur runs on torch (conv2d, avg_pool2d, interpolate): same numbers as OpenCV."""
     img = torch.from_numpy(blur_image(51, 83)).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
-    cv = _common.gaussian_blur(img, sigma)
-    monkeypatch.setattr(_common, "USE_OPENCV", False)
-    th = _common.gaussian_blur(img, sigma)
-    assert th.shape == img.shape and th.is_contiguous(memory_format=torch.channels_last)
-    assert (cv - th).abs().max() < 1e-5
-    src = grain_src(2)
-    a = make_node(Grain, src, size=2.5, color=0.5).frames([0, 1]).pixels
-    assert (a - src.pixels).abs().mean() > 1e-3 and torch.isfinite(a).all()
-    glow = make_node(Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
-    monkeypatch.setattr(_common, "USE_OPENCV", True)
+    cv = filters.gaussian_blur(img, sigma)
+    with backend.only("torch", "numba"):
+        th = filters.gaussian_blur(img, sigma)
+        assert th.shape == img.shape and th.is_contiguous(memory_format=torch.channels_last)
+        assert (cv - th).abs().max() < 1e-5
+        src = grain_src(2)
+        a = make_node(Grain, src, size=2.5, color=0.5).frames([0, 1]).pixels
+        assert (a - src.pixels).abs().mean() > 1e-3 and torch.isfinite(a).all()
+        glow = make_node(Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
     again = make_node(Glow, TensorClip(glow_plate()), radius=30.0, threshold=1.0).frames([0]).pixels
     assert (glow - again).abs().max() < 1e-5
 
@@ -688,7 +693,6 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     """On a CPU a half-resolution glow's bright pass and its upsampling and combining are Numba
     kernels: the torch path's frames, for an odd-sized frame with overbright and transparent
     pixels and per-frame values."""
-    from vfx import jit
     from vfx_plugins.effects import _glow_kernel as glow_kernel
     combined = []
     combine = glow_kernel.combine
@@ -698,11 +702,11 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     alpha = (torch.rand((2, 1, 41, 63), generator=g) * 1.2 - 0.1).clamp(0, 1) if has_alpha else torch.ones(2, 1, 41, 63)
     results = {}
     for path in ("kernel", "torch"):
-        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
-        clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-        node = make_node(Glow, clip, radius=24.0, octaves=2, blend=blend, color="#ffc080",
-                         threshold={"keyframes": [[0, 0.3], [1, 0.8]]}, knee=0.3, intensity=2.0)
-        results[path] = node.frames([0, 1]).pixels
+        with cpu_path(path):
+            clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
+            node = make_node(Glow, clip, radius=24.0, octaves=2, blend=blend, color="#ffc080",
+                             threshold={"keyframes": [[0, 0.3], [1, 0.8]]}, knee=0.3, intensity=2.0)
+            results[path] = node.frames([0, 1]).pixels
     assert len(combined) == 2                      # the kernel ran (half resolution), once a frame
     assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
     torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
@@ -714,15 +718,14 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
 def test_grain_kernel_matches_the_torch_path(monkeypatch, color, has_alpha):
     """On a CPU the grain's per-pixel part is a Numba kernel: the torch path's frames, for
     monochrome, mixed and colour grain, values below 0 and above 1, pixels of alpha 0."""
-    from vfx import jit
     g = torch.Generator().manual_seed(5)
     rgb = torch.rand((2, 3, 21, 34), generator=g) * 1.4 - 0.1
     alpha = (torch.rand((2, 1, 21, 34), generator=g) * 1.2 - 0.1).clamp(0, 1) if has_alpha else torch.ones(2, 1, 21, 34)
     results = {}
     for path in ("kernel", "torch"):
-        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
-        clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-        results[path] = make_node(Grain, clip, amount=0.2, color=color, size=2.0, response=0.6).frames([0, 1]).pixels
+        with cpu_path(path):
+            clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
+            results[path] = make_node(Grain, clip, amount=0.2, color=color, size=2.0, response=0.6).frames([0, 1]).pixels
     assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
     torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
 
@@ -744,12 +747,11 @@ def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case)
             "chroma_key": lambda: make_node(ChromaKey, TensorClip(px), key_color="#20c030", shrink=1.5,
                                             feather=2.0),
             "luma_key": lambda: make_node(LumaKey, TensorClip(px), low=0.3, high=0.8, invert=True)}[case]
-    from vfx import jit
-    monkeypatch.setattr(jit, "ENABLED", False)     # on a CPU the kernels run instead of strips
     results = []
     for rows in (1000, 5, 7):
         monkeypatch.setattr(frames, "STRIP_ROWS", rows)
-        results.append(node().frames([0, 1]).pixels)
+        with cpu_path("torch"):                     # on a CPU the kernels run instead of strips
+            results.append(node().frames([0, 1]).pixels)
     whole, *strips = results
     assert whole.shape == (2, 4, 23, 17) and whole.std() > 0.05
     for s in strips:

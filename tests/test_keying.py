@@ -2,12 +2,14 @@
 feather, matte output, thresholds, a keyed plate composited over a background, validation."""
 from __future__ import annotations
 
+import contextlib
 
 import numpy as np
 import pytest
 import torch
 
 from vfx.errors import PipelineError
+from vfx.ops import backend
 from vfx.graph import build
 from vfx import OptionError
 from vfx.options import ParseContext
@@ -135,25 +137,25 @@ def test_feather_blurs_the_matte():
 
 
 def test_the_gpu_code_paths_match_the_opencv_ones():
-    """Blur, shrink and the sRGB encode (effects._common.srgb_encode) run in OpenCV on a CPU and in torch elsewhere."""
+    """The matte's blur, shrink and sRGB encode (``vfx.ops``) run in OpenCV on a CPU and in torch elsewhere."""
     from vfx_plugins.effects import keying
     rng = np.random.default_rng(2)
     m = torch.from_numpy((rng.random((1, 1, 40, 50)) > 0.6).astype(np.float32))
-    k = keying.gaussian_kernel(3.5)
-    assert torch.allclose(keying._blur_cv2(m, k), keying._blur_torch(m, k), atol=1e-5)
+    radii = np.array([3.5])
+    cv = keying.blur_matte(m, radii)
+    with backend.only("torch"):
+        assert torch.allclose(cv, keying.blur_matte(m, radii), atol=1e-5)
     for size in (1, 3):
         for shrink in (True, False):
-            assert torch.equal(keying._morph_cv2(m, size, shrink), keying._morph_torch(m, size, shrink))
+            cv = keying._morph(m, size, shrink)
+            with backend.only("torch"):
+                assert torch.equal(cv, keying._morph(m, size, shrink))
     x = torch.rand(2, 3, 20, 30) ** 3
     xn = x.double().numpy()
     reference = np.where(xn <= 0.0031308, xn * 12.92, 1.055 * xn ** (1 / 2.4) - 0.055)
-    from vfx_plugins.effects import _common as effects
-    for opencv in (True, False):
-        effects.USE_OPENCV = opencv
-        try:
-            assert np.allclose(keying.srgb_encode(x).numpy(), reference, atol=1e-5)
-        finally:
-            effects.USE_OPENCV = True
+    assert np.allclose(keying.srgb_encode(x).numpy(), reference, atol=1e-5)
+    with backend.only("torch", "numba"):
+        assert np.allclose(keying.srgb_encode(x).numpy(), reference, atol=1e-5)
 
 
 KEY_CASES = {
@@ -171,7 +173,6 @@ KEY_CASES = {
 def test_chroma_key_kernel_matches_the_torch_path(monkeypatch, case, has_alpha):
     """On a CPU the matte and the spill removal run as Numba kernels: the torch path's frames,
     for three frames of a noisy plate with overbright and transparent pixels."""
-    from vfx import jit
     g = torch.Generator().manual_seed(3)
     options = dict(KEY_CASES[case])
     px = plate(screen=options.pop("screen", SCREEN), frames=3)
@@ -182,9 +183,9 @@ def test_chroma_key_kernel_matches_the_torch_path(monkeypatch, case, has_alpha):
         px = px * alpha
     results = {}
     for path in ("kernel", "torch"):
-        monkeypatch.setattr(jit, "ENABLED", path == "kernel")
-        clip = TensorClip(px, has_alpha=has_alpha)
-        results[path] = make_node(ChromaKey, clip, **options).frames([0, 1, 2]).pixels
+        with contextlib.nullcontext() if path == "kernel" else backend.only("torch", "opencv"):
+            clip = TensorClip(px, has_alpha=has_alpha)
+            results[path] = make_node(ChromaKey, clip, **options).frames([0, 1, 2]).pixels
     kernel, reference = results["kernel"], results["torch"]
     assert 0.05 < reference[:, 3].mean() < 0.95
     torch.testing.assert_close(kernel, reference, rtol=1e-5, atol=2e-5)

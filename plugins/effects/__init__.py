@@ -3,8 +3,8 @@ the geometric warps (transform, shake).
 
 Every effect here works on whole batches of premultiplied linear RGBA frames on the pipeline's
 device and reads its options per batch with ``self.values``, so keyframes, expressions and
-drivers on any numeric or colour option cost nothing extra. ``_common.gaussian_blur`` is public:
-other nodes (glows, explosions, lightning) can use the same fast Gaussian. On a CPU, grade, grain,
+drivers on any numeric or colour option cost nothing extra. Their pixel operations (Gaussian
+blur, sRGB curves, resampling, LUTs) are the shared ones in ``vfx.ops``. On a CPU, grade, grain,
 a half-resolution glow and the chroma keyer hand their per-pixel work to Numba kernels
 (``_grade_kernel``, ``_grain_kernel``, ``_glow_kernel``, ``_keying_kernel``, each beside the node it
 serves); the torch code is what GPUs run, and tests check that both agree.

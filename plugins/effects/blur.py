@@ -4,10 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, jit, opt
+from vfx import ConfigureError, FrameBatch, opt
 from vfx.frames import empty_pixels, empty_planes
+from vfx.ops import backend, jit
 
-from ._common import _blur_per_frame, _channels_last, _col, _downsample, _linear_rgb, _luma, _upsample
+from vfx.ops.color import luma
+from vfx.ops.filters import gaussian_blur_frames
+from vfx.ops.resample import downsample_box, upsample_bilinear
+
+from ._common import _channels_last, _col, _linear_rgb
 
 
 class Blur(vfx.Effect):
@@ -48,7 +53,7 @@ class Blur(vfx.Effect):
         sigmas = self.sigmas(indices)
         if np.all(sigmas <= 1e-3):
             return batch
-        return FrameBatch(indices, _blur_per_frame(batch.pixels, sigmas))
+        return FrameBatch(indices, gaussian_blur_frames(batch.pixels, sigmas))
 
 
 class Glow(vfx.Effect):
@@ -97,10 +102,10 @@ class Glow(vfx.Effect):
             f = 2
             ph, pw = h % 2, w % 2
             src = torch.nn.functional.pad(px, (0, pw, 0, ph), mode="replicate") if ph or pw else px
-            src = _downsample(src, 2)
+            src = downsample_box(src, 2)
         else:
             f, src = 1, px[:, :3]
-        kernels = f > 1 and jit.enabled(px)
+        kernels = f > 1 and backend.allows("numba", px)
         if kernels:
             from . import _glow_kernel as glow_kernel
             threshold, knee = self.values("threshold", indices), self.values("knee", indices)
@@ -113,7 +118,7 @@ class Glow(vfx.Effect):
             src = src[:, :3]
             t = _col(self.values("threshold", indices), px)
             k = _col(self.values("knee", indices), px)
-            lum = _luma(src)
+            lum = luma(src)
             soft = torch.minimum((lum - t + k).clamp_min(0.0), 2 * k)
             soft = soft * soft / (4 * k + 1e-6)
             weight = torch.maximum(soft, lum - t).clamp_min(0.0) / lum.clamp_min(1e-6)
@@ -123,7 +128,7 @@ class Glow(vfx.Effect):
             sigma = sigma0 / 2 ** o
             if f > 1:
                 sigma = np.sqrt(np.maximum(sigma ** 2 - 0.25 - 4 / 6, 0.25)) / f
-            part = _blur_per_frame(bright, sigma, max_direct=3.0)
+            part = gaussian_blur_frames(bright, sigma, max_direct=3.0)
             glow = part if glow is None else glow.add_(part)
         color = self.values("color", indices)
         tint = _linear_rgb(color) * color[:, 3:4] * (intensity / octaves)[:, None]
@@ -141,7 +146,7 @@ class Glow(vfx.Effect):
         coverage = torch.zeros_like(glow[:, :1]) if opaque else glow.amax(dim=1, keepdim=True).clamp_(0.0, 1.0)
         glow = _channels_last(torch.cat([glow, coverage], dim=1))
         if f > 1:
-            glow = _upsample(glow, 2)[:, :, :h, :w]
+            glow = upsample_bilinear(glow, 2)[:, :, :h, :w]
         if not opaque:
             glow[:, 3:4].mul_(1.0 - px[:, 3:4])              # alpha: a + g (1 - a) = g + a (1 - g)
         if self.options.blend == "screen":

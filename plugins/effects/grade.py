@@ -8,7 +8,9 @@ from vfx import ConfigureError, FrameBatch, opt
 from vfx.frames import empty_pixels, row_strips
 from vfx.ops import backend, jit
 
-from ._common import LUMA, _assemble, _col, _linear_rgb, _luma, _pow_, _straight, srgb_decode, srgb_encode
+from vfx.ops.color import LUMA, luma, pow_, srgb_decode, srgb_encode, unpremultiply
+
+from ._common import _assemble, _col, _linear_rgb
 from vfx.media.lut import CubeError, apply_lut, lut_volume, read_cube
 
 
@@ -76,7 +78,7 @@ class Grade(vfx.Effect):
                 where = f"line {exc.line} of {path.name}" if exc.line else str(path.name)
                 raise ConfigureError(f"{where}: {exc}", option="lut") from None
         white = self.options.white
-        if white is not None and not isinstance(white, opt.Animated):
+        if white is not None and not isinstance(white, vfx.Animated):
             if float(_linear_rgb(np.asarray([white])).min()) < 1e-3:
                 raise ConfigureError(f"white {list(white[:3])} has a channel at or near 0: pick a grey or "
                                      "near-white part of the shot", option="white")
@@ -134,18 +136,18 @@ class Grade(vfx.Effect):
             c, pivot = steps["contrast"]
             scaled, negative = (1.0 / pivot, rgb.clamp_max(0.0)) if gains is None else \
                 (gains / pivot, rgb.clamp_max(0.0).mul_(gains))
-            rgb = _pow_(rgb.clamp_min(0.0).mul_(scaled), c).mul_(pivot).add_(negative)
+            rgb = pow_(rgb.clamp_min(0.0).mul_(scaled), c).mul_(pivot).add_(negative)
         elif gains is not None:
             rgb = rgb * gains
         if "saturation" in steps:                # Y + s (x - Y) = s x + (1 - s) Y
             sat = steps["saturation"]
-            y = _luma(rgb).mul_(1.0 - sat)
+            y = luma(rgb).mul_(1.0 - sat)
             rgb = (rgb * sat).add_(y)
         if "lift_gain" in steps:
             lf, gn = steps["lift_gain"]
             rgb = gn * (rgb + lf * (1.0 - rgb))
         if "gamma" in steps:
-            rgb = _pow_(rgb.clamp_min(0.0), steps["gamma"]).add_(rgb.clamp_max(0.0))
+            rgb = pow_(rgb.clamp_min(0.0), steps["gamma"]).add_(rgb.clamp_max(0.0))
         if "lut" in steps:
             srgb = self.options.lut_space == "srgb"
             looked = apply_lut(srgb_encode(rgb) if srgb else rgb, self._lut, self._volume[1])
@@ -169,7 +171,7 @@ class Grade(vfx.Effect):
         steps = self._settings(steps, px)
         for y0, y1 in row_strips(px):
             # per-channel arithmetic runs fastest on whole planes: one copy to NCHW, one back
-            rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
+            rgb, alpha = unpremultiply(px[:, :, y0:y1].contiguous(), has_alpha)
             _assemble(self._grade(rgb, steps), alpha, premultiply=has_alpha, out=out[:, :, y0:y1])
         return FrameBatch(indices, out)
 

@@ -11,7 +11,10 @@ from vfx.frames import row_strips
 from vfx.frames import empty_pixels
 from vfx.ops import backend, jit
 
-from ._common import _assemble, _col, _luma, _per_frame_cv, _straight
+from vfx.ops.color import luma, unpremultiply
+from vfx.ops.filters import _per_frame_cv
+
+from ._common import _assemble, _col
 
 
 class Grain(vfx.Effect):
@@ -90,8 +93,8 @@ class Grain(vfx.Effect):
         resp = _col(self.values("response", indices), px)
         amount = _col(amount * scale, px)
         for y0, y1 in row_strips(px):
-            rgb, alpha = _straight(px[:, :, y0:y1].contiguous(), has_alpha)
-            lum = _luma(rgb).clamp_(0.0, 1.0).sqrt_()
+            rgb, alpha = unpremultiply(px[:, :, y0:y1].contiguous(), has_alpha)
+            lum = luma(rgb).clamp_(0.0, 1.0).sqrt_()
             weight = lum.mul_(1.0 - lum).mul_(4.0 * resp).add_(1.0 - resp).mul_(amount)
             e = rgb.clamp_min(0.0).sqrt_().add_(noise[:, :, y0:y1].mul_(weight)).clamp_min_(0.0)
             _assemble(e.mul_(e), alpha, premultiply=has_alpha, out=out[:, :, y0:y1])

@@ -14,17 +14,12 @@ import numpy as np
 import vfx
 from vfx import ConfigureError, FrameBatch, opt
 from vfx.frames import empty_pixels, empty_planes, row_strips
-from vfx.ops.color import srgb_to_linear
-from vfx.options import Animated
-from vfx.ops import backend, jit
-
-from ._common import srgb_encode
+from vfx.ops import backend, filters, jit
+from vfx.ops.color import (BT709, BT709_CB, BT709_CR, LUMA, rgb_to_hex, srgb_decode, srgb_encode, srgb_to_linear,
+                           unpremultiply)
 
 OUTPUTS = ("composite", "matte")
 
-# BT.709 luma weights and the Cb/Cr scale factors (Cb = (B - Y) / 1.8556, Cr = (R - Y) / 1.5748)
-_KR, _KG, _KB = 0.2126, 0.7152, 0.0722
-_CB, _CR = 2 * (1 - _KB), 2 * (1 - _KR)
 
 
 def straight_planes(pixels, opaque: bool):
@@ -33,12 +28,9 @@ def straight_planes(pixels, opaque: bool):
     Colour is 0 where alpha is 0; ``opaque`` (the input has no alpha) skips the division.
     """
     import torch
-    rgb = pixels[:, :3].clone(memory_format=torch.contiguous_format)    # planar, and ours to change
     if opaque:
-        return rgb
-    alpha = pixels[:, 3:4]
-    inv = torch.where(alpha > 1e-6, 1.0 / alpha.clamp_min(1e-6), 0.0).contiguous()
-    return rgb.mul_(inv)
+        return pixels[:, :3].clone(memory_format=torch.contiguous_format)    # planar, and ours to change
+    return unpremultiply(pixels)[0].contiguous()
 
 
 def _column(values, device):
@@ -46,67 +38,19 @@ def _column(values, device):
     return torch.as_tensor(np.asarray(values, np.float64), dtype=torch.float32, device=device).view(-1, 1, 1, 1)
 
 
-def gaussian_kernel(radius: float) -> np.ndarray:
-    """A normalized 1-D Gaussian with sigma = radius / 2, cut off at 3 sigma."""
-    sigma = radius / 2.0
-    half = max(1, math.ceil(3 * sigma))
-    x = np.arange(-half, half + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (x / sigma) ** 2)
-    return (k / k.sum()).astype(np.float32)
-
-
 def blur_matte(matte, radii: np.ndarray):
-    """Each frame of a (N, 1, H, W) matte blurred by its own radius (edges extended)."""
+    """Each frame of a (N, 1, H, W) matte blurred by its own radius: a Gaussian of sigma radius / 2,
+    edges extended (``vfx.ops.filters.gaussian_blur``, replicate border, cut at 4 sigma)."""
     if not np.any(radii > 0.05):
         return matte
-    out = matte.clone()
-    for k, radius in enumerate(radii):
-        if radius > 0.05:
-            blur = _blur_cv2 if matte.device.type == "cpu" else _blur_torch
-            out[k:k + 1] = blur(matte[k:k + 1], gaussian_kernel(float(radius)))
-    return out
-
-
-def _blur_cv2(frame, kernel):
-    import cv2
-    import torch
-    plane = np.ascontiguousarray(frame[0, 0].numpy())
-    return torch.from_numpy(cv2.sepFilter2D(plane, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)).view_as(frame)
-
-
-def _blur_torch(frame, kernel):
-    """The same separable blur as ``_blur_cv2``, on any device."""
-    import torch
-    half = len(kernel) // 2
-    w = torch.as_tensor(kernel, device=frame.device)
-    x = torch.nn.functional.pad(frame, (half, half, half, half), mode="replicate")
-    x = torch.nn.functional.conv2d(x, w.view(1, 1, 1, -1))
-    return torch.nn.functional.conv2d(x, w.view(1, 1, -1, 1))
+    return filters.gaussian_blur_frames(matte, np.where(radii > 0.05, radii / 2.0, 0.0))
 
 
 def _morph(frame, size: int, shrink: bool):
     """A (1, 1, H, W) matte eroded (``shrink``) or dilated over a (2 size + 1)-pixel square."""
     if size == 0:
         return frame
-    return (_morph_cv2 if frame.device.type == "cpu" else _morph_torch)(frame, size, shrink)
-
-
-def _morph_cv2(frame, size: int, shrink: bool):
-    import cv2
-    import torch
-    kernel = np.ones((2 * size + 1, 2 * size + 1), np.uint8)
-    op = cv2.erode if shrink else cv2.dilate
-    return torch.from_numpy(op(np.ascontiguousarray(frame[0, 0].numpy()), kernel)).view_as(frame)
-
-
-def _morph_torch(frame, size: int, shrink: bool):
-    """The same as ``_morph_cv2`` (the frame's edge neither erodes nor grows), on any device."""
-    import torch
-    pool = torch.nn.functional.max_pool2d
-    x = -frame if shrink else frame
-    x = pool(x, (1, 2 * size + 1), stride=1, padding=(0, size))
-    x = pool(x, (2 * size + 1, 1), stride=1, padding=(size, 0))
-    return -x if shrink else x
+    return filters.erode(frame, size) if shrink else filters.dilate(frame, size)
 
 
 def shrink_matte(matte, amounts: np.ndarray):
@@ -151,7 +95,7 @@ class _Keyer(vfx.Effect):
             out = empty_pixels(n, h, w, pixels.device)
         if self.options.output == "matte":
             a = (matte * pixels[:, 3:4]).clamp_(0, 1)
-            out[:, :3] = torch.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
+            out[:, :3] = srgb_decode(a)
             out[:, 3:4] = 1.0
         elif rgb is None:
             torch.mul(pixels, matte, out=out)
@@ -201,8 +145,6 @@ def _weighted(planes, weights, offset: np.ndarray | None = None):
     return out
 
 
-_CB_WEIGHTS = (-_KR / _CB, -_KG / _CB, (1 - _KB) / _CB)
-_CR_WEIGHTS = ((1 - _KR) / _CR, -_KG / _CR, -_KB / _CR)
 
 
 def _despill_basis(key_linear: np.ndarray) -> np.ndarray:
@@ -251,17 +193,16 @@ class ChromaKey(_Keyer):
     def configure(self):
         super().configure()
         key = self.options.key_color
-        if not isinstance(key, Animated):
+        if not isinstance(key, vfx.Animated):
             cb, cr = self._key_chroma(np.array([key]))
             if math.hypot(cb[0], cr[0]) < 0.02:
-                raise ConfigureError(f"the key colour {_hex(key)} is (nearly) grey: it has no hue to key "
+                raise ConfigureError(f"the key colour {rgb_to_hex(key)} is (nearly) grey: it has no hue to key "
                                      "on; use effect.luma_key for black or white screens", option="key_color")
 
     @staticmethod
     def _key_chroma(keys: np.ndarray):
-        r, g, b = keys[:, 0], keys[:, 1], keys[:, 2]
-        y = _KR * r + _KG * g + _KB * b
-        return (b - y) / _CB, (r - y) / _CR
+        _, cb, cr = (np.asarray(keys)[:, :3] @ BT709.T).T
+        return cb, cr
 
     def render(self, indices):
         import torch
@@ -280,7 +221,7 @@ class ChromaKey(_Keyer):
             from . import _keying_kernel as K
             matte = empty_planes((n, 1, h, w))
             params = np.zeros((n, K.MATTE_PARAMS), np.float32)
-            params[:, K.M_CB:K.M_CB + 3], params[:, K.M_CR:K.M_CR + 3] = _CB_WEIGHTS, _CR_WEIGHTS
+            params[:, K.M_CB:K.M_CB + 3], params[:, K.M_CR:K.M_CR + 3] = BT709_CB, BT709_CR
             params[:, K.M_KEY_CB], params[:, K.M_KEY_CR], params[:, K.M_SCALE] = kcb, kcr, scale
             params[:, K.M_TOLERANCE], params[:, K.M_SOFTNESS] = tolerance, softness
             for k in range(n):
@@ -290,7 +231,7 @@ class ChromaKey(_Keyer):
             for y0, y1 in strips:           # per pixel: the chroma distance's matte, strip by strip
                 colour.append(straight_planes(pixels[:, :, y0:y1], opaque=opaque))
                 srgb = srgb_encode(colour[-1].clamp(0, 1))
-                dist = torch.hypot(_weighted(srgb, _CB_WEIGHTS, kcb), _weighted(srgb, _CR_WEIGHTS, kcr))
+                dist = torch.hypot(_weighted(srgb, BT709_CB, kcb), _weighted(srgb, BT709_CR, kcr))
                 matte[:, :, y0:y1] = _ramp(dist.div_(_column(scale, dev)), tolerance, softness)
         matte = shrink_matte(matte, self.values("shrink", indices))     # across strips: the whole frame
         matte = blur_matte(matte, self.values("feather", indices))
@@ -323,10 +264,6 @@ class ChromaKey(_Keyer):
         return FrameBatch(indices, out)
 
 
-def _hex(color) -> str:
-    return "#" + "".join(f"{round(c * 255):02x}" for c in color[:3])
-
-
 class LumaKey(_Keyer):
     """Keys by brightness: keeps pixels whose luma lies in ``[low, high]``, fading out over ``softness``.
 
@@ -349,7 +286,7 @@ class LumaKey(_Keyer):
     def configure(self):
         super().configure()
         o = self.options
-        if not isinstance(o.low, Animated) and not isinstance(o.high, Animated) and o.low > o.high:
+        if not isinstance(o.low, vfx.Animated) and not isinstance(o.high, vfx.Animated) and o.low > o.high:
             raise ConfigureError(f"low {o.low} is above high {o.high}: nothing would be kept", option="low")
 
     def render(self, indices):
@@ -362,7 +299,7 @@ class LumaKey(_Keyer):
         for y0, y1 in row_strips(pixels):
             strip = pixels[:, :, y0:y1]
             rgb = straight_planes(strip, opaque=opaque)
-            luma = _weighted(srgb_encode(rgb.clamp_(0, 1)), (_KR, _KG, _KB)).clamp_(0, 1)
+            luma = _weighted(srgb_encode(rgb.clamp_(0, 1)), LUMA).clamp_(0, 1)
             matte = _ramp(luma.clone(), low - soft, soft).mul_(_ramp(luma.neg_(), -high - soft, soft))
             if self.options.invert:
                 matte = matte.neg_().add_(1)

@@ -1,9 +1,23 @@
-"""The conversion boundary between 8/16-bit media pixels and the graph's linear float RGBA.
+"""Colour: the sRGB curve, premultiplied alpha, Rec.709 luma and the BT.709 Y'CbCr matrix, each
+written once; and the conversion boundary between 8/16-bit media pixels and the graph's linear float RGBA.
+
+Inside the graph pixels are (N, 4, H, W) float32 RGBA, linear light, premultiplied alpha.
+
+- ``srgb_encode`` / ``srgb_decode``: the IEC 61966-2-1 curve on tensors of any shape and device
+  (values outside 0..1 follow the curve's pieces: negatives the linear one, above 1 the power);
+  ``linear_to_srgb`` / ``srgb_to_linear``: the same in float64 numpy (option colours, tables).
+- ``unpremultiply`` / ``premultiply``: straight colour of (N, 4, H, W) pixels (0 where alpha is
+  at most 1e-6) and back.
+- ``LUMA`` and ``luma``: Rec.709 / sRGB weights (0.2126, 0.7152, 0.0722), applied to linear RGB
+  (luminance) or to encoded R'G'B' (luma Y'); ``BT709_CB`` / ``BT709_CR``: the Y'CbCr rows.
+- ``hex_to_rgb`` / ``rgb_to_hex``: ``"#rrggbb"`` and (r, g, b) floats in 0..1.
 
 Sources call ``to_linear``; encoders call ``from_linear``. Video is decoded to RGB with its own
 matrix and range (see ``vfx.media.colorspace``); the transfer function is the sRGB curve, exact
 to 16 bits. On the CPU the curves are table lookups (OpenCV's SIMD ``LUT`` for 8-bit input, a
-65536-entry table for 16-bit input, a 16-bit table out).
+65536-entry table for 16-bit input, a 16-bit table out), tables made once from ``srgb_to_linear``
+and ``linear_to_srgb``. On a CPU the tensor curves run in OpenCV when
+``vfx.ops.backend.allows("opencv", x)``; the Numba kernels' scalar versions are in ``vfx.ops.jit``.
 """
 from __future__ import annotations
 
@@ -12,27 +26,48 @@ import threading
 
 import numpy as np
 
+from . import backend
+
 _OUT_BITS = 65535
+
+#: Rec.709 / sRGB weights of R, G, B in luminance (linear RGB) and in luma Y' (encoded R'G'B')
+LUMA = (0.2126, 0.7152, 0.0722)
+_KR, _KG, _KB = LUMA
+#: BT.709 Y'CbCr: Cb = (B' - Y') / 1.8556, Cr = (R' - Y') / 1.5748 as weights of R', G', B'
+BT709_CB = (-_KR / (2 * (1 - _KB)), -_KG / (2 * (1 - _KB)), 0.5)
+BT709_CR = (0.5, -_KG / (2 * (1 - _KR)), -_KB / (2 * (1 - _KR)))
+#: rows Y', Cb, Cr: R'G'B' (0..1) to Y'CbCr (Y' 0..1, Cb and Cr -0.5..0.5); the inverse is ``BT709_INVERSE``
+BT709 = np.array([LUMA, BT709_CB, BT709_CR])
+BT709_INVERSE = np.linalg.inv(BT709)
+
+
+def srgb_to_linear(values) -> np.ndarray:
+    """Exact sRGB decode of floats (float64 numpy; for colours given in options, and the tables)."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((np.maximum(v, 0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(values) -> np.ndarray:
+    """Exact sRGB encode of linear floats (float64 numpy); the inverse of ``srgb_to_linear``."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(np.maximum(v, 0.0031308), 1 / 2.4) - 0.055)
 
 
 @functools.cache
 def _decode_lut() -> np.ndarray:
-    x = np.arange(256, dtype=np.float64) / 255
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return srgb_to_linear(np.arange(256, dtype=np.float64) / 255).astype(np.float32)
 
 
 @functools.cache
 def _encode_lut(levels: int = 256) -> np.ndarray:
-    y = np.arange(_OUT_BITS + 1, dtype=np.float64) / _OUT_BITS
-    s = np.where(y <= 0.0031308, y * 12.92, 1.055 * np.power(y, 1 / 2.4) - 0.055)
+    s = linear_to_srgb(np.arange(_OUT_BITS + 1, dtype=np.float64) / _OUT_BITS)
     dtype = np.uint8 if levels == 256 else np.uint16
     return np.clip(np.floor(s * (levels - 1) + 0.5), 0, levels - 1).astype(dtype)
 
 
 @functools.cache
 def _decode_lut16() -> np.ndarray:
-    x = np.arange(_OUT_BITS + 1, dtype=np.float64) / _OUT_BITS
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return srgb_to_linear(np.arange(_OUT_BITS + 1, dtype=np.float64) / _OUT_BITS).astype(np.float32)
 
 
 @functools.cache
@@ -54,7 +89,7 @@ def _encode8_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     k = np.arange(1, 256)
     v = (k - 0.5) / 255
-    starts = np.sqrt(np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4))
+    starts = np.sqrt(srgb_to_linear(v))
     base = np.zeros(_SQRT_BUCKETS, np.uint8)
     t1 = np.full(_SQRT_BUCKETS, np.nan, np.float32)     # no boundary: s >= NaN is never true
     t2 = np.full(_SQRT_BUCKETS, np.nan, np.float32)
@@ -120,12 +155,6 @@ def linear_to_srgba8(frame: np.ndarray, alpha: bool, out: np.ndarray) -> np.ndar
         np.multiply(frame[..., 3], 255, out=_buffer("a", frame.shape[:2], np.float32))
         out[..., 3] = np.clip(_buffer("a", frame.shape[:2], np.float32) + 0.5, 0, 255)
     return out
-
-
-def srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    """Exact sRGB decode of floats in 0..1 (for colours given in options)."""
-    v = np.asarray(values, dtype=np.float64)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
 def linear_rgba(color: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -234,9 +263,104 @@ def _from_linear_torch(pixels, alpha: bool, bits: int, channels: int) -> np.ndar
     rgb = nhwc[..., :3]
     if alpha:
         rgb = torch.where(a > 1e-6, rgb / a.clamp_min(1e-6), torch.zeros_like(rgb))
-    s = torch.where(rgb <= 0.0031308, rgb * 12.92, 1.055 * rgb.clamp_min(1e-12).pow(1 / 2.4) - 0.055)
+    s = srgb_encode(rgb)
     s = torch.cat([s, a], dim=-1) if channels == 4 else s
     out = (s * (levels - 1) + 0.5).floor_().clamp_(0, levels - 1)
     if bits == 8:
         return out.to(torch.uint8).cpu().numpy()
     return out.to(torch.int32).cpu().numpy().astype(np.uint16)
+
+
+# --- tensor ops (any device) ---------------------------------------------------------------------
+
+def srgb_encode(x):
+    """Linear to sRGB-encoded values of a float tensor of any shape: a new tensor.
+
+    Negatives stay on the linear segment. Written as pow(max(x, c)) + 12.92 (min(x, c) - c),
+    which is the two-piece curve exactly (the pieces meet at c) without a per-pixel select; on a
+    CPU in three OpenCV passes.
+    """
+    c = 0.0031308
+    if backend.allows("opencv", x) and x.dtype.is_floating_point and x.element_size() == 4:
+        import cv2
+        import torch
+        a = x.contiguous().numpy().reshape(-1, x.shape[-1] if x.ndim else 1)
+        high = cv2.pow(cv2.max(a, c), 1 / 2.4)
+        cv2.addWeighted(high, 1.055, cv2.min(a, c), 12.92, -(0.055 + 12.92 * c), dst=high)
+        return torch.from_numpy(high).view(x.shape)
+    return x.clamp_min(c).pow_(1 / 2.4).mul_(1.055).sub_(0.055 + 12.92 * c).add_(x.clamp_max(c).mul_(12.92))
+
+
+def srgb_decode(x):
+    """sRGB-encoded to linear values of a float tensor of any shape: a new tensor (above 1 the power curve)."""
+    d = 0.04045
+    return pow_(x.clamp_min(d).add_(0.055).div_(1.055), 2.4).sub_(d / 12.92).add_(x.clamp_max(d).div_(12.92))
+
+
+def pow_(x, exponent):
+    """``x ** exponent`` in place for a (N, C, ...) tensor x >= 0; ``exponent`` a number or one
+    per frame (and channel). On a CPU OpenCV's ``pow`` runs it (about three times faster than
+    torch's), frame by frame."""
+    import torch
+    if not (backend.allows("opencv", x) and x.is_contiguous() and x.dtype == torch.float32 and x.ndim >= 2):
+        return x.pow_(exponent)
+    import cv2
+    e = np.asarray(exponent.cpu() if torch.is_tensor(exponent) else exponent, np.float64)
+    e = np.broadcast_to(e.reshape(e.shape[0], -1) if e.ndim else e, x.shape[:2])     # (frames, channels)
+
+    def power(a, e: float):
+        if e == 0.0:
+            a.fill(1.0)                      # OpenCV's pow refuses an exponent of 0 in place
+        else:
+            cv2.pow(a, e, dst=a)
+
+    for k in range(x.shape[0]):
+        if np.all(e[k] == e[k, 0]):
+            power(x[k].numpy(), float(e[k, 0]))
+        else:
+            for c in range(x.shape[1]):
+                power(x[k, c].numpy(), float(e[k, c]))
+    return x
+
+
+#: alpha at or below this counts as 0 when colour is divided by it
+ALPHA_EPSILON = 1e-6
+
+
+def unpremultiply(pixels, has_alpha: bool = True):
+    """(rgb, alpha) of (N, 4, H, W) premultiplied pixels: rgb (N, 3, H, W) divided by alpha (a new
+    tensor; 0 where alpha <= 1e-6), alpha the (N, 1, H, W) view. Without ``has_alpha`` (opaque
+    input) rgb is the view, undivided."""
+    import torch
+    a = pixels[:, 3:4]
+    if not has_alpha:
+        return pixels[:, :3], a
+    inv = torch.where(a > ALPHA_EPSILON, 1.0 / a.clamp_min(ALPHA_EPSILON), torch.zeros((), device=pixels.device))
+    return pixels[:, :3] * inv, a
+
+
+def premultiply(rgb, alpha, *, out=None):
+    """(N, 4, H, W) premultiplied pixels from straight (N, 3, H, W) ``rgb`` and (N, 1, H, W) ``alpha``
+    (written into ``out`` when given, else a new tensor)."""
+    import torch
+    if out is None:
+        out = torch.empty((rgb.shape[0], 4, *rgb.shape[2:]), dtype=rgb.dtype, device=rgb.device)
+    torch.mul(rgb, alpha, out=out[:, :3])
+    out[:, 3:4] = alpha
+    return out
+
+
+def luma(rgb, weights=LUMA):
+    """The (N, 1, H, W) weighted sum of the channels of (N, 3, H, W) ``rgb`` (Rec.709 unless told)."""
+    return rgb[:, 0:1] * weights[0] + rgb[:, 1:2] * weights[1] + rgb[:, 2:3] * weights[2]
+
+
+def hex_to_rgb(text: str) -> tuple[float, float, float]:
+    """``"#rrggbb"`` (the ``#`` optional) as (r, g, b) floats in 0..1."""
+    c = text.lstrip("#")
+    return tuple(int(c[i:i + 2], 16) / 255 for i in (0, 2, 4))
+
+
+def rgb_to_hex(color) -> str:
+    """(r, g, b, ...) floats in 0..1 as ``"#rrggbb"`` (the nearest 8-bit codes)."""
+    return "#" + "".join(f"{round(c * 255):02x}" for c in color[:3])
