@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vfx.engine import configure_threads, resolve_device
+from vfx.engine import configure_threads, resolve_device, share
 from vfx.graph import build
 from vfx.pipeline import load
 from vfx.plugins import get_registry
@@ -77,7 +77,7 @@ def one_node(node_type: str, device: str, extra: str):
             n.open()
         plate = graph.nodes.get("plate")
         if plate is not None:
-            plate.cache_enabled = True
+            share(plate)
         try:
             yield graph.nodes["fx"], plate
         finally:

@@ -146,7 +146,7 @@ def make_node(cls, src, seed: int = 0, node_id: str = "fx", base_dir: Path = Pat
     from vfx.options import ParseContext
     parsed = cls.Options.from_mapping({"input": "src", **options}, ParseContext(base_dir=base_dir))
     node = cls(node_id, parsed, NodeContext(node_id, PipelineSettings(seed=seed)))
-    node.inputs = {"input": src}
+    node.connect({"input": src})
     node.configure()
     return node
 

@@ -384,7 +384,7 @@ def test_blend_and_stylise(models, trained_vae):
     def blend(mix):
         node = make_node(gen.VaeGenerator, a, model=str(models["vae"]), mode="blend", size=[32, 32],
                          fit="stretch", input_b="b", mix=mix)
-        node.inputs["input_b"] = b
+        node.connect({"input": a, "input_b": b})
         node.configure()
         return node.frames([1, 2]).pixels
 

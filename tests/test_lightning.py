@@ -10,6 +10,7 @@ import torch
 from vfx.errors import PipelineError
 from vfx.graph import build
 from vfx.node import NodeContext, PipelineSettings
+from vfx.ops import backend
 from vfx.options import ParseContext
 from vfx.pipeline import load
 from vfx_plugins.effects.lightning import Lightning, TimeList
@@ -42,7 +43,7 @@ def make(plate=None, seed=1, **options):
     parsed = Lightning.Options.from_mapping({"input": "plate", **options},
                                             ParseContext(fps=Fraction(FPS), width=W, height=H))
     node = Lightning("bolt", parsed, NodeContext("bolt", PipelineSettings(width=W, height=H, seed=seed)))
-    node.inputs = {"input": TensorClip(plate, count=60, fps=FPS, has_alpha=False)}
+    node.connect({"input": TensorClip(plate, count=60, fps=FPS, has_alpha=False)})
     node.configure()
     return node
 
@@ -250,11 +251,10 @@ def test_validation_errors_name_node_and_option(tmp_path):
 
 
 def test_the_torch_path_a_gpu_takes_matches_the_opencv_path(monkeypatch):
-    import vfx_plugins.effects.lightning as module
     plate = dark_plate()
     ref = frames(make(plate=plate, strikes=[0], region=[0.2, 0.0, 0.8, 1.0]), [0, 2])
-    monkeypatch.setattr(module, "USE_OPENCV", False)
-    out = frames(make(plate=plate, strikes=[0], region=[0.2, 0.0, 0.8, 1.0]), [0, 2])
+    with backend.only("torch", "numba"):
+        out = frames(make(plate=plate, strikes=[0], region=[0.2, 0.0, 0.8, 1.0]), [0, 2])
     assert out.is_contiguous(memory_format=torch.channels_last)
     diff = (out - ref).abs()
     assert float(diff.mean()) < 2e-3 and float(diff.max()) < 0.05

@@ -30,7 +30,7 @@ def make_text(width=240, height=160, fps=24, duration=48, base_dir=Path("."), no
                                                          height=height))
     node = Text("title", parsed, NodeContext("title", settings))
     if node_input is not None:
-        node.inputs = {"input": node_input}
+        node.connect({"input": node_input})
     node.configure()
     return node
 

@@ -5,32 +5,39 @@ import torch or PyAV; they load when a render starts.
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from . import options as opt
 from .errors import MediaError, OptionError, PipelineError, Problem, RenderError, VfxError
 from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
 from .hookspecs import hookimpl
 from .node import (AudioNode, ConfigureError, Editor, Effect, Encoder, Generator, Node, NodeContext,
                    PipelineSettings, Signal, Source)
-from .options import Options
+from .options import Animated, Options
+
+if TYPE_CHECKING:
+    from .engine import RenderResult
+    from .graph import Graph
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioBuffer", "AudioInfo", "AudioNode", "ConfigureError", "Editor", "Effect", "Encoder",
+    "Animated", "AudioBuffer", "AudioInfo", "AudioNode", "ConfigureError", "Editor", "Effect", "Encoder",
     "FrameBatch", "Generator", "MediaError", "Node", "NodeContext", "OptionError", "Options",
     "PipelineError", "PipelineSettings", "Problem", "RenderError", "Signal", "Source",
     "StreamInfo", "VfxError", "hookimpl", "opt", "load_pipeline", "render_pipeline",
 ]
 
 
-def load_pipeline(path, overrides=None, device="cpu"):
+def load_pipeline(path: str | Path, overrides: list[str] | None = None, device: Any = "cpu") -> Graph:
     """Read, validate and configure a pipeline file; returns a ``vfx.graph.Graph``."""
     from .graph import build
     from .pipeline import load
     return build(load(path, overrides), device=device)
 
 
-def render_pipeline(path, overrides=None, **render_options):
+def render_pipeline(path: str | Path, overrides: list[str] | None = None, **render_options: Any) -> RenderResult:
     """Render a pipeline file; keyword arguments are those of ``vfx.engine.RenderOptions``."""
     from .engine import RenderOptions, render, resolve_device
     device = resolve_device(render_options.get("device", "auto"))

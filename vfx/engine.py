@@ -22,6 +22,7 @@ from .errors import RenderError, VfxError
 from .frames import fit_channels, samples_at
 from .graph import Graph
 from .node import Encoder, Node
+from .util.lru import LRU
 
 QUEUE_DEPTH = 2
 _DONE = object()
@@ -219,15 +220,20 @@ def deep_call(graph: Graph, fn, *args):
     return _DeepPulls(graph.depth).call(fn, *args)
 
 
+def share(node: Node, on: bool = True) -> None:
+    """Give ``node`` a one-batch cache (a node read by two consumers, or twice by one, renders
+    each batch once), or take it away; a node with one is never handed out as writable."""
+    node._shared = LRU(1) if on else None
+
+
 def _mark_shared(graph: Graph) -> None:
     consumers: dict[str, int] = {}
     for src, _dst, _opt in graph.edges():
         consumers[src] = consumers.get(src, 0) + 1
+    shared = {node_id for node_id in graph.nodes if consumers.get(node_id, 0) > 1}
+    shared |= {src.id for node in graph.nodes.values() for src in node.pulled_twice()}
     for node_id, node in graph.nodes.items():
-        node.cache_enabled = consumers.get(node_id, 0) > 1
-    for node in graph.nodes.values():
-        for src in node.pulled_twice():
-            src.cache_enabled = True
+        share(node, node_id in shared)
 
 
 def render(graph: Graph, options: RenderOptions | None = None, progress: ProgressFn | None = None,

@@ -34,8 +34,8 @@ class Graph:
         depth: dict[str, int] = {}
         for node_id in self.order:
             node = self.nodes[node_id]
-            feeding = [src.id for src in node.nodes_by_id.values()]
-            feeding += [src.id for value in node.inputs.values()
+            feeding = [src.id for src in node._refs.values()]
+            feeding += [src.id for value in node._inputs.values()
                         for src in (value if isinstance(value, list) else [value]) if src is not None]
             depth[node_id] = 1 + max((depth.get(ref, 0) for ref in feeding), default=0)
         return max(depth.values(), default=0)
@@ -49,7 +49,7 @@ class Graph:
         out = []
         for node_id in self.order:
             node = self.nodes[node_id]
-            for option, value in node.inputs.items():
+            for option, value in node._inputs.items():
                 for src in value if isinstance(value, list) else [value]:
                     if src is not None:
                         out.append((src.id, node_id, option))
@@ -153,8 +153,7 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         if bad:
             failed.add(node_id)
             continue
-        node.inputs = inputs
-        node.nodes_by_id = {ref: nodes[ref] for _, ref, _ in refs[node_id]}
+        node.connect(inputs, {ref: nodes[ref] for _, ref, _ in refs[node_id]})
         for option, driver in _drivers(node.options):
             if driver.signal not in nodes[driver.node_id].signals:
                 problems.append(spec.problem(

@@ -7,12 +7,16 @@ Lifecycle, driven by the graph and the engine:
    ``self.video`` (a ``StreamInfo``) and/or ``self.audio`` (an ``AudioInfo``). It touches no
    pixels; problems are raised as ``ConfigureError`` naming the option;
 3. ``render(indices)`` returns a ``FrameBatch`` for those frame indices, asking its inputs for
-   what it needs with ``self.pull(input_node, indices)``; ``render_audio(start, count)`` returns
-   that many samples from sample ``start``;
+   what it needs with ``self.pull(self.input(name), indices)`` (``pull_writable`` for pixels it
+   changes in place) -- the one way to read an input; animated options come from
+   ``self.values(name, indices)``, ``self.values_for(indices)`` (all of them) and
+   ``self.values_at(name, times)`` (sub-frame times); ``render_audio(start, count)`` returns that
+   many samples from sample ``start``;
 4. ``close()`` releases files and decoders.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,10 +26,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .errors import MediaError, RenderError, VfxError
 from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
 from . import options as opt
-from .options import Options
+from .options import Animated, Options
+from .util.lru import LRU
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+
+#: per-frame plain options of the nodes rendering frame by frame in this context, by node
+_FRAME_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("vfx_frame_options", default={})
 
 
 class ConfigureError(VfxError, ValueError):
@@ -80,10 +89,9 @@ class Node:
     kind: ClassVar[str] = ""
     #: the largest batch this node accepts; the engine never hands it more.
     max_batch: ClassVar[int | None] = None
-    #: set by the engine for nodes read by more than one consumer
-    cache_enabled: bool = False
     #: True when ``render`` evaluates animated options per batch with ``self.values``; otherwise
     #: a node with animated options renders frame by frame, seeing plain values in ``self.options``
+    #: (the node itself is not changed: ``options`` reads that frame's values from the context)
     animated_batches: ClassVar[bool] = False
     #: names of the signals this node drives other nodes' options with (see ``signal``)
     signals: ClassVar[tuple[str, ...]] = ()
@@ -96,16 +104,23 @@ class Node:
 
     def __init__(self, node_id: str, options: Options, ctx: NodeContext):
         self.id = node_id
-        self.options = options
+        self._options = options
         self.ctx = ctx
         self.video: StreamInfo | None = None
         self.audio: AudioInfo | None = None
-        #: input nodes by option name (a list for list-valued options), set by the graph
-        self.inputs: dict[str, Any] = {}
-        #: every input node by id (for options such as composite layers that name nodes)
-        self.nodes_by_id: dict[str, Node] = {}
-        self._batch_cache_key: tuple | None = None
-        self._batch_cache: FrameBatch | None = None
+        #: input nodes by option name (a list for list-valued options), set by the graph; read
+        #: them with ``input``
+        self._inputs: dict[str, Any] = {}
+        #: every node this one refers to, by id (table entries such as composite layers), set by
+        #: the graph; read them with ``input``
+        self._refs: dict[str, Node] = {}
+        #: the engine's one-batch cache, for a node read by more than one consumer (``engine.share``)
+        self._shared: LRU | None = None
+
+    @property
+    def options(self) -> Options:
+        """This node's parsed options (plain values at one frame while it renders frame by frame)."""
+        return _FRAME_OPTIONS.get().get(self, self._options)
 
     # --- what subclasses implement -------------------------------------------------------
     def configure(self) -> None:
@@ -138,12 +153,21 @@ class Node:
     def close(self) -> None:
         """Release decoders, files and caches."""
 
+    def connect(self, inputs: dict[str, Any], refs: "dict[str, Node] | None" = None) -> None:
+        """Wire the input nodes: by option name (a list for a list option), and ``refs``, every
+        node a table entry names, by id. The graph does this; a test of one node does it by hand."""
+        self._inputs = dict(inputs)
+        self._refs = dict(refs or {})
+
     # --- helpers for subclasses ------------------------------------------------------------
-    def input(self, name: str):
-        return self.inputs.get(name)
+    def input(self, name: str, *, ref: bool = False):
+        """The input node of option ``name`` (a list for list-valued options, None when unset);
+        with ``ref=True``, the node a table entry names by id (composite layers, audio mix inputs)."""
+        return self._refs.get(name) if ref else self._inputs.get(name)
 
     def pull(self, node: "Node", indices: list[int]) -> FrameBatch:
-        """Ask an input node for frames; clamps nothing, so callers map indices first."""
+        """Frames of an input node (from ``input``): the one way to read an input's pixels. Clamps
+        nothing, so callers map indices first; the batch is read-only (see ``pull_writable``)."""
         return node.frames(indices)
 
     def pull_writable(self, node: "Node", indices: list[int]) -> "torch.Tensor":
@@ -155,7 +179,7 @@ class Node:
         import torch
         batch = node.frames(indices)
         pixels = batch.pixels
-        if batch.owned and not node.cache_enabled:
+        if batch.owned and node._shared is None:
             return pixels
         return pixels.clone(memory_format=torch.channels_last)
 
@@ -169,19 +193,60 @@ class Node:
         Constants broadcast; keyframes, expressions and drivers are evaluated for the batch.
         """
         import numpy as np
-        from .options import Animated
         value = getattr(self.options, name)
         if isinstance(value, Animated):
             return value.evaluate(indices, self.ctx.settings.fps)
         row = np.asarray(value, np.float64)
         return np.broadcast_to(row, (len(indices),) + row.shape).copy()
 
+    def values_for(self, indices: list[int], names=None) -> "dict[str, np.ndarray]":
+        """``values`` of every animatable option that is set (or of those ``names``), for a batch."""
+        if names is None:
+            names = [name for name, field in self.Options.fields().items()
+                     if field.animatable and getattr(self.options, name, None) is not None]
+        return {name: self.values(name, indices) for name in names}
+
+    def values_at(self, name: str, times) -> "np.ndarray":
+        """Option ``name`` at (possibly fractional) frame times, for motion blur: float64, shaped
+        ``times.shape`` or ``times.shape + (k,)`` for colours and vectors.
+
+        Constants broadcast; keyframes and expressions evaluate at the fractional times directly;
+        drivers (signals known only at whole frames) are interpolated linearly between the
+        neighbouring frames, clamped to this node's frame range. An expression or driver on a
+        vector option (one number per frame) applies to every component.
+        """
+        import numpy as np
+        from .params import Driver
+        times = np.asarray(times, np.float64)
+        value = getattr(self.options, name)
+        if not isinstance(value, Animated):
+            row = np.asarray(value, np.float64)
+            return np.broadcast_to(row, times.shape + row.shape).copy()
+        fps = self.ctx.settings.fps
+        if isinstance(value.animation, Driver):
+            last = max(0, self.video.frame_count - 1)
+            f = np.clip(times, 0, last)
+            lo = np.floor(f)
+            hi = np.minimum(lo + 1, last)
+            a, b = value.evaluate(lo, fps), value.evaluate(hi, fps)
+            u = f - lo
+            out = a + (b - a) * (u[:, None] if a.ndim == 2 else u)
+        else:
+            out = value.evaluate(times, fps)
+        width = getattr(value.option, "length", 4 if isinstance(value.option, opt.Color) else None)
+        if width and out.ndim == 1:       # an expression or driver on a vector gives one number:
+            out = np.repeat(out[:, None], width, axis=1)      # it applies to every component
+        return out
+
     # --- called by the engine and by other nodes -------------------------------------------
     def frames(self, indices: list[int]) -> FrameBatch:
         """``render`` with a one-batch cache (a node read by two consumers renders once)."""
         key = tuple(indices)
-        if self.cache_enabled and key == self._batch_cache_key and self._batch_cache is not None:
-            return self._batch_cache
+        shared = self._shared
+        if shared is not None:
+            cached = shared.get(key)
+            if cached is not None:
+                return cached
         try:
             if self.animated_batches or not self.options.animations():
                 batch = self.render(list(indices))
@@ -193,19 +258,22 @@ class Node:
             raise
         except Exception as exc:
             raise RenderError(f"{type(exc).__name__}: {exc}", node=self.id) from exc
-        if self.cache_enabled:
-            self._batch_cache_key, self._batch_cache = key, batch
+        if shared is not None:
+            shared.put(key, batch)
         return batch
 
     def _render_frame_by_frame(self, indices: list[int]) -> FrameBatch:
-        base = self.options
+        """``render`` one frame at a time, ``self.options`` reading that frame's plain values from
+        the context (the node is not changed, so its inputs and other threads see it as it is)."""
+        base = self._options
+        fps = self.ctx.settings.fps
         parts = []
-        try:
-            for i in indices:
-                self.options = base.at(i, self.ctx.settings.fps)
+        for i in indices:
+            token = _FRAME_OPTIONS.set({**_FRAME_OPTIONS.get(), self: base.at(i, fps)})
+            try:
                 parts.append(self.render([i]))
-        finally:
-            self.options = base
+            finally:
+                _FRAME_OPTIONS.reset(token)
         return FrameBatch.join(parts, indices)
 
     def audio_samples(self, start: int, count: int) -> AudioBuffer:
@@ -220,7 +288,9 @@ class Node:
             raise RenderError(f"audio: {type(exc).__name__}: {exc}", node=self.id) from exc
 
     def drop_cache(self) -> None:
-        self._batch_cache_key = self._batch_cache = None
+        """Forget the batch the engine's one-batch cache holds for this node, if any."""
+        if self._shared is not None:
+            self._shared.clear()
 
     def __repr__(self):
         return f"<{self.type} '{self.id}'>"

@@ -59,7 +59,7 @@ def db_to_gain(db):
 def gain_curve(node: vfx.Node, value, start: int, count: int):
     """Linear gain per sample for a dB option ``value`` (a constant or an ``Animated``) over
     samples ``[start, start + count)``: evaluated at frame starts, interpolated in dB between them."""
-    if not isinstance(value, opt.Animated):
+    if not isinstance(value, vfx.Animated):
         return float(db_to_gain(value))
     s = node.ctx.settings
     fps, rate = s.fps, s.sample_rate
@@ -238,7 +238,7 @@ class Mix(vfx.AudioNode):
     def configure(self):
         s = self.ctx.settings
         check_frame_audio(self)
-        self._tracks = [(entry, self.nodes_by_id[entry.input]) for entry in self.options.inputs]
+        self._tracks = [(entry, self.input(entry.input, ref=True)) for entry in self.options.inputs]
         if self.options.duration is not None:
             count = samples_at(self.options.duration, s.fps, s.sample_rate)
         else:

@@ -78,18 +78,10 @@ class _Backdrop(vfx.Source):
     def check(self):
         """Extra validation of option combinations (raise ConfigureError naming the option)."""
 
-    def frame_values(self, indices):
-        """Every animatable option evaluated for these frames: {name: array (N,) or (N, k)}."""
-        out = {}
-        for name, field in self.Options.fields().items():
-            if field.animatable and getattr(self.options, name) is not None:
-                out[name] = self.values(name, indices)
-        return out
-
     def render(self, indices):
         from vfx.frames import empty_pixels
         n, h, w = len(indices), self.video.height, self.video.width
-        vals = self.frame_values(indices)
+        vals = self.values_for(indices)
         out = empty_pixels(n, h, w, self.device)
         fps = float(self.video.fps)
         for k, i in enumerate(indices):

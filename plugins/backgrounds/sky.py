@@ -85,7 +85,7 @@ _FBM_SIGMA = 0.155   # standard deviation of the 6-octave, gain-0.5 Perlin fBm u
 def _cloud_density(X, Y, t, q, seed, aspect, frame_h_px):
     """Cloud density 0..1 and raw thickness on the (coarse) grid X, Y (frame heights)."""
     torch = _torch()
-    from vfx import noise
+    from vfx.ops import noise
     horizon = float(q["horizon_line"])
     persp = float(q["perspective"])
     elev = (horizon - Y).clamp(min=0.0)
@@ -236,7 +236,7 @@ def _hex(c):
 
 def _ridge_line(X, layer_seed, freq, octaves, terrace, roughness):
     """The ridge profile R(x) in 0..1 (1D: X is (w,)), and its 2-D seed slice position."""
-    from vfx import noise
+    from vfx.ops import noise
     r = noise.ridged(X * freq, 0.0 * X + 3.7, seed=layer_seed, octaves=octaves, gain=roughness)
     return _shape_ridge(r, terrace)
 
@@ -325,7 +325,7 @@ class Mountains(_Backdrop):
 
     def draw(self, t, p, want_layers=False):
         torch = _torch()
-        from vfx import noise
+        from vfx.ops import noise
         dev = self.device
         h, w = self.video.height, self.video.width
         aspect = w / h
@@ -455,5 +455,5 @@ class Mountains(_Backdrop):
 
     def layer_map(self, frame: int):
         """Which layer (0 far .. layers-1 near, -1 sky) is in front at each pixel of a frame."""
-        p = {name: v[0] for name, v in self.frame_values([frame]).items()}
+        p = {name: v[0] for name, v in self.values_for([frame]).items()}
         return self.draw(frame / float(self.video.fps), p, want_layers=True)[1]

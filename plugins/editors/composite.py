@@ -70,7 +70,7 @@ class Composite(vfx.Editor):
     def configure(self):
         s = self.ctx.settings
         w, h = self.options.size or (s.width, s.height)
-        layers = [(entry, self.nodes_by_id[entry.input]) for entry in self.options.layers]
+        layers = [(entry, self.input(entry.input, ref=True)) for entry in self.options.layers]
         bottom_entry, bottom = layers[0]
         count = self.options.duration or bottom_entry.start + bottom.video.frame_count
         self.video = vfx.StreamInfo(w, h, s.fps, count, True)
@@ -83,7 +83,7 @@ class Composite(vfx.Editor):
     def _layers(self):
         """(layer options, node, width, height) with the current (possibly animated) values."""
         for entry in self.options.layers:
-            node = self.nodes_by_id[entry.input]
+            node = self.input(entry.input, ref=True)
             if entry.size:
                 lw, lh = entry.size
             else:

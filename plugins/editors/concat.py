@@ -20,7 +20,7 @@ class Concat(vfx.Editor):
         inputs = opt.Inputs(min_count=2, doc="the clips, in order")
 
     def configure(self):
-        clips = self.inputs["inputs"]
+        clips = self.input("inputs")
         first = clips[0].video
         for i, c in enumerate(clips[1:], start=2):
             if (c.video.width, c.video.height) != (first.width, first.height):
@@ -32,7 +32,7 @@ class Concat(vfx.Editor):
         self.audio = _audio_len(self, total) if any(c.audio for c in clips) else None
 
     def render(self, indices):
-        clips = self.inputs["inputs"]
+        clips = self.input("inputs")
         runs: list[tuple] = []
         for i in indices:
             k = int(np.searchsorted(self._offsets, i, side="right") - 1)
@@ -45,7 +45,7 @@ class Concat(vfx.Editor):
     def render_audio(self, start, count):
         s = self.ctx.settings
         out = np.zeros((s.channels, count), np.float32)
-        for k, clip in enumerate(self.inputs["inputs"]):
+        for k, clip in enumerate(self.input("inputs")):
             a0 = samples_at(self._offsets[k], s.fps, s.sample_rate)
             a1 = samples_at(self._offsets[k + 1], s.fps, s.sample_rate)
             lo, hi = max(start, a0), min(start + count, a1)

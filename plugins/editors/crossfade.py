@@ -20,8 +20,8 @@ class Crossfade(vfx.Editor):
         duration = opt.Time("1s", min_frames=1, doc="length of the dissolve")
 
     def configure(self):
-        a, b = self.inputs["inputs"][:2]
-        if len(self.inputs["inputs"]) != 2:
+        a, b = self.input("inputs")[:2]
+        if len(self.input("inputs")) != 2:
             raise ConfigureError("a crossfade takes exactly two inputs", option="inputs")
         if (a.video.width, a.video.height) != (b.video.width, b.video.height):
             raise ConfigureError(f"'{a.id}' is {a.video.width}x{a.video.height} but '{b.id}' is "

@@ -188,10 +188,6 @@ class Explosion(vfx.Effect):
         flash = opt.Float(1.0, min=0.0, doc="brightening of the plate around the start at the moment it goes off")
         shake = opt.Float(0.008, min=0.0, doc="camera shake amplitude, frame heights (0: none)")
 
-    _ANIMATED = ("position", "speed", "spread", "direction", "gravity", "buoyancy", "drag", "turbulence",
-                 "lifetime", "size", "temperature", "cooling", "brightness", "smoke_color", "smoke_density",
-                 "bloom", "shockwave", "shock_speed", "shock_width", "shock_glow", "flash", "shake")
-
     def configure(self):
         super().configure()
         o = self.options
@@ -285,7 +281,7 @@ class Explosion(vfx.Effect):
 
     def render(self, indices):
         src = self.pull(self.input("input"), indices)
-        v_all = {name: self.values(name, indices) for name in self._ANIMATED}
+        v_all = self.values_for(indices)
         pixels = None
         for start in self._bursts(indices, v_all):
             vals = v_all

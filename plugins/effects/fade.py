@@ -36,7 +36,7 @@ class Fade(vfx.Effect):
             if length >= count:
                 raise ConfigureError(f"a {length}-frame fade does not fit the input's {count} frames", option=name)
         color = self.options.color
-        translucent = isinstance(color, opt.Animated) or color[3] < 1.0
+        translucent = isinstance(color, vfx.Animated) or color[3] < 1.0
         self.video = self.video.with_(has_alpha=self.video.has_alpha or translucent)
 
     def weights(self, indices) -> np.ndarray:

@@ -17,46 +17,10 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, opt
-from vfx.options import Animated
+from vfx.ops import backend
 
 EDGES = {"transparent": "zeros", "clamp": "border", "mirror": "reflection"}
 FILTERS = ("bilinear", "nearest", "bicubic")
-USE_OPENCV = True                    # tests turn it off to check the torch path on a CPU
-
-
-def option_at(node: "vfx.Node", name: str, frames) -> np.ndarray:
-    """Option ``name`` of ``node`` at (possibly fractional) frame times: float64, (N,) or (N, k).
-
-    ``node.values`` evaluates at whole frames; motion blur needs sub-frame times. Constants
-    broadcast; keyframes and expressions evaluate at the fractional times directly; drivers (a
-    signal known only at whole frames) are interpolated linearly between the neighbouring frames,
-    clamped to the node's frame range. An expression or driver on a vector option (one number
-    per frame) applies to every component.
-    """
-    frames = np.asarray(frames, np.float64)
-    value = getattr(node.options, name)
-    fps = node.ctx.settings.fps
-    if isinstance(value, Animated):
-        out = _animated_at(node, value, frames, fps)
-        width = getattr(value.option, "length", 4 if isinstance(value.option, opt.Color) else None)
-        if width and out.ndim == 1:       # an expression or driver on a vector gives one number:
-            out = np.repeat(out[:, None], width, axis=1)      # it applies to every component
-        return out
-    row = np.asarray(value, np.float64)
-    return np.broadcast_to(row, frames.shape + row.shape).copy()
-
-
-def _animated_at(node, value, frames, fps):
-    from vfx.params import Driver
-    if isinstance(value.animation, Driver):
-        last = max(0, node.video.frame_count - 1)
-        f = np.clip(frames, 0, last)
-        lo = np.floor(f)
-        hi = np.minimum(lo + 1, last)
-        a, b = value.evaluate(lo, fps), value.evaluate(hi, fps)
-        u = f - lo
-        return a + (b - a) * (u[:, None] if a.ndim == 2 else u)
-    return value.evaluate(frames, fps)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -218,7 +182,7 @@ class _Warp(vfx.Effect):
         import torch.nn.functional as F
         if np.all(params == params[:1]):
             params = params[:1]             # no motion over the shutter: one sample is the answer
-        if USE_OPENCV and src.device.type == "cpu":
+        if backend.allows("opencv", src):
             return _remap_frames(src, params, self.options.filter, self.options.edges)
         mode = self.options.filter
         padding = EDGES[self.options.edges]
@@ -322,16 +286,16 @@ class Transform(_Warp):
     def configure(self):
         super().configure()
         sxy = self.options.scale_xy
-        if not isinstance(sxy, Animated) and any(abs(v) < 1e-6 for v in sxy):
+        if not isinstance(sxy, vfx.Animated) and any(abs(v) < 1e-6 for v in sxy):
             raise ConfigureError(f"a scale of 0 collapses the picture (got {list(sxy)}); use a small "
                                  "value, or opacity, to hide it", option="scale_xy")
 
     def _params(self, frames, width, height):
-        t = option_at(self, "translate", frames)
-        rot = option_at(self, "rotate", frames)
-        s = option_at(self, "scale", frames)
-        sxy = option_at(self, "scale_xy", frames)
-        anchor = option_at(self, "anchor", frames)
+        t = self.values_at("translate", frames)
+        rot = self.values_at("rotate", frames)
+        s = self.values_at("scale", frames)
+        sxy = self.values_at("scale_xy", frames)
+        anchor = self.values_at("anchor", frames)
         return (t[:, 0], t[:, 1], rot, s * sxy[:, 0], s * sxy[:, 1],
                 anchor[:, 0] * width, anchor[:, 1] * height)
 
@@ -373,9 +337,9 @@ class Shake(_Warp):
     def _params(self, frames, width, height):
         o = self.options
         x = np.asarray(frames, np.float64) / float(self.ctx.settings.fps) * o.frequency
-        amp = option_at(self, "amplitude", frames)
-        rot = option_at(self, "rotation", frames)
-        over = option_at(self, "overscan", frames)
+        amp = self.values_at("amplitude", frames)
+        rot = self.values_at("rotation", frames)
+        over = self.values_at("overscan", frames)
         nx, ny, nr = (fractal_noise(self._seed, c, x, o.octaves) for c in range(3))
         scale = 1.0 + over
         return (amp * nx, amp * ny, rot * nr, scale, scale,

@@ -179,35 +179,35 @@ class Grade(vfx.Effect):
         """The CPU path: each frame through ``_grade_kernel.grade_frame`` in one pass."""
         from . import _grade_kernel as K
         n = px.shape[0]
-        params = np.zeros((n, K.PARAMS), np.float32)
         flags = K.ALPHA if has_alpha else 0
-        params[:, K.P_GAINS:K.P_GAINS + 3] = steps.get("gains", 1.0)
+        values = {"gains": steps.get("gains", 1.0)}
         if "gains" in steps:
             flags |= K.GAINS
         if "contrast" in steps:
             flags |= K.CONTRAST
-            params[:, K.P_CONTRAST], params[:, K.P_PIVOT] = steps["contrast"]
+            values["contrast"], values["pivot"] = steps["contrast"]
         if "saturation" in steps:
             flags |= K.SATURATION
-            params[:, K.P_SAT] = steps["saturation"]
+            values["saturation"] = steps["saturation"]
         if "lift_gain" in steps:
             flags |= K.LIFT_GAIN
-            params[:, K.P_LIFT:K.P_LIFT + 3], params[:, K.P_GAIN:K.P_GAIN + 3] = steps["lift_gain"]
+            values["lift"], values["gain"] = steps["lift_gain"]
         if "gamma" in steps:
             flags |= K.GAMMA
-            params[:, K.P_INV_GAMMA:K.P_INV_GAMMA + 3] = steps["gamma"]
+            values["inv_gamma"] = steps["gamma"]
         table, size = np.zeros(1, np.float32), 2
         if "lut" in steps:
             lut = self._lut
             flags |= K.LUT | (K.LUT_SRGB if self.options.lut_space == "srgb" else 0)
             lo = np.asarray(lut.domain_min, np.float32)
-            params[:, K.P_LUT_LO:K.P_LUT_LO + 3] = lo
-            params[:, K.P_LUT_SCALE:K.P_LUT_SCALE + 3] = (lut.size - 1) / (np.asarray(lut.domain_max, np.float32) - lo)
+            values["lut_lo"] = lo
+            values["lut_scale"] = (lut.size - 1) / (np.asarray(lut.domain_max, np.float32) - lo)
             if steps["lut"] is not None:
                 flags |= K.LUT_MIX
-                params[:, K.P_MIX] = steps["lut"]
+                values["mix"] = steps["lut"]
             if self._kernel_table is None:
                 self._kernel_table = K.padded_table(lut.table)
             table, size = self._kernel_table, lut.size
+        params = K.PARAMS.pack(n, **values)
         for k in range(n):
             K.grade_frame(jit.rgba(px[k]), jit.rgba(out[k], out=True), params[k], table, size, flags)

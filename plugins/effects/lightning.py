@@ -121,9 +121,6 @@ class Lightning(vfx.Effect):
         flicker = opt.Float(0.5, min=0.0, max=1.0, doc="how much the brightness varies from frame to frame")
         flash = opt.Float(0.1, min=0.0, doc="fraction of the bolt colour added to the whole plate during a strike")
 
-    _ANIMATED = ("start", "end", "roughness", "branches", "branch_length", "branch_angle", "width", "color", "core",
-                 "glow", "glow_size", "intensity", "flicker", "flash")
-
     def configure(self):
         super().configure()
         o = self.options
@@ -292,7 +289,7 @@ class Lightning(vfx.Effect):
         starts = self._strike_starts(indices)
         if not any(starts.values()):
             return src
-        vals = {name: self.values(name, indices) for name in self._ANIMATED}
+        vals = self.values_for(indices)
         pixels = src.pixels
         n, _, h, w = pixels.shape
         segs, levels, live = [], np.zeros(n), []

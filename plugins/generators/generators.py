@@ -298,10 +298,9 @@ class _ModelGenerator(vfx.Generator):
 
     def walk_positions(self, indices: list[int]) -> np.ndarray:
         """Walk time of each frame, in frames: the sum of ``speed`` over frames 0 .. f-1."""
-        from vfx.options import Animated
         f = np.asarray(indices, np.int64)
         speed = self.options.speed
-        if not isinstance(speed, Animated):
+        if not isinstance(speed, vfx.Animated):
             return f.astype(np.float64) * float(speed)
         need = int(f.max()) + 1
         cum = self._cum_speed

@@ -25,7 +25,7 @@ class ColorSource(vfx.Source):
         s = self.ctx.settings
         w, h = self.options.size or (s.width, s.height)
         color = self.options.color
-        alpha = True if isinstance(color, opt.Animated) else color[3] < 1
+        alpha = True if isinstance(color, vfx.Animated) else color[3] < 1
         self.video = StreamInfo(w, h, s.fps, self.options.duration or s.duration, alpha)
 
     def render(self, indices):

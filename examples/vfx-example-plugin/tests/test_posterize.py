@@ -36,7 +36,7 @@ def make(src, seed=1, **options):
     """A configured Posterize node reading ``src``, the way the graph would build it."""
     parsed = Posterize.Options.from_mapping({"input": "src", **options}, ParseContext())
     node = Posterize("poster", parsed, NodeContext("poster", PipelineSettings(seed=seed)))
-    node.inputs = {"input": src}
+    node.connect({"input": src})
     node.configure()
     return node
 

@@ -1,0 +1,1 @@
+"""Small utilities every layer shares, written once: atomic writes (``atomic``), an LRU cache (``lru``)."""
