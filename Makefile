@@ -28,7 +28,15 @@ demo: install
 BASELINE_CPU := NUMBA_CPU_NAME=generic NUMBA_CACHE_DIR=$(CURDIR)/.cache/numba-generic ATEN_CPU_CAPABILITY=default \
 	OPENCV_CPU_DISABLE=AVX512_SKX,AVX512_COMMON,AVX512_ICL,AVX512_CLX,AVX512_CNL,AVX2,FMA3,AVX,POPCNT
 
+# lint (ruff: the rules in pyproject.toml) and a type check of the public API (mypy: the files in
+# pyproject.toml) before the tests
+LINTED := vfx plugins tests examples benchmarks docs
+
 test: install
+	$(PY) -m ruff check $(LINTED)
+# enabled once the tree is formatted:
+#	$(PY) -m ruff format --check $(LINTED)
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 	$(BASELINE_CPU) $(PY) -m pytest -q -p no:cacheprovider -m kernel
 

@@ -327,7 +327,7 @@ def main() -> None:
     for device in devices:
         configure_threads(device)
         threads = torch.get_num_threads()
-        for (family, res), (path, what) in models.items():
+        for (family, res), (path, _what) in models.items():
             for b in batches:
                 f = bench_forward(path, device, b, args.repeat)
                 n = bench_node(path, family, device, b, args.repeat)
@@ -342,7 +342,7 @@ def main() -> None:
         for device in devices:
             runs = [("plate only (no generator)", None, "gan", None),
                     ("plate + flat colour layer (composite cost, no generator)", "color", "gan", 8)]
-            for (family, res), (path, what) in models.items():
+            for (family, res), (path, _what) in models.items():
                 if res == 64 or family == "gan":
                     runs.append((f"{family} {res}x{res}", path, family, 8))
             runs.append(("gan 64x64, engine's default batch", models[("gan", 64)][0], "gan", None))

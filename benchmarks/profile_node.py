@@ -30,9 +30,9 @@ def main() -> None:
     with one_node(args.node_type, device, SETTINGS.get(args.node_type, "")) as (node, plate):
         for _ in range(2):                            # warm-up
             if plate is not None:
-                plate.frames(indices).pixels
+                _ = plate.frames(indices).pixels
             node.drop_cache()
-            node.frames(indices).pixels
+            _ = node.frames(indices).pixels
         if cuda:
             torch.cuda.synchronize()
         activities = [torch.profiler.ProfilerActivity.CPU]
@@ -40,7 +40,7 @@ def main() -> None:
             activities.append(torch.profiler.ProfilerActivity.CUDA)
         node.drop_cache()
         with torch.profiler.profile(activities=activities) as prof:
-            node.frames(indices).pixels
+            _ = node.frames(indices).pixels
             if cuda:
                 torch.cuda.synchronize()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))

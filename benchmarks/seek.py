@@ -77,9 +77,9 @@ def main():
               f"from the disk cache {disk * 1000:.1f} ms")
         rng = random.Random(7)
         wanted = [rng.randrange(n) for _ in range(args.seeks)]
-        readers = [("indexed", lambda: VideoReader(path, index, Fraction(30)))]
+        readers = [("indexed", lambda path=path, index=index: VideoReader(path, index, Fraction(30)))]
         if old is not None:
-            readers.append(("before", lambda: old.VideoReader(path, Fraction(30), n, Fraction(30))))
+            readers.append(("before", lambda path=path, n=n: old.VideoReader(path, Fraction(30), n, Fraction(30))))
         for name, make in readers:
             reader = make()
             t = time.perf_counter()

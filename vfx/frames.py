@@ -34,7 +34,7 @@ class StreamInfo:
     def duration(self) -> float:
         return float(self.frame_count / self.fps)
 
-    def with_(self, **changes) -> "StreamInfo":
+    def with_(self, **changes: Any) -> "StreamInfo":
         return replace(self, **changes)
 
 
@@ -74,6 +74,7 @@ class FrameBatch:
         if pixels is not None:
             self.height, self.width = int(pixels.shape[2]), int(pixels.shape[3])
         else:
+            assert size is not None, "a batch without pixels needs its size"
             self.width, self.height = size
 
     def __len__(self) -> int:
@@ -83,13 +84,14 @@ class FrameBatch:
     def pixels(self) -> "torch.Tensor":
         """The (N, 4, H, W) float32 premultiplied linear RGBA tensor (made on first use)."""
         if self._pixels is None:
+            assert self._convert is not None and self.native is not None, "a batch holds pixels or native frames"
             self._pixels = self._convert(self.native)
             self.native = None
             self.owned = True
         return self._pixels
 
     @property
-    def device(self):
+    def device(self) -> "torch.device":
         return self.pixels.device
 
     def reindexed(self, indices: Sequence[int]) -> "FrameBatch":
@@ -104,12 +106,12 @@ class FrameBatch:
             return batches[0].reindexed(indices)
         if all(b.native is not None for b in batches) and len({(b.width, b.height) for b in batches}) == 1:
             first = batches[0]
-            return FrameBatch(indices, native=[f for b in batches for f in b.native],
+            return FrameBatch(indices, native=[f for b in batches for f in (b.native or ())],
                               convert=first._convert, size=(first.width, first.height))
         import torch
         return FrameBatch(indices, torch.cat([b.pixels for b in batches]))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"FrameBatch(n={len(self)}, {self.width}x{self.height}, first={self.indices[:1]})"
 
 
@@ -167,7 +169,8 @@ def empty_pixels(n: int, height: int, width: int, device: Any = "cpu") -> "torch
     return empty_planes((n, height, width, 4), device).permute(0, 3, 1, 2)
 
 
-def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, float], device="cpu"):
+def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, float],
+             device: Any = "cpu") -> "torch.Tensor":
     """N frames of one premultiplied colour, as a stride-0 view (nodes never write their inputs)."""
     import torch
     pixel = torch.tensor(rgba, dtype=torch.float32, device=device).view(1, 4, 1, 1)
@@ -178,7 +181,7 @@ def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, f
 STRIP_ROWS = 48
 
 
-def row_strips(pixels) -> list[tuple[int, int]]:
+def row_strips(pixels: "torch.Tensor") -> list[tuple[int, int]]:
     """Row ranges to run a per-pixel computation over, for (N, C, H, W) ``pixels``.
 
     On a CPU, strips of ``STRIP_ROWS`` rows: their intermediate planes stay in the processor's

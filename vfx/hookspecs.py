@@ -6,7 +6,12 @@ callbacks: the engine passes a ``register`` function and the plugin calls it.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import pluggy
+
+if TYPE_CHECKING:
+    import click
 
 hookspec = pluggy.HookspecMarker("vfx")
 hookimpl = pluggy.HookimplMarker("vfx")
@@ -15,7 +20,7 @@ hookimpl = pluggy.HookimplMarker("vfx")
 # --- node types -----------------------------------------------------------------------------
 
 @hookspec
-def register_nodes(register):
+def register_nodes(register: Callable[[type], None]) -> None:
     """Register node types: call ``register(NodeClass)`` once per ``vfx.Node`` subclass.
 
     Called once when the plugin manager is built. The class's ``type`` (like
@@ -25,7 +30,7 @@ def register_nodes(register):
 
 
 @hookspec
-def register_encoder_backends(register):
+def register_encoder_backends(register: Callable[[str, Any], None]) -> None:
     """Register encoder backends: call ``register(name, backend)``. A backend has
 
     - ``available_encoders() -> dict[str, str]``: encoder name -> description, for
@@ -43,7 +48,7 @@ def register_encoder_backends(register):
 # --- generative models ----------------------------------------------------------------------
 
 @hookspec
-def register_model_architectures(register):
+def register_model_architectures(register: Callable[[str, type | str], None]) -> None:
     """Register generative model architectures: call ``register(name, ArchitectureClass)``.
 
     ``ArchitectureClass`` subclasses ``vfx.models.GenerativeModel`` (family ``"vae"`` or ``"gan"``)
@@ -57,7 +62,7 @@ def register_model_architectures(register):
 # --- command line ---------------------------------------------------------------------------
 
 @hookspec
-def register_commands(cli):
+def register_commands(cli: click.Group) -> None:
     """Add commands to the ``vfx`` command line: ``cli`` is the root ``click.Group``;
     decorate functions with ``@cli.command()``. Called once when the CLI starts. Return nothing.
     """

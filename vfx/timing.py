@@ -5,6 +5,7 @@ import math
 import os
 import re
 from fractions import Fraction
+from typing import Any
 
 _COMMON_NTSC = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001),
                 "59.94": Fraction(60000, 1001), "47.952": Fraction(48000, 1001)}
@@ -28,7 +29,7 @@ def max_frames() -> int:
 _TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+)(?:([:;])(\d+)|(\.\d+))?$")
 
 
-def parse_fps(value) -> Fraction:
+def parse_fps(value: Any) -> Fraction:
     """``24``, ``23.976``, ``"30000/1001"`` or ``"29.97"`` to an exact positive Fraction."""
     if isinstance(value, bool):
         raise ValueError("expected a frame rate, got a boolean")
@@ -57,7 +58,7 @@ def parse_fps(value) -> Fraction:
     return fps
 
 
-def to_frames(value, fps: Fraction, *, allow_negative: bool = False) -> int:
+def to_frames(value: Any, fps: Fraction, *, allow_negative: bool = False) -> int:
     """A time to a frame index/count.
 
     Integers are frames. Strings may be ``"120f"``, ``"2.5s"``, ``"500ms"``, ``"1m"``,
@@ -85,7 +86,7 @@ def to_frames(value, fps: Fraction, *, allow_negative: bool = False) -> int:
     return frames
 
 
-def _short(value) -> str:
+def _short(value: Any) -> str:
     """``repr`` of a value, cut to 40 characters for messages."""
     text = repr(value)
     return text if len(text) <= 40 else text[:30] + f"... ({len(text)} characters)"

@@ -246,7 +246,7 @@ def farm_chunk(pipeline, overrides, device, frame_spec, segment_dir, chunk_size,
     try:
         start, stop = parse_frame_range(frame_spec, loaded.fps, loaded.frames)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--frames")
+        raise click.BadParameter(str(exc), param_hint="--frames") from None
     if chunk_size is not None:
         if stop - start != 1:
             raise click.UsageError("--chunk-size goes with --frames START (one frame), not a range")

@@ -39,7 +39,7 @@ def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, 
         try:
             frames = parse_frame_range(frame_spec, enc.video.fps, enc.video.frame_count)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--frames")
+            raise click.BadParameter(str(exc), param_hint="--frames") from None
     opts = RenderOptions(device=str(dev), batch_size=batch_size, frames=frames, torch_threads=threads)
     try:
         with Progress(quiet=quiet) as progress:

@@ -317,7 +317,7 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
                 from ..engine import deep_call
                 step = max(1, round(fps))
 
-                def write_all(source=source, writer=writer, fps=fps, total=total):
+                def write_all(source=source, writer=writer, fps=fps, total=total, step=step):
                     for i in range(0, total, step):
                         j = min(i + step, total)
                         a0, a1 = samples_at(i, fps, s.sample_rate), samples_at(j, fps, s.sample_rate)
