@@ -17,6 +17,15 @@ from vfx.pipeline import load
 from conftest import TensorClip, decode_frames, make_node, run_vfx, write_pipeline
 
 import vfx_plugins.generators.generators as gen
+from vfx.ops.color import srgb_decode, srgb_encode
+
+
+def _decode(x):
+    return srgb_decode(x.clamp(0.0, 1.0))
+
+
+def _encode(x):
+    return srgb_encode(x.clamp(0.0, 1.0))
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +120,7 @@ def test_fill_shows_the_middle_of_the_model_picture(tmp_path, models):
     """fill: the 32x32 picture is cropped to its middle 32x18 rows and scaled up 3x to 96x54."""
     node = graph(tmp_path, gan_node(models["gan"], 'filter = "bilinear"')).nodes["gen"]
     srgb = node.pictures([4])
-    lin = gen.srgb_to_linear_t(srgb)[:, :, 7:25, :]
+    lin = _decode(srgb)[:, :, 7:25, :]
     want = torch.nn.functional.interpolate(lin, size=(54, 96), mode="bilinear", align_corners=False)
     got = node.frames([4]).pixels[:, :3]
     assert (got - want).abs().max() < 2e-3
@@ -317,12 +326,12 @@ def test_reconstruct_is_decode_of_encode(models):
     out = node.frames([0, 3]).pixels
     assert out.shape == (2, 4, 32, 32) and (out[:, 3] == 1).all()
     model = load_model(models["vae"])
-    x = gen.linear_to_srgb_t(torch.nn.functional.interpolate(gradient_clip()[[0, 3], :3], size=(16, 16),
+    x = _encode(torch.nn.functional.interpolate(gradient_clip()[[0, 3], :3], size=(16, 16),
                                                              mode="area"))
     with torch.no_grad():
         mu, _ = model.encode(x)
         y = model.decode(mu)
-    want = torch.nn.functional.interpolate(gen.srgb_to_linear_t(y), size=(32, 32), mode="bicubic",
+    want = torch.nn.functional.interpolate(_decode(y), size=(32, 32), mode="bicubic",
                                            align_corners=False).clamp(0, 1)
     assert (out[:, :3] - want).abs().max() < 0.02
 
@@ -359,7 +368,7 @@ def test_reconstruct_with_a_trained_vae_is_close_to_the_input(tmp_path, trained_
     clip = gradient_clip()
     src = TensorClip(clip)
     out = vae_node(path, src).frames(list(range(6))).pixels
-    to8 = lambda t: (gen.linear_to_srgb_t(t[:, :3]) * 255).round().numpy()    # noqa: E731
+    to8 = lambda t: (_encode(t[:, :3]) * 255).round().numpy()    # noqa: E731
     psnr = peak_signal_noise_ratio(to8(clip), to8(out), data_range=255)
     untrained = build_model({"architecture": "conv_vae", "resolution": 16, "latent_dim": 8, "channels": 16})
     base = vae_node(save_model(untrained, tmp_path / "u.safetensors"), src).frames(list(range(6))).pixels

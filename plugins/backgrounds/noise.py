@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from vfx import opt
+from vfx.ops.color import srgb_decode
 
 from ._common import _Backdrop, _grid, _seed, _torch
 
@@ -36,7 +37,7 @@ class Noise(_Backdrop):
 
     def draw(self, t, p):
         torch = _torch()
-        from vfx import noise
+        from vfx.ops import noise
         dev = self.device
         h, w = self.video.height, self.video.width
         X, Y = _grid(h, w, h, w, dev)
@@ -64,4 +65,4 @@ class Noise(_Backdrop):
         a = torch.tensor(np.asarray(p["color_a"][:3], np.float32), device=dev).view(3, 1, 1)
         b = torch.tensor(np.asarray(p["color_b"][:3], np.float32), device=dev).view(3, 1, 1)
         srgb = a + (b - a) * v[None]
-        return torch.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        return srgb_decode(srgb)

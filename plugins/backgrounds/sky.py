@@ -6,6 +6,7 @@ from statistics import NormalDist
 
 import vfx
 from vfx import ConfigureError, opt
+from vfx.ops.color import hex_to_rgb
 
 from ._common import _Backdrop, _coarse_size, _grid, _lin, _seed, _smoothstep, _torch, _upsample
 
@@ -229,11 +230,6 @@ _LOOKS = {
 }
 
 
-def _hex(c):
-    c = c.lstrip("#")
-    return tuple(int(c[i:i + 2], 16) / 255 for i in (0, 2, 4))
-
-
 def _ridge_line(X, layer_seed, freq, octaves, terrace, roughness):
     """The ridge profile R(x) in 0..1 (1D: X is (w,)), and its 2-D seed slice position."""
     from vfx.ops import noise
@@ -304,7 +300,7 @@ class Mountains(_Backdrop):
         if v is not None:
             return v
         v = _LOOKS[self.options.look][key or name]
-        return _hex(v) if isinstance(v, str) else v
+        return hex_to_rgb(v) if isinstance(v, str) else v
 
     def _sky_p(self, p):
         look = _LOOKS[self.options.look]
@@ -312,9 +308,9 @@ class Mountains(_Backdrop):
         sky = {name: f.default_value(ParseContext()) for name, f in _SkyOptions.fields().items()}
         sky.update({
             "zenith": self._look(p, "zenith"),
-            "horizon": _hex(look["horizon"]) if p.get("horizon_color") is None else p["horizon_color"],
-            "haze_color": _hex(look["haze_color"]) if p.get("haze_color") is None else p["haze_color"],
-            "sun_color": _hex(look["sun_color"]),
+            "horizon": hex_to_rgb(look["horizon"]) if p.get("horizon_color") is None else p["horizon_color"],
+            "haze_color": hex_to_rgb(look["haze_color"]) if p.get("haze_color") is None else p["haze_color"],
+            "sun_color": hex_to_rgb(look["sun_color"]),
             "sun_position": look["sun_position"] if p.get("sun_position") is None else p["sun_position"],
             "sun_size": p["sun_size"], "sun_glow": p["sun_glow"],
             "clouds": look["clouds"] if p.get("clouds") is None else float(p["clouds"]),
@@ -336,7 +332,7 @@ class Mountains(_Backdrop):
         rock = _lin(self._look(p, "rock_color"), dev)
         snow = _lin(self._look(p, "snow_color"), dev)
         haze_c = _lin(skyp["haze_color"], dev)
-        strata = torch.stack([_lin(_hex(c), dev) for c in _LOOKS[look]["strata"]])   # (S, 3, 1, 1)
+        strata = torch.stack([_lin(hex_to_rgb(c), dev) for c in _LOOKS[look]["strata"]])   # (S, 3, 1, 1)
         L = self.options.layers
         horizon, height = float(p["horizon"]), float(p["height"])
         scale, rough = float(p["scale"]), float(p["roughness"])

@@ -9,6 +9,7 @@ import numpy as np
 import vfx
 from vfx import ConfigureError, FrameBatch, opt
 from vfx.ops import backend, filters, resample
+from vfx.ops.color import LUMA
 
 # ---------------------------------------------------------------------------------------------
 # Image helpers on (N, H, W, C) float32 tensors. On the CPU they go through OpenCV one frame at a
@@ -64,7 +65,7 @@ def blackbody_rgb(kelvin):
     r = (3.2406 * X - 1.5372 - 0.4986 * Z).clamp(min=0)
     g = (-0.9689 * X + 1.8758 + 0.0415 * Z).clamp(min=0)
     b = (0.0557 * X - 0.2040 + 1.0570 * Z).clamp(min=0)
-    lum = (0.2126 * r + 0.7152 * g + 0.0722 * b).clamp(min=1e-6)
+    lum = (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b).clamp(min=1e-6)
     return torch.stack([r, g, b], -1) / lum.unsqueeze(-1)
 
 
@@ -589,7 +590,7 @@ class Explosion(vfx.Effect):
             gain = 1 + gx * gy * torch.as_tensor(0.8 * flash, dtype=torch.float32, device=dev).view(m, 1, 1, 1)
         if self.video.has_alpha:
             # on a transparent plate the fire's light also covers (alpha) as its luminance says
-            cov = (0.2126 * rgb[..., 0:1] + 0.7152 * rgb[..., 1:2] + 0.0722 * rgb[..., 2:3]).clamp_(0, 1)
+            cov = (LUMA[0] * rgb[..., 0:1] + LUMA[1] * rgb[..., 1:2] + LUMA[2] * rgb[..., 2:3]).clamp_(0, 1)
             layer[..., 3:4] = alpha + (1 - alpha) * cov
         return layer, _Factor(1 - alpha, gain, cov, flash)
 

@@ -9,6 +9,7 @@ import numpy as np
 import vfx
 from vfx import ConfigureError, FrameBatch, opt, timing
 from vfx.ops import backend, filters, resample
+from vfx.ops.color import LUMA
 
 
 class TimeList(opt.Option):
@@ -440,7 +441,7 @@ class Lightning(vfx.Effect):
                 else:
                     out[i, ..., :3] += torch.as_tensor(f, dtype=torch.float32, device=dev)
             if self.video.has_alpha:
-                lum = (0.2126 * light[..., 0:1] + 0.7152 * light[..., 1:2] + 0.0722 * light[..., 2:3]).clamp(0, 1)
+                lum = (LUMA[0] * light[..., 0:1] + LUMA[1] * light[..., 1:2] + LUMA[2] * light[..., 2:3]).clamp(0, 1)
                 a = plate[i, ..., 3:4]
                 out[i, ..., 3:4] = a + (1 - a) * lum
         return out

@@ -34,6 +34,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, StreamInfo, opt
+from vfx.ops.color import srgb_decode, srgb_encode
 
 #: default frames per forward pass (see the module docstring), by device type
 DEFAULT_CHUNK = {"cpu": 8, "cuda": 64}
@@ -118,20 +119,6 @@ def ease(u: np.ndarray, name: str) -> np.ndarray:
         return u * u * (3.0 - 2.0 * u)
     from vfx.params import ease as bezier
     return bezier(u, name)
-
-
-def srgb_to_linear_t(x):
-    """sRGB-encoded tensor in [0, 1] to linear light (the exact sRGB curve)."""
-    import torch
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb_t(x):
-    """Linear-light tensor to sRGB-encoded values in [0, 1]."""
-    import torch
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
 
 
 # ------------------------------------------------------------------------------------ options
@@ -394,7 +381,7 @@ class _ModelGenerator(vfx.Generator):
         n, _, r, _ = srgb.shape
         W, H = self.video.width, self.video.height
         rgba = torch.ones((n, r, r, 4), dtype=torch.float32, device=srgb.device).permute(0, 3, 1, 2)
-        rgba[:, :3] = srgb_to_linear_t(srgb.float())
+        rgba[:, :3] = srgb_decode(srgb.float().clamp(0.0, 1.0))
         filt = self.options.filter
         fit = self.options.fit
         if fit == "stretch":
@@ -456,7 +443,7 @@ class _ModelGenerator(vfx.Generator):
             pic = torch.nn.functional.pad(pic[:, :3].contiguous(), (pad_x // 2, pad_x - pad_x // 2,
                                                                      pad_y // 2, pad_y - pad_y // 2),
                                           mode="replicate")
-        return linear_to_srgb_t(pic[:, :3].float()).contiguous()
+        return srgb_encode(pic[:, :3].float().clamp(0.0, 1.0)).contiguous()
 
     # --- render ------------------------------------------------------------------------------
     def render(self, indices):

@@ -5,6 +5,7 @@ import numpy as np
 
 import vfx
 from vfx import opt
+from vfx.ops.color import LUMA
 
 
 class Luma(vfx.Signal):
@@ -39,7 +40,7 @@ class Luma(vfx.Signal):
         pixels = self.pull(src, [f for _, f in inside]).pixels
         h, w = pixels.shape[2:]
         crop = pixels[:, :3, int(y0 * h):max(int(y1 * h), int(y0 * h) + 1), int(x0 * w):max(int(x1 * w), int(x0 * w) + 1)]
-        weights = torch.tensor([0.2126, 0.7152, 0.0722], device=crop.device).view(1, 3, 1, 1)
+        weights = torch.tensor(LUMA, device=crop.device).view(1, 3, 1, 1)
         luma = (crop * weights).sum(1).mean(dim=(1, 2)).cpu().numpy()
         out[[k for k, _ in inside]] = luma
         return out

@@ -7,6 +7,7 @@ import numpy as np
 
 import vfx
 from vfx import FrameBatch, StreamInfo, AudioBuffer, opt
+from vfx.ops.color import srgb_decode
 
 from ._common import _audio_info
 
@@ -132,7 +133,7 @@ class TestPattern(vfx.Source):
             for k, i in enumerate(indices):
                 x0 = int(((i / fps) % 1.0) * (w - bar))
                 srgb[k, :, :, x0:x0 + bar] = 1.0
-        linear = torch.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        linear = srgb_decode(srgb)
         alpha = torch.ones(n, 1, h, w, device=self.device)
         pixels = torch.cat([linear, alpha], 1).contiguous(memory_format=torch.channels_last)
         return FrameBatch(indices, pixels, owned=True)       # a fresh tensor, kept nowhere else

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..ops.color import LUMA
 from .errors import TrainingDataError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -206,6 +207,6 @@ def augment(images: torch.Tensor, resolution: int, gen: torch.Generator, enabled
     x = x * jit[:, 0]
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * jit[:, 1] + mean
-    gray = (x * torch.tensor([0.2126, 0.7152, 0.0722], device=dev).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    gray = (x * torch.tensor(LUMA, device=dev).view(1, 3, 1, 1)).sum(1, keepdim=True)
     x = (x - gray) * jit[:, 2] + gray
     return x.clamp(0, 1)
