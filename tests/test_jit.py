@@ -1,15 +1,15 @@
-"""vfx.jit and vfx.fastmath: the float32 math kernels vectorize with, against NumPy in float64,
-and how frames are handed to kernels."""
+"""vfx.ops.jit and its fastmath: the float32 math kernels vectorize with, against NumPy in float64,
+how frames are handed to kernels, parameter blocks, and the backend switch that picks the kernel."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from vfx import jit
 from vfx.frames import empty_pixels
+from vfx.ops import backend, jit
 
-fastmath = pytest.importorskip("vfx.fastmath")
+fastmath = pytest.importorskip("vfx.ops.jit.fastmath")
 
 pytestmark = pytest.mark.kernel
 
@@ -63,3 +63,46 @@ def test_frames_go_to_kernels_as_views_and_outputs_must_be_channels_last():
     assert jit.rgba(planar[0])[:4].tolist() == [0.0, 15.0, 30.0, 45.0]
     with pytest.raises(ValueError, match="channels-last"):
         jit.rgba(planar[0], out=True)
+
+
+def test_a_param_block_gives_offsets_by_name_and_packs_rows():
+    block = jit.ParamBlock(("gains", 3), ("contrast", 1), ("pivot", 1), ("lift", 3))
+    assert tuple(block.at) == (0, 3, 4, 5) and block.at.lift == 5 and block.size == 8
+    rows = block.pack(2, gains=1.0, contrast=np.array([1.5, 2.0]), lift=[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    assert rows.dtype == np.float32 and rows.shape == (2, 8)
+    np.testing.assert_array_equal(rows[1], np.float32([1, 1, 1, 2.0, 0, 0.4, 0.5, 0.6]))
+    with pytest.raises(ValueError, match="no slot"):
+        block.pack(1, gamma=1.0)
+    with pytest.raises(ValueError, match="twice"):
+        jit.ParamBlock(("a", 1), ("a", 3))
+
+
+def test_kernels_read_a_blocks_offsets_as_constants():
+    block = jit.ParamBlock(("scale", 1), ("offset", 3))
+    at = block.at
+
+    @jit.kernel
+    def affine(x, params, out):
+        for i in range(x.shape[0]):
+            out[i] = x[i] * params[at.scale] + params[at.offset + i % 3]
+
+    out = np.empty(4, np.float32)
+    affine(np.arange(4, dtype=np.float32), block.pack(1, scale=2.0, offset=[10, 20, 30])[0], out)
+    assert out.tolist() == [10.0, 22.0, 34.0, 16.0]
+
+
+def test_the_backend_switch_allows_the_kernel_on_cpu_tensors_only():
+    x = torch.zeros(3)
+    assert backend.allows("numba", x) and backend.allows("numba", "cpu") and backend.allows("opencv")
+    assert not backend.allows("numba", torch.device("meta"))
+    with backend.only("torch"):
+        assert not backend.allows("numba", x) and not backend.allows("opencv", x)
+        with backend.only("torch", "opencv"):
+            assert backend.allows("opencv", x) and not backend.allows("numba", x)
+        assert not backend.allows("opencv", x)
+    assert backend.allows("numba", x)
+    with pytest.raises(ValueError, match="unknown path"):
+        backend.allows("cuda", x)
+    with pytest.raises(ValueError, match="unknown path"):
+        with backend.only("simd"):
+            pass

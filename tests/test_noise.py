@@ -1,11 +1,11 @@
-"""vfx.noise: ranges, determinism, seeds, continuity, statistics, curl and Worley feature points."""
+"""vfx.ops.noise: ranges, determinism, seeds, continuity, statistics, curl and Worley feature points."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vfx import jit
-from vfx import noise as N
+from vfx.ops import backend
+from vfx.ops import noise as N
 
 BASES = {
     "perlin2": lambda x, y, s: N.perlin(x, y, seed=s),
@@ -148,25 +148,34 @@ def test_cpu_and_gpu_agree():
     assert torch.allclose(vx, gx.cpu(), atol=0.05) and torch.allclose(vy, gy.cpu(), atol=0.05)
 
 
-def test_lattice_box_and_direct_hash_agree(monkeypatch):
-    """The torch path's CPU shortcut (hash each lattice cell once, gather) equals hashing every corner."""
-    monkeypatch.setattr(jit, "ENABLED", False)
-    g = torch.linspace(-3, 9, 200)
-    Y, X = torch.meshgrid(g, g, indexing="ij")
-    fast = {name: f(X, Y, 13) for name, f in BASES.items()}
-    monkeypatch.setattr(N, "USE_LATTICE_BOX", False)
-    for name, f in BASES.items():
-        assert torch.allclose(f(X, Y, 13), fast[name], atol=1e-6), name
+@pytest.mark.parametrize("dims", [2, 3])
+def test_lattice_box_and_direct_hash_agree(dims):
+    """The torch path's CPU shortcut (hash each lattice cell once, gather) equals hashing every corner,
+    for gradients and feature points, at fixed and per-point offsets."""
+    g = torch.Generator().manual_seed(4)
+    ints = [torch.randint(-10, 10, (9000,), generator=g) for _ in range(dims)]
+    s = N._seed32(13, 1)
+    table = N._table("g2" if dims == 2 else "g3", "cpu", torch.float32)
+    per_point = (ints[0] > 0).to(torch.int64)
+    for fn, lo, hi in ((N._grad_fn(table), 0, 1), (N._point_fn(torch.float32, dims), 1, 1)):
+        box = N._Lattice(ints, s, fn, lo, hi, box=True)
+        direct = N._Lattice(ints, s, fn, lo, hi, box=False)
+        assert box.values is not None and direct.values is None
+        for offsets in ((0,) * dims, (1,) * dims, (-lo,) * dims, (per_point, 1 - per_point) + (hi,) * (dims - 2)):
+            for a, b in zip(box.at(offsets), direct.at(offsets)):
+                assert torch.equal(a, b), offsets
+    assert N._Lattice(ints, s, N._grad_fn(table)).values is not None        # the CPU's default
+    assert N._Lattice([t[:100] for t in ints], s, N._grad_fn(table)).values is None
 
 
 @pytest.mark.kernel
-@pytest.mark.skipif(not jit.available(), reason="Numba is not installed")
+@pytest.mark.skipif(not backend.installed("numba"), reason="Numba is not installed")
 @pytest.mark.parametrize("name", sorted(BASES))
 def test_cpu_kernel_equals_torch_path(name, monkeypatch):
     """The Numba kernel (the CPU path for float32) gives the torch path's values: one octave to
     float rounding; fractal sums within 2e-4, the rounding of octave coordinates up to ~1000
     lattice units (the same tolerance as CPU against GPU)."""
-    from vfx import noise_kernel as K
+    from vfx.ops import _noise_kernel as K
     calls = []
     fractal = K.fractal
     monkeypatch.setattr(K, "fractal", lambda *a: calls.append(1) or fractal(*a))
@@ -174,7 +183,7 @@ def test_cpu_kernel_equals_torch_path(name, monkeypatch):
     x, y = _points(100_000, 60.0, 5)
     kernel = f(x, y, 9)
     assert calls, "the kernel did not run"
-    monkeypatch.setattr(jit, "ENABLED", False)
-    torch_path = f(x, y, 9)
+    with backend.only("torch"):
+        torch_path = f(x, y, 9)
     single = not name.startswith(("fbm", "turbulence", "ridged"))
     assert torch.allclose(kernel, torch_path, atol=1e-5 if single else 2e-4, rtol=0), name

@@ -1,6 +1,6 @@
 """Procedural backdrops: sky, layered mountains, starfield, nebula and a plain noise generator.
 
-Every node here is a source drawn on the pipeline's device from ``vfx.noise``, at any size, opaque,
+Every node here is a source drawn on the pipeline's device from ``vfx.ops.noise``, at any size, opaque,
 animated over time and deterministic: the noise seed comes from the pipeline seed and the node id,
 and time ``t = frame / fps`` enters the noise directly (as a drift offset or as the third noise
 coordinate), so any frame renders alone exactly as it does inside a whole render.

@@ -23,7 +23,7 @@ def draw_stars(img, t, p, seed, frame_h, frame_w, dim=None, boost=None):
     ``dim`` (h, w) scales star brightness where they sit (dust in front of them).
     """
     torch = _torch()
-    from vfx import noise
+    from vfx.ops import noise
     dev = img.device
     h, w = frame_h, frame_w
     density = float(p["density"])
@@ -142,7 +142,7 @@ class Starfield(_Backdrop):
 
     def _band(self, p, aspect):
         """The Milky Way's profile: a function of screen (x, y) in frame heights, 0..1."""
-        from vfx import noise
+        from vfx.ops import noise
         ang = math.radians(float(p["milky_way_angle"]))
         ca, sa = math.cos(ang), math.sin(ang)
         cx, cy = aspect * 0.5, 0.5
@@ -158,7 +158,7 @@ class Starfield(_Backdrop):
 
     def draw(self, t, p):
         torch = _torch()
-        from vfx import noise
+        from vfx.ops import noise
         dev = self.device
         h, w = self.video.height, self.video.width
         _, Y = _grid(h, w, h, w, dev)
@@ -209,7 +209,7 @@ class Nebula(_Backdrop):
 
     def draw(self, t, p):
         torch = _torch()
-        from vfx import noise
+        from vfx.ops import noise
         dev = self.device
         h, w = self.video.height, self.video.width
         ch, cw = _coarse_size(h, w, 360)

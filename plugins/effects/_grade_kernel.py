@@ -5,7 +5,7 @@ apart into three small planes, each enabled step runs as one simple loop over th
 vectorize, the planes staying in the processor's cache), and the result is premultiplied and
 put back together. The LUT's trilinear lookup reads the cube at data-dependent places, which
 does not vectorize across pixels; it runs as a plain loop between the vectorized ones, with
-each lookup vectorized inside (``vfx.simd.trilinear_rgb``).
+each lookup vectorized inside (``vfx.ops.jit.simd.trilinear_rgb``).
 
 Formulas and order are the torch path's (``plugins.effects.Grade``); the test suite checks that
 both give the same frames.
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx.fastmath import f32, luma, powf, srgb_decode, srgb_encode, unpremultiply
-from vfx.jit import kernel
-from vfx.simd import trilinear_rgb
+from vfx.ops.jit.fastmath import f32, luma, powf, srgb_decode, srgb_encode, unpremultiply
+from vfx.ops.jit import ParamBlock, kernel
+from vfx.ops.jit.simd import trilinear_rgb
 
 #: pixels per chunk: four float32 planes of this length fit in a core's L1/L2 cache
 CHUNK = 2048
@@ -24,10 +24,11 @@ CHUNK = 2048
 # which steps run (bits of ``flags``)
 ALPHA, GAINS, CONTRAST, SATURATION, LIFT_GAIN, GAMMA, LUT, LUT_SRGB, LUT_MIX = (1 << k for k in range(9))
 
-# where each value sits in ``params``
-P_GAINS, P_CONTRAST, P_PIVOT, P_SAT, P_LIFT, P_GAIN, P_INV_GAMMA, P_LUT_LO, P_LUT_SCALE, P_MIX = \
-    0, 3, 4, 5, 6, 9, 12, 15, 18, 21
-PARAMS = 22
+#: a frame's values: RGB gains (exposure), contrast and its pivot, saturation, lift and gain (RGB),
+#: 1 / gamma (RGB), the LUT's domain minimum and its points per unit (RGB), the LUT's mix
+PARAMS = ParamBlock(("gains", 3), ("contrast", 1), ("pivot", 1), ("saturation", 1), ("lift", 3), ("gain", 3),
+                    ("inv_gamma", 3), ("lut_lo", 3), ("lut_scale", 3), ("mix", 1))
+P = PARAMS.at
 
 
 def padded_table(table):
@@ -41,7 +42,7 @@ def padded_table(table):
 @kernel
 def grade_frame(src, dst, params, table, size, flags):
     """Grade one frame: ``src`` and ``dst`` are flat premultiplied RGBA float32 (H * W * 4),
-    ``params`` the frame's values (layout ``P_*``), ``table`` the cube of ``size`` points a side
+    ``params`` the frame's values (laid out by ``PARAMS``), ``table`` the cube of ``size`` points a side
     as ``padded_table`` lays it out (unused without the ``LUT`` flag)."""
     n = src.shape[0] // 4
     r = np.empty(CHUNK, np.float32)
@@ -52,14 +53,14 @@ def grade_frame(src, dst, params, table, size, flags):
     pre_g = np.empty(CHUNK, np.float32)
     pre_b = np.empty(CHUNK, np.float32)
     cell = np.empty(CHUNK, np.int32)
-    gr, gg, gb = params[P_GAINS], params[P_GAINS + 1], params[P_GAINS + 2]
-    contrast, pivot, sat = params[P_CONTRAST], params[P_PIVOT], params[P_SAT]
-    lr, lg, lb = params[P_LIFT], params[P_LIFT + 1], params[P_LIFT + 2]
-    kr, kg, kb = params[P_GAIN], params[P_GAIN + 1], params[P_GAIN + 2]
-    er, eg, eb = params[P_INV_GAMMA], params[P_INV_GAMMA + 1], params[P_INV_GAMMA + 2]
-    lo_r, lo_g, lo_b = params[P_LUT_LO], params[P_LUT_LO + 1], params[P_LUT_LO + 2]
-    sc_r, sc_g, sc_b = params[P_LUT_SCALE], params[P_LUT_SCALE + 1], params[P_LUT_SCALE + 2]
-    mix = params[P_MIX]
+    gr, gg, gb = params[P.gains], params[P.gains + 1], params[P.gains + 2]
+    contrast, pivot, sat = params[P.contrast], params[P.pivot], params[P.saturation]
+    lr, lg, lb = params[P.lift], params[P.lift + 1], params[P.lift + 2]
+    kr, kg, kb = params[P.gain], params[P.gain + 1], params[P.gain + 2]
+    er, eg, eb = params[P.inv_gamma], params[P.inv_gamma + 1], params[P.inv_gamma + 2]
+    lo_r, lo_g, lo_b = params[P.lut_lo], params[P.lut_lo + 1], params[P.lut_lo + 2]
+    sc_r, sc_g, sc_b = params[P.lut_scale], params[P.lut_scale + 1], params[P.lut_scale + 2]
+    mix = params[P.mix]
     top = f32(size - 1)
     last_cell = f32(size - 2)
     row, slab = np.uintp(4 * size), np.uintp(4 * size * size)

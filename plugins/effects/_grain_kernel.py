@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx.fastmath import f32, luma, unpremultiply
-from vfx.jit import kernel
+from vfx.ops.jit.fastmath import f32, luma, unpremultiply
+from vfx.ops.jit import kernel
 
 
 @kernel

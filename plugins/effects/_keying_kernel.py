@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx.fastmath import f32, srgb_encode, unpremultiply
-from vfx.jit import kernel
+from vfx.ops.jit.fastmath import f32, srgb_encode, unpremultiply
+from vfx.ops.jit import ParamBlock, kernel
 
-# matte parameters: the Cb and Cr weights of sRGB-encoded R, G, B, the key's Cb and Cr, its chroma
-# (the distance unit), the tolerance and the softness
-M_CB, M_CR, M_KEY_CB, M_KEY_CR, M_SCALE, M_TOLERANCE, M_SOFTNESS = 0, 3, 6, 7, 8, 9, 10
-MATTE_PARAMS = 11
-# spill parameters: the 3x3 basis turning the key hue onto green (row-major), then the RGB direction
-# the excess is taken away along
-S_BASIS, S_DIRECTION = 0, 9
-SPILL_PARAMS = 12
+#: matte parameters: the Cb and Cr weights of sRGB-encoded R, G, B, the key's Cb and Cr, its chroma
+#: (the distance unit), the tolerance and the softness
+MATTE = ParamBlock(("cb", 3), ("cr", 3), ("key_cb", 1), ("key_cr", 1), ("scale", 1), ("tolerance", 1),
+                   ("softness", 1))
+M = MATTE.at
+#: spill parameters: the 3x3 basis turning the key hue onto green (row-major), then the RGB direction
+#: the excess is taken away along
+SPILL = ParamBlock(("basis", 9), ("direction", 3))
+S = SPILL.at
 
 
 @kernel
 def chroma_matte(src, matte, params, opaque):
     """The key matte of one frame: ``src`` flat premultiplied RGBA float32, ``matte`` one float32
-    per pixel (written), ``params`` laid out as ``M_*``; ``opaque``: the input has no alpha."""
-    wb0, wb1, wb2 = params[M_CB], params[M_CB + 1], params[M_CB + 2]
-    wr0, wr1, wr2 = params[M_CR], params[M_CR + 1], params[M_CR + 2]
-    kcb, kcr, scale = params[M_KEY_CB], params[M_KEY_CR], params[M_SCALE]
-    start, width = params[M_TOLERANCE], params[M_SOFTNESS]
+    per pixel (written), ``params`` laid out by ``MATTE``; ``opaque``: the input has no alpha."""
+    wb0, wb1, wb2 = params[M.cb], params[M.cb + 1], params[M.cb + 2]
+    wr0, wr1, wr2 = params[M.cr], params[M.cr + 1], params[M.cr + 2]
+    kcb, kcr, scale = params[M.key_cb], params[M.key_cr], params[M.scale]
+    start, width = params[M.tolerance], params[M.softness]
     hard = width <= f32(0.0)
     width = max(width, f32(1e-6))
     for i in range(matte.shape[0]):
@@ -52,10 +53,10 @@ def chroma_matte(src, matte, params, opaque):
 def despill(src, matte, dst, params, opaque):
     """Spill removal and the matte: ``dst`` (flat premultiplied RGBA, written) is the straight colour
     of ``src`` with the key hue's excess taken away, alpha the matte times the input's alpha."""
-    t00, t01, t02 = params[S_BASIS], params[S_BASIS + 1], params[S_BASIS + 2]
-    t10, t11, t12 = params[S_BASIS + 3], params[S_BASIS + 4], params[S_BASIS + 5]
-    t20, t21, t22 = params[S_BASIS + 6], params[S_BASIS + 7], params[S_BASIS + 8]
-    dr, dg, db = params[S_DIRECTION], params[S_DIRECTION + 1], params[S_DIRECTION + 2]
+    t00, t01, t02 = params[S.basis], params[S.basis + 1], params[S.basis + 2]
+    t10, t11, t12 = params[S.basis + 3], params[S.basis + 4], params[S.basis + 5]
+    t20, t21, t22 = params[S.basis + 6], params[S.basis + 7], params[S.basis + 8]
+    dr, dg, db = params[S.direction], params[S.direction + 1], params[S.direction + 2]
     for i in range(matte.shape[0]):
         a = src[4 * i + 3]
         inv = f32(1.0) if opaque else unpremultiply(a)

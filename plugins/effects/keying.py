@@ -220,10 +220,8 @@ class ChromaKey(_Keyer):
         if kernels:
             from . import _keying_kernel as K
             matte = empty_planes((n, 1, h, w))
-            params = np.zeros((n, K.MATTE_PARAMS), np.float32)
-            params[:, K.M_CB:K.M_CB + 3], params[:, K.M_CR:K.M_CR + 3] = BT709_CB, BT709_CR
-            params[:, K.M_KEY_CB], params[:, K.M_KEY_CR], params[:, K.M_SCALE] = kcb, kcr, scale
-            params[:, K.M_TOLERANCE], params[:, K.M_SOFTNESS] = tolerance, softness
+            params = K.MATTE.pack(n, cb=BT709_CB, cr=BT709_CR, key_cb=kcb, key_cr=kcr, scale=scale,
+                                  tolerance=tolerance, softness=softness)
             for k in range(n):
                 K.chroma_matte(jit.rgba(pixels[k]), matte[k].view(-1).numpy(), params[k], opaque)
         else:
@@ -243,9 +241,7 @@ class ChromaKey(_Keyer):
         direction = basis[:, 1, :] * spill[:, None]
         out = empty_pixels(n, h, w, dev)
         if kernels:
-            params = np.zeros((n, K.SPILL_PARAMS), np.float32)
-            params[:, K.S_BASIS:K.S_BASIS + 9] = basis.reshape(n, 9)
-            params[:, K.S_DIRECTION:K.S_DIRECTION + 3] = direction
+            params = K.SPILL.pack(n, basis=basis.reshape(n, 9), direction=direction)
             for k in range(n):
                 K.despill(jit.rgba(pixels[k]), matte[k].contiguous().view(-1).numpy(), jit.rgba(out[k], out=True),
                           params[k], opaque)

@@ -1,16 +1,16 @@
-"""``vfx.noise`` on the CPU as one Numba kernel: every octave of every point in one pass.
+"""``vfx.ops.noise`` on the CPU as one Numba kernel: every octave of every point in one pass.
 
 The torch path builds a dozen whole-frame tensors per lattice corner per octave (a 1080p fBm of
 five 3-D Perlin octaves: about a second); here each point runs its octaves in registers (about
 a quarter of that; 3 to 20 times faster across the bases). Hashes, gradients, feature points,
-octave offsets and rotation are those of ``vfx.noise`` step by step, so both paths give the
+octave offsets and rotation are those of ``vfx.ops.noise`` step by step, so both paths give the
 same values up to float rounding (the test suite compares them).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from vfx.jit import inline, kernel
+from vfx.ops.jit import inline, kernel
 
 f32 = np.float32
 M32 = 0xFFFFFFFF
@@ -27,7 +27,7 @@ _SQRT2 = f32(np.sqrt(2.0))
 
 @inline
 def _pcg(v):
-    """PCG-RXS-M-XS 32-bit hash of an int64 in [0, 2**32) (``vfx.noise._pcg``)."""
+    """PCG-RXS-M-XS 32-bit hash of an int64 in [0, 2**32) (``vfx.ops.noise._pcg``)."""
     state = (v * 747796405 + 2891336453) & M32
     word = (((state >> ((state >> 28) + 4)) ^ state) * 277803737) & M32
     return (word >> 22) ^ word

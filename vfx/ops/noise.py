@@ -15,8 +15,9 @@ Ranges: ``perlin`` and ``simplex`` about -1..1 (clamped to it), ``worley`` 0..1 
 nearest feature point, clamped), ``fbm`` -1..1 (a weighted mean of octaves, so in practice it spans
 less, roughly -0.6..0.6), ``turbulence`` and ``ridged`` 0..1.
 
-On a CPU, float32 noise runs as one Numba kernel (``vfx.noise_kernel``: all octaves of a point
-in one pass, 3 to 20 times faster); elsewhere, and for float64, as torch operations.
+On a CPU, float32 noise runs as one Numba kernel (``vfx.ops._noise_kernel``: all octaves of a
+point in one pass, 3 to 20 times faster) where ``vfx.ops.backend`` allows "numba"; elsewhere, and
+for float64, as torch operations.
 
 Importing this module imports torch.
 """
@@ -27,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-from . import jit
+from . import backend
 
 __all__ = ["perlin", "simplex", "worley", "fbm", "turbulence", "ridged", "curl2d", "hash_int", "worley_points"]
 
@@ -127,24 +128,25 @@ def _point_fn(dtype, dims: int):
     return fn
 
 
-# The box path (hash every lattice cell the points span once, then gather) is used on the CPU, where
-# an int64 hash per corner per point costs far more than a gather; on a GPU the hash is cheap and a
-# box would need a host sync to size it. Both paths give identical values.
-USE_LATTICE_BOX = True
-
-
 class _Lattice:
     """Per-cell values (``fn`` of the cell hash) at integer lattice cells near the points ``ints``.
 
     ``at(offsets)`` gives the values at cells ``ints + offsets`` (ints or int64 tensors per axis,
     x first). ``lo``/``hi``: how far below/above the points' cells offsets may reach.
+
+    ``box``: hash every cell the points span once, then gather (False: hash each corner of each
+    point). None takes the box on the CPU for 4096 points or more, where an int64 hash per corner
+    costs far more than a gather; on a GPU the hash is cheap and a box would need a host sync to
+    size it. Both give identical values.
     """
 
-    def __init__(self, ints, s, fn, lo=0, hi=1):
+    def __init__(self, ints, s, fn, lo=0, hi=1, box=None):
         self.ints, self.s, self.fn = ints, s, fn
         self.values = None
         t0 = ints[0]
-        if not (USE_LATTICE_BOX and t0.device.type == "cpu" and t0.numel() >= 4096):
+        if box is None:
+            box = t0.device.type == "cpu" and t0.numel() >= 4096
+        if not box:
             return
         mins, sizes = [], []
         box = 1
@@ -199,14 +201,14 @@ _SALTS = {"perlin": 1, "simplex": 2, "worley": 3}
 
 
 def _use_kernel(x: torch.Tensor) -> bool:
-    return x.dtype == torch.float32 and jit.enabled(x)
+    return x.dtype == torch.float32 and backend.allows("numba", x)
 
 
 def _kernel_noise(x, y, z, basis: str, shape: str = "single", octaves: int = 1, lacunarity: float = 2.0,
                   gain: float = 0.5, seed: int = 0) -> torch.Tensor:
-    """``basis`` noise (``shape`` "single") or its fractal sum through ``noise_kernel.fractal``;
+    """``basis`` noise (``shape`` "single") or its fractal sum through ``_noise_kernel.fractal``;
     seeds, octave frequencies, offsets and weights exactly as the torch path makes them."""
-    from . import noise_kernel as K
+    from . import _noise_kernel as K
     salt = _SALTS[basis]
     if shape == "single":
         seeds, octave_xyz, amps, norm = [_seed32(seed, salt)], [(1.0, 0.0, 0.0, 0.0)], [1.0], 1.0

@@ -1,37 +1,25 @@
-"""Per-pixel CPU kernels compiled with Numba: the switch and the decorators.
+"""Per-pixel CPU kernels compiled with Numba: the decorators, frame hand-over and parameter blocks.
 
 A chain of per-pixel steps written with torch makes one pass over memory per step; a kernel
 runs the whole chain while each pixel is in registers, and its simple loops over float32
-arrays vectorize (LLVM, the host's widest SIMD). ``vfx.fastmath`` has the float32 math
-(``powf``, the sRGB curves) that keeps them vectorized. Kernels compile on first use, are
-cached on disk and release the GIL. Numba is imported only when a kernel module is.
+arrays vectorize (LLVM, the host's widest SIMD). ``vfx.ops.jit.fastmath`` has the float32 math
+(``powf``, the sRGB curves) that keeps them vectorized, ``vfx.ops.jit.simd`` LLVM vector code
+the vectorizer cannot find. Kernels compile on first use, are cached on disk and release the
+GIL. Numba is imported only when a kernel module is.
 
-Nodes keep a torch path for other devices (and tests switch ``ENABLED`` off to check that
-path on the CPU): ``enabled(tensor)`` says whether to take the kernel.
+Nodes keep a torch path for other devices: ``vfx.ops.backend.allows("numba", tensor)`` says
+whether to take the kernel (and ``backend.only("torch")`` makes tests take the torch path).
 """
 from __future__ import annotations
 
-import functools
-import importlib.util
+import collections
 
-#: tests switch this off to run the torch path on the CPU
-ENABLED = True
+import numpy as np
 
 # No nnan/ninf (the compiler may not assume values are finite) and no reassociation (results do not
 # depend on how the compiler regroups sums): contraction to FMA and fast reciprocals only. The
-# polynomial math of ``vfx.fastmath`` is for finite values: its powf maps NaN to 0.
+# polynomial math of ``fastmath`` is for finite values: its powf maps NaN to 0.
 FASTMATH = {"contract", "arcp", "afn", "nsz"}
-
-
-def enabled(x) -> bool:
-    """Whether ``x`` (a tensor) should go through a Numba kernel: on the CPU, with Numba installed."""
-    return ENABLED and x.device.type == "cpu" and available()
-
-
-@functools.cache
-def available() -> bool:
-    """Whether Numba is installed (without importing it)."""
-    return importlib.util.find_spec("numba") is not None
 
 
 def kernel(fn):
@@ -58,3 +46,41 @@ def rgba(frame, *, out: bool = False):
             raise ValueError("a kernel's output frame must be channels-last")
         hwc = hwc.contiguous()
     return hwc.numpy().reshape(-1)
+
+
+class ParamBlock:
+    """A kernel's per-frame float32 parameters, declared once: named slots of given widths, in order.
+
+    ``BLOCK = ParamBlock(("gains", 3), ("contrast", 1), ...)`` lays the slots out back to back.
+    ``BLOCK.at`` is a named tuple of their offsets, which a kernel reads as compile-time constants
+    (``params[BLOCK.at.gains + 1]``); ``BLOCK.size`` is the row length; ``BLOCK.pack(n, **values)``
+    fills the rows of ``n`` frames for the node.
+    """
+
+    def __init__(self, *slots: tuple[str, int]):
+        names = [name for name, _ in slots]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a parameter block names a slot twice: {names}")
+        offsets, widths, size = [], {}, 0
+        for name, width in slots:
+            offsets.append(size)
+            widths[name] = int(width)
+            size += int(width)
+        self.at = collections.namedtuple("Offsets", names)(*offsets)
+        self.widths = widths
+        self.size = size
+
+    def pack(self, n: int, **values) -> np.ndarray:
+        """An (n, size) float32 array: each named slot filled with its value (a number, one value per
+        frame, the slot's ``width`` values, or (n, width)), every slot not named 0."""
+        unknown = set(values) - set(self.widths)
+        if unknown:
+            raise ValueError(f"no slot(s) {sorted(unknown)} in the block; slots are {', '.join(self.widths)}")
+        out = np.zeros((n, self.size), np.float32)
+        for name, value in values.items():
+            o, width = getattr(self.at, name), self.widths[name]
+            if width == 1:
+                out[:, o] = value
+            else:
+                out[:, o:o + width] = value
+        return out

@@ -1,4 +1,4 @@
-"""float32 math for Numba kernels (``vfx.jit``) that vectorizes: powers, exp2, log2, sRGB curves.
+"""float32 math for Numba kernels (``vfx.ops.jit``) that vectorizes: powers, exp2, log2, sRGB curves.
 
 A call to libm's ``pow`` stops LLVM from vectorizing a loop, so ``powf``, ``exp2f`` and
 ``log2f`` are polynomials on the float's bits (Chebyshev fits made at import). ``powf``'s
@@ -15,7 +15,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .jit import inline
+from . import inline
 
 f32 = np.float32
 

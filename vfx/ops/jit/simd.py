@@ -12,7 +12,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from vfx.jit import FASTMATH
+from . import FASTMATH
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)
