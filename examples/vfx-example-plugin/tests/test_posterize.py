@@ -14,7 +14,8 @@ import vfx
 from vfx.node import NodeContext, PipelineSettings
 from vfx import OptionError
 from vfx.options import ParseContext
-from vfx_example.posterize import Posterize, _srgb_encode, register_nodes
+from vfx.ops.color import srgb_encode
+from vfx_example.posterize import Posterize, register_nodes
 
 
 class Frames(vfx.Source):
@@ -49,7 +50,7 @@ def frames(n=3, h=8, w=8, alpha=1.0):
 
 def test_each_channel_takes_only_the_given_levels():
     out = make(Frames(frames()), levels=4).frames([0, 1, 2]).pixels
-    steps = _srgb_encode(out[:, :3]) * 3                 # 0, 1, 2 or 3 in sRGB steps
+    steps = srgb_encode(out[:, :3]) * 3                 # 0, 1, 2 or 3 in sRGB steps
     assert torch.allclose(steps, steps.round(), atol=1e-4)
     assert len(steps.round().unique()) == 4
 

@@ -1,24 +1,15 @@
 """The ``example.posterize`` effect: each colour channel reduced to a few levels.
 
 This module is the plugin: the entry point ``example = "vfx_example.posterize"`` (group ``vfx``)
-points here, and vfx calls the ``register_nodes`` hook below when it builds its registry.
+points here, and vfx calls the hooks below when it builds its registry or its command line.
 """
 from __future__ import annotations
 
+import click
+
 import vfx
 from vfx import FrameBatch, opt
-
-
-def _srgb_encode(x):
-    """Linear light (0..1) to the sRGB curve, on whatever device ``x`` lives."""
-    import torch
-    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308).pow(1 / 2.4) - 0.055)
-
-
-def _srgb_decode(s):
-    """The sRGB curve back to linear light."""
-    import torch
-    return torch.where(s <= 0.04045, s / 12.92, ((s.clamp_min(0.04045) + 0.055) / 1.055).pow(2.4))
+from vfx.ops.color import srgb_decode, srgb_encode
 
 
 class Posterize(vfx.Effect):
@@ -33,21 +24,18 @@ class Posterize(vfx.Effect):
 
     type = "example.posterize"
 
-    class Options(vfx.Options):
+    # Extending vfx.Effect.Options keeps the two options every effect has: ``input`` (redeclared
+    # here only for its description) and ``mask``, with which the engine limits the effect.
+    class Options(vfx.Effect.Options):
         input = opt.Input(doc="the clip to posterize")
         levels = opt.Int(4, min=2, max=256, doc="values per colour channel")
         mix = opt.Float(1.0, min=0.0, max=1.0, doc="0 leaves the input as it is, 1 is fully posterized")
         space = opt.Choice("srgb", choices=("srgb", "linear"), doc="where the steps are even")
         dither = opt.Float(0.0, min=0.0, max=1.0, doc="noise added before rounding, in steps (0: none)")
 
-    # --- graph time: no pixels yet ------------------------------------------------------------
-    def configure(self):
-        src = self.input("input")
-        # Frame for frame: same size, rate, length and alpha as the input; its audio passes through.
-        self.video = src.video
-        self.audio = src.audio
+    # configure() and render_audio() come from vfx.Effect: the output has the input's size, rate,
+    # length and alpha, and the input's audio passes through.
 
-    # --- render time --------------------------------------------------------------------------
     def render(self, indices):
         import torch
         batch = self.pull(self.input("input"), indices)
@@ -59,13 +47,13 @@ class Posterize(vfx.Effect):
         # Unpremultiply into a new tensor (never write into ``pixels``: other nodes may share it).
         straight = torch.where(alpha > 1e-6, pixels[:, :3] / alpha.clamp_min(1e-6),
                                0.0).clamp(0.0, 1.0)
-        x = _srgb_encode(straight) if o.space == "srgb" else straight
+        x = srgb_encode(straight) if o.space == "srgb" else straight
         steps = o.levels - 1
         scaled = x * steps + 0.5
         if o.dither > 0:
             scaled = scaled + o.dither * (self._noise(indices, pixels) - 0.5)
         q = torch.floor(scaled).clamp(0, steps) / steps
-        q = _srgb_decode(q) if o.space == "srgb" else q
+        q = srgb_decode(q) if o.space == "srgb" else q
         if o.mix < 1.0:
             q = torch.lerp(straight, q, o.mix)
         out = torch.cat([q * alpha, alpha], dim=1)
@@ -79,10 +67,26 @@ class Posterize(vfx.Effect):
         frames = [torch.rand((3, h, w), generator=self.ctx.generator(i, "dither")) for i in indices]
         return torch.stack(frames).to(pixels.device)
 
-    def render_audio(self, start, count):
-        return self.input("input").audio_samples(start, count)
+
+def level_values(levels: int, space: str = "srgb") -> list[int]:
+    """The 8-bit values a channel of an sRGB output takes after posterizing to ``levels``."""
+    import torch
+    steps = torch.arange(levels, dtype=torch.float64) / (levels - 1)
+    encoded = steps if space == "srgb" else srgb_encode(steps)
+    return [round(v * 255) for v in encoded.tolist()]
 
 
 @vfx.hookimpl
 def register_nodes(register):
     register(Posterize)
+
+
+@vfx.hookimpl
+def register_commands(cli):
+    @cli.command("posterize-levels")
+    @click.argument("levels", type=click.IntRange(2, 256))
+    @click.option("--space", type=click.Choice(["srgb", "linear"]), default="srgb", show_default=True,
+                  help="where the steps are even")
+    def posterize_levels(levels, space):
+        """Print the 8-bit values example.posterize leaves in an sRGB output."""
+        click.echo(" ".join(str(v) for v in level_values(levels, space)))
