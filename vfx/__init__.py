@@ -15,6 +15,7 @@ from .hookspecs import hookimpl
 from .node import (AudioNode, ConfigureError, Editor, Effect, Encoder, Generator, Node, NodeContext,
                    PipelineSettings, Signal, Source)
 from .options import Animated, Options
+from .util.lru import LRU
 
 if TYPE_CHECKING:
     from .engine import RenderResult
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Animated", "AudioBuffer", "AudioInfo", "AudioNode", "ConfigureError", "Editor", "Effect", "Encoder",
-    "FrameBatch", "Generator", "MediaError", "Node", "NodeContext", "OptionError", "Options",
+    "FrameBatch", "Generator", "LRU", "MediaError", "Node", "NodeContext", "OptionError", "Options",
     "PipelineError", "PipelineSettings", "Problem", "RenderError", "Signal", "Source",
     "StreamInfo", "VfxError", "hookimpl", "opt", "load_pipeline", "render_pipeline",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
@@ -366,13 +365,10 @@ class AudioSignal(vfx.Signal):
         with ``"first"`` (its first frame) and ``"grid"`` (beat frames, period in frames, BPM)."""
         with self._lock:
             if self._result is None:
-                self._result = OrderedDict()
+                self._result = vfx.LRU(2)
             if window not in self._result:
-                self._result[window] = self._analyse(window)
-                while len(self._result) > 2:
-                    self._result.popitem(last=False)
-            self._result.move_to_end(window)
-            return self._result[window]
+                return self._result.put(window, self._analyse(window))
+            return self._result.get(window)
 
     def _analyse(self, window: int) -> dict:
         o = self.options

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
@@ -80,7 +79,7 @@ class Synth(vfx.Source):
         rng = np.random.default_rng(self.ctx.seed_for(0, "progression"))
         self._progression = PROGRESSIONS[o.scale][int(rng.integers(len(PROGRESSIONS[o.scale])))]
         self._root = 440.0 * 2 ** ((NOTES.index(o.key) - 9) / 12)      # the key's A4-octave frequency
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache = vfx.LRU(8)
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- instruments
@@ -142,7 +141,6 @@ class Synth(vfx.Source):
         """Bar ``bar`` with its tail: (2, bar length + tail) float64, from the bar's first sample."""
         hit = self._cache.get(bar)
         if hit is not None:
-            self._cache.move_to_end(bar)
             return hit
         o = self.options
         rate = self.ctx.settings.sample_rate
@@ -183,10 +181,7 @@ class Synth(vfx.Source):
             rng = np.random.default_rng(self.ctx.seed_for(bar, "pad"))
             n = min(out.shape[1], length + int(0.5 * rate))
             out[:, :n] += self._pad(n, rate, freqs, length, rng) * g["pad"]
-        self._cache[bar] = out
-        if len(self._cache) > 8:
-            self._cache.popitem(last=False)
-        return out
+        return self._cache.put(bar, out)
 
     def render_audio(self, start, count):
         s = self.ctx.settings

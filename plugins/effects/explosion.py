@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import numpy as np
 
@@ -200,7 +199,7 @@ class Explosion(vfx.Effect):
             raise ConfigureError(f"at = frame {o.at} is past the end of the input ({self.video.frame_count} frames)",
                                  option="at")
         self._birth = None
-        self._births: OrderedDict = OrderedDict()
+        self._births = vfx.LRU(16)          # the bursts within reach of a batch, on a fast beat
         self._buffers = {}
 
     # --------------------------------------------------------------------------- birth
@@ -213,7 +212,6 @@ class Explosion(vfx.Effect):
         import torch
         hit = self._births.get(seed_frame)
         if hit is not None:
-            self._births.move_to_end(seed_frame)      # least recently used goes first
             self._birth, self._spark_index, self._max_delay, self._max_life = hit
             return self._birth
         o = self.options
@@ -257,9 +255,7 @@ class Explosion(vfx.Effect):
         self._spark_index = torch.nonzero(spark).view(-1).to(self.device)
         self._max_delay = float(b["delay"].max()) if p else 0.0
         self._max_life = float((b["life"] * b["span"]).max()) if p else 0.0
-        self._births[seed_frame] = (self._birth, self._spark_index, self._max_delay, self._max_life)
-        if len(self._births) > 16:             # the bursts within reach of a batch, on a fast beat
-            self._births.popitem(last=False)
+        self._births.put(seed_frame, (self._birth, self._spark_index, self._max_delay, self._max_life))
         return self._birth
 
     # --------------------------------------------------------------------------- render

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import numpy as np
 
@@ -136,7 +135,7 @@ class Lightning(vfx.Effect):
             if late:
                 raise ConfigureError(f"strike at frame {late[0]} is past the end of the input ({n} frames)",
                                      option="strikes")
-        self._cache: OrderedDict = OrderedDict()
+        self._cache = vfx.LRU(64)
         self._buffers: dict = {}
 
     # ------------------------------------------------------------------ when
@@ -219,7 +218,6 @@ class Lightning(vfx.Effect):
                *(round(float(v[k]), 6) for k in ("roughness", "branches", "branch_length", "branch_angle", "width")))
         hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
             return hit
         rng = np.random.default_rng(self.ctx.seed_for(start, f"bolt{stroke}"))
         rough = float(v["roughness"])
@@ -279,9 +277,7 @@ class Lightning(vfx.Effect):
             wa, wb = wa[idx] + (wb[idx] - wa[idx]) * t0[:, 0], wa[idx] + (wb[idx] - wa[idx]) * t1[:, 0]
             bright = bright[idx]
         out = (a, b, np.stack([wa, wb], 1), bright)
-        self._cache[key] = out
-        if len(self._cache) > 64:
-            self._cache.popitem(last=False)
+        self._cache.put(key, out)
         return out
 
     # ------------------------------------------------------------------ render

@@ -26,7 +26,6 @@ CPU everything is float32.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import ClassVar
 
@@ -191,7 +190,7 @@ class _ModelGenerator(vfx.Generator):
         #: the batch size of every model forward pass
         self.forward_sizes: list[int] = []
         self._latents: dict[int, object] = {}
-        self._chunks: "OrderedDict[int, object]" = OrderedDict()
+        self._chunks = vfx.LRU(4)
         self._cum_speed: np.ndarray | None = None
         self._on_device = False
 
@@ -459,13 +458,13 @@ class _ModelGenerator(vfx.Generator):
         if missing:
             frames = [f for c in missing for f in range(c * size, (c + 1) * size)]
             out = self.synthesize(frames)
+            self._chunks.resize(len(self._chunks) + len(missing))     # room for the whole batch
             for j, c in enumerate(missing):
-                self._chunks[c] = out[j * size:(j + 1) * size]
+                self._chunks.put(c, out[j * size:(j + 1) * size])
         for c in need:
-            self._chunks.move_to_end(c)
-        rows = torch.stack([self._chunks[f // size][f % size] for f in indices])
-        while len(self._chunks) > max(4, 2 * len(need)):
-            self._chunks.popitem(last=False)
+            self._chunks.get(c)
+        rows = torch.stack([self._chunks.peek(f // size)[f % size] for f in indices])
+        self._chunks.resize(max(4, 2 * len(need)))
         return rows
 
     def synthesize(self, indices):

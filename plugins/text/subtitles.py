@@ -5,7 +5,6 @@ import codecs
 import html
 import re
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -222,7 +221,7 @@ class Subtitles(tl.TextSource):
         self._first = np.array([c.first for c in self.cues])
         self._stop = np.array([c.stop for c in self.cues])
         self.rasterizer = tl.Rasterizer(capacity=32)
-        self._layers: OrderedDict = OrderedDict()
+        self._layers = vfx.LRU(32)
 
     def input_files(self):
         return [self.options.path]
@@ -234,8 +233,7 @@ class Subtitles(tl.TextSource):
     def cue_layer(self, k: int) -> "tl.Layer | None":
         """Caption ``k`` as a coloured layer (box, outline, shadow), its block's top-left at (0, 0)."""
         if k in self._layers:
-            self._layers.move_to_end(k)
-            return self._layers[k]
+            return self._layers.get(k)
         o = self.options
         W, H = self.video.width, self.video.height
         size = o.size or max(8.0, round(H * 0.055))
@@ -254,10 +252,7 @@ class Subtitles(tl.TextSource):
             layer = tl.add_box(layer, o.background, box)
         if layer is not None:
             layer.block = (lay.width, lay.height + 2 * p)
-        self._layers[k] = layer
-        if len(self._layers) > 32:
-            self._layers.popitem(last=False)
-        return layer
+        return self._layers.put(k, layer)
 
     def placements(self, frame: int) -> list[tuple["tl.Layer", int, int]]:
         """(layer, x, y) of every caption on ``frame``."""

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import OrderedDict
 
 import numpy as np
 
@@ -19,36 +18,12 @@ ANIMATIONS = ("none", "fade", "typewriter", "slide", "pop")
 EASINGS = ("linear", "ease_in", "ease_out", "ease_in_out")
 
 
-class LayerCache:
-    """An LRU of finished layers bounded by bytes (numpy patch plus its torch copy)."""
+#: finished layers kept per node, in bytes (numpy patch plus its torch copy)
+LAYER_CACHE_BYTES = 192 << 20
 
-    def __init__(self, budget: int = 192 << 20):
-        self.budget, self.used = budget, 0
-        self._items: OrderedDict = OrderedDict()
 
-    def __contains__(self, key):
-        return key in self._items
-
-    def get(self, key):
-        """The layer stored under ``key`` (None for a key stored as nothing drawn, or missing)."""
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
-
-    def put(self, key, layer):
-        """Store ``layer`` (None: nothing drawn) and return it, evicting the oldest over budget."""
-        if layer is None:
-            self._items[key] = None
-            return None
-        size = layer.pixels.nbytes * 2
-        self._items[key] = layer
-        self.used += size
-        while self.used > self.budget and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            if old is not None:
-                self.used -= old.pixels.nbytes * 2
-        return layer
+def _layer_bytes(layer) -> int:
+    return 0 if layer is None else layer.pixels.nbytes * 2
 
 
 def ease(u: np.ndarray, easing: str) -> np.ndarray:
@@ -151,8 +126,8 @@ class Text(tl.TextSource):
         if o.start >= self._end:
             raise ConfigureError(f"start (frame {o.start}) is not before end (frame {self._end})", option="start")
         self.rasterizer = tl.Rasterizer()
-        self._layouts: OrderedDict = OrderedDict()
-        self._layers = LayerCache()
+        self._layouts = vfx.LRU(64)
+        self._layers = vfx.LRU(LAYER_CACHE_BYTES, weigh=_layer_bytes)
 
     # --- rendering ---------------------------------------------------------------------------
     def render(self, indices):
@@ -179,11 +154,7 @@ class Text(tl.TextSource):
         if lay is None:
             lay = tl.layout([(self.options.text, self.face)], o.size, wrap=o.box[0], max_height=o.box[1],
                             overflow=o.overflow, line_spacing=o.line_spacing, align=o.align)
-            self._layouts[key] = lay
-            if len(self._layouts) > 64:
-                self._layouts.popitem(last=False)
-        else:
-            self._layouts.move_to_end(key)
+            self._layouts.put(key, lay)
         return lay, key
 
     def _colored(self, o, lay, lkey, visible=None, char=None, shadow=True):

@@ -25,7 +25,6 @@ import functools
 import math
 import re
 import unicodedata
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -306,8 +305,7 @@ class Rasterizer:
 
     def __init__(self, capacity: int = 256):
         self.calls = 0
-        self._cache: OrderedDict = OrderedDict()
-        self.capacity = capacity
+        self._cache = vfx.LRU(capacity)
 
     def masks(self, key, lay: Layout, outline: float, visible: int | None = None,
               char: int | None = None) -> Masks | None:
@@ -317,14 +315,9 @@ class Rasterizer:
         """
         full = (key, round(outline * 64), visible, char)
         if full in self._cache:
-            self._cache.move_to_end(full)
-            return self._cache[full]
-        masks = self._draw(lay, outline, visible, char)
+            return self._cache.get(full)
         self.calls += 1
-        self._cache[full] = masks
-        if len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
-        return masks
+        return self._cache.put(full, self._draw(lay, outline, visible, char))
 
     @staticmethod
     def _draw(lay: Layout, outline: float, visible, char) -> Masks | None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import MediaError
+from ..util.lru import LRU
 from .probe import open_container
 
 _END = object()
@@ -50,7 +50,7 @@ class VideoReader:
         self._next_src = -1     # source frame index the decode thread will deliver next
         # the last frames delivered, by source index: repeats (retiming) and consumers that read
         # the same source at nearby offsets are served without a seek
-        self._recent: OrderedDict[int, object] = OrderedDict()
+        self._recent = LRU(max(1, 2 * self.ahead))
         self.seeks = 0          # seeks made (restarts of the decode thread), for tests and benchmarks
         self.backoffs = 0       # seeks that landed past their frame and went back further
 
@@ -64,7 +64,7 @@ class VideoReader:
 
     def _frame(self, src_index: int):
         if src_index in self._recent:
-            return self._recent[src_index]
+            return self._recent.peek(src_index)     # first in, first out: a hit keeps its place
         streaming = self._thread is not None and self._next_src <= src_index <= self._next_src + 2 * self.ahead
         if not streaming:
             self._restart(src_index)
@@ -85,9 +85,7 @@ class VideoReader:
                 raise MediaError(f"{self.path}: decoding failed at frame {src_index}: {item}")
             idx, frame = item
             self._next_src = idx + 1
-            self._recent[idx] = frame
-            if len(self._recent) > 2 * self.ahead:
-                self._recent.popitem(last=False)
+            self._recent.put(idx, frame)
             if idx == src_index:
                 return frame
             if idx > src_index:            # the decoder skipped it on the way: seek to it

@@ -21,12 +21,12 @@ import os
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MediaError
+from ..util.lru import LRU
 
 #: the frame rates a clip's average is snapped to when it is within 0.3 % of one (a phone's
 #: 29.97 fps clip on a 600-tick clock averages 36000/1201)
@@ -214,9 +214,9 @@ def _seek_timestamp_kind(container, stream, index: FrameIndex) -> str:
     return "dts"
 
 
-_CACHE: OrderedDict = OrderedDict()
-_LOCK = threading.Lock()
 _CACHE_SIZE = 64
+_CACHE: LRU = LRU(_CACHE_SIZE)
+_LOCK = threading.Lock()
 #: an index that took at least this long to build is kept on disk too
 DISK_CACHE_MIN_SECONDS = 0.25
 _DISK_FORMAT = 1
@@ -279,13 +279,13 @@ def frame_index(path: str | Path) -> FrameIndex:
         raise MediaError(f"cannot open {path}: {exc.strerror}") from None
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
     index = _load(key)
     if index is not None:
         with _LOCK:
-            _CACHE[key] = index
+            _CACHE.put(key, index)
         return index
     from .probe import open_container
     started = time.perf_counter()
@@ -303,7 +303,5 @@ def frame_index(path: str | Path) -> FrameIndex:
     if time.perf_counter() - started >= DISK_CACHE_MIN_SECONDS:
         _store(key, index)
     with _LOCK:
-        _CACHE[key] = index
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        _CACHE.put(key, index)
     return index

@@ -1,8 +1,9 @@
 """One LRU cache for every layer: decoded frames, packet indexes, particle births, text layouts.
 
-``LRU(n)`` keeps at most ``n`` entries; ``get`` marks an entry as recently used, ``put`` adds one
-and drops the least recently used beyond the bound (``on_evict`` sees each dropped value). Not
-thread-safe on its own: callers that share one across threads hold their own lock.
+``LRU(n)`` keeps at most ``n`` entries; ``get`` marks an entry as recently used (``peek`` does
+not), ``put`` adds one and drops the least recently used beyond the bound. With ``weigh``, the
+bound is on the sum of ``weigh(value)`` instead (bytes, say), and the newest entry always stays.
+Not thread-safe on its own: callers that share one across threads hold their own lock.
 """
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ _MISSING = object()
 class LRU(Generic[K, V]):
     """A mapping bounded to ``maxsize`` entries, least recently used dropped first."""
 
-    __slots__ = ("maxsize", "_items", "_on_evict")
+    __slots__ = ("maxsize", "_items", "_weigh", "_weights", "size")
 
-    def __init__(self, maxsize: int, on_evict: Callable[[K, V], None] | None = None):
+    def __init__(self, maxsize: int, *, weigh: Callable[[V], int] | None = None):
         if maxsize < 1:
             raise ValueError(f"an LRU needs room for at least one entry, got {maxsize}")
         self.maxsize = maxsize
         self._items: OrderedDict = OrderedDict()
-        self._on_evict = on_evict
+        self._weigh = weigh
+        self._weights: dict = {}
+        #: entries held, or with ``weigh`` the sum of their weights
+        self.size = 0
 
     def get(self, key: K, default=None):
         """The value at ``key`` (now the most recently used), or ``default``."""
@@ -34,21 +38,41 @@ class LRU(Generic[K, V]):
         self._items.move_to_end(key)
         return value
 
+    def peek(self, key: K, default=None):
+        """The value at ``key``, or ``default``, leaving the order as it is."""
+        return self._items.get(key, default)
+
     def put(self, key: K, value: V) -> V:
         """Store ``value`` at ``key`` as the most recently used; returns ``value``."""
+        if key in self._items:
+            self._drop(key)
+        weight = 1 if self._weigh is None else self._weigh(value)
         self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.maxsize:
-            old_key, old = self._items.popitem(last=False)
-            if self._on_evict is not None:
-                self._on_evict(old_key, old)
+        self._weights[key] = weight
+        self.size += weight
+        self._evict()
         return value
 
+    def resize(self, maxsize: int) -> None:
+        """A new bound, least recently used entries dropped to fit it."""
+        self.maxsize = max(1, maxsize)
+        self._evict()
+
     def pop(self, key: K, default=None):
-        return self._items.pop(key, default)
+        return self._drop(key) if key in self._items else default
 
     def clear(self) -> None:
         self._items.clear()
+        self._weights.clear()
+        self.size = 0
+
+    def _drop(self, key):
+        self.size -= self._weights.pop(key)
+        return self._items.pop(key)
+
+    def _evict(self) -> None:
+        while self.size > self.maxsize and len(self._items) > 1:
+            self._drop(next(iter(self._items)))
 
     def __contains__(self, key) -> bool:
         return key in self._items
