@@ -13,7 +13,8 @@ from vfx import OptionError
 from vfx.ops import backend
 from vfx.options import ParseContext
 from vfx.pipeline import load
-from vfx_plugins.effects.geometry import Shake, Transform, affine_grid, affine_thetas, gradient_noise
+from vfx.ops.resample import affine_grid
+from vfx_plugins.effects.geometry import Shake, Transform, affine_thetas
 
 from conftest import TensorClip, make_node, write_pipeline
 
@@ -152,16 +153,6 @@ def test_identity_returns_the_input_untouched_and_inputs_are_never_modified():
     make_node(Transform, src, rotate=12, motion_blur=3).frames([0])
     make_node(Shake, src, motion_blur=3).frames([0, 1])
     assert torch.equal(src.pixels, before)
-
-
-def test_gradient_noise_is_bounded_smooth_and_seeded():
-    x = np.linspace(-20, 20, 40001)
-    n = gradient_noise(7, 0, x)
-    assert np.abs(n).max() <= 1.0 and np.abs(n).max() > 0.3
-    assert np.abs(np.diff(n)).max() < 0.01                        # smooth: no jumps
-    assert np.array_equal(gradient_noise(7, 0, x[::7]), n[::7])   # any x alone gives the same value
-    assert not np.allclose(gradient_noise(8, 0, x), n)
-    assert not np.allclose(gradient_noise(7, 1, x), n)
 
 
 def test_shake_is_deterministic_per_frame_and_per_seed():

@@ -3,7 +3,7 @@
 Both resample the premultiplied linear RGBA input at one affine matrix per frame (and per
 motion-blur sample), built from the options' values at that (possibly fractional) time. On a
 GPU a batch of frames is one grid + ``torch.nn.functional.grid_sample`` call per sample (the grid
-is ``affine_grid``'s, built faster; see ``affine_grid`` below); on a CPU OpenCV's ``remap``
+is ``affine_grid``'s, built faster), on a CPU OpenCV's ``remap`` (both ``vfx.ops.resample.warp_affine``)
 reads the interleaved channels-last frames directly, with the same sampling positions, filters
 and edge rules, about three times faster.
 
@@ -17,53 +17,11 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, opt
-from vfx.ops import backend
+from vfx.ops import noise, resample
 
-EDGES = {"transparent": "zeros", "clamp": "border", "mirror": "reflection"}
+#: the ``edges`` choices as ``vfx.ops.resample.warp_affine`` borders
+EDGES = {"transparent": "constant", "clamp": "replicate", "mirror": "reflect"}
 FILTERS = ("bilinear", "nearest", "bicubic")
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def _lattice(seed: int, channel: int, i: np.ndarray) -> np.ndarray:
-    """A hashed gradient in [-1, 1) for each integer lattice point ``i`` of one noise channel."""
-    key = np.atleast_1d(np.asarray(i, np.int64)).view(np.uint64)
-    salt = _mix64(np.array([seed & 0xFFFFFFFFFFFFFFFF, channel], np.uint64))
-    h = _mix64(_mix64(key ^ salt[1]) ^ salt[0])
-    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53) * 2.0 - 1.0
-
-
-def gradient_noise(seed: int, channel: int, x) -> np.ndarray:
-    """Smooth 1-D gradient (Perlin) noise of ``x``, within [-1, 1], the same for any set of x.
-
-    A pure function of (seed, channel, x): no state, so any time is computable on its own.
-    """
-    x = np.atleast_1d(np.asarray(x, np.float64))
-    i0 = np.floor(x)
-    u = x - i0
-    g0 = _lattice(seed, channel, i0.astype(np.int64))
-    g1 = _lattice(seed, channel, i0.astype(np.int64) + 1)
-    fade = u * u * u * (u * (u * 6 - 15) + 10)
-    # |g0 u (1 - fade) + g1 (u - 1) fade| <= 1/2, so doubling keeps the result within [-1, 1]
-    return 2.0 * (g0 * u * (1 - fade) + g1 * (u - 1) * fade)
-
-
-def fractal_noise(seed: int, channel: int, x, octaves: int) -> np.ndarray:
-    """Octaves of ``gradient_noise`` (each twice the frequency, half the weight), within [-1, 1]."""
-    total, weight, norm = 0.0, 1.0, 0.0
-    x = np.asarray(x, np.float64)
-    for k in range(octaves):
-        total = total + weight * gradient_noise(seed, channel * 16 + k, x * (2 ** k))
-        norm += weight
-        weight *= 0.5
-    return total / norm
 
 
 def affine_thetas(tx, ty, angle_deg, sx, sy, ax, ay, width: int, height: int) -> np.ndarray:
@@ -93,24 +51,6 @@ def affine_thetas(tx, ty, angle_deg, sx, sy, ax, ay, width: int, height: int) ->
     theta[:, 0, 2] = px / hw - 1.0
     theta[:, 1, 2] = py / hh - 1.0
     return theta
-
-
-def affine_grid(thetas: np.ndarray, height: int, width: int, device):
-    """``torch.nn.functional.affine_grid(thetas, (N, C, H, W), align_corners=False)``, made faster.
-
-    The same sampling grid (to float32 rounding), built as two broadcast sums per frame instead
-    of a batched matrix product over every pixel: about 15 times faster on a CPU at 1080p.
-    """
-    import torch
-    th = torch.as_tensor(thetas, dtype=torch.float32, device=device)
-    xn = (torch.arange(width, dtype=torch.float32, device=device) * 2 + 1) / width - 1
-    yn = (torch.arange(height, dtype=torch.float32, device=device) * 2 + 1) / height - 1
-    grid = torch.empty((len(th), height, width, 2), dtype=torch.float32, device=device)
-    for axis in (0, 1):
-        across = th[:, axis, 0, None, None] * xn.view(1, 1, width)
-        down = th[:, axis, 1, None, None] * yn.view(1, height, 1) + th[:, axis, 2, None, None]
-        torch.add(across, down, out=grid[..., axis])
-    return grid
 
 
 class _Warp(vfx.Effect):
@@ -178,69 +118,10 @@ class _Warp(vfx.Effect):
     def _resample(self, src, params: np.ndarray, h: int, w: int):
         """Frames resampled at each sample's transform and averaged as ``s0 + mean(s_k - s0)``,
         which is exactly ``s0`` when every sample is the same."""
-        import torch
-        import torch.nn.functional as F
         if np.all(params == params[:1]):
             params = params[:1]             # no motion over the shutter: one sample is the answer
-        if backend.allows("opencv", src):
-            return _remap_frames(src, params, self.options.filter, self.options.edges)
-        mode = self.options.filter
-        padding = EDGES[self.options.edges]
-        planar = src.contiguous()           # grid_sample runs faster on NCHW than on channels-last
-        first = acc = None
-        for p in params:
-            grid = affine_grid(affine_thetas(*p, w, h), h, w, src.device)
-            sample = F.grid_sample(planar, grid, mode=mode, padding_mode=padding, align_corners=False)
-            if first is None:
-                first = acc = sample
-                if len(params) > 1:
-                    acc = sample.clone()
-            else:
-                acc.add_(sample.sub_(first), alpha=1.0 / len(params))
-        if mode == "bicubic":
-            acc.clamp_(min=0)
-        return acc.contiguous(memory_format=torch.channels_last)
-
-
-def pixel_matrices(thetas: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(N, 2, 3) matrices taking output pixel positions (centres at integers, as OpenCV counts)
-    to input pixel positions: ``affine_thetas``' normalized matrices in pixel units."""
-    to_normal = np.array([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1], [0, 0, 1]])
-    to_pixel = np.array([[width / 2, 0, (width - 1) / 2], [0, height / 2, (height - 1) / 2]])
-    full = np.zeros((len(thetas), 3, 3))
-    full[:, :2], full[:, 2, 2] = thetas, 1.0
-    return np.einsum("ij,njk,kl->nil", to_pixel, full, to_normal)
-
-
-def _remap_frames(src, params: np.ndarray, filter_: str, edges: str):
-    """``_Warp._resample`` on a CPU: OpenCV ``remap`` of each channels-last frame."""
-    import cv2
-    from vfx.frames import empty_pixels
-    interpolation = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC}[filter_]
-    border = {"transparent": cv2.BORDER_CONSTANT, "clamp": cv2.BORDER_REPLICATE, "mirror": cv2.BORDER_REFLECT}[edges]
-    n, _, h, w = src.shape
-    out = empty_pixels(n, h, w, src.device)
-    xs, ys = np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64)
-    mats = np.stack([pixel_matrices(affine_thetas(*p, w, h), w, h) for p in params])   # (samples, N, 2, 3)
-    for k in range(n):
-        frame = src[k].permute(1, 2, 0)
-        frame = frame.numpy() if frame.is_contiguous() else frame.contiguous().numpy()
-        dst = out[k].permute(1, 2, 0).numpy()
-        acc = None
-        for m in mats[:, k]:
-            maps = [(m[r, 0] * xs[None, :] + (m[r, 1] * ys + m[r, 2])[:, None]).astype(np.float32) for r in (0, 1)]
-            if acc is None:
-                cv2.remap(frame, *maps, interpolation, dst=dst, borderMode=border, borderValue=(0, 0, 0, 0))
-                acc = dst if len(mats) == 1 else dst.copy()
-                continue
-            sample = cv2.remap(frame, *maps, interpolation, borderMode=border, borderValue=(0, 0, 0, 0))
-            sample -= dst
-            acc += sample * (1.0 / len(mats))
-        if acc is not dst:
-            dst[...] = acc
-    if filter_ == "bicubic":
-        out.clamp_(min=0)
-    return out
+        mats = np.stack([resample.pixel_matrices(affine_thetas(*p, w, h), w, h) for p in params])
+        return resample.warp_affine(src, mats, filter=self.options.filter, border=EDGES[self.options.edges])
 
 
 def _shift(src, dx: np.ndarray, dy: np.ndarray):
@@ -340,7 +221,7 @@ class Shake(_Warp):
         amp = self.values_at("amplitude", frames)
         rot = self.values_at("rotation", frames)
         over = self.values_at("overscan", frames)
-        nx, ny, nr = (fractal_noise(self._seed, c, x, o.octaves) for c in range(3))
+        nx, ny, nr = (noise.fractal1d(x, octaves=o.octaves, seed=self._seed, channel=c) for c in range(3))
         scale = 1.0 + over
         return (amp * nx, amp * ny, rot * nr, scale, scale,
                 np.full_like(x, width / 2.0), np.full_like(x, height / 2.0))

@@ -8,6 +8,8 @@ half-integers (``align_corners=False``) on both paths.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..frames import empty_planes
 from . import backend
 
@@ -114,3 +116,133 @@ def upsample_bilinear(x, f: int):
         return _per_frame_cv(x, h * f, w * f, lambda a, d: cv2.resize(
             a, (w * f, h * f), dst=d, interpolation=cv2.INTER_LINEAR))
     return torch.nn.functional.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)
+
+
+# --- affine warps ---------------------------------------------------------------------------------
+
+#: ``warp_affine`` filters and borders
+WARP_FILTERS = ("bilinear", "nearest", "bicubic")
+WARP_BORDERS = ("constant", "replicate", "reflect")
+
+
+def affine_grid(thetas, height: int, width: int, device):
+    """``torch.nn.functional.affine_grid(thetas, (N, C, H, W), align_corners=False)``, made faster.
+
+    The same sampling grid (to float32 rounding), built as two broadcast sums per frame instead
+    of a batched matrix product over every pixel: about 15 times faster on a CPU at 1080p.
+    """
+    import torch
+    th = torch.as_tensor(thetas, dtype=torch.float32, device=device)
+    xn = (torch.arange(width, dtype=torch.float32, device=device) * 2 + 1) / width - 1
+    yn = (torch.arange(height, dtype=torch.float32, device=device) * 2 + 1) / height - 1
+    grid = torch.empty((len(th), height, width, 2), dtype=torch.float32, device=device)
+    for axis in (0, 1):
+        across = th[:, axis, 0, None, None] * xn.view(1, 1, width)
+        down = th[:, axis, 1, None, None] * yn.view(1, height, 1) + th[:, axis, 2, None, None]
+        torch.add(across, down, out=grid[..., axis])
+    return grid
+
+
+def _to_normal(width: int, height: int) -> np.ndarray:
+    """Pixel positions (centres at integers) to normalized ones (-1..1 across the frame's edges)."""
+    return np.array([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1], [0, 0, 1]])
+
+
+def _to_pixel(width: int, height: int) -> np.ndarray:
+    return np.array([[width / 2, 0, (width - 1) / 2], [0, height / 2, (height - 1) / 2], [0, 0, 1]])
+
+
+def pixel_matrices(thetas, width: int, height: int, out_size: tuple[int, int] | None = None) -> np.ndarray:
+    """(N, 2, 3) ``affine_grid`` matrices (normalized output to normalized input positions) as matrices
+    taking output pixel positions to input pixel positions (centres at integers, as OpenCV counts).
+
+    ``width`` and ``height`` are the input's; ``out_size`` (height, width) the output's (default the same).
+    """
+    oh, ow = out_size or (height, width)
+    full = np.zeros((len(thetas), 3, 3))
+    full[:, :2], full[:, 2, 2] = thetas, 1.0
+    return np.einsum("ij,njk,kl->nil", _to_pixel(width, height)[:2], full, _to_normal(ow, oh))
+
+
+def _thetas(matrices: np.ndarray, width: int, height: int, out_size: tuple[int, int]) -> np.ndarray:
+    """The inverse of ``pixel_matrices``."""
+    oh, ow = out_size
+    full = np.zeros((len(matrices), 3, 3))
+    full[:, :2], full[:, 2, 2] = matrices, 1.0
+    return np.einsum("ij,njk,kl->nil", _to_normal(width, height)[:2], full, _to_pixel(ow, oh))
+
+
+def warp_affine(x, matrices, size: tuple[int, int] | None = None, *, filter: str = "bilinear",
+                border: str = "constant"):
+    """(N, C, H, W) ``x`` resampled at affine maps: a new channels-last (N, C, height, width) tensor.
+
+    ``matrices``: (N, 2, 3) taking each output pixel position to the input position it reads
+    (pixel centres at integers), or (S, N, 2, 3) for S samples per frame, averaged as
+    ``s0 + mean(s_k - s0)`` (exactly ``s0`` when every sample is the same; motion blur).
+    ``size``: (height, width) of the output, default the input's. ``filter``: bilinear, nearest
+    or bicubic (bicubic results are clamped at 0). ``border``: what is read outside the input,
+    ``"constant"`` (0: transparent), ``"replicate"`` (the edge pixels) or ``"reflect"`` (the
+    picture mirrored about its edge, ``fedcba|abcdef``). OpenCV ``remap`` on a CPU, else
+    ``grid_sample`` (align_corners=False).
+    """
+    import torch
+    if filter not in WARP_FILTERS:
+        raise ValueError(f"unknown filter {filter!r}; filters are {', '.join(WARP_FILTERS)}")
+    if border not in WARP_BORDERS:
+        raise ValueError(f"unknown border {border!r}; borders are {', '.join(WARP_BORDERS)}")
+    n, c, h, w = x.shape
+    oh, ow = size or (h, w)
+    mats = np.asarray(matrices, np.float64)
+    if mats.ndim == 3:
+        mats = mats[None]
+    if backend.allows("opencv", x) and c <= 4:
+        return _remap_frames(x, mats, (oh, ow), filter, border)
+    F = torch.nn.functional
+    padding = {"constant": "zeros", "replicate": "border", "reflect": "reflection"}[border]
+    planar = x.contiguous()           # grid_sample runs faster on NCHW than on channels-last
+    first = acc = None
+    for m in mats:
+        grid = affine_grid(_thetas(m, w, h, (oh, ow)), oh, ow, x.device)
+        sample = F.grid_sample(planar, grid, mode=filter, padding_mode=padding, align_corners=False)
+        if first is None:
+            first = acc = sample
+            if len(mats) > 1:
+                acc = sample.clone()
+        else:
+            acc.add_(sample.sub_(first), alpha=1.0 / len(mats))
+    if filter == "bicubic":
+        acc.clamp_(min=0)
+    return acc.contiguous(memory_format=torch.channels_last)
+
+
+def _remap_frames(src, mats: np.ndarray, size: tuple[int, int], filter_: str, border: str):
+    """``warp_affine`` on a CPU: OpenCV ``remap`` of each channels-last frame."""
+    import cv2
+    import torch
+    interpolation = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC}[filter_]
+    mode = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT}[border]
+    n, c, h, w = src.shape
+    oh, ow = size
+    out = torch.empty((n, oh, ow, c), dtype=torch.float32).permute(0, 3, 1, 2)
+    xs, ys = np.arange(ow, dtype=np.float64), np.arange(oh, dtype=np.float64)
+    for k in range(n):
+        frame = src[k].permute(1, 2, 0)
+        frame = frame.numpy() if frame.is_contiguous() else frame.contiguous().numpy()
+        dst = out[k].permute(1, 2, 0).numpy()
+        if c == 1:
+            frame, dst = frame[..., 0], dst[..., 0]
+        acc = None
+        for m in mats[:, k]:
+            maps = [(m[r, 0] * xs[None, :] + (m[r, 1] * ys + m[r, 2])[:, None]).astype(np.float32) for r in (0, 1)]
+            if acc is None:
+                cv2.remap(frame, *maps, interpolation, dst=dst, borderMode=mode, borderValue=(0, 0, 0, 0))
+                acc = dst if len(mats) == 1 else dst.copy()
+                continue
+            sample = cv2.remap(frame, *maps, interpolation, borderMode=mode, borderValue=(0, 0, 0, 0))
+            sample -= dst
+            acc += sample * (1.0 / len(mats))
+        if acc is not dst:
+            dst[...] = acc
+    if filter_ == "bicubic":
+        out.clamp_(min=0)
+    return out
