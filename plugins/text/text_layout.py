@@ -402,8 +402,11 @@ def colorize(masks: Masks, fill_color, outline_color) -> Layer:
 
 
 def add_shadow(layer: Layer, color, offset, blur: float) -> Layer:
-    """``layer`` over its own alpha, blurred (Gaussian sigma ``blur`` px), offset and tinted ``color``."""
-    import cv2
+    """``layer`` over its own alpha, blurred (Gaussian sigma ``blur`` px, zero outside the padded
+    canvas), offset (bilinear) and tinted ``color``."""
+    import torch
+
+    from vfx.ops import filters, resample
     S = premultiplied_linear(color)
     if S[3] <= 0:
         return layer
@@ -413,12 +416,12 @@ def add_shadow(layer: Layer, color, offset, blur: float) -> Layer:
     ix0, iy0 = min(0, math.floor(dx)) - pad, min(0, math.floor(dy)) - pad
     ix1, iy1 = max(w, w + math.ceil(dx)) + pad, max(h, h + math.ceil(dy)) + pad
     W, H = ix1 - ix0, iy1 - iy0
-    m = np.float32([[1, 0, dx - ix0], [0, 1, dy - iy0]])
-    alpha = cv2.warpAffine(np.ascontiguousarray(layer.pixels[..., 3]), m, (W, H), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inverse = np.array([[[1.0, 0, ix0 - dx], [0, 1.0, iy0 - dy]]])     # canvas pixel -> layer pixel
+    alpha = torch.from_numpy(np.ascontiguousarray(layer.pixels[..., 3]))[None, None]
+    alpha = resample.warp_affine(alpha, inverse, (H, W), border="constant")
     if blur > 0:
-        alpha = cv2.GaussianBlur(alpha, (0, 0), blur)
-    out = alpha[..., None] * S
+        alpha = filters.gaussian_blur(alpha, blur, border="constant")
+    out = alpha[0, 0].numpy()[..., None] * S
     region = out[-iy0:-iy0 + h, -ix0:-ix0 + w]
     region *= 1 - layer.pixels[..., 3:4]
     region += layer.pixels
