@@ -18,6 +18,7 @@ import vfx
 from vfx.ops import backend
 from vfx.ops import color as vfx_color
 from vfx.ops import filters
+from vfx.ops import lut as ops_lut
 from vfx.engine import RenderOptions, render
 from vfx.errors import PipelineError
 from vfx.graph import build
@@ -162,8 +163,8 @@ def test_the_cpu_lut_atlas_matches_grid_sample(tmp_path):
     table = rng.random((17, 17, 17, 3)).astype(np.float32)          # a rough LUT: large steps
     lut = cube.CubeLUT(17, table, (-0.5, 0.0, 0.0), (1.5, 1.0, 2.0))
     rgb = torch.rand((2, 3, 30, 40)) * 2.2 - 0.6                       # inside and outside the domain
-    atlas = cube.apply_lut(rgb, lut, cube.lut_volume(lut, "cpu"))
-    reference = cube.apply_lut(rgb, lut, cube.lut_tensor(lut, "cpu"))
+    atlas = ops_lut.apply_lut(rgb, lut, ops_lut.lut_volume(lut, "cpu"))
+    reference = ops_lut.apply_lut(rgb, lut, ops_lut.lut_tensor(lut, "cpu"))
     assert (atlas - reference).abs().max() < 2e-5
 
 

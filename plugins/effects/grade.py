@@ -11,7 +11,8 @@ from vfx.ops import backend, jit
 from vfx.ops.color import LUMA, luma, pow_, srgb_decode, srgb_encode, unpremultiply
 
 from ._common import _assemble, _col, _linear_rgb
-from vfx.media.lut import CubeError, apply_lut, lut_volume, read_cube
+from vfx.media.lut import CubeError, read_cube
+from vfx.ops.lut import apply_lut, lut_volume
 
 
 class Grade(vfx.Effect):
