@@ -1,6 +1,7 @@
 """vfx.ops.noise: ranges, determinism, seeds, continuity, statistics, curl and Worley feature points."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -187,3 +188,25 @@ def test_cpu_kernel_equals_torch_path(name, monkeypatch):
         torch_path = f(x, y, 9)
     single = not name.startswith(("fbm", "turbulence", "ridged"))
     assert torch.allclose(kernel, torch_path, atol=1e-5 if single else 2e-4, rtol=0), name
+
+
+def test_gradient1d_is_bounded_smooth_and_seeded():
+    x = np.linspace(-20, 20, 40001)
+    n = N.gradient1d(x, seed=7)
+    assert np.abs(n).max() <= 1.0 and np.abs(n).max() > 0.3
+    assert np.abs(np.diff(n)).max() < 0.01                                 # smooth: no jumps
+    assert np.array_equal(N.gradient1d(x[::7], seed=7), n[::7])            # any x alone gives the same value
+    assert not np.allclose(N.gradient1d(x, seed=8), n)
+    assert not np.allclose(N.gradient1d(x, seed=7, channel=1), n)
+    f = N.fractal1d(x, octaves=3, seed=7)
+    assert np.abs(f).max() <= 1.0 and not np.allclose(f, n)
+    assert np.array_equal(N.fractal1d(x, octaves=1, seed=7), n)
+
+
+def test_value1d_is_smooth_in_range_and_hits_its_lattice_values():
+    x = np.linspace(-30, 30, 60001)
+    v = N.value1d(x)
+    assert np.abs(v).max() <= 1.0 and v.std() > 0.2
+    assert np.abs(np.diff(v)).max() < 0.01
+    whole = np.arange(-30.0, 31.0)
+    np.testing.assert_array_equal(N.value1d(whole), (np.sin(whole * 127.1 + 311.7) * 43758.5453) % 1.0 * 2 - 1)

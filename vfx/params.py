@@ -20,10 +20,10 @@ from typing import Any, Callable
 import numpy as np
 
 from . import timing
+from .ops.curves import ease, smoothstep
 
+#: the easings a keyframe takes by name (``vfx.ops.curves.ease`` draws them)
 EASINGS = ("linear", "hold", "ease_in", "ease_out", "ease_in_out")
-_NAMED_BEZIER = {"ease_in": (0.42, 0.0, 1.0, 1.0), "ease_out": (0.0, 0.0, 0.58, 1.0),
-                 "ease_in_out": (0.42, 0.0, 0.58, 1.0)}
 MAX_EXPRESSION_NODES = 200
 #: the longest expression text read; longer ones are refused before they are parsed
 MAX_EXPRESSION_CHARS = 2000
@@ -65,30 +65,6 @@ class Keyframes(Animation):
         if a.ndim == 2:
             eased = eased[:, None]
         return a + (b - a) * eased
-
-
-def ease(u: np.ndarray, easing) -> np.ndarray:
-    """Progress 0..1 through a segment to eased progress (``hold`` stays 0 until the next key)."""
-    if easing == "linear":
-        return u
-    if easing == "hold":
-        return np.zeros_like(u)
-    x1, y1, x2, y2 = _NAMED_BEZIER[easing] if isinstance(easing, str) else easing
-    return _cubic_bezier(u, x1, y1, x2, y2)
-
-
-def _cubic_bezier(x: np.ndarray, x1, y1, x2, y2) -> np.ndarray:
-    """CSS cubic-bezier(x1, y1, x2, y2) at x, solving x(s) = x by bisection (monotone in s)."""
-    lo, hi = np.zeros_like(x), np.ones_like(x)
-
-    def bez(s, p1, p2):
-        return 3 * (1 - s) ** 2 * s * p1 + 3 * (1 - s) * s ** 2 * p2 + s ** 3
-
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        below = bez(mid, x1, x2) < x
-        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    return bez((lo + hi) / 2, y1, y2)
 
 
 class Expression(Animation):
@@ -139,9 +115,9 @@ _FUNCTIONS: dict[str, Callable] = {
     "round": np.round, "sign": np.sign, "min": np.minimum, "max": np.maximum, "pow": np.power,
     "clamp": lambda x, lo, hi: np.clip(x, lo, hi), "mix": lambda a, b, u: a + (b - a) * u,
     "step": lambda edge, x: (np.asarray(x) >= edge).astype(np.float64),
-    "smoothstep": lambda a, b, x: (lambda u: u * u * (3 - 2 * u))(np.clip((np.asarray(x) - a) / (b - a), 0, 1)),
+    "smoothstep": smoothstep,
     "fract": lambda x: np.asarray(x) - np.floor(x),
-    "noise": lambda x: _value_noise(np.asarray(x, np.float64)),
+    "noise": lambda x: _value_noise(x),
 }
 #: how many arguments each function takes
 _ARITY = {name: 1 for name in _FUNCTIONS} | {"atan2": 2, "min": 2, "max": 2, "pow": 2, "step": 2,
@@ -153,15 +129,9 @@ _COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE
             ast.Eq: np.equal, ast.NotEq: np.not_equal}
 
 
-def _value_noise(x: np.ndarray) -> np.ndarray:
-    """Smooth deterministic 1-D noise in -1..1 (integer lattice hashed, smoothstep between)."""
-    i = np.floor(x)
-    u = x - i
-
-    def h(n):
-        return (np.sin(n * 127.1 + 311.7) * 43758.5453) % 1.0 * 2 - 1
-    s = u * u * (3 - 2 * u)
-    return h(i) * (1 - s) + h(i + 1) * s
+def _value_noise(x):
+    from .ops.noise import value1d      # imports torch: only when an expression calls noise()
+    return value1d(x)
 
 
 def compile_expression(source: str) -> Expression:

@@ -16,6 +16,7 @@ import numpy as np
 import vfx
 from vfx import AudioBuffer, AudioInfo, ConfigureError, FrameBatch, StreamInfo, opt
 from vfx.frames import fit_channels, samples_at
+from vfx.ops.curves import rising_frames
 
 from . import audio_dsp
 
@@ -478,8 +479,7 @@ class AudioSignal(vfx.Signal):
         """Frames of the events of ``name`` (``onset``, ``beat`` or the rising edges of ``gate``), over
         the whole track (every window is analysed: for tests and short tracks)."""
         v = np.concatenate([self.analysis(w)[name] for w in range(self._windows())])
-        prev = np.concatenate([[0.0], v[:-1]])
-        return np.flatnonzero((v >= 0.5) & (prev < 0.5)).tolist()
+        return rising_frames(np.arange(len(v)), v)
 
 
 # ----------------------------------------------------------------------------- visualiser

@@ -23,11 +23,6 @@ def _lin(rgb_row, device):
                         device=device).view(3, 1, 1)
 
 
-def _smoothstep(e0, e1, x):
-    t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def _grid(h, w, frame_h, frame_w, device):
     """Sample positions of an ``h`` x ``w`` grid covering a frame_w x frame_h frame, in frame heights.
 

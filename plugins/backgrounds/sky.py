@@ -7,8 +7,9 @@ from statistics import NormalDist
 import vfx
 from vfx import ConfigureError, opt
 from vfx.ops.color import hex_to_rgb
+from vfx.ops.curves import smoothstep
 
-from ._common import _Backdrop, _coarse_size, _grid, _lin, _seed, _smoothstep, _torch, _upsample
+from ._common import _Backdrop, _coarse_size, _grid, _lin, _seed, _torch, _upsample
 
 
 class _SkyOptions(vfx.Options):
@@ -73,7 +74,7 @@ def _sun_disc(d, q, frame_h):
     if size <= 0:
         return None
     edge = max(1.2 / frame_h, size * 0.04)
-    disc = _smoothstep(size + edge * 0.5, size - edge * 0.5, d)
+    disc = smoothstep(size + edge * 0.5, size - edge * 0.5, d)
     # limb darkening: the rim is dimmer and warmer than the centre
     r = (d / size).clamp(max=1.0)
     limb = 1.0 - 0.35 * (1.0 - (1.0 - r * r).clamp(min=0.0).sqrt())
@@ -120,10 +121,10 @@ def _cloud_density(X, Y, t, q, seed, aspect, frame_h_px):
     cover = float(q["clouds"])
     thr = _FBM_SIGMA * NormalDist().inv_cdf(min(max(1.0 - cover, 1e-4), 1 - 1e-4))
     soft = _FBM_SIGMA * (0.15 + 0.9 * float(q["cloud_softness"]))
-    dens = _smoothstep(thr - 0.35 * soft, thr + soft, n)
+    dens = smoothstep(thr - 0.35 * soft, thr + soft, n)
     thick = ((n - thr) / (4.0 * _FBM_SIGMA)).clamp(0.0, 1.0)
     # clouds thin out into the haze at the horizon
-    fade = _smoothstep(0.0, 0.07, elev) if persp > 0 else torch.ones_like(elev)
+    fade = smoothstep(0.0, 0.07, elev) if persp > 0 else torch.ones_like(elev)
     return dens * fade, thick
 
 
@@ -244,7 +245,7 @@ def _shape_ridge(r, terrace):
         steps = 4.0
         q = r * steps
         f = q - torch.floor(q)
-        stepped = (torch.floor(q) + _smoothstep(0.55, 0.92, f)) / steps
+        stepped = (torch.floor(q) + smoothstep(0.55, 0.92, f)) / steps
         r = r + (stepped - r) * terrace
     return r
 
@@ -412,9 +413,9 @@ class Mountains(_Backdrop):
                 idx2 = noise.hash_int(bi.to(torch.int64) + 1, seed=base_seed + 5) % strata.shape[0]
                 c1 = strata[:, :, 0, 0][idx].permute(2, 0, 1)
                 c2 = strata[:, :, 0, 0][idx2].permute(2, 0, 1)
-                col = c1 + (c2 - c1) * _smoothstep(0.9, 1.0, bf)[None]
+                col = c1 + (c2 - c1) * smoothstep(0.9, 1.0, bf)[None]
                 # each band: a lit ledge on top, a cliff below darkening towards its foot
-                ledge = 1.05 - 0.3 * _smoothstep(0.08, 1.0, bf) + 0.2 * _smoothstep(0.1, 0.0, bf)
+                ledge = 1.05 - 0.3 * smoothstep(0.08, 1.0, bf) + 0.2 * smoothstep(0.1, 0.0, bf)
                 # vertical erosion streaks down the cliffs and a soft unevenness of the light
                 streak = noise.fbm(Xc * 38.0, Yc * 2.0, octaves=3, seed=lseed + 11)
                 soft = 0.62 + 0.38 * torch.tanh(-0.3 * gx * light)
@@ -426,7 +427,7 @@ class Mountains(_Backdrop):
                 # snow gathers on high ground and on the spurs, breaks up in noisy patches, slides off steep faces
                 sn = altitude + 0.3 * (F - 0.5) + 0.45 * brk - 0.08 * gx.abs().clamp(max=3.0)
                 sl = float(p["snowline"])
-                snow_m = _smoothstep(sl - 0.03, sl + 0.03, sn)
+                snow_m = smoothstep(sl - 0.03, sl + 0.03, sn)
                 tex = 0.9 + 0.2 * brk
                 rock_c = rock * (shade * ao * top_light * tex * near_dark)[None]
                 snow_shadow = snow * torch.tensor([0.55, 0.66, 0.85], device=dev).view(3, 1, 1)

@@ -5,8 +5,9 @@ import math
 
 import vfx
 from vfx import opt
+from vfx.ops.curves import smoothstep
 
-from ._common import _Backdrop, _coarse_size, _grid, _lin, _seed, _smoothstep, _torch, _upsample
+from ._common import _Backdrop, _coarse_size, _grid, _lin, _seed, _torch, _upsample
 
 
 # star colours by temperature, cool (orange) to hot (blue), linear-ish
@@ -176,7 +177,7 @@ class Starfield(_Backdrop):
         prof, along, across = band(Xc + ox, Yc + oy)
         seed = _seed(self, "milky_way")
         clouds = 0.5 + 0.9 * noise.fbm(along * 5.0, across * 9.0, octaves=5, seed=seed + 1)
-        rift = (-((across + 0.02) / 0.035) ** 2).exp() * _smoothstep(-0.2, 0.3, noise.fbm(
+        rift = (-((across + 0.02) / 0.035) ** 2).exp() * smoothstep(-0.2, 0.3, noise.fbm(
             along * 3.0, across * 6.0, octaves=4, seed=seed + 2))
         light = prof * clouds.clamp(0.0, 1.5) * (1.0 - 0.85 * rift)
         fields = _upsample(torch.stack([light, rift * prof]), h, w)
@@ -223,16 +224,16 @@ class Nebula(_Backdrop):
         qy = noise.fbm(px * 1.3 + 5.2 - sp * 2.1, py * 1.3 + 1.3 + sp * 2.0, octaves=4, seed=seed + 1)
         wx, wy = px + 0.9 * qx, py + 0.9 * qy
         # where the nebula lives: a few large patches, empty space between
-        env = _smoothstep(-0.3, 0.35, noise.fbm(px * 0.5 + 0.8 * qx, py * 0.5 + 0.8 * qy, octaves=4,
+        env = smoothstep(-0.3, 0.35, noise.fbm(px * 0.5 + 0.8 * qx, py * 0.5 + 0.8 * qy, octaves=4,
                                                  seed=seed + 6)) ** 1.5
         a = noise.fbm(wx, wy, octaves=6, seed=seed + 2)
         b = noise.turbulence(wx * 1.5 + sp, wy * 1.5 - 4.1, octaves=5, seed=seed + 3)
         c = noise.fbm(wx * 0.9 - 3.3, wy * 0.9 + 2.2, octaves=5, seed=seed + 4)
         dust = noise.ridged(wx * 2.2 + 8.0, wy * 2.2 - 2.0, octaves=5, seed=seed + 5)
-        da = (_smoothstep(-0.25, 0.45, a) ** 2) * env
-        db = ((1.0 - b).clamp(0.0, 1.0) ** 9) * _smoothstep(-0.2, 0.35, a) * env
-        dc = (_smoothstep(0.05, 0.5, c) ** 3) * _smoothstep(-0.05, 0.35, a) * env
-        lanes = _smoothstep(0.5, 0.9, dust) * _smoothstep(0.05, 0.4, env) * float(p["dust"])
+        da = (smoothstep(-0.25, 0.45, a) ** 2) * env
+        db = ((1.0 - b).clamp(0.0, 1.0) ** 9) * smoothstep(-0.2, 0.35, a) * env
+        dc = (smoothstep(0.05, 0.5, c) ** 3) * smoothstep(-0.05, 0.35, a) * env
+        lanes = smoothstep(0.5, 0.9, dust) * smoothstep(0.05, 0.4, env) * float(p["dust"])
         fields = _upsample(torch.stack([da, db, dc, lanes, env]), h, w)
         da, db, dc, lanes, env = fields
         inten = float(p["intensity"])

@@ -9,6 +9,7 @@ import vfx
 from vfx import ConfigureError, FrameBatch, opt
 from vfx.ops import backend, filters, resample
 from vfx.ops.color import LUMA
+from vfx.ops.curves import rising_frames, smoothstep
 
 # ---------------------------------------------------------------------------------------------
 # Image helpers on (N, H, W, C) float32 tensors. On the CPU they go through OpenCV one frame at a
@@ -24,11 +25,6 @@ def _blur(img, sigma: float):
 def _resize(img, height: int, width: int, area: bool = False):
     """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor."""
     return resample.resize_planes(img, height, width, area=area)
-
-
-def _smoothstep(a, b, x):
-    u = ((x - a) / (b - a)).clamp(0.0, 1.0)
-    return u * u * (3 - 2 * u)
 
 
 def drag_terms(k, s):
@@ -272,8 +268,7 @@ class Explosion(vfx.Effect):
             reach = int(math.ceil(float(self.video.fps) * max(0.35 + 3.5 * life, _SHOCK_END, _SHAKE_END))) + 1
             frames = list(range(max(0, lo - reach) - 1, hi + 1))
             frames = [f for f in frames if f >= 0]
-            vals = dict(zip(frames, self.values("trigger", frames).tolist()))
-            starts.update(f for f in frames if f >= lo - reach and vals[f] >= 0.5 and vals.get(f - 1, 0.0) < 0.5)
+            starts.update(f for f in rising_frames(frames, self.values("trigger", frames)) if f >= lo - reach)
         return sorted(starts)
 
     def render(self, indices):
@@ -426,16 +421,16 @@ class Explosion(vfx.Effect):
         rgb = blackbody_rgb(temp)                                     # (M, P, 3), luminance 1
         count = float(self.options.count)
         fade_in = 0.3 + 0.7 * (a / 0.03).clamp(0, 1)
-        fade_out = 1 - _smoothstep(0.55 * life, life, a)
+        fade_out = 1 - smoothstep(0.55 * life, life, a)
         light = col("brightness") * b["light"] * radiance * fade_in * fade_out * (_LIGHT_NORM / count)
         mod = torch.where(b["spark"], 1.0, (1 + 2.0 * soot["value"]).clamp(0.1, 2.0))
         light = torch.where(alive, light * mod * (2 * math.pi) * sigma * sigma, 0.0)
-        smoke_in = _smoothstep(0.0, 0.25 * life, a)
-        smoke_out = 1 - _smoothstep(0.4 * life, life, a)
+        smoke_in = smoothstep(0.0, 0.25 * life, a)
+        smoke_out = 1 - smoothstep(0.4 * life, life, a)
         # fire particles carry soot that darkens them as they cool (they end as smoke); smoke particles
         # fade in and out; both vary with the noise (wisps)
-        soot_in = 0.35 + 0.65 * _smoothstep(0.0, 0.6 * life, a)
-        soot_out = 1 - _smoothstep(0.9 * life, 1.6 * life, a)
+        soot_in = 0.35 + 0.65 * smoothstep(0.0, 0.6 * life, a)
+        soot_out = 1 - smoothstep(0.9 * life, 1.6 * life, a)
         amount = torch.where(b["smoke"], smoke_in * smoke_out, soot_in * soot_out * _FIRE_SOOT)
         depth = col("smoke_density") * (_SMOKE_NORM / count) * (2 * math.pi) * size * size * amount
         depth = torch.where(alive & ~b["spark"], depth * (1 + 1.8 * soot["value"]).clamp(0.15, 2.2), 0.0)
@@ -513,10 +508,10 @@ class Explosion(vfx.Effect):
             width = v("shock_width") * h
             radius = v("shock_speed") * tf * h
             env = torch.as_tensor(_decay(T.view(m).cpu().numpy().astype(np.float64), 0.8, _SHOCK_END),
-                                  dtype=f32, device=dev).view(m, 1, 1) * _smoothstep(0.0, 0.05, tf)
+                                  dtype=f32, device=dev).view(m, 1, 1) * smoothstep(0.0, 0.05, tf)
             u = (r - radius) / width
             ring = torch.exp(-u * u)
-            push = strength * env * width * math.sqrt(2 * math.e) * u * ring * _smoothstep(0.0, 1.0, r / width)
+            push = strength * env * width * math.sqrt(2 * math.e) * u * ring * smoothstep(0.0, 1.0, r / width)
             rn = r.clamp(min=1e-3)
             disp = torch.stack([push * dx / rn, push * dy / rn], -1)   # (M, HL, WL, 2) pixels
             glow = (v("shock_glow") * env * torch.exp(-2 * u * u) * (strength > 0)).unsqueeze(-1)

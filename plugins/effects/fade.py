@@ -5,6 +5,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, opt
+from vfx.ops.curves import smooth
 
 from ._common import _channels_last, _col, _linear_rgb
 
@@ -50,7 +51,7 @@ class Fade(vfx.Effect):
         if fade_out > 0:
             v = np.minimum(v, (last - f) / fade_out)
         v = np.clip(v, 0.0, 1.0)
-        return v * v * (3 - 2 * v) if self.options.curve == "smooth" else v
+        return smooth(v) if self.options.curve == "smooth" else v
 
     def render(self, indices):
         import torch

@@ -9,6 +9,7 @@ import vfx
 from vfx import ConfigureError, FrameBatch, opt, timing
 from vfx.ops import backend, filters, resample
 from vfx.ops.color import LUMA
+from vfx.ops.curves import rising_frames, smoothstep
 
 
 class TimeList(opt.Option):
@@ -44,11 +45,6 @@ def _area(img, height: int, width: int):
 def _bilinear(img, height: int, width: int):
     """Bilinear resize of (N, H, W) frames."""
     return resample.resize_planes(img.unsqueeze(-1), height, width)[..., 0]
-
-
-def _smoothstep(a, b, x):
-    u = np.clip((np.asarray(x, np.float64) - a) / (b - a), 0.0, 1.0)
-    return u * u * (3 - 2 * u)
 
 
 # (sigma / glow_size, weight, grid cell in pixels) of each glow layer
@@ -178,8 +174,7 @@ class Lightning(vfx.Effect):
         for i in indices:
             wanted.update(range(max(0, i - dur + 1), i + 1))
         frames = sorted(wanted | {f - 1 for f in wanted if f > 0})
-        values = dict(zip(frames, self.values("trigger", frames).tolist()))
-        return [f for f in sorted(wanted) if values[f] >= 0.5 and values.get(f - 1, 0.0) < 0.5]
+        return [f for f in rising_frames(frames, self.values("trigger", frames)) if f in wanted]
 
     def _envelope(self, start: int, frame: int, flicker: float) -> tuple[float, int]:
         """(brightness, stroke) of the strike that started at ``start``, at ``frame``."""
@@ -195,7 +190,7 @@ class Lightning(vfx.Effect):
         level = max(level, 0.25 * amps[k] * (1 - o / dur))            # the channel keeps glowing faintly
         jitter = np.random.default_rng(self.ctx.seed_for(start, f"flicker{o}")).uniform()
         level *= 1 - flicker * jitter * (0.0 if o - times[k] < 1 else 1.0)   # each stroke opens at full brightness
-        level *= 1 - float(_smoothstep(0.7 * dur, dur, o + 0.5))
+        level *= 1 - float(smoothstep(0.7 * dur, dur, o + 0.5))
         return level, k
 
     # ------------------------------------------------------------------ shape

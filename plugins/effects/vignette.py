@@ -7,6 +7,7 @@ import numpy as np
 
 import vfx
 from vfx import FrameBatch, opt
+from vfx.ops.curves import smooth
 
 from ._common import _channels_last, _col, _linear_rgb
 
@@ -56,8 +57,7 @@ class Vignette(vfx.Effect):
         r = torch.sqrt(dx * dx + dy * dy)
         r0 = _col(self.values("radius", indices), px)
         soft = _col(np.maximum(self.values("softness", indices), 1e-4), px)
-        u = ((r - r0) / soft).clamp(0.0, 1.0)
-        f = u * u * (3 - 2 * u) * _col(strength, px)              # (N, 1, H, W)
+        f = smooth((r - r0) / soft) * _col(strength, px)          # (N, 1, H, W)
         out = px * (1.0 - f)                                      # all four channels: fast and dense
         rgb = _linear_rgb(color)
         if np.any(rgb > 0):                                       # towards a colour: add it, within alpha

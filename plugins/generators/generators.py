@@ -33,6 +33,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, StreamInfo, opt
+from vfx.ops import curves
 from vfx.ops.color import srgb_decode, srgb_encode
 
 #: default frames per forward pass (see the module docstring), by device type
@@ -103,21 +104,9 @@ def slerp(a, b, t):
     return wa * a + wb * b
 
 
+#: progress between keyframe latents (``vfx.ops.curves.ease``): ``smooth`` and ``ease_in_out`` rest at
+#: every keyframe
 EASES = ("linear", "smooth", "ease_in", "ease_out", "ease_in_out")
-
-
-def ease(u: np.ndarray, name: str) -> np.ndarray:
-    """Progress between two keyframes (0..1) to eased progress.
-
-    ``linear`` moves at a constant rate; ``smooth`` (smoothstep) and ``ease_in_out`` slow down to
-    rest at every keyframe; ``ease_in`` / ``ease_out`` are the CSS curves.
-    """
-    if name == "linear":
-        return u
-    if name == "smooth":
-        return u * u * (3.0 - 2.0 * u)
-    from vfx.params import ease as bezier
-    return bezier(u, name)
 
 
 # ------------------------------------------------------------------------------------ options
@@ -302,7 +291,7 @@ class _ModelGenerator(vfx.Generator):
         period = float(self.options.period)
         pos = self.walk_positions(indices) / period
         k = np.floor(pos).astype(np.int64)
-        u = ease(np.clip(pos - k, 0.0, 1.0), self.options.ease)
+        u = curves.ease(np.clip(pos - k, 0.0, 1.0), self.options.ease)
         a = torch.stack([self.keyframe_latent(int(i)) for i in k])
         b = torch.stack([self.keyframe_latent(int(i) + 1) for i in k])
         return slerp(a, b, torch.from_numpy(np.ascontiguousarray(u, np.float64)))

@@ -8,6 +8,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, opt
+from vfx.ops import curves
 
 try:
     from . import text_layout as tl
@@ -24,12 +25,6 @@ LAYER_CACHE_BYTES = 192 << 20
 
 def _layer_bytes(layer) -> int:
     return 0 if layer is None else layer.pixels.nbytes * 2
-
-
-def ease(u: np.ndarray, easing: str) -> np.ndarray:
-    """Progress ``u`` (0..1) through the named easing curve."""
-    from vfx.params import ease as vfx_ease
-    return vfx_ease(np.asarray(u, np.float64), easing)
 
 
 def pop_curve(u: np.ndarray) -> np.ndarray:
@@ -214,7 +209,7 @@ class Text(tl.TextSource):
                 scale = scale * np.maximum(pop_curve(u), 0.0)
                 op = op * np.clip(u * 4, 0, 1)
                 return
-            e = ease(u, self.options.easing)
+            e = curves.ease(u, self.options.easing)
             op = op * e
             if kind == "slide":
                 dx = dx + (1 - e) * o.slide[0]

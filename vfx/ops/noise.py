@@ -11,6 +11,9 @@ give the same values on every device, up to float rounding. Coordinates are in l
 feature / one gradient cell per unit, so ``perlin(x * 8, y * 8)`` over ``x, y`` in 0..1 shows about
 eight bumps across.
 
+1-D noise of time (a camera shake, an expression's ``noise(t)``) takes a batch's frame times, a
+handful of numbers: ``gradient1d``, ``fractal1d`` and ``value1d`` are NumPy float64 on the host.
+
 Ranges: ``perlin`` and ``simplex`` about -1..1 (clamped to it), ``worley`` 0..1 (F1 distance to the
 nearest feature point, clamped), ``fbm`` -1..1 (a weighted mean of octaves, so in practice it spans
 less, roughly -0.6..0.6), ``turbulence`` and ``ridged`` 0..1.
@@ -29,8 +32,10 @@ import numpy as np
 import torch
 
 from . import backend
+from .curves import smooth
 
-__all__ = ["perlin", "simplex", "worley", "fbm", "turbulence", "ridged", "curl2d", "hash_int", "worley_points"]
+__all__ = ["perlin", "simplex", "worley", "fbm", "turbulence", "ridged", "curl2d", "hash_int", "worley_points",
+           "gradient1d", "fractal1d", "value1d"]
 
 _M32 = 0xFFFFFFFF
 _TABLES: dict = {}
@@ -492,3 +497,61 @@ def curl2d(x, y, z=None, *, seed: int = 0, eps: float = 1e-3, octaves: int = 2) 
     vx = (psi(x, y + eps) - psi(x, y - eps)) * inv
     vy = (psi(x - eps, y) - psi(x + eps, y)) * inv
     return vx, vy
+
+
+# ---------------------------------------------------------------- 1-D noise of time (NumPy, float64)
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _gradient1d_at(seed: int, channel: int, i: np.ndarray) -> np.ndarray:
+    """A hashed gradient in [-1, 1) for each integer lattice point ``i`` of one noise channel."""
+    key = np.atleast_1d(np.asarray(i, np.int64)).view(np.uint64)
+    salt = _mix64(np.array([seed & 0xFFFFFFFFFFFFFFFF, channel], np.uint64))
+    h = _mix64(_mix64(key ^ salt[1]) ^ salt[0])
+    return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53) * 2.0 - 1.0
+
+
+def gradient1d(x, *, seed: int = 0, channel: int = 0) -> np.ndarray:
+    """Smooth 1-D gradient (Perlin) noise of ``x`` (numbers or an array, lattice units), within [-1, 1];
+    0 on every integer. A pure function of (seed, channel, x): any x computes on its own.
+    ``channel`` picks an independent noise of the same seed (x and y of a shake, say)."""
+    x = np.atleast_1d(np.asarray(x, np.float64))
+    i0 = np.floor(x)
+    u = x - i0
+    g0 = _gradient1d_at(seed, channel, i0.astype(np.int64))
+    g1 = _gradient1d_at(seed, channel, i0.astype(np.int64) + 1)
+    fade = u * u * u * (u * (u * 6 - 15) + 10)
+    # |g0 u (1 - fade) + g1 (u - 1) fade| <= 1/2, so doubling keeps the result within [-1, 1]
+    return 2.0 * (g0 * u * (1 - fade) + g1 * (u - 1) * fade)
+
+
+def fractal1d(x, *, octaves: int, seed: int = 0, channel: int = 0) -> np.ndarray:
+    """``octaves`` of ``gradient1d`` (each twice the frequency and half the weight of the one before),
+    divided by the sum of the weights: within [-1, 1]. Octave k is channel ``16 * channel + k``."""
+    total, weight, norm = 0.0, 1.0, 0.0
+    x = np.asarray(x, np.float64)
+    for k in range(octaves):
+        total = total + weight * gradient1d(x * (2 ** k), seed=seed, channel=channel * 16 + k)
+        norm += weight
+        weight *= 0.5
+    return total / norm
+
+
+def value1d(x) -> np.ndarray:
+    """Smooth deterministic 1-D value noise of ``x`` in -1..1 (unseeded): a hashed value at every
+    integer, ``smooth`` between (an expression's ``noise(x)``)."""
+    x = np.asarray(x, np.float64)
+    i = np.floor(x)
+    u = x - i
+
+    def h(n):
+        return (np.sin(n * 127.1 + 311.7) * 43758.5453) % 1.0 * 2 - 1
+    s = smooth(u)
+    return h(i) * (1 - s) + h(i + 1) * s
