@@ -15,7 +15,7 @@ from vfx.node import NodeContext, PipelineSettings
 from vfx import OptionError
 from vfx.options import ParseContext
 from vfx.ops.color import srgb_encode
-from vfx_example.posterize import Posterize, register_nodes
+from vfx_example.posterize import Posterize, level_values, register_commands, register_nodes
 
 
 class Frames(vfx.Source):
@@ -110,3 +110,30 @@ def test_register_nodes_registers_the_class():
     seen = []
     register_nodes(seen.append)
     assert seen == [Posterize] and Posterize.type == "example.posterize" and Posterize.kind == "effect"
+
+
+def test_a_mask_limits_the_effect():
+    # Options extend vfx.Effect.Options, so ``mask`` is there and the engine blends by its alpha
+    pixels = frames(n=1)
+    mask_pixels = torch.zeros_like(pixels)
+    mask_pixels[:, :, :, 4:] = 1.0                       # the right half opaque: posterized there only
+    mask = Frames(mask_pixels)
+    parsed = Posterize.Options.from_mapping({"input": "src", "mask": "m", "levels": 2}, ParseContext())
+    node = Posterize("poster", parsed, NodeContext("poster", PipelineSettings()))
+    node.connect({"input": Frames(pixels), "mask": mask})
+    node.configure()
+    out = node.frames([0]).pixels
+    full = make(Frames(pixels), levels=2).frames([0]).pixels
+    assert torch.equal(out[..., :4], pixels[..., :4])
+    assert torch.allclose(out[..., 4:], full[..., 4:])
+
+
+def test_the_posterize_levels_command():
+    import click
+    from click.testing import CliRunner
+
+    cli = click.Group()
+    register_commands(cli)
+    assert CliRunner().invoke(cli, ["posterize-levels", "4"]).output == "0 85 170 255\n"
+    assert CliRunner().invoke(cli, ["posterize-levels", "3", "--space", "linear"]).output == "0 188 255\n"
+    assert level_values(4) == [0, 85, 170, 255]

@@ -9,7 +9,7 @@ import click
 
 import vfx
 from vfx import FrameBatch, opt
-from vfx.ops.color import srgb_decode, srgb_encode
+from vfx.ops.color import premultiply, srgb_decode, srgb_encode, unpremultiply
 
 
 class Posterize(vfx.Effect):
@@ -43,10 +43,9 @@ class Posterize(vfx.Effect):
         if o.mix == 0.0:
             return batch                      # nothing to do; the input batch is not modified
         pixels = batch.pixels                 # (N, 4, H, W) float32, premultiplied, linear light
-        alpha = pixels[:, 3:4]
         # Unpremultiply into a new tensor (never write into ``pixels``: other nodes may share it).
-        straight = torch.where(alpha > 1e-6, pixels[:, :3] / alpha.clamp_min(1e-6),
-                               0.0).clamp(0.0, 1.0)
+        rgb, alpha = unpremultiply(pixels)
+        straight = rgb.clamp(0.0, 1.0)
         x = srgb_encode(straight) if o.space == "srgb" else straight
         steps = o.levels - 1
         scaled = x * steps + 0.5
@@ -56,7 +55,7 @@ class Posterize(vfx.Effect):
         q = srgb_decode(q) if o.space == "srgb" else q
         if o.mix < 1.0:
             q = torch.lerp(straight, q, o.mix)
-        out = torch.cat([q * alpha, alpha], dim=1)
+        out = premultiply(q, alpha)
         # Batches are stored channels-last, which is what encoders convert from without a copy.
         return FrameBatch(indices, out.contiguous(memory_format=torch.channels_last))
 
