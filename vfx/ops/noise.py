@@ -527,7 +527,7 @@ def gradient1d(x, *, seed: int = 0, channel: int = 0) -> np.ndarray:
     u = x - i0
     g0 = _gradient1d_at(seed, channel, i0.astype(np.int64))
     g1 = _gradient1d_at(seed, channel, i0.astype(np.int64) + 1)
-    fade = u * u * u * (u * (u * 6 - 15) + 10)
+    fade = _fade(u)
     # |g0 u (1 - fade) + g1 (u - 1) fade| <= 1/2, so doubling keeps the result within [-1, 1]
     return 2.0 * (g0 * u * (1 - fade) + g1 * (u - 1) * fade)
 
