@@ -309,6 +309,7 @@ def pow_(x, exponent):
     e = np.broadcast_to(e.reshape(e.shape[0], -1) if e.ndim else e, x.shape[:2])     # (frames, channels)
 
     def power(a, e: float):
+        a = a.reshape(1, -1)                 # one channel for OpenCV (a view: written in place)
         if e == 0.0:
             a.fill(1.0)                      # OpenCV's pow refuses an exponent of 0 in place
         else:
