@@ -132,6 +132,16 @@ def test_vfx_plugins_lists_the_installed_example(plugin_env):
     assert options["input"]["required"] is True
     assert options["levels"]["default"] == 4 and options["levels"]["constraints"] == "2 .. 256"
     assert options["mix"]["constraints"] == "0.0 .. 1.0"
+    # the Options extend vfx.Effect.Options, so the plugin's effect takes a mask like every effect
+    assert options["mask"]["required"] is False
+
+
+def test_the_example_plugins_command(plugin_env):
+    # register_commands: the plugin's command is found by a fresh vfx process and listed in --help
+    assert _run(VFX + ["posterize-levels", str(LEVELS)], plugin_env).stdout.split() == [str(v) for v in LEVEL_VALUES]
+    assert "posterize-levels" in _run(VFX + ["--help"], plugin_env).stdout
+    bad = _run(VFX + ["posterize-levels", "1"], plugin_env, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
 def test_render_through_the_example_plugin_posterizes(plugin_env, tmp_path):
@@ -214,3 +224,56 @@ def test_every_hook_is_documented_in_the_plugin_guide():
     assert hooks, "no hookspecs found"
     missing = [name for name in hooks if f"`{name}(" not in guide]
     assert not missing, f"hooks not described in docs/writing-plugins.md: {missing}"
+
+
+def _guide():
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import test_docs
+    finally:
+        sys.path.pop(0)
+    return test_docs, (ROOT / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
+
+
+def _plugin_listing(lines) -> dict[str, list[str]]:
+    """``vfx plugins`` text as {plugin header: its node lines}."""
+    out: dict[str, list[str]] = {}
+    for line in lines:
+        if line.startswith("    "):
+            out[list(out)[-1]].append(line.strip())
+        elif line and not line.startswith("$"):
+            out[line] = []
+    return out
+
+
+def test_the_guides_vfx_plugins_output_is_what_vfx_prints(plugin_env):
+    # every plugin the guide shows, in the order vfx lists them (the nine built-ins, then the
+    # example), each with node types it really has; "..." stands for the rest of a plugin's types
+    _, guide = _guide()
+    start = guide.index("$ vfx plugins\n")
+    shown = _plugin_listing(guide[start:guide.index("$ vfx nodes example.posterize", start)].splitlines()[1:])
+    actual = _plugin_listing(_run(VFX + ["plugins"], plugin_env).stdout.splitlines())
+    assert list(shown) == list(actual)
+    for header, nodes in shown.items():
+        if "..." in nodes:
+            assert set(nodes) - {"..."} <= set(actual[header]), header
+        else:
+            assert nodes == actual[header], header
+    # and the option table there lists the options vfx has
+    schema = json.loads(_run(VFX + ["nodes", "example.posterize", "--json"], plugin_env).stdout)
+    table = guide[guide.index("$ vfx nodes example.posterize"):guide.index("$ vfx posterize-levels")]
+    rows = [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
+    assert rows == [o["name"] for o in schema["options"]]
+
+
+def test_the_guides_pipeline_renders_with_the_example_plugin(plugin_env, tmp_path):
+    test_docs, guide = _guide()
+    pipeline = tmp_path / "example.toml"
+    pipeline.write_text(test_docs.guide_block_after(guide, "The example pipeline,", "toml"), encoding="utf-8")
+    assert "ok: out -> " in _run(VFX + ["validate", str(pipeline)], plugin_env).stdout
+    # a few frames either side of the cut from the bars to the gradient (frame 50)
+    _run(VFX + ["render", "-q", str(pipeline), "--frames", "47-52"], plugin_env)
+    with av.open(str(tmp_path / "out" / "posterized.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert container.streams.audio
+    assert len(frames) == 6 and frames[0].shape == (360, 640, 3)
