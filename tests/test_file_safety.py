@@ -240,7 +240,7 @@ def foreign_files(seg: Path) -> None:
     (seg / "audio-notes.json").write_text('{"mine": true}')
     (seg / "seg-000100-000199").mkdir()
     (seg / "seg-000100-000199" / "frame.png").write_bytes(b"the user's")
-    (seg / ".partial-seg-000000-000003-otherhost-1-abcdef12").mkdir()
+    (seg / ".seg-000000-000003.vfx-partial-otherhost-1-abcdef12").mkdir()
     (seg / "notes.txt").write_text("the user's")
 
 
@@ -285,7 +285,7 @@ def test_a_segment_folder_whose_names_are_taken_by_foreign_files_is_refused(proj
 
 def test_segment_housekeeping_removes_only_what_vfx_recorded(tmp_path):
     from vfx.farm.manifest import SegmentDir, write_json
-    from vfx.media.atomic import host_tag
+    from vfx.util.atomic import host_tag
     seg = SegmentDir(tmp_path / "segs")
     foreign_files(seg.path)
     seg.write_manifest({"hash": "a"})
@@ -304,8 +304,8 @@ def test_segment_housekeeping_removes_only_what_vfx_recorded(tmp_path):
     (seg.path / "audio-out.mkv").write_bytes(b"vfx audio")
     write_json(seg.path / "audio-out.json", {"writer": "vfx", "hash": "a", "file": "audio-out.mkv", "size": 9})
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = seg.path / f".partial-seg-000006-000007-{host_tag()}-{int(dead.stdout)}-0123abcd"
-    live = seg.path / f".partial-seg-000008-000009-{host_tag()}-{os.getppid()}-0123abcd"
+    stale = seg.path / f".seg-000006-000007.vfx-partial-{host_tag()}-{int(dead.stdout)}-0123abcd"
+    live = seg.path / f".seg-000008-000009.vfx-partial-{host_tag()}-{os.getppid()}-0123abcd"
     stale.mkdir()
     live.mkdir()
     before = snapshot(tmp_path)
@@ -326,7 +326,7 @@ def dead_pid() -> int:
 
 
 def test_stale_partials_beside_an_output_are_removed_and_nothing_else(project, monkeypatch):
-    from vfx.media.atomic import host_tag
+    from vfx.util.atomic import host_tag
     monkeypatch.chdir(project)
     stale = project / f".out.vfx-partial-{host_tag()}-{dead_pid()}.mkv"
     live = project / f".out.vfx-partial-{host_tag()}-{os.getppid()}.mkv"        # a render still running
@@ -341,7 +341,7 @@ def test_stale_partials_beside_an_output_are_removed_and_nothing_else(project, m
 
 
 def test_stale_partial_sequence_folder_is_removed_by_the_next_sequence_render(tmp_path):
-    from vfx.media.atomic import AtomicDir, host_tag
+    from vfx.util.atomic import AtomicDir, host_tag
     stale = tmp_path / f".vfx-partial-{host_tag()}-{dead_pid()}-0123abcd"
     live = tmp_path / f".vfx-partial-{host_tag()}-{os.getppid()}-0123abcd"
     for folder in (stale, live):
@@ -354,7 +354,7 @@ def test_stale_partial_sequence_folder_is_removed_by_the_next_sequence_render(tm
 
 
 def test_one_sweep_removes_the_dead_partials_of_many_outputs_in_a_folder(tmp_path):
-    from vfx.media.atomic import host_tag, remove_stale_partials
+    from vfx.util.atomic import host_tag, remove_stale_partials
     pid = dead_pid()
     dead = [tmp_path / f".f_{i}.vfx-partial-{host_tag()}-{pid}.png" for i in range(3)]
     kept = [tmp_path / f".f_9.vfx-partial-{host_tag()}-{os.getppid()}.png", tmp_path / "f_0.png",

@@ -36,7 +36,7 @@ class ImageSequenceEncoder(vfx.Encoder):
                 for i in range(self.video.frame_count)]
 
     def begin(self, start, stop):
-        from vfx.media.atomic import AtomicDir
+        from vfx.util.atomic import AtomicDir
         self._dir = AtomicDir(self.options.path.parent)
 
     def prepare(self, batch):

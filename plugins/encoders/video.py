@@ -130,7 +130,7 @@ class VideoEncoder(vfx.Encoder):
         return self._audio_node
 
     def begin(self, start, stop):
-        from vfx.media.atomic import AtomicFile
+        from vfx.util.atomic import AtomicFile
         o = self.options
         s = self.ctx.settings
         self._target = AtomicFile(o.path)

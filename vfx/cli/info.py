@@ -25,7 +25,7 @@ def graph(pipeline, overrides, fmt, output):
         check_output(output, "--output", graph=g, pipeline=pipeline)
     click.echo((diagram.to_mermaid if fmt == "mermaid" else diagram.to_dot)(g), nl=False)
     if output:
-        from ..media.atomic import AtomicFile
+        from ..util.atomic import AtomicFile
         target = AtomicFile(Path(output))
         try:
             diagram.to_png(g, target.temp)

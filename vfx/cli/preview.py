@@ -29,7 +29,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
     from ..ops import color, resample
     from ..engine import render_frames
     from ..errors import PipelineError, Problem
-    from ..media.atomic import AtomicFile
+    from ..util.atomic import AtomicFile
     from ..media.encode import write_png
     from ..timing import to_frames
     graph, dev = load_graph(pipeline, overrides, device, allow_no_encoder=True)

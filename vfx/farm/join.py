@@ -180,7 +180,7 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
 def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, keep_segments: bool = True) -> list[Path]:
     """Join every encoder's segments into its final output (at the encoder's own frame rate; ``fps`` for
     outputs described without one); return the files written."""
-    from ..media.atomic import AtomicFile
+    from ..util.atomic import AtomicFile
     from .segments import count_video_packets
     records = seg.done_segments(digest)
     written: list[Path] = []
@@ -213,7 +213,7 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
 
 def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Path, keep: bool) -> list[Path]:
     """Move (or, keeping the segments, hard-link) a sequence's segment files into ``folder``."""
-    from ..media.atomic import AtomicFile, remove_stale_partials
+    from ..util.atomic import AtomicFile, remove_stale_partials
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(folder)
     placed = []

@@ -24,8 +24,9 @@ import uuid
 from pathlib import Path
 
 from ..errors import VfxError
-from ..media.atomic import host_tag, pid_alive
 from ..outputs import UnsafeOutput, refusal
+from ..util.atomic import is_stale, parse_partial, partial_name, stale_partial_dirs
+from ..util.atomic import write_text as _write_text
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -33,8 +34,6 @@ RECORD = "segment.json"
 #: marks every manifest and record vfx writes; a file without it is not vfx's and is never touched
 WRITER = "vfx"
 _SEGMENT = re.compile(r"(?:\.old-)?seg-\d{6,}-\d{6,}(?:-[0-9a-f]{8})?")
-_PARTIAL = re.compile(r"\.partial-seg-\d{6,}-\d{6,}-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}")
-_JSON_TEMP = re.compile(r"\..+\.json\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
 _KILLED = re.compile(r"\.killed-seg-\d{6,}-\d{6,}")
 
 
@@ -74,14 +73,7 @@ def content_hash(spec, graph, overrides) -> str:
 
 def write_json(path: Path, data) -> None:
     """Write JSON atomically: a temporary file beside it, then a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    _write_text(Path(path), json.dumps(data, indent=1, sort_keys=True, default=str))
 
 
 def read_json(path: Path) -> dict | None:
@@ -119,11 +111,6 @@ def _inside(folder: Path, rel) -> Path | None:
     if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
         return None
     return folder / rel
-
-
-def _dead_here(match) -> bool:
-    return (match is not None and match["host"] == host_tag() and int(match["pid"]) != os.getpid()
-            and not pid_alive(int(match["pid"])))
 
 
 class SegmentDir:
@@ -209,7 +196,7 @@ class SegmentDir:
         return self.path / name
 
     def temp_path(self, name: str) -> Path:
-        return self.path / f".partial-{name}-{host_tag()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        return self.path / partial_name(name, unique=True)
 
     def commit(self, temp: Path, name: str) -> Path:
         """Move a finished segment folder into place (replacing a stale segment of the same range)."""
@@ -283,11 +270,10 @@ class SegmentDir:
                     if audio.is_file() and not audio.is_symlink():
                         audio.unlink()
                     entry.unlink(missing_ok=True)
-            elif _PARTIAL.fullmatch(name) and entry.is_dir():
-                if _dead_here(_PARTIAL.fullmatch(name)):
+            elif parse_partial(name) is not None:       # a segment folder's or a record's partial
+                if is_stale(entry) and entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
-            elif _JSON_TEMP.fullmatch(name) and entry.is_file():
-                if _dead_here(_JSON_TEMP.fullmatch(name)):
+                elif is_stale(entry) and entry.is_file():
                     entry.unlink(missing_ok=True)
             elif _KILLED.fullmatch(name) and entry.is_file():
                 try:
@@ -310,8 +296,7 @@ class SegmentDir:
         """Unfinished segment folders left by vfx processes of this machine that are no longer alive."""
         if not self.path.is_dir():
             return []
-        return [p for p in self.path.iterdir() if _dead_here(_PARTIAL.fullmatch(p.name)) and p.is_dir()
-                and not p.is_symlink()]
+        return stale_partial_dirs(self.path, stem="seg-")
 
 
 def _remove_segment(folder: Path) -> bool:

@@ -280,7 +280,7 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
     ``segment_dir/audio-<encoder>.<ext>``; return {encoder id: record}."""
     from ..engine import resolve_device
     from ..frames import fit_channels, samples_at
-    from ..media.atomic import AtomicFile
+    from ..util.atomic import AtomicFile
     seg = SegmentDir(segment_dir)
     loaded = load_job(job)
     try:

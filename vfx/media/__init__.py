@@ -1,2 +1,2 @@
-"""PyAV helpers shared by source and encoder plugins: probing, decoding, encoding, atomic outputs;
+"""PyAV helpers shared by source and encoder plugins: probing, decoding, encoding;
 and reading .cube LUTs (``lut``)."""

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import MediaError
 from ..frames import FrameBatch
 from ..ops import color
+from ..util.atomic import sidecar
 
 
 def ffmpeg_binary() -> str | None:
@@ -108,7 +109,7 @@ class FfmpegPipeWriter:
         self.path = Path(path)
         self.width, self.height, self.fps, self.pix_fmt = width, height, fps, pix_fmt
         self.deep = high_bit_depth(pix_fmt)
-        self.video_tmp = self.path.with_name(self.path.stem + ".video" + self.path.suffix)
+        self.video_tmp = sidecar(self.path, "video")
         kwargs = {"vcodec": encoder, "pix_fmt": pix_fmt, "r": str(fps)}
         if crf is not None:
             kwargs["cq" if "nvenc" in encoder else "crf"] = crf
@@ -126,7 +127,7 @@ class FfmpegPipeWriter:
         self.audio_codec = audio_codec
         self.audio_bitrate = audio_bitrate
         self.sample_rate, self.channels = sample_rate, channels
-        self.audio_tmp = self.path.with_name(self.path.stem + ".audio.f32")
+        self.audio_tmp = sidecar(self.path, "audio", ".f32")
         self._audio_file = open(self.audio_tmp, "wb") if audio_codec else None
 
     def _start(self) -> None:

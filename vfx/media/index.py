@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MediaError
+from ..util.atomic import write_text
 from ..util.lru import LRU
 
 #: the frame rates a clip's average is snapped to when it is within 0.3 % of one (a phone's
@@ -261,11 +261,7 @@ def _store(key: tuple, index: FrameIndex) -> None:
             "last_duration": index.last_duration, "key_pts": index.key_pts, "key_dts": index.key_dts,
             "exact": index.exact, "seek_by": index.seek_by}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
-        os.replace(tmp, path)
+        write_text(path, json.dumps(data, separators=(",", ":")))     # makes the folder
     except OSError:
         pass                        # a read-only or full cache folder only costs the next open
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..media.atomic import AtomicFile
+from ..util.atomic import AtomicFile
 from .base import GenerativeModel
 from .errors import ModelError, ModelFileError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..media.atomic import AtomicFile
+from ..util.atomic import AtomicFile
 from .base import GenerativeModel
 
 
