@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     import torch
 
 #: per-frame plain options of the nodes rendering frame by frame in this context, by node
-_FRAME_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("vfx_frame_options", default={})
+#: (never mutated: a frame's options are set() as a new dict)
+_FRAME_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("vfx_frame_options", default={})  # noqa: B039
 
 
 class ConfigureError(VfxError, ValueError):
@@ -99,7 +100,7 @@ class Node:
     #: a graph made only of such nodes renders without importing torch
     needs_torch: ClassVar[bool] = True
 
-    class Options(Options):
+    class Options(opt.Options):
         pass
 
     def __init__(self, node_id: str, options: Options, ctx: NodeContext):
@@ -135,7 +136,7 @@ class Node:
         """``count`` samples from sample ``start`` (zeros past the end)."""
         raise NotImplementedError(f"{self.type} has no audio")
 
-    def signal(self, name: str, frames: list[int]):
+    def signal(self, name: str, frames: list[int]) -> Any:
         """Values of signal ``name`` at these frames (one float per frame), for drivers."""
         raise NotImplementedError(f"{self.type} produces no signal")
 
@@ -160,7 +161,7 @@ class Node:
         self._refs = dict(refs or {})
 
     # --- helpers for subclasses ------------------------------------------------------------
-    def input(self, name: str, *, ref: bool = False):
+    def input(self, name: str, *, ref: bool = False) -> Any:
         """The input node of option ``name`` (a list for list-valued options, None when unset);
         with ``ref=True``, the node a table entry names by id (composite layers, audio mix inputs)."""
         return self._refs.get(name) if ref else self._inputs.get(name)
@@ -184,10 +185,10 @@ class Node:
         return pixels.clone(memory_format=torch.channels_last)
 
     @property
-    def device(self):
+    def device(self) -> Any:
         return self.ctx.device
 
-    def values(self, name: str, indices: list[int]):
+    def values(self, name: str, indices: list[int]) -> "np.ndarray":
         """Option ``name`` at each frame: a float64 array, (N,) or (N, k) for colours and vectors.
 
         Constants broadcast; keyframes, expressions and drivers are evaluated for the batch.
@@ -199,14 +200,14 @@ class Node:
         row = np.asarray(value, np.float64)
         return np.broadcast_to(row, (len(indices),) + row.shape).copy()
 
-    def values_for(self, indices: list[int], names=None) -> "dict[str, np.ndarray]":
+    def values_for(self, indices: list[int], names: list[str] | None = None) -> "dict[str, np.ndarray]":
         """``values`` of every animatable option that is set (or of those ``names``), for a batch."""
         if names is None:
             names = [name for name, field in self.Options.fields().items()
                      if field.animatable and getattr(self.options, name, None) is not None]
         return {name: self.values(name, indices) for name in names}
 
-    def values_at(self, name: str, times) -> "np.ndarray":
+    def values_at(self, name: str, times: Any) -> "np.ndarray":
         """Option ``name`` at (possibly fractional) frame times, for motion blur: float64, shaped
         ``times.shape`` or ``times.shape + (k,)`` for colours and vectors.
 
@@ -224,6 +225,7 @@ class Node:
             return np.broadcast_to(row, times.shape + row.shape).copy()
         fps = self.ctx.settings.fps
         if isinstance(value.animation, Driver):
+            assert self.video is not None, "values_at runs after configure()"
             last = max(0, self.video.frame_count - 1)
             f = np.clip(times, 0, last)
             lo = np.floor(f)
@@ -292,7 +294,7 @@ class Node:
         if self._shared is not None:
             self._shared.clear()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{self.type} '{self.id}'>"
 
 
@@ -318,7 +320,7 @@ class Effect(Node):
 
     kind = "effect"
 
-    class Options(Options):
+    class Options(opt.Options):
         input = opt.Input(doc="the clip to change")
         mask = opt.Input(None, doc="optional node whose alpha limits where the effect applies")
 
@@ -389,7 +391,7 @@ class Encoder(Node):
         """Open temporary outputs for frames [start, stop)."""
         raise NotImplementedError
 
-    def prepare(self, batch: FrameBatch):
+    def prepare(self, batch: FrameBatch) -> Any:
         """Turn a batch into what ``write`` takes (pixel conversion, colour spaces).
 
         The engine calls this in a thread of its own, ahead of ``write``, so conversion overlaps
@@ -397,7 +399,7 @@ class Encoder(Node):
         """
         return batch
 
-    def write(self, batch, audio: AudioBuffer | None) -> None:
+    def write(self, batch: Any, audio: AudioBuffer | None) -> None:
         """Encode one batch, as ``prepare`` returned it (and the audio that spans it)."""
         raise NotImplementedError
 
