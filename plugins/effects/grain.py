@@ -9,10 +9,9 @@ import vfx
 from vfx import FrameBatch, opt
 from vfx.frames import row_strips
 from vfx.frames import empty_pixels
-from vfx.ops import backend, jit
+from vfx.ops import backend, jit, resample
 
 from vfx.ops.color import luma, unpremultiply
-from vfx.ops.filters import _per_frame_cv
 
 from ._common import _assemble, _col
 
@@ -51,12 +50,7 @@ class Grain(vfx.Effect):
             return torch.randn((1, channels, h, w), generator=g).to(self.device), 1.0
         hs, ws = max(2, round(h / size)), max(2, round(w / size))
         small = torch.randn((1, channels, hs, ws), generator=g)
-        if backend.allows("opencv", self.device):
-            import cv2
-            big = _per_frame_cv(small, h, w, lambda a, d: cv2.resize(a, (w, h), dst=d, interpolation=cv2.INTER_CUBIC))
-        else:
-            big = torch.nn.functional.interpolate(small.to(self.device), size=(h, w), mode="bicubic",
-                                                  align_corners=False)
+        big = resample.resize(small.to(self.device), w, h, "bicubic", clamp=False)
         return big, 1.0 / max(float(big.std()), 1e-6)
 
     def render(self, indices):

@@ -132,7 +132,6 @@ class Lightning(vfx.Effect):
                 raise ConfigureError(f"strike at frame {late[0]} is past the end of the input ({n} frames)",
                                      option="strikes")
         self._cache = vfx.LRU(64)
-        self._buffers: dict = {}
 
     # ------------------------------------------------------------------ when
     def _default_strikes(self) -> bool:
@@ -394,19 +393,12 @@ class Lightning(vfx.Effect):
         cpu = backend.allows("opencv", dev)
         if cpu:
             import cv2
-            light_buf = self._buffers.get("light")
-            if light_buf is None or light_buf.shape != (h, w, 4):
-                light_buf = self._buffers["light"] = np.empty((h, w, 4), np.float32)
         for i in range(n):
             col = vcolor.srgb_to_linear(vals["color"][i][:3])
             core_col = (1.0 + 0.15 * (col - 1.0)) * float(vals["core"][i])
-            if cpu:
-                light = torch.from_numpy(light_buf)
-                cv2.resize(glow[i].numpy(), (w, h), dst=light_buf, interpolation=cv2.INTER_LINEAR)
-            else:
-                light = torch.nn.functional.interpolate(glow[i:i + 1].permute(0, 3, 1, 2), size=(h, w),
-                                                        mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
-                light = light.contiguous()
+            light = resample.resize_planes(glow[i:i + 1], h, w)[0]
+            if glow.shape[1:3] == (h, w):
+                light = light.clone()             # ours to add the core into
             # the white-hot core, added within the bolt's bounding box
             rows = torch.nonzero(core[i].amax(1) > 0).view(-1)
             if rows.numel():
@@ -417,7 +409,7 @@ class Lightning(vfx.Effect):
                     bx = box.contiguous().numpy()
                     rgba = cv2.merge([bx * float(core_col[0]), bx * float(core_col[1]), bx * float(core_col[2]),
                                       np.zeros_like(bx)])
-                    roi = light_buf[r0:r1, c0:c1]
+                    roi = light.numpy()[r0:r1, c0:c1]
                     cv2.add(roi, rgba, dst=roi)
                 else:
                     light[r0:r1, c0:c1, :3] += box.unsqueeze(-1) * torch.as_tensor(core_col, dtype=torch.float32,

@@ -16,28 +16,37 @@ from . import backend
 FILTERS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 
 
-def resize(pixels, width: int, height: int, filter: str = "bilinear"):
-    """Resize a (N, 4, H, W) premultiplied tensor to (N, 4, height, width)."""
+def resize(pixels, width: int, height: int, filter: str = "bilinear", *, clamp: bool = True):
+    """Resize a (N, C, H, W) tensor (premultiplied RGBA, or any planes) to a new channels-last
+    (N, C, height, width) tensor (the input itself when the size is already right).
+
+    Pixel centres are aligned (align_corners=False). Bilinear shrinking by more than 2x uses the
+    area filter on the CPU, antialiasing in torch. ``clamp``: negative results (the overshoot of
+    bicubic and lanczos) become 0, as light cannot be negative; ``clamp=False`` keeps signed data
+    (noise fields).
+    """
     import torch
-    n, _, h, w = pixels.shape
+    n, c, h, w = pixels.shape
     if (h, w) == (height, width):
         return pixels
     if backend.allows("opencv", pixels):
         import cv2
-        from ..frames import empty_pixels
         interp = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
                   "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}[filter]
         if filter == "bilinear" and (width < w / 2 or height < h / 2):
             interp = cv2.INTER_AREA       # bilinear aliases badly when shrinking more than 2x
-        out = empty_pixels(n, height, width)
+        out = empty_planes((n, height, width, c)).permute(0, 3, 1, 2)
         src = pixels.permute(0, 2, 3, 1)
         dst = out.permute(0, 2, 3, 1).numpy()
         for i in range(n):
             frame = src[i]
             if not frame.is_contiguous():
                 frame = frame.contiguous()
-            cv2.resize(frame.numpy(), (width, height), dst=dst[i], interpolation=interp)
-        if filter in ("bicubic", "lanczos"):
+            a, d = frame.numpy(), dst[i]
+            if c == 1:
+                a, d = a[..., 0], d[..., 0]
+            cv2.resize(a, (width, height), dst=d, interpolation=interp)
+        if clamp and filter in ("bicubic", "lanczos"):
             out.clamp_(min=0)
         return out
     mode = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic", "area": "area",
@@ -47,7 +56,9 @@ def resize(pixels, width: int, height: int, filter: str = "bilinear"):
     shrinking = height < h or width < w
     kwargs = {"align_corners": False, "antialias": shrinking} if mode in ("bilinear", "bicubic") else {}
     out = torch.nn.functional.interpolate(pixels, size=(height, width), mode=mode, **kwargs)
-    return out.clamp_(min=0).contiguous(memory_format=torch.channels_last)
+    if clamp:
+        out.clamp_(min=0)
+    return out.contiguous(memory_format=torch.channels_last)
 
 
 _SWS = {"nearest": "POINT", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "area": "AREA", "lanczos": "LANCZOS"}
