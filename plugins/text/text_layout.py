@@ -452,7 +452,9 @@ def transform(layer: Layer, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0
     """The layer scaled about ``pivot`` and moved by (dx, dy), resampled (bilinear) when needed."""
     if scale == 1.0 and float(dx).is_integer() and float(dy).is_integer():
         return Layer(layer.pixels, layer.ox + dx, layer.oy + dy, layer.tensor)
-    import cv2
+    import torch
+
+    from vfx.ops import resample
     px, py = pivot
     # where the patch's top-left lands, in the same coordinates as ox/oy
     x0 = px + (layer.ox - px) * scale + dx
@@ -460,17 +462,15 @@ def transform(layer: Layer, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0
     ix0, iy0 = math.floor(x0), math.floor(y0)
     W = max(1, math.ceil(x0 + layer.width * scale) - ix0 + 1)
     H = max(1, math.ceil(y0 + layer.height * scale) - iy0 + 1)
-    m = np.float32([[scale, 0, x0 - ix0], [0, scale, y0 - iy0]])
-    interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
-    if interp == cv2.INTER_AREA:           # warpAffine has no area filter: resize, then shift
-        small = cv2.resize(layer.pixels, (max(1, round(layer.width * scale)), max(1, round(layer.height * scale))),
-                           interpolation=cv2.INTER_AREA)
-        m = np.float32([[1, 0, x0 - ix0], [0, 1, y0 - iy0]])
-        out = cv2.warpAffine(small, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    else:
-        out = cv2.warpAffine(layer.pixels, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=0)
-    return Layer(out, ix0, iy0)
+    planes = torch.from_numpy(np.ascontiguousarray(layer.pixels, np.float32))[None]     # (1, h, w, 4)
+    step = scale
+    if scale < 0.5:                        # an affine warp has no area filter: shrink by area, then shift
+        planes = resample.resize_planes(planes, max(1, round(layer.height * scale)), max(1, round(layer.width * scale)),
+                                        area=True)
+        step = 1.0
+    inverse = np.array([[[1 / step, 0, (ix0 - x0) / step], [0, 1 / step, (iy0 - y0) / step]]])   # out -> in pixels
+    out = resample.warp_affine(planes.permute(0, 3, 1, 2), inverse, (H, W), border="constant")
+    return Layer(out[0].permute(1, 2, 0).contiguous().numpy(), ix0, iy0)
 
 
 def over(dst: Layer | None, src: Layer, opacity: float = 1.0) -> Layer:
