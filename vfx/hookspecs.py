@@ -64,5 +64,6 @@ def register_model_architectures(register: Callable[[str, type | str], None]) ->
 @hookspec
 def register_commands(cli: click.Group) -> None:
     """Add commands to the ``vfx`` command line: ``cli`` is the root ``click.Group``;
-    decorate functions with ``@cli.command()``. Called once when the CLI starts. Return nothing.
+    decorate functions with ``@cli.command()``. Called once, the first time the CLI is asked for a
+    command it does not know or for its list of commands (``vfx --help``). Return nothing.
     """
