@@ -11,6 +11,7 @@ import click
 
 from . import cli
 from .common import check_output, device_option, pipeline_argument, set_option
+from .output import Progress
 
 
 @cli.group()
@@ -22,53 +23,6 @@ def farm():
       vfx farm render p.toml --address auto --resume    a running cluster; re-run missing chunks
       vfx farm export p.toml --format openjd -o job/    a job for OpenJD, OpenCue or Deadline
     """
-
-
-class FarmBar:
-    """One aggregated bar (frames, chunks, fps, ETA) on a terminal; timestamped lines otherwise."""
-
-    def __init__(self, quiet: bool, label: str = "farm"):
-        self.quiet = quiet
-        self.label = label
-        self.tty = sys.stdout.isatty()
-        self._bar = None
-        self._task = None
-        self._last = 0.0
-
-    def __enter__(self):
-        if not self.quiet and self.tty:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-            self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("frames  {task.fields[chunks]} chunks  {task.fields[fps]:>6.1f} fps"
-                                            "{task.fields[extra]}"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-            self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
-    def __call__(self, p) -> None:
-        if self.quiet:
-            return
-        fps = p.frames_done / p.elapsed if p.elapsed > 0 else 0.0
-        extra = (f"  {p.retries} retried" if p.retries else "") + (f"  {p.failed} failed" if p.failed else "")
-        chunks = f"{p.chunks_done}/{p.chunks_total}"
-        if self._bar is not None:
-            if self._task is None:
-                self._task = self._bar.add_task(self.label, total=max(p.frames_total, 1), chunks=chunks, fps=0.0,
-                                                extra="")
-            self._bar.update(self._task, completed=p.frames_done, chunks=chunks, fps=fps, extra=extra)
-            return
-        now = time.perf_counter()
-        final = p.chunks_done + p.failed >= p.chunks_total
-        if final or now - self._last >= 2.0:
-            self._last = now
-            eta = (p.frames_total - p.frames_done) / fps if fps > 0 else 0
-            click.echo(f"[{time.strftime('%H:%M:%S')}] {self.label}: {p.frames_done}/{p.frames_total} frames, "
-                       f"{chunks} chunks, {fps:.1f} fps, eta {eta:.0f}s{extra}")
 
 
 @farm.command("render")
@@ -150,7 +104,7 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
     timings: dict = {}
     try:
         if jobs:                                # every variant may have failed to plan: no Ray to start
-            with FarmBar(quiet) as bar:
+            with Progress(quiet, kind="farm") as bar:
                 timings = run_farm(jobs, opts, progress=bar, log=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:
         click.echo("interrupted: finished segments are kept; run the same command with --resume to go on",
@@ -208,7 +162,6 @@ def _variant_summary(variants, jobs_by_variant=None) -> None:
 def render_matrix(pipeline, overrides, matrix, options, quiet) -> None:
     """``vfx render TEMPLATE --matrix variants.csv`` (called by ``vfx render``)."""
     from ..farm.variants import check_variants, read_matrix, render_matrix_local
-    from .output import Progress
     variants = read_matrix(matrix, pipeline)
     check_variants(pipeline, variants, overrides, matrix=matrix)
     for v in variants:

@@ -1,65 +1,10 @@
 """``vfx train vae|gan``: train a generative model on images / videos into a .safetensors model file."""
 from __future__ import annotations
 
-import sys
-import time
-
 import click
 
 from . import cli
 from .common import device_option
-
-
-class _TrainProgress:
-    """A rich bar with the losses on a terminal; a plain line every few seconds otherwise."""
-
-    def __init__(self, quiet: bool, stream=None):
-        self.quiet = quiet
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
-        self._bar = self._task = None
-        self._last = 0.0
-
-    def __enter__(self):
-        self._t0 = time.perf_counter()
-        if not self.quiet and self.tty:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-            self._bar = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]:>5.2f} step/s"), TextColumn("{task.fields[losses]}"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-            self._bar.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
-    def __call__(self, step: int, total: int, losses: dict) -> None:
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        if not hasattr(self, "_first"):
-            self._first = (step - 1, now)
-        done = step - self._first[0]
-        rate = done / max(now - self._first[1], 1e-9) if done > 1 else 0.0
-        text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
-        if self._bar is not None:
-            if self._task is None:
-                self._task = self._bar.add_task("train", total=total, completed=step - 1, rate=0.0, losses="")
-            self._bar.update(self._task, completed=step, rate=rate, losses=text)
-            return
-        if step == total or now - self._last >= 2.0:
-            self._last = now
-            eta = (total - step) / rate if rate > 0 else 0
-            click.echo(f"[{time.strftime('%H:%M:%S')}] step {step}/{total} {text} ({rate:.2f} step/s, "
-                       f"eta {eta:.0f}s)", file=self.stream)
-
-    def note(self, message: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(message, markup=False, highlight=False)
-        else:
-            click.echo(message, file=sys.stderr if message.startswith("note") else self.stream)
 
 
 @cli.command()
@@ -121,7 +66,8 @@ def train(family, data, out, arch, resolution, latent_dim, channels, steps, batc
                              kl_weight=kl_weight, seed=seed, device=str(dev), amp=amp,
                              checkpoint_every=checkpoint_every, resume=resume, augment=not no_augment,
                              video_frames=video_frames, half=half, threads=threads)
-    with _TrainProgress(quiet) as progress:
+    from .output import Progress
+    with Progress(quiet, kind="steps") as progress:
         result = run(settings, progress=progress, log=progress.note)
     if not quiet:
         if result.checkpoints:
