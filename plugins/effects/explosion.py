@@ -344,7 +344,7 @@ class Explosion(vfx.Effect):
             c = pyr.cells[2]
             full = _resize(where, where.shape[1] * c, where.shape[2] * c)[:, 2 * c:2 * c + h, 2 * c:2 * c + w]
             keep = torch.as_tensor(moves, device=dev).view(m, 1, 1, 1)
-            warped = torch.where(keep, self._warp_torch(plate, full), plate)
+            warped = torch.where(keep, resample.remap_planes(plate, full), plate)
         return torch.addcmul(big, warped, factor)
 
     def _shake(self, t, vals, h):
@@ -596,6 +596,7 @@ class Explosion(vfx.Effect):
         """Frame by frame with OpenCV: upsample the layer and the factor, warp the plate (remap),
         ``out = layer + plate * factor`` (``accumulateProduct``)."""
         import cv2
+        import torch
         m, h, w, _ = plate.shape
         out = vfx.frames.empty_planes((m, h, w, 4))
         factor = self._scratch("factor", (h, w, 4))
@@ -626,20 +627,11 @@ class Explosion(vfx.Effect):
                 # the whole level grid upsampled (margins included), so that the frame's border
                 # pixels interpolate the coordinates exactly: bilinear is exact on the identity
                 cv2.resize(where[i].numpy(), (wl * c, hl * c), dst=whole, interpolation=cv2.INTER_LINEAR)
-                cv2.remap(src, mp, None, cv2.INTER_LINEAR, dst=warped, borderMode=cv2.BORDER_REPLICATE)
+                resample.remap_planes(torch.from_numpy(src)[None], torch.from_numpy(mp)[None],
+                                      out=torch.from_numpy(warped)[None])
                 src = warped
             cv2.accumulateProduct(src, factor, dst)
         return out
-
-    def _warp_torch(self, plate, where):
-        """The plate sampled at pixel coordinates ``where`` (M, H, W, 2) with ``grid_sample`` (GPU path)."""
-        import torch
-        h, w = plate.shape[1:3]
-        scale = torch.tensor([2.0 / w, 2.0 / h], device=plate.device)
-        grid = (where + 0.5) * scale - 1
-        res = torch.nn.functional.grid_sample(plate.permute(0, 3, 1, 2), grid, mode="bilinear",
-                                              padding_mode="border", align_corners=False)
-        return res.permute(0, 2, 3, 1)
 
 
 def _decay(t, tau: float, end: float):

@@ -257,3 +257,37 @@ def _remap_frames(src, mats: np.ndarray, size: tuple[int, int], filter_: str, bo
     if filter_ == "bicubic":
         out.clamp_(min=0)
     return out
+
+
+def remap_planes(img, where, *, border: str = "replicate", out=None):
+    """(N, H, W, C) planes sampled bilinearly at pixel positions ``where`` (N, h, w, 2), x then y,
+    pixel centres at integers: (N, h, w, C), new or written into ``out``.
+
+    ``border``: what is read outside the frame, ``"replicate"`` (the edge pixels) or
+    ``"constant"`` (0). OpenCV ``remap`` on a CPU (C <= 4), else ``grid_sample``.
+    """
+    import torch
+    if border not in ("replicate", "constant"):
+        raise ValueError(f"unknown border {border!r}; remap borders are replicate, constant")
+    n, h, w, c = img.shape
+    if backend.allows("opencv", img) and c <= 4:
+        import cv2
+        if out is None:
+            out = empty_planes((n,) + tuple(where.shape[1:3]) + (c,))
+        mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+        for k in range(n):
+            src = img[k].numpy() if img[k].is_contiguous() else img[k].contiguous().numpy()
+            dst = out[k].numpy()
+            if c == 1:
+                src, dst = src[..., 0], dst[..., 0]
+            cv2.remap(src, where[k].numpy(), None, cv2.INTER_LINEAR, dst=dst, borderMode=mode, borderValue=0)
+        return out
+    scale = torch.tensor([2.0 / w, 2.0 / h], device=img.device)
+    grid = (where + 0.5) * scale - 1
+    res = torch.nn.functional.grid_sample(img.permute(0, 3, 1, 2), grid, mode="bilinear",
+                                          padding_mode="border" if border == "replicate" else "zeros",
+                                          align_corners=False).permute(0, 2, 3, 1)
+    if out is None:
+        return res
+    out.copy_(res)
+    return out
