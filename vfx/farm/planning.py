@@ -3,6 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import VfxError
+
+
+class PlanError(VfxError, ValueError):
+    """A frame range or chunk size that cannot be cut into chunks."""
+
+    exit_code = 2
+
 
 @dataclass(frozen=True, order=True)
 class Chunk:
@@ -44,11 +52,11 @@ def plan_chunks(total: int, chunk_size: int, first: int = 0) -> list[Chunk]:
     them writes the same segments as ``vfx farm render``.
     """
     if chunk_size < 1:
-        raise ValueError(f"the chunk size must be at least 1 frame, got {chunk_size}")
+        raise PlanError(f"the chunk size must be at least 1 frame, got {chunk_size}")
     if total < 1 or first >= total:
-        raise ValueError(f"nothing to render: frames {first}..{total - 1}")
+        raise PlanError(f"nothing to render: frames {first}..{total - 1}")
     if first < 0:
-        raise ValueError(f"the first frame must not be negative, got {first}")
+        raise PlanError(f"the first frame must not be negative, got {first}")
     bounds = list(range(first, total, chunk_size)) + [total]
     return [Chunk(i, a, b) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))]
 
@@ -58,7 +66,7 @@ def check_cover(chunks: list[Chunk], start: int, stop: int) -> None:
     at = start
     for c in chunks:
         if c.start != at or c.stop <= c.start:
-            raise ValueError(f"{c.label} does not follow frame {at - 1}: chunks must cover every frame once")
+            raise PlanError(f"{c.label} does not follow frame {at - 1}: chunks must cover every frame once")
         at = c.stop
     if at != stop:
-        raise ValueError(f"the chunks end at frame {at - 1}, the output at {stop - 1}")
+        raise PlanError(f"the chunks end at frame {at - 1}, the output at {stop - 1}")

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import VfxError
 
 
-class CubeError(ValueError):
+class CubeError(VfxError, ValueError):
     """A .cube file that cannot be read; ``line`` is 1-based (None: the file as a whole)."""
 
     def __init__(self, message: str, line: int | None = None):
