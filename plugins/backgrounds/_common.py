@@ -43,11 +43,9 @@ def _coarse_size(h, w, max_h):
 
 
 def _upsample(t, h, w):
-    """(C, hc, wc) to (C, h, w), bilinear."""
-    torch = _torch()
-    if t.shape[-2:] == (h, w):
-        return t
-    return torch.nn.functional.interpolate(t[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    """(C, hc, wc) to (C, h, w), bilinear (``vfx.ops.resample.resize``)."""
+    from vfx.ops import resample
+    return resample.resize(t[None], w, h, "bilinear", clamp=False)[0]
 
 
 def _seed(node, stream: str) -> int:
