@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+from collections.abc import Iterator
+from typing import Any
 
 FAST_PATHS = ("numba", "opencv")
 
@@ -29,7 +31,7 @@ def installed(path: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def allows(path: str, x=None) -> bool:
+def allows(path: str, x: Any = None) -> bool:
     """Whether an op may take fast path ``path`` ("numba" or "opencv") for ``x``.
 
     ``x``: a tensor, a ``torch.device`` or a device name; None asks about the CPU.
@@ -45,7 +47,7 @@ def allows(path: str, x=None) -> bool:
 
 
 @contextlib.contextmanager
-def only(*paths: str):
+def only(*paths: str) -> Iterator[None]:
     """Within the block allow just the fast paths named (``"torch"``, always allowed, may be named)."""
     unknown = set(paths) - set(FAST_PATHS) - {"torch"}
     if unknown:
