@@ -626,7 +626,7 @@ class Explosion(vfx.Effect):
             if moves[i]:
                 # the whole level grid upsampled (margins included), so that the frame's border
                 # pixels interpolate the coordinates exactly: bilinear is exact on the identity
-                cv2.resize(where[i].numpy(), (wl * c, hl * c), dst=whole, interpolation=cv2.INTER_LINEAR)
+                resample.resize_planes(where[i:i + 1], hl * c, wl * c, out=torch.from_numpy(whole)[None])
                 resample.remap_planes(torch.from_numpy(src)[None], torch.from_numpy(mp)[None],
                                       out=torch.from_numpy(warped)[None])
                 src = warped
@@ -704,15 +704,16 @@ class _Pyramid:
 
     def upsample_into(self, grid, lv, dst):
         """One frame's level-``lv`` grid (HL, WL, C) resampled into ``dst``, an (H, W, C) array (CPU)."""
-        import cv2
+        import torch
         c = self.cells[lv]
         hh, ww = math.ceil(self.h / c), math.ceil(self.w / c)
-        g = grid[2:2 + hh, 2:2 + ww].numpy()                          # an ROI view: OpenCV takes strides
+        src = grid[None, 2:2 + hh, 2:2 + ww]                          # an ROI view: OpenCV takes strides
+        if src.ndim == 3:
+            src, dst = src[..., None], dst[..., None]
         if (hh * c, ww * c) == (self.h, self.w):
-            cv2.resize(g, (self.w, self.h), dst=dst, interpolation=cv2.INTER_LINEAR)
+            resample.resize_planes(src, self.h, self.w, out=torch.from_numpy(dst)[None])
         else:
-            dst[...] = cv2.resize(g, (ww * c, hh * c), interpolation=cv2.INTER_LINEAR).reshape(
-                (hh * c, ww * c) + dst.shape[2:])[:self.h, :self.w]
+            dst[...] = resample.resize_planes(src, hh * c, ww * c)[0, :self.h, :self.w].numpy()
 
     def to_frame(self, grid, lv):
         """A level-``lv`` grid (M, HL, WL, C) resampled to the frame (M, H, W, C)."""

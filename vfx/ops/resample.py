@@ -83,25 +83,38 @@ def resize_batch(batch, width: int, height: int, filter: str = "bilinear", *, be
 
 # --- (N, H, W, C) planes (glows, mattes, particle buffers) and integer factors ------------------
 
-def resize_planes(img, height: int, width: int, *, area: bool = False):
-    """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor."""
+def resize_planes(img, height: int, width: int, *, area: bool = False, out=None):
+    """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor.
+
+    Pixel centres aligned (align_corners=False), edge pixels repeated outwards. A new contiguous
+    (N, height, width, C) tensor, or written into ``out`` (the input itself when the size is
+    already right and no ``out`` is given). Frames whose rows are strided views (crops) are read
+    in place on the CPU.
+    """
     import torch
     n, h, w, c = img.shape
-    if (h, w) == (height, width):
+    if (h, w) == (height, width) and out is None:
         return img
     if backend.allows("opencv", img):
         import cv2
-        out = empty_planes((n, height, width, c))
+        if out is None:
+            out = empty_planes((n, height, width, c))
         interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
         for i in range(n):
-            frame = img[i].contiguous().numpy()
-            cv2.resize(frame, (width, height), dst=out[i].numpy() if c > 1 else out[i, ..., 0].numpy(),
+            frame = img[i]
+            if frame.stride(-1) != 1 or frame.stride(-2) != c:     # OpenCV takes strided rows, not pixels
+                frame = frame.contiguous()
+            cv2.resize(frame.numpy(), (width, height), dst=out[i].numpy() if c > 1 else out[i, ..., 0].numpy(),
                        interpolation=interp)
         return out
     mode = "area" if area else "bilinear"
     kw = {} if area else {"align_corners": False}
     t = torch.nn.functional.interpolate(img.permute(0, 3, 1, 2), size=(height, width), mode=mode, **kw)
-    return t.permute(0, 2, 3, 1).contiguous()
+    t = t.permute(0, 2, 3, 1)
+    if out is None:
+        return t.contiguous()
+    out.copy_(t)
+    return out
 
 
 def downsample_box(x, f: int):
