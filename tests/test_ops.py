@@ -177,6 +177,18 @@ def test_box_down_and_bilinear_up_are_the_same_on_both_paths():
     assert fast.shape == (2, 4, 72, 104) and (fast - slow).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("area", [False, True])
+def test_resize_planes_is_the_same_on_both_paths(area):
+    x = image(c=3, h=40, w=60).permute(0, 2, 3, 1).contiguous()
+    size = (10, 15) if area else (57, 83)
+    fast, slow = both(resample.resize_planes, x, *size, area=area)
+    assert fast.shape == slow.shape == (2, *size, 3) and (fast - slow).abs().max() < 1e-4
+    crop = x[:, 3:33, 5:45]                                          # a strided view, read in place
+    out = torch.empty((2, 15, 20, 3))
+    assert resample.resize_planes(crop, 15, 20, area=area, out=out) is out
+    assert torch.allclose(out, resample.resize_planes(crop.contiguous(), 15, 20, area=area), atol=1e-6)
+
+
 @pytest.mark.parametrize("filter", ["bilinear", "nearest", "bicubic"])
 @pytest.mark.parametrize("border", ["constant", "replicate", "reflect"])
 def test_warp_affine_is_the_same_on_both_paths(filter, border):
