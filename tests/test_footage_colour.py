@@ -14,6 +14,8 @@ import av
 import numpy as np
 import pytest
 
+import vfx
+
 from vfx.engine import RenderOptions, render
 from vfx.graph import build
 from vfx.pipeline import load
@@ -43,6 +45,9 @@ CLIPS = {       # name: (size, rate, ffmpeg output args)
                                       "scale=out_color_matrix=bt2020:out_range=tv,setparams=colorspace=bt2020nc"]),
     "prores4444.mov": ((320, 240), "24", ["-c:v", "prores_ks", "-profile:v", "4", "-pix_fmt", "yuva444p12le",
                                           "-colorspace", "bt709", "-color_range", "tv"]),
+    "pq.mp4": ((320, 240), "24", ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le",
+                                  "-x265-params", "log-level=error:colorprim=bt2020:transfer=smpte2084:"
+                                  "colormatrix=bt2020nc"]),
 }
 FRAMES = 2
 
@@ -411,3 +416,17 @@ def test_anamorphic_source_kept_anamorphic_writes_its_sar(tmp_path, graph):
         out = _render(tmp_path, src, f"a{backend}{int(graph)}.mp4", graph=graph, size=(320, 240), rate="25",
                       source_extra='pixel_aspect = "keep"', encode_extra=f'backend = "{backend}"')
         assert "SAR 16:15" in ffprobe_line(out), (backend, ffprobe_line(out))
+
+
+def test_hdr_is_refused_in_the_graph_and_kept_on_pass_through(corpus, tmp_path):
+    """The graph works in SDR: PQ pictures that a node would change are refused by name (exit 2),
+    while a transcode that only passes them through keeps them and their tags."""
+    size, rate, _ = CLIPS["pq.mp4"]
+    with pytest.raises(vfx.MediaError) as info:
+        _render(tmp_path, corpus / "pq.mp4", "graded.mp4", graph=True, size=size, rate=rate)
+    assert info.value.exit_code == 2
+    assert all(f in str(info.value) for f in ("node 'src'", "pq.mp4", "HDR", "smpte2084"))
+    assert not (tmp_path / "graded.mp4").exists()
+    out = _render(tmp_path, corpus / "pq.mp4", "copy.mp4", graph=False, size=size, rate=rate,
+                  encode_extra='codec = "h265"\npix_fmt = "yuv420p10le"\naudio_codec = "none"')
+    assert "bt2020nc/bt2020/smpte2084" in ffprobe_line(out)

@@ -133,7 +133,14 @@ class VideoSource(vfx.Source):
         from vfx.media.colorspace import tag
         frames = tag(self._reader.frames(indices), self.options.color_matrix, self.options.color_range)
         return FrameBatch(indices, native=frames, size=(self.video.width, self.video.height),
-                          convert=lambda fs: _to_pixels(fs, self.device, self.video.has_alpha))
+                          convert=self._pixels_of)
+
+    def _pixels_of(self, frames: list):
+        """The decoded frames in the graph's linear RGBA (when a node asks for pixels), errors named."""
+        try:
+            return _to_pixels(frames, self.device, self.video.has_alpha)
+        except vfx.MediaError as exc:
+            raise vfx.MediaError(f"node '{self.id}': option 'path': {self.options.path}: {exc}") from None
 
     def render_audio(self, start, count):
         if self._audio_reader is None:

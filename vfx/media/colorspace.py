@@ -23,6 +23,8 @@ SPC_BT2020_NCL, SPC_BT2020_CL = 9, 10
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 # AVColorPrimaries / AVColorTransferCharacteristic values the encoders write for graph output
 PRI_BT709, TRC_IEC61966_2_1 = 1, 13
+#: HDR transfer curves (PQ, HLG): the graph works in SDR and cannot bring them into linear light
+HDR_TRC = {16: "smpte2084 (PQ)", 18: "arib-std-b67 (HLG)"}
 
 MATRIX_CHOICES = ("auto", "bt601", "bt709", "bt2020")
 RANGE_CHOICES = ("auto", "limited", "full")
@@ -130,6 +132,11 @@ def to_rgba(frame) -> np.ndarray:
     frames take swscale's fast unscaled path, deeper ones go to ``rgba64`` with bicubic chroma
     (the ffmpeg CLI's scaler flags), never through 8 bits.
     """
+    if frame.color_trc in HDR_TRC:
+        from ..errors import MediaError
+        raise MediaError(f"the pictures are HDR ({HDR_TRC[frame.color_trc]} transfer), which the graph cannot "
+                         "convert yet (it works in SDR): a plain transcode keeps them as they are; to change "
+                         "pixels, tone-map to SDR first (ffmpeg's zscale/tonemap filters)")
     yuv, deep = format_kind(frame.format.name)
     if not yuv:
         return frame.to_ndarray(format="rgba64le" if deep else "rgba")
