@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import vfx
 from vfx import ConfigureError, opt
+from vfx.media.colorspace import MATRIX_CHOICES, RANGE_CHOICES
 from vfx.media.encode import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS
 
 from ..audio.audio import check_frame_audio
@@ -43,10 +44,10 @@ class VideoEncoder(vfx.Encoder):
         audio_codec = opt.Choice("auto", choices=("auto", *AUDIO_CODECS, "none"),
                                  doc="audio codec (auto: opus in .webm, aac elsewhere), or none for no audio")
         audio_bitrate = opt.Str("192k", doc="AAC / Opus bitrate such as \"128k\"")
-        color_matrix = opt.Choice("auto", choices=("auto", "bt601", "bt709", "bt2020"),
+        color_matrix = opt.Choice("auto", choices=MATRIX_CHOICES,
                                   doc="YUV matrix written (auto: a passed-through source keeps its own; "
                                       "graph output is bt709)")
-        color_range = opt.Choice("auto", choices=("auto", "limited", "full"),
+        color_range = opt.Choice("auto", choices=RANGE_CHOICES,
                                  doc="YUV range written (auto: a passed-through source keeps its own; graph "
                                      "output is limited, a yuvj pix_fmt full)")
         backend = opt.Str("pyav", doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "

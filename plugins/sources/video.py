@@ -8,6 +8,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, StreamInfo, AudioBuffer, opt
+from vfx.media.colorspace import MATRIX_CHOICES, RANGE_CHOICES
 
 from ._common import _audio_info
 
@@ -56,10 +57,10 @@ class VideoSource(vfx.Source):
         alpha = opt.Choice("auto", choices=("auto", "on", "off"),
                            doc="alpha: auto (when the format carries it; PNG and GIF: when the first frames "
                                "use it), on, or off (opaque)")
-        color_matrix = opt.Choice("auto", choices=("auto", "bt601", "bt709", "bt2020"),
+        color_matrix = opt.Choice("auto", choices=MATRIX_CHOICES,
                                   doc="YUV matrix of the file (auto: its tags; untagged: bt601 below 720 "
                                       "lines, bt709 from 720)")
-        color_range = opt.Choice("auto", choices=("auto", "limited", "full"),
+        color_range = opt.Choice("auto", choices=RANGE_CHOICES,
                                  doc="YUV range of the file (auto: its tags; yuvj formats are full; untagged: limited)")
 
     def configure(self):
