@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-#: per-frame plain options of the nodes rendering frame by frame in this context, by node
+#: per-frame plain options of the nodes rendering frame by frame in this context, by ``id(node)``
 #: (never mutated: a frame's options are set() as a new dict)
 _FRAME_OPTIONS: contextvars.ContextVar[dict] = contextvars.ContextVar("vfx_frame_options", default={})  # noqa: B039
 
@@ -121,7 +121,7 @@ class Node:
     @property
     def options(self) -> Options:
         """This node's parsed options (plain values at one frame while it renders frame by frame)."""
-        return _FRAME_OPTIONS.get().get(self, self._options)
+        return _FRAME_OPTIONS.get().get(id(self), self._options)
 
     # --- what subclasses implement -------------------------------------------------------
     def configure(self) -> None:
@@ -271,7 +271,7 @@ class Node:
         fps = self.ctx.settings.fps
         parts = []
         for i in indices:
-            token = _FRAME_OPTIONS.set({**_FRAME_OPTIONS.get(), self: base.at(i, fps)})
+            token = _FRAME_OPTIONS.set({**_FRAME_OPTIONS.get(), id(self): base.at(i, fps)})
             try:
                 parts.append(self.render([i]))
             finally:
