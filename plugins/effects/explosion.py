@@ -144,8 +144,8 @@ class Explosion(vfx.Effect):
     ``e^(-t / 0.8 s)`` to nothing at 2.5 s. ``flash``: at the start a white-hot point and a wide warm
     glare appear and the plate brightens around the centre (``flash`` x 0.8 more light at the
     centre), decaying as ``e^(-t / 0.1 s)`` to nothing at 0.4 s. ``shake``: a deterministic camera
-    shake (fBm of time) of the plate and the explosion together, of about ``shake`` frame heights,
-    decaying as ``e^(-t / 0.5 s)`` to nothing at 1.5 s.
+    shake (the 1-D fractal noise of ``effect.shake``) of the plate and the explosion together, of
+    about ``shake`` frame heights, decaying as ``e^(-t / 0.5 s)`` to nothing at 1.5 s.
     """
 
     type = "effect.explosion"
@@ -348,17 +348,15 @@ class Explosion(vfx.Effect):
         return torch.addcmul(big, warped, factor)
 
     def _shake(self, t, vals, h):
-        """Camera offset in pixels per frame: fBm of time, decaying over about a second."""
+        """Camera offset in pixels per frame: ``effect.shake``'s 1-D fractal noise of time, decaying in a second."""
         shake = np.asarray(vals["shake"], np.float64)
         out = np.zeros((len(t), 2))
         if not (shake > 0).any():
             return out
-        import torch
         from vfx.ops import noise
         seed = self.ctx.seed_for(0, "shake")
-        tt = torch.as_tensor(np.asarray(t, np.float64)).repeat(2)
-        lane = torch.tensor([0.5, 7.5], dtype=torch.float64).repeat_interleave(len(t))
-        nxy = noise.fbm(tt * 9.0, lane, octaves=3, seed=seed).numpy().reshape(2, len(t)).T
+        x = np.asarray(t, np.float64) * 9.0
+        nxy = np.stack([noise.fractal1d(x, octaves=3, seed=seed, channel=c) for c in (0, 1)], axis=1)
         env = _decay(t, 0.5, _SHAKE_END) * np.clip(np.asarray(t) / 0.04, 0, 1)
         return nxy * (shake * h * env * 2.0)[:, None]
 
