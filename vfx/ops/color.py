@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
 _OUT_BITS = 65535
 
@@ -41,13 +48,13 @@ BT709 = np.array([LUMA, BT709_CB, BT709_CR])
 BT709_INVERSE = np.linalg.inv(BT709)
 
 
-def srgb_to_linear(values) -> np.ndarray:
+def srgb_to_linear(values: npt.ArrayLike) -> np.ndarray:
     """Exact sRGB decode of floats (float64 numpy; for colours given in options, and the tables)."""
     v = np.asarray(values, dtype=np.float64)
     return np.where(v <= 0.04045, v / 12.92, ((np.maximum(v, 0.04045) + 0.055) / 1.055) ** 2.4)
 
 
-def linear_to_srgb(values) -> np.ndarray:
+def linear_to_srgb(values: npt.ArrayLike) -> np.ndarray:
     """Exact sRGB encode of linear floats (float64 numpy); the inverse of ``srgb_to_linear``."""
     v = np.asarray(values, dtype=np.float64)
     return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(np.maximum(v, 0.0031308), 1 / 2.4) - 0.055)
@@ -106,7 +113,7 @@ def _encode8_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _scratch = threading.local()
 
 
-def _buffer(name: str, shape: tuple, dtype) -> np.ndarray:
+def _buffer(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> np.ndarray:
     """A per-thread scratch array reused frame after frame (no allocator churn, no page faults)."""
     cache = _scratch.__dict__.setdefault("buffers", {})
     key = (name, shape, np.dtype(dtype).str)
@@ -122,7 +129,8 @@ def encode_srgb8(linear: np.ndarray, out: np.ndarray) -> np.ndarray:
     """float32 linear values (H, W, C<=4) to uint8 sRGB codes written into ``out``."""
     import cv2
     if not out.flags.c_contiguous:        # OpenCV would silently write into a new array instead
-        return np.copyto(out, encode_srgb8(linear, _buffer("out", out.shape, np.uint8))) or out
+        np.copyto(out, encode_srgb8(linear, _buffer("out", out.shape, np.uint8)))
+        return out
     base, t1, t2 = _encode8_tables()
     shape = linear.shape
     s = _buffer("s", shape, np.float32)
@@ -164,7 +172,7 @@ def linear_rgba(color: tuple[float, float, float, float]) -> tuple[float, float,
     return (r * a, g * a, b * a, a)
 
 
-def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
+def to_linear(rgba8: np.ndarray, device: str | torch.device = "cpu", premultiply: bool = True) -> Tensor:
     """uint8 or uint16 (N, H, W, 4) straight sRGB + alpha to a (N, 4, H, W) premultiplied linear tensor.
 
     ``premultiply=False`` skips the multiply when every alpha is known to be opaque.
@@ -186,15 +194,15 @@ def to_linear(rgba8: np.ndarray, device="cpu", premultiply: bool = True):
         return torch.cat([rgb * alpha, alpha], dim=-1).permute(0, 3, 1, 2)
     pixels = empty_pixels(n, h, w)
     nhwc = pixels.permute(0, 2, 3, 1).numpy()
-    lut = _decode_lut_rgba()
+    table = _decode_lut_rgba()
     for i in range(n):
-        cv2.LUT(rgba8[i], lut, dst=nhwc[i])
+        cv2.LUT(rgba8[i], table, dst=nhwc[i])
         if premultiply:
             np.multiply(nhwc[i, ..., :3], nhwc[i, ..., 3:4], out=nhwc[i, ..., :3])
     return pixels
 
 
-def _to_linear16(rgba16: np.ndarray, device, premultiply: bool):
+def _to_linear16(rgba16: np.ndarray, device: str | torch.device, premultiply: bool) -> Tensor:
     """``to_linear`` for 16-bit input: one 65536-entry table, no 8-bit step."""
     import torch
 
@@ -209,16 +217,16 @@ def _to_linear16(rgba16: np.ndarray, device, premultiply: bool):
         return torch.cat([rgb * alpha if premultiply else rgb, alpha], dim=-1).permute(0, 3, 1, 2)
     pixels = empty_pixels(n, h, w)
     nhwc = pixels.permute(0, 2, 3, 1).numpy()
-    lut = _decode_lut16()
+    table = _decode_lut16()
     for i in range(n):
-        nhwc[i, ..., :3] = lut[rgba16[i, ..., :3]]
+        nhwc[i, ..., :3] = table[rgba16[i, ..., :3]]
         np.multiply(rgba16[i, ..., 3], np.float32(1 / _OUT_BITS), out=nhwc[i, ..., 3], casting="unsafe")
         if premultiply:
             np.multiply(nhwc[i, ..., :3], nhwc[i, ..., 3:4], out=nhwc[i, ..., :3])
     return pixels
 
 
-def from_linear(pixels, alpha: bool, bits: int = 8, channels: int | None = None) -> np.ndarray:
+def from_linear(pixels: Tensor, alpha: bool, bits: int = 8, channels: int | None = None) -> np.ndarray:
     """A (N, 4, H, W) premultiplied linear tensor to (N, H, W, C) straight sRGB integers.
 
     Without ``alpha`` the frame is composited over black, which for premultiplied pixels is
@@ -255,7 +263,7 @@ def _unpremultiplied(frame: np.ndarray) -> np.ndarray:
     return straight
 
 
-def _from_linear_torch(pixels, alpha: bool, bits: int, channels: int) -> np.ndarray:
+def _from_linear_torch(pixels: Tensor, alpha: bool, bits: int, channels: int) -> np.ndarray:
     import torch
     levels = 256 if bits == 8 else 65536
     nhwc = pixels.permute(0, 2, 3, 1).clamp(0, 1)
@@ -273,7 +281,7 @@ def _from_linear_torch(pixels, alpha: bool, bits: int, channels: int) -> np.ndar
 
 # --- tensor ops (any device) ---------------------------------------------------------------------
 
-def srgb_encode(x):
+def srgb_encode(x: Tensor) -> Tensor:
     """Linear to sRGB-encoded values of a float tensor of any shape: a new tensor.
 
     Negatives stay on the linear segment. Written as pow(max(x, c)) + 12.92 (min(x, c) - c),
@@ -291,13 +299,13 @@ def srgb_encode(x):
     return x.clamp_min(c).pow_(1 / 2.4).mul_(1.055).sub_(0.055 + 12.92 * c).add_(x.clamp_max(c).mul_(12.92))
 
 
-def srgb_decode(x):
+def srgb_decode(x: Tensor) -> Tensor:
     """sRGB-encoded to linear values of a float tensor of any shape: a new tensor (above 1 the power curve)."""
     d = 0.04045
     return pow_(x.clamp_min(d).add_(0.055).div_(1.055), 2.4).sub_(d / 12.92).add_(x.clamp_max(d).div_(12.92))
 
 
-def pow_(x, exponent):
+def pow_(x: Tensor, exponent: float | Tensor) -> Tensor:
     """``x ** exponent`` in place for a (N, C, ...) tensor x >= 0; ``exponent`` a number or one
     per frame (and channel). On a CPU OpenCV's ``pow`` runs it (about three times faster than
     torch's), frame by frame."""
@@ -308,7 +316,7 @@ def pow_(x, exponent):
     e = np.asarray(exponent.cpu() if torch.is_tensor(exponent) else exponent, np.float64)
     e = np.broadcast_to(e.reshape(e.shape[0], -1) if e.ndim else e, x.shape[:2])     # (frames, channels)
 
-    def power(a, e: float):
+    def power(a: np.ndarray, e: float) -> None:
         a = a.reshape(1, -1)                 # one channel for OpenCV (a view: written in place)
         if e == 0.0:
             a.fill(1.0)                      # OpenCV's pow refuses an exponent of 0 in place
@@ -328,7 +336,7 @@ def pow_(x, exponent):
 ALPHA_EPSILON = 1e-6
 
 
-def unpremultiply(pixels, has_alpha: bool = True):
+def unpremultiply(pixels: Tensor, has_alpha: bool = True) -> tuple[Tensor, Tensor]:
     """(rgb, alpha) of (N, 4, H, W) premultiplied pixels: rgb (N, 3, H, W) divided by alpha (a new
     tensor; 0 where alpha <= 1e-6), alpha the (N, 1, H, W) view. Without ``has_alpha`` (opaque
     input) rgb is the view, undivided."""
@@ -340,7 +348,7 @@ def unpremultiply(pixels, has_alpha: bool = True):
     return pixels[:, :3] * inv, a
 
 
-def premultiply(rgb, alpha, *, out=None):
+def premultiply(rgb: Tensor, alpha: Tensor, *, out: Tensor | None = None) -> Tensor:
     """(N, 4, H, W) premultiplied pixels from straight (N, 3, H, W) ``rgb`` and (N, 1, H, W) ``alpha``
     (written into ``out`` when given, else a new tensor)."""
     import torch
@@ -351,7 +359,7 @@ def premultiply(rgb, alpha, *, out=None):
     return out
 
 
-def luma(rgb, weights=LUMA):
+def luma(rgb: Tensor, weights: Sequence[float] = LUMA) -> Tensor:
     """The (N, 1, H, W) weighted sum of the channels of (N, 3, H, W) ``rgb`` (Rec.709 unless told)."""
     return rgb[:, 0:1] * weights[0] + rgb[:, 1:2] * weights[1] + rgb[:, 2:3] * weights[2]
 
@@ -359,9 +367,10 @@ def luma(rgb, weights=LUMA):
 def hex_to_rgb(text: str) -> tuple[float, float, float]:
     """``"#rrggbb"`` (the ``#`` optional) as (r, g, b) floats in 0..1."""
     c = text.lstrip("#")
-    return tuple(int(c[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    r, g, b = (int(c[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    return (r, g, b)
 
 
-def rgb_to_hex(color) -> str:
+def rgb_to_hex(color: Sequence[float]) -> str:
     """(r, g, b, ...) floats in 0..1 as ``"#rrggbb"`` (the nearest 8-bit codes)."""
     return "#" + "".join(f"{round(c * 255):02x}" for c in color[:3])

@@ -17,10 +17,16 @@ the edge pixel, so their weights are added to the outermost tap; with ``"constan
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import backend
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 BORDERS = ("replicate", "constant")
 #: the Gaussian kernel is cut at this many sigmas by default (as in scipy, scikit-image, OpenCV for floats)
@@ -29,7 +35,7 @@ TRUNCATE = 4.0
 MAX_DIRECT = 8.0
 
 
-def _channels_last(t):
+def _channels_last(t: Tensor) -> Tensor:
     import torch
     return t.contiguous(memory_format=torch.channels_last)
 
@@ -57,7 +63,7 @@ def gaussian_kernel(sigma: float, truncate: float = TRUNCATE, extent: int | None
     return k.astype(np.float32)
 
 
-def _per_frame_cv(x, height: int, width: int, fn):
+def _per_frame_cv(x: Tensor, height: int, width: int, fn: Callable[[np.ndarray, np.ndarray], Any]) -> Tensor:
     """Run ``fn(src, dst)`` (OpenCV, HWC float32 arrays) on every frame of a CPU (N, C, H, W) tensor."""
     import torch
     n, c = x.shape[:2]
@@ -74,7 +80,7 @@ def _per_frame_cv(x, height: int, width: int, fn):
     return out.permute(0, 3, 1, 2)
 
 
-def separable(x, kx: np.ndarray, ky: np.ndarray, border: str = "replicate"):
+def separable(x: Tensor, kx: np.ndarray, ky: np.ndarray, border: str = "replicate") -> Tensor:
     """(N, C, H, W) ``x`` convolved with the odd-length 1-D kernels ``kx`` along rows and ``ky``
     along columns (correlation: a symmetric kernel is not flipped). A new channels-last tensor."""
     import torch
@@ -82,10 +88,10 @@ def separable(x, kx: np.ndarray, ky: np.ndarray, border: str = "replicate"):
     n, c, h, w = x.shape
     if backend.allows("opencv", x):
         import cv2
-        mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+        cv_border = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
         if c > 4:      # OpenCV filters at most 4 interleaved channels
             return _channels_last(torch.cat([separable(x[:, i:i + 4], kx, ky, border) for i in range(0, c, 4)], 1))
-        return _per_frame_cv(x, h, w, lambda a, d: cv2.sepFilter2D(a, -1, kx, ky, dst=d, borderType=mode))
+        return _per_frame_cv(x, h, w, lambda a, d: cv2.sepFilter2D(a, -1, kx, ky, dst=d, borderType=cv_border))
     F = torch.nn.functional
     mode = "replicate" if border == "replicate" else "constant"
     rx, ry = (len(kx) - 1) // 2, (len(ky) - 1) // 2
@@ -96,15 +102,15 @@ def separable(x, kx: np.ndarray, ky: np.ndarray, border: str = "replicate"):
     return _channels_last(y)
 
 
-def _blur_direct(x, sigma: float, truncate: float, border: str):
+def _blur_direct(x: Tensor, sigma: float, truncate: float, border: str) -> Tensor:
     """Two exact 1-D convolutions, each kernel cut to the frame's extent (see the module)."""
     h, w = x.shape[2:]
     return separable(x, gaussian_kernel(sigma, truncate, w, border), gaussian_kernel(sigma, truncate, h, border),
                      border)
 
 
-def gaussian_blur(x, sigma: float, *, border: str = "replicate", truncate: float = TRUNCATE,
-                  max_direct: float = MAX_DIRECT):
+def gaussian_blur(x: Tensor, sigma: float, *, border: str = "replicate", truncate: float = TRUNCATE,
+                  max_direct: float = MAX_DIRECT) -> Tensor:
     """A (N, C, H, W) float32 tensor blurred by a Gaussian of ``sigma`` pixels: a new channels-last tensor.
 
     ``border``: ``"replicate"`` or ``"constant"`` (zero), see the module. ``truncate``: the
@@ -150,7 +156,7 @@ def gaussian_blur(x, sigma: float, *, border: str = "replicate", truncate: float
     left = F.avg_pool2d(xp[:, :, :, :1], (f, 1)).expand(-1, -1, -1, m)
     right = F.avg_pool2d(xp[:, :, :, -1:], (f, 1)).expand(-1, -1, -1, m)
 
-    def corner(yy, xx):
+    def corner(yy: int, xx: int) -> Tensor:
         return xp[:, :, yy, xx].reshape(n, c, 1, 1).expand(-1, -1, m, m)
 
     big = torch.cat([
@@ -162,21 +168,21 @@ def gaussian_blur(x, sigma: float, *, border: str = "replicate", truncate: float
     return _channels_last(up[:, :, f:f + h, f:f + w])
 
 
-def gaussian_blur_frames(x, sigmas, **kwargs):
+def gaussian_blur_frames(x: Tensor, sigmas: npt.ArrayLike, **kwargs: Any) -> Tensor:
     """``gaussian_blur`` with one sigma per frame of ``x`` (frames with equal sigma blurred together)."""
     import torch
-    sigmas = np.broadcast_to(np.asarray(sigmas, np.float64), (x.shape[0],))
-    values = np.unique(sigmas)
+    per_frame = np.broadcast_to(np.asarray(sigmas, np.float64), (x.shape[0],))
+    values = np.unique(per_frame)
     if len(values) == 1:
         return gaussian_blur(x, float(values[0]), **kwargs)
     out = torch.empty_like(x, memory_format=torch.channels_last)
     for sigma in values:
-        rows = np.flatnonzero(sigmas == sigma).tolist()
+        rows = np.flatnonzero(per_frame == sigma).tolist()
         out[rows] = gaussian_blur(x[rows], float(sigma), **kwargs)
     return out
 
 
-def blur_planes(img, sigma: float, *, border: str = "constant", truncate: float = TRUNCATE):
+def blur_planes(img: Tensor, sigma: float, *, border: str = "constant", truncate: float = TRUNCATE) -> Tensor:
     """``gaussian_blur`` of (N, H, W, C) planes (exact, no downsampling): a new contiguous (N, H, W, C) tensor."""
     if sigma <= 0:
         return img
@@ -184,7 +190,7 @@ def blur_planes(img, sigma: float, *, border: str = "constant", truncate: float 
     return out.permute(0, 2, 3, 1).contiguous()
 
 
-def box_blur(x, radius: int, *, border: str = "replicate"):
+def box_blur(x: Tensor, radius: int, *, border: str = "replicate") -> Tensor:
     """The mean over a (2 radius + 1)-pixel square around each pixel of (N, C, H, W) ``x``.
 
     ``"constant"`` counts the zeros outside the frame (the sum divided by the full window).
@@ -211,7 +217,7 @@ def _fold(k: np.ndarray, extent: int, border: str) -> np.ndarray:
     return inner
 
 
-def _morph(x, size: int, dilate: bool):
+def _morph(x: Tensor, size: int, dilate: bool) -> Tensor:
     import torch
     size = int(size)
     if size <= 0:
@@ -230,12 +236,12 @@ def _morph(x, size: int, dilate: bool):
     return y if dilate else -y
 
 
-def erode(x, size: int):
+def erode(x: Tensor, size: int) -> Tensor:
     """(N, C, H, W) ``x``: the minimum over a (2 size + 1)-pixel square; outside the frame counts
     as nothing (the frame's edge neither erodes nor grows). A new tensor."""
     return _morph(x, size, dilate=False)
 
 
-def dilate(x, size: int):
+def dilate(x: Tensor, size: int) -> Tensor:
     """(N, C, H, W) ``x``: the maximum over a (2 size + 1)-pixel square; the border as ``erode``."""
     return _morph(x, size, dilate=True)

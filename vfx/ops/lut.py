@@ -12,13 +12,32 @@ interpolation to float rounding (``tests/test_ops.py``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from . import backend
 
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
 
-def apply_lut(rgb, lut, volume):
+
+class Cube(Protocol):
+    """What the lookups read of a LUT (``vfx.media.lut.CubeLUT`` is one)."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def table(self) -> np.ndarray: ...
+    @property
+    def domain_min(self) -> Sequence[float]: ...
+    @property
+    def domain_max(self) -> Sequence[float]: ...
+
+
+def apply_lut(rgb: Tensor, lut: Cube, volume: list[np.ndarray] | Tensor) -> Tensor:
     """Trilinear lookup of (N, 3, H, W) values in a LUT, whole batch at once.
 
     ``volume`` is what ``lut_volume`` made for the device: on a CPU an atlas of blue slices that
@@ -37,7 +56,7 @@ def apply_lut(rgb, lut, volume):
     return out[0].transpose(0, 1)
 
 
-def lut_volume(lut, device):
+def lut_volume(lut: Cube, device: str | torch.device) -> list[np.ndarray] | Tensor:
     """The LUT laid out for ``apply_lut`` on ``device``."""
     import torch
     if backend.allows("opencv", torch.device(device)):
@@ -56,7 +75,7 @@ def lut_volume(lut, device):
     return lut_tensor(lut, device)
 
 
-def lut_tensor(lut, device):
+def lut_tensor(lut: Cube, device: str | torch.device) -> Tensor:
     """The LUT as a (1, 3, B, G, R) tensor, for ``grid_sample`` on any device."""
     import torch
     table = torch.from_numpy(np.ascontiguousarray(lut.table.transpose(3, 0, 1, 2)))
@@ -67,7 +86,7 @@ def _atlas_columns(size: int) -> int:
     return math.ceil(math.sqrt(size))
 
 
-def _apply_lut_atlas(rgb, lut, planes):
+def _apply_lut_atlas(rgb: Tensor, lut: Cube, planes: list[np.ndarray]) -> Tensor:
     import cv2
     import torch
     n, _, h, w = rgb.shape
@@ -93,7 +112,7 @@ def _apply_lut_atlas(rgb, lut, planes):
         for c, plane in enumerate(planes):
             a = cv2.remap(plane, *maps[0], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             d = cv2.remap(plane, *maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            d -= a
+            d -= a            # type: ignore[arg-type]  # cv2 stubs: remap may return an integer array
             d *= fb
             np.add(a, d, out=dst[c])
     return out

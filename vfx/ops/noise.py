@@ -27,8 +27,11 @@ Importing this module imports torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from . import backend
@@ -38,7 +41,12 @@ __all__ = ["perlin", "simplex", "worley", "fbm", "turbulence", "ridged", "curl2d
            "gradient1d", "fractal1d", "value1d"]
 
 _M32 = 0xFFFFFFFF
-_TABLES: dict = {}
+_TABLES: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
+
+#: coordinates: tensors, arrays or numbers (converted to tensors on the first tensor's device)
+Coord = torch.Tensor | npt.ArrayLike
+#: per-cell values of a ``_Lattice``: the cell hashes to one tensor per component
+CellFn = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 
 
 # ---------------------------------------------------------------- hashing
@@ -67,22 +75,22 @@ def _pcg(v: torch.Tensor) -> torch.Tensor:
 
 def hash_int(*coords: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """A 32-bit hash (int64 tensor, values in [0, 2**32)) of integer lattice coordinates and a seed."""
-    h = None
-    s = _seed32(seed)
-    for c in reversed(coords):
-        base = (c + (s if h is None else h)) & _M32
-        h = _pcg(base)
+    if not coords:
+        raise TypeError("hash_int needs at least one coordinate")
+    h = _pcg((coords[-1] + _seed32(seed)) & _M32)
+    for c in reversed(coords[:-1]):
+        h = _pcg((c + h) & _M32)
     return h
 
 
-def _to_float(h: torch.Tensor, dtype) -> torch.Tensor:
+def _to_float(h: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A hash to a float in [0, 1)."""
     return (h >> 8).to(dtype) * (1.0 / 16777216.0)
 
 
 # ---------------------------------------------------------------- helpers
 
-def _prepare(x, y, z):
+def _prepare(x: Coord, y: Coord, z: Coord | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     ref = next(t for t in (x, y, z) if isinstance(t, torch.Tensor)) if any(
         isinstance(t, torch.Tensor) for t in (x, y, z)) else None
     device = ref.device if ref is not None else torch.device("cpu")
@@ -99,7 +107,7 @@ def _prepare(x, y, z):
     return torch.broadcast_tensors(*conv)
 
 
-def _table(name: str, device, dtype) -> torch.Tensor:
+def _table(name: str, device: str | torch.device, dtype: torch.dtype) -> torch.Tensor:
     key = (name, str(device), dtype)
     t = _TABLES.get(key)
     if t is None:
@@ -114,17 +122,17 @@ def _table(name: str, device, dtype) -> torch.Tensor:
     return t
 
 
-def _grad_fn(table: torch.Tensor):
+def _grad_fn(table: torch.Tensor) -> CellFn:
     cols = [c.contiguous() for c in table.unbind(1)]
 
-    def fn(h):
+    def fn(h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         idx = (h >> 13) & 15
         return tuple(c.take(idx) for c in cols)
     return fn
 
 
-def _point_fn(dtype, dims: int):
-    def fn(h):
+def _point_fn(dtype: torch.dtype, dims: int) -> CellFn:
+    def fn(h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = [_to_float(h, dtype)]
         for _ in range(dims - 1):
             h = _pcg(h)
@@ -145,23 +153,24 @@ class _Lattice:
     size it. Both give identical values.
     """
 
-    def __init__(self, ints, s, fn, lo=0, hi=1, box=None):
+    def __init__(self, ints: Sequence[torch.Tensor], s: int, fn: CellFn, lo: int = 0, hi: int = 1,
+                 box: bool | None = None) -> None:
         self.ints, self.s, self.fn = ints, s, fn
-        self.values = None
+        self.values: list[torch.Tensor] | None = None
         t0 = ints[0]
         if box is None:
             box = t0.device.type == "cpu" and t0.numel() >= 4096
         if not box:
             return
         mins, sizes = [], []
-        box = 1
+        cells = 1
         for t in ints:
-            a, b = torch.aminmax(t)
-            a, b = int(a) - lo, int(b) + hi
+            lo_t, hi_t = torch.aminmax(t)
+            a, b = int(lo_t) - lo, int(hi_t) + hi
             mins.append(a)
             sizes.append(b - a + 1)
-            box *= b - a + 1
-        if box > 2 * t0.numel():
+            cells *= b - a + 1
+        if cells > 2 * t0.numel():
             return
         nd = len(ints)
         h = None
@@ -170,6 +179,7 @@ class _Lattice:
             shape[nd - 1 - d] = sizes[d]
             c = torch.arange(mins[d], mins[d] + sizes[d], dtype=torch.int64, device=t0.device).view(shape)
             h = _pcg((c + (s if h is None else h)) & _M32)
+        assert h is not None                 # ints is not empty (t0 above)
         self.values = [v.contiguous() for v in fn(h.reshape(-1))]
         self.strides = [1] * nd
         for d in range(1, nd):
@@ -179,7 +189,7 @@ class _Lattice:
             base = base + (ints[d] - mins[d]) * self.strides[d]
         self.base = base
 
-    def at(self, offsets):
+    def at(self, offsets: Sequence[int | torch.Tensor]) -> tuple[torch.Tensor, ...]:
         if self.values is not None:
             idx = self.base
             for off, st in zip(offsets, self.strides):
@@ -191,14 +201,15 @@ class _Lattice:
         h = None
         for c, off in reversed(list(zip(self.ints, offsets))):
             h = _pcg((c + off + (self.s if h is None else h)) & _M32)
+        assert h is not None
         return self.fn(h)
 
 
-def _fade(t):
+def _fade(t: Any) -> Any:
     return t * t * t * (t * (t * 6 - 15) + 10)
 
 
-def _lerp(a, b, t):
+def _lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return a + t * (b - a)
 
 
@@ -209,7 +220,7 @@ def _use_kernel(x: torch.Tensor) -> bool:
     return x.dtype == torch.float32 and backend.allows("numba", x)
 
 
-def _kernel_noise(x, y, z, basis: str, shape: str = "single", octaves: int = 1, lacunarity: float = 2.0,
+def _kernel_noise(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None, basis: str, shape: str = "single", octaves: int = 1, lacunarity: float = 2.0,
                   gain: float = 0.5, seed: int = 0) -> torch.Tensor:
     """``basis`` noise (``shape`` "single") or its fractal sum through ``_noise_kernel.fractal``;
     seeds, octave frequencies, offsets and weights exactly as the torch path makes them."""
@@ -234,7 +245,7 @@ def _kernel_noise(x, y, z, basis: str, shape: str = "single", octaves: int = 1, 
 
 # ---------------------------------------------------------------- Perlin
 
-def perlin(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
+def perlin(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> torch.Tensor:
     """Gradient (Perlin) noise, about -1..1; 0 on every integer lattice point.
 
     ``z`` adds a third dimension (time, to evolve a 2-D pattern smoothly).
@@ -250,7 +261,7 @@ def perlin(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
     if z is None:
         lat = _Lattice([ix, iy], s, _grad_fn(_table("g2", x.device, x.dtype)))
 
-        def corner(i, j):
+        def corner(i: int, j: int) -> torch.Tensor:
             gx, gy = lat.at((i, j))
             return gx * (tx - i) + gy * (ty - j)
 
@@ -264,7 +275,7 @@ def perlin(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
     w = _fade(tz)
     lat = _Lattice([ix, iy, iz], s, _grad_fn(_table("g3", x.device, x.dtype)))
 
-    def corner3(i, j, k):
+    def corner3(i: int, j: int, k: int) -> torch.Tensor:
         gx, gy, gz = lat.at((i, j, k))
         return gx * (tx - i) + gy * (ty - j) + gz * (tz - k)
 
@@ -285,7 +296,7 @@ _S2_SCALE = 99.0                # about 1 / max of the 2-D kernel sum with unit 
 _S3_SCALE = 76.0                # about 1 / max of the 3-D (r^2 = 0.5 kernel) sum (measured)
 
 
-def simplex(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
+def simplex(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> torch.Tensor:
     """Simplex noise in 2-D or 3-D (with ``z``), about -1..1; fewer axis-aligned artefacts than Perlin."""
     x, y, z = _prepare(x, y, z)
     if _use_kernel(x):
@@ -334,8 +345,8 @@ def simplex(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
         ((1, 1, 1), x0 - 1 + 3 * G3, y0 - 1 + 3 * G3, z0 - 1 + 3 * G3),
     )
     for (offs, cx, cy, cz) in corners:
-        offs = tuple(o.to(torch.int64) if isinstance(o, torch.Tensor) else o for o in offs)
-        gx, gy, gz = lat.at(offs)
+        cell = tuple(o.to(torch.int64) if isinstance(o, torch.Tensor) else o for o in offs)
+        gx, gy, gz = lat.at(cell)
         tt = (0.5 - cx * cx - cy * cy - cz * cz).clamp_(min=0.0)
         tt = tt * tt
         out += tt * tt * (gx * cx + gy * cy + gz * cz)
@@ -344,7 +355,7 @@ def simplex(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
 
 # ---------------------------------------------------------------- Worley
 
-def worley_points(ix, iy, iz=None, *, seed: int = 0):
+def worley_points(ix: Coord, iy: Coord, iz: Coord | None = None, *, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """The feature point of lattice cell(s) ``(ix, iy[, iz])`` (int64 tensors): absolute coordinates.
 
     Returns a tuple of float64 tensors (px, py[, pz]); ``worley`` is 0 at these points.
@@ -358,11 +369,12 @@ def worley_points(ix, iy, iz=None, *, seed: int = 0):
     h = None
     for c in reversed(ints):
         h = _pcg((c + (s if h is None else h)) & _M32)
+    assert h is not None
     frac = _point_fn(torch.float64, len(ints))(h)
     return tuple(c.to(torch.float64) + f for c, f in zip(ints, frac))
 
 
-def worley(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
+def worley(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> torch.Tensor:
     """Cellular (Worley) noise F1: the distance to the nearest feature point, 0..1.
 
     One feature point per unit cell (see ``worley_points``); 0 exactly on a feature point, positive
@@ -405,7 +417,7 @@ def worley(x, y, z=None, *, seed: int = 0) -> torch.Tensor:
 _BASES = {"perlin": perlin, "simplex": simplex}
 
 
-def _signed_basis(basis: str):
+def _signed_basis(basis: str) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, int], torch.Tensor]:
     if basis == "worley":
         return lambda x, y, z, seed: worley(x, y, z, seed=seed) * 2.0 - 1.0
     try:
@@ -419,9 +431,11 @@ def _signed_basis(basis: str):
 _ROT_C, _ROT_S = math.cos(0.6435), math.sin(0.6435)
 
 
-def _octave_plan(octaves, lacunarity, gain, seed):
+def _octave_plan(octaves: int, lacunarity: float, gain: float,
+                 seed: int) -> list[tuple[int, tuple[float, float, float, float], float]]:
     """Per octave: its seed, (frequency, x, y and z offsets) and weight."""
-    plan, amp, freq = [], 1.0, 1.0
+    plan: list[tuple[int, tuple[float, float, float, float], float]] = []
+    amp, freq = 1.0, 1.0
     for o in range(octaves):
         plan.append((seed * 1013 + o, (freq, 17.13 * o, -31.71 * o, 7.77 * o), amp))
         amp *= gain
@@ -429,7 +443,8 @@ def _octave_plan(octaves, lacunarity, gain, seed):
     return plan
 
 
-def _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, shape):
+def _octaves(x: Coord, y: Coord, z: Coord | None, octaves: int, lacunarity: float, gain: float, seed: int,
+             basis: str, shape: str) -> torch.Tensor:
     if octaves < 1:
         raise ValueError("octaves must be at least 1")
     x, y, z = _prepare(x, y, z)
@@ -459,7 +474,7 @@ def _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, shape):
     return total / norm
 
 
-def fbm(x, y, z=None, *, octaves: int = 5, lacunarity: float = 2.0, gain: float = 0.5, seed: int = 0,
+def fbm(x: Coord, y: Coord, z: Coord | None = None, *, octaves: int = 5, lacunarity: float = 2.0, gain: float = 0.5, seed: int = 0,
         basis: str = "perlin") -> torch.Tensor:
     """Fractal Brownian motion: ``octaves`` layers of ``basis`` noise, each ``lacunarity`` times finer
     and ``gain`` times weaker, divided by the sum of the weights (so within -1..1).
@@ -469,13 +484,13 @@ def fbm(x, y, z=None, *, octaves: int = 5, lacunarity: float = 2.0, gain: float 
     return _octaves(x, y, z, octaves, lacunarity, gain, seed, basis, "fbm")
 
 
-def turbulence(x, y, z=None, **fbm_kwargs) -> torch.Tensor:
+def turbulence(x: Coord, y: Coord, z: Coord | None = None, **fbm_kwargs: Any) -> torch.Tensor:
     """Sum of ``|noise|`` octaves (billowy, creased), 0..1; takes ``fbm``'s keyword arguments."""
     kw = {"octaves": 5, "lacunarity": 2.0, "gain": 0.5, "seed": 0, "basis": "perlin", **fbm_kwargs}
     return _octaves(x, y, z, kw["octaves"], kw["lacunarity"], kw["gain"], kw["seed"], kw["basis"], "turbulence")
 
 
-def ridged(x, y, z=None, **fbm_kwargs) -> torch.Tensor:
+def ridged(x: Coord, y: Coord, z: Coord | None = None, **fbm_kwargs: Any) -> torch.Tensor:
     """Ridged multifractal (sharp crests, like mountain ridges), 0..1; takes ``fbm``'s keyword arguments."""
     kw = {"octaves": 5, "lacunarity": 2.0, "gain": 0.5, "seed": 0, "basis": "perlin", **fbm_kwargs}
     return _octaves(x, y, z, kw["octaves"], kw["lacunarity"], kw["gain"], kw["seed"], kw["basis"], "ridged")
@@ -483,7 +498,8 @@ def ridged(x, y, z=None, **fbm_kwargs) -> torch.Tensor:
 
 # ---------------------------------------------------------------- curl
 
-def curl2d(x, y, z=None, *, seed: int = 0, eps: float = 1e-3, octaves: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def curl2d(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0, eps: float = 1e-3,
+           octaves: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """A divergence-free 2-D vector field ``(vx, vy)``: the curl of an fBm potential psi.
 
     ``vx = d psi / dy``, ``vy = -d psi / dx`` (central differences of step ``eps``), so particles
@@ -491,7 +507,7 @@ def curl2d(x, y, z=None, *, seed: int = 0, eps: float = 1e-3, octaves: int = 2) 
     Magnitudes are of order 1 per lattice unit.
     """
     x, y, z = _prepare(x, y, z)
-    def psi(a, b):
+    def psi(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return fbm(a, b, z, octaves=octaves, seed=seed)
     inv = 1.0 / (2.0 * eps)
     vx = (psi(x, y + eps) - psi(x, y - eps)) * inv
@@ -518,7 +534,7 @@ def _gradient1d_at(seed: int, channel: int, i: np.ndarray) -> np.ndarray:
     return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53) * 2.0 - 1.0
 
 
-def gradient1d(x, *, seed: int = 0, channel: int = 0) -> np.ndarray:
+def gradient1d(x: npt.ArrayLike, *, seed: int = 0, channel: int = 0) -> np.ndarray:
     """Smooth 1-D gradient (Perlin) noise of ``x`` (numbers or an array, lattice units), within [-1, 1];
     0 on every integer. A pure function of (seed, channel, x): any x computes on its own.
     ``channel`` picks an independent noise of the same seed (x and y of a shake, say)."""
@@ -532,26 +548,27 @@ def gradient1d(x, *, seed: int = 0, channel: int = 0) -> np.ndarray:
     return 2.0 * (g0 * u * (1 - fade) + g1 * (u - 1) * fade)
 
 
-def fractal1d(x, *, octaves: int, seed: int = 0, channel: int = 0) -> np.ndarray:
+def fractal1d(x: npt.ArrayLike, *, octaves: int, seed: int = 0, channel: int = 0) -> np.ndarray:
     """``octaves`` of ``gradient1d`` (each twice the frequency and half the weight of the one before),
     divided by the sum of the weights: within [-1, 1]. Octave k is channel ``16 * channel + k``."""
-    total, weight, norm = 0.0, 1.0, 0.0
+    total: float | np.ndarray = 0.0
+    weight, norm = 1.0, 0.0
     x = np.asarray(x, np.float64)
     for k in range(octaves):
         total = total + weight * gradient1d(x * (2 ** k), seed=seed, channel=channel * 16 + k)
         norm += weight
         weight *= 0.5
-    return total / norm
+    return np.asarray(total / norm)
 
 
-def value1d(x) -> np.ndarray:
+def value1d(x: npt.ArrayLike) -> np.ndarray:
     """Smooth deterministic 1-D value noise of ``x`` in -1..1 (unseeded): a hashed value at every
     integer, ``smooth`` between (an expression's ``noise(x)``)."""
     x = np.asarray(x, np.float64)
     i = np.floor(x)
     u = x - i
 
-    def h(n):
+    def h(n: np.ndarray) -> np.ndarray:
         return (np.sin(n * 127.1 + 311.7) * 43758.5453) % 1.0 * 2 - 1
     s = smooth(u)
     return h(i) * (1 - s) + h(i + 1) * s

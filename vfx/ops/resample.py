@@ -8,15 +8,24 @@ half-integers (``align_corners=False``) on both paths.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import numpy.typing as npt
 
 from ..frames import empty_planes
 from . import backend
 
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+    from ..frames import FrameBatch
+
 FILTERS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 
 
-def resize(pixels, width: int, height: int, filter: str = "bilinear", *, clamp: bool = True):
+def resize(pixels: Tensor, width: int, height: int, filter: str = "bilinear", *, clamp: bool = True) -> Tensor:
     """Resize a (N, C, H, W) tensor (premultiplied RGBA, or any planes) to a new channels-last
     (N, C, height, width) tensor (the input itself when the size is already right).
 
@@ -64,7 +73,8 @@ def resize(pixels, width: int, height: int, filter: str = "bilinear", *, clamp: 
 _SWS = {"nearest": "POINT", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "area": "AREA", "lanczos": "LANCZOS"}
 
 
-def resize_batch(batch, width: int, height: int, filter: str = "bilinear", *, before_linear: bool = True):
+def resize_batch(batch: FrameBatch, width: int, height: int, filter: str = "bilinear", *,
+                 before_linear: bool = True) -> Tensor:
     """A batch's pixels at another size.
 
     Frames still in their decoded form (``batch.native``) are scaled by swscale in their own YUV
@@ -83,7 +93,7 @@ def resize_batch(batch, width: int, height: int, filter: str = "bilinear", *, be
 
 # --- (N, H, W, C) planes (glows, mattes, particle buffers) and integer factors ------------------
 
-def resize_planes(img, height: int, width: int, *, area: bool = False, out=None):
+def resize_planes(img: Tensor, height: int, width: int, *, area: bool = False, out: Tensor | None = None) -> Tensor:
     """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor.
 
     Pixel centres aligned (align_corners=False), edge pixels repeated outwards. A new contiguous
@@ -117,7 +127,7 @@ def resize_planes(img, height: int, width: int, *, area: bool = False, out=None)
     return out
 
 
-def downsample_box(x, f: int):
+def downsample_box(x: Tensor, f: int) -> Tensor:
     """The mean of every f x f block of (N, C, H, W) ``x`` (H and W multiples of f)."""
     import torch
     n, c, h, w = x.shape
@@ -129,7 +139,7 @@ def downsample_box(x, f: int):
     return torch.nn.functional.avg_pool2d(x, f)
 
 
-def upsample_bilinear(x, f: int):
+def upsample_bilinear(x: Tensor, f: int) -> Tensor:
     """(N, C, H, W) ``x`` enlarged bilinearly by an integer factor (pixel centres aligned, as
     align_corners=False; the edge pixels repeat outwards)."""
     import torch
@@ -149,7 +159,7 @@ WARP_FILTERS = ("bilinear", "nearest", "bicubic")
 WARP_BORDERS = ("constant", "replicate", "reflect")
 
 
-def affine_grid(thetas, height: int, width: int, device):
+def affine_grid(thetas: npt.ArrayLike | Tensor, height: int, width: int, device: str | torch.device) -> Tensor:
     """``torch.nn.functional.affine_grid(thetas, (N, C, H, W), align_corners=False)``, made faster.
 
     The same sampling grid (to float32 rounding), built as two broadcast sums per frame instead
@@ -176,7 +186,7 @@ def _to_pixel(width: int, height: int) -> np.ndarray:
     return np.array([[width / 2, 0, (width - 1) / 2], [0, height / 2, (height - 1) / 2], [0, 0, 1]])
 
 
-def pixel_matrices(thetas, width: int, height: int, out_size: tuple[int, int] | None = None) -> np.ndarray:
+def pixel_matrices(thetas: np.ndarray, width: int, height: int, out_size: tuple[int, int] | None = None) -> np.ndarray:
     """(N, 2, 3) ``affine_grid`` matrices (normalized output to normalized input positions) as matrices
     taking output pixel positions to input pixel positions (centres at integers, as OpenCV counts).
 
@@ -196,8 +206,8 @@ def _thetas(matrices: np.ndarray, width: int, height: int, out_size: tuple[int, 
     return np.einsum("ij,njk,kl->nil", _to_normal(width, height)[:2], full, _to_pixel(ow, oh))
 
 
-def warp_affine(x, matrices, size: tuple[int, int] | None = None, *, filter: str = "bilinear",
-                border: str = "constant"):
+def warp_affine(x: Tensor, matrices: npt.ArrayLike, size: tuple[int, int] | None = None, *, filter: str = "bilinear",
+                border: str = "constant") -> Tensor:
     """(N, C, H, W) ``x`` resampled at affine maps: a new channels-last (N, C, height, width) tensor.
 
     ``matrices``: (N, 2, 3) taking each output pixel position to the input position it reads
@@ -224,22 +234,21 @@ def warp_affine(x, matrices, size: tuple[int, int] | None = None, *, filter: str
     F = torch.nn.functional
     padding = {"constant": "zeros", "replicate": "border", "reflect": "reflection"}[border]
     planar = x.contiguous()           # grid_sample runs faster on NCHW than on channels-last
-    first = acc = None
-    for m in mats:
+
+    def sample(m: np.ndarray) -> Tensor:
         grid = affine_grid(_thetas(m, w, h, (oh, ow)), oh, ow, x.device)
-        sample = F.grid_sample(planar, grid, mode=filter, padding_mode=padding, align_corners=False)
-        if first is None:
-            first = acc = sample
-            if len(mats) > 1:
-                acc = sample.clone()
-        else:
-            acc.add_(sample.sub_(first), alpha=1.0 / len(mats))
+        return F.grid_sample(planar, grid, mode=filter, padding_mode=padding, align_corners=False)
+
+    first = sample(mats[0])
+    acc = first.clone() if len(mats) > 1 else first
+    for m in mats[1:]:
+        acc.add_(sample(m).sub_(first), alpha=1.0 / len(mats))
     if filter == "bicubic":
         acc.clamp_(min=0)
     return acc.contiguous(memory_format=torch.channels_last)
 
 
-def _remap_frames(src, mats: np.ndarray, size: tuple[int, int], filter_: str, border: str):
+def _remap_frames(src: Tensor, mats: np.ndarray, size: tuple[int, int], filter_: str, border: str) -> Tensor:
     """``warp_affine`` on a CPU: OpenCV ``remap`` of each channels-last frame."""
     import cv2
     import torch
@@ -250,19 +259,19 @@ def _remap_frames(src, mats: np.ndarray, size: tuple[int, int], filter_: str, bo
     out = torch.empty((n, oh, ow, c), dtype=torch.float32).permute(0, 3, 1, 2)
     xs, ys = np.arange(ow, dtype=np.float64), np.arange(oh, dtype=np.float64)
     for k in range(n):
-        frame = src[k].permute(1, 2, 0)
-        frame = frame.numpy() if frame.is_contiguous() else frame.contiguous().numpy()
+        hwc = src[k].permute(1, 2, 0)
+        frame = hwc.numpy() if hwc.is_contiguous() else hwc.contiguous().numpy()
         dst = out[k].permute(1, 2, 0).numpy()
         if c == 1:
             frame, dst = frame[..., 0], dst[..., 0]
         acc = None
         for m in mats[:, k]:
-            maps = [(m[r, 0] * xs[None, :] + (m[r, 1] * ys + m[r, 2])[:, None]).astype(np.float32) for r in (0, 1)]
+            mx, my = ((m[r, 0] * xs[None, :] + (m[r, 1] * ys + m[r, 2])[:, None]).astype(np.float32) for r in (0, 1))
             if acc is None:
-                cv2.remap(frame, *maps, interpolation, dst=dst, borderMode=mode, borderValue=(0, 0, 0, 0))
+                cv2.remap(frame, mx, my, interpolation, dst=dst, borderMode=mode, borderValue=(0, 0, 0, 0))
                 acc = dst if len(mats) == 1 else dst.copy()
                 continue
-            sample = cv2.remap(frame, *maps, interpolation, borderMode=mode, borderValue=(0, 0, 0, 0))
+            sample = cv2.remap(frame, mx, my, interpolation, borderMode=mode, borderValue=(0, 0, 0, 0))
             sample -= dst
             acc += sample * (1.0 / len(mats))
         if acc is not dst:
@@ -272,7 +281,7 @@ def _remap_frames(src, mats: np.ndarray, size: tuple[int, int], filter_: str, bo
     return out
 
 
-def remap_planes(img, where, *, border: str = "replicate", out=None):
+def remap_planes(img: Tensor, where: Tensor, *, border: str = "replicate", out: Tensor | None = None) -> Tensor:
     """(N, H, W, C) planes sampled bilinearly at pixel positions ``where`` (N, h, w, 2), x then y,
     pixel centres at integers: (N, h, w, C), new or written into ``out``.
 

@@ -66,7 +66,8 @@ class ParamBlock:
             offsets.append(size)
             widths[name] = int(width)
             size += int(width)
-        self.at = collections.namedtuple("Offsets", names)(*offsets)
+        # field names known only at run time: mypy cannot type this namedtuple's constructor
+        self.at = collections.namedtuple("Offsets", names)(*offsets)  # type: ignore[arg-type]
         self.widths = widths
         self.size = size
 
