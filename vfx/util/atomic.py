@@ -75,6 +75,11 @@ def is_stale(path: Path) -> bool:
             and not pid_alive(int(m["pid"])) and not Path(path).is_symlink())
 
 
+def _stem(path: Path) -> str | None:
+    m = parse_partial(path.name)
+    return m["stem"] if m is not None else None
+
+
 def _entries(folder: Path) -> list[Path]:
     try:
         return list(Path(folder).iterdir())
@@ -88,15 +93,15 @@ def stale_partials(final: Path) -> list[Path]:
 
     def of_final(p: Path) -> bool:
         m = parse_partial(p.name)
-        return m["stem"] == final.stem and (m["rest"] == final.suffix or m["rest"].count(".") >= 2)
+        return (m is not None and m["stem"] == final.stem
+                and (m["rest"] == final.suffix or m["rest"].count(".") >= 2))
     return [p for p in _entries(final.parent) if is_stale(p) and p.is_file() and of_final(p)]
 
 
 def remove_stale_partials(folder: Path) -> list[Path]:
     """Remove the partial files of any output in ``folder`` left by dead vfx processes of this
     machine (one pass for many outputs, such as the files of an image sequence); return them."""
-    gone = [p for p in _entries(folder) if p.name.startswith(".") and parse_partial(p.name) is not None
-            and parse_partial(p.name)["stem"] and is_stale(p) and p.is_file()]
+    gone = [p for p in _entries(folder) if _stem(p) and is_stale(p) and p.is_file()]
     for p in gone:
         p.unlink(missing_ok=True)
     return gone
@@ -106,8 +111,8 @@ def stale_partial_dirs(folder: Path, stem: str | None = None) -> list[Path]:
     """Partial folders in ``folder`` left by dead vfx processes of this machine: an image
     sequence's (no stem), or with ``stem`` those of that prefix (farm segments: ``seg-``)."""
     def wanted(p: Path) -> bool:
-        got = parse_partial(p.name)["stem"]
-        return not got if stem is None else bool(got) and got.startswith(stem)
+        got = _stem(p)
+        return not got if stem is None else got is not None and got.startswith(stem)
     return [p for p in _entries(folder) if is_stale(p) and p.is_dir() and wanted(p)]
 
 

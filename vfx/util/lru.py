@@ -8,7 +8,7 @@ Not thread-safe on its own: callers that share one across threads hold their own
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, Iterator, TypeVar
+from typing import Any, Callable, Generic, Hashable, ItemsView, Iterator, TypeVar, ValuesView
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -24,13 +24,13 @@ class LRU(Generic[K, V]):
         if maxsize < 1:
             raise ValueError(f"an LRU needs room for at least one entry, got {maxsize}")
         self.maxsize = maxsize
-        self._items: OrderedDict = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._weigh = weigh
-        self._weights: dict = {}
+        self._weights: dict[K, int] = {}
         #: entries held, or with ``weigh`` the sum of their weights
         self.size = 0
 
-    def get(self, key: K, default=None):
+    def get(self, key: K, default: Any = None) -> Any:
         """The value at ``key`` (now the most recently used), or ``default``."""
         value = self._items.get(key, _MISSING)
         if value is _MISSING:
@@ -38,7 +38,7 @@ class LRU(Generic[K, V]):
         self._items.move_to_end(key)
         return value
 
-    def peek(self, key: K, default=None):
+    def peek(self, key: K, default: Any = None) -> Any:
         """The value at ``key``, or ``default``, leaving the order as it is."""
         return self._items.get(key, default)
 
@@ -58,7 +58,7 @@ class LRU(Generic[K, V]):
         self.maxsize = max(1, maxsize)
         self._evict()
 
-    def pop(self, key: K, default=None):
+    def pop(self, key: K, default: Any = None) -> Any:
         return self._drop(key) if key in self._items else default
 
     def clear(self) -> None:
@@ -66,7 +66,7 @@ class LRU(Generic[K, V]):
         self._weights.clear()
         self.size = 0
 
-    def _drop(self, key):
+    def _drop(self, key: K) -> V:
         self.size -= self._weights.pop(key)
         return self._items.pop(key)
 
@@ -74,7 +74,7 @@ class LRU(Generic[K, V]):
         while self.size > self.maxsize and len(self._items) > 1:
             self._drop(next(iter(self._items)))
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: object) -> bool:
         return key in self._items
 
     def __len__(self) -> int:
@@ -83,8 +83,8 @@ class LRU(Generic[K, V]):
     def __iter__(self) -> Iterator[K]:
         return iter(self._items)
 
-    def values(self):
+    def values(self) -> ValuesView[V]:
         return self._items.values()
 
-    def items(self):
+    def items(self) -> ItemsView[K, V]:
         return self._items.items()
