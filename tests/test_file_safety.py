@@ -168,6 +168,29 @@ def test_a_safe_preview_and_graph_write_only_their_output(project, monkeypatch):
     assert changed(before, snapshot(project)) == {"frame.png", "graph.png"}
 
 
+@pytest.mark.parametrize("second", ["a sequence read", "a sequence written"])
+def test_a_sequence_over_many_files_is_one_problem_not_one_per_frame(tmp_path, monkeypatch, second):
+    """An image-sequence output over its own input sequence (or another encoder's) is refused once,
+    with a count, not one line per frame (a million-frame sequence printed a million lines)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "seq").mkdir()
+    for i in range(40):
+        make_png(tmp_path / "seq" / f"f_{i:04d}.png", np.full((16, 32, 4), 100, np.uint8))
+    src = '[nodes.s]\ntype = "source.image_sequence"\npath = "seq/f_%04d.png"\n' if second == "a sequence read" \
+        else '[nodes.s]\ntype = "source.color"\n[nodes.a]\ntype = "encode.image_sequence"\ninput = "s"\n' \
+             'path = "seq/f_%04d.png"\n'
+    write_pipeline(tmp_path, "[pipeline]\nwidth = 32\nheight = 16\nduration = 40\n" + src +
+                   '[nodes.out]\ntype = "encode.image_sequence"\ninput = "s"\npath = "seq/f_%04d.png"\n')
+    before = snapshot(tmp_path)
+    res = vfx("validate", "p.toml")
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "node 'out': option 'path'" in lines[0], res.stderr
+    assert ("also read by node 's'" if second == "a sequence read" else "also written by 'a'") in lines[0]
+    assert "(and 39 more of its files)" in lines[0]
+    assert changed(before, snapshot(tmp_path)) == set()
+
+
 # --- variants --------------------------------------------------------------------------------
 
 TEMPLATE = """

@@ -187,18 +187,22 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
     outputs_seen: dict[Path, str] = {}
     blockers: dict[Path, str | None] = {}
     for enc in encoders:
+        # one problem of each kind per encoder, however many files of an image sequence it concerns
+        found: dict[str, list] = {}
         for _, out, unsafe in refusals(enc.output_paths(), protected):
             if unsafe:
-                problems.append(spec.problem(unsafe, node=enc.id, option="path"))
+                found.setdefault("unsafe", [unsafe, 0])[1] += 1
             if not unsafe and out.parent not in blockers:     # an image sequence: one folder, many files
                 blockers[out.parent] = _unwritable_folder(out.parent)
             blocker = None if unsafe else blockers[out.parent]
             if blocker:
-                problems.append(spec.problem(f"cannot write {out}: {blocker}", node=enc.id, option="path"))
+                found.setdefault("blocked", [f"cannot write {out}: {blocker}", 0])[1] += 1
             if out in outputs_seen:
-                problems.append(spec.problem(f"output {out} is also written by '{outputs_seen[out]}'",
-                                             node=enc.id, option="path"))
+                found.setdefault("twice", [f"output {out} is also written by '{outputs_seen[out]}'", 0])[1] += 1
             outputs_seen[out] = enc.id
+        for message, count in found.values():
+            more = f" (and {count - 1} more of its files)" if count > 1 else ""
+            problems.append(spec.problem(message + more, node=enc.id, option="path"))
     if problems:
         raise PipelineError(problems)
     return Graph(spec=spec, nodes=nodes, order=order)
