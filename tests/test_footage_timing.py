@@ -54,6 +54,9 @@ class Corpus:
     def make_b_mxf(self, p):         # MPEG-2 with B-frames in MXF
         encode(p, 120, rate="25", size=SIZE, args=["-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-b:v", "4M"])
 
+    def make_b_avi(self, p):         # H.264 with B-frames in AVI: packets stamped in decode order
+        encode(p, 120, rate="30", size=SIZE, args=[*X264, "-bf", "3", "-g", "12"])
+
     def make_il_ts(self, p):         # broadcast: interlaced MPEG-2 (top field first) with B-frames in TS
         encode(p, 120, rate="30", size=SIZE, args=[
             "-vf", "setfield=tff", "-pix_fmt", "yuv420p", "-c:v", "mpeg2video", "-flags", "+ildct+ilme",
@@ -147,7 +150,7 @@ def rgb_of(node, frames) -> np.ndarray:
     return np.stack([np.asarray(a)[..., :3] for a in color.from_linear(pixels, alpha=False, bits=8)])
 
 
-SEEKING = ["b.ts", "og.mp4", "og.ts", "og265.mp4", "og.mkv", "b.mxf", "il.ts", "il264.mp4"]
+SEEKING = ["b.ts", "og.mp4", "og.ts", "og265.mp4", "og.mkv", "b.mxf", "il.ts", "il264.mp4", "b.avi"]
 RATE = {"b.mxf": "25"}
 
 
@@ -331,7 +334,7 @@ def test_a_slow_index_is_kept_in_the_cache_folder_not_beside_the_file(corpus, tm
     path = corpus("og.mp4")
     monkeypatch.setenv("VFX_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(index_module, "DISK_CACHE_MIN_SECONDS", 0.0)
-    monkeypatch.setattr(index_module, "_CACHE", type(index_module._CACHE)())
+    monkeypatch.setattr(index_module, "_CACHE", type(index_module._CACHE)(index_module._CACHE.maxsize))
     beside = set(path.parent.iterdir())
     built = index_module.frame_index(path)
     assert len(list((tmp_path / "cache" / "index").glob("*.json"))) == 1

@@ -144,8 +144,12 @@ class VideoReader:
                     container.seek(index.seek_timestamp(keys[back]), stream=stream, backward=True)
                 delivered = False
                 last = -1
+                # AVI stamps packets in decode order, so with B-frames (H.264, MPEG-2) the pts a
+                # decoded frame carries is another frame's; frames come out in presentation order,
+                # so only the first after the seek (a keyframe, whose stamp is its own) is looked up
+                counted = container.format.name == "avi"
                 for frame in container.decode(stream):
-                    if index.exact:
+                    if index.exact and not (counted and last >= 0):
                         idx = index.position(frame.pts)
                         if idx is None:            # not a frame of the index (a discarded lead-in)
                             continue
