@@ -168,6 +168,20 @@ def test_a_safe_preview_and_graph_write_only_their_output(project, monkeypatch):
     assert changed(before, snapshot(project)) == {"frame.png", "graph.png"}
 
 
+@pytest.mark.parametrize("command", ["preview", "graph"])
+def test_an_output_through_a_symlink_writes_its_target_and_keeps_the_link(project, monkeypatch, command):
+    """The user's symlink is theirs: ``-o link`` writes the file it points to, never replaces the link."""
+    monkeypatch.chdir(project)
+    (project / "renders").mkdir()
+    (project / "renders" / "shot.png").write_bytes(b"an older picture")
+    (project / "shot.png").symlink_to("renders/shot.png")
+    before = snapshot(project)
+    assert vfx(command, "p.toml", "-o", "shot.png").returncode == 0
+    assert (project / "shot.png").is_symlink() and os.readlink(project / "shot.png") == "renders/shot.png"
+    assert (project / "renders" / "shot.png").read_bytes().startswith(b"\x89PNG")
+    assert changed(before, snapshot(project)) == {"renders/shot.png"}
+
+
 @pytest.mark.parametrize("second", ["a sequence read", "a sequence written"])
 def test_a_sequence_over_many_files_is_one_problem_not_one_per_frame(tmp_path, monkeypatch, second):
     """An image-sequence output over its own input sequence (or another encoder's) is refused once,

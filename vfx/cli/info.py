@@ -26,7 +26,7 @@ def graph(pipeline, overrides, fmt, output):
     click.echo((diagram.to_mermaid if fmt == "mermaid" else diagram.to_dot)(g), nl=False)
     if output:
         from ..util.atomic import AtomicFile
-        target = AtomicFile(Path(output))
+        target = AtomicFile(Path(output).resolve())     # through a symlink, as preview writes
         try:
             diagram.to_png(g, target.temp)
             target.commit()
