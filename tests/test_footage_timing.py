@@ -78,6 +78,14 @@ class Corpus:
         encode(p, 120, rate="30", size=SIZE, args=["-vf", r"select='not(eq(mod(n\,7)\,3))'",
                                                    "-fps_mode", "vfr", *X264])
 
+    def make_drop_avi(self, p):      # a capture's MJPEG AVI with dropped frames (empty slots)
+        encode(p, 120, rate="30", size=SIZE, args=["-vf", r"select='not(eq(mod(n\,7)\,3))'",
+                                                   "-fps_mode", "vfr", "-c:v", "mjpeg"])
+
+    def make_drop264_avi(self, p):   # the same with H.264 B-frames: chunks stamped in decode order
+        encode(p, 120, rate="30", size=SIZE, args=["-vf", r"select='not(eq(mod(n\,7)\,3))'",
+                                                   "-fps_mode", "vfr", *X264, "-bf", "3"])
+
     def make_phone_mov(self, p):     # 29.97 fps on a 600-tick clock: average 36000/1201
         encode(p, 90, rate="30000/1001", size=SIZE, args=[*X264, "-video_track_timescale", "600"])
 
@@ -190,7 +198,7 @@ def test_trims_of_a_ts_file_render_exact_frames_also_in_its_last_gop(corpus, tmp
         assert [read_index(f) for f in ffmpeg_frames(tmp_path / f"cut_{start}.mkv")] == list(range(start, end))
 
 
-@pytest.mark.parametrize("name", ["vfr.mp4", "drop.mp4"])
+@pytest.mark.parametrize("name", ["vfr.mp4", "drop.mp4", "drop.avi"])
 def test_variable_frame_rate_is_placed_by_presentation_time(corpus, name):
     path = corpus(name)
     node = source(path, "30")
@@ -202,6 +210,14 @@ def test_variable_frame_rate_is_placed_by_presentation_time(corpus, name):
     assert len(reference) - 1 <= node.video.frame_count <= len(reference)
     assert got == reference[:len(got)]
     assert got[-1] == (107 if name == "vfr.mp4" else 119)     # the last frame is shown
+
+
+def test_an_avi_with_dropped_frames_stamped_in_decode_order_is_refused_by_name(corpus):
+    """Not "the file is cut short" (an AVI's length counts its empty slots), and no frame misplaced."""
+    res = run_vfx("probe", corpus("drop264.avi"))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "17 of its 120 frame slots are dropped frames" in res.stderr and "transcode it first" in res.stderr
+    assert "cut short" not in res.stderr and "Traceback" not in res.stderr
 
 
 def test_a_phone_clip_on_a_600_tick_clock_keeps_every_frame(corpus):

@@ -142,12 +142,16 @@ def build_index(container, stream) -> FrameIndex:
     n = 0
     first_key = None               # pts of the first keyframe in decode order (discarded or not)
     whole = 0                      # packets read in full
+    slots, same_stamps = 0, True   # AVI: frame slots up to the last packet; whether every pts is its dts
     for packet in container.demux(stream):
         if not packet.size:
             continue
         if packet.is_corrupt:      # cut short by the end of the file
             break
         whole += 1
+        if packet.dts is not None:
+            slots = max(slots, packet.dts + 1)
+        same_stamps = same_stamps and packet.pts == packet.dts
         p = packet.pts if packet.pts is not None else packet.dts
         if p is None:
             exact = False
@@ -168,6 +172,14 @@ def build_index(container, stream) -> FrameIndex:
             key_pts.append(p)
             key_dts.append(packet.dts if packet.dts is not None else p)
     listed = stream.frames or 0    # what the container's own index (an MP4's moov) says it holds
+    if container.format.name == "avi" and whole < listed <= slots:
+        # an AVI's length counts frame slots, dropped frames too; its chunks are numbered in decode
+        # order, which is the presentation order only where each pts is its dts (MJPEG, DV, FFV1)
+        if not same_stamps:
+            raise MediaError(f"{listed - whole} of its {listed} frame slots are dropped frames, and its "
+                             f"{stream.codec_context.name} frames are stamped in decode order, so they cannot "
+                             "be placed exactly; transcode it first (ffmpeg -i IN.avi -c:v ffv1 OUT.mkv)")
+        whole = slots
     if listed > whole:
         raise MediaError(f"the file is cut short: its index lists {listed} video frames, "
                          f"{whole} are in the file (an interrupted copy or download?)")
