@@ -145,6 +145,9 @@ HOSTILE = [
     (["render", "p.toml", "--device", "tpu"], 2, "unknown device 'tpu'"),
     (["farm", "render", "p.toml", "--stats", "inputs/logo.png"], 2, "also read by node 'logo'"),
     (["farm", "render", "p.toml", "--log", "look.cube"], 2, "also read by node 'grade'"),
+    (["farm", "render", "p.toml", "--stats", "out.mkv"], 2, "out.mkv is an output of node 'out'"),   # the render's own
+    (["farm", "render", "p.toml", "--log", "inputs/out.mkv"], 2, "out.mkv is an output of node 'out'"),
+    (["farm", "render", "p.toml", "--log", "t.json", "--stats", "t.json"], 2, "--stats and --log name one file"),
     (["train", "vae", "--data", "logo.png", "--out", "model.safetensors"], 2, "a --data input"),
 ]
 

@@ -68,6 +68,7 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
         for path, option in ((stats, "--stats"), (log_file, "--log")):
             if path:
                 check_output(path, option, graph=graph, pipeline=pipeline)
+        _check_not_an_output(graph, pipeline, {"--stats": stats, "--log": log_file})
     opts = FarmOptions(chunk_size=chunk_size, address=address, workers=workers, cpus_per_task=cpus_per_task,
                        retries=retries, gpu=gpu, resume=resume, keep_segments=keep_segments,
                        log=Path(log_file) if log_file else None)
@@ -142,6 +143,24 @@ def farm_render(pipeline, overrides, device, chunk_size, address, workers, cpus_
                    f"{timings.get('ray_start', 0):.2f}s, stop {timings.get('ray_stop', 0):.2f}s, join "
                    f"{fj.seconds.get('join', 0):.2f}s" + (f", {timings['retries']} retried" if timings.get("retries")
                                                           else ""))
+
+
+def _check_not_an_output(graph, pipeline, files: dict) -> None:
+    """Refuse (exit 2) a --stats or --log file that the render itself writes, or both naming one file."""
+    from ..outputs import UnsafeOutput, resolved
+    wanted = {resolved(path): option for option, path in files.items() if path}
+    if len(wanted) < len([p for p in files.values() if p]):
+        raise UnsafeOutput(f"{pipeline}: --stats and --log name one file; give each its own")
+    folders: dict = {}
+    for enc in graph.encoders:
+        for out in enc.output_paths():
+            folder = folders.get(out.parent)
+            if folder is None:
+                folder = folders[out.parent] = resolved(out.parent)
+            option = wanted.get(folder / out.name)
+            if option is not None:
+                raise UnsafeOutput(f"{pipeline}: option '{option}': {out} is an output of node '{enc.id}'; "
+                                   "refusing to write over it")
 
 
 def _variant_summary(variants, jobs_by_variant=None) -> None:
