@@ -269,3 +269,15 @@ def test_a_transcode_with_trim_never_imports_torch(tmp_path, audio):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
     assert (tmp_path / "out.mp4").exists()
+
+
+def test_loading_the_built_in_plugins_never_imports_torch():
+    """`vfx nodes`, `vfx validate` and a plain transcode load every plugin: none may pull in torch
+    (about a second) at import time; a node imports it when it first renders pixels."""
+    import subprocess
+    import sys
+    code = ("import sys; from vfx.plugins import get_registry; r = get_registry(); "
+            "assert len(r.nodes) > 30; print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

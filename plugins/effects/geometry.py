@@ -17,7 +17,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, opt
-from vfx.ops import noise, resample
+from vfx.ops import resample
 
 #: the ``edges`` choices as ``vfx.ops.resample.warp_affine`` borders
 EDGES = {"transparent": "constant", "clamp": "replicate", "mirror": "reflect"}
@@ -221,6 +221,7 @@ class Shake(_Warp):
         amp = self.values_at("amplitude", frames)
         rot = self.values_at("rotation", frames)
         over = self.values_at("overscan", frames)
+        from vfx.ops import noise           # imports torch: not when the plugin loads
         nx, ny, nr = (noise.fractal1d(x, octaves=o.octaves, seed=self._seed, channel=c) for c in range(3))
         scale = 1.0 + over
         return (amp * nx, amp * ny, rot * nr, scale, scale,
