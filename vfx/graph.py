@@ -253,27 +253,7 @@ def _unwritable_folder(folder: Path) -> str | None:
 
 
 def _topological(nodes: dict[str, Node], refs) -> tuple[list[str], list[str]]:
-    """Node ids, each after its inputs, or ``([], cycle)``; iterative, so a long chain is no problem."""
-    deps = {n: [r for _, r, _ in refs[n] if r in nodes and r != n] for n in nodes}
-    order: list[str] = []
-    state: dict[str, int] = {}          # 1: on the current path, 2: done
-    for root in nodes:
-        if root in state:
-            continue
-        state[root] = 1
-        path, stack = [root], [iter(deps[root])]
-        while stack:
-            for d in stack[-1]:
-                if state.get(d) == 1:
-                    return [], path[path.index(d):]
-                if d not in state:
-                    state[d] = 1
-                    path.append(d)
-                    stack.append(iter(deps[d]))
-                    break
-            else:
-                stack.pop()
-                done = path.pop()
-                state[done] = 2
-                order.append(done)
-    return order, []
+    """Node ids, each after its inputs, or ``([], cycle)``."""
+    from .util.toposort import topological_order
+    order, cycles = topological_order(nodes, lambda n: [r for _, r, _ in refs[n] if r != n])
+    return ([], cycles[0][:-1]) if cycles else (order, [])

@@ -376,39 +376,14 @@ _FAILED = object()
 
 
 def _var_order(variables: dict) -> tuple[list[str], list[list[str]]]:
-    """Var names, each after the vars it uses, and the cycles found (``[a, b, a]``); no recursion."""
-    order: list[str] = []
-    cycles: list[list[str]] = []
-    state: dict[str, int] = {}          # 1: being visited, 2: done
+    """Var names, each after the vars it uses, and the cycles found (``[a, b, a]``)."""
+    from .util.toposort import topological_order
 
     def uses(name):
         value = variables[name]
-        return iter([m.group(1) for m in _VAR.finditer(value)] if isinstance(value, str) else [])
+        return [m.group(1) for m in _VAR.finditer(value)] if isinstance(value, str) else []
 
-    for root in variables:
-        if root in state:
-            continue
-        state[root] = 1
-        path, stack = [root], [uses(root)]
-        while stack:
-            for ref in stack[-1]:
-                if ref not in variables or state.get(ref) == 2:
-                    continue
-                if state.get(ref) == 1:
-                    cycle = path[path.index(ref):] + [ref]
-                    if not any(set(cycle) == set(c) for c in cycles):
-                        cycles.append(cycle)
-                    continue
-                state[ref] = 1
-                path.append(ref)
-                stack.append(uses(ref))
-                break
-            else:
-                stack.pop()
-                done = path.pop()
-                state[done] = 2
-                order.append(done)
-    return order, cycles
+    return topological_order(variables, uses)
 
 
 def _toml_text(value) -> str:
