@@ -291,12 +291,32 @@ def test_farm_export_into_a_folder_with_foreign_files_leaves_them(project, monke
     before = snapshot(project)
     res = vfx("farm", "export", "farm.toml", "--format", "openjd", "-o", "jd", "--segment-dir", seg)
     assert res.returncode == 0, res.stderr
-    assert changed(before, snapshot(project)) == {"segs/manifest.json", "jd/job.template.yaml"}
+    assert changed(before, snapshot(project)) == {"segs/manifest.json", "jd/job.template.yaml",
+                                                  "jd/.vfx-export.json"}
     # a changed pipeline: the old manifest is cleared, still nothing of the user's
     (project / "farm.toml").write_text((project / "farm.toml").read_text().replace("seed = 1", "seed = 2"))
     before = snapshot(project)
     assert vfx("farm", "export", "farm.toml", "--format", "openjd", "-o", "jd", "--segment-dir", seg).returncode == 0
-    assert changed(before, snapshot(project)) - {"jd/job.template.yaml"} == {"segs/manifest.json"}
+    assert changed(before, snapshot(project)) - {"jd/job.template.yaml", "jd/.vfx-export.json"} == \
+        {"segs/manifest.json"}
+
+
+def test_farm_export_replaces_only_job_files_it_wrote(project, monkeypatch):
+    """A job file of the same name that the user wrote, or edited after an export, is refused, not overwritten."""
+    monkeypatch.chdir(project)
+    (project / "cue").mkdir()
+    (project / "cue" / "job.xml").write_text("<my own job/>")
+    before = snapshot(project)
+    res = vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue")
+    assert res.returncode == 2 and "was not written by vfx farm export" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and snapshot(project) == before
+    assert vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue2").returncode == 0
+    assert vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue2").returncode == 0   # its own
+    (project / "cue2" / "job.xml").write_text((project / "cue2" / "job.xml").read_text() + "<!-- my edit -->")
+    before = snapshot(project)
+    res = vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue2")
+    assert res.returncode == 2 and "or was changed since" in res.stderr, res.stderr
+    assert snapshot(project) == before
 
 
 @pytest.mark.parametrize("name, content, fragment", [

@@ -13,6 +13,8 @@ finds another version of the pipeline on the farm refuses to mix its segment in.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shlex
 import sys
@@ -68,8 +70,14 @@ def export_job(pipeline: str, overrides: list[str], fmt: str, chunk_size: int, o
     chunks = plan_chunks(frames, chunk_size)
     out_dir = Path(out_dir or pipeline_path.with_name(f"{pipeline_path.stem}.{fmt}")).resolve()
     check(out_dir, protected, where=f"{job.pipeline}: option '--output'", folder=True)
+    owned = _exported(out_dir)
     for job_file in _FILES[fmt]:
-        check(out_dir / job_file, protected, where=f"{job.pipeline}: option '--output'")
+        where = f"{job.pipeline}: option '--output'"
+        check(out_dir / job_file, protected, where=where)
+        if (out_dir / job_file).exists() and owned.get(job_file) != _digest(out_dir / job_file):
+            from ..outputs import UnsafeOutput
+            raise UnsafeOutput(f"{where}: {out_dir / job_file} was not written by vfx farm export (or was changed "
+                               "since); refusing to overwrite it: export into another folder with -o")
     seg.check_usable(outputs, [c.name for c in chunks], protected=protected)
     manifest = seg.manifest()
     if manifest is not None and manifest.get("hash") != digest:
@@ -94,7 +102,31 @@ def export_job(pipeline: str, overrides: list[str], fmt: str, chunk_size: int, o
         "outputs": [o["path"] for o in outputs.values()],
     }
     writer = {"openjd": _openjd, "opencue": _opencue, "deadline": _deadline}[fmt]
-    return writer(plan, out_dir)
+    written = writer(plan, out_dir)
+    owned.update({p.name: _digest(p) for p in written})
+    _write(out_dir / _RECORD, json.dumps(owned, indent=1, sort_keys=True))
+    return written
+
+
+#: what ``export_job`` wrote into an output folder (file name: SHA-256): only those it may replace
+_RECORD = ".vfx-export.json"
+
+
+def _exported(out_dir: Path) -> dict[str, str]:
+    try:
+        record = json.loads((out_dir / _RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write(path: Path, text: str) -> Path:
+    from ..util.atomic import write_text
+    return write_text(path, text)
 
 
 def _stage_args(plan, stage: str, frames_arg: str | None = None, pipeline="{pipeline}", segdir="{segment_dir}"):
@@ -152,7 +184,7 @@ def _openjd(plan, out_dir: Path) -> list[Path]:
         "steps": steps,
     }
     path = out_dir / "job.template.yaml"
-    path.write_text(yaml.safe_dump(template, sort_keys=False, width=1000))
+    _write(path, yaml.safe_dump(template, sort_keys=False, width=1000))
     return [path]
 
 
@@ -209,7 +241,7 @@ def _opencue(plan, out_dir: Path) -> list[Path]:
                 "    </depend>"]
     xml += ["  </depends>", "</spec>", ""]
     path = out_dir / "job.xml"
-    path.write_text("\n".join(xml))
+    _write(path, "\n".join(xml))
     return [path]
 
 
@@ -250,10 +282,10 @@ def _deadline(plan, out_dir: Path) -> list[Path]:
              "join_job_info.job": join_info, "join_plugin_info.job": join_plugin}
     written = []
     for fname, data in files.items():
-        (out_dir / fname).write_text(kv(data))
+        _write(out_dir / fname, kv(data))
         written.append(out_dir / fname)
     submit = out_dir / "submit.sh"
-    submit.write_text("#!/bin/sh\n# Submit the render job, then the join job depending on it.\n"
+    _write(submit, "#!/bin/sh\n# Submit the render job, then the join job depending on it.\n"
                       "cd \"$(dirname \"$0\")\"\n"
                       "deadlinecommand -SubmitMultipleJobs -dependent \\\n"
                       "  -job render_job_info.job render_plugin_info.job \\\n"
