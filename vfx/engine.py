@@ -228,7 +228,10 @@ def share(node: Node, on: bool = True) -> None:
 
 def _mark_shared(graph: Graph) -> None:
     consumers: dict[str, int] = {}
-    for src, _dst, _opt in graph.edges():
+    for src, dst, option in graph.edges():
+        field = graph.nodes[dst].Options.fields().get(option)
+        if getattr(field, "kind", "video") == "audio":
+            continue         # an audio input (an encoder's ``audio``) never pulls frames
         consumers[src] = consumers.get(src, 0) + 1
     shared = {node_id for node_id in graph.nodes if consumers.get(node_id, 0) > 1}
     shared |= {src.id for node in graph.nodes.values() for src in node.pulled_twice()}

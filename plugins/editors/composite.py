@@ -5,12 +5,11 @@ import numpy as np
 
 import vfx
 from vfx import AudioBuffer, FrameBatch, opt
-from vfx.frames import samples_at
+from vfx.frames import empty_pixels, samples_at
+from vfx.ops.composite import BLENDS, blend, placement
 
 from ._common import _audio_len
 
-
-BLENDS = ("over", "add", "multiply", "screen")
 
 
 class Layer(vfx.Options):
@@ -26,32 +25,15 @@ class Layer(vfx.Options):
 
 
 def blend_into(dst, src, mode: str, opacity: float):
-    """Blend premultiplied ``src`` into ``dst`` in place (same shapes)."""
-    if opacity < 1.0:
-        src = src * opacity
-    sa = src[:, 3:4]
-    if mode == "over":
-        dst.mul_(1 - sa).add_(src)
-    elif mode == "add":
-        da = dst[:, 3:4].clone()
-        dst[:, :3].add_(src[:, :3])
-        dst[:, 3:4] = sa + da * (1 - sa)
-    elif mode == "screen":
-        rgb = src[:, :3] + dst[:, :3] - src[:, :3] * dst[:, :3]
-        dst[:, 3:4] = sa + dst[:, 3:4] * (1 - sa)
-        dst[:, :3] = rgb
-    elif mode == "multiply":
-        da = dst[:, 3:4]
-        rgb = src[:, :3] * dst[:, :3] + src[:, :3] * (1 - da) + dst[:, :3] * (1 - sa)
-        dst[:, 3:4] = sa + da - sa * da
-        dst[:, :3] = rgb
-    return dst
+    """Blend premultiplied ``src`` into ``dst`` in place (same shapes): ``vfx.ops.composite.blend``."""
+    return blend(dst, src, mode, opacity)
 
 
 class Composite(vfx.Editor):
     """Layers stacked bottom to top, each placed, scaled, faded and blended (premultiplied, linear)."""
 
     type = "editor.composite"
+    animated_batches = True
 
     class Options(vfx.Options):
         layers = opt.Table(Layer, shorthand="input",
@@ -80,52 +62,72 @@ class Composite(vfx.Editor):
         self._audible = [] if self.options.audio == "none" else audible
         self.audio = _audio_len(self, count) if self._audible else None
 
-    def _layers(self):
-        """(layer options, node, width, height) with the current (possibly animated) values."""
-        for entry in self.options.layers:
-            node = self.input(entry.input, ref=True)
-            if entry.size:
-                lw, lh = entry.size
-            else:
-                lw = max(1, round(node.video.width * entry.scale))
-                lh = max(1, round(node.video.height * entry.scale))
-            yield entry, node, lw, lh
+    @staticmethod
+    def _size(entry, node):
+        """The (width, height) a layer is drawn at."""
+        if entry.size:
+            return tuple(entry.size)
+        return (max(1, round(node.video.width * entry.scale)), max(1, round(node.video.height * entry.scale)))
 
-    def _covers(self, entry, lw, lh):
-        return (entry.position == (0.0, 0.0) and (lw, lh) == (self.video.width, self.video.height)
-                and entry.opacity == 1.0 and entry.blend == "over")
+    def _covers(self, key):
+        x, y, lw, lh, opacity, mode = key
+        return (x, y) == (0, 0) and (lw, lh) == (self.video.width, self.video.height) and opacity == 1.0 \
+            and mode == "over"
 
     def render(self, indices):
-        import torch
-        from vfx.ops import resample
+        """Each layer is resampled and blended only over the rectangle it covers, clipped to the
+        canvas; an opaque full-frame bottom layer is the canvas itself (no copy when it is owned).
+        Animated layer options are read per frame here (one canvas for the batch)."""
         n, W, H = len(indices), self.video.width, self.video.height
+        fps = self.ctx.settings.fps
         canvas = None
-        for k, (entry, node, lw, lh) in enumerate(self._layers()):
+        for k, entry in enumerate(self.options.layers):
+            node = self.input(entry.input, ref=True)
             local = [i - entry.start for i in indices]
             live = [j for j, li in enumerate(local) if 0 <= li < node.video.frame_count]
             if not live:
                 continue
-            x0, y0 = int(round(entry.position[0])), int(round(entry.position[1]))
-            cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(W, x0 + lw), min(H, y0 + lh)
-            if cx0 >= cx1 or cy0 >= cy1:
-                continue
-            if canvas is None and k == 0 and len(live) == n and self._covers(entry, lw, lh):
+            animated = bool(entry.animations())
+            keys = []           # per live frame: (x, y, width, height, opacity, blend)
+            for j in live:
+                e = entry.at(indices[j], fps) if animated else entry
+                lw, lh = self._size(e, node)
+                keys.append((int(round(e.position[0])), int(round(e.position[1])), lw, lh, float(e.opacity), e.blend))
+            if canvas is None and k == 0 and len(live) == n and all(self._covers(key) for key in keys):
                 canvas = self.pull_writable(node, local)
                 continue
-            batch = self.pull(node, [local[j] for j in live])
-            pixels = resample.resize_batch(batch, lw, lh, self.options.filter, before_linear=self.options.fast_scale)
             if canvas is None:
-                canvas = torch.zeros((n, H, W, 4), device=self.device).permute(0, 3, 1, 2)
-            src = pixels[:, :, cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-            if len(live) == n:
-                blend_into(canvas[:, :, cy0:cy1, cx0:cx1], src, entry.blend, entry.opacity)
-            else:
-                for j_src, j in enumerate(live):
-                    blend_into(canvas[j:j + 1, :, cy0:cy1, cx0:cx1], src[j_src:j_src + 1], entry.blend,
-                               entry.opacity)
+                canvas = self._blank(n)
+            by_size: dict = {}
+            for p, key in enumerate(keys):
+                if placement(key[0], key[1], key[2], key[3], W, H) is not None:
+                    by_size.setdefault(key[2:4], []).append(p)
+            for (lw, lh), ps in by_size.items():
+                self._draw(canvas, node, [live[p] for p in ps], [local[live[p]] for p in ps],
+                           [keys[p] for p in ps], lw, lh)
         if canvas is None:
-            canvas = torch.zeros((n, H, W, 4), device=self.device).permute(0, 3, 1, 2)
-        return FrameBatch(indices, canvas)
+            canvas = self._blank(n)
+        return FrameBatch(indices, canvas, owned=True)      # fresh or handed over: no one else sees it
+
+    def _blank(self, n):
+        """A transparent canvas: channels-last (n, 4, H, W)."""
+        return empty_pixels(n, self.video.height, self.video.width, self.device).zero_()
+
+    def _draw(self, canvas, node, rows, frames, keys, lw, lh):
+        """Layer frames ``frames`` of ``node`` at size (lw, lh), each blended into canvas row
+        ``rows[i]`` at its own ``keys[i]`` (position, opacity, blend), over its rectangle only."""
+        from vfx.ops import resample
+        W, H = self.video.width, self.video.height
+        batch = self.pull(node, frames)
+        pixels = resample.resize_batch(batch, lw, lh, self.options.filter, before_linear=self.options.fast_scale)
+        together = len(set(keys)) == 1 and rows == list(range(rows[0], rows[0] + len(rows)))
+        for i in ([0] if together else range(len(rows))):
+            x, y, _, _, opacity, mode = keys[i]
+            place = placement(x, y, lw, lh, W, H)
+            span = slice(rows[i], rows[i] + len(rows)) if together else slice(rows[i], rows[i] + 1)
+            src = pixels[slice(0, len(rows)) if together else slice(i, i + 1), :,
+                         place.sy:place.sy + place.height, place.sx:place.sx + place.width]
+            blend(canvas[span, :, place.y0:place.y1, place.x0:place.x1], src, mode, opacity)
 
     def render_audio(self, start, count):
         s = self.ctx.settings

@@ -7,5 +7,6 @@ an op takes.
   the 8/16-bit media boundary (``to_linear``, ``from_linear``);
 - ``filters``: the Gaussian blur (``border=``, ``truncate=``), box blur, erode / dilate;
 - ``resample``: resize, box down / bilinear up by integer factors, affine warps, remap;
-- ``lut``: 3-D LUT application.
+- ``lut``: 3-D LUT application;
+- ``composite``: where a layer lands on a canvas, and blending it into that region in place.
 """
