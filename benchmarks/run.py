@@ -5,7 +5,7 @@ separate subprocess (wall time, CPU time, peak RSS of the whole process tree), c
 with PyAV, prints the medians and ratios, and writes them to ``benchmarks/results/`` as JSON and
 markdown. See ``benchmarks/README.md``.
 
-    .venv/bin/python benchmarks/run.py [--repeat 3] [--only W1,W2] [--skip-moviepy]
+    .venv/bin/python benchmarks/run.py [--repeat 3] [--only W1,W2,W2T] [--skip-moviepy]
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ WARM_IMPORTS = "import av, cv2, numpy, torch, moviepy"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs per workload and tool; medians are reported")
-    parser.add_argument("--only", default="", help="comma-separated workloads to run: W1, W2, W3 (or W3-10s, W3-60s)")
+    parser.add_argument("--only", default="", help="comma-separated workloads to run: W1, W2, W2T, W3 (or W3-10s, W3-60s)")
     parser.add_argument("--skip-moviepy", action="store_true", help="run only vfx and the ffmpeg CLI")
     args = parser.parse_args()
     if args.repeat < 1:

@@ -29,6 +29,16 @@ W2_FILTER = ";".join([
     "[ab][2:v]overlay=x=1480:y=40,fade=t=in:st=0:d=1,format=yuv420p[v]",
 ])
 
+#: W2T: W2 with a 72 px title, drawn with the DejaVu Sans that vfx bundles (the same file in every tool)
+TITLE_FONT = BENCH_DIR.parent / "plugins" / "text" / "fonts" / "DejaVuSans.ttf"
+TITLE_TEXT = "Summer Sale"
+W2T_FILTER = ";".join([
+    "[1:v]scale=960:540,format=yuva420p,colorchannelmixer=aa=0.7[b]",
+    "[0:v][b]overlay=x=100:y=100[ab]",
+    f"[ab][2:v]overlay=x=1480:y=40,drawtext=fontfile={TITLE_FONT}:text='{TITLE_TEXT}':fontsize=72:"
+    "fontcolor=white:x=(w-text_w)/2:y=h*0.85-text_h/2,fade=t=in:st=0:d=1,format=yuv420p[v]",
+])
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -85,12 +95,26 @@ def composite(clip_a: Path, clip_b: Path, logo: Path) -> Workload:
     )
 
 
+def titled_composite(clip_a: Path, clip_b: Path, logo: Path) -> Workload:
+    """W2T: W2 with a 72 px title (``source.text`` / ``drawtext`` / ``TextClip``) under the fade."""
+    w2 = composite(clip_a, clip_b, logo)
+    return Workload(
+        name="W2T", group="W2T", frames=W2_FRAMES, pipeline="w2t.toml",
+        summary="W2 + a 72 px title (DejaVu Sans) under the fade",
+        vfx_vars={**w2.vfx_vars, "font": TITLE_FONT},
+        ffmpeg_inputs=w2.ffmpeg_inputs,
+        ffmpeg_graph=["-filter_complex", W2T_FILTER, "-map", "[v]", "-map", "0:a"],
+        moviepy_script="moviepy_w2t.py", moviepy_args=[clip_a, clip_b, logo, TITLE_FONT],
+    )
+
+
 def all_workloads(inputs: dict[str, Path]) -> list[Workload]:
     """Every workload, in the order they run, on the inputs ``media.make_all`` made."""
     return [
         transcode("W1", "W1", "transcode 1080p24 10 s, audio kept", inputs["w1"], W1_INPUT.frames,
                   "w1.toml", "moviepy_w1.py"),
         composite(inputs["w2_a"], inputs["w2_b"], inputs["logo"]),
+        titled_composite(inputs["w2_a"], inputs["w2_b"], inputs["logo"]),
         transcode("W3-10s", "W3", "re-encode 720p30 10 s", inputs["w3_10s"], W3_SHORT.frames,
                   "w3.toml", "moviepy_w3.py"),
         transcode("W3-60s", "W3", "re-encode 720p30 60 s", inputs["w3_60s"], W3_LONG.frames,
