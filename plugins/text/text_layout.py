@@ -500,20 +500,19 @@ def blend(canvas, frames: slice, layer: Layer, x: int, y: int, opacity: float = 
     ``canvas`` is the (N, 4, H, W) premultiplied linear tensor of the batch.
     """
     import torch
+    from vfx.ops.composite import over, placement
     H, W = canvas.shape[2], canvas.shape[3]
     lx, ly = int(round(layer.ox)) + x, int(round(layer.oy)) + y
-    x0, y0, x1, y1 = max(0, lx), max(0, ly), min(W, lx + layer.width), min(H, ly + layer.height)
-    if x0 >= x1 or y0 >= y1 or opacity <= 0:
+    place = placement(lx, ly, layer.width, layer.height, W, H)
+    if place is None or opacity <= 0:
         return
     src = layer.tensor
     if src is None or src.device != canvas.device:
         src = torch.from_numpy(np.ascontiguousarray(layer.pixels)).to(canvas.device).permute(2, 0, 1)
         layer.tensor = src
-    src = src[:, y0 - ly:y1 - ly, x0 - lx:x1 - lx]
-    if opacity < 1.0:
-        src = src * opacity
-    region = canvas[frames, :, y0:y1, x0:x1]
-    region.mul_(1 - src[3:4]).add_(src)
+    region = canvas[frames, :, place.y0:place.y1, place.x0:place.x1]
+    src = src[:, place.sy:place.sy + place.height, place.sx:place.sx + place.width]
+    over(region, src.unsqueeze(0).expand(region.shape[0], -1, -1, -1), opacity)
 
 
 # --- the node side -------------------------------------------------------------------------------
