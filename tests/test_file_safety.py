@@ -149,6 +149,8 @@ HOSTILE = [
     (["farm", "render", "p.toml", "--log", "inputs/out.mkv"], 2, "out.mkv is an output of node 'out'"),
     (["farm", "render", "p.toml", "--log", "t.json", "--stats", "t.json"], 2, "--stats and --log name one file"),
     (["train", "vae", "--data", "logo.png", "--out", "model.safetensors"], 2, "a --data input"),
+    (["train", "vae", "--data", "inputs", "--out", "m.safetensors", "--steps", "1"], 2,
+     "would go to m.samples, inside the --data folder"),                  # its grids would be training data
 ]
 
 

@@ -49,8 +49,8 @@ def train(family, data, out, arch, resolution, latent_dim, channels, steps, batc
         raise click.BadParameter("the model file must end in .safetensors", param_hint="--out")
     from pathlib import Path
     from ..engine import resolve_device
-    from ..models.train import TrainSettings, checkpoint_path, train as run
-    from ..outputs import Protected
+    from ..models.train import TrainSettings, checkpoint_path, samples_dir, train as run
+    from ..outputs import Protected, UnsafeOutput, resolved
     from .common import check_output
     reads = Protected()
     for d in data:
@@ -60,6 +60,12 @@ def train(family, data, out, arch, resolution, latent_dim, channels, steps, batc
     check_output(out, "--out", protected=reads)
     if checkpoint_every:
         check_output(checkpoint_path(out), "--out", protected=reads)
+    folders = {resolved(p) for d in data for p in {d, d.split("=", 1)[-1]} if Path(p).is_dir()}
+    grids = samples_dir(out)
+    inside = next((f for f in folders if f == resolved(grids) or f in resolved(grids).parents), None)
+    if inside is not None:
+        raise UnsafeOutput(f"option '--out': the sample grids of {out} would go to {grids}, inside the --data "
+                           f"folder {inside}, and be read back as training data; write the model elsewhere")
     dev = resolve_device(device)
     settings = TrainSettings(family=family, data=list(data), out=out, architecture=arch, resolution=int(resolution),
                              latent_dim=latent_dim, channels=channels, steps=steps, batch_size=batch_size, lr=lr,
