@@ -34,8 +34,7 @@ LINTED := vfx plugins tests examples benchmarks docs
 
 test: install
 	$(PY) -m ruff check $(LINTED)
-# enabled once the tree is formatted:
-#	$(PY) -m ruff format --check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 	$(BASELINE_CPU) $(PY) -m pytest -q -p no:cacheprovider -m kernel

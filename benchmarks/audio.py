@@ -16,6 +16,7 @@ Writes ``benchmarks/results/audio.md``.
 
     .venv/bin/python benchmarks/audio.py [--repeat 5] [--seconds 180]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,8 @@ RESULT = ROOT / "benchmarks" / "results" / "audio.md"
 
 def pipeline(folder: Path, seconds: int) -> Path:
     path = folder / "audio_bench.toml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         [pipeline]
         width = 64
         height = 36
@@ -57,7 +59,8 @@ def pipeline(folder: Path, seconds: int) -> Path:
         [nodes.sig]
         type = "signal.audio"
         input = "track"
-    """).lstrip())
+    """).lstrip()
+    )
     return path
 
 
@@ -71,12 +74,13 @@ def pipeline_without_track(folder: Path, seconds: int) -> Path:
 def write_wav(path: Path, stereo: np.ndarray, rate: int = 48000) -> None:
     """16-bit PCM WAV through PyAV."""
     import av
+
     data = (np.clip(stereo, -1, 1) * 32767).round().astype(np.int16)
     with av.open(str(path), "w") as out:
         s = out.add_stream("pcm_s16le", rate=rate)
         s.layout = "stereo"
         for pos in range(0, data.shape[1], 48000):
-            chunk = np.ascontiguousarray(data[:, pos:pos + 48000].T.reshape(1, -1))
+            chunk = np.ascontiguousarray(data[:, pos : pos + 48000].T.reshape(1, -1))
             frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="stereo")
             frame.sample_rate, frame.pts = rate, pos
             for p in s.encode(frame):
@@ -118,6 +122,7 @@ def main() -> None:
     from vfx.graph import build_for_preview
     from vfx.pipeline import load
     from vfx_plugins.audio import audio_dsp
+
     configure_threads("cpu")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,12 +137,13 @@ def main() -> None:
         write_wav(tmp / "track.wav", stereo)
         graph = build_for_preview(load(pipeline(tmp, args.seconds)))
         mix, sig = graph.nodes["mix"], graph.nodes["sig"]
-        audio_dsp.analyse(mono[:48000], 48000)             # imports and first-call set-up, not timed
+        audio_dsp.analyse(mono[:48000], 48000)  # imports and first-call set-up, not timed
         rate = 48000
 
         analyse_s, result = median_time(lambda: audio_dsp.analyse(mono, rate), args.repeat)
         stft_s, (times, rms, bands, flux, hop) = median_time(
-            lambda: audio_dsp.stft_levels(mono, rate, [200.0, 2000.0]), args.repeat)
+            lambda: audio_dsp.stft_levels(mono, rate, [200.0, 2000.0]), args.repeat
+        )
         hop_rate = rate / hop
         onset_s, _ = median_time(lambda: audio_dsp.pick_onsets(flux, hop_rate), args.repeat)
         tempo_s, bpm = median_time(lambda: audio_dsp.estimate_tempo(flux, hop_rate), args.repeat)
@@ -147,6 +153,7 @@ def main() -> None:
         def node_first_use():
             sig._result = None
             return sig.analysis()
+
         node_s, table = median_time(node_first_use, args.repeat)
         mix_s, _ = median_time(lambda: mix.audio_samples(0, n), max(1, args.repeat // 2))
 

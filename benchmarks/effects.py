@@ -8,6 +8,7 @@ exists) it reports batch sizes 1, 8 and 32 instead.
 
     .venv/bin/python benchmarks/effects.py [--only effect.blur,effect.glow] [--device cuda] [--repeat 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,17 +31,17 @@ WIDTH, HEIGHT = 1920, 1080
 LUT = Path(__file__).resolve().parent.parent / "pipelines" / "luts" / "warm.cube"
 # options some nodes need to show their work on the measured frames
 SETTINGS = {
-    "effect.explosion": 'at = 0\ncount = 20000',
-    "effect.blur": 'sigma = 20.0',
-    "effect.lightning": 'strikes = [0]\nduration = 400',
-    "effect.fade": 'in = 300\nout = 0',
+    "effect.explosion": "at = 0\ncount = 20000",
+    "effect.blur": "sigma = 20.0",
+    "effect.lightning": "strikes = [0]\nduration = 400",
+    "effect.fade": "in = 300\nout = 0",
     "effect.chroma_key": 'key_color = "#00ff00"\nfeather = 2.0',
-    "effect.transform": 'rotate = 10.0\nscale = 1.1',
+    "effect.transform": "rotate = 10.0\nscale = 1.1",
     "effect.grade": 'exposure = 0.3\ncontrast = 1.2\nsaturation = 1.1\nlut = "LUT"',
 }
 # further rows: the same node with other settings (label: (node type, settings))
 VARIANTS = {
-    "effect.grade (no LUT)": ("effect.grade", 'exposure = 0.3\ncontrast = 1.2\nsaturation = 1.1'),
+    "effect.grade (no LUT)": ("effect.grade", "exposure = 0.3\ncontrast = 1.2\nsaturation = 1.1"),
 }
 
 
@@ -48,16 +49,21 @@ def pipeline(node_type: str, kind: str, extra: str) -> str:
     if kind == "source":
         body = f'[nodes.fx]\ntype = "{node_type}"\n{extra}\n'
     else:
-        body = (f'[nodes.plate]\ntype = "source.testpattern"\npattern = "gradient"\nsweep = false\n'
-                f'[nodes.fx]\ntype = "{node_type}"\ninput = "plate"\n{extra}\n')
-    return textwrap.dedent(f"""
+        body = (
+            f'[nodes.plate]\ntype = "source.testpattern"\npattern = "gradient"\nsweep = false\n'
+            f'[nodes.fx]\ntype = "{node_type}"\ninput = "plate"\n{extra}\n'
+        )
+    return (
+        textwrap.dedent(f"""
         [pipeline]
         width = {WIDTH}
         height = {HEIGHT}
         fps = 24
         duration = 400
         seed = 1
-        """) + body
+        """)
+        + body
+    )
 
 
 #: the first measured frame: not a whole second, where gradient-noise shake sits on a lattice point
@@ -90,16 +96,17 @@ def time_node(node_type: str, device: str, batch: int, repeat: int, extra: str) 
     The CPU time is this thread's (torch and OpenCV run on it, one thread each): it leaves out
     the time other processes on a shared machine take the core away."""
     times, cpu_times = [], []
-    indices = list(range(START, START + batch))      # the same frames each round, caches dropped
+    indices = list(range(START, START + batch))  # the same frames each round, caches dropped
     with one_node(node_type, device, extra) as (node, plate):
         for r in range(repeat + 1):
             if plate is not None:
-                _ = plate.frames(indices).pixels    # the plate is not the effect's cost
+                _ = plate.frames(indices).pixels  # the plate is not the effect's cost
             node.drop_cache()
             t, cpu = time.perf_counter(), time.thread_time()
             _ = node.frames(indices).pixels
             if str(device).startswith("cuda"):
                 import torch
+
                 torch.cuda.synchronize()
             if r:
                 times.append((time.perf_counter() - t) * 1000 / batch)
@@ -112,6 +119,7 @@ def time_encode(repeat: int) -> tuple[float, float]:
 
     The effects run on one thread, so their cost compares with the encoder's CPU time."""
     import av
+
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (HEIGHT, WIDTH, 4), dtype=np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,7 +132,8 @@ def time_encode(repeat: int) -> tuple[float, float]:
         for i in range(count):
             img = np.roll(base, i * 8, axis=1)
             frame = av.VideoFrame.from_ndarray(img, format="rgba").reformat(
-                format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+                format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG"
+            )
             frame.pts = i
             for p in stream.encode(frame):
                 out.mux(p)
@@ -153,8 +162,10 @@ def main() -> None:
     batches = [1, 8, 32] if str(device).startswith("cuda") else [1]
     encode_wall, encode = time_encode(args.repeat)
     cuda = str(device).startswith("cuda")
-    print(f"libx264 veryfast encode of a 1080p frame: {encode:.1f} ms CPU ({encode_wall:.1f} ms wall on "
-          f"all cores); effects below on {device}, one torch thread")
+    print(
+        f"libx264 veryfast encode of a 1080p frame: {encode:.1f} ms CPU ({encode_wall:.1f} ms wall on "
+        f"all cores); effects below on {device}, one torch thread"
+    )
     if cuda:
         header = "node".ljust(24) + "".join(f"{f'ms/frame b={b}':>16}" for b in batches) + f"{'x encode':>10}"
     else:

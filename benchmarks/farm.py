@@ -26,6 +26,7 @@ overlaps rendering and encoding in two threads, which would otherwise spread ove
 Results go to benchmarks/results/farm.md (and farm.json). Timings are only meaningful on a quiet
 machine: the table records the load average before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,8 +97,27 @@ def run(cmd: list[str], env: dict, cores: set[int] | None = None) -> tuple[float
 
 def farm_run(pipeline: Path, name: str, workers: int, chunk: int, env: dict, cores: set[int] | None = None) -> dict:
     stats = WORK / f"{name}.json"
-    wall, _ = run([VFX, "farm", "render", str(pipeline), "--set", f"output={name}.mp4", "--chunk-size", str(chunk),
-                   "--workers", str(workers), "--cpus-per-task", "1", "--stats", str(stats), "--quiet"], env, cores)
+    wall, _ = run(
+        [
+            VFX,
+            "farm",
+            "render",
+            str(pipeline),
+            "--set",
+            f"output={name}.mp4",
+            "--chunk-size",
+            str(chunk),
+            "--workers",
+            str(workers),
+            "--cpus-per-task",
+            "1",
+            "--stats",
+            str(stats),
+            "--quiet",
+        ],
+        env,
+        cores,
+    )
     s = json.loads(stats.read_text())
     job = s["jobs"][0]
     ray_io = s.get("ray_start", 0) + s.get("ray_stop", 0)
@@ -106,12 +126,21 @@ def farm_run(pipeline: Path, name: str, workers: int, chunk: int, env: dict, cor
     def mean(key, sub=None):
         vals = [(r[key][sub] if sub else r[key]) for r in recs]
         return sum(vals) / len(vals) if vals else 0.0
-    return {"wall": wall, "ray_start": s.get("ray_start", 0), "ray_stop": s.get("ray_stop", 0),
-            "render": wall - ray_io, "chunks": len(recs), "join": job["seconds"].get("join", 0),
-            "audio": job["seconds"].get("audio", 0),
-            "chunk_setup": mean("seconds", "setup"), "chunk_render": mean("seconds", "render"),
-            "chunk_check": mean("seconds", "check"), "chunk_task": mean("task_seconds"),
-            "chunk_driver": mean("driver_seconds")}
+
+    return {
+        "wall": wall,
+        "ray_start": s.get("ray_start", 0),
+        "ray_stop": s.get("ray_stop", 0),
+        "render": wall - ray_io,
+        "chunks": len(recs),
+        "join": job["seconds"].get("join", 0),
+        "audio": job["seconds"].get("audio", 0),
+        "chunk_setup": mean("seconds", "setup"),
+        "chunk_render": mean("seconds", "render"),
+        "chunk_check": mean("seconds", "check"),
+        "chunk_task": mean("task_seconds"),
+        "chunk_driver": mean("driver_seconds"),
+    }
 
 
 def loadavg() -> str:
@@ -134,10 +163,8 @@ def main(argv=None) -> None:
     width, height = map(int, args.size.lower().split("x"))
     WORK.mkdir(parents=True, exist_ok=True)
     pipeline = WORK / "farm_bench.toml"
-    pipeline.write_text(PIPELINE.format(width=width, height=height, seconds=args.seconds,
-                                        radius=max(8, width // 24)))
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0",
-               PYTHONUNBUFFERED="1")
+    pipeline.write_text(PIPELINE.format(width=width, height=height, seconds=args.seconds, radius=max(8, width // 24)))
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
     before = loadavg()
     frames = round(args.seconds * 24)
     print(f"farm benchmark: {width}x{height}, {frames} frames, chunks of {args.chunk_size}; load {before}")
@@ -145,12 +172,15 @@ def main(argv=None) -> None:
     # One worker is held to one core by CPU affinity (the engine overlaps rendering and encoding in
     # two threads, so a thread count alone would let it use both); `vfx render` gets the same core.
     one_core = {sorted(os.sched_getaffinity(0))[0]}
-    local_wall, _ = run([VFX, "render", str(pipeline), "--set", "output=local.mp4", "--threads", "1", "--quiet"],
-                        env, one_core)
+    local_wall, _ = run(
+        [VFX, "render", str(pipeline), "--set", "output=local.mp4", "--threads", "1", "--quiet"], env, one_core
+    )
     print(f"  vfx render            {local_wall:8.2f} s")
     one = farm_run(pipeline, "farm1", 1, args.chunk_size, env, one_core)
-    print(f"  farm, 1 worker        {one['wall']:8.2f} s (render {one['render']:.2f} s, ray start "
-          f"{one['ray_start']:.2f} s, stop {one['ray_stop']:.2f} s)")
+    print(
+        f"  farm, 1 worker        {one['wall']:8.2f} s (render {one['render']:.2f} s, ray start "
+        f"{one['ray_start']:.2f} s, stop {one['ray_stop']:.2f} s)"
+    )
     two = farm_run(pipeline, "farm2", 2, args.chunk_size, env)
     print(f"  farm, 2 workers       {two['wall']:8.2f} s (render {two['render']:.2f} s)")
     after = loadavg()
@@ -192,21 +222,43 @@ def main(argv=None) -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in (("1 worker", one), ("2 workers", two)):
-        lines.append(f"| {name} | {r['chunks']} | {r['chunk_setup']:.3f} | {r['chunk_render']:.3f} | "
-                     f"{r['chunk_check']:.3f} | {r['chunk_task']:.3f} | {r['chunk_driver']:.3f} | {r['audio']:.3f} | "
-                     f"{r['join']:.3f} |")
+        lines.append(
+            f"| {name} | {r['chunks']} | {r['chunk_setup']:.3f} | {r['chunk_render']:.3f} | "
+            f"{r['chunk_check']:.3f} | {r['chunk_task']:.3f} | {r['chunk_driver']:.3f} | {r['audio']:.3f} | "
+            f"{r['join']:.3f} |"
+        )
     busy = max(float(x) for x in (before.split() + after.split()) if x != "?") if "?" not in before else 0
     if busy > 0.5 * (os.cpu_count() or 1):
-        lines += ["", f"**The machine was busy (load average up to {busy:.1f} on {os.cpu_count()} cores): these "
-                  "timings say nothing about scaling or overhead. Re-run on a quiet machine.**"]
-    lines += ["", "Per-chunk overhead = task time less render time (graph set-up, segment check and the "
-              "record); the first chunk on each worker also pays the worker's start and its imports (torch), "
-              "which the driver's submit-to-result time shows.", ""]
+        lines += [
+            "",
+            f"**The machine was busy (load average up to {busy:.1f} on {os.cpu_count()} cores): these "
+            "timings say nothing about scaling or overhead. Re-run on a quiet machine.**",
+        ]
+    lines += [
+        "",
+        "Per-chunk overhead = task time less render time (graph set-up, segment check and the "
+        "record); the first chunk on each worker also pays the worker's start and its imports (torch), "
+        "which the driver's submit-to-result time shows.",
+        "",
+    ]
     Path(args.out).write_text("\n".join(lines))
-    (Path(args.out).with_suffix(".json")).write_text(json.dumps(
-        {"local": local_wall, "farm1": one, "farm2": two, "scaling": scaling, "overhead": overhead,
-         "load_before": before, "load_after": after, "size": [width, height], "frames": frames,
-         "chunk_size": args.chunk_size}, indent=1))
+    (Path(args.out).with_suffix(".json")).write_text(
+        json.dumps(
+            {
+                "local": local_wall,
+                "farm1": one,
+                "farm2": two,
+                "scaling": scaling,
+                "overhead": overhead,
+                "load_before": before,
+                "load_after": after,
+                "size": [width, height],
+                "frames": frames,
+                "chunk_size": args.chunk_size,
+            },
+            indent=1,
+        )
+    )
     print(f"scaling {scaling:.2f}x, overhead {overhead * 100:+.1f}%, ray start+stop {ray_io:.2f} s -> {args.out}")
 
 

@@ -20,6 +20,7 @@ the node renders.
     .venv/bin/python benchmarks/generators.py                 # everything, writes results/generators.md
     .venv/bin/python benchmarks/generators.py --device cpu --repeat 3 --skip-e2e
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,6 +57,7 @@ RESOLUTIONS = (64, 128)
 
 # ------------------------------------------------------------------------------------ models
 
+
 def pick_models(folder: Path) -> dict[tuple[str, int], tuple[Path, str]]:
     """(family, resolution) -> (model file, description): shipped where possible, else untrained."""
     shipped_dir = ROOT / "plugins" / "generators" / "models"
@@ -67,8 +69,10 @@ def pick_models(folder: Path) -> dict[tuple[str, int], tuple[Path, str]]:
             cfg = read_config(path)
         except Exception:
             continue
-        key = (cfg.get("family") or ("gan" if cfg.get("architecture") == "dcgan_sn" else "vae"),
-               int(cfg.get("resolution", 0)))
+        key = (
+            cfg.get("family") or ("gan" if cfg.get("architecture") == "dcgan_sn" else "vae"),
+            int(cfg.get("resolution", 0)),
+        )
         shipped.setdefault(key, (path, f"shipped '{path.stem}' ({cfg.get('architecture')})"))
     out = {}
     for family, arch in ARCHS.items():
@@ -85,12 +89,14 @@ def pick_models(folder: Path) -> dict[tuple[str, int], tuple[Path, str]]:
 
 def describe_model(path: Path) -> str:
     from vfx.models import load_model
+
     m = load_model(path)
     params = sum(p.numel() for p in m.parameters())
     return f"latent {m.latent_dim}, {params / 1e6:.2f} M parameters"
 
 
 # ------------------------------------------------------------------------------------ GPU sampling
+
 
 class GpuSampler:
     """Samples the GPU's utilisation (percent) every ``interval`` seconds in a thread."""
@@ -107,8 +113,12 @@ class GpuSampler:
             pass
         if self._smi:
             try:
-                out = subprocess.run([self._smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
-                                      "-i", "0"], capture_output=True, text=True, timeout=2).stdout
+                out = subprocess.run(
+                    [self._smi, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", "0"],
+                    capture_output=True,
+                    text=True,
+                    timeout=2,
+                ).stdout
                 return float(out.strip().splitlines()[0])
             except Exception:
                 return None
@@ -141,16 +151,18 @@ def sync(device):
 
 # ------------------------------------------------------------------------------------ measurements
 
+
 def bench_forward(path: Path, device: str, batch: int, repeat: int) -> dict:
     """Frames/s of ``model.generate`` alone (float32 on the CPU, autocast like the node on CUDA)."""
     from vfx.models import load_model
     import contextlib
+
     model = load_model(path, device=device)
     z = torch.randn(batch, model.latent_dim, device=device)
     labels = torch.zeros(batch, dtype=torch.long, device=device) if model.num_classes else None
     if str(device).startswith("cuda"):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        ctx = lambda: torch.autocast("cuda", dtype=dtype)        # noqa: E731
+        ctx = lambda: torch.autocast("cuda", dtype=dtype)  # noqa: E731
     else:
         ctx = contextlib.nullcontext
     times, cpu = [], []
@@ -221,7 +233,8 @@ def make_plate(seconds: int) -> Path:
     if plate.is_file():
         return plate
     p = WORK / "plate.toml"
-    p.write_text(textwrap.dedent(f"""
+    p.write_text(
+        textwrap.dedent(f"""
         [pipeline]
         width = 1920
         height = 1080
@@ -237,7 +250,8 @@ def make_plate(seconds: int) -> Path:
         codec = "h264"
         crf = 18
         preset = "veryfast"
-        """))
+        """)
+    )
     subprocess.run([VFX, "render", "-q", str(p)], check=True)
     return plate
 
@@ -248,24 +262,31 @@ def e2e_pipeline(plate: Path, model: Path | str | None, family: str, out: Path) 
     if model == "color":
         gen = '[nodes.gen]\ntype = "source.color"\ncolor = "#402010"\n'
     else:
-        gen = "" if model is None else textwrap.dedent(f"""
+        gen = (
+            ""
+            if model is None
+            else textwrap.dedent(f"""
             [nodes.gen]
             type = "generator.{family}"
             model = "{model}"
             period = "1s"
             """)
+        )
     layers = '["plate"]' if model is None else '["plate", { input = "gen", blend = "screen", opacity = 0.8 }]'
-    return textwrap.dedent(f"""
+    return (
+        textwrap.dedent(f"""
         [pipeline]
         width = 1920
         height = 1080
         fps = 24
-        duration = "{plate.stem.split('_')[1]}"
+        duration = "{plate.stem.split("_")[1]}"
         seed = 2
         [nodes.plate]
         type = "source.video"
         path = "{plate}"
-        """) + gen + textwrap.dedent(f"""
+        """)
+        + gen
+        + textwrap.dedent(f"""
         [nodes.comp]
         type = "editor.composite"
         layers = {layers}
@@ -277,6 +298,7 @@ def e2e_pipeline(plate: Path, model: Path | str | None, family: str, out: Path) 
         crf = 20
         preset = "veryfast"
         """)
+    )
 
 
 def bench_e2e(plate: Path, model: Path | str | None, family: str, device: str, batch: int | None) -> dict:
@@ -300,6 +322,7 @@ def bench_e2e(plate: Path, model: Path | str | None, family: str, device: str, b
 
 # ------------------------------------------------------------------------------------ report
 
+
 def fmt(v, digits=1):
     return "-" if v is None else f"{v:,.{digits}f}"
 
@@ -315,8 +338,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
-    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else \
-        (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    devices = (
+        ["cpu"]
+        if args.device == "cpu"
+        else ["cuda"]
+        if args.device == "cuda"
+        else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    )
     WORK.mkdir(parents=True, exist_ok=True)
     models = pick_models(WORK)
     results: dict = {"forward": {}, "node": {}, "e2e": []}
@@ -333,78 +361,109 @@ def main() -> None:
                 n = bench_node(path, family, device, b, args.repeat)
                 results["forward"][(device, family, res, b)] = f
                 results["node"][(device, family, res, b)] = n
-                log(f"{device} {family} {res}x{res} batch {b:>3}: forward {f['fps']:9.1f} fps, "
-                    f"node@1080p {n['fps']:7.1f} fps" + (f" (GPU {fmt(n.get('gpu_util'), 0)}%)" if 'gpu_util' in n else ""))
+                log(
+                    f"{device} {family} {res}x{res} batch {b:>3}: forward {f['fps']:9.1f} fps, "
+                    f"node@1080p {n['fps']:7.1f} fps"
+                    + (f" (GPU {fmt(n.get('gpu_util'), 0)}%)" if "gpu_util" in n else "")
+                )
         results.setdefault("threads", {})[device] = threads
 
     if not args.skip_e2e:
         plate = make_plate(args.e2e_seconds)
         for device in devices:
-            runs = [("plate only (no generator)", None, "gan", None),
-                    ("plate + flat colour layer (composite cost, no generator)", "color", "gan", 8)]
+            runs = [
+                ("plate only (no generator)", None, "gan", None),
+                ("plate + flat colour layer (composite cost, no generator)", "color", "gan", 8),
+            ]
             for (family, res), (path, _what) in models.items():
                 if res == 64 or family == "gan":
                     runs.append((f"{family} {res}x{res}", path, family, 8))
             runs.append(("gan 64x64, engine's default batch", models[("gan", 64)][0], "gan", None))
             rounds: dict = {}
-            for _ in range(args.e2e_repeat):          # interleaved, so drift in the load hits every run alike
+            for _ in range(args.e2e_repeat):  # interleaved, so drift in the load hits every run alike
                 for label, path, family, batch in runs:
                     r = bench_e2e(plate, path, family, device, batch)
                     rounds.setdefault(label, []).append(r)
-                    log(f"e2e {device} {label}: {r['fps']:.1f} fps (batch {r['batch']}, {r['frames']} frames, "
-                        f"render {r['render_s']:.1f}s, process {r['wall_s']:.1f}s, CPU {r['cpu_s']:.1f}s)")
+                    log(
+                        f"e2e {device} {label}: {r['fps']:.1f} fps (batch {r['batch']}, {r['frames']} frames, "
+                        f"render {r['render_s']:.1f}s, process {r['wall_s']:.1f}s, CPU {r['cpu_s']:.1f}s)"
+                    )
             for label, rs in rounds.items():
                 med = {k: statistics.median(r[k] for r in rs) for k in ("fps", "render_s", "wall_s", "cpu_s")}
                 results["e2e"].append({**rs[0], **med, "device": device, "label": label, "runs": len(rs)})
 
     # --- markdown ---
     load_avg = " / ".join(f"{v:.1f}" for v in __import__("os").getloadavg())
-    md = ["# Generator benchmarks", "",
-          f"`.venv/bin/python benchmarks/generators.py {' '.join(sys.argv[1:])}`, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
-          f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, torch {torch.__version__}"
-          + (f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else ", no CUDA device")
-          + f"; load average at the end {load_avg}.", "",
-          "**Noisy numbers**: the CPU is 2 cores shared with other engineers' jobs while this ran; torch uses "
-          f"the engine's thread budget ({', '.join(f'{d}: {t} thread(s)' for d, t in results['threads'].items())}). "
-          "Medians of the timed repetitions; compare rows within one run, not across runs.", "",
-          "Models:", ""]
+    md = [
+        "# Generator benchmarks",
+        "",
+        f"`.venv/bin/python benchmarks/generators.py {' '.join(sys.argv[1:])}`, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, torch {torch.__version__}"
+        + (f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else ", no CUDA device")
+        + f"; load average at the end {load_avg}.",
+        "",
+        "**Noisy numbers**: the CPU is 2 cores shared with other engineers' jobs while this ran; torch uses "
+        f"the engine's thread budget ({', '.join(f'{d}: {t} thread(s)' for d, t in results['threads'].items())}). "
+        "Medians of the timed repetitions; compare rows within one run, not across runs.",
+        "",
+        "Models:",
+        "",
+    ]
     for (family, res), (path, what) in models.items():
         md.append(f"- {family} {res}x{res}: {what}, {describe_model(path)}")
-    md += ["", "## Frames per second by batch size", "",
-           "*forward*: `model.generate(z)` alone (CPU float32; CUDA autocast). *node@1080p*: "
-           "`node.frames()` of a 1920x1080 node with `chunk` = batch: latent walk, one forward pass, "
-           "sRGB to linear, bicubic upscale to 1080p (fill), output RGBA float32. Each cell: wall-clock fps "
-           "(in brackets: frames per CPU-second of this process, less sensitive to other people's load).", ""]
+    md += [
+        "",
+        "## Frames per second by batch size",
+        "",
+        "*forward*: `model.generate(z)` alone (CPU float32; CUDA autocast). *node@1080p*: "
+        "`node.frames()` of a 1920x1080 node with `chunk` = batch: latent walk, one forward pass, "
+        "sRGB to linear, bicubic upscale to 1080p (fill), output RGBA float32. Each cell: wall-clock fps "
+        "(in brackets: frames per CPU-second of this process, less sensitive to other people's load).",
+        "",
+    ]
     for device in devices:
         header = "| model | " + " | ".join(f"b={b} forward | b={b} node@1080p" for b in batches) + " |"
         md += [f"### {device}", "", header, "|" + " --- |" * (1 + 2 * len(batches))]
-        for (family, res) in models:
+        for family, res in models:
             cells = []
             for b in batches:
                 f = results["forward"][(device, family, res, b)]
                 n = results["node"][(device, family, res, b)]
                 util = f", GPU {fmt(n['gpu_util'], 0)}%" if n.get("gpu_util") is not None else ""
-                cells += [f"{fmt(f['fps'], 0)} ({fmt(f['cpu_fps'], 0)})", f"{fmt(n['fps'])} ({fmt(n['cpu_fps'])}{util})"]
+                cells += [
+                    f"{fmt(f['fps'], 0)} ({fmt(f['cpu_fps'], 0)})",
+                    f"{fmt(n['fps'])} ({fmt(n['cpu_fps'])}{util})",
+                ]
             md.append(f"| {family} {res}x{res} | " + " | ".join(cells) + " |")
         md.append("")
     if results["e2e"]:
-        md += ["## End to end: `vfx render`, 1080p24 generator layer over an H.264 plate, to H.264", "",
-               f"{args.e2e_seconds} s plate (decoded H.264 zone plate), the generator layer composited with "
-               "`blend = \"screen\"`, opacity 0.8, encoded with libx264 veryfast crf 20. *fps* is the engine's "
-               "(render time); *process* is the wall time of the whole `vfx render` (start-up and model loading "
-               "included); *CPU ms/frame* is the process's user+system CPU time (all threads, start-up "
-               "included) per frame. Medians of the interleaved rounds.", "",
-               "| device | pipeline | batch | frames | fps | process s | CPU ms/frame |",
-               "| --- | --- | --- | --- | --- | --- | --- |"]
+        md += [
+            "## End to end: `vfx render`, 1080p24 generator layer over an H.264 plate, to H.264",
+            "",
+            f"{args.e2e_seconds} s plate (decoded H.264 zone plate), the generator layer composited with "
+            '`blend = "screen"`, opacity 0.8, encoded with libx264 veryfast crf 20. *fps* is the engine\'s '
+            "(render time); *process* is the wall time of the whole `vfx render` (start-up and model loading "
+            "included); *CPU ms/frame* is the process's user+system CPU time (all threads, start-up "
+            "included) per frame. Medians of the interleaved rounds.",
+            "",
+            "| device | pipeline | batch | frames | fps | process s | CPU ms/frame |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for r in results["e2e"]:
-            md.append(f"| {r['device']} | {r['label']} | {r['batch']} | {r['frames']} | {r['fps']:.1f} | "
-                      f"{r['wall_s']:.1f} | {1000 * r['cpu_s'] / r['frames']:.0f} |")
+            md.append(
+                f"| {r['device']} | {r['label']} | {r['batch']} | {r['frames']} | {r['fps']:.1f} | "
+                f"{r['wall_s']:.1f} | {1000 * r['cpu_s'] / r['frames']:.0f} |"
+            )
         md.append("")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(md))
-    raw = {"forward": {"|".join(map(str, k)): v for k, v in results["forward"].items()},
-           "node": {"|".join(map(str, k)): v for k, v in results["node"].items()}, "e2e": results["e2e"]}
+    raw = {
+        "forward": {"|".join(map(str, k)): v for k, v in results["forward"].items()},
+        "node": {"|".join(map(str, k)): v for k, v in results["node"].items()},
+        "e2e": results["e2e"],
+    }
     args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     log(f"wrote {args.out}")
 

@@ -1,4 +1,5 @@
 """W1 in MoviePy 2.x: re-encode a file, audio kept.  Usage: moviepy_w1.py INPUT OUTPUT"""
+
 import sys
 
 from moviepy import VideoFileClip

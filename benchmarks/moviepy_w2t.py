@@ -6,6 +6,7 @@ Written as a MoviePy user who knows it would: the bottom clip fills the frame, s
 draws on it (``use_bgclip=True``) instead of on a blank canvas. Audio: clip A's only (set on the
 composite: with ``use_bgclip`` MoviePy leaves the bottom clip's audio out).
 """
+
 import sys
 
 from moviepy import CompositeVideoClip, ImageClip, TextClip, VideoFileClip
@@ -19,13 +20,18 @@ TITLE = "Summer Sale"
 
 def main(clip_a: str, clip_b: str, logo_path: str, font: str, output: str) -> None:
     a = VideoFileClip(clip_a).subclipped(0, SECONDS)
-    b = (VideoFileClip(clip_b, audio=False).subclipped(0, SECONDS)
-         .resized((960, 540)).with_opacity(0.7).with_position((100, 100)))
+    b = (
+        VideoFileClip(clip_b, audio=False)
+        .subclipped(0, SECONDS)
+        .resized((960, 540))
+        .with_opacity(0.7)
+        .with_position((100, 100))
+    )
     logo = ImageClip(logo_path).with_duration(SECONDS).with_position((1480, 40))
     title = TextClip(font=font, text=TITLE, font_size=72, color="white").with_duration(SECONDS)
     title = title.with_position(("center", round(a.h * 0.85 - title.h / 2)))
     comp = CompositeVideoClip([a, b, logo, title], size=a.size, use_bgclip=True)
-    comp = comp.with_audio(a.audio).with_effects([effects.FadeIn(1)])    # use_bgclip drops the bottom's audio
+    comp = comp.with_audio(a.audio).with_effects([effects.FadeIn(1)])  # use_bgclip drops the bottom's audio
     write_mp4(comp, output)
     for clip in (a, b):
         clip.close()

@@ -2,6 +2,7 @@
 
 Usage: moviepy_w3.py INPUT OUTPUT
 """
+
 import sys
 
 from moviepy_w1 import main

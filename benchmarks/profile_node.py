@@ -6,6 +6,7 @@ that took the most time (self CPU time, and CUDA time on a GPU).
 
     .venv/bin/python benchmarks/profile_node.py background.mountains [--device cuda] [--batch 8] [--rows 25]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ def main() -> None:
     cuda = str(device).startswith("cuda")
     indices = list(range(START, START + args.batch))
     with one_node(args.node_type, device, SETTINGS.get(args.node_type, "")) as (node, plate):
-        for _ in range(2):                            # warm-up
+        for _ in range(2):  # warm-up
             if plate is not None:
                 _ = plate.frames(indices).pixels
             node.drop_cache()

@@ -7,6 +7,7 @@ markdown. See ``benchmarks/README.md``.
 
     .venv/bin/python benchmarks/run.py [--repeat 3] [--only W1,W2,W2T] [--skip-moviepy]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ WARM_IMPORTS = "import av, cv2, numpy, torch, moviepy"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs per workload and tool; medians are reported")
-    parser.add_argument("--only", default="", help="comma-separated workloads to run: W1, W2, W2T, W3 (or W3-10s, W3-60s)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated workloads to run: W1, W2, W2T, W3 (or W3-10s, W3-60s)"
+    )
     parser.add_argument("--skip-moviepy", action="store_true", help="run only vfx and the ffmpeg CLI")
     args = parser.parse_args()
     if args.repeat < 1:
@@ -48,8 +51,10 @@ def select(workloads: list[Workload], only: str) -> list[Workload]:
         return workloads
     known = {name.upper(): name for w in workloads for name in (w.group, w.name)}
     if wanted - known.keys():
-        sys.exit(f"--only: unknown workload(s) {', '.join(sorted(wanted - known.keys()))}; "
-                 f"choose from {', '.join(sorted(set(known.values())))}")
+        sys.exit(
+            f"--only: unknown workload(s) {', '.join(sorted(wanted - known.keys()))}; "
+            f"choose from {', '.join(sorted(set(known.values())))}"
+        )
     return [w for w in workloads if {w.group.upper(), w.name.upper()} & wanted]
 
 
@@ -77,8 +82,12 @@ def run_once(workload: Workload, tool: str, attempt: int) -> Measurement:
     log = WORK / "logs" / f"{workload.name}_{tool}_{attempt}.log"
     measured = run_measured(workload.command(tool, output), log)
     status = "" if measured.returncode == 0 else f"  FAILED (exit {measured.returncode}, see {log})"
-    print(f"  {workload.name:7} {tool:8} run {attempt}: {measured.wall_s:7.2f} s  "
-          f"{measured.peak_rss_mib:6.0f} MiB{status}", file=sys.stderr, flush=True)
+    print(
+        f"  {workload.name:7} {tool:8} run {attempt}: {measured.wall_s:7.2f} s  "
+        f"{measured.peak_rss_mib:6.0f} MiB{status}",
+        file=sys.stderr,
+        flush=True,
+    )
     return measured
 
 
@@ -94,8 +103,9 @@ def run_all(workloads: list[Workload], tools: list[str], repeat: int) -> dict[tu
     return raw
 
 
-def summarize_all(workloads: list[Workload], tools: list[str],
-                  raw: dict[tuple[str, str], list[Measurement]]) -> list[report.Summary]:
+def summarize_all(
+    workloads: list[Workload], tools: list[str], raw: dict[tuple[str, str], list[Measurement]]
+) -> list[report.Summary]:
     """Medians per workload and tool, with what the probe found wrong in the last output."""
     summaries = []
     for workload in workloads:
@@ -103,16 +113,16 @@ def summarize_all(workloads: list[Workload], tools: list[str],
             problems = verify.problems(output_path(workload, tool), workload.frames)
             for problem in problems:
                 print(f"WARNING: {workload.name} {tool}: {problem}", file=sys.stderr)
-            summaries.append(report.summarize(workload.name, tool, workload.frames,
-                                              raw[workload.name, tool], problems))
+            summaries.append(report.summarize(workload.name, tool, workload.frames, raw[workload.name, tool], problems))
     return summaries
 
 
 def environment(args: argparse.Namespace, workloads: list[Workload], tools: list[str]) -> dict:
     """The machine, the versions and the options of this run."""
     ffmpeg_version = subprocess.run([media.FFMPEG, "-version"], capture_output=True, text=True).stdout
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                            cwd=BENCH_DIR).stdout.strip()
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=BENCH_DIR
+    ).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "commit": commit or None,
@@ -148,19 +158,24 @@ def package_version(name: str) -> str | None:
 def markdown_header(meta: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["packages"].items() if v)
     workloads = "\n".join(f"- **{name}**: {summary}" for name, summary in meta["workloads"].items())
-    return (f"# vfx benchmark, {meta['date']}\n\n"
-            f"{meta['cpu']}, {meta['cores']} cores, {meta['memory_gib']} GiB; commit {meta['commit']}; "
-            f"median of {meta['repeat']} run(s).\n\n{meta['ffmpeg']}; Python {meta['python']}, {versions}.\n\n"
-            f"{workloads}")
+    return (
+        f"# vfx benchmark, {meta['date']}\n\n"
+        f"{meta['cpu']}, {meta['cores']} cores, {meta['memory_gib']} GiB; commit {meta['commit']}; "
+        f"median of {meta['repeat']} run(s).\n\n{meta['ffmpeg']}; Python {meta['python']}, {versions}.\n\n"
+        f"{workloads}"
+    )
 
 
-def write_results(meta: dict, summaries: list[report.Summary],
-                  raw: dict[tuple[str, str], list[Measurement]]) -> list[Path]:
+def write_results(
+    meta: dict, summaries: list[report.Summary], raw: dict[tuple[str, str], list[Measurement]]
+) -> list[Path]:
     """The JSON and markdown reports, stamped with the time and copied to ``latest.*``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    body = {"json": json.dumps(report.to_json(summaries, raw, meta), indent=2) + "\n",
-            "md": report.render_markdown(summaries, markdown_header(meta))}
+    body = {
+        "json": json.dumps(report.to_json(summaries, raw, meta), indent=2) + "\n",
+        "md": report.render_markdown(summaries, markdown_header(meta)),
+    }
     written = []
     for suffix, text in body.items():
         for name in (f"bench-{stamp}.{suffix}", f"latest.{suffix}"):

@@ -10,6 +10,7 @@ seeks through ``VideoReader``, checking each frame's timestamp. ``--old-decode``
 ``vfx/media/decode.py`` (``git show REV:vfx/media/decode.py > old.py``) with the constant-rate
 ``VideoReader(path, out_fps, frame_count, src_fps)`` of before the index, to compare.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,35 @@ INPUTS = ROOT / "work" / "inputs"
 
 def inputs() -> list[Path]:
     import imageio_ffmpeg
+
     ff = imageio_ffmpeg.get_ffmpeg_exe()
     mp4, ts = INPUTS / "seek_1080p.mp4", INPUTS / "seek_1080p.ts"
     INPUTS.mkdir(parents=True, exist_ok=True)
     if not mp4.exists():
-        subprocess.run([ff, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30:d=60",
-                        "-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-g", "60", "-bf", "3",
-                        str(mp4)], check=True)
+        subprocess.run(
+            [
+                ff,
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=s=1920x1080:r=30:d=60",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-crf",
+                "20",
+                "-g",
+                "60",
+                "-bf",
+                "3",
+                str(mp4),
+            ],
+            check=True,
+        )
     if not ts.exists():
         subprocess.run([ff, "-y", "-loglevel", "error", "-i", str(mp4), "-c", "copy", str(ts)], check=True)
     return [mp4, ts]
@@ -51,6 +74,7 @@ def main():
     os.environ["VFX_CACHE_DIR"] = cache
     from vfx.media import index as index_module
     from vfx.media.decode import VideoReader
+
     old = None
     if args.old_decode:
         spec = importlib.util.spec_from_file_location("vfx.media._old_decode", args.old_decode)
@@ -72,9 +96,11 @@ def main():
         disk = time.perf_counter() - t
         n = len(index)
         build = min(builds)
-        print(f"{path.name}: {n} frames, {path.stat().st_size / 1e6:.0f} MB; index {build * 1000:.0f} ms "
-              f"(median of 3: {sorted(builds)[1] * 1000:.0f} ms; {build * 10:.1f} s per 10 min), "
-              f"from the disk cache {disk * 1000:.1f} ms")
+        print(
+            f"{path.name}: {n} frames, {path.stat().st_size / 1e6:.0f} MB; index {build * 1000:.0f} ms "
+            f"(median of 3: {sorted(builds)[1] * 1000:.0f} ms; {build * 10:.1f} s per 10 min), "
+            f"from the disk cache {disk * 1000:.1f} ms"
+        )
         rng = random.Random(7)
         wanted = [rng.randrange(n) for _ in range(args.seeks)]
         readers = [("indexed", lambda path=path, index=index: VideoReader(path, index, Fraction(30)))]

@@ -14,6 +14,7 @@ Reports the median seconds of each and the ratios to ``plain``, and writes
 
     .venv/bin/python benchmarks/text.py [--repeat 3] [--seconds 10] [--no-composite]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TEXT_NODES = ("title", "role", "captions", "comp")      # comp: only in text_composite
+TEXT_NODES = ("title", "role", "captions", "comp")  # comp: only in text_composite
 
 SRT = """1
 00:00:01,000 --> 00:00:03,000
@@ -124,10 +125,17 @@ def pipeline(variant: str, seconds: float) -> str:
     if variant == "plain":
         return text + OUT.format(last="plate", name=variant)
     if variant == "text":
-        return (text + TITLE.format(title_input='input = "plate"', role_input='input = "title"',
-                                    captions_input='input = "role"') + OUT.format(last="captions", name=variant))
-    return (text + TITLE.format(title_input="", role_input="", captions_input="") + COMPOSITE
-            + OUT.format(last="comp", name=variant))
+        return (
+            text
+            + TITLE.format(title_input='input = "plate"', role_input='input = "title"', captions_input='input = "role"')
+            + OUT.format(last="captions", name=variant)
+        )
+    return (
+        text
+        + TITLE.format(title_input="", role_input="", captions_input="")
+        + COMPOSITE
+        + OUT.format(last="comp", name=variant)
+    )
 
 
 def instrument(graph) -> dict[str, float]:
@@ -135,6 +143,7 @@ def instrument(graph) -> dict[str, float]:
     own: dict[str, float] = {}
     stack: list[float] = []
     for node in graph.nodes.values():
+
         def timed(indices, _frames=node.frames, _id=node.id):
             t0 = time.thread_time()
             stack.append(0.0)
@@ -146,6 +155,7 @@ def instrument(graph) -> dict[str, float]:
                 own[_id] = own.get(_id, 0.0) + total - inner
                 if stack:
                     stack[-1] += total
+
         node.frames = timed
     return own
 
@@ -155,6 +165,7 @@ def render_once(path: Path) -> tuple[float, float, dict[str, float]]:
     from vfx.engine import RenderOptions, render
     from vfx.graph import build
     from vfx.pipeline import load
+
     t0, c0 = time.perf_counter(), time.process_time()
     graph = build(load(path))
     own = instrument(graph)
@@ -179,7 +190,7 @@ def main(argv=None) -> int:
         for v in variants:
             paths[v] = folder / f"{v}.toml"
             paths[v].write_text(pipeline(v, args.seconds))
-        warm = folder / "warm.toml"                     # imports, font loading, codec start-up
+        warm = folder / "warm.toml"  # imports, font loading, codec start-up
         warm.write_text(pipeline("text", 2).replace('path = "text.mp4"', 'path = "warm.mp4"'))
         render_once(warm)
         for r in range(args.repeat):
@@ -190,8 +201,11 @@ def main(argv=None) -> int:
                 cpu[v].append(used)
                 text_own = sum(t for n, t in own.items() if n in TEXT_NODES)
                 node_cpu[v].append(text_own)
-                print(f"round {r + 1}: {v:15s} {seconds:7.2f} s wall {used:7.2f} s CPU, text nodes' own CPU "
-                      f"{text_own:.2f} s ({', '.join(f'{n} {t:.2f}' for n, t in own.items())})", flush=True)
+                print(
+                    f"round {r + 1}: {v:15s} {seconds:7.2f} s wall {used:7.2f} s CPU, text nodes' own CPU "
+                    f"{text_own:.2f} s ({', '.join(f'{n} {t:.2f}' for n, t in own.items())})",
+                    flush=True,
+                )
     base = statistics.median(times["plain"])
     base_cpu = statistics.median(cpu["plain"])
     rows = []
@@ -213,18 +227,23 @@ def main(argv=None) -> int:
     ]
     for v, med, ratio, med_cpu, ratio_cpu, runs in rows:
         own = statistics.median(node_cpu[v])
-        lines.append(f"| {v} | {med:.2f} | {ratio:.3f} | {med_cpu:.2f} | {ratio_cpu:.3f} | {own:.2f} "
-                     f"({own / base_cpu:.1%}) | {', '.join(f'{t:.2f}' for t in runs)} | "
-                     f"{', '.join(f'{t:.2f}' for t in cpu[v])} |")
-    lines += ["", "- plain: gradient plate with a moving sweep bar -> libx264 (crf 20).",
-              "- text: + title (typewriter in, fade out, outline, shadow), staggered slide-in subtitle line, "
-              "4 SRT captions on a box; each text node draws over its input.",
-              "- text_composite: the same text nodes as transparent full-frame layers in editor.composite.",
-              "- text nodes' own CPU: time spent inside the title, role and captions nodes (and the composite, in text_composite) themselves (their "
-              "inputs' time taken out; pulling a writable copy of the plate included), measured per thread, so "
-              "it does not depend on how busy the machine is.",
-              f"- requirement: text / plain < 1.10: wall {rows[1][2]:.3f}, CPU {rows[1][4]:.3f} -> "
-              f"{'met' if max(rows[1][2], rows[1][4]) < 1.10 else 'met on CPU time' if rows[1][4] < 1.10 else 'NOT met'}."]
+        lines.append(
+            f"| {v} | {med:.2f} | {ratio:.3f} | {med_cpu:.2f} | {ratio_cpu:.3f} | {own:.2f} "
+            f"({own / base_cpu:.1%}) | {', '.join(f'{t:.2f}' for t in runs)} | "
+            f"{', '.join(f'{t:.2f}' for t in cpu[v])} |"
+        )
+    lines += [
+        "",
+        "- plain: gradient plate with a moving sweep bar -> libx264 (crf 20).",
+        "- text: + title (typewriter in, fade out, outline, shadow), staggered slide-in subtitle line, "
+        "4 SRT captions on a box; each text node draws over its input.",
+        "- text_composite: the same text nodes as transparent full-frame layers in editor.composite.",
+        "- text nodes' own CPU: time spent inside the title, role and captions nodes (and the composite, in text_composite) themselves (their "
+        "inputs' time taken out; pulling a writable copy of the plate included), measured per thread, so "
+        "it does not depend on how busy the machine is.",
+        f"- requirement: text / plain < 1.10: wall {rows[1][2]:.3f}, CPU {rows[1][4]:.3f} -> "
+        f"{'met' if max(rows[1][2], rows[1][4]) < 1.10 else 'met on CPU time' if rows[1][4] < 1.10 else 'NOT met'}.",
+    ]
     report = "\n".join(lines) + "\n"
     print(report)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ The data is what ``vfx nodes --json`` prints: each class's ``type``, ``kind`` an
 itself (the built-in plugins) are listed, so the page does not depend on which third-party
 plugins happen to be installed; ``--all`` lists every registered type.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,10 @@ def _options_table(options: list[dict], lines: list[str], heading: str = "option
     for o in options:
         constraints = o.get("constraints", "")
         animatable = "yes" if o.get("animatable") else ""
-        lines.append(f"| `{o['name']}` | {_cell(o['type'])} | {_default(o)} | "
-                     f"{_cell(constraints) if constraints else ''} | {animatable} | {_cell(o['doc'])} |")
+        lines.append(
+            f"| `{o['name']}` | {_cell(o['type'])} | {_default(o)} | "
+            f"{_cell(constraints) if constraints else ''} | {animatable} | {_cell(o['doc'])} |"
+        )
         if o.get("fields"):
             nested.append((o["name"], o["fields"]))
     return nested
@@ -81,6 +84,7 @@ def collect(include_all: bool = False) -> list[dict]:
     """Every node type's schema (type, kind, plugin, package, group, doc, options), sorted by group
     (the built-in sub-packages first, in ``GROUP_ORDER``) and type."""
     from vfx.plugins import get_registry, plugin_infos
+
     reg = get_registry()
     packages = {p["name"]: p["package"] for p in plugin_infos()}
     out = []
@@ -89,10 +93,18 @@ def collect(include_all: bool = False) -> list[dict]:
         package = packages.get(plugin, "")
         if not include_all and package != "vfx":
             continue
-        out.append({"type": type_name, "kind": cls.kind, "plugin": plugin, "package": package,
-                    "group": _group(cls, plugin),
-                    "doc": inspect.cleandoc(cls.__doc__ or ""), "options": cls.Options.describe(),
-                    "max_batch": cls.max_batch})
+        out.append(
+            {
+                "type": type_name,
+                "kind": cls.kind,
+                "plugin": plugin,
+                "package": package,
+                "group": _group(cls, plugin),
+                "doc": inspect.cleandoc(cls.__doc__ or ""),
+                "options": cls.Options.describe(),
+                "max_batch": cls.max_batch,
+            }
+        )
     rank = {k: i for i, k in enumerate(GROUP_ORDER)}
     out.sort(key=lambda s: (rank.get(s["group"], len(rank)), s["group"], s["type"]))
     return out
@@ -105,11 +117,14 @@ def render(schemas: list[dict], include_all: bool = False) -> str:
         "",
         "# Node reference",
         "",
-        ("Every node type registered in this environment, built-in or from a plugin."
-         if include_all else
-         "Every node type that ships with vfx, by built-in plugin (one per folder of `plugins/`: "
-         + ", ".join(f"`{g}`" for g in GROUP_ORDER) + "). "
-         "Node types from third-party plugins are described by `vfx nodes TYPE` once the plugin is installed."),
+        (
+            "Every node type registered in this environment, built-in or from a plugin."
+            if include_all
+            else "Every node type that ships with vfx, by built-in plugin (one per folder of `plugins/`: "
+            + ", ".join(f"`{g}`" for g in GROUP_ORDER)
+            + "). "
+            "Node types from third-party plugins are described by `vfx nodes TYPE` once the plugin is installed."
+        ),
         "",
         "A node is a table `[nodes.ID]` in a pipeline with a `type` and the options below; see "
         "[pipeline-format.md](pipeline-format.md) for how values are written (times, colours, paths, "
@@ -130,8 +145,14 @@ def render(schemas: list[dict], include_all: bool = False) -> str:
             current = s["group"]
             lines += ["", f"## {current.title()}"]
         origin = f"plugin `{s['plugin']}`" + (f" (package `{s['package']}`)" if s["package"] else "")
-        lines += ["", f"### {s['type']}", "", f"*{s['kind']}*, from {origin}."
-                  + (f" Takes at most {s['max_batch']} frames per call." if s["max_batch"] else ""), ""]
+        lines += [
+            "",
+            f"### {s['type']}",
+            "",
+            f"*{s['kind']}*, from {origin}."
+            + (f" Takes at most {s['max_batch']} frames per call." if s["max_batch"] else ""),
+            "",
+        ]
         if s["doc"]:
             lines += [_md(s["doc"]), ""]
         nested = _options_table(s["options"], lines)
@@ -153,6 +174,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="only check that the output is up to date")
     args = parser.parse_args(argv)
     from vfx.plugins import get_registry
+
     failures = get_registry().failures
     for f in failures:
         print(f"warning: plugin '{f.name}' failed: {f.error}", file=sys.stderr)

@@ -1,4 +1,5 @@
 """Shared fixtures: media made on the fly with PyAV, pipelines written into tmp folders."""
+
 from __future__ import annotations
 
 import os
@@ -26,19 +27,28 @@ def index_color(i: int) -> tuple[int, int, int]:
 def decode_index(rgb: np.ndarray) -> int:
     """Inverse of ``index_color`` from the mean of a frame's centre."""
     h, w, _ = rgb.shape
-    r, g, _ = rgb[h // 4: 3 * h // 4, w // 4: 3 * w // 4].reshape(-1, 3).mean(0)
+    r, g, _ = rgb[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3).mean(0)
     return int(round((r - 16) / 16)) + 14 * int(round((g - 16) / 16))
 
 
-def make_video(path: Path, frames: int = 48, size=(128, 72), fps=24, codec="libx264", pix_fmt="yuv420p",
-               audio_freq: float | None = 440.0, sample_rate=48000, gop: int | None = 12) -> Path:
+def make_video(
+    path: Path,
+    frames: int = 48,
+    size=(128, 72),
+    fps=24,
+    codec="libx264",
+    pix_fmt="yuv420p",
+    audio_freq: float | None = 440.0,
+    sample_rate=48000,
+    gop: int | None = 12,
+) -> Path:
     """A clip whose frame i is filled with ``index_color(i)``, plus an optional sine track."""
     path = Path(path)
     with av.open(str(path), "w") as out:
         v = out.add_stream(codec, rate=fps)
         v.width, v.height = size
         v.pix_fmt = pix_fmt
-        if pix_fmt.startswith("yuv"):        # converted with BT.709 below, so tagged so (untagged SD reads as 601)
+        if pix_fmt.startswith("yuv"):  # converted with BT.709 below, so tagged so (untagged SD reads as 601)
             v.codec_context.colorspace, v.codec_context.color_range = 1, 1
         if gop and codec == "libx264":
             v.codec_context.gop_size = gop
@@ -51,8 +61,11 @@ def make_video(path: Path, frames: int = 48, size=(128, 72), fps=24, codec="libx
             img = np.zeros((size[1], size[0], 3), np.uint8)
             img[:] = index_color(i)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame = frame.reformat(format=pix_fmt, dst_colorspace="ITU709") if pix_fmt.startswith("yuv") else \
-                frame.reformat(format=pix_fmt)
+            frame = (
+                frame.reformat(format=pix_fmt, dst_colorspace="ITU709")
+                if pix_fmt.startswith("yuv")
+                else frame.reformat(format=pix_fmt)
+            )
             frame.pts = i
             for p in v.encode(frame):
                 out.mux(p)
@@ -66,8 +79,9 @@ def make_video(path: Path, frames: int = 48, size=(128, 72), fps=24, codec="libx
             pos = 0
             while pos < total:
                 n = min(1024, total - pos)
-                f = av.AudioFrame.from_ndarray(np.ascontiguousarray(data[:, pos:pos + n]), format="fltp",
-                                               layout="stereo")
+                f = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(data[:, pos : pos + n]), format="fltp", layout="stereo"
+                )
                 f.sample_rate = sample_rate
                 f.pts = pos
                 for p in a.encode(f):
@@ -112,12 +126,16 @@ def stream_info(path: Path) -> dict:
         v = c.streams.video[0] if c.streams.video else None
         a = c.streams.audio[0] if c.streams.audio else None
         frames = sum(1 for _ in c.decode(video=0)) if v else 0
-        return {"frames": frames, "width": v.codec_context.width if v else None,
-                "height": v.codec_context.height if v else None,
-                "fps": v.average_rate if v else None, "codec": v.codec_context.name if v else None,
-                "pix_fmt": v.codec_context.pix_fmt if v else None,
-                "audio_codec": a.codec_context.name if a else None,
-                "sample_rate": a.codec_context.sample_rate if a else None}
+        return {
+            "frames": frames,
+            "width": v.codec_context.width if v else None,
+            "height": v.codec_context.height if v else None,
+            "fps": v.average_rate if v else None,
+            "codec": v.codec_context.name if v else None,
+            "pix_fmt": v.codec_context.pix_fmt if v else None,
+            "audio_codec": a.codec_context.name if a else None,
+            "sample_rate": a.codec_context.sample_rate if a else None,
+        }
 
 
 class TensorClip(vfx.Source):
@@ -130,6 +148,7 @@ class TensorClip(vfx.Source):
 
     def __init__(self, pixels, count: int | None = None, fps: int = 24, has_alpha: bool = True):
         import torch
+
         super().__init__("src", vfx.Options(), NodeContext("src", PipelineSettings()))
         self.pixels = pixels.contiguous(memory_format=torch.channels_last)
         n, _, h, w = pixels.shape
@@ -144,6 +163,7 @@ class TensorClip(vfx.Source):
 def make_node(cls, src, seed: int = 0, node_id: str = "fx", base_dir: Path = Path("."), **options):
     """A configured node of ``cls`` reading ``src`` as its input, options given as in a pipeline."""
     from vfx.options import ParseContext
+
     parsed = cls.Options.from_mapping({"input": "src", **options}, ParseContext(base_dir=base_dir))
     node = cls(node_id, parsed, NodeContext(node_id, PipelineSettings(seed=seed)))
     node.connect({"input": src})
@@ -188,8 +208,8 @@ def ray_cluster():
     os.environ["RAY_memory_monitor_refresh_ms"] = "0"
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 0,
-                                                            "include_dashboard": False})
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 0, "include_dashboard": False})
     cluster.gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
     ray.init(address=cluster.address, log_to_driver=False)
     yield cluster
@@ -201,6 +221,7 @@ def ray_cluster():
 def synthetic_images(tmp_path_factory) -> Path:
     """A folder of 24 small PNGs (coloured discs on a dark ground) for training tests."""
     from PIL import Image
+
     folder = tmp_path_factory.mktemp("train_images")
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:24, :24]

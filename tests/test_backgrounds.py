@@ -1,4 +1,5 @@
 """Procedural backdrops: sizes, determinism, random access, and what each picture must look like."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,7 @@ def lum(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def lin(hex_color: str) -> torch.Tensor:
-    c = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    c = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     return torch.tensor(srgb_to_linear(np.array(c)), dtype=torch.float32)
 
 
@@ -88,7 +89,9 @@ def test_size_and_duration_options(tmp_path):
 
 
 def test_sky_gradient_zenith_on_top_horizon_below(tmp_path):
-    px = pixels(tmp_path, """
+    px = pixels(
+        tmp_path,
+        """
 [nodes.bg]
 type = "background.sky"
 zenith = "#1a3d80"
@@ -97,7 +100,8 @@ clouds = 0
 sun_size = 0
 sun_glow = 0
 haze = 0
-""")[0, :3]
+""",
+    )[0, :3]
     z, hz = lin("#1a3d80").view(3, 1), lin("#e0c8a0").view(3, 1)
     top = px[:, :3].reshape(3, -1)
     bottom = px[:, -3:].reshape(3, -1)
@@ -121,7 +125,7 @@ sun_position = [0.25, 0.3]
     cloudy = pixels(tmp_path, base + "clouds = 0.8\nsun_size = 0\nsun_glow = 0\n")[0, :3]
     clear_nosun = pixels(tmp_path, base + "clouds = 0\nsun_size = 0\nsun_glow = 0\n")[0, :3]
     # clouds are whiter (less saturated) than the blue sky they cover
-    sat = lambda p: (p.max(0).values - p.min(0).values)   # noqa: E731
+    sat = lambda p: p.max(0).values - p.min(0).values  # noqa: E731
     assert sat(cloudy)[: H // 2].mean() < 0.7 * sat(clear_nosun)[: H // 2].mean()
 
 
@@ -149,7 +153,7 @@ def test_mountains_snow_and_atmospheric_perspective(tmp_path):
     assert set(layers.unique().tolist()) >= {-1, 0, 3}
     white = (px.min(0).values > 0.55) & ((px.max(0).values - px.min(0).values) < 0.15)
     mountain = layers >= 0
-    assert (white & mountain).sum() > 20                 # snow caps
+    assert (white & mountain).sum() > 20  # snow caps
     # the snow sits high up: above the middle of the mountain area
     ys = torch.nonzero(white & mountain)[:, 0].float()
     ms = torch.nonzero(mountain)[:, 0].float()
@@ -160,33 +164,37 @@ def test_mountains_snow_and_atmospheric_perspective(tmp_path):
     assert (far - haze).norm(dim=0).mean() < (near - haze).norm(dim=0).mean()
     ln, lf = lum(near[:, None]), lum(far[:, None])
     assert ln.mean() < lf.mean()
-    assert ln.std() / ln.mean() > lf.std() / lf.mean()   # contrast: relative spread of luminance
+    assert ln.std() / ln.mean() > lf.std() / lf.mean()  # contrast: relative spread of luminance
 
-    canyon = graph(tmp_path, '[nodes.bg]\ntype = "background.mountains"\nlook = "canyon"\nclouds = 0\n',
-                   size=(256, 144)).nodes["bg"]
+    canyon = graph(
+        tmp_path, '[nodes.bg]\ntype = "background.mountains"\nlook = "canyon"\nclouds = 0\n', size=(256, 144)
+    ).nodes["bg"]
     cpx = canyon.frames([0]).pixels[0, :3]
     cl = canyon.layer_map(0)
     cwhite = (cpx.min(0).values > 0.55) & ((cpx.max(0).values - cpx.min(0).values) < 0.15)
-    assert (cwhite & (cl >= 0)).sum() == 0              # no snow in the canyon
+    assert (cwhite & (cl >= 0)).sum() == 0  # no snow in the canyon
     rock = cpx[:, cl >= 0]
-    assert (rock[0] > rock[2]).float().mean() > 0.95     # red/orange rock
+    assert (rock[0] > rock[2]).float().mean() > 0.95  # red/orange rock
 
 
 def test_mountains_colour_overrides_and_parallax(tmp_path):
-    g = graph(tmp_path, """
+    g = graph(
+        tmp_path,
+        """
 [nodes.bg]
 type = "background.mountains"
 rock_color = "#203020"
 snowline = 1.0
 clouds = 0
 offset = { keyframes = [[0, 0.0], [5, 1.0]] }
-""")
+""",
+    )
     node = g.nodes["bg"]
     px = node.frames([0, 5]).pixels
     near = node.layer_map(0) == node.options.layers - 1
     rock = px[0, :3][:, near]
-    assert (rock[1] > rock[0]).float().mean() > 0.9      # green rock, as asked
-    assert (px[0] - px[1]).abs().mean() > 1e-3           # the ranges slid sideways
+    assert (rock[1] > rock[0]).float().mean() > 0.9  # green rock, as asked
+    assert (px[0] - px[1]).abs().mean() > 1e-3  # the ranges slid sideways
     assert torch.equal(node.frames([5]).pixels[0], px[1])
 
 
@@ -205,9 +213,9 @@ def test_starfield_twinkles_in_place_and_drifts(tmp_path):
     nodes = '[nodes.bg]\ntype = "background.starfield"\ntwinkle = 1.0\nglow = 0\n'
     a, b = pixels(tmp_path, nodes, frames=(0, 12), size=(320, 180))[:, :3]
     La, Lb = lum(a), lum(b)
-    assert (La - Lb).abs().max() > 0.02                  # brightness changes...
+    assert (La - Lb).abs().max() > 0.02  # brightness changes...
     sa, sb = La > 0.05, Lb > 0.05
-    assert (sa & sb).sum() > 0.5 * min(sa.sum(), sb.sum())   # ...but stars stay put
+    assert (sa & sb).sum() > 0.5 * min(sa.sum(), sb.sum())  # ...but stars stay put
     drift = nodes + "drift = [0.2, 0.0]\n"
     c, d = pixels(tmp_path, drift, frames=(0, 12), size=(320, 180))[:, :3]
     sc, sd = lum(c) > 0.05, lum(d) > 0.05
@@ -219,8 +227,8 @@ def test_starfield_twinkles_in_place_and_drifts(tmp_path):
 def test_nebula_has_coloured_gas_and_stars(tmp_path):
     px = pixels(tmp_path, '[nodes.bg]\ntype = "background.nebula"\nintensity = 2.0\n', size=(256, 144))[0, :3]
     sat = px.max(0).values - px.min(0).values
-    assert (sat > 0.05).float().mean() > 0.05            # coloured gas somewhere
-    assert (lum(px) > 0.1).sum() > 10                    # stars
+    assert (sat > 0.05).float().mean() > 0.05  # coloured gas somewhere
+    assert (lum(px) > 0.1).sum() > 10  # stars
     dark = pixels(tmp_path, '[nodes.bg]\ntype = "background.nebula"\nintensity = 0\ndensity = 0\ndust = 0\n')[0, :3]
     bg = lin("#020208").view(3, 1, 1)
     assert torch.allclose(dark, bg.expand_as(dark), atol=1e-6)
@@ -230,29 +238,42 @@ def _srgb(px):
     return torch.where(px <= 0.0031308, px * 12.92, 1.055 * px.clamp(min=1e-12) ** (1 / 2.4) - 0.055)
 
 
-@pytest.mark.parametrize("basis,lo,hi", [("perlin", 0.4, 0.6), ("simplex", 0.4, 0.6), ("fbm", 0.45, 0.55),
-                                         ("worley", 0.3, 0.6), ("turbulence", 0.1, 0.4), ("ridged", 0.3, 0.8)])
+@pytest.mark.parametrize(
+    "basis,lo,hi",
+    [
+        ("perlin", 0.4, 0.6),
+        ("simplex", 0.4, 0.6),
+        ("fbm", 0.45, 0.55),
+        ("worley", 0.3, 0.6),
+        ("turbulence", 0.1, 0.4),
+        ("ridged", 0.3, 0.8),
+    ],
+)
 def test_noise_statistics(tmp_path, basis, lo, hi):
-    px = pixels(tmp_path, f'[nodes.bg]\ntype = "background.noise"\nbasis = "{basis}"\nscale = 12\n',
-                size=(256, 144))[0, :3]
+    px = pixels(tmp_path, f'[nodes.bg]\ntype = "background.noise"\nbasis = "{basis}"\nscale = 12\n', size=(256, 144))[
+        0, :3
+    ]
     v = _srgb(px[0])
-    assert torch.allclose(px[0], px[1]) and torch.allclose(px[1], px[2])   # grey
+    assert torch.allclose(px[0], px[1]) and torch.allclose(px[1], px[2])  # grey
     assert lo < float(v.mean()) < hi
     assert float(v.std()) > 0.03
     assert v.min() >= 0 and v.max() <= 1
 
 
 def test_noise_colours_contrast_and_speed(tmp_path):
-    px = pixels(tmp_path, """
+    px = pixels(
+        tmp_path,
+        """
 [nodes.bg]
 type = "background.noise"
 basis = "perlin"
 color_a = "#ff0000"
 color_b = "#0000ff"
 contrast = 3.0
-""")[0, :3]
+""",
+    )[0, :3]
     assert px[1].abs().max() < 1e-6
-    assert (px[0] > 0.99).any() and (px[2] > 0.99).any()     # contrast pushes both ends to the colours
+    assert (px[0] > 0.99).any() and (px[2] > 0.99).any()  # contrast pushes both ends to the colours
     flat = pixels(tmp_path, '[nodes.bg]\ntype = "background.noise"\ncontrast = 0\n')[0, :3]
     assert torch.allclose(flat, torch.full_like(flat, float(srgb_to_linear(0.5))), atol=1e-5)
     still = pixels(tmp_path, '[nodes.bg]\ntype = "background.noise"\nspeed = 0\n', frames=(0, 5))
@@ -282,17 +303,20 @@ sun_position = { keyframes = [[0, [0.2, 0.8]], [5, [0.6, 0.2]]] }
     assert lum(batch[2, :3])[:4].mean() > lum(batch[0, :3])[:4].mean()
 
 
-@pytest.mark.parametrize("body,option", [
-    ('type = "background.mountains"\nlook = "snowie"\n', "look"),
-    ('type = "background.mountains"\nlayers = 0\n', "layers"),
-    ('type = "background.mountains"\nlayers = { keyframes = [[0, 2], [5, 3]] }\n', "layers"),
-    ('type = "background.noise"\nbasis = "perlinn"\n', "basis"),
-    ('type = "background.sky"\nclouds = 2\n', "clouds"),
-    ('type = "background.starfield"\ndrift = [1]\n', "drift"),
-    ('type = "background.nebula"\ncolor_a = "nope"\n', "color_a"),
-    ('type = "background.sky"\nsize = [0, 10]\n', "size"),
-    ('type = "background.mountains"\nhorizon = 0.1\nheight = 0.9\n', "height"),
-])
+@pytest.mark.parametrize(
+    "body,option",
+    [
+        ('type = "background.mountains"\nlook = "snowie"\n', "look"),
+        ('type = "background.mountains"\nlayers = 0\n', "layers"),
+        ('type = "background.mountains"\nlayers = { keyframes = [[0, 2], [5, 3]] }\n', "layers"),
+        ('type = "background.noise"\nbasis = "perlinn"\n', "basis"),
+        ('type = "background.sky"\nclouds = 2\n', "clouds"),
+        ('type = "background.starfield"\ndrift = [1]\n', "drift"),
+        ('type = "background.nebula"\ncolor_a = "nope"\n', "color_a"),
+        ('type = "background.sky"\nsize = [0, 10]\n', "size"),
+        ('type = "background.mountains"\nhorizon = 0.1\nheight = 0.9\n', "height"),
+    ],
+)
 def test_validation_errors_name_node_and_option(tmp_path, body, option):
     with pytest.raises(PipelineError) as info:
         graph(tmp_path, "[nodes.backdrop]\n" + body)

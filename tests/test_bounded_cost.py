@@ -4,6 +4,7 @@ message naming the file, the node and the option, touching nothing but the decla
 
 Peak memory is the measured maximum RSS of the vfx process (``ru_maxrss`` of a wrapper's child).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,16 +27,21 @@ from conftest import VFX, decode_frames, make_png, write_pipeline
 MB = 1 << 20
 #: generous peak-RSS bounds: the interpreter with torch imported is ~300 MB
 SMALL = 700 * MB
-_WRAPPER = ("import json, resource, subprocess, sys\n"
-            "p = subprocess.run(sys.argv[2:], capture_output=True, text=True, timeout=120)\n"
-            "json.dump({'rc': p.returncode, 'out': p.stdout + p.stderr,\n"
-            "           'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024},\n"
-            "          open(sys.argv[1], 'w'))\n")
+_WRAPPER = (
+    "import json, resource, subprocess, sys\n"
+    "p = subprocess.run(sys.argv[2:], capture_output=True, text=True, timeout=120)\n"
+    "json.dump({'rc': p.returncode, 'out': p.stdout + p.stderr,\n"
+    "           'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024},\n"
+    "          open(sys.argv[1], 'w'))\n"
+)
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run(folder: Path, *args, rc: int, fragments=(), outputs=(), max_rss: int = SMALL, env=None) -> str:
@@ -44,8 +50,13 @@ def run(folder: Path, *args, rc: int, fragments=(), outputs=(), max_rss: int = S
     folder = Path(folder)
     before = _snapshot(folder)
     report = folder.parent / f"{folder.name}-run.json"
-    subprocess.run([sys.executable, "-c", _WRAPPER, str(report), VFX, *map(str, args)], cwd=folder, check=True,
-                   timeout=150, env=dict(os.environ, VFX_MAX_FRAMES="1000000000", **(env or {})))
+    subprocess.run(
+        [sys.executable, "-c", _WRAPPER, str(report), VFX, *map(str, args)],
+        cwd=folder,
+        check=True,
+        timeout=150,
+        env=dict(os.environ, VFX_MAX_FRAMES="1000000000", **(env or {})),
+    )
     result = json.loads(report.read_text())
     out = result["out"]
     assert result["rc"] == rc, out
@@ -69,8 +80,10 @@ def grey_png(path: Path, level: int, size=(16, 16), alpha: int = 255) -> Path:
 
 def huge_png(path: Path, width: int, height: int) -> Path:
     """A 1-bit grey PNG of ``width`` x ``height``, all black: a few tens of kB on disk."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     comp = zlib.compressobj(9)
     row = b"\0" * (1 + (width + 7) // 8)
     idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
@@ -106,8 +119,13 @@ def sequence(tmp_path, numbers, pattern="img/f_%04d.png", options="", alpha=None
 # ------------------------------------------------------------------------------------ image sequences
 def test_a_pattern_that_matches_nothing_names_the_pattern_and_option(tmp_path):
     p = sequence(tmp_path, [])
-    run(tmp_path, "validate", p, rc=2, fragments=["p.toml", "node 'seq'", "option 'path'",
-                                                   "no file matches the pattern", "f_%04d.png"])
+    run(
+        tmp_path,
+        "validate",
+        p,
+        rc=2,
+        fragments=["p.toml", "node 'seq'", "option 'path'", "no file matches the pattern", "f_%04d.png"],
+    )
     p = write_pipeline(tmp_path, SEQUENCE.format(pattern="nowhere/f_%04d.png", options=""))
     run(tmp_path, "render", "-q", p, rc=2, fragments=["node 'seq'", "option 'path'", "does not exist"])
     # a file numbered in another width is not part of the sequence
@@ -118,8 +136,14 @@ def test_a_pattern_that_matches_nothing_names_the_pattern_and_option(tmp_path):
 
 def test_a_gap_is_an_error_naming_the_first_missing_number(tmp_path):
     p = sequence(tmp_path, [0, 1, 2, 4, 5, 7])
-    run(tmp_path, "render", "-q", p, rc=2, fragments=["p.toml", "node 'seq'", "option 'path'",
-                                                     "image number 3 is missing", "f_0003.png", 'gaps = "hold"'])
+    run(
+        tmp_path,
+        "render",
+        "-q",
+        p,
+        rc=2,
+        fragments=["p.toml", "node 'seq'", "option 'path'", "image number 3 is missing", "f_0003.png", 'gaps = "hold"'],
+    )
     write_pipeline(tmp_path, SEQUENCE.format(pattern="img/f_%04d.png", options="start_number = 9"))
     run(tmp_path, "validate", p, rc=2, fragments=["option 'start_number'", "no image number 9", "0 to 7"])
 
@@ -135,17 +159,28 @@ def test_gaps_hold_shows_the_image_before_the_gap(tmp_path):
 def test_alpha_only_when_the_images_use_it_or_when_asked(tmp_path):
     def has_alpha(options="", alpha=None, folder="a"):
         (tmp_path / folder).mkdir()
-        return build_for_preview(load(sequence(tmp_path / folder, [1, 2, 3], options=options, alpha=alpha))) \
-            .nodes["seq"].video.has_alpha
-    assert has_alpha(folder="opaque") is False                  # RGBA files, every pixel opaque
+        return (
+            build_for_preview(load(sequence(tmp_path / folder, [1, 2, 3], options=options, alpha=alpha)))
+            .nodes["seq"]
+            .video.has_alpha
+        )
+
+    assert has_alpha(folder="opaque") is False  # RGBA files, every pixel opaque
     assert has_alpha(alpha={1}, folder="clear") is True
     assert has_alpha("alpha = true", folder="asked") is True
     assert has_alpha("alpha = false", alpha={1}, folder="dropped") is False
     # a later image that uses alpha in a sequence declared opaque is an error, not silently flattened
     (tmp_path / "late").mkdir()
     p = sequence(tmp_path / "late", [1, 2, 3], alpha={3})
-    run(tmp_path / "late", "render", "-q", p, rc=2, outputs=["out/f_000.png", "out/f_001.png"],
-        fragments=["node 'seq'", "f_0003.png uses alpha", "alpha = true"])
+    run(
+        tmp_path / "late",
+        "render",
+        "-q",
+        p,
+        rc=2,
+        outputs=["out/f_000.png", "out/f_001.png"],
+        fragments=["node 'seq'", "f_0003.png uses alpha", "alpha = true"],
+    )
 
 
 # ------------------------------------------------------------------------------------ huge images
@@ -177,8 +212,21 @@ def huge(tmp_path_factory) -> Path:
 def test_a_huge_image_is_refused_from_its_header(huge):
     p = write_pipeline(huge, HUGE.format(type="source.image", path="huge.png"))
     for cmd in ("validate", "render"):
-        run(huge, cmd, p, rc=2, fragments=["p.toml", "node 'img'", "option 'path'", "huge.png",
-                                           "16000x16000", "over the memory budget of 2 GiB", "--max-memory"])
+        run(
+            huge,
+            cmd,
+            p,
+            rc=2,
+            fragments=[
+                "p.toml",
+                "node 'img'",
+                "option 'path'",
+                "huge.png",
+                "16000x16000",
+                "over the memory budget of 2 GiB",
+                "--max-memory",
+            ],
+        )
     q = write_pipeline(huge, HUGE.format(type="source.image_sequence", path="seq/h_%04d.png"), "q.toml")
     run(huge, "validate", q, rc=2, fragments=["node 'img'", "option 'path'", "h_0001.png", "16000x16000"])
     run(huge, "preview", "--max-memory", "512M", p, rc=2, fragments=["budget of 512 MiB"])
@@ -197,6 +245,7 @@ def test_validate_reads_only_the_header_of_an_image_within_the_budget(huge):
 def model_file(path: Path, config: dict, tensors=None) -> Path:
     from safetensors.torch import save_file
     import torch
+
     tensors = tensors or {"w": torch.zeros(2)}
     save_file(tensors, str(path), metadata={"vfx_format": "vfx-model/1", "vfx_config": json.dumps(config)})
     return path
@@ -211,23 +260,25 @@ def generator(node: str, model: str) -> str:
 
 
 def test_a_model_config_is_checked_before_any_tensor_is_allocated(tmp_path):
-    cases = {   # node: (config, fragment)
+    cases = {  # node: (config, fragment)
         "classes": ({"num_classes": 1e9}, "num_classes must be from 0 to 10000"),
-        "latent": ({"latent_dim": 10 ** 9}, "latent_dim must be from 1 to 4096"),
-        "wide": ({"channels": 10 ** 6, "max_channels": 10 ** 6}, "the weights do not fit architecture 'conv_vae'"),
+        "latent": ({"latent_dim": 10**9}, "latent_dim must be from 1 to 4096"),
+        "wide": ({"channels": 10**6, "max_channels": 10**6}, "the weights do not fit architecture 'conv_vae'"),
         "lying": ({}, "tensor 'w' has a bad shape"),
     }
     for node, (config, _) in cases.items():
         path = model_file(tmp_path / f"{node}.safetensors", {"architecture": "conv_vae", "resolution": 16, **config})
         assert path.stat().st_size < 1024
-    path = tmp_path / "lying.safetensors"                 # its index claims 4 GB in a file of a few hundred bytes
+    path = tmp_path / "lying.safetensors"  # its index claims 4 GB in a file of a few hundred bytes
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    header["w"]["shape"] = [10 ** 9]
+    header = json.loads(raw[8 : 8 + n])
+    header["w"]["shape"] = [10**9]
     text = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n:])
-    p = write_pipeline(tmp_path, """
+    path.write_bytes(struct.pack("<Q", len(text)) + text + raw[8 + n :])
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 32
         height = 32
@@ -236,7 +287,9 @@ def test_a_model_config_is_checked_before_any_tensor_is_allocated(tmp_path):
         type = "encode.video"
         input = "classes"
         path = "out.mp4"
-    """ + "".join(generator(node, f"{node}.safetensors") for node in cases))
+    """
+        + "".join(generator(node, f"{node}.safetensors") for node in cases),
+    )
     out = run(tmp_path, "validate", p, rc=2)
     for node, (_, fragment) in cases.items():
         line = next((line for line in out.splitlines() if f"node '{node}'" in line), "")
@@ -282,17 +335,23 @@ def test_the_signals_of_a_long_timeline_equal_those_of_a_short_one(tmp_path, mon
     long = build_for_preview(load(write_pipeline(tmp_path, LONG.format(fps=24, duration="1000h"), "long.toml")))
     short = build_for_preview(load(write_pipeline(tmp_path, LONG.format(fps=24, duration="20s"), "short.toml")))
     a, b = long.nodes["beat"], short.nodes["beat"]
-    frames = list(range(0, 6)) + list(range(236, 246)) + [479]   # window 0, the seam, the end of window 1
+    frames = list(range(0, 6)) + list(range(236, 246)) + [479]  # window 0, the seam, the end of window 1
     for name in a.signals:
         assert np.array_equal(a.signal(name, frames), b.signal(name, frames)), name
     assert b.signal("tempo", [0])[0] == pytest.approx(120, rel=0.02)
-    assert a.signal("rms", [10 ** 6]).max() > 0                  # deep into the timeline: its own window
+    assert a.signal("rms", [10**6]).max() > 0  # deep into the timeline: its own window
 
 
 def test_a_frame_too_long_for_its_audio_is_refused(tmp_path):
     p = write_pipeline(tmp_path, LONG.format(fps='"1/1001"', duration=2))
-    run(tmp_path, "render", "-q", p, rc=2, fragments=["p.toml", "node 'music'", "fps = 1/1001",
-                                                     "a frame may last at most 10 s"])
+    run(
+        tmp_path,
+        "render",
+        "-q",
+        p,
+        rc=2,
+        fragments=["p.toml", "node 'music'", "fps = 1/1001", "a frame may last at most 10 s"],
+    )
     # frames of 10 s (the cap) render with bounded memory; a batch carries at most 60 s of audio
     p = write_pipeline(tmp_path, LONG.format(fps='"1/10"', duration=3))
     run(tmp_path, "render", "-q", "--batch-size", "64", p, rc=0, outputs=["out.mp4"], max_rss=1000 * MB)
@@ -302,7 +361,9 @@ def test_a_frame_too_long_for_its_audio_is_refused(tmp_path):
 
 def test_a_frame_too_long_for_any_muxed_audio_is_refused(tmp_path):
     """The cap holds for every audio an encoder muxes, a test tone's included, not only audio nodes."""
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 32
         height = 32
@@ -315,7 +376,8 @@ def test_a_frame_too_long_for_any_muxed_audio_is_refused(tmp_path):
         type = "encode.video"
         input = "bars"
         path = "out.mp4"
-    """)
+    """,
+    )
     run(tmp_path, "validate", p, rc=2, fragments=["p.toml", "node 'out'", "fps = 1/1001", "at most 10 s"])
 
 
@@ -323,9 +385,12 @@ def test_a_frame_too_long_for_any_muxed_audio_is_refused(tmp_path):
 def test_a_truncated_fast_start_mp4_names_the_file_and_the_node(tmp_path):
     import av
     from conftest import make_video
+
     make_video(tmp_path / "plain.mp4", frames=48)
-    with av.open(str(tmp_path / "plain.mp4")) as src, \
-            av.open(str(tmp_path / "fast.mp4"), "w", options={"movflags": "faststart"}) as dst:
+    with (
+        av.open(str(tmp_path / "plain.mp4")) as src,
+        av.open(str(tmp_path / "fast.mp4"), "w", options={"movflags": "faststart"}) as dst,
+    ):
         streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
         for packet in src.demux():
             if packet.dts is not None:
@@ -334,8 +399,10 @@ def test_a_truncated_fast_start_mp4_names_the_file_and_the_node(tmp_path):
     data = (tmp_path / "fast.mp4").read_bytes()
     (tmp_path / "fast.mp4").unlink()
     (tmp_path / "plain.mp4").unlink()
-    (tmp_path / "trunc.mp4").write_bytes(data[:len(data) // 2])       # the index is whole, half the media
-    p = write_pipeline(tmp_path, """
+    (tmp_path / "trunc.mp4").write_bytes(data[: len(data) // 2])  # the index is whole, half the media
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 128
         height = 72
@@ -347,7 +414,8 @@ def test_a_truncated_fast_start_mp4_names_the_file_and_the_node(tmp_path):
         type = "encode.video"
         input = "plate"
         path = "out.mp4"
-    """)
+    """,
+    )
     named = ["node 'plate'", "trunc.mp4"]
     proc = subprocess.run([VFX, "validate", str(p)], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:

@@ -1,4 +1,5 @@
 """The commands that describe: preview, graph, nodes, plugins, probe."""
+
 from __future__ import annotations
 
 import json
@@ -56,9 +57,21 @@ def test_graph_text_and_png(tmp_path):
 def test_nodes_describe_and_json():
     res = run_vfx("nodes", "--json")
     schemas = {s["type"]: s for s in json.loads(res.stdout)}
-    assert {"source.video", "source.image", "source.image_sequence", "source.color", "source.testpattern",
-            "editor.trim", "editor.concat", "editor.composite", "editor.crossfade", "editor.speed",
-            "editor.resize", "encode.video", "encode.image_sequence"} <= set(schemas)
+    assert {
+        "source.video",
+        "source.image",
+        "source.image_sequence",
+        "source.color",
+        "source.testpattern",
+        "editor.trim",
+        "editor.concat",
+        "editor.composite",
+        "editor.crossfade",
+        "editor.speed",
+        "editor.resize",
+        "encode.video",
+        "encode.image_sequence",
+    } <= set(schemas)
     for s in schemas.values():
         assert s["summary"], s["type"]
         for o in s["options"]:
@@ -86,6 +99,7 @@ def test_probe_file_and_encoders(tmp_path, clip):
 def test_help_is_quick_to_import():
     import subprocess
     import sys
+
     code = "import sys, vfx.cli; print('torch' in sys.modules, 'av' in sys.modules, 'rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
     assert out == ["False", "False", "False"]

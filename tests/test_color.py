@@ -1,4 +1,5 @@
 """The conversion boundary: exact 8-bit round trips, and out-of-range light clamps instead of wrapping."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ def test_every_8bit_code_round_trips():
 
 
 def test_encode_matches_the_srgb_formula_and_clamps():
-    lin = np.array([-1.0, 0.0, 1e-4, 0.0031308, 0.01, 0.18, 0.5, 1.0, 1.5, 3.9, 4.0, 100.0, np.inf],
-                   np.float32).reshape(1, -1, 1)
+    lin = np.array(
+        [-1.0, 0.0, 1e-4, 0.0031308, 0.01, 0.18, 0.5, 1.0, 1.5, 3.9, 4.0, 100.0, np.inf], np.float32
+    ).reshape(1, -1, 1)
     out = np.empty(lin.shape, np.uint8)
     color.encode_srgb8(lin, out)
     x = np.clip(lin.astype(np.float64), 0, 1)

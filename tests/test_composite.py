@@ -1,4 +1,5 @@
 """Composite pixel values for known inputs: alpha, opacity and each blend mode, in linear light."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,11 +36,14 @@ def expected(bottom, top, opacity, mode):
 
 
 @pytest.mark.parametrize("mode", ["over", "add", "multiply", "screen"])
-@pytest.mark.parametrize("top,opacity", [((1.0, 0.2, 0.0, 1.0), 0.7), ((0.1, 0.5, 0.9, 0.5), 1.0),
-                                         ((0.8, 0.8, 0.3, 0.25), 0.5)])
+@pytest.mark.parametrize(
+    "top,opacity", [((1.0, 0.2, 0.0, 1.0), 0.7), ((0.1, 0.5, 0.9, 0.5), 1.0), ((0.8, 0.8, 0.3, 0.25), 0.5)]
+)
 def test_blend_modes_match_reference(tmp_path, mode, top, opacity):
     bottom = (0.4, 0.6, 0.2, 1.0)
-    p = write_pipeline(tmp_path, f"""
+    p = write_pipeline(
+        tmp_path,
+        f"""
         [pipeline]
         width = 16
         height = 16
@@ -59,24 +63,28 @@ def test_blend_modes_match_reference(tmp_path, mode, top, opacity):
         input = "comp"
         bits = "16"
         path = "f_%02d.png"
-    """)
+    """,
+    )
     render(build(load(p)), RenderOptions(device="cpu"))
     img = decode_frames(tmp_path / "f_01.png", fmt="rgba64le").pop().astype(np.float64) / 65535
     rgb, a = expected(bottom, top, opacity, mode)
     want = srgb_encode(np.clip(rgb, 0, None) / a)
     assert img[8, 8, :3] == pytest.approx(want, abs=2 / 65535 + 1e-4)
     assert img[8, 8, 3] == pytest.approx(a, abs=1 / 65535 + 1e-6)
-    assert img[1, 1, :3] == pytest.approx(bottom[:3], abs=1e-4)      # outside the layer: untouched
+    assert img[1, 1, :3] == pytest.approx(bottom[:3], abs=1e-4)  # outside the layer: untouched
     assert img[1, 1, 3] == 1.0
 
 
 def test_alpha_png_layer_and_scaling(tmp_path):
     from conftest import make_png
+
     logo = np.zeros((20, 40, 4), np.uint8)
-    logo[:, :20] = (255, 0, 0, 255)     # opaque red left half
-    logo[:, 20:] = (0, 0, 255, 0)       # fully transparent right half
+    logo[:, :20] = (255, 0, 0, 255)  # opaque red left half
+    logo[:, 20:] = (0, 0, 255, 0)  # fully transparent right half
     make_png(tmp_path / "logo.png", logo)
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 100
         height = 60
@@ -94,19 +102,21 @@ def test_alpha_png_layer_and_scaling(tmp_path):
         type = "encode.image_sequence"
         input = "comp"
         path = "c_%d.png"
-    """)
+    """,
+    )
     with pytest.raises(PipelineError):
-        build(load(p))        # filter is a composite option, not a layer option
-    p.write_text(p.read_text().replace(', filter = "nearest"', "").replace('layers =', 'filter = "nearest"\nlayers ='))
+        build(load(p))  # filter is a composite option, not a layer option
+    p.write_text(p.read_text().replace(', filter = "nearest"', "").replace("layers =", 'filter = "nearest"\nlayers ='))
     render(build(load(p)), RenderOptions(device="cpu"))
     img = decode_frames(tmp_path / "c_0.png", fmt="rgba")[0]
-    assert tuple(img[30, 20]) == (255, 0, 0, 255)       # inside the scaled opaque half
-    assert tuple(img[30, 70]) == (255, 255, 255, 255)   # transparent half shows the white background
+    assert tuple(img[30, 20]) == (255, 0, 0, 255)  # inside the scaled opaque half
+    assert tuple(img[30, 70]) == (255, 255, 255, 255)  # transparent half shows the white background
     assert tuple(img[5, 5]) == (255, 255, 255, 255)
     assert tuple(img[49, 49]) == (255, 0, 0, 255) and tuple(img[50, 49]) == (255, 255, 255, 255)
 
 
 # --- region-limited compositing against full-frame compositing ------------------------------------
+
 
 def _full_frame_blend(dst, src, mode, opacity):
     """The previous algorithm, kept as the reference: premultiplied ``src`` (a whole canvas,
@@ -136,6 +146,7 @@ def _full_frame_composite(graph, comp_id, indices):
     pasted into a transparent canvas-sized frame and blended over the whole canvas."""
     import torch
     from vfx.ops import resample
+
     comp = graph.nodes[comp_id]
     W, H, fps = comp.video.width, comp.video.height, comp.ctx.settings.fps
     canvas = torch.zeros((len(indices), 4, H, W))
@@ -147,24 +158,26 @@ def _full_frame_composite(graph, comp_id, indices):
             if not 0 <= li < node.video.frame_count:
                 continue
             lw, lh = e.size or (max(1, round(node.video.width * e.scale)), max(1, round(node.video.height * e.scale)))
-            pixels = resample.resize_batch(node.frames([li]), lw, lh, comp.options.filter,
-                                           before_linear=comp.options.fast_scale)
+            pixels = resample.resize_batch(
+                node.frames([li]), lw, lh, comp.options.filter, before_linear=comp.options.fast_scale
+            )
             x, y = int(round(e.position[0])), int(round(e.position[1]))
             layer = torch.zeros((1, 4, H, W))
             x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + lw), min(H, y + lh)
             if x0 < x1 and y0 < y1:
-                layer[:, :, y0:y1, x0:x1] = pixels[:, :, y0 - y:y1 - y, x0 - x:x1 - x]
-            _full_frame_blend(canvas[j:j + 1], layer, e.blend, e.opacity)
+                layer[:, :, y0:y1, x0:x1] = pixels[:, :, y0 - y : y1 - y, x0 - x : x1 - x]
+            _full_frame_blend(canvas[j : j + 1], layer, e.blend, e.opacity)
     return canvas
 
 
 def _noise_png(path, width, height, seed, alpha=True):
     from conftest import make_png
+
     rng = np.random.default_rng(seed)
     rgba = rng.integers(0, 256, (height, width, 4), dtype=np.uint8)
     if alpha:
-        rgba[: height // 3, :, 3] = 0           # a transparent band and an opaque one
-        rgba[-height // 3:, :, 3] = 255
+        rgba[: height // 3, :, 3] = 0  # a transparent band and an opaque one
+        rgba[-height // 3 :, :, 3] = 255
     else:
         rgba[..., 3] = 255
     return make_png(path, rgba)
@@ -172,11 +185,14 @@ def _noise_png(path, width, height, seed, alpha=True):
 
 def _region_pipeline(tmp_path, bottom_layer, blend="over"):
     from conftest import make_video
+
     make_video(tmp_path / "clip.mp4", frames=12, size=(48, 32), audio_freq=None)
     _noise_png(tmp_path / "bottom.png", 61, 37, 1, alpha=False)
     _noise_png(tmp_path / "logo.png", 23, 17, 2)
     _noise_png(tmp_path / "title.png", 40, 9, 3)
-    return write_pipeline(tmp_path, f"""
+    return write_pipeline(
+        tmp_path,
+        f"""
         [pipeline]
         width = 64
         height = 38
@@ -211,7 +227,8 @@ def _region_pipeline(tmp_path, bottom_layer, blend="over"):
         type = "encode.image_sequence"
         input = "comp"
         path = "f_%02d.png"
-    """)
+    """,
+    )
 
 
 @pytest.mark.parametrize("bottom_layer", ['"bottom"', '{ input = "bottom", position = [3, -2], opacity = 0.8 }'])
@@ -222,6 +239,7 @@ def test_region_compositing_equals_full_frame(tmp_path, bottom_layer, blend):
     blending each as a full canvas-sized frame, exactly on the torch path and within 1e-6 with the
     CPU kernels (Numba ``over``: the same float32 operations, possibly fused into FMAs)."""
     from vfx.ops import backend
+
     graph = build(load(_region_pipeline(tmp_path, bottom_layer, blend)))
     for node in graph.nodes.values():
         node.open()
@@ -231,7 +249,7 @@ def test_region_compositing_equals_full_frame(tmp_path, bottom_layer, blend):
             want = _full_frame_composite(graph, "comp", indices)
             got = graph.nodes["comp"].frames(indices).pixels
             assert torch_equal(got, want)
-        want = _full_frame_composite(graph, "comp", indices)         # OpenCV resizes, Numba blends
+        want = _full_frame_composite(graph, "comp", indices)  # OpenCV resizes, Numba blends
         got = graph.nodes["comp"].frames(indices).pixels
         assert float((got - want).abs().max()) <= 1e-6
         assert float(graph.nodes["comp"].frames([2, 5]).pixels.sub(want[[2, 5]]).abs().max()) <= 1e-6
@@ -241,6 +259,7 @@ def test_region_compositing_equals_full_frame(tmp_path, bottom_layer, blend):
 
 def torch_equal(a, b):
     import torch
+
     return bool(torch.equal(a.contiguous(), b.contiguous()))
 
 
@@ -251,11 +270,12 @@ def test_over_kernel_matches_torch_on_regions():
     from vfx.frames import empty_pixels
     from vfx.ops import backend
     from vfx.ops.composite import over, placement
+
     gen = torch.Generator().manual_seed(4)
     canvas = empty_pixels(2, 37, 61)
     canvas.copy_(torch.rand((2, 4, 37, 61), generator=gen))
     layer = torch.rand((2, 4, 20, 33), generator=gen)
-    layer[:, :3] *= layer[:, 3:4]                           # premultiplied
+    layer[:, :3] *= layer[:, 3:4]  # premultiplied
     layer = layer.contiguous(memory_format=torch.channels_last)
     place = placement(-5, 21, 33, 20, 61, 37)
     assert place == (0, 21, 28, 37, 5, 0)
@@ -263,8 +283,11 @@ def test_over_kernel_matches_torch_on_regions():
     for paths in (("torch",), ("torch", "numba")):
         out = canvas.clone(memory_format=torch.channels_last)
         with backend.only(*paths):
-            over(out[:, :, place.y0:place.y1, place.x0:place.x1],
-                 layer[:, :, place.sy:place.sy + place.height, place.sx:place.sx + place.width], 0.6)
+            over(
+                out[:, :, place.y0 : place.y1, place.x0 : place.x1],
+                layer[:, :, place.sy : place.sy + place.height, place.sx : place.sx + place.width],
+                0.6,
+            )
         results.append(out)
     assert float((results[0] - results[1]).abs().max()) <= 1e-6
     for out in results:
@@ -341,6 +364,7 @@ class _FullFrames:
         import torch
         from torch.utils._python_dispatch import TorchDispatchMode
         import vfx.frames
+
         original, counter = vfx.frames.empty_planes, self
 
         def counted(*args, **kwargs):
@@ -348,8 +372,7 @@ class _FullFrames:
             counter.add(out)
             return out
 
-        self._patched = [m for m in list(sys.modules.values())
-                         if getattr(m, "empty_planes", None) is original]
+        self._patched = [m for m in list(sys.modules.values()) if getattr(m, "empty_planes", None) is original]
         for module in self._patched:
             module.empty_planes = counted
         self._original = original
@@ -358,8 +381,11 @@ class _FullFrames:
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
                 out = func(*args, **(kwargs or {}))
                 if isinstance(out, torch.Tensor) and out.dtype.is_floating_point:
-                    inputs = {a.untyped_storage().data_ptr() for a in torch.utils._pytree.tree_leaves((args, kwargs))
-                              if isinstance(a, torch.Tensor)}
+                    inputs = {
+                        a.untyped_storage().data_ptr()
+                        for a in torch.utils._pytree.tree_leaves((args, kwargs))
+                        if isinstance(a, torch.Tensor)
+                    }
                     if out.untyped_storage().data_ptr() not in inputs:
                         counter.add(out)
                 return out
@@ -381,22 +407,23 @@ def test_w2_graph_makes_one_full_frame_per_frame(tmp_path):
     (A's conversion into linear light) through the composite and after the dissolve. In the dissolve
     the crossfade adds three (its lerp, stack and channels-last copy: not yet fused or in place)."""
     from conftest import make_video
+
     make_video(tmp_path / "a.mp4", frames=40, size=(320, 180))
     make_video(tmp_path / "b.mp4", frames=40, size=(320, 180), audio_freq=None)
     _noise_png(tmp_path / "logo.png", 66, 33, 5)
     graph = build(load(write_pipeline(tmp_path, W2_SMALL)))
     from vfx import engine
+
     engine._mark_shared(graph)
     assert graph.nodes["a6"]._shared is None
     for node in graph.nodes.values():
         node.open()
     try:
-        graph.nodes["comp"].frames([0, 1])                      # first use: caches, kernels
-        for node_id, indices, most in (("comp", [8, 9, 10, 11], 1), ("fade", [12, 13, 14, 15], 1),
-                                       ("fade", [1, 2], 4)):
+        graph.nodes["comp"].frames([0, 1])  # first use: caches, kernels
+        for node_id, indices, most in (("comp", [8, 9, 10, 11], 1), ("fade", [12, 13, 14, 15], 1), ("fade", [1, 2], 4)):
             with _FullFrames(320, 180) as made:
                 assert graph.nodes[node_id].frames(indices).pixels is not None
             assert made.count <= most * len(indices), (node_id, indices, made.count)
-            assert made.count >= len(indices)                   # the counter sees the conversion
+            assert made.count >= len(indices)  # the counter sees the conversion
     finally:
         graph.close()

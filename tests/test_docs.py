@@ -1,5 +1,6 @@
 """The docs a user reads stay true: the node reference is what the schemas say, every hook is
 documented, and the plugin guide's code runs as written."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_node_reference_is_generated_from_current_schemas():
-    res = subprocess.run([sys.executable, str(ROOT / "docs" / "make_node_reference.py"), "--check"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "make_node_reference.py"), "--check"], capture_output=True, text=True
+    )
     assert res.returncode == 0, "docs/nodes.md is stale: run `make docs`\n" + res.stdout + res.stderr
 
 
@@ -38,7 +40,7 @@ def test_readme_promises_the_two_commands():
 
 GUIDE = ROOT / "docs" / "writing-plugins.md"
 EXAMPLE = ROOT / "examples" / "vfx-example-plugin"
-FRAGMENT = "<!-- fragment"        # a comment just before a block that is deliberately partial
+FRAGMENT = "<!-- fragment"  # a comment just before a block that is deliberately partial
 MAX_FRAGMENTS = 2
 
 
@@ -48,12 +50,12 @@ def code_blocks(text: str, lang: str) -> list[tuple[int, str, bool]]:
     while i < len(lines):
         line = lines[i]
         if line.strip() == f"```{lang}":
-            indent = line[:len(line) - len(line.lstrip())]
+            indent = line[: len(line) - len(line.lstrip())]
             before = next((b.strip() for b in reversed(lines[:i]) if b.strip()), "")
             j = i + 1
             while lines[j].strip() != "```":
                 j += 1
-            code = "\n".join(b[len(indent):] if b.startswith(indent) else b for b in lines[i + 1:j]) + "\n"
+            code = "\n".join(b[len(indent) :] if b.startswith(indent) else b for b in lines[i + 1 : j]) + "\n"
             blocks.append((i + 1, code, before.startswith(FRAGMENT)))
             i = j
         i += 1
@@ -71,6 +73,7 @@ def _run_block(path: Path, code: str) -> dict:
     ``test_*`` function it defines; return its globals."""
     import inspect
     import runpy
+
     path.write_text(code, encoding="utf-8")
     namespace = runpy.run_path(str(path), run_name=f"guide_{path.stem}")
     for name, fn in list(namespace.items()):
@@ -95,13 +98,14 @@ def test_every_python_block_in_the_plugin_guide_runs(tmp_path, example_importabl
     assert len(fragments) <= MAX_FRAGMENTS, f"too many fragments in the guide (lines {fragments})"
     for line, code, fragment in blocks:
         if fragment:
-            compile(code, f"{GUIDE.name}:{line}", "exec")      # partial, but still Python
+            compile(code, f"{GUIDE.name}:{line}", "exec")  # partial, but still Python
             continue
         try:
             _run_block(tmp_path / f"block_{line}.py", code)
         except Exception as exc:
-            raise AssertionError(f"the Python block at {GUIDE.name}:{line} fails as written: "
-                                 f"{type(exc).__name__}: {exc}") from exc
+            raise AssertionError(
+                f"the Python block at {GUIDE.name}:{line} fails as written: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def test_the_whole_plugin_in_the_guide_is_the_example_module():
@@ -135,14 +139,20 @@ def test_the_guides_command_and_backend_plugin_works(tmp_path, monkeypatch):
     assert backends["null"].available_encoders() == {"null_video": "discards every frame"}
     writers = []
     open_writer = backends["null"].open_writer
-    monkeypatch.setattr(backends["null"], "open_writer", lambda path, **s: writers.append(open_writer(path, **s))
-                        or writers[-1], raising=False)
+    monkeypatch.setattr(
+        backends["null"],
+        "open_writer",
+        lambda path, **s: writers.append(open_writer(path, **s)) or writers[-1],
+        raising=False,
+    )
     monkeypatch.setitem(get_registry().backends, "null", backends["null"])
     pipeline = tmp_path / "null.toml"
     pipeline.write_text(
-        'format = 1\n[pipeline]\nwidth = 32\nheight = 16\nfps = 24\nduration = 5\n'
+        "format = 1\n[pipeline]\nwidth = 32\nheight = 16\nfps = 24\nduration = 5\n"
         '[nodes.bg]\ntype = "source.color"\ncolor = "#336699"\n'
-        '[nodes.out]\ntype = "encode.video"\ninput = "bg"\npath = "null.mp4"\nbackend = "null"\n', encoding="utf-8")
+        '[nodes.out]\ntype = "encode.video"\ninput = "bg"\npath = "null.mp4"\nbackend = "null"\n',
+        encoding="utf-8",
+    )
     render(build(load(pipeline)), RenderOptions(device="cpu"))
     assert [w.frames for w in writers] == [5]
     assert (tmp_path / "null.mp4").is_file() and (tmp_path / "null.mp4").stat().st_size == 0

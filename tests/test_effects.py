@@ -4,6 +4,7 @@ Nodes are tested directly on small tensors (no registry, no encoder), against Nu
 scikit-image references; masks, keyframes, validation and one lossless render go through real
 pipelines.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,7 +45,6 @@ def sample_pixels(n=1, h=6, w=8, seed=0):
     return rgb, alpha
 
 
-
 def straight(out):
     out = out.double().numpy()
     return out[:, :3] / out[:, 3:4], out[:, 3:4]
@@ -57,6 +57,7 @@ def cpu_path(path: str):
 
 # --- grade ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(params=["kernel", "torch"])
 def grade_path(request):
     """Grade on the CPU both ways: through its Numba kernel, and through the torch path GPUs take."""
@@ -66,10 +67,17 @@ def grade_path(request):
 
 def test_grade_matches_reference_formulas_on_straight_colour(grade_path):
     rgb, alpha = sample_pixels()
-    opts = dict(exposure=0.7, contrast=1.3, pivot=0.2, saturation=1.4, lift=[0.05, -0.02, 0.0],
-                gamma=[1.2, 0.9, 1.0], gain=[1.1, 1.0, 0.95])
+    opts = dict(
+        exposure=0.7,
+        contrast=1.3,
+        pivot=0.2,
+        saturation=1.4,
+        lift=[0.05, -0.02, 0.0],
+        gamma=[1.2, 0.9, 1.0],
+        gain=[1.1, 1.0, 0.95],
+    )
     out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), **opts).frames([0]).pixels
-    x = rgb.double().numpy() * 2 ** 0.7
+    x = rgb.double().numpy() * 2**0.7
     x = np.where(x > 0, 0.2 * (np.maximum(x, 0) / 0.2) ** 1.3, x)
     y = np.einsum("c,nchw->nhw", LUMA, x)[:, None]
     x = y + 1.4 * (x - y)
@@ -81,14 +89,17 @@ def test_grade_matches_reference_formulas_on_straight_colour(grade_path):
     np.testing.assert_allclose(got, x, rtol=2e-5, atol=2e-5)
 
 
-@pytest.mark.parametrize("name,value,expected", [
-    ("exposure", -1.0, lambda x: x / 2),
-    ("contrast", 2.0, lambda x: 0.18 * (x / 0.18) ** 2),
-    ("saturation", 0.0, lambda x: np.repeat(np.einsum("c,nchw->nhw", LUMA, x)[:, None], 3, 1)),
-    ("lift", [0.1, 0.1, 0.1], lambda x: x + 0.1 * (1 - x)),
-    ("gamma", [2.0, 2.0, 2.0], lambda x: np.sqrt(x)),
-    ("gain", [0.5, 1.0, 2.0], lambda x: x * np.array([0.5, 1.0, 2.0]).reshape(1, 3, 1, 1)),
-])
+@pytest.mark.parametrize(
+    "name,value,expected",
+    [
+        ("exposure", -1.0, lambda x: x / 2),
+        ("contrast", 2.0, lambda x: 0.18 * (x / 0.18) ** 2),
+        ("saturation", 0.0, lambda x: np.repeat(np.einsum("c,nchw->nhw", LUMA, x)[:, None], 3, 1)),
+        ("lift", [0.1, 0.1, 0.1], lambda x: x + 0.1 * (1 - x)),
+        ("gamma", [2.0, 2.0, 2.0], lambda x: np.sqrt(x)),
+        ("gain", [0.5, 1.0, 2.0], lambda x: x * np.array([0.5, 1.0, 2.0]).reshape(1, 3, 1, 1)),
+    ],
+)
 def test_each_grade_control_alone(grade_path, name, value, expected):
     rgb, alpha = sample_pixels(seed=3)
     out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), **{name: value}).frames([0]).pixels
@@ -103,7 +114,7 @@ def test_grade_with_defaults_returns_the_input_batch():
 
 
 def test_white_balance_makes_the_picked_white_neutral_and_keeps_luminance(grade_path):
-    picked = [0.9, 0.75, 0.55]                  # a warm grey card, sRGB
+    picked = [0.9, 0.75, 0.55]  # a warm grey card, sRGB
     lin = vfx_color.srgb_to_linear(np.array(picked))
     rgb = torch.tensor(lin, dtype=torch.float32).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     out = make_node(Grade, TensorClip(premultiplied(rgb, torch.ones(1, 1, 2, 2))), white=picked).frames([0]).pixels
@@ -131,7 +142,7 @@ def cube_file(path: Path, fn, size: int, header: str = "", domain=(0.0, 1.0)) ->
 def lut_pixels(seed=5):
     g = torch.Generator().manual_seed(seed)
     rgb = torch.rand((2, 3, 16, 16), generator=g)
-    rgb[0, :, 0, :3] = torch.tensor([[0.0, 1.0, 0.5]]).T        # corners and the middle of the cube
+    rgb[0, :, 0, :3] = torch.tensor([[0.0, 1.0, 0.5]]).T  # corners and the middle of the cube
     alpha = torch.rand((2, 1, 16, 16), generator=g) * 0.9 + 0.1
     return rgb, alpha
 
@@ -146,23 +157,25 @@ def test_identity_lut_changes_nothing(tmp_path, grade_path, space):
 
 
 def test_lut_from_a_known_function_matches_it_within_trilinear_error(tmp_path, grade_path):
-    lut = cube_file(tmp_path / "sq.cube", lambda x: x ** 2, 33)
+    lut = cube_file(tmp_path / "sq.cube", lambda x: x**2, 33)
     rgb, alpha = lut_pixels()
-    out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut), lut_space="linear").frames([0, 1]).pixels
+    out = (
+        make_node(Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut), lut_space="linear").frames([0, 1]).pixels
+    )
     # trilinear interpolation of x^2 on a grid of step h errs by at most h^2 / 4
     assert np.abs(straight(out)[0] - rgb.double().numpy() ** 2).max() <= (1 / 32) ** 2 / 4 + 1e-6
     # in sRGB space the cube sees encoded values: out = decode(encode(x)^2)
     out = make_node(Grade, TensorClip(premultiplied(rgb, alpha)), lut=str(lut)).frames([0, 1]).pixels
     enc = vfx_color.srgb_encode(rgb.double()).numpy()
-    expected = vfx_color.srgb_decode(torch.from_numpy(enc ** 2)).numpy()
+    expected = vfx_color.srgb_decode(torch.from_numpy(enc**2)).numpy()
     assert np.abs(straight(out)[0] - expected).max() < 1e-3
 
 
 def test_the_cpu_lut_atlas_matches_grid_sample(tmp_path):
     rng = np.random.default_rng(4)
-    table = rng.random((17, 17, 17, 3)).astype(np.float32)          # a rough LUT: large steps
+    table = rng.random((17, 17, 17, 3)).astype(np.float32)  # a rough LUT: large steps
     lut = cube.CubeLUT(17, table, (-0.5, 0.0, 0.0), (1.5, 1.0, 2.0))
-    rgb = torch.rand((2, 3, 30, 40)) * 2.2 - 0.6                       # inside and outside the domain
+    rgb = torch.rand((2, 3, 30, 40)) * 2.2 - 0.6  # inside and outside the domain
     atlas = ops_lut.apply_lut(rgb, lut, ops_lut.lut_volume(lut, "cpu"))
     reference = ops_lut.apply_lut(rgb, lut, ops_lut.lut_tensor(lut, "cpu"))
     assert (atlas - reference).abs().max() < 2e-5
@@ -181,14 +194,26 @@ def test_lut_domain_and_mix(tmp_path, grade_path):
 
 
 GRADE_CASES = {
-    "every step": dict(exposure=0.4, contrast=1.3, pivot=0.25, saturation=0.6, lift=[0.03, -0.02, 0.0],
-                       gamma=[1.2, 0.8, 1.0], gain=[1.1, 1.0, 0.9], temperature=0.5),
+    "every step": dict(
+        exposure=0.4,
+        contrast=1.3,
+        pivot=0.25,
+        saturation=0.6,
+        lift=[0.03, -0.02, 0.0],
+        gamma=[1.2, 0.8, 1.0],
+        gain=[1.1, 1.0, 0.9],
+        temperature=0.5,
+    ),
     "sRGB LUT, mixed": dict(exposure=-0.5, saturation=1.5, lut="LUT", lut_mix=0.7),
     "linear LUT, contrast 0": dict(contrast=0.0, lut="LUT", lut_space="linear"),
     "low contrast on black": dict(contrast=0.05, gamma=[0.5, 1.0, 4.0]),
-    "animated": dict(exposure={"keyframes": [[0, -1.0], [2, 1.5]]}, gamma={"keyframes": [[0, [1, 1, 1]], [2, [2, 1, 0.5]]]},
-                     saturation={"keyframes": [[0, 0.0], [2, 2.0]]}, lut="LUT",
-                     lut_mix={"keyframes": [[0, 0.0], [2, 1.0]]}),
+    "animated": dict(
+        exposure={"keyframes": [[0, -1.0], [2, 1.5]]},
+        gamma={"keyframes": [[0, [1, 1, 1]], [2, [2, 1, 0.5]]]},
+        saturation={"keyframes": [[0, 0.0], [2, 2.0]]},
+        lut="LUT",
+        lut_mix={"keyframes": [[0, 0.0], [2, 1.0]]},
+    ),
 }
 
 
@@ -200,9 +225,11 @@ def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_al
     animated) of more pixels than one kernel chunk, with values below 0 and above 1, pixels of
     alpha 0, and a LUT of rough steps whose domain the values overshoot."""
     from vfx_plugins.effects import _grade_kernel as grade_kernel
+
     def look(x):
         r, g, b = x[..., 0], x[..., 1], x[..., 2]
-        return np.stack([g ** 2, np.sin(3 * r) + 0.2, b * r - 0.1], -1)
+        return np.stack([g**2, np.sin(3 * r) + 0.2, b * r - 0.1], -1)
+
     lut = cube_file(tmp_path / "look.cube", look, 7, "DOMAIN_MIN -0.5 0 0\nDOMAIN_MAX 1.5 1 2", (-0.5, 1.5))
     g = torch.Generator().manual_seed(7)
     h, w = 23, 97
@@ -222,8 +249,9 @@ def test_grade_kernel_matches_the_torch_path(tmp_path, monkeypatch, case, has_al
 
 
 def test_read_cube_parses_title_domain_and_order(tmp_path):
-    lut = cube.read_cube(cube_file(tmp_path / "t.cube", lambda x: x * [1.0, 0.5, 0.25], 3,
-                                 "DOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1"))
+    lut = cube.read_cube(
+        cube_file(tmp_path / "t.cube", lambda x: x * [1.0, 0.5, 0.25], 3, "DOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1")
+    )
     assert (lut.size, lut.title, lut.domain_max) == (3, "test", (1.0, 1.0, 1.0))
     # red changes fastest: table[b, g, r]
     assert lut.table[0, 0, 2].tolist() == pytest.approx([1.0, 0.0, 0.0])
@@ -272,6 +300,7 @@ def test_committed_warm_cube_is_what_its_script_writes():
 
 # --- blur -------------------------------------------------------------------------------------------
 
+
 def blur_image(h=96, w=160, seed=1):
     """Shapes, a gradient and some noise in 0..1 (HWC, float32), alpha included."""
     rng = np.random.default_rng(seed)
@@ -293,9 +322,11 @@ def test_blur_matches_skimage_gaussian(sigma, tolerance):
     downsampled path at sigma 20 (measured 1.3e-4); the largest single-pixel error is under ten
     times the tolerance (measured 1.0e-3 at sigma 20)."""
     from skimage.filters import gaussian
+
     img = blur_image()
-    ref = gaussian(img.astype(np.float64), sigma=sigma, mode="nearest", preserve_range=True, channel_axis=-1,
-                   truncate=4.0)
+    ref = gaussian(
+        img.astype(np.float64), sigma=sigma, mode="nearest", preserve_range=True, channel_axis=-1, truncate=4.0
+    )
     src = TensorClip(torch.from_numpy(img).permute(2, 0, 1)[None])
     out = make_node(Blur, src, sigma=sigma).frames([0]).pixels[0].permute(1, 2, 0).numpy()
     err = np.abs(out - ref)
@@ -316,7 +347,7 @@ def test_blur_radius_is_three_sigma_and_both_is_an_error():
 def test_blur_keeps_total_energy(sigma, size):
     px = torch.zeros(1, 4, size, size)
     c = size // 2
-    px[:, :, c - 20:c + 20, c - 20:c + 20] = torch.tensor([2.0, 0.5, 1.0, 1.0]).view(1, 4, 1, 1)
+    px[:, :, c - 20 : c + 20, c - 20 : c + 20] = torch.tensor([2.0, 0.5, 1.0, 1.0]).view(1, 4, 1, 1)
     out = make_node(Blur, TensorClip(px), sigma=sigma).frames([0]).pixels
     assert out.double().sum((2, 3)).numpy() == pytest.approx(px.double().sum((2, 3)).numpy(), rel=1e-4)
     assert out.max() <= 2.0 + 1e-5 and out.min() >= 0
@@ -324,7 +355,7 @@ def test_blur_keeps_total_energy(sigma, size):
 
 def test_blur_of_premultiplied_alpha_does_not_darken_edges():
     px = torch.zeros(1, 4, 40, 40)
-    px[:, :, 10:30, 10:30] = torch.tensor([1.0, 0.2, 0.0, 1.0]).view(1, 4, 1, 1)   # opaque orange on clear
+    px[:, :, 10:30, 10:30] = torch.tensor([1.0, 0.2, 0.0, 1.0]).view(1, 4, 1, 1)  # opaque orange on clear
     out = make_node(Blur, TensorClip(px), sigma=3.0).frames([0]).pixels
     a = out[0, 3]
     edge = (a > 0.01) & (a < 0.99)
@@ -336,6 +367,7 @@ def test_blur_of_premultiplied_alpha_does_not_darken_edges():
 def test_gaussian_blur_on_tiny_and_odd_frames():
     """A kernel far wider than the frame, and odd sizes (padded to the downsampling factor)."""
     from skimage.filters import gaussian
+
     img = blur_image(17, 23)
     ref = gaussian(img.astype(np.float64), sigma=30, mode="nearest", preserve_range=True, channel_axis=-1)
     out = filters.gaussian_blur(torch.from_numpy(img).permute(2, 0, 1)[None], 30.0)[0].permute(1, 2, 0).numpy()
@@ -368,11 +400,12 @@ def test_torch_path_for_gpus_matches_the_opencv_path(monkeypatch, sigma):
 
 # --- glow -------------------------------------------------------------------------------------------
 
+
 def glow_plate(h=120, w=160):
     px = torch.zeros(1, 4, h, w)
     px[:, :3] = 0.05
     px[:, 3] = 1.0
-    px[:, :3, 55:65, 75:85] = 4.0                  # one hot spot
+    px[:, :3, 55:65, 75:85] = 4.0  # one hot spot
     return px
 
 
@@ -380,9 +413,9 @@ def test_glow_adds_light_only_around_bright_areas():
     px = glow_plate()
     out = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0, knee=0.5).frames([0]).pixels
     diff = (out - px)[0, :3]
-    assert diff.min() >= -1e-6                                      # light is only added
-    assert diff[:, 50, 70].min() > 0.01                             # next to the spot
-    assert diff[:, 5:20, 5:20].abs().max() < 1e-6                   # far away: untouched
+    assert diff.min() >= -1e-6  # light is only added
+    assert diff[:, 50, 70].min() > 0.01  # next to the spot
+    assert diff[:, 5:20, 5:20].abs().max() < 1e-6  # far away: untouched
     assert torch.equal(out[0, 3], px[0, 3])
     # nothing above threshold - knee: unchanged
     dim = torch.cat([torch.full((1, 3, 32, 32), 0.3), torch.ones(1, 1, 32, 32)], 1)
@@ -393,7 +426,9 @@ def test_glow_adds_light_only_around_bright_areas():
 def test_glow_tint_intensity_and_screen():
     px = glow_plate()
     base = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0).frames([0]).pixels - px
-    red = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0, color="red", intensity=2.0).frames([0]).pixels - px
+    red = (
+        make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0, color="red", intensity=2.0).frames([0]).pixels - px
+    )
     assert torch.allclose(red[0, 0], 2 * base[0, 0], atol=1e-5) and red[0, 1:3].abs().max() < 1e-6
     screen = make_node(Glow, TensorClip(px), radius=12.0, threshold=1.0, blend="screen").frames([0]).pixels
     assert torch.allclose(screen - px, base * (1 - px.clamp(0, 1)), atol=1e-5)
@@ -407,6 +442,7 @@ def test_glow_on_a_transparent_plate_adds_alpha_around_the_element():
 
 
 # --- vignette ---------------------------------------------------------------------------------------
+
 
 def test_vignette_leaves_the_centre_and_darkens_the_corners():
     px = torch.cat([torch.full((1, 3, 90, 160), 0.5), torch.ones(1, 1, 90, 160)], 1)
@@ -426,6 +462,7 @@ def test_vignette_leaves_the_centre_and_darkens_the_corners():
 
 # --- grain ------------------------------------------------------------------------------------------
 
+
 def grain_src(n=6):
     ramp = torch.linspace(0.02, 0.9, 64).view(1, 1, 1, 64).expand(n, 3, 48, 64)
     return TensorClip(torch.cat([ramp, torch.ones(n, 1, 48, 64)], 1).contiguous(), has_alpha=False)
@@ -441,7 +478,7 @@ def test_grain_is_deterministic_per_frame_and_seed(options):
     assert torch.equal(alone[0], a[4])
     other_seed = make_node(Grain, src, seed=2, **options).frames([4]).pixels
     assert (other_seed[0] - a[4]).abs().mean() > 1e-3
-    assert (a[3] - a[4]).abs().mean() > 1e-3                       # every frame has its own grain
+    assert (a[3] - a[4]).abs().mean() > 1e-3  # every frame has its own grain
     assert (a - src.pixels).abs().mean() > 1e-3
 
 
@@ -454,25 +491,27 @@ def test_grain_strength_size_colour_and_response():
         return (out[:, :3].sqrt() - flat[:, :3].sqrt())[0]
 
     e = grain(size=1.0)
-    assert e.std().item() == pytest.approx(0.05, rel=0.1)          # amount: the deviation in sqrt units
-    assert torch.allclose(e[0], e[1], atol=1e-6)                     # monochrome by default
+    assert e.std().item() == pytest.approx(0.05, rel=0.1)  # amount: the deviation in sqrt units
+    assert torch.allclose(e[0], e[1], atol=1e-6)  # monochrome by default
     ec = grain(size=1.0, color=1.0)
-    assert (ec[0] - ec[1]).abs().mean() > 0.01                       # per channel
+    assert (ec[0] - ec[1]).abs().mean() > 0.01  # per channel
     assert grain(size=3.0).std().item() == pytest.approx(0.05, rel=0.15)
 
     def corr(x):
         return np.corrcoef(x[:, 1:].flatten(), x[:, :-1].flatten())[0, 1]
+
     assert corr(grain(size=4.0)[0].numpy()) > 0.7 and abs(corr(e[0].numpy())) < 0.3
     # response: little grain in deep shadows and highlights, the most in the midtones
     bands = torch.tensor([0.001, 0.25, 0.98]).repeat_interleave(20).view(1, 1, 1, 60).expand(1, 3, 40, 60)
     src = TensorClip(torch.cat([bands, torch.ones(1, 1, 40, 60)], 1), has_alpha=False)
     out = make_node(Grain, src, amount=0.02, response=1.0, size=1.0).frames([0]).pixels
-    er = (out[0, 0].sqrt() - src.pixels[0, 0].sqrt())
+    er = out[0, 0].sqrt() - src.pixels[0, 0].sqrt()
     shadow, mid, high = er[:, :20].std(), er[:, 20:40].std(), er[:, 40:].std()
     assert shadow < 0.3 * mid and high < 0.3 * mid and mid.item() == pytest.approx(0.02, rel=0.15)
 
 
 # --- fade -------------------------------------------------------------------------------------------
+
 
 def test_fade_values_at_known_frames():
     white = TensorClip(torch.ones(12, 4, 4, 4), has_alpha=False)
@@ -486,7 +525,8 @@ def test_fade_values_at_known_frames():
     assert clear.video.has_alpha is True
     px = clear.frames([9, 10, 11]).pixels
     assert px[:, 3, 0, 0].tolist() == pytest.approx([1.0, 0.5, 0.0]) and px[:, 0, 0, 0].tolist() == pytest.approx(
-        [1.0, 0.5, 0.0])
+        [1.0, 0.5, 0.0]
+    )
     red = make_node(Fade, white, **{"in": 2}, color="#ff0000").frames([0, 1]).pixels[:, :, 0, 0]
     assert red.flatten().tolist() == pytest.approx([1, 0, 0, 1, 1, 0.5, 0.5, 1])
 
@@ -497,18 +537,25 @@ def test_fade_longer_than_the_input_is_an_error():
     assert info.value.option == "out"
 
 
-@pytest.mark.parametrize("cls,options", [
-    (Grade, dict(exposure=1.0, contrast=1.5, saturation=0.5, lift=[0.1, 0.0, 0.0], gamma=[1.5, 1, 1])),
-    (Blur, dict(sigma=12.0)), (Glow, dict(threshold=0.2, radius=6.0)), (Glow, dict(threshold=0.2)),
-    (Vignette, dict(color="orange")), (Grain, dict(color=0.5)), (Fade, {"in": 1}),
-])
+@pytest.mark.parametrize(
+    "cls,options",
+    [
+        (Grade, dict(exposure=1.0, contrast=1.5, saturation=0.5, lift=[0.1, 0.0, 0.0], gamma=[1.5, 1, 1])),
+        (Blur, dict(sigma=12.0)),
+        (Glow, dict(threshold=0.2, radius=6.0)),
+        (Glow, dict(threshold=0.2)),
+        (Vignette, dict(color="orange")),
+        (Grain, dict(color=0.5)),
+        (Fade, {"in": 1}),
+    ],
+)
 @pytest.mark.parametrize("layout", ["channels_last", "nchw"])
 def test_no_effect_writes_into_its_input(cls, options, layout):
     px = premultiplied(*sample_pixels(n=2, h=40, w=48))
     px = px.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else px.contiguous()
     before = px.clone()
     src = TensorClip(px)
-    src.render = lambda indices: vfx.FrameBatch(indices, px[:len(indices)])     # hands out the tensor itself
+    src.render = lambda indices: vfx.FrameBatch(indices, px[: len(indices)])  # hands out the tensor itself
     out = make_node(cls, src, **options).frames([0, 1]).pixels
     assert torch.equal(px, before) and not torch.equal(out, px)
     assert out.is_contiguous(memory_format=torch.channels_last)
@@ -541,17 +588,21 @@ def plate_linear():
 
 
 def test_mask_blends_input_and_result_by_its_alpha(tmp_path):
-    body = GRADED.format(grade='exposure = 1.0\nmask = "half"') + """
+    body = (
+        GRADED.format(grade='exposure = 1.0\nmask = "half"')
+        + """
     [nodes.half]
     type = "source.color"
     color = [1.0, 1.0, 1.0, 0.5]
     size = [8, 4]
     """
+    )
     graph = build(load(write_pipeline(tmp_path, body)), require_encoder=False)
     px = graph.nodes["g"].frames([0, 1]).pixels
     # the half-alpha mask (resized to the frame) mixes 1x and 2x: 1.5x
     assert px[:, :3].permute(0, 2, 3, 1).reshape(-1, 3).numpy() == pytest.approx(
-        np.tile(1.5 * plate_linear(), (2 * 16 * 32, 1)), rel=1e-5)
+        np.tile(1.5 * plate_linear(), (2 * 16 * 32, 1)), rel=1e-5
+    )
 
 
 def test_blur_with_a_gradient_mask(tmp_path):
@@ -581,8 +632,8 @@ def test_blur_with_a_gradient_mask(tmp_path):
     plate = graph.nodes["plate"].frames([0, 1]).pixels
     masked = graph.nodes["b"].frames([0, 1]).pixels
     full = graph.nodes["b_full"].frames([0, 1]).pixels
-    assert torch.allclose(masked[0], plate[0], atol=1e-6)          # mask alpha 0: the input
-    assert torch.allclose(masked[1], full[1], atol=1e-6)           # mask alpha 1: the blur
+    assert torch.allclose(masked[0], plate[0], atol=1e-6)  # mask alpha 0: the input
+    assert torch.allclose(masked[1], full[1], atol=1e-6)  # mask alpha 1: the blur
 
 
 def test_exposure_keyframes_at_known_frames(tmp_path):
@@ -598,17 +649,20 @@ def test_exposure_keyframes_at_known_frames(tmp_path):
     for f, s in zip(frames, stops):
         img = decode_frames(tmp_path / f"f_{f:02d}.png", fmt="rgba64le")[0][8, 8, :3] / 65535
         lin = vfx_color.srgb_to_linear(img)
-        assert lin == pytest.approx(np.minimum(1.0, 2.0 ** s * plate_linear()), abs=2e-4)
+        assert lin == pytest.approx(np.minimum(1.0, 2.0**s * plate_linear()), abs=2e-4)
 
 
-@pytest.mark.parametrize("grade,option,message", [
-    ("exposure = 100", "exposure", "must be at most 16"),
-    ("gamma = [1.0, 0.0, 1.0]", "gamma", "at least 0.01"),
-    ('lut_space = "log"', "lut_space", "expected one of srgb, linear"),
-    ('lut = "missing.cube"', "lut", "file not found"),
-    ("saturation = { keyframes = [[0, 1.0], [5, 9.0]] }", "saturation", "keyframe 2: must be at most 8"),
-    ('white = "#ff8000"', "white", "has a channel at or near 0"),
-])
+@pytest.mark.parametrize(
+    "grade,option,message",
+    [
+        ("exposure = 100", "exposure", "must be at most 16"),
+        ("gamma = [1.0, 0.0, 1.0]", "gamma", "at least 0.01"),
+        ('lut_space = "log"', "lut_space", "expected one of srgb, linear"),
+        ('lut = "missing.cube"', "lut", "file not found"),
+        ("saturation = { keyframes = [[0, 1.0], [5, 9.0]] }", "saturation", "keyframe 2: must be at most 8"),
+        ('white = "#ff8000"', "white", "has a channel at or near 0"),
+    ],
+)
 def test_validation_errors_name_node_and_option(tmp_path, grade, option, message):
     p = write_pipeline(tmp_path, GRADED.format(grade=grade))
     with pytest.raises(PipelineError) as info:
@@ -618,7 +672,9 @@ def test_validation_errors_name_node_and_option(tmp_path, grade, option, message
 
 
 def test_node_level_validation_through_a_pipeline(tmp_path):
-    body = GRADED.format(grade="") + """
+    body = (
+        GRADED.format(grade="")
+        + """
     [nodes.fade]
     type = "effect.fade"
     input = "plate"
@@ -629,6 +685,7 @@ def test_node_level_validation_through_a_pipeline(tmp_path):
     sigma = 2
     radius = 6
     """
+    )
     with pytest.raises(PipelineError) as info:
         build(load(write_pipeline(tmp_path, body)), require_encoder=False)
     msg = str(info.value)
@@ -637,7 +694,7 @@ def test_node_level_validation_through_a_pipeline(tmp_path):
 
 
 def test_every_effect_renders_a_pipeline_with_a_lut(tmp_path):
-    lut = cube_file(tmp_path / "look.cube", lambda x: x ** 1.1, 9)
+    lut = cube_file(tmp_path / "look.cube", lambda x: x**1.1, 9)
     body = f"""
     [pipeline]
     width = 64
@@ -695,6 +752,7 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     kernels: the torch path's frames, for an odd-sized frame with overbright and transparent
     pixels and per-frame values."""
     from vfx_plugins.effects import _glow_kernel as glow_kernel
+
     combined = []
     combine = glow_kernel.combine
     monkeypatch.setattr(glow_kernel, "combine", lambda *args: combined.append(1) or combine(*args))
@@ -705,10 +763,19 @@ def test_glow_kernels_match_the_torch_path(monkeypatch, blend, has_alpha):
     for path in ("kernel", "torch"):
         with cpu_path(path):
             clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-            node = make_node(Glow, clip, radius=24.0, octaves=2, blend=blend, color="#ffc080",
-                             threshold={"keyframes": [[0, 0.3], [1, 0.8]]}, knee=0.3, intensity=2.0)
+            node = make_node(
+                Glow,
+                clip,
+                radius=24.0,
+                octaves=2,
+                blend=blend,
+                color="#ffc080",
+                threshold={"keyframes": [[0, 0.3], [1, 0.8]]},
+                knee=0.3,
+                intensity=2.0,
+            )
             results[path] = node.frames([0, 1]).pixels
-    assert len(combined) == 2                      # the kernel ran (half resolution), once a frame
+    assert len(combined) == 2  # the kernel ran (half resolution), once a frame
     assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
     torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
 
@@ -726,7 +793,9 @@ def test_grain_kernel_matches_the_torch_path(monkeypatch, color, has_alpha):
     for path in ("kernel", "torch"):
         with cpu_path(path):
             clip = TensorClip(premultiplied(rgb, alpha), has_alpha=has_alpha)
-            results[path] = make_node(Grain, clip, amount=0.2, color=color, size=2.0, response=0.6).frames([0, 1]).pixels
+            results[path] = (
+                make_node(Grain, clip, amount=0.2, color=color, size=2.0, response=0.6).frames([0, 1]).pixels
+            )
     assert (results["torch"] - premultiplied(rgb, alpha)).abs().mean() > 0.01
     torch.testing.assert_close(results["kernel"], results["torch"], rtol=1e-5, atol=1e-5)
 
@@ -738,20 +807,31 @@ def test_row_strips_render_what_whole_frames_render(tmp_path, monkeypatch, case)
     rounding of sums taken in another order."""
     from vfx import frames
     from vfx_plugins.effects.keying import ChromaKey, LumaKey
+
     rgb, alpha = sample_pixels(n=2, h=23, w=17, seed=3)
-    rgb[:, 1] += 0.6 * (torch.rand((2, 23, 17)) > 0.5)                 # a patchy green screen to key
+    rgb[:, 1] += 0.6 * (torch.rand((2, 23, 17)) > 0.5)  # a patchy green screen to key
     px = premultiplied(rgb, alpha)
-    lut = cube_file(tmp_path / "sq.cube", lambda x: x ** 2, 9)
-    node = {"grade": lambda: make_node(Grade, TensorClip(px), exposure=0.4, contrast=1.3, saturation=0.7,
-                                       lift=[0.02, 0, 0], gamma=[1.1, 1, 0.9], lut=str(lut), lut_mix=0.8),
-            "grain": lambda: make_node(Grain, TensorClip(px), amount=0.2, color=0.4, size=2.0),
-            "chroma_key": lambda: make_node(ChromaKey, TensorClip(px), key_color="#20c030", shrink=1.5,
-                                            feather=2.0),
-            "luma_key": lambda: make_node(LumaKey, TensorClip(px), low=0.3, high=0.8, invert=True)}[case]
+    lut = cube_file(tmp_path / "sq.cube", lambda x: x**2, 9)
+    node = {
+        "grade": lambda: make_node(
+            Grade,
+            TensorClip(px),
+            exposure=0.4,
+            contrast=1.3,
+            saturation=0.7,
+            lift=[0.02, 0, 0],
+            gamma=[1.1, 1, 0.9],
+            lut=str(lut),
+            lut_mix=0.8,
+        ),
+        "grain": lambda: make_node(Grain, TensorClip(px), amount=0.2, color=0.4, size=2.0),
+        "chroma_key": lambda: make_node(ChromaKey, TensorClip(px), key_color="#20c030", shrink=1.5, feather=2.0),
+        "luma_key": lambda: make_node(LumaKey, TensorClip(px), low=0.3, high=0.8, invert=True),
+    }[case]
     results = []
     for rows in (1000, 5, 7):
         monkeypatch.setattr(frames, "STRIP_ROWS", rows)
-        with cpu_path("torch"):                     # on a CPU the kernels run instead of strips
+        with cpu_path("torch"):  # on a CPU the kernels run instead of strips
             results.append(node().frames([0, 1]).pixels)
     whole, *strips = results
     assert whole.shape == (2, 4, 23, 17) and whole.std() > 0.05

@@ -1,4 +1,5 @@
 """Every codec and both backends write files that decode to the right frames, sizes and audio."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,18 +40,20 @@ PIPE = """
 """
 
 
-@pytest.mark.parametrize("codec,path,extra,pix_fmt,alpha", [
-    ("h264", "o.mp4", "crf = 18", "yuv420p", False),
-    ("h265", "o.mp4", "crf = 28\npreset = \"ultrafast\"", "yuv420p", False),
-    ("prores", "o.mov", "", "yuv422p10le", False),
-    ("prores", "a.mov", "", "yuva444p12le", True),
-    ("vp9", "o.webm", "crf = 40\npreset = \"realtime\"\naudio_codec = \"none\"", "yuv420p", False),
-    ("ffv1", "o.mkv", "audio_codec = \"pcm\"", "bgr0", False),
-    ("ffv1", "a.mkv", "audio_codec = \"pcm\"", "bgra", True),
-])
+@pytest.mark.parametrize(
+    "codec,path,extra,pix_fmt,alpha",
+    [
+        ("h264", "o.mp4", "crf = 18", "yuv420p", False),
+        ("h265", "o.mp4", 'crf = 28\npreset = "ultrafast"', "yuv420p", False),
+        ("prores", "o.mov", "", "yuv422p10le", False),
+        ("prores", "a.mov", "", "yuva444p12le", True),
+        ("vp9", "o.webm", 'crf = 40\npreset = "realtime"\naudio_codec = "none"', "yuv420p", False),
+        ("ffv1", "o.mkv", 'audio_codec = "pcm"', "bgr0", False),
+        ("ffv1", "a.mkv", 'audio_codec = "pcm"', "bgra", True),
+    ],
+)
 def test_codecs(tmp_path, codec, path, extra, pix_fmt, alpha):
-    p = write_pipeline(tmp_path, PIPE.format(input="comp" if alpha else "bars", path=path, codec=codec,
-                                             extra=extra))
+    p = write_pipeline(tmp_path, PIPE.format(input="comp" if alpha else "bars", path=path, codec=codec, extra=extra))
     render(build(load(p)), RenderOptions(device="cpu"))
     info = stream_info(tmp_path / path)
     assert (info["frames"], info["width"], info["height"]) == (12, 96, 64)
@@ -65,10 +68,14 @@ def test_codecs(tmp_path, codec, path, extra, pix_fmt, alpha):
 
 def test_png_sequence_8_and_16_bit(tmp_path):
     for bits in ("8", "16"):
-        p = write_pipeline(tmp_path, PIPE.format(input="comp", path="x.mp4", codec="h264", extra="")
-                           .replace('type = "encode.video"', 'type = "encode.image_sequence"')
-                           .replace('path = "x.mp4"', f'path = "seq{bits}/f_%04d.png"\nbits = "{bits}"')
-                           .replace('audio = "bars"\n', "").replace('codec = "h264"\n', ""))
+        p = write_pipeline(
+            tmp_path,
+            PIPE.format(input="comp", path="x.mp4", codec="h264", extra="")
+            .replace('type = "encode.video"', 'type = "encode.image_sequence"')
+            .replace('path = "x.mp4"', f'path = "seq{bits}/f_%04d.png"\nbits = "{bits}"')
+            .replace('audio = "bars"\n', "")
+            .replace('codec = "h264"\n', ""),
+        )
         render(build(load(p)), RenderOptions(device="cpu"))
         files = sorted((tmp_path / f"seq{bits}").iterdir())
         assert [f.name for f in files] == [f"f_{i:04d}.png" for i in range(12)]
@@ -79,22 +86,26 @@ def test_png_sequence_8_and_16_bit(tmp_path):
 
 
 def test_format_and_option_mismatches_are_validation_errors(tmp_path):
-    cases = [('codec = "prores"', "path", "prores goes in .mov, .mkv"),
-             ('codec = "h264"\npix_fmt = "rgb565"', "pix_fmt", "cannot encode pix_fmt"),
-             ('codec = "h264"\naudio_codec = "pcm"', "audio_codec", "pcm audio cannot go in '.mp4'"),
-             ('codec = "h264"\ncrf = 20\nbitrate = "4M"', "bitrate", "crf or bitrate"),
-             ('codec = "h264"\nbitrate = "fast"', "bitrate", "expected a bitrate")]
+    cases = [
+        ('codec = "prores"', "path", "prores goes in .mov, .mkv"),
+        ('codec = "h264"\npix_fmt = "rgb565"', "pix_fmt", "cannot encode pix_fmt"),
+        ('codec = "h264"\naudio_codec = "pcm"', "audio_codec", "pcm audio cannot go in '.mp4'"),
+        ('codec = "h264"\ncrf = 20\nbitrate = "4M"', "bitrate", "crf or bitrate"),
+        ('codec = "h264"\nbitrate = "fast"', "bitrate", "expected a bitrate"),
+    ]
     for extra, option, message in cases:
-        p = write_pipeline(tmp_path, PIPE.format(input="bars", path="o.mp4", codec="h264", extra="")
-                           .replace('codec = "h264"', extra))
+        p = write_pipeline(
+            tmp_path, PIPE.format(input="bars", path="o.mp4", codec="h264", extra="").replace('codec = "h264"', extra)
+        )
         res = run_vfx("validate", p)
         assert res.returncode == 2, extra
         assert f"option '{option}'" in res.stderr and message in res.stderr, res.stderr
 
 
 def test_ffmpeg_binary_backend(tmp_path):
-    p = write_pipeline(tmp_path, PIPE.format(input="bars", path="f.mp4", codec="h264",
-                                             extra='backend = "ffmpeg"\ncrf = 18'))
+    p = write_pipeline(
+        tmp_path, PIPE.format(input="bars", path="f.mp4", codec="h264", extra='backend = "ffmpeg"\ncrf = 18')
+    )
     render(build(load(p)), RenderOptions(device="cpu"))
     info = stream_info(tmp_path / "f.mp4")
     assert (info["frames"], info["width"], info["codec"], info["audio_codec"]) == (12, 96, "h264", "aac")
@@ -103,7 +114,12 @@ def test_ffmpeg_binary_backend(tmp_path):
     render(build(load(p2)), RenderOptions(device="cpu"))
     b = decode_frames(tmp_path / "g.mp4")[5].astype(int)
     assert np.abs(a - b).mean() < 2.0
-    bad = write_pipeline(tmp_path, PIPE.format(input="bars", path="n.mp4", codec="h264",
-                                               extra='backend = "ffmpeg"\nffmpeg_encoder = "no_such_enc"'), "n.toml")
+    bad = write_pipeline(
+        tmp_path,
+        PIPE.format(
+            input="bars", path="n.mp4", codec="h264", extra='backend = "ffmpeg"\nffmpeg_encoder = "no_such_enc"'
+        ),
+        "n.toml",
+    )
     res = run_vfx("validate", bad)
     assert res.returncode == 2 and "option 'ffmpeg_encoder'" in res.stderr

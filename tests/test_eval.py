@@ -1,5 +1,6 @@
 """``vfx eval`` and vfx.evaluate: PSNR/SSIM against scikit-image on lossless media, temporal
 consistency, JSON, errors, and the sliced Wasserstein distance."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def base_frames(n=N, static=False) -> list[np.ndarray]:
     out = []
     for i in range(n):
         t = 0 if static else i
-        img = np.stack([(x * 4 + t * 9) % 256, (y * 5 + t * 3) % 256, (x + y + 40) % 256], -1) * 0.8 \
-            + np.roll(tex, 3 * t, axis=1)
+        img = np.stack([(x * 4 + t * 9) % 256, (y * 5 + t * 3) % 256, (x + y + 40) % 256], -1) * 0.8 + np.roll(
+            tex, 3 * t, axis=1
+        )
         out.append(np.clip(img, 0, 255).astype(np.uint8))
     return out
 
@@ -57,8 +59,9 @@ def write_ffv1(path, frames):
 def distortions(frames):
     rng = np.random.default_rng(7)
     noisy = [np.clip(f + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8) for f in frames]
-    blurred = [np.clip(gaussian_filter(f.astype(float), sigma=(1.2, 1.2, 0)) + 0.5, 0, 255).astype(np.uint8)
-               for f in frames]
+    blurred = [
+        np.clip(gaussian_filter(f.astype(float), sigma=(1.2, 1.2, 0)) + 0.5, 0, 255).astype(np.uint8) for f in frames
+    ]
     brighter = [np.clip(f.astype(int) + 12, 0, 255).astype(np.uint8) for f in frames]
     return {"noise": noisy, "blur": blurred, "brightness": brighter}
 
@@ -66,7 +69,7 @@ def distortions(frames):
 def test_identical_inputs_inf_psnr_ssim_one(tmp_path):
     frames = base_frames()
     a = write_seq(tmp_path / "a", frames)
-    r = compare(a, tmp_path / "a")        # a pattern and a folder of the same frames
+    r = compare(a, tmp_path / "a")  # a pattern and a folder of the same frames
     assert len(r.frames) == N
     assert all(math.isinf(f.psnr) and f.ssim == 1.0 for f in r.frames)
     assert math.isinf(r.psnr_mean) and math.isinf(r.psnr_pooled) and r.ssim_mean == 1.0
@@ -80,7 +83,7 @@ def test_distortions_match_scikit_image(tmp_path, kind):
     a = write_ffv1(tmp_path / "a.mkv", frames)
     b = write_seq(tmp_path / "b", bad)
     dec_a = decode_frames(a)
-    assert all((x == y).all() for x, y in zip(dec_a, frames))        # lossless: we compare what we wrote
+    assert all((x == y).all() for x, y in zip(dec_a, frames))  # lossless: we compare what we wrote
     r = compare(a, b)
     want_psnr = [peak_signal_noise_ratio(x, y, data_range=255) for x, y in zip(frames, bad)]
     want_ssim = [structural_similarity(x, y, channel_axis=2, data_range=255) for x, y in zip(frames, bad)]
@@ -91,7 +94,7 @@ def test_distortions_match_scikit_image(tmp_path, kind):
     assert r.worst_psnr.index == int(np.argmin(want_psnr)) and r.worst_psnr.psnr == min(want_psnr)
     assert r.worst_ssim.index == int(np.argmin(want_ssim))
     mse = np.mean([np.mean((x.astype(float) - y) ** 2) for x, y in zip(frames, bad)])
-    assert r.psnr_pooled == pytest.approx(10 * math.log10(255 ** 2 / mse))
+    assert r.psnr_pooled == pytest.approx(10 * math.log10(255**2 / mse))
     # each input's temporal consistency is the mean SSIM of its consecutive frames
     want_t = np.mean([structural_similarity(x, y, channel_axis=2, data_range=255) for x, y in zip(bad, bad[1:])])
     assert r.temporal_b == pytest.approx(want_t, rel=1e-12)
@@ -162,10 +165,10 @@ def test_swd_identical_small_shifted_large():
     brighter = swd(real, _blobs(32, 1, shift=40)).mean
     noise = swd(real, np.random.default_rng(2).integers(0, 256, real.shape, dtype=np.uint8)).mean
     assert set(floor.levels) == {32, 16}
-    assert same < floor.mean * 1.5            # the same set: only patch sampling noise
+    assert same < floor.mean * 1.5  # the same set: only patch sampling noise
     assert brighter > 3 * floor.mean
     assert noise > brighter
-    assert swd(real, other, seed=3).mean == floor.mean      # deterministic
+    assert swd(real, other, seed=3).mean == floor.mean  # deterministic
     with pytest.raises(EvalError):
         swd(real, _blobs(4, 0)[:, :16])
 
@@ -173,7 +176,7 @@ def test_swd_identical_small_shifted_large():
 def test_cli_swd(tmp_path):
     a = write_seq(tmp_path / "a", list(_blobs(8, 0)))
     b = write_seq(tmp_path / "b", list(_blobs(8, 0, shift=60)))
-    res = run_vfx("eval", "--swd", "--json", a, b)           # printf patterns
+    res = run_vfx("eval", "--swd", "--json", a, b)  # printf patterns
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)["swd"]
     assert doc["mean"] > 0 and doc["images"] == [8, 8]

@@ -6,6 +6,7 @@ the subprocesses get on ``PYTHONPATH``; entry points there are found like any in
 Nothing is installed into the test interpreter's environment, so tests running beside this one
 (in this process or another) never see the extra plugin.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,22 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_SRC = ROOT / "examples" / "vfx-example-plugin"
 _SCRIPT = Path(sys.executable).parent / "vfx"
 VFX = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from vfx.cli import main; main()"]
-LEVELS = 4                                                       # the value the pipelines use
-LEVEL_VALUES = np.array([round(k * 255 / (LEVELS - 1)) for k in range(LEVELS)])   # 0 85 170 255
+LEVELS = 4  # the value the pipelines use
+LEVEL_VALUES = np.array([round(k * 255 / (LEVELS - 1)) for k in range(LEVELS)])  # 0 85 170 255
 
 
 def _run(args, env, cwd=None, check=True):
     proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
 def _env_with(*paths: Path) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(p) for p in paths] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
-                                                                    else []))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(p) for p in paths] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
     env.pop("VFX_DEBUG", None)
     return env
 
@@ -52,8 +55,23 @@ def plugin_env(tmp_path_factory):
     # Build from a copy so that setuptools' build/ and *.egg-info never land in the repository.
     shutil.copytree(PLUGIN_SRC, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "out", "__pycache__"))
     site = work / "site"
-    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-          "--disable-pip-version-check", "--target", str(site), str(src)], env=dict(os.environ))
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        env=dict(os.environ),
+    )
     assert (site / "vfx_example" / "posterize.py").is_file()
     return _env_with(site)
 
@@ -152,7 +170,7 @@ def test_render_through_the_example_plugin_posterizes(plugin_env, tmp_path):
     raw, _ = _decode(tmp_path / "raw.mkv")
     poster, audio_seconds = _decode(tmp_path / "poster.mkv")
     assert raw.shape == poster.shape == (6, 64, 64, 3)
-    assert audio_seconds == pytest.approx(6 / 24, abs=1e-3)      # audio passed through the effect
+    assert audio_seconds == pytest.approx(6 / 24, abs=1e-3)  # audio passed through the effect
 
     for c in range(3):
         # the gradient has many values per channel; the posterized output only the four levels
@@ -177,21 +195,36 @@ def test_example_plugin_errors_and_determinism(plugin_env, tmp_path):
     # dither is seeded per frame: frames 3-5 rendered alone equal frames 3-5 of the whole render
     dither = ["--set", "poster.dither=0.8", "--set", "raw.path=raw_dither.mkv"]
     _run(VFX + ["render", "-q", str(pipeline), *dither, "--set", "out.path=whole.mkv"], plugin_env)
-    _run(VFX + ["render", "-q", str(pipeline), *dither, "--set", "out.path=chunk.mkv", "--frames", "3-5",
-                "--batch-size", "2"], plugin_env)
+    _run(
+        VFX
+        + [
+            "render",
+            "-q",
+            str(pipeline),
+            *dither,
+            "--set",
+            "out.path=chunk.mkv",
+            "--frames",
+            "3-5",
+            "--batch-size",
+            "2",
+        ],
+        plugin_env,
+    )
     whole, _ = _decode(tmp_path / "whole.mkv")
     chunk, _ = _decode(tmp_path / "chunk.mkv")
     assert whole.shape[0] == 6 and chunk.shape[0] == 3
     np.testing.assert_array_equal(whole[3:], chunk)
-    assert not np.array_equal(whole[3], whole[4])                # the noise differs from frame to frame
+    assert not np.array_equal(whole[3], whole[4])  # the noise differs from frame to frame
 
 
 def test_the_example_plugins_own_unit_tests_pass(plugin_env):
     # The package's tests (examples/vfx-example-plugin/tests) run against the installed copy, from
     # inside its folder so that its own pyproject.toml configures pytest.
     env = dict(plugin_env, PYTHONDONTWRITEBYTECODE="1")
-    proc = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], env,
-                cwd=PLUGIN_SRC, check=False)
+    proc = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], env, cwd=PLUGIN_SRC, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -206,21 +239,22 @@ def test_a_plugin_that_fails_to_import_is_reported(plugin_env, tmp_path):
     env = dict(plugin_env)
     env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
 
-    proc = _run(VFX + ["plugins"], env)           # still exits 0: one broken plugin stops nothing
+    proc = _run(VFX + ["plugins"], env)  # still exits 0: one broken plugin stops nothing
     assert "FAILED broken (vfx_broken_example): RuntimeError: boom at import" in proc.stdout
     assert "example (vfx-example-plugin 0.1.0): vfx_example.posterize" in proc.stdout
     data = json.loads(_run(VFX + ["plugins", "--json"], env).stdout)
-    assert data["failed"] == [{"name": "broken", "entry_point": "vfx_broken_example",
-                               "error": "RuntimeError: boom at import"}]
+    assert data["failed"] == [
+        {"name": "broken", "entry_point": "vfx_broken_example", "error": "RuntimeError: boom at import"}
+    ]
 
 
 def test_every_hook_is_documented_in_the_plugin_guide():
     import inspect
 
     from vfx import hookspecs
+
     guide = (ROOT / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
-    hooks = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-             if hasattr(fn, "vfx_spec")]
+    hooks = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "vfx_spec")]
     assert hooks, "no hookspecs found"
     missing = [name for name in hooks if f"`{name}(" not in guide]
     assert not missing, f"hooks not described in docs/writing-plugins.md: {missing}"
@@ -251,7 +285,7 @@ def test_the_guides_vfx_plugins_output_is_what_vfx_prints(plugin_env):
     # example), each with node types it really has; "..." stands for the rest of a plugin's types
     _, guide = _guide()
     start = guide.index("$ vfx plugins\n")
-    shown = _plugin_listing(guide[start:guide.index("$ vfx nodes example.posterize", start)].splitlines()[1:])
+    shown = _plugin_listing(guide[start : guide.index("$ vfx nodes example.posterize", start)].splitlines()[1:])
     actual = _plugin_listing(_run(VFX + ["plugins"], plugin_env).stdout.splitlines())
     assert list(shown) == list(actual)
     for header, nodes in shown.items():
@@ -261,7 +295,7 @@ def test_the_guides_vfx_plugins_output_is_what_vfx_prints(plugin_env):
             assert nodes == actual[header], header
     # and the option table there lists the options vfx has
     schema = json.loads(_run(VFX + ["nodes", "example.posterize", "--json"], plugin_env).stdout)
-    table = guide[guide.index("$ vfx nodes example.posterize"):guide.index("$ vfx posterize-levels")]
+    table = guide[guide.index("$ vfx nodes example.posterize") : guide.index("$ vfx posterize-levels")]
     rows = [line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│")]
     assert rows == [o["name"] for o in schema["options"]]
 

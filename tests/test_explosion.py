@@ -1,4 +1,5 @@
 """effect.explosion: closed-form particles, determinism, random access, colour over time, shockwave."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -22,7 +23,6 @@ W, H, FPS = 192, 108, 24
 QUIET = {"flash": 0.0, "shake": 0.0, "shockwave": 0.0}
 
 
-
 def grey_plate(level=0.2):
     p = torch.full((1, 4, H, W), level)
     p[:, 3] = 1
@@ -38,8 +38,9 @@ def gradient_plate():
 
 def make(plate=None, seed=1, **options):
     plate = grey_plate() if plate is None else plate
-    parsed = Explosion.Options.from_mapping({"input": "plate", "count": 3000, **options},
-                                            ParseContext(fps=Fraction(FPS), width=W, height=H))
+    parsed = Explosion.Options.from_mapping(
+        {"input": "plate", "count": 3000, **options}, ParseContext(fps=Fraction(FPS), width=W, height=H)
+    )
     node = Explosion("boom", parsed, NodeContext("boom", PipelineSettings(width=W, height=H, seed=seed)))
     node.connect({"input": TensorClip(plate, count=60, fps=FPS, has_alpha=False)})
     node.configure()
@@ -65,12 +66,22 @@ def test_same_seed_same_pixels_other_seed_differs():
     assert (a - c).abs().max() > 0.05
 
 
-@pytest.mark.parametrize("options", [{}, QUIET, {"spread": 60.0, "direction": 45.0, "turbulence": 0.2},
-                                     {"at": 3, "flash": {"keyframes": [[0, 0.0], [19, 2.0]]},
-                                      "shockwave": {"expr": "0.5 + 0.5 * sin(t * 7)"},
-                                      "bloom": {"keyframes": [[0, 0.0], [19, 1.0]]},
-                                      "smoke_color": {"keyframes": [[0, "black"], [19, "gray"]]},
-                                      "position": {"keyframes": [[0, [0.3, 0.5]], [19, [0.7, 0.6]]]}}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        QUIET,
+        {"spread": 60.0, "direction": 45.0, "turbulence": 0.2},
+        {
+            "at": 3,
+            "flash": {"keyframes": [[0, 0.0], [19, 2.0]]},
+            "shockwave": {"expr": "0.5 + 0.5 * sin(t * 7)"},
+            "bloom": {"keyframes": [[0, 0.0], [19, 1.0]]},
+            "smoke_color": {"keyframes": [[0, "black"], [19, "gray"]]},
+            "position": {"keyframes": [[0, [0.3, 0.5]], [19, [0.7, 0.6]]]},
+        },
+    ],
+)
 def test_frames_alone_equal_the_same_frames_of_a_batch(options):
     whole = frames(make(plate=gradient_plate(), **options), range(0, 20))
     alone = frames(make(plate=gradient_plate(), **options), [10, 11])
@@ -94,7 +105,7 @@ def test_nothing_is_drawn_before_at():
     out = frames(node, range(0, 14))
     for i in range(10):
         assert torch.equal(out[i], plate[0]), i
-    assert (out[10] - plate[0]).abs().max() > 0.1          # the flash, at once
+    assert (out[10] - plate[0]).abs().max() > 0.1  # the flash, at once
     assert (out[12] - plate[0]).abs().max() > 0.1
 
 
@@ -105,16 +116,16 @@ def test_fire_is_bright_and_warm_early_then_smoke_is_darker():
     late = window_mean(frames(node, [int(2.2 * fps)]), cy=0.45)[0]
     plate = 0.2
     lum = lambda c: float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
-    assert lum(early) > 2 * plate                                  # fire is light
-    assert early[0] > 1.3 * early[2]                               # warm: more red than blue
-    assert lum(late) < 0.85 * plate                                # smoke darkens the plate
-    assert late[0] < 1.3 * late[2]                                 # and is not fire-coloured
+    assert lum(early) > 2 * plate  # fire is light
+    assert early[0] > 1.3 * early[2]  # warm: more red than blue
+    assert lum(late) < 0.85 * plate  # smoke darkens the plate
+    assert late[0] < 1.3 * late[2]  # and is not fire-coloured
 
 
 def test_colour_cools_over_the_fireball_life():
     node = make(**QUIET, bloom=0.0, smoke=0.0)
     m = window_mean(frames(node, [2, 6, 12]), r=0.08)
-    ratio = (m[:, 0] / m[:, 2].clamp(min=1e-6)).tolist()          # red / blue grows as it cools
+    ratio = (m[:, 0] / m[:, 2].clamp(min=1e-6)).tolist()  # red / blue grows as it cools
     assert ratio[0] < ratio[1] < ratio[2]
 
 
@@ -130,26 +141,45 @@ def ring_radius(diff):
     r = np.hypot(xs + 0.5 - 0.5 * W, ys + 0.5 - 0.6 * H) / H
     bins = np.linspace(0, 1, 101)
     which = np.digitize(r.ravel(), bins)
-    prof = np.bincount(which, weights=diff.ravel(), minlength=102) / np.maximum(
-        np.bincount(which, minlength=102), 1)
+    prof = np.bincount(which, weights=diff.ravel(), minlength=102) / np.maximum(np.bincount(which, minlength=102), 1)
     return bins[int(np.argmax(prof[1:101]))]
 
 
 def test_shockwave_ring_grows_at_its_speed():
     plate = grey_plate()
-    node = make(plate=plate, flash=0.0, shake=0.0, brightness=0.0, smoke_density=0.0, bloom=0.0,
-                shockwave=0.5, shock_speed=1.0, shock_width=0.03, shock_glow=0.5)
+    node = make(
+        plate=plate,
+        flash=0.0,
+        shake=0.0,
+        brightness=0.0,
+        smoke_density=0.0,
+        bloom=0.0,
+        shockwave=0.5,
+        shock_speed=1.0,
+        shock_width=0.03,
+        shock_glow=0.5,
+    )
     out = frames(node, [4, 8, 12])
     radii = [ring_radius((out[i, :3] - plate[0, :3]).mean(0).numpy()) for i in range(3)]
     assert radii[0] < radii[1] < radii[2]
     for r, f in zip(radii, (4, 8, 12)):
-        assert abs(r - f / FPS) < 0.05                             # radius = speed * t
+        assert abs(r - f / FPS) < 0.05  # radius = speed * t
 
 
 def test_shockwave_refracts_the_plate_only_near_the_ring():
     plate = gradient_plate()
-    node = make(plate=plate, flash=0.0, shake=0.0, brightness=0.0, smoke_density=0.0, bloom=0.0,
-                shockwave=1.0, shock_speed=1.0, shock_width=0.04, shock_glow=0.0)
+    node = make(
+        plate=plate,
+        flash=0.0,
+        shake=0.0,
+        brightness=0.0,
+        smoke_density=0.0,
+        bloom=0.0,
+        shockwave=1.0,
+        shock_speed=1.0,
+        shock_width=0.04,
+        shock_glow=0.0,
+    )
     out = frames(node, [8])
     diff = (out[0, :3] - plate[0, :3]).abs().mean(0).numpy()
     ys, xs = np.mgrid[0:H, 0:W]
@@ -162,10 +192,12 @@ def test_shockwave_refracts_the_plate_only_near_the_ring():
 
 def test_camera_shake_moves_the_plate_deterministically():
     plate = gradient_plate()
-    a = frames(make(plate=plate, flash=0.0, shockwave=0.0, brightness=0.0, smoke_density=0.0, bloom=0.0,
-                    shake=0.03), [3, 6])
-    b = frames(make(plate=plate, flash=0.0, shockwave=0.0, brightness=0.0, smoke_density=0.0, bloom=0.0,
-                    shake=0.03), [6])
+    a = frames(
+        make(plate=plate, flash=0.0, shockwave=0.0, brightness=0.0, smoke_density=0.0, bloom=0.0, shake=0.03), [3, 6]
+    )
+    b = frames(
+        make(plate=plate, flash=0.0, shockwave=0.0, brightness=0.0, smoke_density=0.0, bloom=0.0, shake=0.03), [6]
+    )
     assert (a[1] - plate[0]).abs().max() > 0.05
     assert (a[1:2] - b).abs().max() <= 1e-6
 
@@ -197,10 +229,10 @@ def test_blackbody_colours():
     rgb = blackbody_rgb(torch.tensor([1500.0, 3000.0, 6500.0, 12000.0]))
     lum = 0.2126 * rgb[:, 0] + 0.7152 * rgb[:, 1] + 0.0722 * rgb[:, 2]
     assert torch.allclose(lum, torch.ones(4), atol=1e-4)
-    assert rgb[0, 0] > rgb[0, 1] > rgb[0, 2]                         # red-orange
-    assert rgb[1, 0] > rgb[1, 1] > rgb[1, 2]                         # orange-yellow
-    assert (rgb[2] - 1).abs().max() < 0.1                            # about white at 6500 K
-    assert rgb[3, 2] > rgb[3, 0]                                     # bluish when very hot
+    assert rgb[0, 0] > rgb[0, 1] > rgb[0, 2]  # red-orange
+    assert rgb[1, 0] > rgb[1, 1] > rgb[1, 2]  # orange-yellow
+    assert (rgb[2] - 1).abs().max() < 0.1  # about white at 6500 K
+    assert rgb[3, 2] > rgb[3, 0]  # bluish when very hot
 
 
 def test_transparent_plate_gets_alpha_where_the_explosion_is():
@@ -209,13 +241,15 @@ def test_transparent_plate_gets_alpha_where_the_explosion_is():
     node.video = node.video.with_(has_alpha=True)
     out = frames(node, [4, 40])
     assert float(window_mean(out, r=0.05)[0].max()) > 0.1
-    centre = out[:, 3, int(0.6 * H) - 3:int(0.6 * H) + 3, W // 2 - 3:W // 2 + 3].mean(dim=(1, 2))
+    centre = out[:, 3, int(0.6 * H) - 3 : int(0.6 * H) + 3, W // 2 - 3 : W // 2 + 3].mean(dim=(1, 2))
     assert (centre > 0.2).all()
     assert float(out[:, 3, :4, :4].max()) < 0.05
 
 
 def test_validation_errors_name_node_and_option(tmp_path):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 64
         height = 48
@@ -236,7 +270,8 @@ def test_validation_errors_name_node_and_option(tmp_path):
         type = "encode.video"
         input = "boom"
         path = "o.mp4"
-    """)
+    """,
+    )
     with pytest.raises(PipelineError) as info:
         build(load(p))
     found = {(pr.node, pr.option) for pr in info.value.problems}
@@ -247,7 +282,9 @@ def test_validation_errors_name_node_and_option(tmp_path):
 
 
 def test_renders_in_a_pipeline(tmp_path):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 96
         height = 54
@@ -267,8 +304,10 @@ def test_renders_in_a_pipeline(tmp_path):
         input = "boom"
         path = "f_%03d.png"
         bits = "16"
-    """)
+    """,
+    )
     from vfx.engine import RenderOptions, render
+
     render(build(load(p)), RenderOptions(device="cpu"))
     assert len(list(tmp_path.glob("f_*.png"))) == 10
 

@@ -1,4 +1,5 @@
 """A failed render leaves nothing half-written and never touches what was already there."""
+
 from __future__ import annotations
 
 import os
@@ -80,7 +81,8 @@ def test_failure_mid_render_leaves_no_output_and_keeps_existing(tmp_path, failin
 
 def test_failed_render_exits_1_without_traceback(tmp_path):
     """The CLI path: a failing node in a plugin module loaded by a subprocess."""
-    (tmp_path / "failplug.py").write_text(textwrap.dedent('''
+    (tmp_path / "failplug.py").write_text(
+        textwrap.dedent('''
         import vfx
 
         class Fail(vfx.Effect):
@@ -98,13 +100,16 @@ def test_failed_render_exits_1_without_traceback(tmp_path):
         @vfx.hookimpl
         def register_nodes(register):
             register(Fail)
-    '''))
+    ''')
+    )
     dist = tmp_path / "failplug-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: failplug\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[vfx]\nfailplug = failplug\n")
-    p = write_pipeline(tmp_path, PIPE.replace("test.fail_at", "test.fail").replace("frame = 30\n", "")
-                       .format(enc="encode.video", path="o.mp4"))
+    p = write_pipeline(
+        tmp_path,
+        PIPE.replace("test.fail_at", "test.fail").replace("frame = 30\n", "").format(enc="encode.video", path="o.mp4"),
+    )
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     proc = subprocess.run([VFX, "render", str(p)], capture_output=True, text=True, env=env)
     assert proc.returncode == 1, proc.stderr

@@ -4,6 +4,7 @@ equality with a local render, GPU placement, job export, and template variants.
 One Ray cluster (``ray_cluster`` in conftest) serves every test here; CLI tests join it with
 ``--address``.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,9 +65,11 @@ def farm(path, overrides=(), segment_dir=None, **options):
     """A farm render in this process, on the shared cluster; returns the FarmJob."""
     from vfx.farm.executor import FarmJob, FarmOptions, plan_job, run_farm
     from vfx.farm.segments import Job
+
     opts = FarmOptions(**options)
-    fj = plan_job(FarmJob(Job(path, list(overrides), device="cpu"), label=Path(path).name,
-                          segment_dir=segment_dir), opts)
+    fj = plan_job(
+        FarmJob(Job(path, list(overrides), device="cpu"), label=Path(path).name, segment_dir=segment_dir), opts
+    )
     run_farm([fj], opts)
     return fj
 
@@ -78,6 +81,7 @@ def vfx_here(*args, env=None):
     import io
     from types import SimpleNamespace
     from vfx.cli import main
+
     out, err = io.StringIO(), io.StringIO()
     saved = dict(os.environ)
     os.environ.update(env or {})
@@ -100,8 +104,10 @@ def same_frames(a, b):
 
 # --- planning ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("total,size", [(1, 1), (1, 48), (30, 7), (30, 10), (30, 30), (30, 31), (240, 48),
-                                        (1000, 1), (97, 96)])
+
+@pytest.mark.parametrize(
+    "total,size", [(1, 1), (1, 48), (30, 7), (30, 10), (30, 30), (30, 31), (240, 48), (1000, 1), (97, 96)]
+)
 def test_chunks_cover_every_frame_once(total, size):
     chunks = plan_chunks(total, size)
     frames = [f for c in chunks for f in range(c.start, c.stop)]
@@ -128,6 +134,7 @@ def test_chunk_planning_edges():
 
 # --- lossless equality, seams, audio --------------------------------------------------------
 
+
 def test_farm_render_equals_local_render_lossless(tmp_path, ray_cluster):
     p = write_pipeline(tmp_path, PIPE.format(seed=7))
     local_render(p, ["name=local"])
@@ -136,16 +143,20 @@ def test_farm_render_equals_local_render_lossless(tmp_path, ray_cluster):
     assert fj.written == [tmp_path / "farm.mkv"]
     assert same_frames(tmp_path / "local.mkv", tmp_path / "farm.mkv")
     assert np.array_equal(decode_audio(tmp_path / "local.mkv"), decode_audio(tmp_path / "farm.mkv"))
-    with av.open(str(tmp_path / "farm.mkv")) as c:         # each segment starts on a keyframe
+    with av.open(str(tmp_path / "farm.mkv")) as c:  # each segment starts on a keyframe
         keys = [round(p.pts * p.time_base * 24) for p in c.demux(c.streams.video[0]) if p.size and p.is_keyframe]
     assert {0, 7, 14, 21, 28} <= set(keys)
-    assert not fj.segment_dir.exists()                     # segments removed after the join
+    assert not fj.segment_dir.exists()  # segments removed after the join
 
 
 def test_farm_png_sequence_is_the_local_sequence(tmp_path, ray_cluster):
-    p = write_pipeline(tmp_path, PIPE.format(seed=3).replace('type = "encode.video"', 'type = "encode.image_sequence"')
-                       .replace('audio = "noise"\n    codec = "ffv1"\n    audio_codec = "pcm"\n', "")
-                       .replace('path = "${name}.mkv"', 'path = "${name}/f_%04d.png"'))
+    p = write_pipeline(
+        tmp_path,
+        PIPE.format(seed=3)
+        .replace('type = "encode.video"', 'type = "encode.image_sequence"')
+        .replace('audio = "noise"\n    codec = "ffv1"\n    audio_codec = "pcm"\n', "")
+        .replace('path = "${name}.mkv"', 'path = "${name}/f_%04d.png"'),
+    )
     local_render(p, ["name=local"])
     farm(p, chunk_size=8)
     names = sorted(f.name for f in (tmp_path / "local").iterdir())
@@ -155,8 +166,10 @@ def test_farm_png_sequence_is_the_local_sequence(tmp_path, ray_cluster):
 
 
 def test_h264_segments_join_without_duplicates_or_drops(tmp_path, ray_cluster):
-    make_video(tmp_path / "clip.mp4")                       # 48 frames, frame i coloured by i, a 440 Hz sine
-    p = write_pipeline(tmp_path, """
+    make_video(tmp_path / "clip.mp4")  # 48 frames, frame i coloured by i, a 440 Hz sine
+    p = write_pipeline(
+        tmp_path,
+        """
         [nodes.src]
         type = "source.video"
         path = "clip.mp4"
@@ -166,7 +179,8 @@ def test_h264_segments_join_without_duplicates_or_drops(tmp_path, ray_cluster):
         path = "out.mp4"
         crf = 12
         preset = "ultrafast"
-    """)
+    """,
+    )
     # the real command line in its own process, joining the test session's cluster by address
     res = run_vfx("farm", "render", p, "--chunk-size", "10", "--address", ray_cluster.address)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -183,21 +197,33 @@ def test_h264_segments_join_without_duplicates_or_drops(tmp_path, ray_cluster):
     assert abs(audio.shape[1] / 48000 - 2.0) <= 1 / 24
     src = decode_audio(tmp_path / "clip.mp4")
     n = min(src.shape[1], audio.shape[1]) - 2048
-    assert np.corrcoef(src[0, 1024:n], audio[0, 1024:n])[0, 1] > 0.98   # continuous, in sync
+    assert np.corrcoef(src[0, 1024:n], audio[0, 1024:n])[0, 1] > 0.98  # continuous, in sync
 
 
 # --- failures, retries, resume --------------------------------------------------------------
+
 
 def test_worker_killed_mid_chunk_is_retried(tmp_path, ray_cluster):
     p = write_pipeline(tmp_path, PIPE.format(seed=5))
     local_render(p, ["name=local"])
     seg = tmp_path / "segs"
-    res = vfx_here("farm", "render", p, "--chunk-size", "10", "--address", ray_cluster.address,
-                   "--segment-dir", seg, "--keep-segments", env={"VFX_FARM_KILL": "1"})
+    res = vfx_here(
+        "farm",
+        "render",
+        p,
+        "--chunk-size",
+        "10",
+        "--address",
+        ray_cluster.address,
+        "--segment-dir",
+        seg,
+        "--keep-segments",
+        env={"VFX_FARM_KILL": "1"},
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert "1 retried" in res.stdout
-    assert "(raylet)" not in res.stdout + res.stderr          # Ray's notice of the death goes to its log
-    assert (seg / ".killed-seg-000010-000019").exists()      # the first attempt did die
+    assert "(raylet)" not in res.stdout + res.stderr  # Ray's notice of the death goes to its log
+    assert (seg / ".killed-seg-000010-000019").exists()  # the first attempt did die
     record = json.loads((seg / "seg-000010-000019" / "segment.json").read_text())
     assert record["worker"]["attempt"] == 2
     assert json.loads((seg / "seg-000000-000009" / "segment.json").read_text())["worker"]["attempt"] == 1
@@ -206,8 +232,18 @@ def test_worker_killed_mid_chunk_is_retried(tmp_path, ray_cluster):
 
 def test_a_chunk_whose_worker_always_dies_fails_by_name(tmp_path, ray_cluster):
     p = write_pipeline(tmp_path, PIPE.format(seed=5))
-    res = vfx_here("farm", "render", p, "--chunk-size", "10", "--retries", "1", "--segment-dir", tmp_path / "s",
-                   env={"VFX_FARM_KILL": "2:always"})
+    res = vfx_here(
+        "farm",
+        "render",
+        p,
+        "--chunk-size",
+        "10",
+        "--retries",
+        "1",
+        "--segment-dir",
+        tmp_path / "s",
+        env={"VFX_FARM_KILL": "2:always"},
+    )
     assert res.returncode == 1
     assert "chunk 2 (frames 20-29) failed: its worker died on every attempt (2 tries)" in res.stderr
     assert "--resume" in res.stderr and not (tmp_path / "farm.mkv").exists()
@@ -224,13 +260,14 @@ def test_resume_rerenders_only_the_missing_segment(tmp_path, ray_cluster):
     again = farm(p, segment_dir=seg, chunk_size=10, keep_segments=True, resume=True)
     assert [c.name for c in again.rendered] == ["seg-000010-000019"]
     for name in ("seg-000000-000009", "seg-000020-000029"):
-        assert (seg / name / "segment.json").read_text() == before[name]     # untouched
+        assert (seg / name / "segment.json").read_text() == before[name]  # untouched
     local_render(p, ["name=local"])
     assert same_frames(tmp_path / "local.mkv", tmp_path / "farm.mkv")
 
 
 def test_changed_pipeline_refuses_stale_segments(tmp_path, ray_cluster):
     from vfx.farm.manifest import StaleSegments
+
     p = write_pipeline(tmp_path, PIPE.format(seed=9))
     seg = tmp_path / "segs"
     farm(p, segment_dir=seg, chunk_size=15, keep_segments=True)
@@ -247,6 +284,7 @@ def test_changed_pipeline_refuses_stale_segments(tmp_path, ray_cluster):
 
 # --- GPU placement ----------------------------------------------------------------------------
 
+
 def test_gpu_chunks_run_only_on_the_gpu_node(tmp_path, ray_cluster):
     p = write_pipeline(tmp_path, PIPE.format(seed=1))
     gpu = farm(p, segment_dir=tmp_path / "g", chunk_size=10, gpu="always", keep_segments=True)
@@ -261,17 +299,20 @@ def test_gpu_chunks_run_only_on_the_gpu_node(tmp_path, ray_cluster):
 def test_generator_graphs_ask_for_a_gpu(tmp_path):
     import vfx
     from vfx.farm.executor import graph_needs_gpu
+
     p = write_pipeline(tmp_path, PIPE.format(seed=1))
     graph = build(load(p))
     assert not graph_needs_gpu(graph, "cpu") and graph_needs_gpu(graph, "cuda")
 
     class FakeGen(vfx.Generator):
         type = "test.gen"
+
     graph.nodes["gen"] = FakeGen.__new__(FakeGen)
     assert graph_needs_gpu(graph, "cpu")
 
 
 # --- export -----------------------------------------------------------------------------------
+
 
 def _expand(rng: str, chunk: int) -> list[tuple[int, int]]:
     """A farm manager's chunking of 'A-B' with a chunk size (OpenCue and Deadline cut the same way)."""
@@ -281,10 +322,12 @@ def _expand(rng: str, chunk: int) -> list[tuple[int, int]]:
 
 def test_export_openjd_runs_to_the_local_render(tmp_path):
     import subprocess
+
     p = write_pipeline(tmp_path, PIPE.format(seed=4))
     seg = tmp_path / "segs"
-    res = vfx_here("farm", "export", p, "--format", "openjd", "--chunk-size", "12", "-o", tmp_path / "jd",
-                   "--segment-dir", seg)
+    res = vfx_here(
+        "farm", "export", p, "--format", "openjd", "--chunk-size", "12", "-o", tmp_path / "jd", "--segment-dir", seg
+    )
     assert res.returncode == 0, res.stderr
     template = tmp_path / "jd" / "job.template.yaml"
     doc = yaml.safe_load(template.read_text())
@@ -299,26 +342,48 @@ def test_export_openjd_runs_to_the_local_render(tmp_path):
     assert "dependencies" not in steps["Render"] and "hostRequirements" not in steps["Render"]
     try:
         from openjd.model import decode_job_template
-        decode_job_template(template=doc)                      # the reference model accepts it
+
+        decode_job_template(template=doc)  # the reference model accepts it
         import openjd.cli  # noqa: F401
     except ImportError:
         pytest.skip("OpenJD's reference runtime (openjd-cli, in the test extra) is not installed")
     # the reference runtime runs the job as exported: every task of Render and Audio, then Join
-    run = subprocess.run([sys.executable, "-m", "openjd", "run", str(template), "--step", "Join",
-                          "--run-dependencies"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "openjd", "run", str(template), "--step", "Join", "--run-dependencies"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     local_render(p, ["name=local"])
     assert same_frames(tmp_path / "local.mkv", tmp_path / "farm.mkv")
     assert np.array_equal(decode_audio(tmp_path / "local.mkv"), decode_audio(tmp_path / "farm.mkv"))
-    assert not seg.exists()                                    # the join removed what the farm wrote
+    assert not seg.exists()  # the join removed what the farm wrote
 
 
 # the cjsl-1.14 DTD's content models, in order (a subset: the elements vfx writes)
 _CUE_ORDER = {
     "spec": ["facility", "dept", "show", "shot", "user", "email", "uid", "job", "depends"],
     "job": ["paused", "priority", "maxretries", "maxcores", "maxgpus", "autoeat", "localbook", "os", "env", "layers"],
-    "layer": ["cmd", "range", "chunk", "cores", "threadable", "memory", "gpus", "gpu", "gpu_memory", "timeout",
-              "timeout_llu", "tags", "limits", "env", "services", "outputs"],
+    "layer": [
+        "cmd",
+        "range",
+        "chunk",
+        "cores",
+        "threadable",
+        "memory",
+        "gpus",
+        "gpu",
+        "gpu_memory",
+        "timeout",
+        "timeout_llu",
+        "tags",
+        "limits",
+        "env",
+        "services",
+        "outputs",
+    ],
     "depend": ["depjob", "deplayer", "depframe", "onjob", "onlayer", "onframe"],
 }
 
@@ -334,8 +399,21 @@ def test_export_opencue_and_deadline_describe_the_same_tasks(tmp_path):
     p = write_pipeline(tmp_path, PIPE.format(seed=4))
     seg = tmp_path / "segs"
     for fmt in ("opencue", "deadline"):
-        res = vfx_here("farm", "export", p, "--format", fmt, "--chunk-size", "12", "-o", tmp_path / fmt,
-                      "--segment-dir", seg, "--set", "name=x y")
+        res = vfx_here(
+            "farm",
+            "export",
+            p,
+            "--format",
+            fmt,
+            "--chunk-size",
+            "12",
+            "-o",
+            tmp_path / fmt,
+            "--segment-dir",
+            seg,
+            "--set",
+            "name=x y",
+        )
         assert res.returncode == 0, res.stderr
     text = (tmp_path / "opencue" / "job.xml").read_text()
     assert "cjsl-1.14.dtd" in text.splitlines()[1]
@@ -356,10 +434,14 @@ def test_export_opencue_and_deadline_describe_the_same_tasks(tmp_path):
         assert d.get("type") == "LAYER_ON_LAYER" and d.findtext("depjob") == job.get("name")
     assert {(d.findtext("deplayer"), d.findtext("onlayer")) for d in deps} == {("join", "render"), ("join", "audio")}
     import shlex
-    cue_cmds = [shlex.split(render_layer.findtext("cmd").replace("#FRAME_START#", str(a)).replace(
-        "#FRAME_END#", str(b))) for a, b in _expand(render_layer.findtext("range"), 12)]
+
+    cue_cmds = [
+        shlex.split(render_layer.findtext("cmd").replace("#FRAME_START#", str(a)).replace("#FRAME_END#", str(b)))
+        for a, b in _expand(render_layer.findtext("range"), 12)
+    ]
 
     from vfx.farm.export import parse_deadline
+
     d = tmp_path / "deadline"
     info, plugin = parse_deadline(d / "render_job_info.job"), parse_deadline(d / "render_plugin_info.job")
     assert info["Plugin"] == "CommandLine" and info["Frames"] == "0-29" and info["ChunkSize"] == "12"
@@ -368,8 +450,11 @@ def test_export_opencue_and_deadline_describe_the_same_tasks(tmp_path):
     assert join_info["Plugin"] == "CommandLine" and join_info["BatchName"] == info["BatchName"]
     assert join_plugin["Arguments"].startswith("farm join ")
     assert "-SubmitMultipleJobs -dependent" in (d / "submit.sh").read_text()
-    dl_cmds = [[plugin["Executable"]] + shlex.split(plugin["Arguments"].replace("<STARTFRAME>", str(a)).replace(
-        "<ENDFRAME>", str(b))) for a, b in _expand(info["Frames"], int(info["ChunkSize"]))]
+    dl_cmds = [
+        [plugin["Executable"]]
+        + shlex.split(plugin["Arguments"].replace("<STARTFRAME>", str(a)).replace("<ENDFRAME>", str(b)))
+        for a, b in _expand(info["Frames"], int(info["ChunkSize"]))
+    ]
     assert cue_cmds == dl_cmds
     assert [c[c.index("--frames") + 1] for c in cue_cmds] == ["0-11", "12-23", "24-29"]
     assert all(c[1:4] == ["farm", "chunk", str(p.resolve())] and ["--set", "name=x y"] == c[6:8] for c in cue_cmds)
@@ -424,6 +509,7 @@ def test_farm_matrix_runs_each_variant_as_tasks(tmp_path, ray_cluster):
 
 def test_cli_import_does_not_import_ray():
     import subprocess
+
     code = "import sys, vfx.cli, vfx.cli.commands; print('ray' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
     assert out == ["False", "False"]
@@ -431,9 +517,11 @@ def test_cli_import_does_not_import_ray():
 
 def test_example_variants_all_build():
     from vfx.farm.variants import check_variants, read_matrix
+
     root = Path(__file__).resolve().parent.parent / "pipelines" / "variants"
     if not (root.parent.parent / "out" / "assets" / "logo.png").exists():
         import subprocess
+
         subprocess.run([sys.executable, str(root.parent / "make_assets.py")], check=True, capture_output=True)
     variants = read_matrix(root / "variants.csv", root / "ad.toml")
     check_variants(root / "ad.toml", variants)
@@ -443,13 +531,16 @@ def test_example_variants_all_build():
 
 def test_segment_folder_housekeeping_touches_only_farm_files(tmp_path):
     from vfx.farm.manifest import SegmentDir, write_json
+
     seg = SegmentDir(tmp_path / "shared")
     seg.write_manifest({"hash": "a"})
     (seg.path / "seg-000000-000009").mkdir()
-    write_json(seg.path / "seg-000000-000009" / "segment.json",
-               {"writer": "vfx", "hash": "a", "start": 0, "stop": 10, "files": {}})
-    (seg.path / "seg-000010-000019").mkdir()                  # no record: not vfx's
-    (seg.path / "audio-out.mkv").write_bytes(b"x")            # no record: not vfx's
+    write_json(
+        seg.path / "seg-000000-000009" / "segment.json",
+        {"writer": "vfx", "hash": "a", "start": 0, "stop": 10, "files": {}},
+    )
+    (seg.path / "seg-000010-000019").mkdir()  # no record: not vfx's
+    (seg.path / "audio-out.mkv").write_bytes(b"x")  # no record: not vfx's
     (seg.path / "notes.txt").write_text("the user's")
     seg.remove()
     assert sorted(p.name for p in seg.path.iterdir()) == ["audio-out.mkv", "notes.txt", "seg-000010-000019"]
@@ -457,13 +548,16 @@ def test_segment_folder_housekeeping_touches_only_farm_files(tmp_path):
 
 def test_farm_render_keeps_the_users_files_in_its_segment_folder(tmp_path, ray_cluster):
     import hashlib
+
     seg = tmp_path / "segs"
     seg.mkdir()
-    make_video(seg / "audio-plate.mp4", frames=12, size=(96, 64))     # the pipeline's own input
+    make_video(seg / "audio-plate.mp4", frames=12, size=(96, 64))  # the pipeline's own input
     (seg / "notes.txt").write_text("the user's")
-    (seg / "seg-000100-000199").mkdir()                                 # named like a segment, not vfx's
+    (seg / "seg-000100-000199").mkdir()  # named like a segment, not vfx's
     (seg / "seg-000100-000199" / "frame.png").write_bytes(b"the user's")
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 96
         height = 64
@@ -477,20 +571,34 @@ def test_farm_render_keeps_the_users_files_in_its_segment_folder(tmp_path, ray_c
         codec = "ffv1"
         audio_codec = "pcm"
         path = "farm.mkv"
-    """)
+    """,
+    )
     theirs = {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in seg.rglob("*") if f.is_file()}
     for resume in (False, True, False):
         fj = farm(p, segment_dir=seg, chunk_size=5, resume=resume)
         assert fj.error is None and fj.written, fj.error
         assert {f: hashlib.sha256(f.read_bytes()).hexdigest() for f in seg.rglob("*") if f.is_file()} == theirs
-    local_render(p, ["out.path=\"local.mkv\""])
+    local_render(p, ['out.path="local.mkv"'])
     assert same_frames(tmp_path / "local.mkv", tmp_path / "farm.mkv")
 
 
 def test_export_openjd_with_more_chunks_than_a_list_range_holds(tmp_path):
     p = write_pipeline(tmp_path, PIPE.format(seed=4))
-    res = vfx_here("farm", "export", p, "--format", "openjd", "--chunk-size", "1", "-o", tmp_path / "jd",
-                   "--segment-dir", tmp_path / "segs", "--set", "pipeline.duration=1100")
+    res = vfx_here(
+        "farm",
+        "export",
+        p,
+        "--format",
+        "openjd",
+        "--chunk-size",
+        "1",
+        "-o",
+        tmp_path / "jd",
+        "--segment-dir",
+        tmp_path / "segs",
+        "--set",
+        "pipeline.duration=1100",
+    )
     assert res.returncode == 0, res.stderr
     doc = yaml.safe_load((tmp_path / "jd" / "job.template.yaml").read_text())
     (render_step,) = [s for s in doc["steps"] if s["name"] == "Render"]
@@ -517,12 +625,15 @@ def test_a_media_error_on_a_worker_fails_its_chunk_at_once(tmp_path, ray_cluster
     holds frame 30 is the first to find out.
     """
     from PIL import Image
+
     (tmp_path / "seq").mkdir()
     for i in range(48):
         Image.new("RGB", (128, 72), (i * 5, 80, 120)).save(tmp_path / "seq" / f"f_{i:04d}.png")
     png = (tmp_path / "seq" / "f_0030.png").read_bytes()
-    (tmp_path / "seq" / "f_0030.png").write_bytes(png[:40] + bytes(len(png) - 40))   # header kept, data zeroed
-    p = write_pipeline(tmp_path, """
+    (tmp_path / "seq" / "f_0030.png").write_bytes(png[:40] + bytes(len(png) - 40))  # header kept, data zeroed
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 128
         height = 72
@@ -534,10 +645,21 @@ def test_a_media_error_on_a_worker_fails_its_chunk_at_once(tmp_path, ray_cluster
         type = "encode.video"
         input = "clip"
         path = "farm.mp4"
-        """)
-    res = vfx_here("farm", "render", p, "--chunk-size", "12", "--address", ray_cluster.address,
-                   "--segment-dir", tmp_path / "s", "--keep-segments")
+        """,
+    )
+    res = vfx_here(
+        "farm",
+        "render",
+        p,
+        "--chunk-size",
+        "12",
+        "--address",
+        ray_cluster.address,
+        "--segment-dir",
+        tmp_path / "s",
+        "--keep-segments",
+    )
     assert res.returncode in (1, 2), res.stdout + res.stderr
     assert re.search(r"chunk 2 \(frames 24-35\) failed: .*f_0030.png", res.stderr), res.stderr
-    assert "retried" not in res.stdout, res.stdout           # the progress line counts retries
+    assert "retried" not in res.stdout, res.stdout  # the progress line counts retries
     assert not (tmp_path / "farm.mp4").exists()

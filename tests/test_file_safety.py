@@ -4,6 +4,7 @@ with the user's files in them, stale partial files, signals, and Ray's messages 
 Every CLI case hashes every file under the test's folder before and after, and checks that only
 the declared outputs changed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -80,6 +81,7 @@ FARM = """
 def vfx(*args):
     """Run a vfx command in this process (the CLI's own code) and return its exit code and output."""
     from vfx.cli import main
+
     out, err = io.StringIO(), io.StringIO()
     code = 0
     try:
@@ -97,8 +99,9 @@ def snapshot(folder: Path) -> dict[str, str]:
         for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             path = Path(root) / name
             rel = str(path.relative_to(folder))
-            found[rel] = ("-> " + os.readlink(path)) if path.is_symlink() else \
-                hashlib.sha256(path.read_bytes()).hexdigest()
+            found[rel] = (
+                ("-> " + os.readlink(path)) if path.is_symlink() else hashlib.sha256(path.read_bytes()).hexdigest()
+            )
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]
     return found
 
@@ -111,8 +114,9 @@ def changed(before: dict, after: dict) -> set[str]:
 def project(tmp_path):
     """p.toml reading logo.png and look.cube; clip.toml reading clip.mp4; farm.toml; links to the inputs."""
     make_png(tmp_path / "logo.png", np.full((16, 32, 4), 200, np.uint8))
-    (tmp_path / "look.cube").write_text("LUT_3D_SIZE 2\n" + "".join(
-        f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1)))
+    (tmp_path / "look.cube").write_text(
+        "LUT_3D_SIZE 2\n" + "".join(f"{r} {g} {b}\n" for b in (0, 1) for g in (0, 1) for r in (0, 1))
+    )
     make_video(tmp_path / "clip.mp4", frames=4, size=(32, 16))
     write_pipeline(tmp_path, PIPE, "p.toml")
     write_pipeline(tmp_path, CLIP, "clip.toml")
@@ -132,25 +136,28 @@ HOSTILE = [
     (["preview", "p.toml", "-o", "p.toml"], 2, "p.toml is the pipeline file itself"),
     (["preview", "p.toml", "-o", "logo.png"], 2, "also read by node 'logo'"),
     (["preview", "p.toml", "-o", "sub/../logo.png"], 2, "also read by node 'logo'"),
-    (["preview", "p.toml", "-o", "inputs/logo.png"], 2, "also read by node 'logo'"),   # a symlinked folder
-    (["preview", "p.toml", "-o", "link.png"], 2, "also read by node 'logo'"),          # a symlink to it
-    (["preview", "p.toml", "-o", "hard.png"], 2, "also read by node 'logo'"),          # a hard link to it
-    (["preview", "p.toml", "-o", "look.cube"], 2, "also read by node 'grade'"),        # the LUT
+    (["preview", "p.toml", "-o", "inputs/logo.png"], 2, "also read by node 'logo'"),  # a symlinked folder
+    (["preview", "p.toml", "-o", "link.png"], 2, "also read by node 'logo'"),  # a symlink to it
+    (["preview", "p.toml", "-o", "hard.png"], 2, "also read by node 'logo'"),  # a hard link to it
+    (["preview", "p.toml", "-o", "look.cube"], 2, "also read by node 'grade'"),  # the LUT
     (["preview", "clip.toml", "--sheet", "2", "-o", "clip.mp4"], 2, "also read by node 'plate'"),
     (["preview", "p.toml", "-o", "folder.mkv"], 2, "folder.mkv"),
     (["graph", "p.toml", "-o", "logo.png"], 2, "also read by node 'logo'"),
     (["graph", "p.toml", "-o", "inputs/p.toml"], 2, "the pipeline file itself"),
-    (["render", "p.toml", "--set", "out.path=\"folder.mkv\""], 2, "is a folder, not a file"),
-    (["render", "p.toml", "--set", "out.path=\"look.mkv\""], 2, "also read by node 'grade'"),   # a hard link to the LUT
+    (["render", "p.toml", "--set", 'out.path="folder.mkv"'], 2, "is a folder, not a file"),
+    (["render", "p.toml", "--set", 'out.path="look.mkv"'], 2, "also read by node 'grade'"),  # a hard link to the LUT
     (["render", "p.toml", "--device", "tpu"], 2, "unknown device 'tpu'"),
     (["farm", "render", "p.toml", "--stats", "inputs/logo.png"], 2, "also read by node 'logo'"),
     (["farm", "render", "p.toml", "--log", "look.cube"], 2, "also read by node 'grade'"),
-    (["farm", "render", "p.toml", "--stats", "out.mkv"], 2, "out.mkv is an output of node 'out'"),   # the render's own
+    (["farm", "render", "p.toml", "--stats", "out.mkv"], 2, "out.mkv is an output of node 'out'"),  # the render's own
     (["farm", "render", "p.toml", "--log", "inputs/out.mkv"], 2, "out.mkv is an output of node 'out'"),
     (["farm", "render", "p.toml", "--log", "t.json", "--stats", "t.json"], 2, "--stats and --log name one file"),
     (["train", "vae", "--data", "logo.png", "--out", "model.safetensors"], 2, "a --data input"),
-    (["train", "vae", "--data", "inputs", "--out", "m.safetensors", "--steps", "1"], 2,
-     "would go to m.samples, inside the --data folder"),                  # its grids would be training data
+    (
+        ["train", "vae", "--data", "inputs", "--out", "m.safetensors", "--steps", "1"],
+        2,
+        "would go to m.samples, inside the --data folder",
+    ),  # its grids would be training data
 ]
 
 
@@ -195,11 +202,18 @@ def test_a_sequence_over_many_files_is_one_problem_not_one_per_frame(tmp_path, m
     (tmp_path / "seq").mkdir()
     for i in range(40):
         make_png(tmp_path / "seq" / f"f_{i:04d}.png", np.full((16, 32, 4), 100, np.uint8))
-    src = '[nodes.s]\ntype = "source.image_sequence"\npath = "seq/f_%04d.png"\n' if second == "a sequence read" \
-        else '[nodes.s]\ntype = "source.color"\n[nodes.a]\ntype = "encode.image_sequence"\ninput = "s"\n' \
-             'path = "seq/f_%04d.png"\n'
-    write_pipeline(tmp_path, "[pipeline]\nwidth = 32\nheight = 16\nduration = 40\n" + src +
-                   '[nodes.out]\ntype = "encode.image_sequence"\ninput = "s"\npath = "seq/f_%04d.png"\n')
+    src = (
+        '[nodes.s]\ntype = "source.image_sequence"\npath = "seq/f_%04d.png"\n'
+        if second == "a sequence read"
+        else '[nodes.s]\ntype = "source.color"\n[nodes.a]\ntype = "encode.image_sequence"\ninput = "s"\n'
+        'path = "seq/f_%04d.png"\n'
+    )
+    write_pipeline(
+        tmp_path,
+        "[pipeline]\nwidth = 32\nheight = 16\nduration = 40\n"
+        + src
+        + '[nodes.out]\ntype = "encode.image_sequence"\ninput = "s"\npath = "seq/f_%04d.png"\n',
+    )
     before = snapshot(tmp_path)
     res = vfx("validate", "p.toml")
     assert res.returncode == 2, res.stdout + res.stderr
@@ -229,10 +243,13 @@ TEMPLATE = """
 """
 
 
-@pytest.mark.parametrize("rows, fragment", [
-    (["v/red", "v/../v/red"], "rows 1 and 2"),                 # one file through '..'
-    (["v/red", "blue", "vlink/red"], "rows 1 and 3"),          # ... through a symlinked folder
-])
+@pytest.mark.parametrize(
+    "rows, fragment",
+    [
+        (["v/red", "v/../v/red"], "rows 1 and 2"),  # one file through '..'
+        (["v/red", "blue", "vlink/red"], "rows 1 and 3"),  # ... through a symlinked folder
+    ],
+)
 def test_matrix_rows_that_resolve_to_one_output_are_refused_before_any_render(tmp_path, rows, fragment):
     p = write_pipeline(tmp_path, TEMPLATE)
     (tmp_path / "v").mkdir()
@@ -247,7 +264,9 @@ def test_matrix_rows_that_resolve_to_one_output_are_refused_before_any_render(tm
 
 
 def test_a_matrix_row_writing_a_file_another_row_reads_is_refused(tmp_path):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 32
         height = 16
@@ -262,7 +281,8 @@ def test_a_matrix_row_writing_a_file_another_row_reads_is_refused(tmp_path):
         type = "encode.image_sequence"
         input = "card"
         path = "${output}%d.png"
-    """)
+    """,
+    )
     make_png(tmp_path / "logo.png", np.full((16, 32, 4), 90, np.uint8))
     make_png(tmp_path / "frame0.png", np.full((16, 32, 4), 30, np.uint8))
     (tmp_path / "rows.csv").write_text("output,bg\nshot,frame0.png\nframe,logo.png\n")
@@ -274,6 +294,7 @@ def test_a_matrix_row_writing_a_file_another_row_reads_is_refused(tmp_path):
 
 
 # --- segment folders ------------------------------------------------------------------------
+
 
 def foreign_files(seg: Path) -> None:
     """Files of the user's in a segment folder, named as the farm names its own."""
@@ -293,14 +314,14 @@ def test_farm_export_into_a_folder_with_foreign_files_leaves_them(project, monke
     before = snapshot(project)
     res = vfx("farm", "export", "farm.toml", "--format", "openjd", "-o", "jd", "--segment-dir", seg)
     assert res.returncode == 0, res.stderr
-    assert changed(before, snapshot(project)) == {"segs/manifest.json", "jd/job.template.yaml",
-                                                  "jd/.vfx-export.json"}
+    assert changed(before, snapshot(project)) == {"segs/manifest.json", "jd/job.template.yaml", "jd/.vfx-export.json"}
     # a changed pipeline: the old manifest is cleared, still nothing of the user's
     (project / "farm.toml").write_text((project / "farm.toml").read_text().replace("seed = 1", "seed = 2"))
     before = snapshot(project)
     assert vfx("farm", "export", "farm.toml", "--format", "openjd", "-o", "jd", "--segment-dir", seg).returncode == 0
-    assert changed(before, snapshot(project)) - {"jd/job.template.yaml", "jd/.vfx-export.json"} == \
-        {"segs/manifest.json"}
+    assert changed(before, snapshot(project)) - {"jd/job.template.yaml", "jd/.vfx-export.json"} == {
+        "segs/manifest.json"
+    }
 
 
 def test_farm_export_replaces_only_job_files_it_wrote(project, monkeypatch):
@@ -313,7 +334,7 @@ def test_farm_export_replaces_only_job_files_it_wrote(project, monkeypatch):
     assert res.returncode == 2 and "was not written by vfx farm export" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr and snapshot(project) == before
     assert vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue2").returncode == 0
-    assert vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue2").returncode == 0   # its own
+    assert vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue2").returncode == 0  # its own
     (project / "cue2" / "job.xml").write_text((project / "cue2" / "job.xml").read_text() + "<!-- my edit -->")
     before = snapshot(project)
     res = vfx("farm", "export", "farm.toml", "--format", "opencue", "-o", "cue2")
@@ -321,13 +342,17 @@ def test_farm_export_replaces_only_job_files_it_wrote(project, monkeypatch):
     assert snapshot(project) == before
 
 
-@pytest.mark.parametrize("name, content, fragment", [
-    ("manifest.json", '{"the": "user\'s"}', "was not written by vfx"),
-    ("audio-out.mkv", "the user's audio", "was not written by vfx"),
-    ("seg-000000-000003", None, "was not written by vfx"),
-])
-def test_a_segment_folder_whose_names_are_taken_by_foreign_files_is_refused(project, monkeypatch, name, content,
-                                                                              fragment):
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        ("manifest.json", '{"the": "user\'s"}', "was not written by vfx"),
+        ("audio-out.mkv", "the user's audio", "was not written by vfx"),
+        ("seg-000000-000003", None, "was not written by vfx"),
+    ],
+)
+def test_a_segment_folder_whose_names_are_taken_by_foreign_files_is_refused(
+    project, monkeypatch, name, content, fragment
+):
     monkeypatch.chdir(project)
     seg = project / "segs"
     seg.mkdir()
@@ -337,8 +362,9 @@ def test_a_segment_folder_whose_names_are_taken_by_foreign_files_is_refused(proj
     else:
         (seg / name).write_text(content)
     before = snapshot(project)
-    res = vfx("farm", "export", "farm.toml", "--format", "openjd", "--chunk-size", "4", "-o", "jd",
-              "--segment-dir", seg)
+    res = vfx(
+        "farm", "export", "farm.toml", "--format", "openjd", "--chunk-size", "4", "-o", "jd", "--segment-dir", seg
+    )
     assert res.returncode == 2 and fragment in res.stderr and name in res.stderr, res.stderr
     assert changed(before, snapshot(project)) == set()
     res = vfx("farm", "join", "farm.toml", "--segment-dir", seg)
@@ -348,6 +374,7 @@ def test_a_segment_folder_whose_names_are_taken_by_foreign_files_is_refused(proj
 def test_segment_housekeeping_removes_only_what_vfx_recorded(tmp_path):
     from vfx.farm.manifest import SegmentDir, write_json
     from vfx.util.atomic import host_tag
+
     seg = SegmentDir(tmp_path / "segs")
     foreign_files(seg.path)
     seg.write_manifest({"hash": "a"})
@@ -355,14 +382,24 @@ def test_segment_housekeeping_removes_only_what_vfx_recorded(tmp_path):
     (ours / "out").mkdir(parents=True)
     (ours / "out" / "f_0.png").write_bytes(b"vfx")
     (ours / "out.mkv").write_bytes(b"vfx")
-    write_json(ours / "segment.json", {"writer": "vfx", "hash": "a", "start": 0, "stop": 4,
-                                       "files": {"out": [["out.mkv", 3]], "seq": [["out/f_0.png", 3]]}})
+    write_json(
+        ours / "segment.json",
+        {
+            "writer": "vfx",
+            "hash": "a",
+            "start": 0,
+            "stop": 4,
+            "files": {"out": [["out.mkv", 3]], "seq": [["out/f_0.png", 3]]},
+        },
+    )
     mixed = seg.path / "seg-000004-000005"
     mixed.mkdir()
     (mixed / "out.mkv").write_bytes(b"vfx")
     (mixed / "mine.txt").write_text("the user's, in a vfx segment")
-    write_json(mixed / "segment.json", {"writer": "vfx", "hash": "a", "start": 4, "stop": 6,
-                                        "files": {"out": [["out.mkv", 3]]}})
+    write_json(
+        mixed / "segment.json",
+        {"writer": "vfx", "hash": "a", "start": 4, "stop": 6, "files": {"out": [["out.mkv", 3]]}},
+    )
     (seg.path / "audio-out.mkv").write_bytes(b"vfx audio")
     write_json(seg.path / "audio-out.json", {"writer": "vfx", "hash": "a", "file": "audio-out.mkv", "size": 9})
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -372,15 +409,23 @@ def test_segment_housekeeping_removes_only_what_vfx_recorded(tmp_path):
     live.mkdir()
     before = snapshot(tmp_path)
     seg.remove()
-    gone = {"segs/manifest.json", "segs/seg-000000-000003/out.mkv", "segs/seg-000000-000003/out/f_0.png",
-            "segs/seg-000000-000003/segment.json", "segs/seg-000004-000005/out.mkv",
-            "segs/seg-000004-000005/segment.json", "segs/audio-out.mkv", "segs/audio-out.json"}
+    gone = {
+        "segs/manifest.json",
+        "segs/seg-000000-000003/out.mkv",
+        "segs/seg-000000-000003/out/f_0.png",
+        "segs/seg-000000-000003/segment.json",
+        "segs/seg-000004-000005/out.mkv",
+        "segs/seg-000004-000005/segment.json",
+        "segs/audio-out.mkv",
+        "segs/audio-out.json",
+    }
     assert changed(before, snapshot(tmp_path)) == gone
     assert not ours.exists() and not stale.exists()
     assert live.exists() and (mixed / "mine.txt").exists()
 
 
 # --- partial files of dead renders ----------------------------------------------------------
+
 
 def dead_pid() -> int:
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -389,10 +434,11 @@ def dead_pid() -> int:
 
 def test_stale_partials_beside_an_output_are_removed_and_nothing_else(project, monkeypatch):
     from vfx.util.atomic import host_tag
+
     monkeypatch.chdir(project)
     stale = project / f".out.vfx-partial-{host_tag()}-{dead_pid()}.mkv"
-    live = project / f".out.vfx-partial-{host_tag()}-{os.getppid()}.mkv"        # a render still running
-    elsewhere = project / f".out.vfx-partial-otherhost-{dead_pid()}.mkv"        # another machine's
+    live = project / f".out.vfx-partial-{host_tag()}-{os.getppid()}.mkv"  # a render still running
+    elsewhere = project / f".out.vfx-partial-otherhost-{dead_pid()}.mkv"  # another machine's
     users = [project / ".out.vfx-partial-notes.mkv", project / f".other.vfx-partial-{host_tag()}-{dead_pid()}.mkv"]
     for path in [stale, live, elsewhere, *users]:
         path.write_bytes(b"partial")
@@ -404,6 +450,7 @@ def test_stale_partials_beside_an_output_are_removed_and_nothing_else(project, m
 
 def test_stale_partial_sequence_folder_is_removed_by_the_next_sequence_render(tmp_path):
     from vfx.util.atomic import AtomicDir, host_tag
+
     stale = tmp_path / f".vfx-partial-{host_tag()}-{dead_pid()}-0123abcd"
     live = tmp_path / f".vfx-partial-{host_tag()}-{os.getppid()}-0123abcd"
     for folder in (stale, live):
@@ -417,10 +464,15 @@ def test_stale_partial_sequence_folder_is_removed_by_the_next_sequence_render(tm
 
 def test_one_sweep_removes_the_dead_partials_of_many_outputs_in_a_folder(tmp_path):
     from vfx.util.atomic import host_tag, remove_stale_partials
+
     pid = dead_pid()
     dead = [tmp_path / f".f_{i}.vfx-partial-{host_tag()}-{pid}.png" for i in range(3)]
-    kept = [tmp_path / f".f_9.vfx-partial-{host_tag()}-{os.getppid()}.png", tmp_path / "f_0.png",
-            tmp_path / f".f_8.vfx-partial-otherhost-{pid}.png", tmp_path / ".notes.vfx-partial-x.txt"]
+    kept = [
+        tmp_path / f".f_9.vfx-partial-{host_tag()}-{os.getppid()}.png",
+        tmp_path / "f_0.png",
+        tmp_path / f".f_8.vfx-partial-otherhost-{pid}.png",
+        tmp_path / ".notes.vfx-partial-x.txt",
+    ]
     for path in dead + kept:
         path.write_bytes(b"x")
     assert sorted(remove_stale_partials(tmp_path)) == sorted(dead)
@@ -445,14 +497,20 @@ SLOW = """
 """
 
 
-@pytest.mark.parametrize("sig, code, message", [(signal.SIGTERM, 143, "aborted (SIGTERM)"),
-                                                 (signal.SIGHUP, 129, "aborted (SIGHUP)")])
+@pytest.mark.parametrize(
+    "sig, code, message", [(signal.SIGTERM, 143, "aborted (SIGTERM)"), (signal.SIGHUP, 129, "aborted (SIGHUP)")]
+)
 def test_a_signal_mid_render_removes_the_partial_and_keeps_the_old_output(tmp_path, sig, code, message):
     p = write_pipeline(tmp_path, SLOW)
     (tmp_path / "out.mkv").write_bytes(b"an older render")
     before = snapshot(tmp_path)
-    proc = subprocess.Popen([VFX, "render", str(p), "--batch-size", "1"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [VFX, "render", str(p), "--batch-size", "1"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not list(tmp_path.glob(".out.vfx-partial-*")) and time.monotonic() < deadline:
@@ -465,23 +523,28 @@ def test_a_signal_mid_render_removes_the_partial_and_keeps_the_old_output(tmp_pa
         proc.kill()
     assert proc.returncode == code, err
     assert message in err and "Traceback" not in err
-    assert changed(before, snapshot(tmp_path)) == set()         # no partial left, the old output intact
+    assert changed(before, snapshot(tmp_path)) == set()  # no partial left, the old output intact
 
 
 # --- Ray's own messages ---------------------------------------------------------------------
 
+
 def test_ray_banners_and_worker_notices_go_to_the_log_not_to_vfx_output(tmp_path):
     import logging
+
     pytest.importorskip("ray")
     from vfx.farm.executor import ray_messages_to
+
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         with ray_messages_to(tmp_path / "ray.log") as log:
-            logging.getLogger("ray").handlers.clear()         # as ray.init(configure_logging=False) does
+            logging.getLogger("ray").handlers.clear()  # as ray.init(configure_logging=False) does
             logging.getLogger("ray._private.authentication.authentication_token_setup").warning(
-                "Token authentication is enabled for this Ray cluster.")
-            notice = threading.Thread(target=lambda: print("(raylet) A worker died or was killed"),
-                                      name="ray_listen_error_messages")
+                "Token authentication is enabled for this Ray cluster."
+            )
+            notice = threading.Thread(
+                target=lambda: print("(raylet) A worker died or was killed"), name="ray_listen_error_messages"
+            )
             notice.start()
             notice.join()
             print("vfx's own line")

@@ -3,6 +3,7 @@
 Models are real ``vfx.models`` files built here (untrained, tiny), plus one tiny VAE trained for a
 few seconds for the reconstruction-quality check.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,11 +36,21 @@ def models(tmp_path_factory):
     torch.manual_seed(1)
     specs = {
         "gan": {"architecture": "dcgan_sn", "resolution": 32, "latent_dim": 16, "channels": 16},
-        "cgan": {"architecture": "dcgan_sn", "resolution": 32, "latent_dim": 16, "channels": 16,
-                 "class_names": ["fire", "smoke", "ice"]},
+        "cgan": {
+            "architecture": "dcgan_sn",
+            "resolution": 32,
+            "latent_dim": 16,
+            "channels": 16,
+            "class_names": ["fire", "smoke", "ice"],
+        },
         "vae": {"architecture": "conv_vae", "resolution": 16, "latent_dim": 8, "channels": 16},
-        "cvae": {"architecture": "conv_vae", "resolution": 16, "latent_dim": 8, "channels": 16,
-                 "class_names": ["a", "b"]},
+        "cvae": {
+            "architecture": "conv_vae",
+            "resolution": 16,
+            "latent_dim": 8,
+            "channels": 16,
+            "class_names": ["a", "b"],
+        },
     }
     paths = {}
     for name, cfg in specs.items():
@@ -83,6 +94,7 @@ def gan_node(model, extra=""):
 
 # ------------------------------------------------------------------------------------ walk
 
+
 def test_same_seed_same_frames_other_seed_differs(tmp_path, models):
     frames = [0, 3, 7, 11]
     a = graph(tmp_path, gan_node(models["gan"])).nodes["gen"].frames(frames).pixels
@@ -102,7 +114,7 @@ def test_output_size_alpha_and_layout(tmp_path, models):
     assert px.shape == (3, 4, 54, 96) and px.dtype == torch.float32
     assert px.is_contiguous(memory_format=torch.channels_last)
     assert (px[:, 3] == 1).all() and px[:, :3].min() >= 0 and px[:, :3].max() <= 1
-    assert px[:, :3].std() > 0.01                        # a picture, not a flat colour
+    assert px[:, :3].std() > 0.01  # a picture, not a flat colour
     # the size option; fit = "fit" letterboxes with transparent bars
     node = graph(tmp_path, gan_node(models["gan"], 'size = [80, 40]\nfit = "fit"\nduration = 5')).nodes["gen"]
     assert (node.video.width, node.video.height, node.video.frame_count) == (80, 40, 5) and node.video.has_alpha
@@ -175,7 +187,7 @@ def test_latent_walk_keyframes_slerp_speed(tmp_path, models):
     fast = graph(tmp_path, gan_node(models["gan"], "speed = 2")).nodes["gen"]
     assert torch.allclose(fast.latents([6])[0].double(), fast.keyframe_latent(2), atol=1e-6)
     ramp = graph(tmp_path, gan_node(models["gan"], "speed = { expr = 'frame' }")).nodes["gen"]
-    assert ramp.walk_positions([0, 1, 4]).tolist() == [0.0, 0.0, 6.0]        # 0+1+2+3
+    assert ramp.walk_positions([0, 1, 4]).tolist() == [0.0, 0.0, 6.0]  # 0+1+2+3
     # a frame's latent does not depend on what was rendered before it
     fresh = graph(tmp_path, gan_node(models["gan"], "speed = { expr = 'frame' }")).nodes["gen"]
     assert torch.equal(ramp.latents([9]), fresh.latents([2, 9])[1:])
@@ -186,7 +198,7 @@ def test_frame_range_alone_equals_whole_render(tmp_path, models):
     render(build(load(p)), RenderOptions(device="cpu", batch_size=4))
     whole = decode_frames(tmp_path / "o.mkv")
     (tmp_path / "o.mkv").rename(tmp_path / "whole.mkv")
-    render(build(load(p)), RenderOptions(device="cpu", batch_size=3, frames=(5, 10)))   # --frames 5-9
+    render(build(load(p)), RenderOptions(device="cpu", batch_size=3, frames=(5, 10)))  # --frames 5-9
     part = decode_frames(tmp_path / "o.mkv")
     assert len(whole) == 12 and len(part) == 5
     for k, f in enumerate(range(5, 10)):
@@ -207,15 +219,15 @@ def test_batch_sizes_follow_the_engine(tmp_path, models, batch):
 
 def test_chunks_are_aligned_cached_and_capped(tmp_path, models):
     node = graph(tmp_path, gan_node(models["gan"], "chunk = 4")).nodes["gen"]
-    node.frames(list(range(10)))                            # chunks 0, 1, 2: frames 0-11
+    node.frames(list(range(10)))  # chunks 0, 1, 2: frames 0-11
     assert node.batch_sizes == [10] and node.forward_sizes == [4, 4, 4]
-    node.frames([10, 11, 12])                               # chunk 2 is cached, chunk 3 is new
+    node.frames([10, 11, 12])  # chunk 2 is cached, chunk 3 is new
     assert node.forward_sizes == [4, 4, 4, 4]
-    node.model.config["max_batch"] = 2                      # a model-side maximum caps the chunk
+    node.model.config["max_batch"] = 2  # a model-side maximum caps the chunk
     assert node.chunk == 2
     one = graph(tmp_path, gan_node(models["gan"], "chunk = 32")).nodes["gen"]
     one.frames(list(range(12)))
-    assert one.forward_sizes == [32]                        # one forward pass for the whole batch
+    assert one.forward_sizes == [32]  # one forward pass for the whole batch
 
 
 def test_batched_frames_match_single_frames(tmp_path, models):
@@ -223,20 +235,22 @@ def test_batched_frames_match_single_frames(tmp_path, models):
     batch = node.frames(list(range(3, 14))).pixels
     alone = []
     for i in range(3, 14):
-        node._chunks.clear()                                # no help from the chunk cache
+        node._chunks.clear()  # no help from the chunk cache
         alone.append(node.frames([i]).pixels)
     assert torch.equal(batch, torch.cat(alone))
 
 
 # ------------------------------------------------------------------------------------ classes
 
+
 def test_class_selection(tmp_path, models):
     def px(extra):
         return graph(tmp_path, gan_node(models["cgan"], extra)).nodes["gen"].frames([2]).pixels
+
     fire, smoke, smoke_i = px('class = "fire"'), px('class = "smoke"'), px("class = 1")
     assert torch.equal(smoke, smoke_i)
     assert (fire - smoke).abs().mean() > 1e-3
-    assert torch.equal(px(""), fire)                       # default: the first class
+    assert torch.equal(px(""), fire)  # default: the first class
 
 
 def test_bad_models_and_classes_exit_2_naming_node_and_option(tmp_path, models):
@@ -245,7 +259,7 @@ def test_bad_models_and_classes_exit_2_naming_node_and_option(tmp_path, models):
     nodes = f"""
 [nodes.gen]
 type = "generator.gan"
-model = "{models['gan']}"
+model = "{models["gan"]}"
 [nodes.missing]
 type = "generator.gan"
 model = "nope.safetensors"
@@ -260,22 +274,22 @@ type = "generator.gan"
 model = "no_such_model_name"
 [nodes.badclass]
 type = "generator.gan"
-model = "{models['cgan']}"
+model = "{models["cgan"]}"
 class = "lava"
 [nodes.badindex]
 type = "generator.gan"
-model = "{models['cgan']}"
+model = "{models["cgan"]}"
 class = 7
 [nodes.uncond]
 type = "generator.gan"
-model = "{models['gan']}"
+model = "{models["gan"]}"
 class = "fire"
 [nodes.family]
 type = "generator.gan"
-model = "{models['vae']}"
+model = "{models["vae"]}"
 [nodes.noinput]
 type = "generator.vae"
-model = "{models['vae']}"
+model = "{models["vae"]}"
 mode = "blend"
 """
     res = run_vfx("render", pipeline(tmp_path, nodes))
@@ -283,11 +297,17 @@ mode = "blend"
     err = res.stderr
     assert "Traceback" not in err
     lines = {line.split("node '")[1].split("'")[0]: line for line in err.splitlines() if "node '" in line}
-    expect = {"missing": ("'model'", "not found"), "pickled": ("'model'", "pickle"),
-              "renamed": ("'model'", "pickle"), "unshipped": ("'model'", "shipped models"),
-              "badclass": ("'class'", "fire, 1: smoke, 2: ice"), "badindex": ("'class'", "out of range"),
-              "uncond": ("'class'", "unconditional"), "family": ("'model'", "generator.vae"),
-              "noinput": ("'input'", "needs input")}
+    expect = {
+        "missing": ("'model'", "not found"),
+        "pickled": ("'model'", "pickle"),
+        "renamed": ("'model'", "pickle"),
+        "unshipped": ("'model'", "shipped models"),
+        "badclass": ("'class'", "fire, 1: smoke, 2: ice"),
+        "badindex": ("'class'", "out of range"),
+        "uncond": ("'class'", "unconditional"),
+        "family": ("'model'", "generator.vae"),
+        "noinput": ("'input'", "needs input"),
+    }
     for node_id, (option, words) in expect.items():
         assert node_id in lines, f"no error for {node_id}:\n{err}"
         assert f"option {option}" in lines[node_id] and words in lines[node_id], lines[node_id]
@@ -303,6 +323,7 @@ def test_shipped_model_names_resolve(tmp_path, models, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------ VAE modes
+
 
 def gradient_clip(n=6, size=32):
     """Smooth colour gradients (linear light, opaque) that change with the frame."""
@@ -326,13 +347,11 @@ def test_reconstruct_is_decode_of_encode(models):
     out = node.frames([0, 3]).pixels
     assert out.shape == (2, 4, 32, 32) and (out[:, 3] == 1).all()
     model = load_model(models["vae"])
-    x = _encode(torch.nn.functional.interpolate(gradient_clip()[[0, 3], :3], size=(16, 16),
-                                                             mode="area"))
+    x = _encode(torch.nn.functional.interpolate(gradient_clip()[[0, 3], :3], size=(16, 16), mode="area"))
     with torch.no_grad():
         mu, _ = model.encode(x)
         y = model.decode(mu)
-    want = torch.nn.functional.interpolate(_decode(y), size=(32, 32), mode="bicubic",
-                                           align_corners=False).clamp(0, 1)
+    want = torch.nn.functional.interpolate(_decode(y), size=(32, 32), mode="bicubic", align_corners=False).clamp(0, 1)
     assert (out[:, :3] - want).abs().max() < 0.02
 
 
@@ -348,7 +367,7 @@ def _train_tiny_vae(path, steps=250):
         mu, logvar = model.encode(imgs)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         rec = model.decode(z)
-        kl = -0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1).mean()
+        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1).mean()
         loss = ((rec - imgs) ** 2).sum((1, 2, 3)).mean() + 0.01 * kl
         opt.zero_grad()
         loss.backward()
@@ -364,11 +383,12 @@ def trained_vae(tmp_path_factory):
 
 def test_reconstruct_with_a_trained_vae_is_close_to_the_input(tmp_path, trained_vae):
     from skimage.metrics import peak_signal_noise_ratio
+
     path = trained_vae
     clip = gradient_clip()
     src = TensorClip(clip)
     out = vae_node(path, src).frames(list(range(6))).pixels
-    to8 = lambda t: (_encode(t[:, :3]) * 255).round().numpy()    # noqa: E731
+    to8 = lambda t: (_encode(t[:, :3]) * 255).round().numpy()  # noqa: E731
     psnr = peak_signal_noise_ratio(to8(clip), to8(out), data_range=255)
     untrained = build_model({"architecture": "conv_vae", "resolution": 16, "latent_dim": 8, "channels": 16})
     base = vae_node(save_model(untrained, tmp_path / "u.safetensors"), src).frames(list(range(6))).pixels
@@ -391,8 +411,16 @@ def test_blend_and_stylise(models, trained_vae):
     a, b = TensorClip(gradient_clip()), TensorClip(gradient_clip().flip(-1))
 
     def blend(mix):
-        node = make_node(gen.VaeGenerator, a, model=str(models["vae"]), mode="blend", size=[32, 32],
-                         fit="stretch", input_b="b", mix=mix)
+        node = make_node(
+            gen.VaeGenerator,
+            a,
+            model=str(models["vae"]),
+            mode="blend",
+            size=[32, 32],
+            fit="stretch",
+            input_b="b",
+            mix=mix,
+        )
         node.connect({"input": a, "input_b": b})
         node.configure()
         return node.frames([1, 2]).pixels
@@ -417,12 +445,14 @@ def test_blend_and_stylise(models, trained_vae):
 def test_conditional_vae_walk_and_reconstruct(models):
     from vfx.node import NodeContext, PipelineSettings
     from vfx.options import ParseContext
+
     src = TensorClip(gradient_clip())
     a = vae_node(models["cvae"], src, **{"class": "a"}).frames([0]).pixels
     b = vae_node(models["cvae"], src, **{"class": "b"}).frames([0]).pixels
     assert (a - b).abs().mean() > 1e-4
-    parsed = gen.VaeGenerator.Options.from_mapping({"model": str(models["cvae"]), "size": [32, 32], "class": "b"},
-                                                   ParseContext())
+    parsed = gen.VaeGenerator.Options.from_mapping(
+        {"model": str(models["cvae"]), "size": [32, 32], "class": "b"}, ParseContext()
+    )
     walk = gen.VaeGenerator("walk", parsed, NodeContext("walk", PipelineSettings(duration=30)))
     walk.configure()
     px = walk.frames([0, 1]).pixels
@@ -437,7 +467,7 @@ type = "source.video"
 path = "{clip}"
 [nodes.gen]
 type = "generator.vae"
-model = "{models['vae']}"
+model = "{models["vae"]}"
 mode = "reconstruct"
 input = "clip"
 """
@@ -448,6 +478,7 @@ input = "clip"
 
 
 # ------------------------------------------------------------------------------------ GPU
+
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -460,15 +491,16 @@ def test_cuda_autocast_matches_cpu(tmp_path, models):
     out = node.frames(list(range(12))).pixels
     assert out.device.type == "cuda" and out.shape == ref.shape
     assert next(node.model.parameters()).device.type == "cuda"
-    assert (out.cpu() - ref).abs().mean() < 0.02            # bf16/fp16 autocast vs float32
+    assert (out.cpu() - ref).abs().mean() < 0.02  # bf16/fp16 autocast vs float32
     # fp32 on CUDA is close to the CPU float32 result
-    g32 = build(load(pipeline(tmp_path, gan_node(models["gan"], 'precision = "fp32"'), name="c32.toml")),
-                device="cuda")
+    g32 = build(load(pipeline(tmp_path, gan_node(models["gan"], 'precision = "fp32"'), name="c32.toml")), device="cuda")
     out32 = g32.nodes["gen"].frames(list(range(12))).pixels
     assert (out32.cpu() - ref).abs().mean() < 2e-3 and (out32.cpu() - ref).abs().max() < 0.02
     # a whole render on the GPU, batches as asked
     render(g, RenderOptions(device="cuda", batch_size=8))
     assert node.batch_sizes[-2:] == [8, 4]
-    vae = build(load(pipeline(tmp_path, f'[nodes.gen]\ntype = "generator.vae"\nmodel = "{models["vae"]}"\n',
-                              name="vae.toml")), device="cuda").nodes["gen"]
+    vae = build(
+        load(pipeline(tmp_path, f'[nodes.gen]\ntype = "generator.vae"\nmodel = "{models["vae"]}"\n', name="vae.toml")),
+        device="cuda",
+    ).nodes["gen"]
     assert vae.frames([0, 1]).pixels.device.type == "cuda"

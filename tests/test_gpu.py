@@ -1,4 +1,5 @@
 """The CUDA path: the same pipeline on the GPU matches the CPU render. Skipped without CUDA."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 from vfx.engine import RenderOptions, render  # noqa: E402
 from vfx.graph import build  # noqa: E402
@@ -58,7 +58,9 @@ def test_cuda_matches_cpu(tmp_path, clip):
 
 
 def test_frames_stay_on_the_device(tmp_path):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 64
         height = 64
@@ -70,7 +72,8 @@ def test_frames_stay_on_the_device(tmp_path):
         input = "bars"
         codec = "ffv1"
         path = "o.mkv"
-    """)
+    """,
+    )
     graph = build(load(p), device="cuda")
     batch = graph.nodes["bars"].frames([0, 1, 2, 3])
     assert batch.pixels.device.type == "cuda" and batch.pixels.shape == (4, 4, 64, 64)

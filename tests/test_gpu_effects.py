@@ -3,6 +3,7 @@
 The random draws come from per-frame CPU generators and the noise from integer hashes, so the
 two devices agree up to float rounding (and the order of the particle splats' atomic adds).
 Skipped without CUDA."""
+
 from __future__ import annotations
 
 import textwrap
@@ -11,8 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 from vfx.graph import build  # noqa: E402
 from vfx.pipeline import load  # noqa: E402
@@ -20,26 +20,30 @@ from vfx.plugins import get_registry  # noqa: E402
 
 # options that make each node show its work on the compared frames
 SETTINGS = {
-    "effect.explosion": 'at = 0\ncount = 4000\nshake = 0.02',
-    "effect.blur": 'sigma = 6.0',
-    "effect.lightning": 'strikes = [0]\nduration = 48',
-    "effect.fade": 'in = 8\nout = 0',
+    "effect.explosion": "at = 0\ncount = 4000\nshake = 0.02",
+    "effect.blur": "sigma = 6.0",
+    "effect.lightning": "strikes = [0]\nduration = 48",
+    "effect.fade": "in = 8\nout = 0",
     "effect.chroma_key": 'key_color = "#00ff00"\nfeather = 2.0\nshrink = 1.0',
-    "effect.transform": 'rotate = 10.0\nscale = 1.1\nmotion_blur = 3',
+    "effect.transform": "rotate = 10.0\nscale = 1.1\nmotion_blur = 3",
     "effect.grade": 'exposure = 0.3\ncontrast = 1.2\nsaturation = 1.1\nlut = "LUT"',
-    "effect.grain": 'color = 0.5',
+    "effect.grain": "color = 0.5",
 }
 FRAMES = [2, 3, 4, 5]
 
 
 def node_types():
     reg = get_registry()
-    return [t for t in sorted(reg.nodes)
-            if t.startswith(("effect.", "background.")) and reg.nodes[t].__module__.startswith("vfx_plugins")]
+    return [
+        t
+        for t in sorted(reg.nodes)
+        if t.startswith(("effect.", "background.")) and reg.nodes[t].__module__.startswith("vfx_plugins")
+    ]
 
 
 def render(tmp_path, node_type: str, device: str):
     from pathlib import Path
+
     lut = Path(__file__).resolve().parent.parent / "pipelines" / "luts" / "warm.cube"
     extra = SETTINGS.get(node_type, "").replace("LUT", str(lut))
     kind = get_registry().nodes[node_type].kind
@@ -54,8 +58,10 @@ def render(tmp_path, node_type: str, device: str):
     if kind == "source":
         body += f'[nodes.fx]\ntype = "{node_type}"\n{extra}\n'
     else:
-        body += (f'[nodes.plate]\ntype = "source.testpattern"\npattern = "zoneplate"\n'
-                 f'[nodes.fx]\ntype = "{node_type}"\ninput = "plate"\n{extra}\n')
+        body += (
+            f'[nodes.plate]\ntype = "source.testpattern"\npattern = "zoneplate"\n'
+            f'[nodes.fx]\ntype = "{node_type}"\ninput = "plate"\n{extra}\n'
+        )
     path = tmp_path / f"{node_type}-{device}.toml"
     path.write_text(body)
     graph = build(load(path), device=device, require_encoder=False)

@@ -8,6 +8,7 @@ example plugin's node and a built-in encoder backend, the CLI loads the plugins'
 model architecture is looked up by name. A new hook with no implementation, or one that nothing
 calls any more, fails here.
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,14 +64,22 @@ def _example_plugin():
 
 def _recording(name: str, plugin, calls: dict) -> SimpleNamespace:
     """``plugin``'s hook implementations, each recording ``calls[hook].add(name)`` when called."""
+
     def recorded(hook, fn):
-        @functools.wraps(fn)                # keeps the hookimpl marker and the signature
+        @functools.wraps(fn)  # keeps the hookimpl marker and the signature
         def call(*args, **kwargs):
             calls[hook].add(name)
             return fn(*args, **kwargs)
+
         return call
-    return SimpleNamespace(**{hook: recorded(hook, getattr(plugin, hook))
-                              for hook in HOOKS if hasattr(getattr(plugin, hook, None), "vfx_impl")})
+
+    return SimpleNamespace(
+        **{
+            hook: recorded(hook, getattr(plugin, hook))
+            for hook in HOOKS
+            if hasattr(getattr(plugin, hook, None), "vfx_impl")
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +101,9 @@ def fired(tmp_path_factory):
     manager.add_hookspecs(hookspecs)
     for name, plugin in plugins.items():
         manager.register(_recording(name, plugin, calls), name=name)
-    implemented = {hook: sorted(n for n, p in plugins.items() if hasattr(getattr(p, hook, None), "vfx_impl"))
-                   for hook in HOOKS}
+    implemented = {
+        hook: sorted(n for n, p in plugins.items() if hasattr(getattr(p, hook, None), "vfx_impl")) for hook in HOOKS
+    }
 
     with pytest.MonkeyPatch.context() as mp:
         # register_nodes, register_encoder_backends, register_model_architectures: building a registry
@@ -126,8 +136,10 @@ def test_the_hooks_are_found():
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_implemented_by_a_real_plugin_and_fired(hook, fired):
     implemented, calls = fired
-    assert implemented[hook], (f"no plugin the suite loads implements {hook}: add an implementation to "
-                               "examples/vfx-example-plugin (and a path here that fires it)")
+    assert implemented[hook], (
+        f"no plugin the suite loads implements {hook}: add an implementation to "
+        "examples/vfx-example-plugin (and a path here that fires it)"
+    )
     assert calls[hook], f"{hook} is implemented by {implemented[hook]} but nothing fired it"
     assert calls[hook] <= set(implemented[hook])
 
@@ -139,5 +151,6 @@ def test_the_example_plugin_implements_the_hooks_a_third_party_most_needs(fired)
 
 def test_the_recording_registry_did_not_leak(fired):
     import vfx.plugins
+
     assert "example.posterize" not in vfx.plugins.get_registry().nodes
     assert "vfx_example_posterize_under_test" not in sys.modules

@@ -1,5 +1,6 @@
 """vfx.ops.jit and its fastmath: the float32 math kernels vectorize with, against NumPy in float64,
 how frames are handed to kernels, parameter blocks, and the backend switch that picks the kernel."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,7 +39,7 @@ def test_powf_error_grows_only_with_the_exponent_of_the_result(e):
     wherever x^e is a normal float32."""
     x = np.geomspace(1e-6, 60.0, 20001).astype(np.float32)
     exact = x.astype(np.float64) ** e
-    normal = exact > 2.0 ** -126
+    normal = exact > 2.0**-126
     bound = 2.5e-7 + 1e-7 * (np.abs(e * np.log2(x.astype(np.float64))) + e)
     assert np.all((np.abs(run(0, x, e) - exact) / exact <= bound)[normal])
     assert run(0, [0.0], e)[0] == 0.0 and run(0, [0.0], 0.0)[0] == 1.0
@@ -58,8 +59,8 @@ def test_frames_go_to_kernels_as_views_and_outputs_must_be_channels_last():
     out = empty_pixels(1, 3, 5)
     flat = jit.rgba(out[0], out=True)
     flat[:] = np.arange(60)
-    assert out[0, :, 0, 1].tolist() == [4.0, 5.0, 6.0, 7.0]          # pixel (0, 1): written in place
-    planar = torch.arange(60, dtype=torch.float32).view(1, 4, 3, 5)   # not channels-last: a copy
+    assert out[0, :, 0, 1].tolist() == [4.0, 5.0, 6.0, 7.0]  # pixel (0, 1): written in place
+    planar = torch.arange(60, dtype=torch.float32).view(1, 4, 3, 5)  # not channels-last: a copy
     assert jit.rgba(planar[0])[:4].tolist() == [0.0, 15.0, 30.0, 45.0]
     with pytest.raises(ValueError, match="channels-last"):
         jit.rgba(planar[0], out=True)

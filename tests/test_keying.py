@@ -1,5 +1,6 @@
 """effect.chroma_key and effect.luma_key on synthetic plates: matte values, spill, shrink and
 feather, matte output, thresholds, a keyed plate composited over a background, validation."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,9 +19,9 @@ from vfx_plugins.effects.keying import ChromaKey, LumaKey
 
 from conftest import TensorClip, decode_frames, make_node, write_pipeline
 
-SCREEN = (0.1, 0.75, 0.1)         # a green screen (sRGB)
+SCREEN = (0.1, 0.75, 0.1)  # a green screen (sRGB)
 SKIN = (0.85, 0.55, 0.45)
-SPILLED = (0.68, 0.72, 0.45)     # skin lit green by the screen: green above red and blue
+SPILLED = (0.68, 0.72, 0.45)  # skin lit green by the screen: green above red and blue
 INNER = slice(16, 32)
 
 
@@ -78,29 +79,30 @@ def test_spill_is_limited_on_the_subject_edge():
     edge = edge_mask()
     r, g, b = rgb[0][edge], rgb[1][edge], rgb[2][edge]
     assert np.all(g <= np.maximum(r, b) + 1e-5)
-    assert np.allclose(rgb[:, 20, 20], srgb_to_linear(SKIN), atol=1e-5)    # no green excess: unchanged
+    assert np.allclose(rgb[:, 20, 20], srgb_to_linear(SKIN), atol=1e-5)  # no green excess: unchanged
     rgb0, _ = straight(make_node(ChromaKey, src, key_color=list(SCREEN), spill=0.0).frames([0]).pixels[0].numpy())
-    assert np.allclose(rgb0[:, edge].T, rgb_before, atol=1e-5)             # spill = 0 leaves colours alone
+    assert np.allclose(rgb0[:, edge].T, rgb_before, atol=1e-5)  # spill = 0 leaves colours alone
     half, _ = straight(make_node(ChromaKey, src, key_color=list(SCREEN), spill=0.5).frames([0]).pixels[0].numpy())
     excess = lambda c: c[1] - max(c[0], c[2])
     assert excess(half[:, 16, 20]) == pytest.approx(excess(rgb_before) / 2, abs=1e-5)
 
 
 def test_spill_suppression_follows_the_key_hue():
-    blue = (0.12, 0.12, 0.85)                 # a blue screen (its hue is exactly blue)
-    spilled = (0.6, 0.5, 0.7)                  # blue above red and green
+    blue = (0.12, 0.12, 0.85)  # a blue screen (its hue is exactly blue)
+    spilled = (0.6, 0.5, 0.7)  # blue above red and green
     src = TensorClip(plate(screen=blue, spilled=spilled))
     rgb, a = straight(make_node(ChromaKey, src, key_color=list(blue)).frames([0]).pixels[0].numpy())
     assert np.allclose(a[17:31, 17:31], 1.0) and a[2, 2] == 0.0
     edge = edge_mask()
     assert np.all(a[edge] > 0.9)
     r, g, b = rgb[0][edge], rgb[1][edge], rgb[2][edge]
-    assert np.all(b <= np.maximum(r, g) + 1e-5)     # blue limited for a blue screen
-    assert np.allclose(rgb[0][edge], srgb_to_linear(spilled)[0], atol=1e-5)   # red untouched
+    assert np.all(b <= np.maximum(r, g) + 1e-5)  # blue limited for a blue screen
+    assert np.allclose(rgb[0][edge], srgb_to_linear(spilled)[0], atol=1e-5)  # red untouched
 
 
 def test_spill_suppression_for_an_off_axis_key_hue():
     from vfx_plugins.effects.keying import _despill_basis
+
     teal = (0.05, 0.7, 0.35)
     spilled = (0.6, 0.7, 0.6)
     src = TensorClip(plate(screen=teal, spilled=spilled))
@@ -108,8 +110,8 @@ def test_spill_suppression_for_an_off_axis_key_hue():
     basis = _despill_basis(srgb_to_linear(teal)[None])[0]
     before = basis @ srgb_to_linear(spilled)
     after = basis @ rgb[:, 16, 20]
-    assert before[1] > max(before[0], before[2]) + 0.05          # spill along the key's hue ...
-    assert after[1] == pytest.approx(max(after[0], after[2]), abs=1e-5)    # ... limited
+    assert before[1] > max(before[0], before[2]) + 0.05  # spill along the key's hue ...
+    assert after[1] == pytest.approx(max(after[0], after[2]), abs=1e-5)  # ... limited
     assert np.allclose(np.delete(after, 1), np.delete(before, 1), atol=1e-5)
     assert rgb[1, 16, 20] < srgb_to_linear(spilled)[1]
 
@@ -118,7 +120,7 @@ def test_shrink_and_grow_move_a_hard_matte_edge_by_whole_pixels():
     src = TensorClip(plate())
     hard = dict(key_color=list(SCREEN), tolerance=0.5, softness=0.0, spill=0.0)
     area = lambda **o: make_node(ChromaKey, src, **hard, **o).frames([0]).pixels[0, 3].numpy().sum()
-    assert area() == 16 * 16                       # the soft ring (30% subject) is below the tolerance
+    assert area() == 16 * 16  # the soft ring (30% subject) is below the tolerance
     assert area(shrink=2) == 12 * 12
     assert area(shrink=-3) == 22 * 22
     assert 12 * 12 < area(shrink=1.5) < 14 * 14
@@ -130,15 +132,16 @@ def test_feather_blurs_the_matte():
     hard = dict(key_color=list(SCREEN), tolerance=0.5, softness=0.0)
     sharp = make_node(ChromaKey, src, **hard).frames([0]).pixels[0, 3].numpy()
     soft = make_node(ChromaKey, src, **hard, feather=4.0).frames([0]).pixels[0, 3].numpy()
-    assert soft.sum() == pytest.approx(sharp.sum(), rel=1e-3)     # a blur moves alpha, keeps it
-    assert soft[24, 24] == pytest.approx(1.0, abs=1e-3)           # the middle stays solid
-    assert 0.3 < soft[24, 16] < 0.7 and 0.3 < soft[24, 15] < 0.7   # the edge straddles 0.5
+    assert soft.sum() == pytest.approx(sharp.sum(), rel=1e-3)  # a blur moves alpha, keeps it
+    assert soft[24, 24] == pytest.approx(1.0, abs=1e-3)  # the middle stays solid
+    assert 0.3 < soft[24, 16] < 0.7 and 0.3 < soft[24, 15] < 0.7  # the edge straddles 0.5
     assert soft[24, 13] > 0.01 and soft[24, 18] < 0.99
 
 
 def test_the_gpu_code_paths_match_the_opencv_ones():
     """The matte's blur, shrink and sRGB encode (``vfx.ops``) run in OpenCV on a CPU and in torch elsewhere."""
     from vfx_plugins.effects import keying
+
     rng = np.random.default_rng(2)
     m = torch.from_numpy((rng.random((1, 1, 40, 50)) > 0.6).astype(np.float32))
     radii = np.array([3.5])
@@ -160,10 +163,14 @@ def test_the_gpu_code_paths_match_the_opencv_ones():
 
 KEY_CASES = {
     "green, feathered": dict(key_color=list(SCREEN), feather=2.0, shrink=0.5),
-    "off-axis hue, hard edge, half spill": dict(key_color=[0.2, 0.4, 0.9], softness=0.0, spill=0.5,
-                                                screen=(0.2, 0.4, 0.9)),
-    "animated": dict(key_color={"keyframes": [[0, [0.1, 0.75, 0.1]], [2, [0.3, 0.8, 0.6]]]},
-                     tolerance={"keyframes": [[0, 0.1], [2, 0.5]]}, softness={"keyframes": [[0, 0.0], [2, 1.0]]}),
+    "off-axis hue, hard edge, half spill": dict(
+        key_color=[0.2, 0.4, 0.9], softness=0.0, spill=0.5, screen=(0.2, 0.4, 0.9)
+    ),
+    "animated": dict(
+        key_color={"keyframes": [[0, [0.1, 0.75, 0.1]], [2, [0.3, 0.8, 0.6]]]},
+        tolerance={"keyframes": [[0, 0.1], [2, 0.5]]},
+        softness={"keyframes": [[0, 0.0], [2, 1.0]]},
+    ),
 }
 
 
@@ -199,7 +206,7 @@ def test_matte_output_shows_alpha_as_grey():
     alpha = make_node(ChromaKey, src, key_color=list(SCREEN)).frames([0]).pixels[0, 3].numpy()
     assert np.allclose(out[3], 1.0)
     assert np.allclose(out[0], out[1]) and np.allclose(out[1], out[2])
-    assert np.allclose(linear_to_srgb(out[0]), alpha, atol=1e-5)   # written as sRGB code = alpha
+    assert np.allclose(linear_to_srgb(out[0]), alpha, atol=1e-5)  # written as sRGB code = alpha
 
 
 def test_existing_alpha_is_multiplied_and_the_input_is_not_modified():
@@ -214,8 +221,13 @@ def test_existing_alpha_is_multiplied_and_the_input_is_not_modified():
 
 def test_animated_options_per_frame_in_a_batch():
     src = TensorClip(plate(frames=3))
-    node = make_node(ChromaKey, src, key_color=list(SCREEN), shrink={"keyframes": [[0, 0.0], [2, 2.0]]},
-                tolerance={"expr": "0.2 + frame * 0.1"})
+    node = make_node(
+        ChromaKey,
+        src,
+        key_color=list(SCREEN),
+        shrink={"keyframes": [[0, 0.0], [2, 2.0]]},
+        tolerance={"expr": "0.2 + frame * 0.1"},
+    )
     batch = node.frames([0, 1, 2]).pixels
     for f in range(3):
         assert torch.equal(node.frames([f]).pixels[0], batch[f])
@@ -253,15 +265,16 @@ def test_luma_key_hard_edges_and_defaults_key_out_black():
 
 def test_option_errors():
     with pytest.raises(OptionError) as info:
-        ChromaKey.Options.from_mapping({"input": "a", "spill": 2, "output": "mate", "key_color": "grn"},
-                                       ParseContext())
+        ChromaKey.Options.from_mapping({"input": "a", "spill": 2, "output": "mate", "key_color": "grn"}, ParseContext())
     got = dict(info.value.errors)
     assert "at most 1.0" in got["spill"] and "did you mean 'matte'" in got["output"]
     assert "expected a colour" in got["key_color"]
 
 
 def test_validation_errors_name_node_and_option(tmp_path):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 32
         height = 32
@@ -285,7 +298,8 @@ def test_validation_errors_name_node_and_option(tmp_path):
         type = "encode.video"
         input = "both"
         path = "o.mp4"
-        """)
+        """,
+    )
     with pytest.raises(PipelineError) as info:
         build(load(p))
     got = {(pr.node, pr.option): pr.message for pr in info.value.problems}
@@ -296,7 +310,9 @@ def test_validation_errors_name_node_and_option(tmp_path):
 def test_keyed_plate_over_a_background(tmp_path):
     """A green screen with a red square, keyed and laid over a gradient: the gradient shows where
     the screen was, the square stays where it was."""
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 64
         height = 48
@@ -327,8 +343,10 @@ def test_keyed_plate_over_a_background(tmp_path):
         input = "comp"
         bits = "16"
         path = "f_%02d.png"
-        """)
+        """,
+    )
     from vfx.engine import RenderOptions, render
+
     graph = build(load(p))
     bg = graph.nodes["bg"].frames([0]).pixels[0].numpy()
     render(graph, RenderOptions(device="cpu"))
@@ -337,7 +355,7 @@ def test_keyed_plate_over_a_background(tmp_path):
     screen = np.ones((48, 64), bool)
     screen[16:32, 24:40] = False
     assert np.abs(got[screen] - expected_bg[screen]).max() < 5e-4
-    actor = np.array([0xd8, 0x30, 0x20]) / 255
+    actor = np.array([0xD8, 0x30, 0x20]) / 255
     assert np.abs(got[16:32, 24:40] - actor).max() < 5e-4
 
 
@@ -345,9 +363,11 @@ def test_keyed_plate_over_a_background(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     pixels = plate(alpha=0.8, frames=2)
-    for cls, options in ((ChromaKey, dict(key_color=list(SCREEN), shrink=1.5, feather=2.0)),
-                         (ChromaKey, dict(key_color=[0.05, 0.7, 0.35], output="matte")),
-                         (LumaKey, dict(low=0.3, high=0.8, invert=True))):
+    for cls, options in (
+        (ChromaKey, dict(key_color=list(SCREEN), shrink=1.5, feather=2.0)),
+        (ChromaKey, dict(key_color=[0.05, 0.7, 0.35], output="matte")),
+        (LumaKey, dict(low=0.3, high=0.8, invert=True)),
+    ):
         cpu = make_node(cls, TensorClip(pixels), **options).frames([0, 1]).pixels
         gpu = make_node(cls, TensorClip(pixels.cuda()), **options).frames([0, 1]).pixels
         assert gpu.device.type == "cuda"

@@ -1,4 +1,5 @@
 """effect.lightning: bolt shape and connectivity, strike timing (list, rate, trigger), flash, determinism."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -22,14 +23,14 @@ try:
 
     def components(mask):
         return _label(mask, structure=np.ones((3, 3), bool))[0]
-except ImportError:                                    # pragma: no cover - scikit-image is a test dependency
+except ImportError:  # pragma: no cover - scikit-image is a test dependency
     from skimage.measure import label as _sk_label
 
     def components(mask):
         return _sk_label(mask, connectivity=2)
 
-W, H, FPS = 240, 160, 24
 
+W, H, FPS = 240, 160, 24
 
 
 def dark_plate(level=0.02):
@@ -40,8 +41,9 @@ def dark_plate(level=0.02):
 
 def make(plate=None, seed=1, **options):
     plate = dark_plate() if plate is None else plate
-    parsed = Lightning.Options.from_mapping({"input": "plate", **options},
-                                            ParseContext(fps=Fraction(FPS), width=W, height=H))
+    parsed = Lightning.Options.from_mapping(
+        {"input": "plate", **options}, ParseContext(fps=Fraction(FPS), width=W, height=H)
+    )
     node = Lightning("bolt", parsed, NodeContext("bolt", PipelineSettings(width=W, height=H, seed=seed)))
     node.connect({"input": TensorClip(plate, count=60, fps=FPS, has_alpha=False)})
     node.configure()
@@ -65,12 +67,20 @@ def test_same_seed_same_pixels_other_seed_differs():
     assert (a - c).abs().max() > 0.3
 
 
-@pytest.mark.parametrize("options", [{"strikes": [4, 9, 15], "duration": 6},
-                                     {"rate": 3.0, "duration": 5, "region": [0.1, 0.0, 0.9, 1.0]},
-                                     {"strikes": [2, 8], "duration": 8,
-                                      "width": {"keyframes": [[0, 0.002], [19, 0.02]]},
-                                      "glow": {"expr": "1 + sin(t * 9)"},
-                                      "start": {"keyframes": [[0, [0.2, 0.0]], [19, [0.8, 0.1]]]}}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"strikes": [4, 9, 15], "duration": 6},
+        {"rate": 3.0, "duration": 5, "region": [0.1, 0.0, 0.9, 1.0]},
+        {
+            "strikes": [2, 8],
+            "duration": 8,
+            "width": {"keyframes": [[0, 0.002], [19, 0.02]]},
+            "glow": {"expr": "1 + sin(t * 9)"},
+            "start": {"keyframes": [[0, [0.2, 0.0]], [19, [0.8, 0.1]]]},
+        },
+    ],
+)
 def test_frames_alone_equal_the_same_frames_of_a_batch(options):
     whole = frames(make(**options), range(0, 20))
     alone = frames(make(**options), [10, 11])
@@ -99,14 +109,14 @@ def test_a_bolt_connects_start_and_end(width, threshold):
 
     def near(point, radius=4):
         x, y = int(point[0] * W), int(point[1] * H)
-        win = labels[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1]
+        win = labels[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1]
         return set(win[win > 0].tolist())
 
     a, b = near(start), near(end)
     assert a and b, "bright pixels near both end points"
     assert a & b, "one connected path joins them"
-    assert mask.mean() < 0.1                                       # a thin path, not a blob
-    if width > 0.01:                                               # a white-hot core: bright and near white
+    assert mask.mean() < 0.1  # a thin path, not a blob
+    if width > 0.01:  # a white-hot core: bright and near white
         y, x = np.unravel_index(np.argmax(lum), lum.shape)
         r, g, b = (out[0, :3, y, x] - plate[0, :3, y, x]).tolist()
         assert min(r, g, b) > 1.0 and max(r, g, b) < 1.4 * min(r, g, b)
@@ -138,7 +148,9 @@ def test_a_keyframed_trigger_strikes_where_it_crosses_one_half():
 
 
 def test_a_trigger_from_a_driver_node(tmp_path):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 64
         height = 48
@@ -161,7 +173,8 @@ def test_a_trigger_from_a_driver_node(tmp_path):
         type = "encode.video"
         input = "bolt"
         path = "o.mp4"
-    """)
+    """,
+    )
     graph = build(load(p))
     node, plate = graph.nodes["bolt"], graph.nodes["plate"]
     out = node.frames(list(range(12))).pixels
@@ -175,7 +188,7 @@ def test_rate_strikes_are_seeded_and_about_the_rate():
     node = make(plate=plate, rate=2.0, duration=1, flash=0.0)
     starts = node._strike_starts(list(range(0, 24 * 20)))
     frames_with = sorted({s for v in starts.values() for s in v})
-    assert 25 <= len(frames_with) <= 60                            # about 2 per second over 20 s
+    assert 25 <= len(frames_with) <= 60  # about 2 per second over 20 s
     again = make(plate=plate, rate=2.0, duration=1, flash=0.0)._strike_starts(list(range(100, 140)))
     assert sorted({s for v in again.values() for s in v}) == [f for f in frames_with if 100 <= f < 140]
 
@@ -188,14 +201,14 @@ def test_flash_lights_the_plate_only_during_strikes():
     during = corner[3:8]
     assert (during > 0.05 + 1e-3).all() and during[0] > 0.05 + 0.1
     assert np.allclose(corner[:3], 0.05) and np.allclose(corner[8:], 0.05)
-    assert during[0] == during.max()                               # the first stroke is the brightest
+    assert during[0] == during.max()  # the first stroke is the brightest
 
 
 def test_region_moves_the_bolt_per_strike():
     plate = dark_plate()
     node = make(plate=plate, strikes=[0, 10], duration=3, region=[0.0, 0.0, 1.0, 1.0], flash=0.0, glow=0.0)
     out = frames(node, [0, 10])
-    cols = [(f[:3] - plate[0, :3]).mean(0)[int(0.1 * H):int(0.2 * H)].amax(0).numpy() > 0.3 for f in out]
+    cols = [(f[:3] - plate[0, :3]).mean(0)[int(0.1 * H) : int(0.2 * H)].amax(0).numpy() > 0.3 for f in out]
     assert not np.array_equal(cols[0], cols[1])
 
 
@@ -218,7 +231,9 @@ def test_time_list_option():
 
 
 def test_validation_errors_name_node_and_option(tmp_path):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 64
         height = 48
@@ -241,7 +256,8 @@ def test_validation_errors_name_node_and_option(tmp_path):
         type = "encode.video"
         input = "bolt"
         path = "o.mp4"
-    """)
+    """,
+    )
     with pytest.raises(PipelineError) as info:
         build(load(p))
     found = {(pr.node, pr.option) for pr in info.value.problems}
@@ -266,7 +282,7 @@ def test_transparent_plate_gets_alpha_along_the_bolt():
     node.video = node.video.with_(has_alpha=True)
     out = frames(node, [0])
     alpha = out[0, 3]
-    assert float(alpha.max()) > 0.9                                # the core is opaque light
+    assert float(alpha.max()) > 0.9  # the core is opaque light
     assert float(alpha.max()) <= 1.0
-    assert float(alpha[:, :2].max()) < 0.5                         # away from the bolt it stays clear
-    assert float(out[0, :3, :, :2].max()) < 1e-6                   # the flash lights nothing where there is no plate
+    assert float(alpha[:, :2].max()) < 0.5  # away from the bolt it stays clear
+    assert float(out[0, :3, :, :2].max()) < 1e-6  # the flash lights nothing where there is no plate

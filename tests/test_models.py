@@ -1,4 +1,5 @@
 """Model files and the architecture registry: exact round trips, pickles refused, plugin architectures."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,31 @@ import torch
 
 import vfx
 import vfx.plugins
-from vfx.models import (GenerativeModel, ModelError, ModelFileError, architectures, build_model, load_model,
-                        read_config, save_model)
+from vfx.models import (
+    GenerativeModel,
+    ModelError,
+    ModelFileError,
+    architectures,
+    build_model,
+    load_model,
+    read_config,
+    save_model,
+)
 
 
 def _models():
-    return [build_model({"architecture": "conv_vae", "resolution": 16, "channels": 8, "latent_dim": 8}),
-            build_model({"architecture": "dcgan_sn", "resolution": 16, "channels": 8, "latent_dim": 8,
-                         "class_names": ["fire", "smoke"]})]
+    return [
+        build_model({"architecture": "conv_vae", "resolution": 16, "channels": 8, "latent_dim": 8}),
+        build_model(
+            {
+                "architecture": "dcgan_sn",
+                "resolution": 16,
+                "channels": 8,
+                "latent_dim": 8,
+                "class_names": ["fire", "smoke"],
+            }
+        ),
+    ]
 
 
 def test_builtin_architectures_are_registered_through_the_hook():
@@ -30,7 +48,7 @@ def test_builtin_architectures_are_registered_through_the_hook():
 def test_save_load_round_trip_is_exact(tmp_path, index):
     torch.manual_seed(index)
     model = _models()[index]
-    if model.family == "gan":          # move the batch-norm statistics off their defaults
+    if model.family == "gan":  # move the batch-norm statistics off their defaults
         model.train()
         model.synthesize(torch.randn(8, 8), torch.randint(0, 2, (8,)))
     model.eval()
@@ -103,6 +121,7 @@ def test_bad_files_are_clear_errors(tmp_path):
     with pytest.raises(ModelFileError, match="not a safetensors"):
         load_model(junk)
     from safetensors.torch import save_file
+
     plain = tmp_path / "plain.safetensors"
     save_file({"w": torch.zeros(2)}, str(plain))
     with pytest.raises(ModelFileError, match="not a vfx model"):
@@ -112,6 +131,7 @@ def test_bad_files_are_clear_errors(tmp_path):
 def test_unknown_architecture_names_it_and_lists_the_known_ones(tmp_path):
     path = save_model(_models()[0], tmp_path / "m.safetensors")
     from safetensors.torch import load_file, save_file
+
     config = read_config(path)
     config["architecture"] = "stylegan9"
     save_file(load_file(str(path)), str(path), metadata={"vfx_config": json.dumps(config)})
@@ -123,6 +143,7 @@ def test_unknown_architecture_names_it_and_lists_the_known_ones(tmp_path):
 def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
     path = save_model(_models()[0], tmp_path / "m.safetensors")
     from safetensors.torch import load_file, save_file
+
     config = read_config(path)
     config["latent_dim"] = 12
     save_file(load_file(str(path)), str(path), metadata={"vfx_config": json.dumps(config)})
@@ -132,6 +153,7 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
 
 # --- a third-party architecture, registered through the hook -------------------------------------
 
+
 class LinearVAE(GenerativeModel):
     """A deliberately tiny VAE: one linear layer each way."""
 
@@ -139,7 +161,7 @@ class LinearVAE(GenerativeModel):
 
     def __init__(self, config):
         super().__init__(config)
-        n = 3 * self.resolution ** 2
+        n = 3 * self.resolution**2
         self.enc = torch.nn.Linear(n, 2 * self.latent_dim)
         self.dec = torch.nn.Linear(self.latent_dim, n)
 
@@ -156,13 +178,14 @@ class _ThirdParty:
     @vfx.hookimpl
     def register_model_architectures(self, register):
         register("linear_vae", LinearVAE)
-        register("conv_vae", LinearVAE)          # a clash: refused, recorded
-        register("broken", dict)                 # not a GenerativeModel: refused, recorded
+        register("conv_vae", LinearVAE)  # a clash: refused, recorded
+        register("broken", dict)  # not a GenerativeModel: refused, recorded
 
 
 @pytest.fixture
 def third_party_registry(monkeypatch):
     import vfx_plugins.generators.architectures as builtin
+
     manager = pluggy.PluginManager("vfx")
     manager.add_hookspecs(vfx.hookspecs)
     manager.register(builtin, name="architectures")
@@ -176,15 +199,35 @@ def test_third_party_architecture_trains_saves_and_loads(tmp_path, third_party_r
     reg = third_party_registry
     assert reg.architectures["linear_vae"] is LinearVAE
     from vfx.models import architecture
+
     assert architecture("conv_vae").__name__ == "ConvVAE"
     errors = " ".join(f.error for f in reg.failures)
     assert "already registered" in errors and "not a vfx.models.GenerativeModel" in errors
     from vfx.models.train import TrainSettings, train
-    result = train(TrainSettings("vae", [str(synthetic_images)], str(tmp_path / "lin.safetensors"),
-                                 architecture="linear_vae", resolution=16, latent_dim=4, steps=5, batch_size=4))
+
+    result = train(
+        TrainSettings(
+            "vae",
+            [str(synthetic_images)],
+            str(tmp_path / "lin.safetensors"),
+            architecture="linear_vae",
+            resolution=16,
+            latent_dim=4,
+            steps=5,
+            batch_size=4,
+        )
+    )
     model = load_model(result.out)
     assert isinstance(model, LinearVAE) and model.config["training"]["steps"] == 5
     assert model.generate(torch.randn(2, 4)).shape == (2, 3, 16, 16)
     with pytest.raises(ModelError, match="is a vae model"):
-        train(TrainSettings("gan", [str(synthetic_images)], str(tmp_path / "x.safetensors"),
-                            architecture="linear_vae", resolution=16, steps=1))
+        train(
+            TrainSettings(
+                "gan",
+                [str(synthetic_images)],
+                str(tmp_path / "x.safetensors"),
+                architecture="linear_vae",
+                resolution=16,
+                steps=1,
+            )
+        )

@@ -1,5 +1,6 @@
 """The Node API a plugin uses: animated options for a batch and at sub-frame times, the frame-by-frame
 fallback (which does not change the node), inputs and the engine's one-batch cache."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,7 +47,7 @@ def tint(**options) -> Tint:
 def test_values_for_evaluates_every_animatable_option_that_is_set():
     node = tint(gain={"keyframes": [[0, 0.0], [4, 1.0]]}, offset=[1.0, 2.0])
     vals = node.values_for([0, 2, 4])
-    assert set(vals) == {"gain", "offset"}                   # no strings, no unset options
+    assert set(vals) == {"gain", "offset"}  # no strings, no unset options
     assert vals["gain"].tolist() == [0.0, 0.5, 1.0]
     assert vals["offset"].shape == (3, 2)
     assert set(node.values_for([1], ["gain"])) == {"gain"}
@@ -62,7 +63,7 @@ def test_the_frame_by_frame_fallback_does_not_change_the_node():
     node = tint(gain={"keyframes": [[0, 0.0], [4, 1.0]]})
     before = node.options
     out = node.frames([0, 2, 4])
-    assert node.seen == [([0], 0.0), ([2], 0.5), ([4], 1.0)]    # plain values, one frame at a time
+    assert node.seen == [([0], 0.0), ([2], 0.5), ([4], 1.0)]  # plain values, one frame at a time
     assert node.options is before and isinstance(node.options.gain, vfx.Animated)
     assert out.pixels[:, 0, 0, 0].tolist() == [0.0, 0.5, 1.0]
 

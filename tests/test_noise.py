@@ -1,4 +1,5 @@
 """vfx.ops.noise: ranges, determinism, seeds, continuity, statistics, curl and Worley feature points."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,10 +39,10 @@ def test_range_determinism_and_seed(name):
     assert a.shape == x.shape and a.dtype == torch.float32
     assert torch.isfinite(a).all()
     assert a.min() >= lo - 1e-6 and a.max() <= hi + 1e-6
-    assert float(a.std()) > 0.05                      # not flat
-    assert torch.equal(f(x, y, 3), a)                  # deterministic
+    assert float(a.std()) > 0.05  # not flat
+    assert torch.equal(f(x, y, 3), a)  # deterministic
     b = f(x, y, 4)
-    assert (a - b).abs().mean() > 0.05                # another seed is another pattern
+    assert (a - b).abs().mean() > 0.05  # another seed is another pattern
 
 
 @pytest.mark.parametrize("name", sorted(BASES))
@@ -88,8 +89,11 @@ def test_worley_zero_at_feature_points_positive_elsewhere():
     x, y = _points(4000, 4.0, 3)
     v = N.worley(x.double(), y.double(), seed=21)
     assert (v > 0).all()
-    brute = torch.cdist(torch.stack([x, y], 1).double(),
-                        torch.stack([px.flatten(), py.flatten()], 1).double()).min(1).values
+    brute = (
+        torch.cdist(torch.stack([x, y], 1).double(), torch.stack([px.flatten(), py.flatten()], 1).double())
+        .min(1)
+        .values
+    )
     assert torch.allclose(v, brute.clamp(max=1.0), atol=1e-6)
 
 
@@ -105,7 +109,7 @@ def test_curl_is_divergence_free():
 
     coarse, scale, vx, vy = divergence(121)
     fine, _, _, _ = divergence(241)
-    assert float(torch.sqrt(vx ** 2 + vy ** 2).mean()) > 0.3    # a real flow
+    assert float(torch.sqrt(vx**2 + vy**2).mean()) > 0.3  # a real flow
     # the measured divergence is only the grid's truncation error: small, and shrinking as h^2
     assert coarse < 0.02 * scale
     assert fine < coarse / 3
@@ -131,8 +135,8 @@ def test_broadcast_scalar_z_and_shapes():
 
 def test_hash_is_device_independent_and_64bit_seed_safe():
     c = torch.arange(-1000, 1000)
-    h = N.hash_int(c, c * 3, seed=2 ** 62 + 12345)
-    assert int(h.min()) >= 0 and int(h.max()) < 2 ** 32
+    h = N.hash_int(c, c * 3, seed=2**62 + 12345)
+    assert int(h.min()) >= 0 and int(h.max()) < 2**32
     assert len(torch.unique(h)) > 1990
     assert not torch.equal(h, N.hash_int(c, c * 3, seed=12345))
 
@@ -165,7 +169,7 @@ def test_lattice_box_and_direct_hash_agree(dims):
         for offsets in ((0,) * dims, (1,) * dims, (-lo,) * dims, (per_point, 1 - per_point) + (hi,) * (dims - 2)):
             for a, b in zip(box.at(offsets), direct.at(offsets)):
                 assert torch.equal(a, b), offsets
-    assert N._Lattice(ints, s, N._grad_fn(table)).values is not None        # the CPU's default
+    assert N._Lattice(ints, s, N._grad_fn(table)).values is not None  # the CPU's default
     assert N._Lattice([t[:100] for t in ints], s, N._grad_fn(table)).values is None
 
 
@@ -177,6 +181,7 @@ def test_cpu_kernel_equals_torch_path(name, monkeypatch):
     float rounding; fractal sums within 2e-4, the rounding of octave coordinates up to ~1000
     lattice units (the same tolerance as CPU against GPU)."""
     from vfx.ops import _noise_kernel as K
+
     calls = []
     fractal = K.fractal
     monkeypatch.setattr(K, "fractal", lambda *a: calls.append(1) or fractal(*a))
@@ -194,8 +199,8 @@ def test_gradient1d_is_bounded_smooth_and_seeded():
     x = np.linspace(-20, 20, 40001)
     n = N.gradient1d(x, seed=7)
     assert np.abs(n).max() <= 1.0 and np.abs(n).max() > 0.3
-    assert np.abs(np.diff(n)).max() < 0.01                                 # smooth: no jumps
-    assert np.array_equal(N.gradient1d(x[::7], seed=7), n[::7])            # any x alone gives the same value
+    assert np.abs(np.diff(n)).max() < 0.01  # smooth: no jumps
+    assert np.array_equal(N.gradient1d(x[::7], seed=7), n[::7])  # any x alone gives the same value
     assert not np.allclose(N.gradient1d(x, seed=8), n)
     assert not np.allclose(N.gradient1d(x, seed=7, channel=1), n)
     f = N.fractal1d(x, octaves=3, seed=7)

@@ -1,5 +1,6 @@
 """vfx.ops: each pixel operation against a reference, and its torch path (what a GPU runs) against
 its CPU fast path (OpenCV), forced through ``vfx.ops.backend``; and bounded cost for huge kernels."""
+
 from __future__ import annotations
 
 import subprocess
@@ -24,11 +25,12 @@ def both(fn, *args, **kwargs):
 def image(n=2, c=4, h=37, w=53, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.random((n, c, h, w)).astype(np.float32)
-    x[:, :, h // 3:h // 2, w // 4:w // 2] += 2.0            # something with edges and values above 1
+    x[:, :, h // 3 : h // 2, w // 4 : w // 2] += 2.0  # something with edges and values above 1
     return torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
 
 
 # --- colour -----------------------------------------------------------------------------------------
+
 
 def test_srgb_curves_match_the_standard_and_invert_each_other():
     x = torch.linspace(-0.5, 3.0, 4001).view(1, 1, 1, -1).repeat(2, 3, 1, 1)
@@ -59,7 +61,7 @@ def test_unpremultiply_and_premultiply_round_trip():
     px[0, 3, :5] = 0.0
     px[:, :3] *= px[:, 3:4]
     rgb, alpha = color.unpremultiply(px)
-    assert torch.all(rgb[0, :, :5] == 0)                          # colour is 0 where alpha is 0
+    assert torch.all(rgb[0, :, :5] == 0)  # colour is 0 where alpha is 0
     assert torch.allclose(color.premultiply(rgb, alpha), px, atol=1e-6)
     same, _ = color.unpremultiply(px, has_alpha=False)
     assert torch.equal(same, px[:, :3])
@@ -71,8 +73,8 @@ def test_luma_and_the_bt709_matrix():
     expected = 0.2126 * rgb[:, 0:1] + 0.7152 * rgb[:, 1:2] + 0.0722 * rgb[:, 2:3]
     assert torch.allclose(color.luma(rgb), expected)
     ycc = np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]) @ color.BT709.T
-    assert np.allclose(ycc[0], [1, 0, 0])                          # white has no chroma
-    assert ycc[1, 1] == pytest.approx(0.5) and ycc[2, 2] == pytest.approx(0.5)   # blue: Cb 0.5, red: Cr 0.5
+    assert np.allclose(ycc[0], [1, 0, 0])  # white has no chroma
+    assert ycc[1, 1] == pytest.approx(0.5) and ycc[2, 2] == pytest.approx(0.5)  # blue: Cb 0.5, red: Cr 0.5
     assert np.allclose(color.BT709 @ color.BT709_INVERSE, np.eye(3))
 
 
@@ -82,6 +84,7 @@ def test_hex_round_trip():
 
 
 # --- filters ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("border, mode", [("replicate", "nearest"), ("constant", "constant")])
 @pytest.mark.parametrize("sigma", [0.7, 2.0, 6.5])
@@ -106,7 +109,7 @@ def test_truncate_sets_the_kernel_radius():
 def test_a_kernel_wider_than_the_frame_is_cut_to_it_exactly(border, mode):
     """The taps past the frame read the edge pixel (replicate) or 0: folding them changes nothing."""
     x = image(n=1, c=2, h=5, w=9)
-    sigma = 40.0            # radius 160 >> the frame
+    sigma = 40.0  # radius 160 >> the frame
     ref = ndimage.gaussian_filter(x.double().numpy(), (0, 0, sigma, sigma), mode=mode, truncate=4.0)
     for out in both(filters.gaussian_blur, x, sigma, border=border, max_direct=1e9):
         assert np.abs(out.numpy() - ref).max() < 1e-5
@@ -149,7 +152,7 @@ def test_erode_and_dilate_match_scipy_on_both_paths(size):
     x = image(c=1)
     window = (1, 1, 2 * size + 1, 2 * size + 1)
     for op, ref in ((filters.erode, ndimage.grey_erosion), (filters.dilate, ndimage.grey_dilation)):
-        want = ref(x.numpy(), size=window, mode="nearest")      # the edge neither erodes nor grows
+        want = ref(x.numpy(), size=window, mode="nearest")  # the edge neither erodes nor grows
         for out in both(op, x, size):
             assert np.array_equal(out.numpy(), want)
 
@@ -160,6 +163,7 @@ def test_unknown_borders_are_refused():
 
 
 # --- resampling -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("filter", ["bilinear", "bicubic"])
 def test_resize_enlarging_is_the_same_on_both_paths(filter):
@@ -172,7 +176,9 @@ def test_resize_enlarging_is_the_same_on_both_paths(filter):
 def test_box_down_and_bilinear_up_are_the_same_on_both_paths():
     x = image(h=36, w=52)
     fast, slow = both(resample.downsample_box, x, 4)
-    assert torch.allclose(fast, torch.nn.functional.avg_pool2d(x, 4), atol=1e-6) and torch.allclose(fast, slow, atol=1e-6)
+    assert torch.allclose(fast, torch.nn.functional.avg_pool2d(x, 4), atol=1e-6) and torch.allclose(
+        fast, slow, atol=1e-6
+    )
     fast, slow = both(resample.upsample_bilinear, x, 2)
     assert fast.shape == (2, 4, 72, 104) and (fast - slow).abs().max() < 1e-5
 
@@ -183,7 +189,7 @@ def test_resize_planes_is_the_same_on_both_paths(area):
     size = (10, 15) if area else (57, 83)
     fast, slow = both(resample.resize_planes, x, *size, area=area)
     assert fast.shape == slow.shape == (2, *size, 3) and (fast - slow).abs().max() < 1e-4
-    crop = x[:, 3:33, 5:45]                                          # a strided view, read in place
+    crop = x[:, 3:33, 5:45]  # a strided view, read in place
     out = torch.empty((2, 15, 20, 3))
     assert resample.resize_planes(crop, 15, 20, area=area, out=out) is out
     assert torch.allclose(out, resample.resize_planes(crop.contiguous(), 15, 20, area=area), atol=1e-6)
@@ -195,7 +201,7 @@ def test_warp_affine_is_the_same_on_both_paths(filter, border):
     x = image(h=30, w=40)
     a = np.deg2rad(17)
     m = np.array([[np.cos(a), -np.sin(a), 6.3], [np.sin(a), np.cos(a), -4.1]]) * [[1.1], [0.9]]
-    mats = np.stack([m, m * [[1], [1.02]]])                          # (N, 2, 3)
+    mats = np.stack([m, m * [[1], [1.02]]])  # (N, 2, 3)
     fast, slow = both(resample.warp_affine, x, mats, filter=filter, border=border)
     diff = (fast - slow).abs()
     # nearest may pick the other neighbour where a position falls on a half pixel
@@ -204,7 +210,7 @@ def test_warp_affine_is_the_same_on_both_paths(filter, border):
 
 def test_warp_affine_by_whole_pixels_into_a_bigger_frame_copies():
     x = image(n=1, h=10, w=12)
-    shift = np.array([[[1.0, 0, -3], [0, 1.0, -2]]])                 # output (x, y) reads input (x - 3, y - 2)
+    shift = np.array([[[1.0, 0, -3], [0, 1.0, -2]]])  # output (x, y) reads input (x - 3, y - 2)
     for out in both(resample.warp_affine, x, shift, (15, 20)):
         assert out.shape == (1, 4, 15, 20)
         assert torch.allclose(out[:, :, 2:12, 3:15], x, atol=1e-5) and out[:, :, :2].abs().max() == 0
@@ -221,17 +227,18 @@ def test_motion_samples_are_averaged():
 
 @pytest.mark.parametrize("border", ["replicate", "constant"])
 def test_remap_is_the_same_on_both_paths_and_exact_on_the_identity(border):
-    x = image(h=20, w=30).permute(0, 2, 3, 1).contiguous()             # (N, H, W, C) planes
+    x = image(h=20, w=30).permute(0, 2, 3, 1).contiguous()  # (N, H, W, C) planes
     ys, xs = torch.meshgrid(torch.arange(20.0), torch.arange(30.0), indexing="ij")
     identity = torch.stack([xs, ys], -1)[None].repeat(2, 1, 1, 1)
     for out in both(resample.remap_planes, x, identity, border=border):
         assert (out - x).abs().max() < 1e-5
     where = identity + torch.rand(2, 20, 30, 2) * 6 - 3
     fast, slow = both(resample.remap_planes, x, where, border=border)
-    assert (fast - slow).abs().max() < 2e-2 and (fast - slow).abs().mean() < 2e-3   # OpenCV: 1/32-pixel steps
+    assert (fast - slow).abs().max() < 2e-2 and (fast - slow).abs().mean() < 2e-3  # OpenCV: 1/32-pixel steps
 
 
 # --- 3-D LUTs -----------------------------------------------------------------------------------------
+
 
 class _Cube:
     def __init__(self, fn, size=9):
@@ -242,8 +249,8 @@ class _Cube:
 
 
 def test_lut_atlas_and_grid_sample_agree_and_interpolate_trilinearly():
-    cube = _Cube(lambda r, g, b: (r, g * b, 1 - r))       # trilinear reproduces these exactly
-    rgb = torch.rand(2, 3, 17, 19) * 1.2 - 0.1              # some values outside the domain: clamped
+    cube = _Cube(lambda r, g, b: (r, g * b, 1 - r))  # trilinear reproduces these exactly
+    rgb = torch.rand(2, 3, 17, 19) * 1.2 - 0.1  # some values outside the domain: clamped
     fast = lut.apply_lut(rgb, cube, lut.lut_volume(cube, "cpu"))
     with backend.only("torch"):
         slow = lut.apply_lut(rgb, cube, lut.lut_volume(cube, "cpu"))
@@ -279,8 +286,15 @@ def test_the_largest_blurs_of_a_tiny_frame_finish():
     shrink on 16 x 16 (and 1 x 1) frames: kernels are cut to the frame, so these are quick (they
     once ran for minutes). A generous timeout guards the test; nothing is timed."""
     from pathlib import Path
+
     tests = Path(__file__).parent
-    p = subprocess.run([sys.executable, "-c", _HUGE], capture_output=True, text=True, timeout=240, cwd=tests,
-                       env={**__import__("os").environ, "PYTHONPATH": str(tests)})
+    p = subprocess.run(
+        [sys.executable, "-c", _HUGE],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tests,
+        env={**__import__("os").environ, "PYTHONPATH": str(tests)},
+    )
     assert p.returncode == 0, p.stderr
     assert "done" in p.stdout

@@ -1,4 +1,5 @@
 """Every example pipeline in pipelines/ renders, and the engine's memory does not grow with length."""
+
 from __future__ import annotations
 
 import subprocess
@@ -15,8 +16,11 @@ PIPELINES = sorted((ROOT / "pipelines").glob("*.toml"))
 
 @pytest.fixture(scope="module", autouse=True)
 def assets():
-    subprocess.run([sys.executable, str(ROOT / "pipelines" / "make_assets.py"), str(ROOT / "out" / "assets")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / "make_assets.py"), str(ROOT / "out" / "assets")],
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES, ids=lambda p: p.stem)
@@ -30,7 +34,7 @@ def test_example_pipeline_renders(tmp_path, pipeline):
     assert info["frames"] == expected and info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
     if info["audio_codec"]:
         assert abs(decode_audio(out).shape[1] / 48000 - expected / 24) <= 1 / 24
-    if pipeline.stem == "showcase":       # what `make demo` promises
+    if pipeline.stem == "showcase":  # what `make demo` promises
         assert (info["width"], info["height"], info["audio_codec"], info["frames"]) == (1280, 720, "aac", 180)
 
 
@@ -57,9 +61,11 @@ MEMORY = """
     preset = "ultrafast"
 """
 
-PEAK = ("import resource, sys; from vfx.cli import main; sys.argv = ['vfx', 'render', '-q', sys.argv[1]]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+PEAK = (
+    "import resource, sys; from vfx.cli import main; sys.argv = ['vfx', 'render', '-q', sys.argv[1]]\n"
+    "try:\n    main()\nexcept SystemExit:\n    pass\n"
+    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+)
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """Rendered outputs decoded and checked: counts, sizes, fps, audio, frame-exact edits, ranges."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,7 +18,9 @@ def render_file(path, overrides=None, **opts):
 
 
 def test_transcode_keeps_frames_size_fps_and_audio(tmp_path, clip):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         fps = 24
         [nodes.src]
@@ -29,7 +32,8 @@ def test_transcode_keeps_frames_size_fps_and_audio(tmp_path, clip):
         path = "out/t.mp4"
         crf = 12
         preset = "ultrafast"
-    """)
+    """,
+    )
     res = run_vfx("render", p, "--quiet")
     assert res.returncode == 0, res.stderr
     out = tmp_path / "out" / "t.mp4"
@@ -48,7 +52,9 @@ def test_trim_is_frame_exact(tmp_path, source):
         make_video(tmp_path / source, codec="ffv1", pix_fmt="yuv444p", gop=None)
     else:
         make_video(tmp_path / source)
-    p = write_pipeline(tmp_path, f"""
+    p = write_pipeline(
+        tmp_path,
+        f"""
         [nodes.src]
         type = "source.video"
         path = "{source}"
@@ -62,14 +68,15 @@ def test_trim_is_frame_exact(tmp_path, source):
         input = "cut"
         codec = "ffv1"
         path = "cut.mkv"
-    """)
+    """,
+    )
     render_file(p)
     frames = decode_frames(tmp_path / "cut.mkv")
     assert [decode_index(f) for f in frames] == list(range(17, 29))
     audio = decode_audio(tmp_path / "cut.mkv")
     assert abs(audio.shape[1] - 12 / 24 * 48000) <= 48000 / 24
     # the audio is the source's audio from 17/24 s on, sample-aligned (a 440 Hz sine: any offset shows)
-    source = decode_audio(tmp_path / source)[0, 34000:34000 + 20000]
+    source = decode_audio(tmp_path / source)[0, 34000 : 34000 + 20000]
     got = audio[0, :20000]
     assert np.corrcoef(source, got)[0, 1] > 0.98
 
@@ -116,7 +123,9 @@ def test_range_render_equals_whole_render_and_seed_matters(tmp_path):
 
 
 def test_range_of_a_seeking_video_render(tmp_path, clip):
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [nodes.src]
         type = "source.video"
         path = "clip.mp4"
@@ -129,7 +138,8 @@ def test_range_of_a_seeking_video_render(tmp_path, clip):
         input = "slow"
         codec = "ffv1"
         path = "${name}.mkv"
-    """)
+    """,
+    )
     render_file(p, ["name=whole"])
     render_file(p, ["name=part"], frames=(61, 80))
     a = decode_frames(tmp_path / "whole.mkv")
@@ -142,7 +152,9 @@ def test_range_of_a_seeking_video_render(tmp_path, clip):
 
 def test_concat_crossfade_resize(tmp_path, clip):
     make_video(tmp_path / "small.mp4", frames=24, size=(64, 36), audio_freq=None)
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 128
         height = 72
@@ -173,7 +185,8 @@ def test_concat_crossfade_resize(tmp_path, clip):
         audio = "joined"
         codec = "ffv1"
         path = "o.mkv"
-    """)
+    """,
+    )
     render_file(p)
     frames = decode_frames(tmp_path / "o.mkv")
     assert len(frames) == 72
@@ -186,8 +199,8 @@ def test_concat_crossfade_resize(tmp_path, clip):
     audio = decode_audio(tmp_path / "o.mkv")
     assert abs(audio.shape[1] - 3 * 48000) <= 2000
     # the second clip has no audio: silence after the first clip's 2 s
-    assert np.abs(audio[:, int(2.05 * 48000):]).max() < 1e-3
-    assert np.abs(audio[:, int(1.0 * 48000):int(1.9 * 48000)]).max() > 0.2
+    assert np.abs(audio[:, int(2.05 * 48000) :]).max() < 1e-3
+    assert np.abs(audio[:, int(1.0 * 48000) : int(1.9 * 48000)]).max() > 0.2
 
 
 def _envelope(audio, rate=48000, hop=480):
@@ -217,11 +230,14 @@ BEEP = """
 """
 
 
-@pytest.mark.parametrize("name,edit,expected_onsets,length", [
-    ("trim", 'type = "editor.trim"\ninput = "tone"\nstart = "0.5s"', [0.5, 1.5, 2.5], 3.5),
-    ("speed", 'type = "editor.speed"\ninput = "tone"\nfactor = 2.0', [0.0, 0.5, 1.0, 1.5], 2.0),
-    ("concat", 'type = "editor.concat"\ninputs = ["tone", "tone"]', [0, 1, 2, 3, 4, 5, 6, 7], 8.0),
-])
+@pytest.mark.parametrize(
+    "name,edit,expected_onsets,length",
+    [
+        ("trim", 'type = "editor.trim"\ninput = "tone"\nstart = "0.5s"', [0.5, 1.5, 2.5], 3.5),
+        ("speed", 'type = "editor.speed"\ninput = "tone"\nfactor = 2.0', [0.0, 0.5, 1.0, 1.5], 2.0),
+        ("concat", 'type = "editor.concat"\ninputs = ["tone", "tone"]', [0, 1, 2, 3, 4, 5, 6, 7], 8.0),
+    ],
+)
 def test_audio_stays_in_sync_through_editors(tmp_path, name, edit, expected_onsets, length):
     p = write_pipeline(tmp_path, BEEP.format(edit=edit, name=name))
     render_file(p)
@@ -234,19 +250,25 @@ def test_audio_stays_in_sync_through_editors(tmp_path, name, edit, expected_onse
     assert stream_info(out)["frames"] == round(length * 24)
 
 
-@pytest.mark.parametrize("audio", [
-    "",
-    '[nodes.music]\ntype = "source.synth"',
-    '[nodes.music]\ntype = "source.audio"\npath = "in.mp4"\ngain = -6.0',
-])
+@pytest.mark.parametrize(
+    "audio",
+    [
+        "",
+        '[nodes.music]\ntype = "source.synth"',
+        '[nodes.music]\ntype = "source.audio"\npath = "in.mp4"\ngain = -6.0',
+    ],
+)
 def test_a_transcode_with_trim_never_imports_torch(tmp_path, audio):
     """Decoded frames pass through trim and concat to the encoder without becoming pixels, and
     audio made or read on the side (synth, an audio file) needs no torch either."""
     import subprocess
     import sys
     from conftest import make_video, write_pipeline
+
     make_video(tmp_path / "in.mp4", frames=24)
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 128
         height = 72
@@ -262,9 +284,13 @@ def test_a_transcode_with_trim_never_imports_torch(tmp_path, audio):
         type = "encode.video"
         input = "cut"
         path = "out.mp4"
-        """ + ('audio = "music"\n' + audio if audio else ""))
-    code = ("import sys; from vfx.pipeline import load; from vfx.graph import build; from vfx.engine import render; "
-            f"render(build(load({str(p)!r}))); print('torch' in sys.modules)")
+        """
+        + ('audio = "music"\n' + audio if audio else ""),
+    )
+    code = (
+        "import sys; from vfx.pipeline import load; from vfx.graph import build; from vfx.engine import render; "
+        f"render(build(load({str(p)!r}))); print('torch' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
@@ -276,8 +302,11 @@ def test_loading_the_built_in_plugins_never_imports_torch():
     (about a second) at import time; a node imports it when it first renders pixels."""
     import subprocess
     import sys
-    code = ("import sys; from vfx.plugins import get_registry; r = get_registry(); "
-            "assert len(r.nodes) > 30; print('torch' in sys.modules)")
+
+    code = (
+        "import sys; from vfx.plugins import get_registry; r = get_registry(); "
+        "assert len(r.nodes) > 30; print('torch' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

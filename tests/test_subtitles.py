@@ -1,5 +1,6 @@
 """source.subtitles: cue timing to the frame (decoded from a lossless render), styled runs, WebVTT,
 safe-area placement, caching, and bad files."""
+
 from __future__ import annotations
 
 import warnings
@@ -46,8 +47,9 @@ Next &lt;cue&gt;
 
 def make_subs(path: Path, width=320, height=180, fps=24, duration=72, **options):
     settings = PipelineSettings(width=width, height=height, fps=Fraction(fps), duration=duration)
-    parsed = Subtitles.Options.from_mapping({"path": str(path), **options},
-                                            ParseContext(fps=Fraction(fps), base_dir=path.parent))
+    parsed = Subtitles.Options.from_mapping(
+        {"path": str(path), **options}, ParseContext(fps=Fraction(fps), base_dir=path.parent)
+    )
     node = Subtitles("subs", parsed, NodeContext("subs", settings))
     node.configure()
     return node
@@ -58,15 +60,17 @@ def alpha(node, indices):
 
 
 def test_cue_frames_follow_the_documented_rule():
-    assert cue_frames(1000, 2500, Fraction(24)) == (24, 60)          # 1.0 s .. 2.5 s: frames 24..59
-    assert cue_frames(40, 120, Fraction(25)) == (1, 3)               # boundaries exactly on frames
+    assert cue_frames(1000, 2500, Fraction(24)) == (24, 60)  # 1.0 s .. 2.5 s: frames 24..59
+    assert cue_frames(40, 120, Fraction(25)) == (1, 3)  # boundaries exactly on frames
     assert cue_frames(1001, 2002, Fraction(30000, 1001)) == (30, 60)  # NTSC: exact, no float drift
-    assert cue_frames(1, 41, Fraction(25)) == (1, 2)                 # 1 ms after frame 0 starts: frame 1
+    assert cue_frames(1, 41, Fraction(25)) == (1, 2)  # 1 ms after frame 0 starts: frame 1
 
 
 def test_captions_show_exactly_within_their_cue_times(tmp_path):
     (tmp_path / "subs.srt").write_text(SRT)
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 160
         height = 90
@@ -85,7 +89,8 @@ def test_captions_show_exactly_within_their_cue_times(tmp_path):
         input = "subs"
         codec = "ffv1"
         path = "out.mkv"
-    """)
+    """,
+    )
     res = run_vfx("render", "-q", p)
     assert res.returncode == 0, res.stderr
     lit = [int((f.max(axis=2) > 64).sum()) for f in decode_frames(tmp_path / "out.mkv")]
@@ -99,14 +104,25 @@ def test_captions_show_exactly_within_their_cue_times(tmp_path):
 def test_italic_and_bold_runs_use_the_other_faces(tmp_path):
     faces = {k: tl.Face(v) for k, v in tl.DEFAULT_FACES.items()}
     runs = styled_runs("a {\\i1}b{\\i0} {\\b1}c{\\i1}d{\\b0}{\\i0}\\Ne", faces)
-    assert runs == [("a ", faces["regular"]), ("b", faces["italic"]), (" ", faces["regular"]),
-                    ("c", faces["bold"]), ("d", faces["bold_italic"]), ("\ne", faces["regular"])]
-    (tmp_path / "a.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nWord\n\n"
-                                    "2\n00:00:01,000 --> 00:00:02,000\n<b>Word</b>\n\n"
-                                    "3\n00:00:02,000 --> 00:00:03,000\n<i>Word</i>\n")
+    assert runs == [
+        ("a ", faces["regular"]),
+        ("b", faces["italic"]),
+        (" ", faces["regular"]),
+        ("c", faces["bold"]),
+        ("d", faces["bold_italic"]),
+        ("\ne", faces["regular"]),
+    ]
+    (tmp_path / "a.srt").write_text(
+        "1\n00:00:00,000 --> 00:00:01,000\nWord\n\n"
+        "2\n00:00:01,000 --> 00:00:02,000\n<b>Word</b>\n\n"
+        "3\n00:00:02,000 --> 00:00:03,000\n<i>Word</i>\n"
+    )
     node = make_subs(tmp_path / "a.srt", size=40, outline=0)
     assert [r[0][1].path.name for r in (c.runs for c in node.cues)] == [
-        "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf"]
+        "DejaVuSans.ttf",
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSans-Oblique.ttf",
+    ]
     regular, bold, italic = alpha(node, [0, 30, 60])
     assert bold.sum() > 1.15 * regular.sum()
     assert not np.array_equal(regular, italic) and italic.sum() == pytest.approx(regular.sum(), rel=0.1)
@@ -128,19 +144,27 @@ def test_webvtt_cues_ids_notes_and_entities(tmp_path):
 
 
 def test_safe_area_placement_and_box(tmp_path):
-    (tmp_path / "a.srt").write_text("1\n00:00:00,000 --> 00:00:05,000\nA caption that is long enough to wrap "
-                                    "onto a second line here\n")
-    node = make_subs(tmp_path / "a.srt", width=320, height=180, size=16, background="#000000ff", padding=4,
-                     outline=0)
+    (tmp_path / "a.srt").write_text(
+        "1\n00:00:00,000 --> 00:00:05,000\nA caption that is long enough to wrap onto a second line here\n"
+    )
+    node = make_subs(tmp_path / "a.srt", width=320, height=180, size=16, background="#000000ff", padding=4, outline=0)
     a = alpha(node, [0])[0]
     ys, xs = np.nonzero(a > 0.5)
-    assert ys.max() + 1 == pytest.approx(180 * 0.95, abs=1)     # box bottom on the safe area's bottom
+    assert ys.max() + 1 == pytest.approx(180 * 0.95, abs=1)  # box bottom on the safe area's bottom
     assert xs.min() >= 320 * 0.05 - 1 and xs.max() < 320 * 0.95 + 1
-    assert abs((xs.min() + xs.max() + 1) / 2 - 160) <= 1          # centred
-    assert a[ys.min():ys.max() + 1, xs.min():xs.max() + 1].min() > 0.99   # an opaque box
+    assert abs((xs.min() + xs.max() + 1) / 2 - 160) <= 1  # centred
+    assert a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].min() > 0.99  # an opaque box
     assert len(tl.layout(node.cues[0].runs, 16, wrap=320 * 0.9 - 8).lines) == 2
-    top = make_subs(tmp_path / "a.srt", width=320, height=180, size=16, background="#000000ff", padding=4,
-                    placement="top", safe_area=[0.8, 0.8])
+    top = make_subs(
+        tmp_path / "a.srt",
+        width=320,
+        height=180,
+        size=16,
+        background="#000000ff",
+        padding=4,
+        placement="top",
+        safe_area=[0.8, 0.8],
+    )
     ys = np.nonzero(alpha(top, [0])[0] > 0.5)[0]
     assert ys.min() == pytest.approx(18, abs=1)
 
@@ -170,7 +194,9 @@ def test_bad_subtitle_files(tmp_path):
     (tmp_path / "empty.vtt").write_text("WEBVTT\n\nNOTE nothing here\n")
     with pytest.raises(ConfigureError, match="no cues"):
         make_subs(tmp_path / "empty.vtt")
-    p = write_pipeline(tmp_path, """
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 64
         height = 36
@@ -182,7 +208,8 @@ def test_bad_subtitle_files(tmp_path):
         type = "encode.video"
         input = "captions"
         path = "o.mp4"
-    """)
+    """,
+    )
     res = run_vfx("render", p)
     assert res.returncode == 2
     assert "bad.srt" in res.stderr and "captions" in res.stderr and "Traceback" not in res.stderr

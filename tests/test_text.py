@@ -1,5 +1,6 @@
 """source.text: glyph pixels, anti-aliasing, outline/shadow, wrapping, missing glyphs, TTC faces,
 animations (typewriter, stagger, pop), animated options, and the raster cache."""
+
 from __future__ import annotations
 
 import warnings
@@ -26,8 +27,9 @@ def make_text(width=240, height=160, fps=24, duration=48, base_dir=Path("."), no
     raw = dict(options)
     if node_input is not None:
         raw["input"] = "src"
-    parsed = Text.Options.from_mapping(raw, ParseContext(fps=Fraction(fps), base_dir=base_dir, width=width,
-                                                         height=height))
+    parsed = Text.Options.from_mapping(
+        raw, ParseContext(fps=Fraction(fps), base_dir=base_dir, width=width, height=height)
+    )
     node = Text("title", parsed, NodeContext("title", settings))
     if node_input is not None:
         node.connect({"input": node_input})
@@ -59,32 +61,40 @@ def test_letter_fills_its_strokes_and_nothing_else():
     x0, y0, x1, y1 = bbox(a)
     w, h = x1 - x0, y1 - y0
     assert 20 <= x0 < 40 and 20 <= y0 < 60 and h > 80 and 40 < w < h
-    stem = x0 + 4                                   # the vertical stroke, top to bottom
-    assert (a[y0 + 1:y1 - 1, stem] > 0.99).all()
-    foot = y1 - 4                                   # the foot, left to right
-    assert (a[foot, x0 + 1:x1 - 1] > 0.99).all()
-    assert (a[y0:y0 + int(0.7 * h), x0 + w // 2:x1] == 0).all()     # the open upper right
-    assert a[:, :x0 - 2].max() == 0 and a[y1 + 2:].max() == 0 and a[:, x1 + 2:].max() == 0
+    stem = x0 + 4  # the vertical stroke, top to bottom
+    assert (a[y0 + 1 : y1 - 1, stem] > 0.99).all()
+    foot = y1 - 4  # the foot, left to right
+    assert (a[foot, x0 + 1 : x1 - 1] > 0.99).all()
+    assert (a[y0 : y0 + int(0.7 * h), x0 + w // 2 : x1] == 0).all()  # the open upper right
+    assert a[:, : x0 - 2].max() == 0 and a[y1 + 2 :].max() == 0 and a[:, x1 + 2 :].max() == 0
     # colour: premultiplied, linear light
     r, g, b, alpha = px[y0 + h // 2, stem]
     assert alpha == pytest.approx(1, abs=1e-3)
     assert (r, g, b) == pytest.approx((1.0, srgb_to_linear(128 / 255), 0.0), abs=2e-3)
     edge = (a > 0) & (a < 1)
-    assert np.allclose(px[edge][:, 0], px[edge][:, 3], atol=1e-4)       # premultiplied: r == a
+    assert np.allclose(px[edge][:, 0], px[edge][:, 3], atol=1e-4)  # premultiplied: r == a
 
 
 def test_edges_are_anti_aliased():
     node = make_text(text="O", size=80)
     a = frames(node, [0])[0][..., 3]
     partial = (a > 0.05) & (a < 0.95)
-    assert partial.sum() > 40                       # a round letter has many partly covered pixels
+    assert partial.sum() > 40  # a round letter has many partly covered pixels
     assert (a > 0.99).sum() > 200 and np.isclose(a.max(), 1.0)
 
 
 def test_outline_and_shadow_surround_the_fill():
     plain = make_text(text="L", size=120, **TOP_LEFT)
-    outlined = make_text(text="L", size=120, outline=5, outline_color="#ff0000", shadow_color="#000000ff",
-                         shadow_offset=[12, 12], shadow_blur=0, **TOP_LEFT)
+    outlined = make_text(
+        text="L",
+        size=120,
+        outline=5,
+        outline_color="#ff0000",
+        shadow_color="#000000ff",
+        shadow_offset=[12, 12],
+        shadow_blur=0,
+        **TOP_LEFT,
+    )
     a0 = frames(plain, [0])[0][..., 3]
     px = frames(outlined, [0])[0]
     x0, y0, x1, y1 = bbox(a0)
@@ -105,7 +115,7 @@ def test_long_text_wraps_into_the_box():
     a_wide = frames(wide, [0])[0][..., 3]
     a_narrow = frames(narrow, [0])[0][..., 3]
 
-    def bands(a):                # runs of inked rows; gaps of 3 rows or less (an i's dot) do not split
+    def bands(a):  # runs of inked rows; gaps of 3 rows or less (an i's dot) do not split
         ys = np.nonzero((a > 0.2).any(axis=1))[0]
         return int(1 + np.count_nonzero(np.diff(ys) > 4)) if len(ys) else 0
 
@@ -146,6 +156,7 @@ def test_missing_glyphs_warn_naming_the_characters():
 
 def test_ttc_faces_load_by_index(tmp_path):
     from fontTools.ttLib import TTCollection, TTFont
+
     system = sorted(Path("/usr/share/fonts").rglob("*.ttc")) if Path("/usr/share/fonts").exists() else []
     ttc = tmp_path / "pair.ttc"
     collection = TTCollection()
@@ -160,13 +171,13 @@ def test_ttc_faces_load_by_index(tmp_path):
         make_text(text="x", font=str(ttc), font_index=2, base_dir=tmp_path)
     with pytest.warns(tl.MissingGlyphWarning, match="U\\+4E2D"):
         make_text(text="中", font=str(ttc), font_index=1, base_dir=tmp_path)
-    if system:                                   # a real collection too, where the system has one
+    if system:  # a real collection too, where the system has one
         node = make_text(text="Ab", font=str(system[0]), font_index=0)
         assert frames(node, [0])[0][..., 3].max() > 0
 
 
 def test_typewriter_reveals_characters_over_time():
-    text = "Typewriter"                 # 10 characters over 10 frames: one per frame
+    text = "Typewriter"  # 10 characters over 10 frames: one per frame
     node = make_text(text=text, size=30, animation="typewriter", animation_duration=10, **TOP_LEFT)
     px = frames(node, range(12))
     for k in (1, 4, 7, 10):
@@ -174,7 +185,7 @@ def test_typewriter_reveals_characters_over_time():
         assert np.array_equal(px[k - 1], static), k
     sums = px[..., 3].sum(axis=(1, 2))
     assert (np.diff(sums[:10]) > 0).all() and sums[10] == sums[9] == sums[11]
-    assert node.rasterizer.calls == 10            # one raster per visible count, cached after
+    assert node.rasterizer.calls == 10  # one raster per visible count, cached after
 
 
 def test_typewriter_out_removes_from_the_end():
@@ -185,8 +196,15 @@ def test_typewriter_out_removes_from_the_end():
 
 
 def test_static_text_is_rasterised_once():
-    node = make_text(text="Static title", size=40, outline=2, shadow_color="#00000080", animation="fade",
-                     animation_out="fade", animation_duration=6)
+    node = make_text(
+        text="Static title",
+        size=40,
+        outline=2,
+        shadow_color="#00000080",
+        animation="fade",
+        animation_out="fade",
+        animation_duration=6,
+    )
     for start in range(0, 48, 7):
         frames(node, range(start, min(48, start + 7)))
     assert node.rasterizer.calls == 1
@@ -200,8 +218,13 @@ def test_static_text_is_rasterised_once():
 
 
 def test_keyframed_options_change_the_output():
-    node = make_text(width=400, text="Go", size=40, position={"keyframes": [[0, [0.2, 0.5]], [47, [0.8, 0.5]]]},
-                     color={"keyframes": [[0, "#ff0000"], [47, "#0000ff"]]})
+    node = make_text(
+        width=400,
+        text="Go",
+        size=40,
+        position={"keyframes": [[0, [0.2, 0.5]], [47, [0.8, 0.5]]]},
+        color={"keyframes": [[0, "#ff0000"], [47, "#0000ff"]]},
+    )
     px = frames(node, [0, 47])
     centroid = [np.average(np.arange(400), weights=p[..., 3].sum(0)) for p in px]
     assert centroid[0] == pytest.approx(80, abs=3) and centroid[1] == pytest.approx(320, abs=3)
@@ -219,16 +242,17 @@ def test_keyframed_options_change_the_output():
 
 
 def test_staggered_fade_goes_letter_by_letter():
-    node = make_text(width=400, text="MMMMMMMM", size=40, animation="fade", animation_duration=6, stagger=0.125,
-                     easing="linear")
+    node = make_text(
+        width=400, text="MMMMMMMM", size=40, animation="fade", animation_duration=6, stagger=0.125, easing="linear"
+    )
     rest = frames(node, [40])[0][..., 3]
     x0, y0, x1, y1 = bbox(rest, 0.0)
     step = (x1 - x0) / 8
-    a = frames(node, [8])[0][..., 3]              # char k starts at frame 3k and takes 6 frames
-    peaks = [a[:, int(x0 + (k + 0.3) * step):int(x0 + (k + 0.7) * step)].max() for k in range(8)]
+    a = frames(node, [8])[0][..., 3]  # char k starts at frame 3k and takes 6 frames
+    peaks = [a[:, int(x0 + (k + 0.3) * step) : int(x0 + (k + 0.7) * step)].max() for k in range(8)]
     assert peaks[:3] == pytest.approx([1.0, 5 / 6, 2 / 6], abs=1e-3) and max(peaks[3:]) == 0
     frames(node, range(48))
-    assert node.rasterizer.calls == 1 + 8        # the whole text once, each letter once: all cached
+    assert node.rasterizer.calls == 1 + 8  # the whole text once, each letter once: all cached
 
 
 def test_pop_overshoots_then_settles_and_slide_moves():
@@ -258,14 +282,19 @@ def test_draws_over_an_input_inside_its_box_only():
     timed = make_text(width=200, height=120, text="T", size=60, start=10, end=20, node_input=TensorClip(grey, count=24))
     early = timed.frames([0, 1, 2])
     assert not early.owned and torch.equal(early.pixels, grey.expand(3, -1, -1, -1))
-    assert np.array_equal(frames(timed, [10])[0], px[0]) and np.array_equal(frames(timed, [20])[0], frames(timed, [0])[0])
+    assert np.array_equal(frames(timed, [10])[0], px[0]) and np.array_equal(
+        frames(timed, [20])[0], frames(timed, [0])[0]
+    )
 
 
 def test_text_layer_composites_in_a_pipeline(tmp_path):
     from vfx.engine import render_frames
     from vfx.graph import build
     from vfx.pipeline import load
-    p = write_pipeline(tmp_path, """
+
+    p = write_pipeline(
+        tmp_path,
+        """
         [pipeline]
         width = 160
         height = 90
@@ -285,12 +314,14 @@ def test_text_layer_composites_in_a_pipeline(tmp_path):
         type = "encode.video"
         input = "comp"
         path = "o.mp4"
-    """)
+    """,
+    )
     graph = build(load(p))
     px = render_frames(graph, graph.nodes["comp"], [3]).pixels[0].permute(1, 2, 0).numpy()
-    assert px[45, 80] == pytest.approx([1.0, 1.0, 0.0, 1.0], abs=1e-3)       # the I's stem, centred
-    assert px[5, 5] == pytest.approx([srgb_to_linear(0x20 / 255), srgb_to_linear(0x40 / 255),
-                                      srgb_to_linear(0x60 / 255), 1.0], abs=1e-4)
+    assert px[45, 80] == pytest.approx([1.0, 1.0, 0.0, 1.0], abs=1e-3)  # the I's stem, centred
+    assert px[5, 5] == pytest.approx(
+        [srgb_to_linear(0x20 / 255), srgb_to_linear(0x40 / 255), srgb_to_linear(0x60 / 255), 1.0], abs=1e-4
+    )
 
 
 def test_bad_options_are_configure_errors(tmp_path):

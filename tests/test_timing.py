@@ -5,10 +5,17 @@ import pytest
 from vfx.timing import parse_fps, parse_frame_range, to_frames
 
 
-@pytest.mark.parametrize("value,expected", [
-    (24, Fraction(24)), ("30000/1001", Fraction(30000, 1001)), (29.97, Fraction(30000, 1001)),
-    ("23.976", Fraction(24000, 1001)), ("25", Fraction(25)), (59.94, Fraction(60000, 1001)),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (24, Fraction(24)),
+        ("30000/1001", Fraction(30000, 1001)),
+        (29.97, Fraction(30000, 1001)),
+        ("23.976", Fraction(24000, 1001)),
+        ("25", Fraction(25)),
+        (59.94, Fraction(60000, 1001)),
+    ],
+)
 def test_parse_fps(value, expected):
     assert parse_fps(value) == expected
 
@@ -19,12 +26,24 @@ def test_parse_fps_rejects(bad):
         parse_fps(bad)
 
 
-@pytest.mark.parametrize("value,fps,frames", [
-    (120, 24, 120), ("120f", 24, 120), ("2.5s", 24, 60), ("500ms", 24, 12), ("1m", 24, 1440),
-    ("00:00:05:12", 24, 132), ("00:01:02.5", 24, 1500), ("01:00", 25, 1500), ("10s", Fraction(30000, 1001), 300),
-    ("01:00:00:00", Fraction(30000, 1001), 108000), ("00:01:30;00", Fraction(30000, 1001), 2698),
-    ("01:00:00;00", Fraction(30000, 1001), 107892), ("00:10:00;00", Fraction(60000, 1001), 35964),
-])
+@pytest.mark.parametrize(
+    "value,fps,frames",
+    [
+        (120, 24, 120),
+        ("120f", 24, 120),
+        ("2.5s", 24, 60),
+        ("500ms", 24, 12),
+        ("1m", 24, 1440),
+        ("00:00:05:12", 24, 132),
+        ("00:01:02.5", 24, 1500),
+        ("01:00", 25, 1500),
+        ("10s", Fraction(30000, 1001), 300),
+        ("01:00:00:00", Fraction(30000, 1001), 108000),
+        ("00:01:30;00", Fraction(30000, 1001), 2698),
+        ("01:00:00;00", Fraction(30000, 1001), 107892),
+        ("00:10:00;00", Fraction(60000, 1001), 35964),
+    ],
+)
 def test_to_frames(value, fps, frames):
     assert to_frames(value, Fraction(fps)) == frames
 

@@ -1,4 +1,5 @@
 """Training: the loss falls, seeded runs repeat, --resume continues exactly, the CLI writes what it says."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,6 +21,7 @@ def _settings(family, data, out, **kw):
 
 def _weights(path):
     from safetensors.torch import load_file
+
     return load_file(str(path))
 
 
@@ -32,8 +34,10 @@ def test_vae_loss_falls(tmp_path, synthetic_images):
 
 
 def test_seeded_training_is_reproducible_and_the_seed_matters(tmp_path, synthetic_images):
-    runs = [train(_settings("gan", [synthetic_images], tmp_path / f"{name}.safetensors", steps=4, seed=seed))
-            for name, seed in (("a", 3), ("b", 3), ("c", 4))]
+    runs = [
+        train(_settings("gan", [synthetic_images], tmp_path / f"{name}.safetensors", steps=4, seed=seed))
+        for name, seed in (("a", 3), ("b", 3), ("c", 4))
+    ]
     a, b, c = (_weights(r.out) for r in runs)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert runs[0].history == runs[1].history
@@ -52,21 +56,25 @@ def test_resume_continues_from_the_checkpoint_exactly(tmp_path, synthetic_images
     a, b = _weights(straight.out), _weights(out)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert read_config(out)["training"]["steps"] == 8
-    ckpt = load_model(checkpoint_path(out))          # a checkpoint renders too
+    ckpt = load_model(checkpoint_path(out))  # a checkpoint renders too
     assert ckpt.generate(torch.randn(1, 8)).shape == (1, 3, 16, 16)
 
 
 def test_class_labels_from_named_data(tmp_path, synthetic_images):
     clip = make_video(tmp_path / "clip.mp4", frames=30, size=(64, 48), audio_freq=None)
-    data = load_dataset([DataSource.parse(f"discs={synthetic_images}"), DataSource.parse(f"video={clip}")], 16,
-                        video_frames=10)
+    data = load_dataset(
+        [DataSource.parse(f"discs={synthetic_images}"), DataSource.parse(f"video={clip}")], 16, video_frames=10
+    )
     assert data.class_names == ["discs", "video"] and len(data) == 34
     assert data.labels.tolist() == [0] * 24 + [1] * 10 and data.images.shape == (34, 3, 20, 20)
     assert len(load_dataset([str(synthetic_images / "disc_%03d.png")], 16)) == 24
     assert len(load_dataset([str(synthetic_images / "disc_####.png")], 16)) == 24
     assert len(load_dataset([str(synthetic_images / "disc_00*.png")], 16)) == 10
-    result = train(_settings("vae", [f"discs={synthetic_images}", f"video={clip}"], tmp_path / "c.safetensors",
-                             steps=2, video_frames=10))
+    result = train(
+        _settings(
+            "vae", [f"discs={synthetic_images}", f"video={clip}"], tmp_path / "c.safetensors", steps=2, video_frames=10
+        )
+    )
     model = load_model(result.out)
     assert model.num_classes == 2 and model.class_names == ["discs", "video"]
     assert model.generate(torch.randn(2, 8), torch.tensor([0, 1])).shape == (2, 3, 16, 16)
@@ -100,9 +108,27 @@ def test_bad_data_is_a_clear_error(tmp_path):
 
 def test_cli_trains_writes_model_and_sample_grid_and_resumes(tmp_path, synthetic_images, capsys):
     from PIL import Image
+
     out = tmp_path / "m.safetensors"
-    args = ["train", "vae", "--data", synthetic_images, "--out", out, "--resolution", "16", "--channels", "8",
-            "--latent-dim", "8", "--batch-size", "8", "--checkpoint-every", "3", "--amp"]
+    args = [
+        "train",
+        "vae",
+        "--data",
+        synthetic_images,
+        "--out",
+        out,
+        "--resolution",
+        "16",
+        "--channels",
+        "8",
+        "--latent-dim",
+        "8",
+        "--batch-size",
+        "8",
+        "--checkpoint-every",
+        "3",
+        "--amp",
+    ]
     proc = run_vfx(*args, "--steps", "3", check=True)
     assert "ignored on the CPU" in proc.stderr and "wrote" in proc.stdout and "step 3/3" in proc.stdout
     grid = samples_dir(out) / "step_000003.png"
@@ -119,6 +145,7 @@ def test_cli_trains_writes_model_and_sample_grid_and_resumes(tmp_path, synthetic
 def _vfx_in_process(capsys, *args):
     """``vfx ARGS`` through the console entry point, in this process: (exit code, stdout, stderr)."""
     from vfx.cli import main
+
     capsys.readouterr()
     try:
         main([str(a) for a in args])
@@ -130,13 +157,15 @@ def _vfx_in_process(capsys, *args):
 
 
 def test_cli_refuses_bad_data_and_pickles_with_exit_2(tmp_path, synthetic_images, capsys):
-    code, _, err = _vfx_in_process(capsys, "train", "gan", "--data", tmp_path / "missing",
-                                   "--out", tmp_path / "m.safetensors")
+    code, _, err = _vfx_in_process(
+        capsys, "train", "gan", "--data", tmp_path / "missing", "--out", tmp_path / "m.safetensors"
+    )
     assert code == 2 and "missing" in err and "Traceback" not in err
     out = tmp_path / "p.safetensors"
     torch.save({"w": torch.zeros(2)}, checkpoint_path(out))
-    code, _, err = _vfx_in_process(capsys, "train", "vae", "--data", synthetic_images, "--out", out,
-                                   "--resolution", "16", "--resume")
+    code, _, err = _vfx_in_process(
+        capsys, "train", "vae", "--data", synthetic_images, "--out", out, "--resolution", "16", "--resume"
+    )
     assert code == 2 and "Traceback" not in err
     assert str(checkpoint_path(out)) in err and "pickle" in err
 
@@ -145,8 +174,17 @@ def test_cli_refuses_bad_data_and_pickles_with_exit_2(tmp_path, synthetic_images
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("family", ["vae", "gan"])
 def test_cuda_amp_training_and_generation(tmp_path, synthetic_images, family):
-    result = train(_settings(family, [synthetic_images], tmp_path / "g.safetensors", steps=20, device="cuda",
-                             amp=True, checkpoint_every=10))
+    result = train(
+        _settings(
+            family,
+            [synthetic_images],
+            tmp_path / "g.safetensors",
+            steps=20,
+            device="cuda",
+            amp=True,
+            checkpoint_every=10,
+        )
+    )
     assert all(np.isfinite(list(h.values())).all() for h in result.history)
     model = load_model(result.out, device="cuda")
     z = torch.randn(4, 8, device="cuda")

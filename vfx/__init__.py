@@ -3,6 +3,7 @@
 The public API for pipelines run from Python and for plugin authors. Importing ``vfx`` does not
 import torch or PyAV; they load when a render starts.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,19 @@ from . import options as opt
 from .errors import MediaError, OptionError, PipelineError, Problem, RenderError, VfxError
 from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
 from .hookspecs import hookimpl
-from .node import (AudioNode, ConfigureError, Editor, Effect, Encoder, Generator, Node, NodeContext,
-                   PipelineSettings, Signal, Source)
+from .node import (
+    AudioNode,
+    ConfigureError,
+    Editor,
+    Effect,
+    Encoder,
+    Generator,
+    Node,
+    NodeContext,
+    PipelineSettings,
+    Signal,
+    Source,
+)
 from .options import Animated, Options
 from .util.lru import LRU
 
@@ -24,10 +36,34 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
-    "Animated", "AudioBuffer", "AudioInfo", "AudioNode", "ConfigureError", "Editor", "Effect", "Encoder",
-    "FrameBatch", "Generator", "LRU", "MediaError", "Node", "NodeContext", "OptionError", "Options",
-    "PipelineError", "PipelineSettings", "Problem", "RenderError", "Signal", "Source",
-    "StreamInfo", "VfxError", "hookimpl", "opt", "load_pipeline", "render_pipeline",
+    "Animated",
+    "AudioBuffer",
+    "AudioInfo",
+    "AudioNode",
+    "ConfigureError",
+    "Editor",
+    "Effect",
+    "Encoder",
+    "FrameBatch",
+    "Generator",
+    "LRU",
+    "MediaError",
+    "Node",
+    "NodeContext",
+    "OptionError",
+    "Options",
+    "PipelineError",
+    "PipelineSettings",
+    "Problem",
+    "RenderError",
+    "Signal",
+    "Source",
+    "StreamInfo",
+    "VfxError",
+    "hookimpl",
+    "opt",
+    "load_pipeline",
+    "render_pipeline",
 ]
 
 
@@ -35,12 +71,14 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None, device: 
     """Read, validate and configure a pipeline file; returns a ``vfx.graph.Graph``."""
     from .graph import build
     from .pipeline import load
+
     return build(load(path, overrides), device=device)
 
 
 def render_pipeline(path: str | Path, overrides: list[str] | None = None, **render_options: Any) -> RenderResult:
     """Render a pipeline file; keyword arguments are those of ``vfx.engine.RenderOptions``."""
     from .engine import RenderOptions, render, resolve_device
+
     device = resolve_device(render_options.get("device", "auto"))
     graph = load_pipeline(path, overrides, device=device)
     return render(graph, RenderOptions(**{**render_options, "device": str(device)}))

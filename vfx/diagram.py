@@ -1,12 +1,19 @@
 """The node graph as Mermaid text, Graphviz DOT text, or a PNG drawn with Pillow (no graphviz needed)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from .graph import Graph
 
-_KIND_COLOURS = {"source": "#2e7d32", "generator": "#6a1b9a", "effect": "#1565c0", "editor": "#ef6c00",
-                 "encoder": "#c62828", "audio": "#00838f"}
+_KIND_COLOURS = {
+    "source": "#2e7d32",
+    "generator": "#6a1b9a",
+    "effect": "#1565c0",
+    "editor": "#ef6c00",
+    "encoder": "#c62828",
+    "audio": "#00838f",
+}
 
 
 def to_mermaid(graph: Graph) -> str:
@@ -33,11 +40,12 @@ def to_dot(graph: Graph) -> str:
 def to_png(graph: Graph, path: Path) -> None:
     """A left-to-right layered drawing: a column per depth, a box per node, an arrow per input."""
     from PIL import Image, ImageDraw, ImageFont
+
     edges = graph.edges()
     depth: dict[str, int] = {}
-    for n in graph.order:                 # longest path from a source ...
+    for n in graph.order:  # longest path from a source ...
         depth[n] = 1 + max((depth[s] for s, d, _ in edges if d == n), default=-1)
-    for n in reversed(graph.order):       # ... then each node as late as its consumers allow
+    for n in reversed(graph.order):  # ... then each node as late as its consumers allow
         consumers = [depth[d] for s, d, _ in edges if s == n]
         if consumers:
             depth[n] = min(consumers) - 1
@@ -65,8 +73,7 @@ def to_png(graph: Graph, path: Path) -> None:
         draw.polygon([(x1, y1), (x1 - 10, y1 - 5), (x1 - 10, y1 + 5)], fill="#bbbbbb")
     for n, (x, y) in pos.items():
         node = graph.nodes[n]
-        draw.rounded_rectangle([x, y, x + box_w, y + box_h], radius=8,
-                               fill=_KIND_COLOURS.get(node.kind, "#555555"))
+        draw.rounded_rectangle([x, y, x + box_w, y + box_h], radius=8, fill=_KIND_COLOURS.get(node.kind, "#555555"))
         draw.text((x + 10, y + 10), n, fill="white", font=font)
         draw.text((x + 10, y + 32), node.type, fill="#e0e0e0", font=font)
     img.save(path)

@@ -6,6 +6,7 @@ their own threads), a convert thread turns each batch into the encoder's pixel f
 (``Encoder.prepare``), and the calling thread encodes and muxes. Memory is bounded
 by the queue depth, the batch size and one cached batch per shared node, never by video length.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -40,8 +41,8 @@ class RenderOptions:
 
     device: str = "auto"
     batch_size: int | None = None
-    frames: tuple[int, int] | None = None       # half-open [start, stop) of the output
-    memory_budget: int | None = None            # bytes of frames in flight; None picks from the device
+    frames: tuple[int, int] | None = None  # half-open [start, stop) of the output
+    memory_budget: int | None = None  # bytes of frames in flight; None picks from the device
     torch_threads: int | None = None
 
 
@@ -73,6 +74,7 @@ def resolve_device(name: str):
     if name == "auto" and "torch" not in sys.modules and not _nvidia_driver_present():
         return "cpu"
     import torch
+
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
@@ -108,6 +110,7 @@ def configure_threads(device, torch_threads: int | None = None) -> None:
         os.environ["OMP_NUM_THREADS"] = str(wanted)
     try:
         import cv2
+
         cv2.setNumThreads(wanted)
     except ImportError:
         pass
@@ -126,14 +129,13 @@ def _tune_malloc() -> None:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
-    libc.mallopt(-4, 0)              # M_MMAP_MAX: never mmap
-    libc.mallopt(-1, 1 << 30)        # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
-    libc.mallopt(-2, 64 << 20)       # M_TOP_PAD: grow the heap in 64 MiB steps
-    libc.mallopt(-8, 1)              # M_ARENA_MAX: one heap, not one per decoder/encoder thread
+    libc.mallopt(-4, 0)  # M_MMAP_MAX: never mmap
+    libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
+    libc.mallopt(-2, 64 << 20)  # M_TOP_PAD: grow the heap in 64 MiB steps
+    libc.mallopt(-8, 1)  # M_ARENA_MAX: one heap, not one per decoder/encoder thread
 
 
-def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | None,
-                      budget: int | None) -> int:
+def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | None, budget: int | None) -> int:
     """The batch size: ``requested`` if given, else what the memory budget allows, capped by nodes."""
     caps = [n.max_batch for n in graph.nodes.values() if n.max_batch]
     cap = min(caps) if caps else 256
@@ -144,6 +146,7 @@ def choose_batch_size(graph: Graph, encoder: Encoder, device, requested: int | N
     if budget is None:
         if str(device).startswith("cuda"):
             import torch
+
             free, _ = torch.cuda.mem_get_info()
             budget = int(free * 0.4)
         else:
@@ -205,6 +208,7 @@ class _DeepPulls:
                 result.append((True, fn(*args)))
             except BaseException as exc:
                 result.append((False, exc))
+
         worker = threading.Thread(target=run, name="vfx-pull", daemon=True)
         with self:
             self.start(worker)
@@ -231,7 +235,7 @@ def _mark_shared(graph: Graph) -> None:
     for src, dst, option in graph.edges():
         field = graph.nodes[dst].Options.fields().get(option)
         if getattr(field, "kind", "video") == "audio":
-            continue         # an audio input (an encoder's ``audio``) never pulls frames
+            continue  # an audio input (an encoder's ``audio``) never pulls frames
         consumers[src] = consumers.get(src, 0) + 1
     shared = {node_id for node_id in graph.nodes if consumers.get(node_id, 0) > 1}
     shared |= {src.id for node in graph.nodes.values() for src in node.pulled_twice()}
@@ -239,8 +243,12 @@ def _mark_shared(graph: Graph) -> None:
         share(node, node_id in shared)
 
 
-def render(graph: Graph, options: RenderOptions | None = None, progress: ProgressFn | None = None,
-           cancel: threading.Event | None = None) -> RenderResult:
+def render(
+    graph: Graph,
+    options: RenderOptions | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> RenderResult:
     """Render every encoder of ``graph``; on failure no output is left half-written."""
     options = options or RenderOptions()
     device = resolve_device(options.device)
@@ -277,8 +285,14 @@ def frame_range(encoder: Encoder, frames: tuple[int, int] | None) -> tuple[int, 
     return start, min(stop, total)
 
 
-def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptions,
-                    progress: ProgressFn | None, cancel: threading.Event | None):
+def _render_encoder(
+    graph: Graph,
+    encoder: Encoder,
+    device,
+    options: RenderOptions,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+):
     source: Node = encoder.input("input")
     audio_node = encoder.audio_source()
     start, stop = frame_range(encoder, options.frames)
@@ -299,8 +313,7 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
                 indices = list(range(i, min(i + batch_size, stop)))
                 batch = source.frames(indices)
                 if len(batch) != len(indices):
-                    raise RenderError(f"returned {len(batch)} frames for a request of {len(indices)}",
-                                      node=source.id)
+                    raise RenderError(f"returned {len(batch)} frames for a request of {len(indices)}", node=source.id)
                 audio = None
                 if audio_node is not None:
                     a0 = samples_at(indices[0], fps, rate)
@@ -332,8 +345,10 @@ def _render_encoder(graph: Graph, encoder: Encoder, device, options: RenderOptio
             _put(prepared, (ready, len(batch), audio), stop_flag)
 
     encoder.begin(start, stop)
-    workers = [threading.Thread(target=produce, name=f"render:{encoder.id}", daemon=True),
-               threading.Thread(target=convert, name=f"convert:{encoder.id}", daemon=True)]
+    workers = [
+        threading.Thread(target=produce, name=f"render:{encoder.id}", daemon=True),
+        threading.Thread(target=convert, name=f"convert:{encoder.id}", daemon=True),
+    ]
     deep.start(workers[0])
     workers[1].start()
     done = 0

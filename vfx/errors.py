@@ -3,6 +3,7 @@
 Every error a user can cause is a ``VfxError``; the CLI prints its message without a traceback.
 Each also inherits the built-in exception it resembles, so ``except ValueError`` keeps working.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

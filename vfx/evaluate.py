@@ -28,6 +28,7 @@ the Laplacian pyramids of two *sets* of images (Karras et al., 2018, "Progressiv
 for Improved Quality, Stability, and Variation", section 5). It needs no pretrained network, so it
 works offline on any kind of image. Pairing and order do not matter; only the image size must agree.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,7 +65,7 @@ class FrameInput:
     """One side of a comparison: where its frames come from, how many, and their size."""
 
     spec: str
-    kind: str                     # "video", "sequence" (folder or pattern) or "image"
+    kind: str  # "video", "sequence" (folder or pattern) or "image"
     width: int
     height: int
     frame_count: int
@@ -76,25 +77,34 @@ class FrameInput:
             yield from _video_frames(Path(self.spec))
             return
         from .media.images import read_image
+
         for f in self.files:
             try:
                 rgb = read_image(f)[..., :3]
             except MediaError as exc:
                 raise EvalError(str(exc)) from None
             if rgb.shape[:2] != (self.height, self.width):
-                raise EvalError(f"{f}: the image is {rgb.shape[1]}x{rgb.shape[0]}, the first of "
-                                f"{self.spec} is {self.width}x{self.height}")
+                raise EvalError(
+                    f"{f}: the image is {rgb.shape[1]}x{rgb.shape[0]}, the first of "
+                    f"{self.spec} is {self.width}x{self.height}"
+                )
             yield np.ascontiguousarray(rgb)
 
     def as_dict(self) -> dict:
-        return {"path": self.spec, "kind": self.kind, "width": self.width, "height": self.height,
-                "frames": self.frame_count}
+        return {
+            "path": self.spec,
+            "kind": self.kind,
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frame_count,
+        }
 
 
 def _video_frames(path: Path) -> Iterator[np.ndarray]:
     """Decode every frame of a video's first video stream as uint8 RGB."""
     import av
     from .media.probe import open_container
+
     container = open_container(path)
     try:
         stream = container.streams.video[0]
@@ -110,6 +120,7 @@ def _video_frames(path: Path) -> Iterator[np.ndarray]:
 def open_input(spec: str | Path) -> FrameInput:
     """Find the frames of a video, a folder of images, a printf pattern or one image."""
     from .media.images import read_image
+
     spec = str(spec)
     path = Path(spec)
     files: list[Path] | None = None
@@ -120,16 +131,20 @@ def open_input(spec: str | Path) -> FrameInput:
             raise EvalError(f"{spec}: no such folder {folder}")
         regex = re.compile("^" + _PATTERN.sub(r"(\\d+)", re.escape(path.name).replace(r"\%", "%")) + "$")
         # only names the pattern itself produces ("f_%04d.png" matches f_0007.png, not f_7.png)
-        numbers = sorted(int(m.group(1)) for p in folder.iterdir()
-                         if (m := regex.match(p.name)) and path.name % int(m.group(1)) == p.name)
+        numbers = sorted(
+            int(m.group(1))
+            for p in folder.iterdir()
+            if (m := regex.match(p.name)) and path.name % int(m.group(1)) == p.name
+        )
         if not numbers:
             raise EvalError(f"{spec}: no file matches the pattern")
         present, start, files = set(numbers), numbers[0], []
         while start + len(files) in present:
             files.append(folder / (path.name % (start + len(files))))
     elif path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-                       key=_natural_key)
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural_key
+        )
         if not files:
             raise EvalError(f"{spec}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     elif not path.exists():
@@ -143,6 +158,7 @@ def open_input(spec: str | Path) -> FrameInput:
             raise EvalError(str(exc)) from None
         return FrameInput(spec, kind, first.shape[1], first.shape[0], len(files), files)
     from .media.probe import probe
+
     try:
         info = probe(path)
     except MediaError as exc:
@@ -163,7 +179,7 @@ def load_images(spec: str | Path, limit: int | None = None) -> np.ndarray:
             if limit is not None and len(out) >= limit:
                 break
     finally:
-        frames.close()                  # closes the video file now, not when the generator is collected
+        frames.close()  # closes the video file now, not when the generator is collected
     if not out:
         raise EvalError(f"{spec}: no frames could be read")
     return np.stack(out)
@@ -175,12 +191,13 @@ def load_images(spec: str | Path, limit: int | None = None) -> np.ndarray:
 
 def psnr(mse: float) -> float:
     """PSNR of 8-bit frames from their mean squared error, as scikit-image computes it (``inf`` at 0)."""
-    return math.inf if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    return math.inf if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """scikit-image's SSIM of two uint8 RGB frames (7x7 window, colour channels averaged)."""
     from skimage.metrics import structural_similarity
+
     return float(structural_similarity(a, b, channel_axis=2, data_range=255))
 
 
@@ -228,16 +245,21 @@ class Comparison:
     def as_dict(self, per_frame: bool = True) -> dict:
         """JSON-ready: an infinite PSNR is the string ``"inf"`` (JSON has no Infinity)."""
         out = {
-            "a": self.a.as_dict(), "b": self.b.as_dict(), "frames": len(self.frames),
-            "psnr": {"mean": json_float(self.psnr_mean), "pooled": json_float(self.psnr_pooled),
-                     "min": json_float(self.worst_psnr.psnr), "min_frame": self.worst_psnr.index},
+            "a": self.a.as_dict(),
+            "b": self.b.as_dict(),
+            "frames": len(self.frames),
+            "psnr": {
+                "mean": json_float(self.psnr_mean),
+                "pooled": json_float(self.psnr_pooled),
+                "min": json_float(self.worst_psnr.psnr),
+                "min_frame": self.worst_psnr.index,
+            },
             "ssim": {"mean": self.ssim_mean, "min": self.worst_ssim.ssim, "min_frame": self.worst_ssim.index},
             "temporal_ssim": {"a": self.temporal_a, "b": self.temporal_b},
             "warnings": list(self.warnings),
         }
         if per_frame:
-            out["per_frame"] = [{"index": f.index, "psnr": json_float(f.psnr), "ssim": f.ssim}
-                                for f in self.frames]
+            out["per_frame"] = [{"index": f.index, "psnr": json_float(f.psnr), "ssim": f.ssim} for f in self.frames]
         return out
 
 
@@ -253,20 +275,22 @@ def json_float(x: float):
 ProgressFn = Callable[[str, int, int], None]
 
 
-def compare(a: str | Path, b: str | Path, *, prefix: bool = False, temporal: bool = True,
-            progress: ProgressFn | None = None) -> Comparison:
+def compare(
+    a: str | Path, b: str | Path, *, prefix: bool = False, temporal: bool = True, progress: ProgressFn | None = None
+) -> Comparison:
     """PSNR and SSIM of each frame pair of ``a`` and ``b``, and each input's temporal consistency."""
     src_a, src_b = open_input(a), open_input(b)
     if (src_a.width, src_a.height) != (src_b.width, src_b.height):
-        raise EvalError(f"frame sizes differ: {src_a.spec} is {src_a.width}x{src_a.height}, "
-                        f"{src_b.spec} is {src_b.width}x{src_b.height}")
+        raise EvalError(
+            f"frame sizes differ: {src_a.spec} is {src_a.width}x{src_a.height}, "
+            f"{src_b.spec} is {src_b.width}x{src_b.height}"
+        )
     if min(src_a.width, src_a.height) < 7:
         raise EvalError(f"frames of {src_a.width}x{src_a.height} are too small for SSIM (7x7 window)")
     warnings = []
     count = min(src_a.frame_count, src_b.frame_count)
     if src_a.frame_count != src_b.frame_count:
-        msg = (f"frame counts differ: {src_a.spec} has {src_a.frame_count}, {src_b.spec} has "
-               f"{src_b.frame_count}")
+        msg = f"frame counts differ: {src_a.spec} has {src_a.frame_count}, {src_b.spec} has {src_b.frame_count}"
         if not prefix:
             raise EvalError(f"{msg} (--prefix compares the first {count})")
         warnings.append(f"{msg}; compared the first {count}")
@@ -308,6 +332,7 @@ _BINOMIAL = np.array([1, 4, 6, 4, 1], np.float64) / 16
 def _blur(x: np.ndarray) -> np.ndarray:
     """Separable 5-tap binomial blur of (N, C, H, W) with reflected edges."""
     from scipy.ndimage import convolve1d
+
     x = convolve1d(x, _BINOMIAL, axis=2, mode="reflect")
     return convolve1d(x, _BINOMIAL, axis=3, mode="reflect")
 
@@ -319,7 +344,7 @@ def _pyr_down(x: np.ndarray) -> np.ndarray:
 def _pyr_up(x: np.ndarray) -> np.ndarray:
     n, c, h, w = x.shape
     up = np.zeros((n, c, 2 * h, 2 * w), x.dtype)
-    up[:, :, ::2, ::2] = x * 4            # the zeros carry no energy: 2x per axis restores the mean
+    up[:, :, ::2, ::2] = x * 4  # the zeros carry no energy: 2x per axis restores the mean
     return _blur(up)
 
 
@@ -345,21 +370,22 @@ def _patches(level: np.ndarray, per_image: int, size: int, rng: np.random.Genera
     xs = rng.integers(0, w - size + 1, size=(n, per_image))
     dy, dx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
     img = np.arange(n)[:, None, None, None]
-    yy = (ys[:, :, None, None] + dy)                      # (n, per, size, size)
-    xx = (xs[:, :, None, None] + dx)
-    out = level.transpose(0, 2, 3, 1)[img, yy, xx]        # (n, per, size, size, c)
+    yy = ys[:, :, None, None] + dy  # (n, per, size, size)
+    xx = xs[:, :, None, None] + dx
+    out = level.transpose(0, 2, 3, 1)[img, yy, xx]  # (n, per, size, size, c)
     return out.transpose(0, 1, 4, 2, 3).reshape(n * per_image, c * size * size)
 
 
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, *, repeats: int = 4, directions: int = 128,
-                       rng: np.random.Generator) -> float:
+def sliced_wasserstein(
+    a: np.ndarray, b: np.ndarray, *, repeats: int = 4, directions: int = 128, rng: np.random.Generator
+) -> float:
     """Sliced Wasserstein distance of two equally large point sets (rows): the mean over random
     unit directions of the 1-D Wasserstein-1 distance of the projections (sorted, compared)."""
     total = 0.0
     for _ in range(repeats):
         d = rng.standard_normal((directions, a.shape[1])).astype(np.float32)
-        d /= np.sqrt((d ** 2).sum(1, keepdims=True))
-        pa = np.sort(d @ a.T, axis=1)            # (directions, N): each row sorted in place, contiguous
+        d /= np.sqrt((d**2).sum(1, keepdims=True))
+        pa = np.sort(d @ a.T, axis=1)  # (directions, N): each row sorted in place, contiguous
         pb = np.sort(d @ b.T, axis=1)
         total += float(np.abs(pa - pb).mean())
     return total / repeats
@@ -377,12 +403,21 @@ class SWDResult:
         return float(np.mean(list(self.levels.values())))
 
     def as_dict(self) -> dict:
-        return {"mean": self.mean, "levels": {str(k): v for k, v in self.levels.items()},
-                "images": list(self.images)}
+        return {"mean": self.mean, "levels": {str(k): v for k, v in self.levels.items()}, "images": list(self.images)}
 
 
-def swd(a: np.ndarray, b: np.ndarray, *, patches_per_image: int = 128, patch: int = 7, repeats: int = 4,
-        directions: int = 128, min_size: int = 16, max_descriptors: int = 1 << 17, seed: int = 0) -> SWDResult:
+def swd(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    patches_per_image: int = 128,
+    patch: int = 7,
+    repeats: int = 4,
+    directions: int = 128,
+    min_size: int = 16,
+    max_descriptors: int = 1 << 17,
+    seed: int = 0,
+) -> SWDResult:
     """Sliced Wasserstein distance between two sets of uint8 (N, H, W, 3) images, x 1000, per level.
 
     Following Karras et al. (2018): each image's Laplacian pyramid (5-tap binomial filter) from its

@@ -6,6 +6,7 @@ channels-last (NHWC in memory) so that the conversion to and from media needs no
 A batch fresh from a decoder may still hold its decoded frames (``native``); the tensor is made
 only when some node asks for ``pixels``, so a plain transcode never leaves YUV.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -61,9 +62,16 @@ class FrameBatch:
 
     __slots__ = ("indices", "_pixels", "native", "_convert", "width", "height", "owned")
 
-    def __init__(self, indices: Sequence[int], pixels: "torch.Tensor | None" = None, *,
-                 native: list | None = None, convert: Callable[[list], "torch.Tensor"] | None = None,
-                 size: tuple[int, int] | None = None, owned: bool = False):
+    def __init__(
+        self,
+        indices: Sequence[int],
+        pixels: "torch.Tensor | None" = None,
+        *,
+        native: list | None = None,
+        convert: Callable[[list], "torch.Tensor"] | None = None,
+        size: tuple[int, int] | None = None,
+        owned: bool = False,
+    ):
         self.indices = list(indices)
         self._pixels = pixels
         self.native = native
@@ -96,8 +104,9 @@ class FrameBatch:
 
     def reindexed(self, indices: Sequence[int]) -> "FrameBatch":
         """The same frames under other indices (a trim or retime), still unconverted if they were."""
-        return FrameBatch(indices, self._pixels, native=self.native, convert=self._convert,
-                          size=(self.width, self.height))
+        return FrameBatch(
+            indices, self._pixels, native=self.native, convert=self._convert, size=(self.width, self.height)
+        )
 
     @staticmethod
     def join(batches: list["FrameBatch"], indices: Sequence[int]) -> "FrameBatch":
@@ -106,9 +115,14 @@ class FrameBatch:
             return batches[0].reindexed(indices)
         if all(b.native is not None for b in batches) and len({(b.width, b.height) for b in batches}) == 1:
             first = batches[0]
-            return FrameBatch(indices, native=[f for b in batches for f in (b.native or ())],
-                              convert=first._convert, size=(first.width, first.height))
+            return FrameBatch(
+                indices,
+                native=[f for b in batches for f in (b.native or ())],
+                convert=first._convert,
+                size=(first.width, first.height),
+            )
         import torch
+
         return FrameBatch(indices, torch.cat([b.pixels for b in batches]))
 
     def __repr__(self) -> str:
@@ -146,7 +160,7 @@ def fit_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     if channels == 1:
         return samples.mean(axis=0, keepdims=True)
     out = np.zeros((channels, samples.shape[1]), np.float32)
-    out[:min(have, channels)] = samples[:min(have, channels)]
+    out[: min(have, channels)] = samples[: min(have, channels)]
     return out
 
 
@@ -159,6 +173,7 @@ def empty_planes(shape: tuple, device: Any = "cpu") -> "torch.Tensor":
     ~8,000 fresh page faults (a third of a grade's cost). Plain blocks are reused as they are.
     """
     import torch
+
     if torch.device(device).type == "cpu":
         return torch.from_numpy(np.empty(shape, np.float32))
     return torch.empty(shape, dtype=torch.float32, device=device)
@@ -169,10 +184,12 @@ def empty_pixels(n: int, height: int, width: int, device: Any = "cpu") -> "torch
     return empty_planes((n, height, width, 4), device).permute(0, 3, 1, 2)
 
 
-def constant(n: int, width: int, height: int, rgba: tuple[float, float, float, float],
-             device: Any = "cpu") -> "torch.Tensor":
+def constant(
+    n: int, width: int, height: int, rgba: tuple[float, float, float, float], device: Any = "cpu"
+) -> "torch.Tensor":
     """N frames of one premultiplied colour, as a stride-0 view (nodes never write their inputs)."""
     import torch
+
     pixel = torch.tensor(rgba, dtype=torch.float32, device=device).view(1, 4, 1, 1)
     return pixel.expand(n, 4, height, width)
 

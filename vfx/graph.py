@@ -2,6 +2,7 @@
 
 ``build()`` collects every problem it can find before raising one ``PipelineError``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -35,8 +36,12 @@ class Graph:
         for node_id in self.order:
             node = self.nodes[node_id]
             feeding = [src.id for src in node._refs.values()]
-            feeding += [src.id for value in node._inputs.values()
-                        for src in (value if isinstance(value, list) else [value]) if src is not None]
+            feeding += [
+                src.id
+                for value in node._inputs.values()
+                for src in (value if isinstance(value, list) else [value])
+                if src is not None
+            ]
             depth[node_id] = 1 + max((depth.get(ref, 0) for ref in feeding), default=0)
         return max(depth.values(), default=0)
 
@@ -63,29 +68,37 @@ class Graph:
                 pass
 
 
-def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
-          require_encoder: bool = True) -> Graph:
+def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None, require_encoder: bool = True) -> Graph:
     """Turn a spec into a configured ``Graph`` or raise ``PipelineError`` listing every problem
     (including those ``vfx.pipeline.load`` found in the settings)."""
     registry = registry or get_registry()
     problems: list[Problem] = list(spec.problems)
-    parse_ctx = ParseContext(fps=spec.settings.fps, base_dir=spec.settings.base_dir,
-                             width=spec.settings.width, height=spec.settings.height)
+    parse_ctx = ParseContext(
+        fps=spec.settings.fps, base_dir=spec.settings.base_dir, width=spec.settings.width, height=spec.settings.height
+    )
     nodes: dict[str, Node] = {}
     refs: dict[str, list[tuple[str, str, str]]] = {}  # node -> [(option, ref id, kind)]
 
     for node_id, table in spec.nodes.items():
         type_name = table.get("type")
         if type_name is None:
-            problems.append(spec.problem("missing 'type' (the node type, such as \"source.video\")",
-                                         node=node_id, option="type"))
+            problems.append(
+                spec.problem("missing 'type' (the node type, such as \"source.video\")", node=node_id, option="type")
+            )
             continue
         if not isinstance(type_name, str) or type_name not in registry.nodes:
             hint = registry.suggest(str(type_name))
             broken = "".join(f"; plugin '{f.name}' failed to load ({f.error})" for f in registry.failures)
-            problems.append(spec.problem(
-                f"unknown node type {type_name!r}" + (f" (did you mean '{hint}'?)" if hint else "")
-                + "; `vfx nodes` lists the types" + broken, node=node_id, option="type"))
+            problems.append(
+                spec.problem(
+                    f"unknown node type {type_name!r}"
+                    + (f" (did you mean '{hint}'?)" if hint else "")
+                    + "; `vfx nodes` lists the types"
+                    + broken,
+                    node=node_id,
+                    option="type",
+                )
+            )
             continue
         cls = registry.node_type(type_name)
         raw = {k: v for k, v in table.items() if k != "type"}
@@ -108,18 +121,28 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
             if ref == node_id:
                 problems.append(spec.problem("a node cannot be its own input", node=node_id, option=option))
             elif ref not in spec.nodes:
-                unknown += 1       # suggestions cost a comparison with every node: only for the first few
+                unknown += 1  # suggestions cost a comparison with every node: only for the first few
                 hint = difflib.get_close_matches(ref, known, n=1) if unknown <= _HINTS else []
                 listed = ", ".join(known[:_HINTS]) + (f", ... ({len(known)} nodes)" if len(known) > _HINTS else "")
-                problems.append(spec.problem(
-                    f"unknown input '{ref}'" + (f" (did you mean '{hint[0]}'?)" if hint else
-                                                f"; nodes are: {listed}"),
-                    node=node_id, option=option))
+                problems.append(
+                    spec.problem(
+                        f"unknown input '{ref}'"
+                        + (f" (did you mean '{hint[0]}'?)" if hint else f"; nodes are: {listed}"),
+                        node=node_id,
+                        option=option,
+                    )
+                )
 
     order, cyclic = _topological(nodes, refs)
     if cyclic:
-        problems.append(spec.problem("the graph has a cycle through nodes " + " -> ".join(cyclic + cyclic[:1])
-                                     + "; inputs must not depend on their consumers", node=cyclic[0]))
+        problems.append(
+            spec.problem(
+                "the graph has a cycle through nodes "
+                + " -> ".join(cyclic + cyclic[:1])
+                + "; inputs must not depend on their consumers",
+                node=cyclic[0],
+            )
+        )
 
     failed: set[str] = set(spec.nodes) - set(nodes)
     for node_id in order:
@@ -132,17 +155,32 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
                 bad = True
                 continue
             if kind == "video" and src.video is None:
-                problems.append(spec.problem(f"'{ref}' has no video (it is audio only); a video input is "
-                                             "expected here", node=node_id, option=option))
+                problems.append(
+                    spec.problem(
+                        f"'{ref}' has no video (it is audio only); a video input is expected here",
+                        node=node_id,
+                        option=option,
+                    )
+                )
                 bad = True
             elif kind == "audio" and src.audio is None:
-                problems.append(spec.problem(f"'{ref}' has no audio (it is video only); an audio input is "
-                                             "expected here", node=node_id, option=option))
+                problems.append(
+                    spec.problem(
+                        f"'{ref}' has no audio (it is video only); an audio input is expected here",
+                        node=node_id,
+                        option=option,
+                    )
+                )
                 bad = True
             elif kind == "signal":
                 if not src.signals:
-                    problems.append(spec.problem(f"'{ref}' ({src.type}) produces no signal to drive an option "
-                                                 "with", node=node_id, option=option))
+                    problems.append(
+                        spec.problem(
+                            f"'{ref}' ({src.type}) produces no signal to drive an option with",
+                            node=node_id,
+                            option=option,
+                        )
+                    )
                     bad = True
                 continue
             field = type(node).Options.fields()[option]
@@ -156,9 +194,14 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         node.connect(inputs, {ref: nodes[ref] for _, ref, _ in refs[node_id]})
         for option, driver in _drivers(node.options):
             if driver.signal not in nodes[driver.node_id].signals:
-                problems.append(spec.problem(
-                    f"'{driver.node_id}' has no signal '{driver.signal}' (it has: "
-                    f"{', '.join(nodes[driver.node_id].signals)})", node=node_id, option=option))
+                problems.append(
+                    spec.problem(
+                        f"'{driver.node_id}' has no signal '{driver.signal}' (it has: "
+                        f"{', '.join(nodes[driver.node_id].signals)})",
+                        node=node_id,
+                        option=option,
+                    )
+                )
                 bad = True
             driver.node = nodes[driver.node_id]
         if bad:
@@ -174,15 +217,23 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
             failed.add(node_id)
         except Exception as exc:  # a bug in a node type: still name the node and where it came from
             plugin = registry.node_plugin.get(node.type, "?")
-            problems.append(spec.problem(f"{node.type} (plugin '{plugin}') failed to configure: "
-                                         f"{type(exc).__name__}: {exc}", node=node_id))
+            problems.append(
+                spec.problem(
+                    f"{node.type} (plugin '{plugin}') failed to configure: {type(exc).__name__}: {exc}", node=node_id
+                )
+            )
             failed.add(node_id)
 
     encoders = [nodes[n] for n in order if isinstance(nodes[n], Encoder) and n not in failed]
     if require_encoder and not any(isinstance(n, Encoder) for n in nodes.values()) and not problems:
-        problems.append(spec.problem("the pipeline has no encoder node (such as encode.video), so it writes "
-                                     "nothing; `vfx preview` can still show frames"))
+        problems.append(
+            spec.problem(
+                "the pipeline has no encoder node (such as encode.video), so it writes "
+                "nothing; `vfx preview` can still show frames"
+            )
+        )
     from .outputs import Protected, refusals
+
     protected = Protected().add_graph(Graph(spec=spec, nodes=nodes, order=order))
     outputs_seen: dict[Path, str] = {}
     blockers: dict[Path, str | None] = {}
@@ -192,7 +243,7 @@ def build(spec: PipelineSpec, *, device="cpu", registry: Registry | None = None,
         for _, out, unsafe in refusals(enc.output_paths(), protected):
             if unsafe:
                 found.setdefault("unsafe", [unsafe, 0])[1] += 1
-            if not unsafe and out.parent not in blockers:     # an image sequence: one folder, many files
+            if not unsafe and out.parent not in blockers:  # an image sequence: one folder, many files
                 blockers[out.parent] = _unwritable_folder(out.parent)
             blocker = None if unsafe else blockers[out.parent]
             if blocker:
@@ -255,5 +306,6 @@ def _unwritable_folder(folder: Path) -> str | None:
 def _topological(nodes: dict[str, Node], refs) -> tuple[list[str], list[str]]:
     """Node ids, each after its inputs, or ``([], cycle)``."""
     from .util.toposort import topological_order
+
     order, cycles = topological_order(nodes, lambda n: [r for _, r, _ in refs[n] if r != n])
     return ([], cycles[0][:-1]) if cycles else (order, [])

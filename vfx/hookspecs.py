@@ -4,6 +4,7 @@ A plugin is a module (or object) with functions decorated by ``vfx.hookimpl`` wh
 those below; it is found through an entry point in the group ``vfx``. Hooks are registration
 callbacks: the engine passes a ``register`` function and the plugin calls it.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
@@ -18,6 +19,7 @@ hookimpl = pluggy.HookimplMarker("vfx")
 
 
 # --- node types -----------------------------------------------------------------------------
+
 
 @hookspec
 def register_nodes(register: Callable[[type], None]) -> None:
@@ -47,6 +49,7 @@ def register_encoder_backends(register: Callable[[str, Any], None]) -> None:
 
 # --- generative models ----------------------------------------------------------------------
 
+
 @hookspec
 def register_model_architectures(register: Callable[[str, type | str], None]) -> None:
     """Register generative model architectures: call ``register(name, ArchitectureClass)``.
@@ -60,6 +63,7 @@ def register_model_architectures(register: Callable[[str, type | str], None]) ->
 
 
 # --- command line ---------------------------------------------------------------------------
+
 
 @hookspec
 def register_commands(cli: click.Group) -> None:

@@ -14,6 +14,7 @@ Lifecycle, driven by the graph and the engine:
    many samples from sample ``start``;
 4. ``close()`` releases files and decoders.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -78,6 +79,7 @@ class NodeContext:
     def generator(self, frame: int = 0, stream: str = "") -> "torch.Generator":
         """A torch generator (on the CPU) seeded for one frame of this node."""
         import torch
+
         g = torch.Generator()
         g.manual_seed(self.seed_for(frame, stream))
         return g
@@ -178,6 +180,7 @@ class Node:
         else can see it (``batch.owned`` and not cached by a shared node), else a copy.
         """
         import torch
+
         batch = node.frames(indices)
         pixels = batch.pixels
         if batch.owned and node._shared is None:
@@ -194,6 +197,7 @@ class Node:
         Constants broadcast; keyframes, expressions and drivers are evaluated for the batch.
         """
         import numpy as np
+
         value = getattr(self.options, name)
         if isinstance(value, Animated):
             return value.evaluate(indices, self.ctx.settings.fps)
@@ -203,8 +207,11 @@ class Node:
     def values_for(self, indices: list[int], names: list[str] | None = None) -> "dict[str, np.ndarray]":
         """``values`` of every animatable option that is set (or of those ``names``), for a batch."""
         if names is None:
-            names = [name for name, field in self.Options.fields().items()
-                     if field.animatable and getattr(self.options, name, None) is not None]
+            names = [
+                name
+                for name, field in self.Options.fields().items()
+                if field.animatable and getattr(self.options, name, None) is not None
+            ]
         return {name: self.values(name, indices) for name in names}
 
     def values_at(self, name: str, times: Any) -> "np.ndarray":
@@ -218,6 +225,7 @@ class Node:
         """
         import numpy as np
         from .params import Driver
+
         times = np.asarray(times, np.float64)
         value = getattr(self.options, name)
         if not isinstance(value, Animated):
@@ -236,8 +244,8 @@ class Node:
         else:
             out = value.evaluate(times, fps)
         width = getattr(value.option, "length", 4 if isinstance(value.option, opt.Color) else None)
-        if width and out.ndim == 1:       # an expression or driver on a vector gives one number:
-            out = np.repeat(out[:, None], width, axis=1)      # it applies to every component
+        if width and out.ndim == 1:  # an expression or driver on a vector gives one number:
+            out = np.repeat(out[:, None], width, axis=1)  # it applies to every component
         return out
 
     # --- called by the engine and by other nodes -------------------------------------------
@@ -341,14 +349,17 @@ class Effect(Node):
         if mask_node is None:
             return batch
         import torch
+
         mask_batch = self.pull(mask_node, [min(i, mask_node.video.frame_count - 1) for i in indices])
         alpha = mask_batch.pixels[:, 3:4].to(batch.pixels.device)
         if (mask_batch.width, mask_batch.height) != (batch.width, batch.height):
-            alpha = torch.nn.functional.interpolate(alpha, size=(batch.height, batch.width), mode="bilinear",
-                                                    align_corners=False)
+            alpha = torch.nn.functional.interpolate(
+                alpha, size=(batch.height, batch.width), mode="bilinear", align_corners=False
+            )
         original = self.pull(self.input("input"), indices).pixels
-        return FrameBatch(indices, torch.lerp(original, batch.pixels, alpha).contiguous(
-            memory_format=torch.channels_last))
+        return FrameBatch(
+            indices, torch.lerp(original, batch.pixels, alpha).contiguous(memory_format=torch.channels_last)
+        )
 
 
 class Editor(Node):

@@ -8,6 +8,7 @@ A node type declares a nested ``Options`` class whose attributes are ``Option`` 
 ``Option.parse`` turns a TOML value into the Python value the node sees, or raises
 ``ValueError`` with a message saying what was expected; the graph adds file, node and option.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -71,7 +72,7 @@ class Option:
         self.default = default
         self.doc = doc
         self.name = ""
-        if not animate:      # an option that shapes the stream (a size, a speed) stays constant
+        if not animate:  # an option that shapes the stream (a size, a speed) stays constant
             self.animatable = False
 
     def __set_name__(self, owner, name):
@@ -87,10 +88,12 @@ class Option:
     def parse_any(self, value: Any, ctx: ParseContext) -> Any:
         """``parse``, or an ``Animated`` value for an animation table on an animatable option."""
         from .params import is_animation_table, parse_animation
+
         if is_animation_table(value):
             if not self.animatable:
-                raise ValueError("this option cannot be animated (it shapes the stream or the encoder); "
-                                 "give a constant")
+                raise ValueError(
+                    "this option cannot be animated (it shapes the stream or the encoder); give a constant"
+                )
             return Animated(parse_animation(value, lambda v: self.parse(v, ctx), ctx.fps, self.components), self)
         return self.parse(value, ctx)
 
@@ -109,8 +112,13 @@ class Option:
         return ""
 
     def describe(self) -> dict:
-        out = {"name": self.name, "type": self.type_name, "doc": self.doc, "required": self.required,
-               "animatable": self.animatable}
+        out = {
+            "name": self.name,
+            "type": self.type_name,
+            "doc": self.doc,
+            "required": self.required,
+            "animatable": self.animatable,
+        }
         if not self.required:
             out["default"] = self.default
         extra = self.constraints()
@@ -126,8 +134,14 @@ def _short(value) -> str:
 
 
 def _type_label(value) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
 
 
 class _Ranged(Option):
@@ -145,6 +159,7 @@ class _Ranged(Option):
 
     def finish(self, values):
         import numpy as np
+
         lo = -np.inf if self.min is None else self.min
         hi = np.inf if self.max is None else self.max
         return np.clip(values, lo, hi)
@@ -167,6 +182,7 @@ class Int(_Ranged):
 
     def finish(self, values):
         import numpy as np
+
         return np.clip(np.round(super().finish(values)), -MAX_INT, MAX_INT)
 
     def scalar(self, row):
@@ -196,6 +212,7 @@ class Float(_Ranged):
 
     def finish(self, values):
         import numpy as np
+
         return np.clip(super().finish(values), -MAX_FLOAT, MAX_FLOAT)
 
 
@@ -242,9 +259,17 @@ class Choice(Option):
 
 
 _NAMED_COLORS = {
-    "black": (0, 0, 0), "white": (255, 255, 255), "red": (255, 0, 0), "green": (0, 255, 0),
-    "blue": (0, 0, 255), "yellow": (255, 255, 0), "cyan": (0, 255, 255), "magenta": (255, 0, 255),
-    "gray": (128, 128, 128), "grey": (128, 128, 128), "orange": (255, 165, 0),
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255),
+    "magenta": (255, 0, 255),
+    "gray": (128, 128, 128),
+    "grey": (128, 128, 128),
+    "orange": (255, 165, 0),
 }
 
 
@@ -260,6 +285,7 @@ class Color(Option):
 
     def finish(self, values):
         import numpy as np
+
         return np.clip(values, 0.0, 1.0)
 
     def scalar(self, row):
@@ -273,12 +299,17 @@ class Color(Option):
             if text == "transparent":
                 return (0.0, 0.0, 0.0, 0.0)
             if re.fullmatch(r"#([0-9a-f]{6}|[0-9a-f]{8})", text):
-                digits = [int(text[i:i + 2], 16) / 255 for i in range(1, len(text), 2)]
+                digits = [int(text[i : i + 2], 16) / 255 for i in range(1, len(text), 2)]
                 return tuple(digits + [1.0] * (4 - len(digits)))
-        elif isinstance(value, list) and len(value) in (3, 4) and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value):
+        elif (
+            isinstance(value, list)
+            and len(value) in (3, 4)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in value)
+        ):
             return tuple(float(v) for v in value) + ((1.0,) if len(value) == 3 else ())
-        raise ValueError(f"expected a colour like \"#ff8800\", \"#ff880080\", \"white\" or [1.0, 0.5, 0.0], got {_short(value)}")
+        raise ValueError(
+            f'expected a colour like "#ff8800", "#ff880080", "white" or [1.0, 0.5, 0.0], got {_short(value)}'
+        )
 
 
 class Vec(Option):
@@ -286,8 +317,9 @@ class Vec(Option):
 
     type_name = "vec"
 
-    def __init__(self, default=REQUIRED, *, length: int = 2, integer: bool = False, min=None, max=None, doc="",
-                 animate=True):
+    def __init__(
+        self, default=REQUIRED, *, length: int = 2, integer: bool = False, min=None, max=None, doc="", animate=True
+    ):
         super().__init__(default, doc=doc, animate=animate)
         self.length, self.integer, self.min, self.max = length, integer, min, max
         self.components = length
@@ -297,12 +329,16 @@ class Vec(Option):
 
     def finish(self, values):
         import numpy as np
+
         if self.min is not None:
             values = np.maximum(values, self.min)
         if self.max is not None:
             values = np.minimum(values, self.max)
-        return np.clip(np.round(values), -max_size(), max_size()) if self.integer else \
-            np.clip(values, -MAX_FLOAT, MAX_FLOAT)
+        return (
+            np.clip(np.round(values), -max_size(), max_size())
+            if self.integer
+            else np.clip(values, -MAX_FLOAT, MAX_FLOAT)
+        )
 
     def scalar(self, row):
         return tuple(int(v) if self.integer else float(v) for v in row)
@@ -313,8 +349,11 @@ class Vec(Option):
 
     def parse(self, value, ctx):
         kind = int if self.integer else (int, float)
-        if (not isinstance(value, list) or len(value) != self.length
-                or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)):
+        if (
+            not isinstance(value, list)
+            or len(value) != self.length
+            or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+        ):
             what = "integers" if self.integer else "numbers"
             raise ValueError(f"expected a list of {self.length} {what}, got {_short(value)}")
         if any(isinstance(v, float) and not math.isfinite(v) for v in value):
@@ -325,8 +364,10 @@ class Vec(Option):
             raise ValueError(f"every value must be at most {self.max}, got {_short(value)}")
         cap = max_size()
         if self.integer and any(abs(v) > cap for v in value):
-            raise ValueError(f"every value must be at most {cap} (the size limit; set the environment variable "
-                             f"VFX_MAX_SIZE to raise it), got {_short(value)}")
+            raise ValueError(
+                f"every value must be at most {cap} (the size limit; set the environment variable "
+                f"VFX_MAX_SIZE to raise it), got {_short(value)}"
+            )
         if not self.integer and any(abs(v) > MAX_FLOAT for v in value):
             raise ValueError(f"every value must be between -1e9 and 1e9, got {_short(value)}")
         return tuple(int(v) if self.integer else float(v) for v in value)
@@ -366,13 +407,15 @@ def _path(value, ctx: ParseContext) -> Path:
     size = len(str(path).encode("utf-8", "surrogateescape"))
     longest = max((len(part.encode("utf-8", "surrogateescape")) for part in path.parts), default=0)
     if size > MAX_PATH_BYTES or longest > MAX_NAME_BYTES:
-        raise ValueError(f"the path is too long ({size} bytes, a name of {longest}; at most {MAX_PATH_BYTES} "
-                         f"and {MAX_NAME_BYTES}): {_short(value)}")
+        raise ValueError(
+            f"the path is too long ({size} bytes, a name of {longest}; at most {MAX_PATH_BYTES} "
+            f"and {MAX_NAME_BYTES}): {_short(value)}"
+        )
     if Path(value).is_absolute():
         return path
     try:
         return path.resolve()
-    except (OSError, RuntimeError) as exc:          # RuntimeError: a symlink loop
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
         raise ValueError(f"cannot resolve {_short(value)}: {exc}") from None
 
 
@@ -412,11 +455,11 @@ def frame_pattern_error(name: str, last: int = 0) -> str | None:
     fields = [m for m in _FRAME_FIELD.finditer(name) if m.group(1) != "%"]
     bad = [m.group() for m in fields if not m.group(1).endswith("d")]
     if bad:
-        return (f"{bad[0]!r} in {name!r} is not a frame field: use %d or %04d for the frame number, "
-                "and %% for a literal %")
+        return (
+            f"{bad[0]!r} in {name!r} is not a frame field: use %d or %04d for the frame number, and %% for a literal %"
+        )
     if len(fields) != 1:
-        return (f"the file name {name!r} must contain exactly one frame-number field such as %04d, "
-                f"found {len(fields)}")
+        return f"the file name {name!r} must contain exactly one frame-number field such as %04d, found {len(fields)}"
     width = fields[0].group(3)
     if width and int(width) > MAX_FRAME_FIELD:
         return f"the frame field {fields[0].group()!r} is wider than {MAX_FRAME_FIELD} digits"
@@ -473,8 +516,9 @@ class Table(Option):
 
     type_name = "list of tables"
 
-    def __init__(self, item: type["Options"], default=REQUIRED, *, shorthand: str | None = None,
-                 min_count: int = 1, doc=""):
+    def __init__(
+        self, item: type["Options"], default=REQUIRED, *, shorthand: str | None = None, min_count: int = 1, doc=""
+    ):
         super().__init__(default, doc=doc)
         self.item, self.shorthand, self.min_count = item, shorthand, min_count
 
@@ -516,12 +560,13 @@ class Animated:
     def evaluate(self, frames, fps):
         """One row per frame, clamped/rounded into the option's domain (float64 NumPy)."""
         import numpy as np
+
         values = self.animation.evaluate(np.asarray(frames), fps)
         k = self.option.components
-        if k > 1 and values.ndim == 1:             # one expression or driver for every component
+        if k > 1 and values.ndim == 1:  # one expression or driver for every component
             values = np.repeat(values[:, None], k, axis=1)
             if isinstance(self.option, Color):
-                values[:, 3] = 1.0                  # ... of the colour, not of its alpha
+                values[:, 3] = 1.0  # ... of the colour, not of its alpha
         return self.option.finish(values)
 
     def at(self, frame: int, fps):
@@ -561,8 +606,13 @@ class Options:
         for key in raw:
             if key not in cls._fields:
                 hint = difflib.get_close_matches(key, list(cls._fields), n=1)
-                errors.append((key, "unknown option" + (f" (did you mean '{hint[0]}'?)" if hint else
-                                                          f"; known: {', '.join(cls._fields) or 'none'}")))
+                errors.append(
+                    (
+                        key,
+                        "unknown option"
+                        + (f" (did you mean '{hint[0]}'?)" if hint else f"; known: {', '.join(cls._fields) or 'none'}"),
+                    )
+                )
         for name, field in cls._fields.items():
             try:
                 if name in raw:
@@ -571,7 +621,7 @@ class Options:
                     errors.append((name, f"missing required option ({field.type_name}: {field.doc})"))
                 else:
                     values[name] = field.default_value(ctx)
-            except (ValueError, OSError) as exc:       # OSError: a path the system cannot take
+            except (ValueError, OSError) as exc:  # OSError: a path the system cannot take
                 errors.append((name, str(exc)))
         if errors:
             raise OptionError(errors)

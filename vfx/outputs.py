@@ -5,6 +5,7 @@ model, every file of an image sequence) or the pipeline file itself, whatever th
 either path (relative, ``..``, a symlink, a hard link). It never writes a file where a folder is,
 nor a folder where a file is, and two outputs of one command never name one file.
 """
+
 from __future__ import annotations
 
 import os

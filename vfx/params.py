@@ -10,6 +10,7 @@ Every form evaluates a whole batch of frames at once to a NumPy array (``evaluat
 Expressions go through a restricted evaluator: numbers, the names above, arithmetic,
 comparisons, ``a if c else b`` and a fixed set of math functions; nothing else parses.
 """
+
 from __future__ import annotations
 
 import ast
@@ -75,8 +76,14 @@ class Expression(Animation):
 
     def evaluate(self, frames, fps):
         f = np.asarray(frames, np.float64)
-        names = {"t": f / float(fps), "frame": f, "fps": np.full_like(f, float(fps)),
-                 "pi": math.pi, "e": math.e, "tau": math.tau}
+        names = {
+            "t": f / float(fps),
+            "frame": f,
+            "fps": np.full_like(f, float(fps)),
+            "pi": math.pi,
+            "e": math.e,
+            "tau": math.tau,
+        }
         with np.errstate(all="ignore"):
             out = _Evaluator(names).visit(self.tree)
         out = np.broadcast_to(np.asarray(out, np.float64), f.shape).copy()
@@ -98,7 +105,7 @@ class Driver(Animation):
 
     def __init__(self, node_id: str, signal: str, scale: float, offset: float):
         self.node_id, self.signal, self.scale, self.offset = node_id, signal, scale, offset
-        self.node = None      # bound by the graph
+        self.node = None  # bound by the graph
 
     def refs(self):
         return [self.node_id]
@@ -109,28 +116,70 @@ class Driver(Animation):
 
 
 _FUNCTIONS: dict[str, Callable] = {
-    "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
-    "atan2": np.arctan2, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "exp": np.exp, "log": np.log,
-    "log2": np.log2, "log10": np.log10, "sqrt": np.sqrt, "abs": np.abs, "floor": np.floor, "ceil": np.ceil,
-    "round": np.round, "sign": np.sign, "min": np.minimum, "max": np.maximum, "pow": np.power,
-    "clamp": lambda x, lo, hi: np.clip(x, lo, hi), "mix": lambda a, b, u: a + (b - a) * u,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "atan2": np.arctan2,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "tanh": np.tanh,
+    "exp": np.exp,
+    "log": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.round,
+    "sign": np.sign,
+    "min": np.minimum,
+    "max": np.maximum,
+    "pow": np.power,
+    "clamp": lambda x, lo, hi: np.clip(x, lo, hi),
+    "mix": lambda a, b, u: a + (b - a) * u,
     "step": lambda edge, x: (np.asarray(x) >= edge).astype(np.float64),
     "smoothstep": smoothstep,
     "fract": lambda x: np.asarray(x) - np.floor(x),
     "noise": lambda x: _value_noise(x),
 }
 #: how many arguments each function takes
-_ARITY = {name: 1 for name in _FUNCTIONS} | {"atan2": 2, "min": 2, "max": 2, "pow": 2, "step": 2,
-                                             "clamp": 3, "mix": 3, "smoothstep": 3}
+_ARITY = {name: 1 for name in _FUNCTIONS} | {
+    "atan2": 2,
+    "min": 2,
+    "max": 2,
+    "pow": 2,
+    "step": 2,
+    "clamp": 3,
+    "mix": 3,
+    "smoothstep": 3,
+}
 _NAMES = ("t", "frame", "fps", "pi", "e", "tau")
-_BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
-           ast.Mod: np.mod, ast.Pow: np.power, ast.FloorDiv: np.floor_divide}
-_COMPARE = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal,
-            ast.Eq: np.equal, ast.NotEq: np.not_equal}
+_BINOPS = {
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.divide,
+    ast.Mod: np.mod,
+    ast.Pow: np.power,
+    ast.FloorDiv: np.floor_divide,
+}
+_COMPARE = {
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+}
 
 
 def _value_noise(x):
-    from .ops.noise import value1d      # imports torch: only when an expression calls noise()
+    from .ops.noise import value1d  # imports torch: only when an expression calls noise()
+
     return value1d(x)
 
 
@@ -139,8 +188,9 @@ def compile_expression(source: str) -> Expression:
     if not isinstance(source, str) or not source.strip():
         raise ValueError("expr must be a non-empty string")
     if len(source) > MAX_EXPRESSION_CHARS:
-        raise ValueError(f"expression {_short(source)} is too long ({len(source)} characters, at most "
-                         f"{MAX_EXPRESSION_CHARS})")
+        raise ValueError(
+            f"expression {_short(source)} is too long ({len(source)} characters, at most {MAX_EXPRESSION_CHARS})"
+        )
     try:
         tree = ast.parse(source.strip(), mode="eval").body
     except SyntaxError as exc:
@@ -155,8 +205,10 @@ def compile_expression(source: str) -> Expression:
         if isinstance(node, ast.Call):
             calls.add(id(node.func))
         elif isinstance(node, ast.Name) and node.id in _FUNCTIONS and id(node) not in calls:
-            raise ValueError(f"expression {_short(source)}: '{node.id}' is a function; call it, as in "
-                             f"{node.id}({', '.join('x' * _ARITY[node.id])})")
+            raise ValueError(
+                f"expression {_short(source)}: '{node.id}' is a function; call it, as in "
+                f"{node.id}({', '.join('x' * _ARITY[node.id])})"
+            )
     return Expression(source, tree)
 
 
@@ -167,13 +219,31 @@ def _short(text: str) -> str:
 
 
 def _check(node: ast.AST, source: str) -> None:
-    ok = (ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call, ast.Load,
-          ast.USub, ast.UAdd, ast.BoolOp, ast.And, ast.Or, ast.Not, *_BINOPS, *_COMPARE)
+    ok = (
+        ast.Constant,
+        ast.Name,
+        ast.BinOp,
+        ast.UnaryOp,
+        ast.Compare,
+        ast.IfExp,
+        ast.Call,
+        ast.Load,
+        ast.USub,
+        ast.UAdd,
+        ast.BoolOp,
+        ast.And,
+        ast.Or,
+        ast.Not,
+        *_BINOPS,
+        *_COMPARE,
+    )
     if isinstance(node, ast.Attribute):
         raise ValueError(f"expression {_short(source)}: attribute access ('.{node.attr}') is not allowed")
     if not isinstance(node, ok):
-        raise ValueError(f"expression {_short(source)}: {type(node).__name__} is not allowed "
-                         "(only numbers, t, frame, fps, arithmetic, comparisons and math functions)")
+        raise ValueError(
+            f"expression {_short(source)}: {type(node).__name__} is not allowed "
+            "(only numbers, t, frame, fps, arithmetic, comparisons and math functions)"
+        )
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise ValueError(f"expression {_short(source)}: only numbers are allowed as constants, not {node.value!r}")
@@ -184,19 +254,24 @@ def _check(node: ast.AST, source: str) -> None:
         if not finite:
             raise ValueError(f"expression {_short(source)}: a number is out of range (beyond about 1.8e308)")
     if isinstance(node, ast.Name) and node.id not in _NAMES and node.id not in _FUNCTIONS:
-        raise ValueError(f"expression {_short(source)}: unknown name '{node.id}' (names: {', '.join(_NAMES)}; "
-                         f"functions: {', '.join(sorted(_FUNCTIONS))})")
+        raise ValueError(
+            f"expression {_short(source)}: unknown name '{node.id}' (names: {', '.join(_NAMES)}; "
+            f"functions: {', '.join(sorted(_FUNCTIONS))})"
+        )
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
             what = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-            raise ValueError(f"expression {_short(source)}: '{what}' is not an allowed function "
-                             f"({', '.join(sorted(_FUNCTIONS))})")
+            raise ValueError(
+                f"expression {_short(source)}: '{what}' is not an allowed function ({', '.join(sorted(_FUNCTIONS))})"
+            )
         if node.keywords:
             raise ValueError(f"expression {_short(source)}: keyword arguments are not allowed")
         want = _ARITY[node.func.id]
         if len(node.args) != want:
-            raise ValueError(f"expression {_short(source)}: {node.func.id}() takes {want} argument"
-                             f"{'s' if want > 1 else ''}, got {len(node.args)}")
+            raise ValueError(
+                f"expression {_short(source)}: {node.func.id}() takes {want} argument"
+                f"{'s' if want > 1 else ''}, got {len(node.args)}"
+            )
 
 
 class _Evaluator(ast.NodeVisitor):
@@ -214,8 +289,9 @@ class _Evaluator(ast.NodeVisitor):
 
     def visit_UnaryOp(self, node):
         v = self.visit(node.operand)
-        return -v if isinstance(node.op, ast.USub) else (1.0 - np.asarray(v, bool)) if isinstance(
-            node.op, ast.Not) else v
+        return (
+            -v if isinstance(node.op, ast.USub) else (1.0 - np.asarray(v, bool)) if isinstance(node.op, ast.Not) else v
+        )
 
     def visit_Compare(self, node):
         left, result = self.visit(node.left), True
@@ -257,16 +333,22 @@ def parse_animation(value: dict, parse_one: Callable[[Any], Any], fps: Fraction,
     if len(kinds) != 1:
         raise ValueError(f"an animated value has exactly one of {', '.join(ANIMATION_KEYS)}; got {', '.join(kinds)}")
     kind = kinds[0]
-    allowed = {"keyframes": {"keyframes", "easing"}, "expr": {"expr"},
-               "driver": {"driver", "signal", "scale", "offset"}}[kind]
+    allowed = {
+        "keyframes": {"keyframes", "easing"},
+        "expr": {"expr"},
+        "driver": {"driver", "signal", "scale", "offset"},
+    }[kind]
     extra = set(value) - allowed
     if extra:
-        raise ValueError(f"unknown key(s) {', '.join(sorted(extra))} in a {kind} table (allowed: {', '.join(sorted(allowed))})")
+        raise ValueError(
+            f"unknown key(s) {', '.join(sorted(extra))} in a {kind} table (allowed: {', '.join(sorted(allowed))})"
+        )
     if kind == "expr":
         if isinstance(value["expr"], list):
             if components == 1 or len(value["expr"]) != components:
-                raise ValueError(f"expr as a list needs one expression per component ({components}), "
-                                 f"got {len(value['expr'])}")
+                raise ValueError(
+                    f"expr as a list needs one expression per component ({components}), got {len(value['expr'])}"
+                )
             return ExpressionVector([compile_expression(e) for e in value["expr"]])
         return compile_expression(value["expr"])
     if kind == "driver":
@@ -292,8 +374,9 @@ def parse_animation(value: dict, parse_one: Callable[[Any], Any], fps: Fraction,
             easings.append(_parse_easing(key[2]) if len(key) == 3 else default_easing)
         except ValueError as exc:
             raise ValueError(f"keyframe {i + 1}: {exc}") from None
-    return Keyframes(times, np.array(values, np.float64).squeeze(-1) if len(values[0]) == 1 else np.array(values),
-                     easings)
+    return Keyframes(
+        times, np.array(values, np.float64).squeeze(-1) if len(values[0]) == 1 else np.array(values), easings
+    )
 
 
 def _as_row(value) -> list[float]:
@@ -303,8 +386,11 @@ def _as_row(value) -> list[float]:
 def _parse_easing(value):
     if isinstance(value, str) and value in EASINGS:
         return value
-    if isinstance(value, list) and len(value) == 4 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+    if (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
         x1, y1, x2, y2 = map(float, value)
         if not all(map(math.isfinite, (y1, y2))):
             raise ValueError(f"cubic-bezier values must be finite, got {value!r}")

@@ -2,6 +2,7 @@
 
 Nothing here knows any node type; the graph (``vfx.graph``) checks nodes against the registry.
 """
+
 from __future__ import annotations
 
 import copy
@@ -67,14 +68,18 @@ def load(path: str | Path, overrides: list[str] | None = None, extra_vars: dict 
     except OSError as exc:
         raise PipelineError(Problem(f"cannot read pipeline: {exc}", file=str(path))) from None
     if len(data) > MAX_PIPELINE_BYTES:
-        raise PipelineError(Problem(f"the pipeline file is larger than {MAX_PIPELINE_BYTES} bytes (the limit)",
-                                    file=str(path)))
+        raise PipelineError(
+            Problem(f"the pipeline file is larger than {MAX_PIPELINE_BYTES} bytes (the limit)", file=str(path))
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise PipelineError(Problem(f"cannot read pipeline: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                    file=str(path), line=line)) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise PipelineError(
+            Problem(
+                f"cannot read pipeline: not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path), line=line
+            )
+        ) from None
     return loads(text, path, overrides, extra_vars)
 
 
@@ -82,34 +87,55 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
     """``load`` for pipeline text already read (a leading UTF-8 byte-order mark is skipped)."""
     text = text.removeprefix("\ufeff")
     if len(text) > MAX_PIPELINE_BYTES:
-        raise PipelineError(Problem(f"the pipeline is longer than {MAX_PIPELINE_BYTES} characters (the limit)",
-                                    file=str(path)))
+        raise PipelineError(
+            Problem(f"the pipeline is longer than {MAX_PIPELINE_BYTES} characters (the limit)", file=str(path))
+        )
     doc = _parse_toml(text, lambda msg, line=None, syntax=False: PipelineError(Problem(msg, file=str(path), line=line)))
     lines = _locate(text)
     problems: list[Problem] = []
 
     def problem(msg, node=None, option=None, line=None):
-        problems.append(Problem(msg, file=str(path), line=line or (
-            lines.get(("nodes", node, option)) or lines.get(("nodes", node)) if node else
-            lines.get(("pipeline", option)) or lines.get((option,)) if option else None), node=node, option=option))
+        problems.append(
+            Problem(
+                msg,
+                file=str(path),
+                line=line
+                or (
+                    lines.get(("nodes", node, option)) or lines.get(("nodes", node))
+                    if node
+                    else lines.get(("pipeline", option)) or lines.get((option,))
+                    if option
+                    else None
+                ),
+                node=node,
+                option=option,
+            )
+        )
 
     for key in doc:
         if key not in _TOP_KEYS:
             problem(f"unknown top-level key '{key}' (expected {', '.join(sorted(_TOP_KEYS))})", option=key)
     fmt = doc.get("format", FORMAT_VERSION)
     if isinstance(fmt, bool) or not isinstance(fmt, int):
-        problem(f"the format version must be an integer (format = {FORMAT_VERSION}), got {_short(fmt)}",
-                option="format")
+        problem(
+            f"the format version must be an integer (format = {FORMAT_VERSION}), got {_short(fmt)}", option="format"
+        )
     elif fmt != FORMAT_VERSION:
         problem(f"unsupported format {fmt!r}; this vfx reads format = {FORMAT_VERSION}", option="format")
     for key in ("pipeline", "vars", "nodes"):
         if key in doc and not isinstance(doc[key], dict):
-            problem(f"'{key}' must be a table ([{key}] or {key} = {{ ... }}), got {_short(doc[key])}",
-                    option=key, line=lines.get((key,)))
+            problem(
+                f"'{key}' must be a table ([{key}] or {key} = {{ ... }}), got {_short(doc[key])}",
+                option=key,
+                line=lines.get((key,)),
+            )
     section = {key: doc[key] if isinstance(doc.get(key), dict) else {} for key in ("pipeline", "vars", "nodes")}
     if len(section["nodes"]) > MAX_NODES:
-        problem(f"the pipeline has {len(section['nodes'])} nodes, more than {MAX_NODES} (the limit)",
-                option="nodes", line=lines.get(("nodes",)))
+        problem(
+            f"the pipeline has {len(section['nodes'])} nodes, more than {MAX_NODES} (the limit)",
+            option="nodes",
+            line=lines.get(("nodes",)),
+        )
         raise PipelineError(problems)
 
     variables = dict(section["vars"])
@@ -164,8 +190,16 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
             table[option] = expand(table[option], variables, node_id, option)
     if not nodes:
         raise PipelineError(problems)
-    return PipelineSpec(path=path, settings=settings, nodes=nodes, vars=variables, lines=lines, text=text,
-                        problems=problems, spoiled=expand.spoiled)
+    return PipelineSpec(
+        path=path,
+        settings=settings,
+        nodes=nodes,
+        vars=variables,
+        lines=lines,
+        text=text,
+        problems=problems,
+        spoiled=expand.spoiled,
+    )
 
 
 _OVERRIDE_FORMS = {"vars": "vars.NAME", "pipeline": "pipeline.SETTING", "nodes": "nodes.NODE.OPTION"}
@@ -232,8 +266,11 @@ def _bracket_depth(text: str) -> tuple[int, int | None]:
         if c == "#":
             i = _past(text, "\n", j)
         elif c == "'":
-            i = _past(text, "'''", j + 3) if text.startswith("'''", j) else min(_past(text, "'", j + 1),
-                                                                                _past(text, "\n", j + 1))
+            i = (
+                _past(text, "'''", j + 3)
+                if text.startswith("'''", j)
+                else min(_past(text, "'", j + 1), _past(text, "\n", j + 1))
+            )
         elif c == '"':
             i = _past_basic(text, j)
         else:
@@ -297,8 +334,8 @@ class _Expander:
         self.problem, self.lines = problem, lines
         self.budget = MAX_EXPANSION
         self.texts: dict[int, str] = {}
-        self.failed: set[str] = set()       # vars whose substitution failed (reported once, where they are)
-        self.spoiled: set[tuple] = set()    # (node, option) that use them: their values mean nothing
+        self.failed: set[str] = set()  # vars whose substitution failed (reported once, where they are)
+        self.spoiled: set[tuple] = set()  # (node, option) that use them: their values mean nothing
 
     def resolve_vars(self, variables: dict) -> dict:
         """Let vars use other vars (``full = "${name}-v2"``), dependencies first; a var that refers to
@@ -306,16 +343,20 @@ class _Expander:
         order, cyclic = _var_order(variables)
         for cycle in cyclic:
             name = cycle[0]
-            message = (f"var '{name}' refers to itself" if len(cycle) == 2 else
-                       "vars refer to each other in a cycle: " + " -> ".join(cycle))
+            message = (
+                f"var '{name}' refers to itself"
+                if len(cycle) == 2
+                else "vars refer to each other in a cycle: " + " -> ".join(cycle)
+            )
             self.problem(message, option=f"vars.{name}", line=self.lines.get(("vars", name)))
         self.failed = {n for cycle in cyclic for n in cycle}
         resolved: dict = {}
         for name in order:
             value = variables[name]
             if name not in self.failed and isinstance(value, str):
-                value = self(value, {**variables, **resolved}, None, f"vars.{name}",
-                             line=self.lines.get(("vars", name)))
+                value = self(
+                    value, {**variables, **resolved}, None, f"vars.{name}", line=self.lines.get(("vars", name))
+                )
                 if value is _FAILED:
                     self.failed.add(name)
                     value = variables[name]
@@ -352,18 +393,29 @@ class _Expander:
                 if text is None:
                     text = self.texts[id(v)] = v if isinstance(v, str) else _toml_text(v)
             else:
-                self.problem(f"unknown variable ${{{name}}} (defined: {', '.join(sorted(variables)) or 'none'})",
-                             node=node, option=option, line=line)
+                self.problem(
+                    f"unknown variable ${{{name}}} (defined: {', '.join(sorted(variables)) or 'none'})",
+                    node=node,
+                    option=option,
+                    line=line,
+                )
                 text = m.group(0)
-            pieces += [value[pos:m.start()], text]
+            pieces += [value[pos : m.start()], text]
             size += m.start() - pos + len(text)
             pos = m.end()
             self.budget -= len(text)
             if size > MAX_STRING or self.budget < 0:
-                what = (f"is longer than {MAX_STRING} characters" if size > MAX_STRING else
-                        f"takes the pipeline's substitutions past {MAX_EXPANSION} characters")
-                self.problem(f"with its variables substituted, this value {what} (the limit)",
-                             node=node, option=option, line=line)
+                what = (
+                    f"is longer than {MAX_STRING} characters"
+                    if size > MAX_STRING
+                    else f"takes the pipeline's substitutions past {MAX_EXPANSION} characters"
+                )
+                self.problem(
+                    f"with its variables substituted, this value {what} (the limit)",
+                    node=node,
+                    option=option,
+                    line=line,
+                )
                 self.budget = max(self.budget, 0)
                 return _FAILED
         if not pieces:
@@ -401,8 +453,10 @@ def _short(value) -> str:
 
 def _parse_override(raw: str) -> Any:
     """A ``--set`` value: a TOML value when it is one, else the text itself."""
+
     def error(msg, line=None, syntax=False):
         return _NotToml() if syntax else ValueError(msg)
+
     try:
         return _parse_toml(f"v = {raw}", error)["v"]
     except _NotToml:
@@ -422,9 +476,15 @@ def _settings(raw: dict, path: Path, problem) -> PipelineSettings:
         if key in raw:
             v = raw[key]
             if isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= max_size() or v % 2:
-                problem(f"expected an even integer between 16 and {max_size()}, got {_short(v)}"
-                        + (" (the size limit; set the environment variable VFX_MAX_SIZE to raise it)"
-                           if isinstance(v, int) and v > max_size() else ""), option=key)
+                problem(
+                    f"expected an even integer between 16 and {max_size()}, got {_short(v)}"
+                    + (
+                        " (the size limit; set the environment variable VFX_MAX_SIZE to raise it)"
+                        if isinstance(v, int) and v > max_size()
+                        else ""
+                    ),
+                    option=key,
+                )
             else:
                 setattr(s, key, v)
     if "fps" in raw:

@@ -2,6 +2,7 @@
 
 A plugin that fails to import is recorded in ``failures`` and does not stop the others.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -28,7 +29,7 @@ class Registry:
         self.nodes: dict[str, type[Node]] = {}
         self.node_plugin: dict[str, str] = {}
         self.backends: dict[str, object] = {}
-        self.architectures: dict[str, type] = {}          # generative model architectures
+        self.architectures: dict[str, type] = {}  # generative model architectures
         self.architecture_plugin: dict[str, str] = {}
         for plugin_name, _plugin in list(manager.list_name_plugin()):
             self._collect(plugin_name)
@@ -36,13 +37,21 @@ class Registry:
     def _collect(self, plugin_name: str) -> None:
         def register_node(cls):
             if not (isinstance(cls, type) and issubclass(cls, Node)) or not cls.type or not cls.kind:
-                self.failures.append(PluginFailure(plugin_name, "register_nodes", f"{cls!r} is not a "
-                                                   "vfx.Node subclass with a type and a kind"))
+                self.failures.append(
+                    PluginFailure(
+                        plugin_name, "register_nodes", f"{cls!r} is not a vfx.Node subclass with a type and a kind"
+                    )
+                )
                 return
             if cls.type in self.nodes:
-                self.failures.append(PluginFailure(
-                    plugin_name, "register_nodes", f"node type '{cls.type}' is already registered by "
-                    f"'{self.node_plugin[cls.type]}'; this registration is ignored"))
+                self.failures.append(
+                    PluginFailure(
+                        plugin_name,
+                        "register_nodes",
+                        f"node type '{cls.type}' is already registered by "
+                        f"'{self.node_plugin[cls.type]}'; this registration is ignored",
+                    )
+                )
                 return
             self.nodes[cls.type] = cls
             self.node_plugin[cls.type] = plugin_name
@@ -55,24 +64,40 @@ class Registry:
             # vfx.models.base is already imported, so checking one never imports torch here
             base = sys.modules.get("vfx.models.base")
             ok = (isinstance(cls, str) and ":" in cls) or (
-                base is not None and isinstance(cls, type) and issubclass(cls, base.GenerativeModel)
-                and cls.family in ("vae", "gan"))
+                base is not None
+                and isinstance(cls, type)
+                and issubclass(cls, base.GenerativeModel)
+                and cls.family in ("vae", "gan")
+            )
             if not (isinstance(name, str) and name and ok):
-                self.failures.append(PluginFailure(plugin_name, "register_model_architectures", f"{cls!r} is not "
-                                                   "a vfx.models.GenerativeModel subclass with family 'vae' or 'gan' "
-                                                   "(or a 'module:Class' path to one)"))
+                self.failures.append(
+                    PluginFailure(
+                        plugin_name,
+                        "register_model_architectures",
+                        f"{cls!r} is not "
+                        "a vfx.models.GenerativeModel subclass with family 'vae' or 'gan' "
+                        "(or a 'module:Class' path to one)",
+                    )
+                )
                 return
             if name in self.architectures:
-                self.failures.append(PluginFailure(
-                    plugin_name, "register_model_architectures", f"architecture '{name}' is already registered "
-                    f"by '{self.architecture_plugin[name]}'; this registration is ignored"))
+                self.failures.append(
+                    PluginFailure(
+                        plugin_name,
+                        "register_model_architectures",
+                        f"architecture '{name}' is already registered "
+                        f"by '{self.architecture_plugin[name]}'; this registration is ignored",
+                    )
+                )
                 return
             self.architectures[name] = cls
             self.architecture_plugin[name] = plugin_name
 
-        for hook_name, register in (("register_nodes", register_node),
-                                    ("register_encoder_backends", register_backend),
-                                    ("register_model_architectures", register_architecture)):
+        for hook_name, register in (
+            ("register_nodes", register_node),
+            ("register_encoder_backends", register_backend),
+            ("register_model_architectures", register_architecture),
+        ):
             impls = [i for i in getattr(self.manager.hook, hook_name).get_hookimpls() if i.plugin_name == plugin_name]
             if not impls:
                 continue
@@ -110,8 +135,9 @@ def get_registry() -> Registry:
         seen = set()
         # built-ins (entry points of the vfx distribution itself) first, so no plugin can take
         # over a built-in node type by loading earlier; then the others by name
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
-                         key=lambda e: (not _is_builtin(e), e.name)):
+        for ep in sorted(
+            importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (not _is_builtin(e), e.name)
+        ):
             if ep.name in seen:
                 continue
             seen.add(ep.name)
@@ -134,7 +160,13 @@ def plugin_infos() -> list[dict]:
     out = []
     for name, plugin in reg.manager.list_name_plugin():
         dist = dists.get(name, ("", ""))
-        out.append({"name": name, "module": getattr(plugin, "__name__", repr(plugin)),
-                    "package": dist[0], "version": dist[1],
-                    "nodes": sorted(t for t, p in reg.node_plugin.items() if p == name)})
+        out.append(
+            {
+                "name": name,
+                "module": getattr(plugin, "__name__", repr(plugin)),
+                "package": dist[0],
+                "version": dist[1],
+                "nodes": sorted(t for t, p in reg.node_plugin.items() if p == name),
+            }
+        )
     return out

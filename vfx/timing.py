@@ -1,4 +1,5 @@
 """Frame rates and times: rational fps, durations and timecodes turned into frame counts."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,12 @@ import re
 from fractions import Fraction
 from typing import Any
 
-_COMMON_NTSC = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001),
-                "59.94": Fraction(60000, 1001), "47.952": Fraction(48000, 1001)}
+_COMMON_NTSC = {
+    "23.976": Fraction(24000, 1001),
+    "29.97": Fraction(30000, 1001),
+    "59.94": Fraction(60000, 1001),
+    "47.952": Fraction(48000, 1001),
+}
 
 _UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|f)\s*$")
 _UNIT_SECONDS = {"ms": Fraction(1, 1000), "s": Fraction(1), "m": Fraction(60), "h": Fraction(3600)}
@@ -26,6 +31,8 @@ def max_frames() -> int:
         return max(1, int(os.environ.get("VFX_MAX_FRAMES", DEFAULT_MAX_FRAMES)))
     except ValueError:
         return DEFAULT_MAX_FRAMES
+
+
 _TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+)(?:([:;])(\d+)|(\.\d+))?$")
 
 
@@ -49,8 +56,7 @@ def parse_fps(value: Any) -> Fraction:
                     raise ValueError(text)
                 fps = Fraction(text).limit_denominator(1001)
             except (ValueError, ZeroDivisionError):
-                raise ValueError(f"expected a frame rate like 24, 29.97 or \"30000/1001\", got "
-                                 f"{_short(value)}") from None
+                raise ValueError(f'expected a frame rate like 24, 29.97 or "30000/1001", got {_short(value)}') from None
     else:
         raise ValueError(f"expected a frame rate, got {type(value).__name__}")
     if fps <= 0 or fps > 1000:
@@ -70,7 +76,7 @@ def to_frames(value: Any, fps: Fraction, *, allow_negative: bool = False) -> int
     if isinstance(value, int):
         frames = value
     elif isinstance(value, float):
-        raise ValueError(f"a bare number is a frame count and must be whole; write \"{value}s\" for seconds")
+        raise ValueError(f'a bare number is a frame count and must be whole; write "{value}s" for seconds')
     elif isinstance(value, str):
         if len(value) > MAX_TIME_TEXT:
             raise ValueError(f"a time is at most {MAX_TIME_TEXT} characters, got {len(value)}: {_short(value)}")
@@ -81,8 +87,10 @@ def to_frames(value: Any, fps: Fraction, *, allow_negative: bool = False) -> int
         raise ValueError(f"time must not be negative, got {_short(value)}")
     cap = max_frames()
     if abs(frames) > cap:
-        raise ValueError(f"time {_short(value)} is more than {cap} frames (the limit; set the environment "
-                         f"variable VFX_MAX_FRAMES to raise it)")
+        raise ValueError(
+            f"time {_short(value)} is more than {cap} frames (the limit; set the environment "
+            f"variable VFX_MAX_FRAMES to raise it)"
+        )
     return frames
 
 
@@ -115,8 +123,8 @@ def _parse_time_string(text: str, fps: Fraction) -> int:
         return int(text)
     except ValueError:
         raise ValueError(
-            f"expected frames (120 or \"120f\"), seconds (\"2.5s\", \"500ms\") or a timecode "
-            f"(\"00:00:05:12\"), got {text!r}") from None
+            f'expected frames (120 or "120f"), seconds ("2.5s", "500ms") or a timecode ("00:00:05:12"), got {text!r}'
+        ) from None
 
 
 def _smpte_frames(h: int, m: int, s: int, ff: int, fps: Fraction, drop: bool) -> int:

@@ -4,6 +4,7 @@ Peak memory is sampled: every ``POLL_SECONDS`` the RSS of the process and all it
 summed (MoviePy runs ffmpeg readers and a writer as children, so the tree is what counts). Pages
 shared between processes count in each of them, as ``ps`` shows them.
 """
+
 from __future__ import annotations
 
 import resource

@@ -4,6 +4,7 @@ Every clip is H.264 High yuv420p with a 2 s GOP and stereo AAC at 128 kb/s: ``te
 ``mandelbrot`` video with a ``sine`` tone. Files are named by their parameters and made once;
 delete ``benchmarks/work/`` to make them again.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -21,7 +22,7 @@ LOGO_SIZE = (400, 200)
 class Clip:
     """One synthetic clip: a lavfi video pattern plus a sine tone."""
 
-    pattern: str        # "testsrc2" or "mandelbrot"
+    pattern: str  # "testsrc2" or "mandelbrot"
     width: int
     height: int
     fps: int
@@ -48,14 +49,46 @@ def clip_command(clip: Clip, path: Path) -> list[str]:
     """The ffmpeg command line that writes ``clip`` to ``path``."""
     size = f"{clip.width}x{clip.height}"
     return [
-        FFMPEG, "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"{clip.pattern}=size={size}:rate={clip.fps}",
-        "-f", "lavfi", "-i", f"sine=frequency={clip.tone_hz}:sample_rate=48000",
-        "-t", str(clip.seconds),
-        "-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p", "-preset", "fast", "-crf", "18",
-        "-g", str(2 * clip.fps), "-keyint_min", str(2 * clip.fps), "-sc_threshold", "0",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2",
-        "-movflags", "+faststart", str(path),
+        FFMPEG,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"{clip.pattern}=size={size}:rate={clip.fps}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={clip.tone_hz}:sample_rate=48000",
+        "-t",
+        str(clip.seconds),
+        "-c:v",
+        "libx264",
+        "-profile:v",
+        "high",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "fast",
+        "-crf",
+        "18",
+        "-g",
+        str(2 * clip.fps),
+        "-keyint_min",
+        str(2 * clip.fps),
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
+        "-ac",
+        "2",
+        "-movflags",
+        "+faststart",
+        str(path),
     ]
 
 

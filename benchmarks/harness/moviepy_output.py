@@ -1,10 +1,11 @@
 """The one way every MoviePy benchmark script writes its result (same settings as the other tools)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-AUDIO_BITRATE = "192k"      # what vfx's encode.video writes (it has no option for it)
-AUDIO_RATE = 48000          # the inputs' rate; MoviePy would resample to 44.1 kHz otherwise
+AUDIO_BITRATE = "192k"  # what vfx's encode.video writes (it has no option for it)
+AUDIO_RATE = 48000  # the inputs' rate; MoviePy would resample to 44.1 kHz otherwise
 
 
 def write_mp4(clip, path: str) -> None:

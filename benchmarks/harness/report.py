@@ -1,4 +1,5 @@
 """Medians of the runs, the vfx-to-peer ratios, and the tables and JSON that present them."""
+
 from __future__ import annotations
 
 import statistics
@@ -29,8 +30,7 @@ class Summary:
         return self.frames / self.wall_s if self.wall_s else None
 
 
-def summarize(workload: str, tool: str, frames: int, runs: list[Measurement],
-              problems: list[str]) -> Summary:
+def summarize(workload: str, tool: str, frames: int, runs: list[Measurement], problems: list[str]) -> Summary:
     """Medians over the runs that exited 0; failed runs are listed as problems."""
     good = [r for r in runs if r.returncode == 0]
     failed = [f"run exited {r.returncode}" for r in runs if r.returncode != 0]
@@ -38,8 +38,9 @@ def summarize(workload: str, tool: str, frames: int, runs: list[Measurement],
     def median(attr: str) -> float | None:
         return statistics.median(getattr(r, attr) for r in good) if good else None
 
-    return Summary(workload, tool, frames, len(good), median("wall_s"), median("cpu_s"),
-                   median("peak_rss_mib"), failed + problems)
+    return Summary(
+        workload, tool, frames, len(good), median("wall_s"), median("cpu_s"), median("peak_rss_mib"), failed + problems
+    )
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -58,12 +59,14 @@ def ratios(summaries: list[Summary]) -> list[dict]:
         vfx, ff, mp = (by_key.get((name, tool)) for tool in ("vfx", "ffmpeg", "moviepy"))
         if vfx is None:
             continue
-        rows.append({
-            "workload": name,
-            "vfx_over_ffmpeg_fps": ratio(vfx.fps, ff and ff.fps),
-            "vfx_over_moviepy_fps": ratio(vfx.fps, mp and mp.fps),
-            "vfx_over_ffmpeg_peak_rss": ratio(vfx.peak_rss_mib, ff and ff.peak_rss_mib),
-        })
+        rows.append(
+            {
+                "workload": name,
+                "vfx_over_ffmpeg_fps": ratio(vfx.fps, ff and ff.fps),
+                "vfx_over_moviepy_fps": ratio(vfx.fps, mp and mp.fps),
+                "vfx_over_ffmpeg_peak_rss": ratio(vfx.peak_rss_mib, ff and ff.peak_rss_mib),
+            }
+        )
     return rows
 
 
@@ -74,8 +77,14 @@ def memory_growth(summaries: list[Summary]) -> list[dict]:
     for tool in dict.fromkeys(s.tool for s in summaries):
         short, long = by_key.get(("W3-10s", tool)), by_key.get(("W3-60s", tool))
         if short and long:
-            rows.append({"tool": tool, "peak_10s_mib": short.peak_rss_mib, "peak_60s_mib": long.peak_rss_mib,
-                         "growth": ratio(long.peak_rss_mib, short.peak_rss_mib)})
+            rows.append(
+                {
+                    "tool": tool,
+                    "peak_10s_mib": short.peak_rss_mib,
+                    "peak_60s_mib": long.peak_rss_mib,
+                    "growth": ratio(long.peak_rss_mib, short.peak_rss_mib),
+                }
+            )
     return rows
 
 
@@ -84,19 +93,38 @@ def number(value: float | None, digits: int) -> str:
 
 
 def result_rows(summaries: list[Summary]) -> list[list[str]]:
-    return [[s.workload, s.tool, str(s.frames), str(s.runs), number(s.wall_s, 2), number(s.fps, 1),
-             number(s.cpu_s, 1), number(s.peak_rss_mib, 0), "; ".join(s.problems) or "ok"]
-            for s in summaries]
+    return [
+        [
+            s.workload,
+            s.tool,
+            str(s.frames),
+            str(s.runs),
+            number(s.wall_s, 2),
+            number(s.fps, 1),
+            number(s.cpu_s, 1),
+            number(s.peak_rss_mib, 0),
+            "; ".join(s.problems) or "ok",
+        ]
+        for s in summaries
+    ]
 
 
 def ratio_rows(rows: list[dict]) -> list[list[str]]:
-    return [[r["workload"], number(r["vfx_over_ffmpeg_fps"], 2), number(r["vfx_over_moviepy_fps"], 2),
-             number(r["vfx_over_ffmpeg_peak_rss"], 2)] for r in rows]
+    return [
+        [
+            r["workload"],
+            number(r["vfx_over_ffmpeg_fps"], 2),
+            number(r["vfx_over_moviepy_fps"], 2),
+            number(r["vfx_over_ffmpeg_peak_rss"], 2),
+        ]
+        for r in rows
+    ]
 
 
 def growth_rows(rows: list[dict]) -> list[list[str]]:
-    return [[r["tool"], number(r["peak_10s_mib"], 0), number(r["peak_60s_mib"], 0), number(r["growth"], 2)]
-            for r in rows]
+    return [
+        [r["tool"], number(r["peak_10s_mib"], 0), number(r["peak_60s_mib"], 0), number(r["growth"], 2)] for r in rows
+    ]
 
 
 def is_number(cell: str) -> bool:
@@ -127,9 +155,14 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def sections(summaries: list[Summary]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) of each table the report shows."""
-    found = [("Results (medians)", RESULT_HEADERS, result_rows(summaries)),
-             ("vfx against the peers (above 1: vfx faster / uses more memory)", RATIO_HEADERS,
-              ratio_rows(ratios(summaries)))]
+    found = [
+        ("Results (medians)", RESULT_HEADERS, result_rows(summaries)),
+        (
+            "vfx against the peers (above 1: vfx faster / uses more memory)",
+            RATIO_HEADERS,
+            ratio_rows(ratios(summaries)),
+        ),
+    ]
     growth = memory_growth(summaries)
     if growth:
         found.append(("Peak memory over a 6x longer stream (W3)", GROWTH_HEADERS, growth_rows(growth)))
@@ -149,8 +182,7 @@ def to_json(summaries: list[Summary], raw: dict[tuple[str, str], list[Measuremen
     """Everything measured: the environment, each run, the medians and the ratios."""
     return {
         "meta": meta,
-        "runs": [{"workload": w, "tool": t, **asdict(m)}
-                 for (w, t), measured in raw.items() for m in measured],
+        "runs": [{"workload": w, "tool": t, **asdict(m)} for (w, t), measured in raw.items() for m in measured],
         "summary": [{**asdict(s), "fps": s.fps} for s in summaries],
         "ratios": ratios(summaries),
         "w3_memory_growth": memory_growth(summaries),

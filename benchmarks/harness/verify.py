@@ -1,4 +1,5 @@
 """Check an output with PyAV: the right number of video frames, and an audio track."""
+
 from __future__ import annotations
 
 from pathlib import Path

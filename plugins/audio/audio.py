@@ -6,6 +6,7 @@ of a node is at ``n / sample_rate`` seconds on its timeline, and video frame ``i
 ``samples_at(i)``. Every node here answers any sample range on its own, exactly as in a whole
 render (no state carried from one call to the next), so chunks, previews and farm slices agree.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,9 +35,11 @@ def check_frame_audio(node: vfx.Node) -> None:
     ``node.max_batch`` so that a batch carries at most ``MAX_BATCH_SECONDS`` of audio."""
     fps = node.ctx.settings.fps
     if 1 / fps > MAX_FRAME_SECONDS:
-        raise ConfigureError(f"the pipeline's fps = {fps} makes a frame last {float(1 / fps):g} s; with audio a "
-                             f"frame may last at most {MAX_FRAME_SECONDS} s (fps >= 1/{MAX_FRAME_SECONDS}): raise "
-                             "[pipeline] fps, or render without this audio node")
+        raise ConfigureError(
+            f"the pipeline's fps = {fps} makes a frame last {float(1 / fps):g} s; with audio a "
+            f"frame may last at most {MAX_FRAME_SECONDS} s (fps >= 1/{MAX_FRAME_SECONDS}): raise "
+            "[pipeline] fps, or render without this audio node"
+        )
     node.max_batch = max(1, min(node.max_batch or 4096, math.floor(MAX_BATCH_SECONDS * fps)))
 
 
@@ -47,7 +50,7 @@ def read_clamped(node: vfx.Node, start: int, count: int, channels: int) -> np.nd
     lo, hi = max(0, start), min(start + count, node.audio.sample_count)
     if hi > lo:
         part = node.audio_samples(lo, hi - lo).samples
-        out[:, lo - start:hi - start] = fit_channels(part, channels)[:, :hi - lo]
+        out[:, lo - start : hi - start] = fit_channels(part, channels)[:, : hi - lo]
     return out
 
 
@@ -98,15 +101,18 @@ class AudioSource(vfx.Source):
         gain = opt.Float(0.0, min=-96.0, max=24.0, doc="level change in dB (animatable)")
         offset = opt.Time(0, doc="where the clip starts on the timeline")
         in_point = opt.Time(0, doc="where in the file playing starts")
-        duration = opt.Time(None, min_frames=1,
-                            doc="length on the timeline (default: the rest of the file; with loop, to the "
-                                "pipeline's end)")
+        duration = opt.Time(
+            None,
+            min_frames=1,
+            doc="length on the timeline (default: the rest of the file; with loop, to the pipeline's end)",
+        )
         loop = opt.Bool(False, doc="start the file over (from in_point) when it ends")
         fade_in = opt.Time(0, doc="length of the linear fade-in at the clip's start")
         fade_out = opt.Time(0, doc="length of the linear fade-out at the clip's end")
 
     def configure(self):
         from vfx.media.probe import probe
+
         o = self.options
         s = self.ctx.settings
         check_frame_audio(self)
@@ -122,15 +128,19 @@ class AudioSource(vfx.Source):
         if self._file_samples <= 0:
             raise ConfigureError(f"{o.path}: the audio stream is empty (or its length is unknown)", option="path")
         if self._in >= self._file_samples:
-            raise ConfigureError(f"in_point {o.in_point} frames is at or past the end of {o.path.name} "
-                                 f"({info.audio.duration:.3f} s)", option="in_point")
+            raise ConfigureError(
+                f"in_point {o.in_point} frames is at or past the end of {o.path.name} ({info.audio.duration:.3f} s)",
+                option="in_point",
+            )
         self._offset = samples_at(o.offset, s.fps, rate)
         if o.duration is not None:
             length = samples_at(o.offset + o.duration, s.fps, rate) - self._offset
         elif o.loop:
             if o.offset >= s.duration:
-                raise ConfigureError(f"offset {o.offset} is past the pipeline's {s.duration} frames; give a "
-                                     "duration for a looping clip", option="offset")
+                raise ConfigureError(
+                    f"offset {o.offset} is past the pipeline's {s.duration} frames; give a duration for a looping clip",
+                    option="offset",
+                )
             length = samples_at(s.duration, s.fps, rate) - self._offset
         else:
             length = self._file_samples - self._in
@@ -140,8 +150,11 @@ class AudioSource(vfx.Source):
         self._fade_in = samples_at(o.fade_in, s.fps, rate)
         self._fade_out = samples_at(o.fade_out, s.fps, rate)
         if self._fade_in + self._fade_out > length:
-            raise ConfigureError(f"fade_in + fade_out ({o.fade_in + o.fade_out} frames) are longer than the clip "
-                                 f"({length / rate:.3f} s)", option="fade_out")
+            raise ConfigureError(
+                f"fade_in + fade_out ({o.fade_in + o.fade_out} frames) are longer than the clip "
+                f"({length / rate:.3f} s)",
+                option="fade_out",
+            )
         self.audio = AudioInfo(rate, s.channels, self._offset + length)
         self._reader = None
         self._lock = threading.Lock()
@@ -151,6 +164,7 @@ class AudioSource(vfx.Source):
 
     def open(self):
         from vfx.media.decode import AudioReader
+
         if self._reader is None:
             self._reader = AudioReader(self.options.path, self.audio.sample_rate, self.audio.channels)
 
@@ -172,7 +186,7 @@ class AudioSource(vfx.Source):
                 break
             n = min(count - done, span - p)
             try:
-                out[:, done:done + n] = self._reader.read(self._in + p, n)
+                out[:, done : done + n] = self._reader.read(self._in + p, n)
             except vfx.MediaError:
                 raise
             except Exception as exc:
@@ -196,7 +210,7 @@ class AudioSource(vfx.Source):
         if self._fade_out > 0:
             env = np.minimum(env, (self._length - pos) / self._fade_out)
         gain = gain_curve(self, self.options.gain, lo, hi - lo)
-        out[:, lo - start:hi - start] = data * (np.clip(env, 0, 1)[None, :] * gain)
+        out[:, lo - start : hi - start] = data * (np.clip(env, 0, 1)[None, :] * gain)
         return AudioBuffer(out, self.audio.sample_rate)
 
 
@@ -265,10 +279,10 @@ class Mix(vfx.AudioNode):
             a, r = self._attack, self._release
             ext = self._sum(start - r, count + r + a)
             gain = audio_dsp.limiter_gain(np.abs(ext).max(axis=0), self._threshold, a, r, origin=start - r)
-            out = (ext * gain)[:, r:r + count]
+            out = (ext * gain)[:, r : r + count]
         end = self.audio.sample_count - start
         if end < count:
-            out[:, max(0, end):] = 0
+            out[:, max(0, end) :] = 0
         return AudioBuffer(out.astype(np.float32), s.sample_rate)
 
 
@@ -313,48 +327,63 @@ class AudioSignal(vfx.Signal):
 
     type = "signal.audio"
     needs_torch = False
-    signals = ("rms", "low", "mid", "high", "onset_strength", "pulse", "onset", "beat", "gate", "beat_phase",
-               "tempo")
+    signals = ("rms", "low", "mid", "high", "onset_strength", "pulse", "onset", "beat", "gate", "beat_phase", "tempo")
 
     class Options(vfx.Options):
         input = opt.Input(kind="audio", doc="the audio to analyse (any node with audio)")
-        bands = opt.Vec([200.0, 2000.0], length=2, min=1.0, animate=False,
-                        doc="[low/mid, mid/high] band edges in Hz")
+        bands = opt.Vec([200.0, 2000.0], length=2, min=1.0, animate=False, doc="[low/mid, mid/high] band edges in Hz")
         attack = opt.Float(0.01, min=0.0, max=10.0, animate=False, doc="rise time constant of the levels, seconds")
-        release = opt.Float(0.2, min=0.0, max=10.0, animate=False,
-                            doc="fall time constant of the levels and of pulse, seconds")
+        release = opt.Float(
+            0.2, min=0.0, max=10.0, animate=False, doc="fall time constant of the levels and of pulse, seconds"
+        )
         min = opt.Float(0.0, animate=False, doc="value of a level signal at silence")
         max = opt.Float(1.0, animate=False, doc="value of a level signal at its loudest")
-        normalize = opt.Bool(True, doc="divide each level by its maximum over the window (else RMS, 0.707 for "
-                                       "a full-scale sine)")
-        window = opt.Float(300.0, min=10.0, max=3600.0, animate=False,
-                           doc="seconds of audio analysed together; a longer track is analysed window by window")
-        onset_threshold = opt.Float(0.1, min=0.0, max=1.0, animate=False,
-                                    doc="how far (0..1 of the strongest) the flux must rise above its local mean "
-                                        "to count as an onset")
+        normalize = opt.Bool(
+            True, doc="divide each level by its maximum over the window (else RMS, 0.707 for a full-scale sine)"
+        )
+        window = opt.Float(
+            300.0,
+            min=10.0,
+            max=3600.0,
+            animate=False,
+            doc="seconds of audio analysed together; a longer track is analysed window by window",
+        )
+        onset_threshold = opt.Float(
+            0.1,
+            min=0.0,
+            max=1.0,
+            animate=False,
+            doc="how far (0..1 of the strongest) the flux must rise above its local mean to count as an onset",
+        )
         onset_gap = opt.Float(0.1, min=0.0, max=5.0, animate=False, doc="shortest time between onsets, seconds")
         bpm = opt.Float(None, min=20.0, max=400.0, animate=False, doc="the tempo if known (else estimated)")
-        bpm_range = opt.Vec([60.0, 200.0], length=2, min=20.0, animate=False,
-                            doc="[slowest, fastest] tempo the estimate may find, BPM")
-        tightness = opt.Float(100.0, min=0.0, max=10000.0, animate=False,
-                              doc="how strictly beats keep the tempo (Ellis's alpha)")
+        bpm_range = opt.Vec(
+            [60.0, 200.0], length=2, min=20.0, animate=False, doc="[slowest, fastest] tempo the estimate may find, BPM"
+        )
+        tightness = opt.Float(
+            100.0, min=0.0, max=10000.0, animate=False, doc="how strictly beats keep the tempo (Ellis's alpha)"
+        )
         gate_signal = opt.Choice("rms", choices=LEVELS, doc="the level the gate event watches")
-        gate_level = opt.Float(0.5, min=0.0, max=1.0, animate=False,
-                               doc="gate threshold on the 0..1 (normalised) scale of gate_signal")
+        gate_level = opt.Float(
+            0.5, min=0.0, max=1.0, animate=False, doc="gate threshold on the 0..1 (normalised) scale of gate_signal"
+        )
 
     def configure(self):
         o = self.options
         lo, hi = o.bands
         s = self.ctx.settings
         if not lo < hi < s.sample_rate / 2:
-            raise ConfigureError(f"bands must be [low, high] with low < high < {s.sample_rate // 2} Hz (half the "
-                                 f"sample rate), got {list(o.bands)}", option="bands")
+            raise ConfigureError(
+                f"bands must be [low, high] with low < high < {s.sample_rate // 2} Hz (half the "
+                f"sample rate), got {list(o.bands)}",
+                option="bands",
+            )
         if not o.bpm_range[0] < o.bpm_range[1]:
             raise ConfigureError(f"bpm_range must be [slowest, fastest], got {list(o.bpm_range)}", option="bpm_range")
         check_frame_audio(self)
         self._frames = math.ceil(self.input("input").audio.sample_count * s.fps / s.sample_rate)
-        self._window = max(1, round(o.window * s.fps))          # frames a window owns
-        self._result = None                                      # analysed windows by index, newest last
+        self._window = max(1, round(o.window * s.fps))  # frames a window owns
+        self._result = None  # analysed windows by index, newest last
         self._lock = threading.Lock()
 
     # the analysis, a window at a time -------------------------------------------------------------
@@ -381,13 +410,23 @@ class AudioSignal(vfx.Signal):
         a1 = min(samples_at(f1, s.fps, s.sample_rate), src.audio.sample_count)
         block = 10 * s.sample_rate
         # read in blocks of 10 s, kept as a mono float32 mix (3 minutes are 35 MB)
-        mono = np.concatenate([mono_of(src.audio_samples(k, min(block, a1 - k)).samples).astype(np.float32)
-                               for k in range(a0, a1, block)] or [np.zeros(0, np.float32)])
-        a = audio_dsp.analyse(mono, s.sample_rate, band_edges=o.bands, onset_threshold=o.onset_threshold,
-                              onset_gap=o.onset_gap, bpm=o.bpm, bpm_range=o.bpm_range, tightness=o.tightness)
+        mono = np.concatenate(
+            [mono_of(src.audio_samples(k, min(block, a1 - k)).samples).astype(np.float32) for k in range(a0, a1, block)]
+            or [np.zeros(0, np.float32)]
+        )
+        a = audio_dsp.analyse(
+            mono,
+            s.sample_rate,
+            band_edges=o.bands,
+            onset_threshold=o.onset_threshold,
+            onset_gap=o.onset_gap,
+            bpm=o.bpm,
+            bpm_range=o.bpm_range,
+            tightness=o.tightness,
+        )
         fps = float(s.fps)
         n = f1 - f0
-        origin = a0 / s.sample_rate                              # seconds of the window's first sample
+        origin = a0 / s.sample_rate  # seconds of the window's first sample
         frame_t = np.arange(f0, f1) * float(1 / s.fps) - origin
         rate = a.hop_rate
         raw = {"rms": a.rms, "low": a.bands[0], "mid": a.bands[1], "high": a.bands[2], "onset_strength": a.flux}
@@ -524,8 +563,9 @@ class AudioVisualizer(vfx.Source):
         src = self.input("input")
         count = o.duration or max(1, math.ceil(src.audio.sample_count * s.fps / s.sample_rate))
         if o.fmin >= o.fmax or o.fmax > s.sample_rate / 2:
-            raise ConfigureError(f"need fmin < fmax <= {s.sample_rate // 2} Hz, got {o.fmin} and {o.fmax}",
-                                 option="fmax")
+            raise ConfigureError(
+                f"need fmin < fmax <= {s.sample_rate // 2} Hz, got {o.fmin} and {o.fmax}", option="fmax"
+            )
         self.video = StreamInfo(w, h, s.fps, count, True)
         self._n_fft = 1 << max(8, math.ceil(math.log2(o.window * s.sample_rate)))
 
@@ -550,7 +590,7 @@ class AudioVisualizer(vfx.Source):
         out = np.zeros((len(frames), o.bars))
         for b in range(o.bars):
             sel = (freqs >= edges[b]) & (freqs < edges[b + 1])
-            if not sel.any():                                   # a narrow low band: its nearest bin
+            if not sel.any():  # a narrow low band: its nearest bin
                 sel = np.zeros(len(freqs), bool)
                 sel[min(len(freqs) - 1, int(np.argmin(np.abs(freqs - math.sqrt(edges[b] * edges[b + 1])))))] = True
             out[:, b] = spec[:, sel].max(axis=1)
@@ -574,12 +614,13 @@ class AudioVisualizer(vfx.Source):
 
     def _waveform_cover(self, indices, w, h):
         import torch
+
         o = self.options
         s = self.ctx.settings
         src = self.input("input")
         cover = torch.zeros((len(indices), h, w))
-        rows = (1 - 2 * (torch.arange(h, dtype=torch.float32) + 0.5) / h).view(h, 1)     # +1 top .. -1 bottom
-        half_line = o.line / h                                                          # in the +-1 units
+        rows = (1 - 2 * (torch.arange(h, dtype=torch.float32) + 0.5) / h).view(h, 1)  # +1 top .. -1 bottom
+        half_line = o.line / h  # in the +-1 units
         for k, i in enumerate(indices):
             a0, a1 = samples_at(i, s.fps, s.sample_rate), samples_at(i + 1, s.fps, s.sample_rate)
             mono = mono_of(read_clamped(src, a0, a1 - a0, src.audio.channels)) * o.scale
@@ -594,24 +635,27 @@ class AudioVisualizer(vfx.Source):
 
     def _bars_cover(self, indices, w, h):
         import torch
+
         o = self.options
-        heights = torch.as_tensor(self._heights(indices), dtype=torch.float32)     # (N, bars)
+        heights = torch.as_tensor(self._heights(indices), dtype=torch.float32)  # (N, bars)
         x = (torch.arange(w, dtype=torch.float32) + 0.5) / w * o.bars
         bar = x.floor().clamp(max=o.bars - 1).long()
         frac = x - bar
-        inside = ((frac >= o.gap / 2) & (frac < 1 - o.gap / 2)).float()                # (W,)
-        y = 1 - (torch.arange(h, dtype=torch.float32) + 0.5) / h                       # 1 top .. 0 bottom
-        col_h = heights[:, bar]                                                          # (N, W)
+        inside = ((frac >= o.gap / 2) & (frac < 1 - o.gap / 2)).float()  # (W,)
+        y = 1 - (torch.arange(h, dtype=torch.float32) + 0.5) / h  # 1 top .. 0 bottom
+        col_h = heights[:, bar]  # (N, W)
         return (y.view(1, h, 1) <= col_h.view(-1, 1, w)).float() * inside.view(1, 1, w)
 
     def render(self, indices):
         import torch
         from vfx.ops import color
+
         w, h = self.video.width, self.video.height
-        cover = self._waveform_cover(indices, w, h) if self.options.mode == "waveform" else \
-            self._bars_cover(indices, w, h)
+        cover = (
+            self._waveform_cover(indices, w, h) if self.options.mode == "waveform" else self._bars_cover(indices, w, h)
+        )
         fg = torch.as_tensor([color.linear_rgba(c) for c in self.values("color", indices)], dtype=torch.float32)
         bg = torch.as_tensor([color.linear_rgba(c) for c in self.values("background", indices)], dtype=torch.float32)
-        cov = cover.unsqueeze(-1)                                                        # (N, H, W, 1)
+        cov = cover.unsqueeze(-1)  # (N, H, W, 1)
         pixels = bg.view(-1, 1, 1, 4) * (1 - cov) + fg.view(-1, 1, 1, 4) * cov
         return FrameBatch(indices, pixels.to(self.device).permute(0, 3, 1, 2))

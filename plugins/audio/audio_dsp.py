@@ -16,6 +16,7 @@ flux of beats about one period apart, found by dynamic programming (D. Ellis, "B
 dynamic programming", 2007): each frame's score is its flux plus the best score of a predecessor
 half a period to two periods back, penalised by ``tightness * log(gap / period)^2``.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,13 +36,13 @@ class Analysis:
 
     sample_rate: int
     hop: int
-    times: np.ndarray                      # (F,) seconds of each hop (frame centre)
-    rms: np.ndarray                        # (F,) broadband RMS, linear amplitude
-    bands: np.ndarray                      # (B, F) RMS of each band
-    flux: np.ndarray                       # (F,) spectral flux, 0..1 (divided by its maximum)
-    onsets: np.ndarray                     # (K,) onset times in seconds
-    tempo: float                           # beats per minute (0 when no beat was found)
-    beats: np.ndarray                      # (M,) beat times in seconds
+    times: np.ndarray  # (F,) seconds of each hop (frame centre)
+    rms: np.ndarray  # (F,) broadband RMS, linear amplitude
+    bands: np.ndarray  # (B, F) RMS of each band
+    flux: np.ndarray  # (F,) spectral flux, 0..1 (divided by its maximum)
+    onsets: np.ndarray  # (K,) onset times in seconds
+    tempo: float  # beats per minute (0 when no beat was found)
+    beats: np.ndarray  # (M,) beat times in seconds
 
     @property
     def hop_rate(self) -> float:
@@ -49,30 +50,33 @@ class Analysis:
         return self.sample_rate / self.hop
 
 
-def stft_levels(mono: np.ndarray, sample_rate: int, band_edges: list[float], n_fft: int | None = None,
-                hop: int | None = None):
+def stft_levels(
+    mono: np.ndarray, sample_rate: int, band_edges: list[float], n_fft: int | None = None, hop: int | None = None
+):
     """(times, rms, bands (B, F), flux) of a mono float32 signal, block by block."""
     from scipy import fft as sfft
+
     if n_fft is None:
-        n_fft = 1 << max(6, int(round(math.log2(sample_rate * 0.0213))))    # 1024 at 48 kHz
+        n_fft = 1 << max(6, int(round(math.log2(sample_rate * 0.0213))))  # 1024 at 48 kHz
     hop = hop or n_fft // 2
     x = np.asarray(mono, np.float32)
     count = len(x)
     frames = count // hop + 1
     pad = n_fft // 2
     padded = np.zeros(count + 2 * pad + hop, np.float32)
-    padded[pad:pad + count] = x
-    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)     # periodic Hann
+    padded[pad : pad + count] = x
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
     freqs = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     edges = [0.0] + [float(e) for e in band_edges] + [sample_rate / 2 + 1]
-    band_bins = [(int(np.searchsorted(freqs, lo)), int(np.searchsorted(freqs, hi))) for lo, hi in
-                 zip(edges[:-1], edges[1:])]
+    band_bins = [
+        (int(np.searchsorted(freqs, lo)), int(np.searchsorted(freqs, hi))) for lo, hi in zip(edges[:-1], edges[1:])
+    ]
     flux_top = int(np.searchsorted(freqs, min(11000.0, sample_rate / 2)))
     # the flux is taken over ~40 log-spaced bands (mean power of their bins), so a kick's few low
     # bins weigh as much as a hat's hundreds of high ones
     f = np.maximum(freqs[1:flux_top], 1.0)
     which = np.clip((np.log(f / 30.0) / np.log(11000.0 / 30.0) * 40).astype(np.int64), 0, 39)
-    band_starts = 1 + np.flatnonzero(np.diff(np.concatenate([[-1], which])))   # bins are sorted: ranges
+    band_starts = 1 + np.flatnonzero(np.diff(np.concatenate([[-1], which])))  # bins are sorted: ranges
     band_sizes = np.diff(np.concatenate([band_starts, [flux_top]])).astype(np.float32)
     # Parseval: mean square of the windowed frame = sum |X|^2 * weight / (n * sum w^2)
     weight = np.full(len(freqs), 2.0, np.float32)
@@ -84,12 +88,13 @@ def stft_levels(mono: np.ndarray, sample_rate: int, band_edges: list[float], n_f
     bands = np.empty((len(band_bins), frames), np.float32)
     flux = np.empty(frames, np.float32)
     from numpy.lib.stride_tricks import sliding_window_view
+
     view = sliding_window_view(padded, n_fft)[::hop]
     prev = None
     for b0 in range(0, frames, _BLOCK):
         b1 = min(frames, b0 + _BLOCK)
         spec = sfft.rfft(view[b0:b1] * window, axis=1, workers=1)
-        power = spec.real ** 2 + spec.imag ** 2                  # (n, bins) float32
+        power = spec.real**2 + spec.imag**2  # (n, bins) float32
         power *= weight
         for k, (lo, hi) in enumerate(band_bins):
             bands[k, b0:b1] = power[:, lo:hi].sum(axis=1)
@@ -99,7 +104,7 @@ def stft_levels(mono: np.ndarray, sample_rate: int, band_edges: list[float], n_f
         np.sqrt(logmag, out=logmag)
         logmag *= 100.0
         np.log1p(logmag, out=logmag)
-        first = np.zeros_like(logmag[:1]) if prev is None else prev      # silence before the start
+        first = np.zeros_like(logmag[:1]) if prev is None else prev  # silence before the start
         diff = np.diff(np.concatenate([first, logmag]), axis=0)
         flux[b0:b1] = np.maximum(diff, 0).sum(axis=1)
         prev = logmag[-1:]
@@ -112,11 +117,13 @@ def stft_levels(mono: np.ndarray, sample_rate: int, band_edges: list[float], n_f
     return times, rms, bands, flux, hop
 
 
-def pick_onsets(flux: np.ndarray, hop_rate: float, threshold: float = 0.1, min_gap: float = 0.1,
-                window: float = 0.1) -> np.ndarray:
+def pick_onsets(
+    flux: np.ndarray, hop_rate: float, threshold: float = 0.1, min_gap: float = 0.1, window: float = 0.1
+) -> np.ndarray:
     """Indices of onset peaks: local maxima over +-30 ms, ``threshold`` above the mean of
     +-``window`` seconds, at least ``min_gap`` seconds apart (the stronger one wins)."""
     from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
     if len(flux) == 0:
         return np.zeros(0, np.int64)
     w_max = max(1, int(round(0.03 * hop_rate)))
@@ -135,19 +142,21 @@ def pick_onsets(flux: np.ndarray, hop_rate: float, threshold: float = 0.1, min_g
     return np.asarray(kept, np.int64)
 
 
-def estimate_tempo(flux: np.ndarray, hop_rate: float, bpm_min: float = 60.0, bpm_max: float = 200.0,
-                   prior: float = 120.0) -> float:
+def estimate_tempo(
+    flux: np.ndarray, hop_rate: float, bpm_min: float = 60.0, bpm_max: float = 200.0, prior: float = 120.0
+) -> float:
     """The tempo in BPM: the autocorrelation peak of the (mean-removed) onset envelope, weighted by
     a log-normal prior around ``prior`` BPM (one octave standard deviation); 0 for silence."""
     from scipy import fft as sfft
+
     env = flux.astype(np.float64) - flux.mean()
     n = len(env)
     if n < 4 or not np.any(env):
         return 0.0
     size = sfft.next_fast_len(2 * n)
     spec = sfft.rfft(env, size)
-    acf = sfft.irfft(spec.real ** 2 + spec.imag ** 2, size)[:n]
-    acf /= np.maximum(np.arange(n, 0, -1), 1)              # unbiased: each lag over the overlap
+    acf = sfft.irfft(spec.real**2 + spec.imag**2, size)[:n]
+    acf /= np.maximum(np.arange(n, 0, -1), 1)  # unbiased: each lag over the overlap
     lo = max(1, int(math.floor(60.0 * hop_rate / bpm_max)))
     hi = min(n - 2, int(math.ceil(60.0 * hop_rate / bpm_min)))
     if hi <= lo:
@@ -167,7 +176,7 @@ def estimate_tempo(flux: np.ndarray, hop_rate: float, bpm_min: float = 60.0, bpm
     if score[k] <= 0:
         return 0.0
     lag = float(lags[k])
-    if 0 < k < len(score) - 1:                           # parabolic refinement of the peak
+    if 0 < k < len(score) - 1:  # parabolic refinement of the peak
         a, b, c = acf[lags[k] - 1], acf[lags[k]], acf[lags[k] + 1]
         den = a - 2 * b + c
         if den < 0:
@@ -194,7 +203,7 @@ def track_beats(flux: np.ndarray, hop_rate: float, bpm: float, tightness: float 
     w_lo = int(round(period / 2))
     w_hi = int(round(2 * period))
     w_lo = max(1, w_lo)
-    gaps = np.arange(w_lo, w_hi + 1)                       # how far back a predecessor is
+    gaps = np.arange(w_lo, w_hi + 1)  # how far back a predecessor is
     penalty = -tightness * np.log(gaps / period) ** 2
     cum = np.zeros(n)
     back = np.full(n, -1, np.int64)
@@ -203,7 +212,7 @@ def track_beats(flux: np.ndarray, hop_rate: float, bpm: float, tightness: float 
     for b0 in range(0, n, w_lo):
         b1 = min(n, b0 + w_lo)
         idx = np.arange(b0, b1)
-        pred = idx[:, None] - gaps[None, :]                # (block, gaps)
+        pred = idx[:, None] - gaps[None, :]  # (block, gaps)
         valid = pred >= 0
         cand = np.where(valid, cum[np.maximum(pred, 0)] + penalty[None, :], -np.inf)
         best = np.argmax(cand, axis=1)
@@ -213,6 +222,7 @@ def track_beats(flux: np.ndarray, hop_rate: float, bpm: float, tightness: float 
         back[b0:b1] = np.where(has, pred[np.arange(len(idx)), best], -1)
     # the last beat: the last local maximum of the cumulative score above half their median
     from scipy.ndimage import maximum_filter1d
+
     peaks = np.flatnonzero((cum >= maximum_filter1d(cum, 3)) & (cum > 0))
     if len(peaks) == 0:
         return np.zeros(0, np.int64)
@@ -224,10 +234,10 @@ def track_beats(flux: np.ndarray, hop_rate: float, bpm: float, tightness: float 
     beats = np.asarray(beats[::-1], np.int64)
     # trim weak beats at both ends (no onset near them): below half the RMS of the beat scores
     score = local[beats]
-    floor = 0.5 * math.sqrt(float(np.mean(score ** 2)))
+    floor = 0.5 * math.sqrt(float(np.mean(score**2)))
     strong_idx = np.flatnonzero(score >= floor)
     if len(strong_idx):
-        beats = beats[strong_idx[0]:strong_idx[-1] + 1]
+        beats = beats[strong_idx[0] : strong_idx[-1] + 1]
     return beats
 
 
@@ -243,9 +253,16 @@ def refine_peaks(flux: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def analyse(mono: np.ndarray, sample_rate: int, band_edges=(200.0, 2000.0), onset_threshold: float = 0.1,
-            onset_gap: float = 0.1, bpm: float | None = None, bpm_range=(60.0, 200.0),
-            tightness: float = 100.0) -> Analysis:
+def analyse(
+    mono: np.ndarray,
+    sample_rate: int,
+    band_edges=(200.0, 2000.0),
+    onset_threshold: float = 0.1,
+    onset_gap: float = 0.1,
+    bpm: float | None = None,
+    bpm_range=(60.0, 200.0),
+    tightness: float = 100.0,
+) -> Analysis:
     """The whole analysis of one mono track (see the module docstring)."""
     times, rms, bands, flux, hop = stft_levels(mono, sample_rate, list(band_edges))
     rate = sample_rate / hop
@@ -269,7 +286,8 @@ def follow(values: np.ndarray, rate: float, attack: float, release: float) -> np
     down = 1.0 - math.exp(-1.0 / (release * rate)) if release > 0 else 1.0
     if up == down:
         from scipy.signal import lfilter
-        return lfilter([up], [1.0, up - 1.0], x, zi=[0.0])[0]       # starts from silence
+
+        return lfilter([up], [1.0, up - 1.0], x, zi=[0.0])[0]  # starts from silence
     out = np.empty_like(x)
     y = 0.0
     xs = x.tolist()

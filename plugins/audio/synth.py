@@ -1,4 +1,5 @@
 """``source.synth``: a seeded drum machine with bass and pad, so pipelines have music without media."""
+
 from __future__ import annotations
 
 import math
@@ -12,9 +13,11 @@ from vfx.frames import fit_channels, samples_at
 
 NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 #: chord roots (scale degrees, semitones above the key) of the four-bar progressions
-PROGRESSIONS = {"minor": [(0, 8, 3, 10), (0, 5, 8, 7), (0, 3, 8, 10)],
-                "major": [(0, 7, 9, 5), (0, 5, 7, 5), (0, 9, 5, 7)]}
-_TAIL = 1.2          # seconds a bar's sounds may ring into the next bars
+PROGRESSIONS = {
+    "minor": [(0, 8, 3, 10), (0, 5, 8, 7), (0, 3, 8, 10)],
+    "major": [(0, 7, 9, 5), (0, 5, 7, 5), (0, 9, 5, 7)],
+}
+_TAIL = 1.2  # seconds a bar's sounds may ring into the next bars
 
 
 class StepPattern(opt.Option):
@@ -25,7 +28,7 @@ class StepPattern(opt.Option):
 
     def parse(self, value, ctx):
         if not isinstance(value, str):
-            raise ValueError(f"expected a pattern string such as \"x...x...x...x...\", got {value!r}")
+            raise ValueError(f'expected a pattern string such as "x...x...x...x...", got {value!r}')
         steps = value.replace(" ", "").replace("|", "")
         bad = set(steps) - set("xXo.-")
         if bad:
@@ -72,13 +75,14 @@ class Synth(vfx.Source):
         o = self.options
         frames = o.duration or s.duration
         from .audio import check_frame_audio
+
         check_frame_audio(self)
         self.audio = AudioInfo(s.sample_rate, s.channels, samples_at(frames, s.fps, s.sample_rate))
-        self._bar = 4 * 60.0 / o.bpm * s.sample_rate                   # samples per bar (fractional)
+        self._bar = 4 * 60.0 / o.bpm * s.sample_rate  # samples per bar (fractional)
         self._tail = int(_TAIL * s.sample_rate)
         rng = np.random.default_rng(self.ctx.seed_for(0, "progression"))
         self._progression = PROGRESSIONS[o.scale][int(rng.integers(len(PROGRESSIONS[o.scale])))]
-        self._root = 440.0 * 2 ** ((NOTES.index(o.key) - 9) / 12)      # the key's A4-octave frequency
+        self._root = 440.0 * 2 ** ((NOTES.index(o.key) - 9) / 12)  # the key's A4-octave frequency
         self._cache = vfx.LRU(8)
         self._lock = threading.Lock()
 
@@ -110,15 +114,17 @@ class Synth(vfx.Source):
 
     def _bass(self, n, rate, freq, length):
         from scipy.signal import lfilter
+
         t = np.arange(n) / rate
         env = np.minimum(1.0, t / 0.004) * (0.6 + 0.4 * np.exp(-t / 0.08))
         env *= np.clip((length / rate - t) / 0.02, 0.0, 1.0)
         wave = self._saw(freq, t) + 0.5 * np.sin(2 * np.pi * freq * t)
-        cut = 1 - math.exp(-2 * math.pi * 400.0 / rate)                  # one-pole low-pass at ~400 Hz
+        cut = 1 - math.exp(-2 * math.pi * 400.0 / rate)  # one-pole low-pass at ~400 Hz
         return lfilter([cut], [1, cut - 1], wave) * env
 
     def _pad(self, n, rate, freqs, length, rng):
         from scipy.signal import butter, lfilter
+
         t = np.arange(n) / rate
         env = np.minimum(1.0, t / 0.35) * np.clip((length / rate + 0.5 - t) / 0.5, 0.0, 1.0)
         left = np.zeros(n)
@@ -172,10 +178,10 @@ class Synth(vfx.Source):
                     n = min(out.shape[1] - at, note + int(0.03 * rate))
                     sound = self._bass(n, rate, root / 4, note) * accent
                 pan = 0.5 if part != "hat" else 0.5 + 0.2 * math.sin(k)
-                out[0, at:at + n] += sound * g[part] * math.sqrt(2 * (1 - pan))
-                out[1, at:at + n] += sound * g[part] * math.sqrt(2 * pan)
+                out[0, at : at + n] += sound * g[part] * math.sqrt(2 * (1 - pan))
+                out[1, at : at + n] += sound * g[part] * math.sqrt(2 * pan)
         if g["pad"] >= 1e-4:
-            minor_triads = (0, 5, 7) if self.options.scale == "minor" else (2, 4, 9)     # degrees
+            minor_triads = (0, 5, 7) if self.options.scale == "minor" else (2, 4, 9)  # degrees
             third = 3 if chord in minor_triads else 4
             freqs = [root / 2, root / 2 * 2 ** (third / 12), root / 2 * 2 ** (7 / 12)]
             rng = np.random.default_rng(self.ctx.seed_for(bar, "pad"))
@@ -196,5 +202,5 @@ class Synth(vfx.Source):
                     data = self._bar_audio(bar)
                     lo, hi = max(start, b0), min(end, b0 + data.shape[1])
                     if hi > lo:
-                        out[:, lo - start:hi - start] += data[:, lo - b0:hi - b0]
+                        out[:, lo - start : hi - start] += data[:, lo - b0 : hi - b0]
         return AudioBuffer(fit_channels(out.astype(np.float32), s.channels), s.sample_rate)

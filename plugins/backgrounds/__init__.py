@@ -11,6 +11,7 @@ options; the pictures are made in linear light. Smooth fields (clouds, nebula ga
 evaluated on a coarser grid and upsampled; edges (sun disc, ridgelines, stars) are drawn at full
 resolution.
 """
+
 from __future__ import annotations
 
 import vfx

@@ -1,4 +1,5 @@
 """Helpers shared by the procedural backdrops, and their base class ``_Backdrop``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,15 +13,18 @@ from vfx import FrameBatch, StreamInfo, opt
 
 def _torch():
     import torch
+
     return torch
 
 
 def _lin(rgb_row, device):
     """An sRGB option row (r, g, b[, a]) as a linear (3, 1, 1) tensor."""
     from vfx.ops.color import srgb_to_linear
+
     torch = _torch()
-    return torch.tensor(srgb_to_linear(np.asarray(rgb_row[:3], np.float64)), dtype=torch.float32,
-                        device=device).view(3, 1, 1)
+    return torch.tensor(srgb_to_linear(np.asarray(rgb_row[:3], np.float64)), dtype=torch.float32, device=device).view(
+        3, 1, 1
+    )
 
 
 def _grid(h, w, frame_h, frame_w, device):
@@ -45,6 +49,7 @@ def _coarse_size(h, w, max_h):
 def _upsample(t, h, w):
     """(C, hc, wc) to (C, h, w), bilinear (``vfx.ops.resample.resize``)."""
     from vfx.ops import resample
+
     return resample.resize(t[None], w, h, "bilinear", clamp=False)[0]
 
 
@@ -58,8 +63,9 @@ class _Backdrop(vfx.Source):
     animated_batches = True
 
     class Options(vfx.Options):
-        size = opt.Vec(None, integer=True, min=1, animate=False,
-                       doc="[width, height] in pixels (default: the pipeline size)")
+        size = opt.Vec(
+            None, integer=True, min=1, animate=False, doc="[width, height] in pixels (default: the pipeline size)"
+        )
         duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration)")
 
     def configure(self):
@@ -73,6 +79,7 @@ class _Backdrop(vfx.Source):
 
     def render(self, indices):
         from vfx.frames import empty_pixels
+
         n, h, w = len(indices), self.video.height, self.video.width
         vals = self.values_for(indices)
         out = empty_pixels(n, h, w, self.device)

@@ -1,4 +1,5 @@
 """``source.noise``: a noise pattern as a picture."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,10 +22,12 @@ class Noise(_Backdrop):
     type = "background.noise"
 
     class Options(_Backdrop.Options):
-        basis = opt.Choice("fbm", choices=("perlin", "simplex", "worley", "fbm", "turbulence", "ridged"),
-                           doc="the noise")
-        fractal_basis = opt.Choice("perlin", choices=("perlin", "simplex", "worley"),
-                                   doc="the noise fbm/turbulence/ridged sum up")
+        basis = opt.Choice(
+            "fbm", choices=("perlin", "simplex", "worley", "fbm", "turbulence", "ridged"), doc="the noise"
+        )
+        fractal_basis = opt.Choice(
+            "perlin", choices=("perlin", "simplex", "worley"), doc="the noise fbm/turbulence/ridged sum up"
+        )
         scale = opt.Float(4.0, min=0.01, max=1000.0, doc="features per frame height")
         octaves = opt.Int(5, min=1, max=12, animate=False, doc="octaves of fbm/turbulence/ridged")
         lacunarity = opt.Float(2.0, min=1.01, max=4.0, animate=False, doc="frequency step between octaves")
@@ -38,6 +41,7 @@ class Noise(_Backdrop):
     def draw(self, t, p):
         torch = _torch()
         from vfx.ops import noise
+
         dev = self.device
         h, w = self.video.height, self.video.width
         X, Y = _grid(h, w, h, w, dev)
@@ -53,8 +57,9 @@ class Noise(_Backdrop):
         elif o.basis == "worley":
             v = noise.worley(x, y, z, seed=seed)
         else:
-            kw = dict(octaves=o.octaves, lacunarity=float(o.lacunarity), gain=float(o.gain), seed=seed,
-                      basis=o.fractal_basis)
+            kw = dict(
+                octaves=o.octaves, lacunarity=float(o.lacunarity), gain=float(o.gain), seed=seed, basis=o.fractal_basis
+            )
             if o.basis == "fbm":
                 v = 0.5 + 0.5 * noise.fbm(x, y, z, **kw)
             elif o.basis == "turbulence":

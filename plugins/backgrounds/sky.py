@@ -1,4 +1,5 @@
 """``source.sky`` and ``source.mountains`` (which draws its sky with ``draw_sky``)."""
+
 from __future__ import annotations
 
 import math
@@ -16,14 +17,19 @@ class _SkyOptions(vfx.Options):
     zenith = opt.Color("#2b5c9c", doc="sky colour at the top of the frame")
     horizon = opt.Color("#c4d8ea", doc="sky colour at the horizon line")
     horizon_line = opt.Float(1.0, min=0.05, max=1.5, doc="y of the horizon (0 top, 1 bottom of the frame)")
-    falloff = opt.Float(1.6, min=0.2, max=6.0,
-                        doc="gradient curve: higher keeps the zenith colour lower and brightens only near the horizon")
+    falloff = opt.Float(
+        1.6,
+        min=0.2,
+        max=6.0,
+        doc="gradient curve: higher keeps the zenith colour lower and brightens only near the horizon",
+    )
     sun_position = opt.Vec([0.72, 0.28], doc="sun centre [x, y], normalized (it may lie outside the frame)")
     sun_size = opt.Float(0.035, min=0.0, max=0.5, doc="sun disc radius in frame heights (0: no disc)")
     sun_glow = opt.Float(0.6, min=0.0, max=4.0, doc="strength of the halo and of the sky brightening around the sun")
     sun_color = opt.Color("#fff0d2", doc="colour of the sun and its glow")
-    sun_intensity = opt.Float(1.5, min=0.0, max=50.0,
-                              doc="disc brightness in linear light (the output is clipped to 0..1)")
+    sun_intensity = opt.Float(
+        1.5, min=0.0, max=50.0, doc="disc brightness in linear light (the output is clipped to 0..1)"
+    )
     clouds = opt.Float(0.45, min=0.0, max=1.0, doc="cloud coverage: the share of the sky they hide (0: none)")
     cloud_softness = opt.Float(0.5, min=0.02, max=2.0, doc="how soft and wispy cloud edges are")
     cloud_scale = opt.Float(1.0, min=0.05, max=20.0, doc="cloud size (2: twice as big)")
@@ -31,10 +37,12 @@ class _SkyOptions(vfx.Options):
     cloud_shadow = opt.Color("#8390aa", doc="colour of cloud undersides and of the side away from the sun")
     wind_speed = opt.Float(0.05, min=0.0, max=10.0, doc="cloud drift in cloud-layer units per second")
     wind_direction = opt.Float(20.0, doc="drift direction in degrees: 0 to the right, 90 towards the horizon")
-    cloud_evolution = opt.Float(0.6, min=0.0, max=10.0,
-                                doc="how much cloud shapes churn while drifting (small scales drift faster)")
-    perspective = opt.Float(1.0, min=0.0, max=1.0,
-                            doc="1: clouds on a plane receding to the horizon; 0: flat, screen-aligned")
+    cloud_evolution = opt.Float(
+        0.6, min=0.0, max=10.0, doc="how much cloud shapes churn while drifting (small scales drift faster)"
+    )
+    perspective = opt.Float(
+        1.0, min=0.0, max=1.0, doc="1: clouds on a plane receding to the horizon; 0: flat, screen-aligned"
+    )
     haze = opt.Float(0.35, min=0.0, max=1.0, doc="horizon haze strength")
     haze_color = opt.Color("#e4e9ee", doc="colour of the horizon haze")
 
@@ -81,13 +89,14 @@ def _sun_disc(d, q, frame_h):
     return disc * limb * float(q["sun_intensity"])
 
 
-_FBM_SIGMA = 0.155   # standard deviation of the 6-octave, gain-0.5 Perlin fBm used for clouds (measured)
+_FBM_SIGMA = 0.155  # standard deviation of the 6-octave, gain-0.5 Perlin fBm used for clouds (measured)
 
 
 def _cloud_density(X, Y, t, q, seed, aspect, frame_h_px):
     """Cloud density 0..1 and raw thickness on the (coarse) grid X, Y (frame heights)."""
     torch = _torch()
     from vfx.ops import noise
+
     horizon = float(q["horizon_line"])
     persp = float(q["perspective"])
     elev = (horizon - Y).clamp(min=0.0)
@@ -111,8 +120,7 @@ def _cloud_density(X, Y, t, q, seed, aspect, frame_h_px):
         weight = ((0.5 - f * fp) / 0.25).clamp(0.0, 1.0)
         # finer octaves drift a little faster than the wind: shapes churn as they travel
         drift = speed * t * (1.0 + evo * 0.35 * o)
-        n = noise.perlin((u + wx * drift) * f + 13.1 * o, (v + wz * drift) * f - 7.3 * o,
-                         seed=seed + o)
+        n = noise.perlin((u + wx * drift) * f + 13.1 * o, (v + wz * drift) * f - 7.3 * o, seed=seed + o)
         total += amp * weight * n
         norm += amp
         amp *= 0.5
@@ -132,13 +140,17 @@ def _shift_toward(field, dirx, diry, dist_px):
     """``field`` (h, w) sampled ``dist_px`` grid samples along the per-sample unit direction."""
     torch = _torch()
     h, w = field.shape
-    gy, gx = torch.meshgrid(torch.arange(h, device=field.device, dtype=field.dtype),
-                            torch.arange(w, device=field.device, dtype=field.dtype), indexing="ij")
+    gy, gx = torch.meshgrid(
+        torch.arange(h, device=field.device, dtype=field.dtype),
+        torch.arange(w, device=field.device, dtype=field.dtype),
+        indexing="ij",
+    )
     sx = (gx + dirx * dist_px + 0.5) / w * 2.0 - 1.0
     sy = (gy + diry * dist_px + 0.5) / h * 2.0 - 1.0
     grid = torch.stack([sx, sy], -1)[None]
-    return torch.nn.functional.grid_sample(field[None, None], grid, mode="bilinear", padding_mode="border",
-                                           align_corners=False)[0, 0]
+    return torch.nn.functional.grid_sample(
+        field[None, None], grid, mode="bilinear", padding_mode="border", align_corners=False
+    )[0, 0]
 
 
 def draw_sky(h, w, t, p, seed, device, with_clouds=True):
@@ -172,10 +184,10 @@ def draw_sky(h, w, t, p, seed, device, with_clouds=True):
             od_sun += _shift_toward(dens, ux, uy, step * k)
             od_sky += _shift_toward(dens, zeros, zeros - 1.0, step * k * 0.8)
         od = 1.1 * od_sun + 1.2 * thick
-        sun_t = 0.65 * (-od).exp() + 0.35 * (-0.25 * od).exp()     # single + multiple scattering
+        sun_t = 0.65 * (-od).exp() + 0.35 * (-0.25 * od).exp()  # single + multiple scattering
         sky_t = (-0.35 * od_sky).exp()
         size = max(float(q["sun_size"]), 0.004)
-        near = (-sd / (0.12 + size * 3)).exp()                  # forward scattering near the sun
+        near = (-sd / (0.12 + size * 3)).exp()  # forward scattering near the sun
         fields = torch.stack([dens, sun_t, sky_t, near])
         dens, sun_t, sky_t, near = _upsample(fields, h, w)
         glow = float(q["sun_glow"])
@@ -219,13 +231,27 @@ class Sky(_Backdrop):
 
 _LOOKS = {
     "snowy": {
-        "zenith": "#4f77a6", "horizon": "#d3dde6", "haze_color": "#c3d0dd", "rock_color": "#465466",
-        "snow_color": "#f4f7fb", "clouds": 0.35, "haze": 0.55, "sun_color": "#fff4e0", "sun_position": (0.24, 0.2),
+        "zenith": "#4f77a6",
+        "horizon": "#d3dde6",
+        "haze_color": "#c3d0dd",
+        "rock_color": "#465466",
+        "snow_color": "#f4f7fb",
+        "clouds": 0.35,
+        "haze": 0.55,
+        "sun_color": "#fff4e0",
+        "sun_position": (0.24, 0.2),
         "strata": ("#4c5563",),
     },
     "canyon": {
-        "zenith": "#5d8cc0", "horizon": "#f1c99c", "haze_color": "#e2b489", "rock_color": "#a4522b",
-        "snow_color": "#f4f7fb", "clouds": 0.12, "haze": 0.3, "sun_color": "#ffe2b0", "sun_position": (0.8, 0.22),
+        "zenith": "#5d8cc0",
+        "horizon": "#f1c99c",
+        "haze_color": "#e2b489",
+        "rock_color": "#a4522b",
+        "snow_color": "#f4f7fb",
+        "clouds": 0.12,
+        "haze": 0.3,
+        "sun_color": "#ffe2b0",
+        "sun_position": (0.8, 0.22),
         "strata": ("#9a3d1a", "#b5562a", "#c46a34", "#a4471f", "#cf8049", "#ad5a2c", "#8a3617", "#bf6c3a"),
     },
 }
@@ -234,6 +260,7 @@ _LOOKS = {
 def _ridge_line(X, layer_seed, freq, octaves, terrace, roughness):
     """The ridge profile R(x) in 0..1 (1D: X is (w,)), and its 2-D seed slice position."""
     from vfx.ops import noise
+
     r = noise.ridged(X * freq, 0.0 * X + 3.7, seed=layer_seed, octaves=octaves, gain=roughness)
     return _shape_ridge(r, terrace)
 
@@ -273,12 +300,20 @@ class Mountains(_Backdrop):
         roughness = opt.Float(0.5, min=0.1, max=0.9, doc="how jagged the ridges are (fractal gain)")
         offset = opt.Float(0.0, doc="pan: slides the ranges sideways, nearer layers faster (parallax), frame heights")
         snowline = opt.Float(0.5, min=0.0, max=1.0, doc="snow above this share of a layer's height (snowy look)")
-        haze = opt.Float(None, min=0.0, max=1.0,
-                         doc="atmospheric perspective: how much distant layers fade (default: the look's, 0.55 or 0.3)")
+        haze = opt.Float(
+            None,
+            min=0.0,
+            max=1.0,
+            doc="atmospheric perspective: how much distant layers fade (default: the look's, 0.55 or 0.3)",
+        )
         mist = opt.Float(0.35, min=0.0, max=1.0, doc="drifting mist at the foot of each layer")
         mist_speed = opt.Float(0.03, min=0.0, max=5.0, doc="mist drift in frame heights per second")
-        light = opt.Float(None, min=-1.0, max=1.0,
-                          doc="light across the faces: -1 from the left, 1 from the right (default: from the sun's side)")
+        light = opt.Float(
+            None,
+            min=-1.0,
+            max=1.0,
+            doc="light across the faces: -1 from the left, 1 from the right (default: from the sun's side)",
+        )
         rock_color = opt.Color(None, doc="rock colour (default: the look's)")
         snow_color = opt.Color(None, doc="snow colour (default: the look's)")
         haze_color = opt.Color(None, doc="haze colour far layers fade to (default: the look's)")
@@ -293,8 +328,11 @@ class Mountains(_Backdrop):
     def check(self):
         o = self.options
         if isinstance(o.horizon, float) and isinstance(o.height, float) and o.horizon - o.height < -0.5:
-            raise ConfigureError("the peaks would rise more than half a frame above the top "
-                                 f"(horizon {o.horizon} - height {o.height}); lower height", option="height")
+            raise ConfigureError(
+                "the peaks would rise more than half a frame above the top "
+                f"(horizon {o.horizon} - height {o.height}); lower height",
+                option="height",
+            )
 
     def _look(self, p, name, key=None):
         v = p.get(name)
@@ -306,23 +344,32 @@ class Mountains(_Backdrop):
     def _sky_p(self, p):
         look = _LOOKS[self.options.look]
         from vfx.options import ParseContext
+
         sky = {name: f.default_value(ParseContext()) for name, f in _SkyOptions.fields().items()}
-        sky.update({
-            "zenith": self._look(p, "zenith"),
-            "horizon": hex_to_rgb(look["horizon"]) if p.get("horizon_color") is None else p["horizon_color"],
-            "haze_color": hex_to_rgb(look["haze_color"]) if p.get("haze_color") is None else p["haze_color"],
-            "sun_color": hex_to_rgb(look["sun_color"]),
-            "sun_position": look["sun_position"] if p.get("sun_position") is None else p["sun_position"],
-            "sun_size": p["sun_size"], "sun_glow": p["sun_glow"],
-            "clouds": look["clouds"] if p.get("clouds") is None else float(p["clouds"]),
-            "wind_speed": p["wind_speed"], "horizon_line": float(p["horizon"]) + 0.05, "falloff": 1.4,
-            "haze": 0.5, "cloud_scale": 1.0, "perspective": 1.0,
-        })
+        sky.update(
+            {
+                "zenith": self._look(p, "zenith"),
+                "horizon": hex_to_rgb(look["horizon"]) if p.get("horizon_color") is None else p["horizon_color"],
+                "haze_color": hex_to_rgb(look["haze_color"]) if p.get("haze_color") is None else p["haze_color"],
+                "sun_color": hex_to_rgb(look["sun_color"]),
+                "sun_position": look["sun_position"] if p.get("sun_position") is None else p["sun_position"],
+                "sun_size": p["sun_size"],
+                "sun_glow": p["sun_glow"],
+                "clouds": look["clouds"] if p.get("clouds") is None else float(p["clouds"]),
+                "wind_speed": p["wind_speed"],
+                "horizon_line": float(p["horizon"]) + 0.05,
+                "falloff": 1.4,
+                "haze": 0.5,
+                "cloud_scale": 1.0,
+                "perspective": 1.0,
+            }
+        )
         return sky
 
     def draw(self, t, p, want_layers=False):
         torch = _torch()
         from vfx.ops import noise
+
         dev = self.device
         h, w = self.video.height, self.video.width
         aspect = w / h
@@ -333,7 +380,7 @@ class Mountains(_Backdrop):
         rock = _lin(self._look(p, "rock_color"), dev)
         snow = _lin(self._look(p, "snow_color"), dev)
         haze_c = _lin(skyp["haze_color"], dev)
-        strata = torch.stack([_lin(hex_to_rgb(c), dev) for c in _LOOKS[look]["strata"]])   # (S, 3, 1, 1)
+        strata = torch.stack([_lin(hex_to_rgb(c), dev) for c in _LOOKS[look]["strata"]])  # (S, 3, 1, 1)
         L = self.options.layers
         horizon, height = float(p["horizon"]), float(p["height"])
         scale, rough = float(p["scale"]), float(p["roughness"])
@@ -344,7 +391,7 @@ class Mountains(_Backdrop):
         haze_amt, mist_amt = float(self._look(p, "haze")), float(p["mist"])
         base_seed = _seed(self, "ridges")
 
-        X1 = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) / h          # (w,)
+        X1 = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) / h  # (w,)
         Yfull = ((torch.arange(h, device=dev, dtype=torch.float32) + 0.5) / h).view(h, 1)
 
         # drifting mist, one coarse field for all layers
@@ -366,9 +413,9 @@ class Mountains(_Backdrop):
             octaves = 8
             terr = 0.85 if canyon else 0.0
             R = _ridge_line(Xl, lseed, freq, octaves, terr, rough)
-            ridge_y = base - amp * R                                         # (w,) screen y of the crest
+            ridge_y = base - amp * R  # (w,) screen y of the crest
             # coverage with a one-pixel antialiased edge
-            cov = ((Yfull - ridge_y.view(1, w)) * h + 0.5).clamp(0.0, 1.0)    # (h, w)
+            cov = ((Yfull - ridge_y.view(1, w)) * h + 0.5).clamp(0.0, 1.0)  # (h, w)
             rows = torch.nonzero(cov.amax(1) > 0)
             if len(rows) == 0:
                 continue
@@ -377,7 +424,7 @@ class Mountains(_Backdrop):
             band_h = h - r0
             ch, cw = _coarse_size(band_h, w, max(8, int(540 * band_h / h)))
             Xc, Yc = _grid(ch, cw, band_h, w, dev)
-            Yc = Yc * (band_h / h) + r0 / h                                  # frame heights
+            Yc = Yc * (band_h / h) + r0 / h  # frame heights
             Xc = Xc * (band_h / h) + xoff
             # depth below a smoothed crest (a jagged reference would tear the face into columns)
             Xs = (torch.arange(cw, device=dev, dtype=torch.float32) + 0.5) * (w / cw / h) + xoff
@@ -385,10 +432,11 @@ class Mountains(_Backdrop):
             k_blur = max(3, int(cw * 0.03) | 1)
             for _ in range(2):
                 ref = torch.nn.functional.avg_pool1d(
-                    torch.nn.functional.pad(ref, (k_blur // 2, k_blur // 2), mode="replicate"), k_blur, stride=1)
+                    torch.nn.functional.pad(ref, (k_blur // 2, k_blur // 2), mode="replicate"), k_blur, stride=1
+                )
             ridge_c = (base - amp * ref).view(1, cw)
             depth = ((Yc - ridge_c) / max(amp, 1e-3)).clamp(min=0.0)
-            if canyon:   # smooth, rounded buttresses (ridged creases read as cracks on sandstone)
+            if canyon:  # smooth, rounded buttresses (ridged creases read as cracks on sandstone)
                 F = 0.5 + 0.8 * noise.fbm(Xc * freq * 1.5, 3.7 + depth * 0.35, seed=lseed, octaves=3)
             else:
                 F = noise.ridged(Xc * freq, 3.7 + depth * 0.9, seed=lseed, octaves=6, gain=rough)
@@ -397,8 +445,8 @@ class Mountains(_Backdrop):
             gx[:, 1:-1] = (F[:, 2:] - F[:, :-2]) * (cw / (2.0 * aspect * freq))
             shade = 0.56 - 0.44 * torch.tanh(0.35 * gx * light)
             ao = (0.72 + 0.28 * F) if canyon else (0.55 + 0.45 * F)
-            near_dark = 1.0 - 0.3 * dk                                       # near layers: darker, more contrast
-            altitude = (base - Yc) / max(amp, 1e-3)                           # 0 at the foot, ~1 at peaks
+            near_dark = 1.0 - 0.3 * dk  # near layers: darker, more contrast
+            altitude = (base - Yc) / max(amp, 1e-3)  # 0 at the foot, ~1 at peaks
             top_light = 0.75 + 0.25 * (1.0 - depth.clamp(max=1.0))
             if canyon:
                 # sandstone strata: horizontal bands of irregular thickness, gently warped

@@ -1,4 +1,5 @@
 """``source.starfield`` and ``source.nebula`` (which draws its stars with ``draw_stars``)."""
+
 from __future__ import annotations
 
 import math
@@ -25,6 +26,7 @@ def draw_stars(img, t, p, seed, frame_h, frame_w, dim=None, boost=None):
     """
     torch = _torch()
     from vfx.ops import noise
+
     dev = img.device
     h, w = frame_h, frame_w
     density = float(p["density"])
@@ -40,11 +42,12 @@ def draw_stars(img, t, p, seed, frame_h, frame_w, dim=None, boost=None):
     colors = torch.tensor(_STAR_COLORS, device=dev, dtype=torch.float32)
     flat = img.view(3, -1)
     for li, (cell, prob, peak, sigma0, halo) in enumerate(_STAR_LAYERS):
-        lx, ly = ox * (0.6 + 0.4 * li), oy * (0.6 + 0.4 * li)   # brighter (nearer) layers drift faster
+        lx, ly = ox * (0.6 + 0.4 * li), oy * (0.6 + 0.4 * li)  # brighter (nearer) layers drift faster
         x0, x1 = math.floor(lx / cell) - 1, math.floor((lx + w / h) / cell) + 1
         y0, y1 = math.floor(ly / cell) - 1, math.floor((ly + 1.0) / cell) + 1
-        iy, ix = torch.meshgrid(torch.arange(y0, y1 + 1, device=dev), torch.arange(x0, x1 + 1, device=dev),
-                                indexing="ij")
+        iy, ix = torch.meshgrid(
+            torch.arange(y0, y1 + 1, device=dev), torch.arange(x0, x1 + 1, device=dev), indexing="ij"
+        )
         ix, iy = ix.reshape(-1), iy.reshape(-1)
         lseed = seed + 7919 * li
         h0 = noise.hash_int(ix, iy, seed=lseed)
@@ -62,15 +65,16 @@ def draw_stars(img, t, p, seed, frame_h, frame_w, dim=None, boost=None):
             continue
         ix, iy = ix[keep], iy[keep]
         u = [v[keep] for v in u]
-        sxw = (ix.float() + u[1]) * cell - lx                 # screen position, frame heights
+        sxw = (ix.float() + u[1]) * cell - lx  # screen position, frame heights
         syw = (iy.float() + u[2]) * cell - ly
-        mag = u[3] ** 3.0                                     # many faint stars, few bright ones
+        mag = u[3] ** 3.0  # many faint stars, few bright ones
         b = peak * bright * (0.15 + 0.85 * mag)
         if tw > 0:
             phase = u[4] * (2 * math.pi)
             rate = (0.6 + 1.8 * u[5]) * tw_speed
             wave = 0.6 * torch.sin(2 * math.pi * rate * t + phase) + 0.4 * torch.sin(
-                2 * math.pi * rate * 2.37 * t + 1.7 * phase)
+                2 * math.pi * rate * 2.37 * t + 1.7 * phase
+            )
             b = b * (1.0 + tw * wave).clamp(min=0.0)
         ci = u[6] * (len(_STAR_COLORS) - 1)
         c0 = ci.floor().long().clamp(max=len(_STAR_COLORS) - 2)
@@ -87,7 +91,7 @@ def draw_stars(img, t, p, seed, frame_h, frame_w, dim=None, boost=None):
         b = b * (sig_nom / sig) ** 2
         rad = int(math.ceil(3.0 * float(sig.max()) + (4.0 * size * h / 1080.0 if halo else 0)))
         rad = max(1, min(rad, 40))
-        px, py = sxw * h - 0.5, syw * h - 0.5               # pixel-centre coordinates
+        px, py = sxw * h - 0.5, syw * h - 0.5  # pixel-centre coordinates
         cx, cy = px.round().long(), py.round().long()
         offs = torch.arange(-rad, rad + 1, device=dev)
         oyy, oxx = torch.meshgrid(offs, offs, indexing="ij")
@@ -98,7 +102,7 @@ def draw_stars(img, t, p, seed, frame_h, frame_w, dim=None, boost=None):
         val = (-d2 / (2 * s2)).exp()
         if halo:
             hs = (sig * 4.0 * size).view(-1, 1)
-            window = (1.0 - d2.sqrt() / rad).clamp(min=0.0) ** 2        # falls to 0 inside the sprite
+            window = (1.0 - d2.sqrt() / rad).clamp(min=0.0) ** 2  # falls to 0 inside the sprite
             val = val + 0.08 * (-d2.sqrt() / hs).exp() * window * (mag.view(-1, 1) ** 0.5)
         val = val * b.view(-1, 1)
         inside = (gx >= 0) & (gx < w) & (gy >= 0) & (gy < h) & (val > 1e-5)
@@ -136,14 +140,16 @@ class Starfield(_Backdrop):
         background = opt.Color("#020309", doc="colour of the sky between the stars")
         glow = opt.Float(0.5, min=0.0, max=2.0, doc="faint gradient of airglow at the bottom of the frame")
         glow_color = opt.Color("#10203a", doc="airglow colour")
-        milky_way = opt.Float(0.6, min=0.0, max=4.0,
-                              doc="brightness of a Milky Way band: diffuse glow, a dark rift, more stars (0: none)")
+        milky_way = opt.Float(
+            0.6, min=0.0, max=4.0, doc="brightness of a Milky Way band: diffuse glow, a dark rift, more stars (0: none)"
+        )
         milky_way_angle = opt.Float(28.0, doc="tilt of the band in degrees (0: horizontal)")
         milky_way_color = opt.Color("#d9ccb8", doc="colour of the band's glow")
 
     def _band(self, p, aspect):
         """The Milky Way's profile: a function of screen (x, y) in frame heights, 0..1."""
         from vfx.ops import noise
+
         ang = math.radians(float(p["milky_way_angle"]))
         ca, sa = math.cos(ang), math.sin(ang)
         cx, cy = aspect * 0.5, 0.5
@@ -154,31 +160,34 @@ class Starfield(_Backdrop):
             across = -(x - cx) * sa + (y - cy) * ca
             width = 0.2 * (1.0 + 0.35 * noise.perlin(along * 1.3, 0.0 * along + 0.5, seed=seed))
             across = across + 0.05 * noise.perlin(along * 2.1, 0.0 * along + 2.5, seed=seed)
-            return (-(across / width) ** 2).exp(), along, across
+            return (-((across / width) ** 2)).exp(), along, across
+
         return band
 
     def draw(self, t, p):
         torch = _torch()
         from vfx.ops import noise
+
         dev = self.device
         h, w = self.video.height, self.video.width
         _, Y = _grid(h, w, h, w, dev)
         bg = _lin(p["background"], dev)
         glow = _lin(p["glow_color"], dev) * float(p["glow"])
-        img = (bg + glow * (Y ** 3)[None]).contiguous()
+        img = (bg + glow * (Y**3)[None]).contiguous()
         mw = float(p["milky_way"])
         if mw <= 0:
             return draw_stars(img, t, p, _seed(self, "stars"), h, w)
         drift = p["drift"]
         band = self._band(p, w / h)
-        ox, oy = float(drift[0]) * t, float(drift[1]) * t      # the band rides with the mid star layer
+        ox, oy = float(drift[0]) * t, float(drift[1]) * t  # the band rides with the mid star layer
         ch, cw = _coarse_size(h, w, 270)
         Xc, Yc = _grid(ch, cw, h, w, dev)
         prof, along, across = band(Xc + ox, Yc + oy)
         seed = _seed(self, "milky_way")
         clouds = 0.5 + 0.9 * noise.fbm(along * 5.0, across * 9.0, octaves=5, seed=seed + 1)
-        rift = (-((across + 0.02) / 0.035) ** 2).exp() * smoothstep(-0.2, 0.3, noise.fbm(
-            along * 3.0, across * 6.0, octaves=4, seed=seed + 2))
+        rift = (-(((across + 0.02) / 0.035) ** 2)).exp() * smoothstep(
+            -0.2, 0.3, noise.fbm(along * 3.0, across * 6.0, octaves=4, seed=seed + 2)
+        )
         light = prof * clouds.clamp(0.0, 1.5) * (1.0 - 0.85 * rift)
         fields = _upsample(torch.stack([light, rift * prof]), h, w)
         img = img + _lin(p["milky_way_color"], dev) * (0.065 * mw * fields[0])[None]
@@ -186,6 +195,7 @@ class Starfield(_Backdrop):
 
         def boost(x, y):
             return 1.0 + 2.5 * min(mw, 1.5) * band(x + ox, y + oy)[0]
+
         return draw_stars(img, t, p, _seed(self, "stars"), h, w, dim=dim, boost=boost)
 
 
@@ -211,6 +221,7 @@ class Nebula(_Backdrop):
     def draw(self, t, p):
         torch = _torch()
         from vfx.ops import noise
+
         dev = self.device
         h, w = self.video.height, self.video.width
         ch, cw = _coarse_size(h, w, 360)
@@ -224,8 +235,9 @@ class Nebula(_Backdrop):
         qy = noise.fbm(px * 1.3 + 5.2 - sp * 2.1, py * 1.3 + 1.3 + sp * 2.0, octaves=4, seed=seed + 1)
         wx, wy = px + 0.9 * qx, py + 0.9 * qy
         # where the nebula lives: a few large patches, empty space between
-        env = smoothstep(-0.3, 0.35, noise.fbm(px * 0.5 + 0.8 * qx, py * 0.5 + 0.8 * qy, octaves=4,
-                                                 seed=seed + 6)) ** 1.5
+        env = (
+            smoothstep(-0.3, 0.35, noise.fbm(px * 0.5 + 0.8 * qx, py * 0.5 + 0.8 * qy, octaves=4, seed=seed + 6)) ** 1.5
+        )
         a = noise.fbm(wx, wy, octaves=6, seed=seed + 2)
         b = noise.turbulence(wx * 1.5 + sp, wy * 1.5 - 4.1, octaves=5, seed=seed + 3)
         c = noise.fbm(wx * 0.9 - 3.3, wy * 0.9 + 2.2, octaves=5, seed=seed + 4)

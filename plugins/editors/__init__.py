@@ -1,4 +1,5 @@
 """Editors: trim, concat, composite, crossfade, speed and resize. Audio follows every edit."""
+
 from __future__ import annotations
 
 import vfx

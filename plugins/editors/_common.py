@@ -1,4 +1,5 @@
 """Helpers shared by the editors: audio lengths and gathering frames from several inputs."""
+
 from __future__ import annotations
 
 import vfx

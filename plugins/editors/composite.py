@@ -1,4 +1,5 @@
 """``editor.composite``: layers blended over each other."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,6 @@ from vfx.frames import empty_pixels, samples_at
 from vfx.ops.composite import BLENDS, blend, placement
 
 from ._common import _audio_len
-
 
 
 class Layer(vfx.Options):
@@ -36,18 +36,28 @@ class Composite(vfx.Editor):
     animated_batches = True
 
     class Options(vfx.Options):
-        layers = opt.Table(Layer, shorthand="input",
-                           doc="bottom-to-top list of node ids or tables {input, position, scale, size, "
-                               "opacity, blend, start}")
-        size = opt.Vec(None, integer=True, min=2, animate=False,
-                       doc="[width, height] of the canvas (default: the pipeline size)")
+        layers = opt.Table(
+            Layer,
+            shorthand="input",
+            doc="bottom-to-top list of node ids or tables {input, position, scale, size, opacity, blend, start}",
+        )
+        size = opt.Vec(
+            None, integer=True, min=2, animate=False, doc="[width, height] of the canvas (default: the pipeline size)"
+        )
         duration = opt.Time(None, min_frames=1, doc="length (default: the bottom layer's end)")
-        audio = opt.Choice("first", choices=("first", "mix", "none"),
-                           doc="audio: the bottom layer's, all layers mixed, or none")
-        filter = opt.Choice("bilinear", choices=("nearest", "bilinear", "bicubic", "area", "lanczos"),
-                            doc="resampling filter for scaled layers")
-        fast_scale = opt.Bool(True, doc="scale decoded video with swscale before it enters linear light (fast, "
-                                        "like ffmpeg's scale filter); false resamples in linear light")
+        audio = opt.Choice(
+            "first", choices=("first", "mix", "none"), doc="audio: the bottom layer's, all layers mixed, or none"
+        )
+        filter = opt.Choice(
+            "bilinear",
+            choices=("nearest", "bilinear", "bicubic", "area", "lanczos"),
+            doc="resampling filter for scaled layers",
+        )
+        fast_scale = opt.Bool(
+            True,
+            doc="scale decoded video with swscale before it enters linear light (fast, "
+            "like ffmpeg's scale filter); false resamples in linear light",
+        )
 
     def configure(self):
         s = self.ctx.settings
@@ -71,8 +81,9 @@ class Composite(vfx.Editor):
 
     def _covers(self, key):
         x, y, lw, lh, opacity, mode = key
-        return (x, y) == (0, 0) and (lw, lh) == (self.video.width, self.video.height) and opacity == 1.0 \
-            and mode == "over"
+        return (
+            (x, y) == (0, 0) and (lw, lh) == (self.video.width, self.video.height) and opacity == 1.0 and mode == "over"
+        )
 
     def render(self, indices):
         """Each layer is resampled and blended only over the rectangle it covers, clipped to the
@@ -88,7 +99,7 @@ class Composite(vfx.Editor):
             if not live:
                 continue
             animated = bool(entry.animations())
-            keys = []           # per live frame: (x, y, width, height, opacity, blend)
+            keys = []  # per live frame: (x, y, width, height, opacity, blend)
             for j in live:
                 e = entry.at(indices[j], fps) if animated else entry
                 lw, lh = self._size(e, node)
@@ -103,11 +114,12 @@ class Composite(vfx.Editor):
                 if placement(key[0], key[1], key[2], key[3], W, H) is not None:
                     by_size.setdefault(key[2:4], []).append(p)
             for (lw, lh), ps in by_size.items():
-                self._draw(canvas, node, [live[p] for p in ps], [local[live[p]] for p in ps],
-                           [keys[p] for p in ps], lw, lh)
+                self._draw(
+                    canvas, node, [live[p] for p in ps], [local[live[p]] for p in ps], [keys[p] for p in ps], lw, lh
+                )
         if canvas is None:
             canvas = self._blank(n)
-        return FrameBatch(indices, canvas, owned=True)      # fresh or handed over: no one else sees it
+        return FrameBatch(indices, canvas, owned=True)  # fresh or handed over: no one else sees it
 
     def _blank(self, n):
         """A transparent canvas: channels-last (n, 4, H, W)."""
@@ -117,17 +129,22 @@ class Composite(vfx.Editor):
         """Layer frames ``frames`` of ``node`` at size (lw, lh), each blended into canvas row
         ``rows[i]`` at its own ``keys[i]`` (position, opacity, blend), over its rectangle only."""
         from vfx.ops import resample
+
         W, H = self.video.width, self.video.height
         batch = self.pull(node, frames)
         pixels = resample.resize_batch(batch, lw, lh, self.options.filter, before_linear=self.options.fast_scale)
         together = len(set(keys)) == 1 and rows == list(range(rows[0], rows[0] + len(rows)))
-        for i in ([0] if together else range(len(rows))):
+        for i in [0] if together else range(len(rows)):
             x, y, _, _, opacity, mode = keys[i]
             place = placement(x, y, lw, lh, W, H)
             span = slice(rows[i], rows[i] + len(rows)) if together else slice(rows[i], rows[i] + 1)
-            src = pixels[slice(0, len(rows)) if together else slice(i, i + 1), :,
-                         place.sy:place.sy + place.height, place.sx:place.sx + place.width]
-            blend(canvas[span, :, place.y0:place.y1, place.x0:place.x1], src, mode, opacity)
+            src = pixels[
+                slice(0, len(rows)) if together else slice(i, i + 1),
+                :,
+                place.sy : place.sy + place.height,
+                place.sx : place.sx + place.width,
+            ]
+            blend(canvas[span, :, place.y0 : place.y1, place.x0 : place.x1], src, mode, opacity)
 
     def render_audio(self, start, count):
         s = self.ctx.settings
@@ -137,5 +154,5 @@ class Composite(vfx.Editor):
             lo = max(start, offset)
             hi = min(start + count, offset + node.audio.sample_count)
             if lo < hi:
-                out[:, lo - start:hi - start] += node.audio_samples(lo - offset, hi - lo).samples
+                out[:, lo - start : hi - start] += node.audio_samples(lo - offset, hi - lo).samples
         return AudioBuffer(out, s.sample_rate)

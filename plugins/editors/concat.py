@@ -1,4 +1,5 @@
 """``editor.concat``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,11 @@ class Concat(vfx.Editor):
         first = clips[0].video
         for i, c in enumerate(clips[1:], start=2):
             if (c.video.width, c.video.height) != (first.width, first.height):
-                raise ConfigureError(f"clip {i} ('{c.id}') is {c.video.width}x{c.video.height}, clip 1 is "
-                                     f"{first.width}x{first.height}; add an editor.resize", option="inputs")
+                raise ConfigureError(
+                    f"clip {i} ('{c.id}') is {c.video.width}x{c.video.height}, clip 1 is "
+                    f"{first.width}x{first.height}; add an editor.resize",
+                    option="inputs",
+                )
         self._offsets = np.cumsum([0] + [c.video.frame_count for c in clips]).tolist()
         total = self._offsets[-1]
         self.video = first.with_(frame_count=total, has_alpha=any(c.video.has_alpha for c in clips))
@@ -52,5 +56,5 @@ class Concat(vfx.Editor):
             if lo >= hi or clip.audio is None:
                 continue
             part = clip.audio_samples(lo - a0, hi - lo).samples
-            out[:, lo - start:hi - start] = part[:, :hi - lo]
+            out[:, lo - start : hi - start] = part[:, : hi - lo]
         return AudioBuffer(out, s.sample_rate)

@@ -1,4 +1,5 @@
 """``editor.crossfade``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,14 +25,19 @@ class Crossfade(vfx.Editor):
         if len(self.input("inputs")) != 2:
             raise ConfigureError("a crossfade takes exactly two inputs", option="inputs")
         if (a.video.width, a.video.height) != (b.video.width, b.video.height):
-            raise ConfigureError(f"'{a.id}' is {a.video.width}x{a.video.height} but '{b.id}' is "
-                                 f"{b.video.width}x{b.video.height}; add an editor.resize", option="inputs")
+            raise ConfigureError(
+                f"'{a.id}' is {a.video.width}x{a.video.height} but '{b.id}' is "
+                f"{b.video.width}x{b.video.height}; add an editor.resize",
+                option="inputs",
+            )
         d = self.options.duration
         if d > min(a.video.frame_count, b.video.frame_count):
-            raise ConfigureError(f"duration {d} frames is longer than an input "
-                                 f"({a.video.frame_count} and {b.video.frame_count} frames)", option="duration")
+            raise ConfigureError(
+                f"duration {d} frames is longer than an input ({a.video.frame_count} and {b.video.frame_count} frames)",
+                option="duration",
+            )
         self._a, self._b, self._d = a, b, d
-        self._cut = a.video.frame_count - d           # first frame of the overlap
+        self._cut = a.video.frame_count - d  # first frame of the overlap
         total = a.video.frame_count + b.video.frame_count - d
         self.video = a.video.with_(frame_count=total, has_alpha=a.video.has_alpha or b.video.has_alpha)
         self.audio = _audio_len(self, total) if (a.audio or b.audio) else None
@@ -42,6 +48,7 @@ class Crossfade(vfx.Editor):
 
     def render(self, indices):
         import torch
+
         a_idx = [i for i in indices if i < self._a.video.frame_count]
         b_idx = [i - self._cut for i in indices if i >= self._cut]
         if not b_idx:
@@ -76,6 +83,6 @@ class Crossfade(vfx.Editor):
             lo = max(start, a0)
             if lo < start + count:
                 part = self._b.audio_samples(lo - a0, start + count - lo).samples
-                gain = np.clip((pos[lo - start:] - a0) / max(1, a1 - a0), 0, 1)
-                out[:, lo - start:] += part * gain
+                gain = np.clip((pos[lo - start :] - a0) / max(1, a1 - a0), 0, 1)
+                out[:, lo - start :] += part * gain
         return AudioBuffer(out, s.sample_rate)

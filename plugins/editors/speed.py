@@ -1,4 +1,5 @@
 """``editor.speed``."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """``editor.trim``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,14 +28,18 @@ class Trim(vfx.Editor):
         o = self.options
         if o.end is not None and o.duration is not None:
             raise ConfigureError("give end or duration, not both", option="duration")
-        end = o.end if o.end is not None else (o.start + o.duration if o.duration is not None
-                                               else src.video.frame_count)
+        end = (
+            o.end if o.end is not None else (o.start + o.duration if o.duration is not None else src.video.frame_count)
+        )
         if o.start >= src.video.frame_count:
-            raise ConfigureError(f"start {o.start} is at or past the input's {src.video.frame_count} frames",
-                                 option="start")
+            raise ConfigureError(
+                f"start {o.start} is at or past the input's {src.video.frame_count} frames", option="start"
+            )
         if end > src.video.frame_count:
-            raise ConfigureError(f"end {end} is past the input's {src.video.frame_count} frames",
-                                 option="end" if o.end is not None else "duration")
+            raise ConfigureError(
+                f"end {end} is past the input's {src.video.frame_count} frames",
+                option="end" if o.end is not None else "duration",
+            )
         if end <= o.start:
             raise ConfigureError(f"end {end} is not after start {o.start}", option="end")
         self._start = o.start
@@ -49,6 +54,6 @@ class Trim(vfx.Editor):
         offset = samples_at(self._start, s.fps, s.sample_rate)
         out = np.zeros((s.channels, max(0, count)), np.float32)
         lo, hi = max(0, start), min(start + count, self.audio.sample_count)
-        if hi > lo:               # only the kept part of the input; zeros outside it, as promised
-            out[:, lo - start:hi - start] = self.input("input").audio_samples(lo + offset, hi - lo).samples
+        if hi > lo:  # only the kept part of the input; zeros outside it, as promised
+            out[:, lo - start : hi - start] = self.input("input").audio_samples(lo + offset, hi - lo).samples
         return AudioBuffer(out, s.sample_rate)

@@ -9,6 +9,7 @@ a half-resolution glow and the chroma keyer hand their per-pixel work to Numba k
 (``_grade_kernel``, ``_grain_kernel``, ``_glow_kernel``, ``_keying_kernel``, each beside the node it
 serves); the torch code is what GPUs run, and tests check that both agree.
 """
+
 from __future__ import annotations
 
 import vfx
@@ -27,6 +28,5 @@ from .vignette import Vignette
 @vfx.hookimpl
 def register_nodes(register):
     """Register the effect node types."""
-    for cls in (Grade, Blur, Glow, Vignette, Grain, Fade, Explosion, Transform, Shake, ChromaKey, LumaKey,
-                Lightning):
+    for cls in (Grade, Blur, Glow, Vignette, Grain, Fade, Explosion, Transform, Shake, ChromaKey, LumaKey, Lightning):
         register(cls)

@@ -2,6 +2,7 @@
 
 The pixel operations they use (sRGB curves, premultiplied alpha, luma, the Gaussian blur,
 resampling) are in ``vfx.ops``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,14 +12,17 @@ from vfx.ops import color
 
 # --- small tensor helpers ------------------------------------------------------------------------
 
+
 def _channels_last(t):
     import torch
+
     return t.contiguous(memory_format=torch.channels_last)
 
 
 def _col(values, like):
     """Per-frame values (N,) or (N, k) as a float32 (N, k, 1, 1) tensor on ``like``'s device."""
     import torch
+
     v = torch.as_tensor(np.ascontiguousarray(values, dtype=np.float32), device=like.device)
     if v.ndim == 1:
         v = v[:, None]

@@ -3,6 +3,7 @@ upsampled 2x (bilinear, pixel centres aligned) and combined with the picture, in
 Formulas are ``plugins.effects.Glow``'s torch path; the test suite checks both give the same
 frames.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ def combine(src, glow, dst, height, width, tint, opaque, screen):
     multiplied by ``tint`` (3 values) here."""
     gh, gw = glow.shape[0], glow.shape[1]
     tr, tg, tb = tint[0], tint[1], tint[2]
-    tinted = np.empty((gh, gw, 4), np.float32)      # with the coverage as a fourth channel
+    tinted = np.empty((gh, gw, 4), np.float32)  # with the coverage as a fourth channel
     for gy in range(gh):
         for j in range(gw):
             r = glow[gy, j, 0] * tr
@@ -29,8 +30,8 @@ def combine(src, glow, dst, height, width, tint, opaque, screen):
             tinted[gy, j, 2] = b
             tinted[gy, j, 3] = f32(0.0) if opaque else min(max(max(r, max(g, b)), f32(0.0)), f32(1.0))
     flat = tinted.reshape(gh, 4 * gw)
-    row = np.empty(4 * gw, np.float32)              # two glow rows interpolated vertically
-    wide = np.empty(8 * gw, np.float32)             # that row interpolated horizontally
+    row = np.empty(4 * gw, np.float32)  # two glow rows interpolated vertically
+    wide = np.empty(8 * gw, np.float32)  # that row interpolated horizontally
     for y in range(height):
         sy = (y + f32(0.5)) * f32(0.5) - f32(0.5)
         y0 = int(np.floor(sy))

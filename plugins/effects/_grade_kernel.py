@@ -10,6 +10,7 @@ each lookup vectorized inside (``vfx.ops.jit.simd.trilinear_rgb``).
 Formulas and order are the torch path's (``plugins.effects.Grade``); the test suite checks that
 both give the same frames.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,18 @@ ALPHA, GAINS, CONTRAST, SATURATION, LIFT_GAIN, GAMMA, LUT, LUT_SRGB, LUT_MIX = (
 
 #: a frame's values: RGB gains (exposure), contrast and its pivot, saturation, lift and gain (RGB),
 #: 1 / gamma (RGB), the LUT's domain minimum and its points per unit (RGB), the LUT's mix
-PARAMS = ParamBlock(("gains", 3), ("contrast", 1), ("pivot", 1), ("saturation", 1), ("lift", 3), ("gain", 3),
-                    ("inv_gamma", 3), ("lut_lo", 3), ("lut_scale", 3), ("mix", 1))
+PARAMS = ParamBlock(
+    ("gains", 3),
+    ("contrast", 1),
+    ("pivot", 1),
+    ("saturation", 1),
+    ("lift", 3),
+    ("gain", 3),
+    ("inv_gamma", 3),
+    ("lut_lo", 3),
+    ("lut_scale", 3),
+    ("mix", 1),
+)
 P = PARAMS.at
 
 
@@ -81,7 +92,7 @@ def grade_frame(src, dst, params, table, size, flags):
                 g[i] = src[o + 4 * i + 1]
                 b[i] = src[o + 4 * i + 2]
                 a[i] = src[o + 4 * i + 3]
-        if flags & CONTRAST:            # the gains (all positive) ride along
+        if flags & CONTRAST:  # the gains (all positive) ride along
             sr, sg, sb = gr / pivot, gg / pivot, gb / pivot
             for i in range(m):
                 r[i] = pivot * powf(max(r[i], f32(0.0)) * sr, contrast) + min(r[i], f32(0.0)) * gr
@@ -120,7 +131,7 @@ def grade_frame(src, dst, params, table, size, flags):
                     r[i] = srgb_encode(r[i])
                     g[i] = srgb_encode(g[i])
                     b[i] = srgb_encode(b[i])
-            for i in range(m):          # cube cells (flat index of their lower corner) and fractions
+            for i in range(m):  # cube cells (flat index of their lower corner) and fractions
                 ur = min(max((r[i] - lo_r) * sc_r, f32(0.0)), top)
                 ug = min(max((g[i] - lo_g) * sc_g, f32(0.0)), top)
                 ub = min(max((b[i] - lo_b) * sc_b, f32(0.0)), top)

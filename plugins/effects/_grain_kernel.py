@@ -2,6 +2,7 @@
 encoding, in one pass. Formulas are ``plugins.effects.Grain``'s torch path; the test suite checks
 both give the same frames.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ matte multiplied in, in another (the matte's shrink and feather work on the whol
 Formulas are ``plugins.keying.ChromaKey``'s torch path; the test suite checks both give the same
 frames.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,7 @@ from vfx.ops.jit import ParamBlock, kernel
 
 #: matte parameters: the Cb and Cr weights of sRGB-encoded R, G, B, the key's Cb and Cr, its chroma
 #: (the distance unit), the tolerance and the softness
-MATTE = ParamBlock(("cb", 3), ("cr", 3), ("key_cb", 1), ("key_cr", 1), ("scale", 1), ("tolerance", 1),
-                   ("softness", 1))
+MATTE = ParamBlock(("cb", 3), ("cr", 3), ("key_cb", 1), ("key_cr", 1), ("scale", 1), ("tolerance", 1), ("softness", 1))
 M = MATTE.at
 #: spill parameters: the 3x3 basis turning the key hue onto green (row-major), then the RGB direction
 #: the excess is taken away along
@@ -46,7 +46,7 @@ def chroma_matte(src, matte, params, opaque):
         else:
             m = min(max((d - start) / width, f32(0.0)), f32(1.0))
             # the torch path's snap (keying._snapped_): exact 0 and 1 on every instruction set
-            matte[i] = f32(0.0) if m < f32(2.0 ** -20) else f32(1.0) if m > f32(1.0 - 2.0 ** -20) else m
+            matte[i] = f32(0.0) if m < f32(2.0**-20) else f32(1.0) if m > f32(1.0 - 2.0**-20) else m
 
 
 @kernel

@@ -1,4 +1,5 @@
 """``effect.blur`` and ``effect.glow`` (the glow's CPU combine is ``_glow_kernel``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,9 @@ class Blur(vfx.Effect):
     animated_batches = True
 
     class Options(vfx.Effect.Options):
-        sigma = opt.Float(None, min=0.0, max=1000.0,
-                          doc="standard deviation in pixels (default 2 unless radius is given)")
+        sigma = opt.Float(
+            None, min=0.0, max=1000.0, doc="standard deviation in pixels (default 2 unless radius is given)"
+        )
         radius = opt.Float(None, min=0.0, max=3000.0, doc="blur radius in pixels instead of sigma: sigma = radius / 3")
 
     def configure(self):
@@ -87,6 +89,7 @@ class Glow(vfx.Effect):
 
     def render(self, indices):
         import torch
+
         batch = self.pull(self.input("input"), indices)
         px = batch.pixels
         intensity = self.values("intensity", indices)
@@ -108,11 +111,13 @@ class Glow(vfx.Effect):
         kernels = f > 1 and backend.allows("numba", px)
         if kernels:
             from . import _glow_kernel as glow_kernel
+
             threshold, knee = self.values("threshold", indices), self.values("knee", indices)
             bright = empty_planes((n, src.shape[2], src.shape[3], 3))
             for i in range(n):
-                glow_kernel.bright_pass(jit.rgba(src[i]), bright[i].numpy().reshape(-1),
-                                        np.float32(threshold[i]), np.float32(knee[i]))
+                glow_kernel.bright_pass(
+                    jit.rgba(src[i]), bright[i].numpy().reshape(-1), np.float32(threshold[i]), np.float32(knee[i])
+                )
             bright = bright.permute(0, 3, 1, 2)
         else:
             src = src[:, :3]
@@ -125,9 +130,9 @@ class Glow(vfx.Effect):
             bright = _channels_last(src * weight)
         glow = None
         for o in range(octaves):
-            sigma = sigma0 / 2 ** o
+            sigma = sigma0 / 2**o
             if f > 1:
-                sigma = np.sqrt(np.maximum(sigma ** 2 - 0.25 - 4 / 6, 0.25)) / f
+                sigma = np.sqrt(np.maximum(sigma**2 - 0.25 - 4 / 6, 0.25)) / f
             part = gaussian_blur_frames(bright, sigma, max_direct=3.0)
             glow = part if glow is None else glow.add_(part)
         color = self.values("color", indices)
@@ -137,8 +142,16 @@ class Glow(vfx.Effect):
             out = empty_pixels(n, h, w)
             screen = self.options.blend == "screen"
             for i in range(n):
-                glow_kernel.combine(jit.rgba(px[i]), glow[i].permute(1, 2, 0).contiguous().numpy(), jit.rgba(out[i], out=True),
-                        h, w, tint[i].astype(np.float32), opaque, screen)
+                glow_kernel.combine(
+                    jit.rgba(px[i]),
+                    glow[i].permute(1, 2, 0).contiguous().numpy(),
+                    jit.rgba(out[i], out=True),
+                    h,
+                    w,
+                    tint[i].astype(np.float32),
+                    opaque,
+                    screen,
+                )
             return FrameBatch(indices, out)
         glow.mul_(_col(tint, px))
         # The glow's coverage g (its brightest channel) travels with it as a fourth channel, so the
@@ -148,7 +161,7 @@ class Glow(vfx.Effect):
         if f > 1:
             glow = upsample_bilinear(glow, 2)[:, :, :h, :w]
         if not opaque:
-            glow[:, 3:4].mul_(1.0 - px[:, 3:4])              # alpha: a + g (1 - a) = g + a (1 - g)
+            glow[:, 3:4].mul_(1.0 - px[:, 3:4])  # alpha: a + g (1 - a) = g + a (1 - g)
         if self.options.blend == "screen":
             glow[:, :3].mul_(1.0 - px[:, :3].clamp(0.0, 1.0))
         out = torch.empty_like(px, memory_format=torch.channels_last)

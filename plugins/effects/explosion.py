@@ -1,4 +1,5 @@
 """Built-in explosion: a closed-form particle fireball with smoke, sparks, bloom, shockwave, flash and shake."""
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,7 @@ def drag_terms(k, s):
     ``s (1 - ks/2 + (ks)^2/6)`` and ``s^2 (1/2 - ks/6 + (ks)^2/24)``, so ``k = 0`` is free fall.
     """
     import torch
+
     ka = k * s
     ks = k.clamp(min=1e-9) if isinstance(k, torch.Tensor) else max(k, 1e-9)
     small = ka < 1e-4
@@ -51,6 +53,7 @@ def blackbody_rgb(kelvin):
     clipped and the colour rescaled back to luminance 1.
     """
     import torch
+
     t = kelvin.clamp(1000.0, 15000.0)
     u = (0.860117757 + 1.54118254e-4 * t + 1.28641212e-7 * t * t) / (1 + 8.42420235e-4 * t + 7.08145163e-7 * t * t)
     v = (0.317398726 + 4.22806245e-5 * t + 4.20481691e-8 * t * t) / (1 - 2.89741816e-5 * t + 1.61456053e-7 * t * t)
@@ -69,15 +72,19 @@ _FIRE, _SMOKE, _SPARK = 0, 1, 2
 #: how many particles' light / smoke make one unit at the default count (keeps the look independent of count)
 _LIGHT_NORM = 20000.0 / 60.0
 _SMOKE_NORM = 20000.0 / 14.0
-_SIGMA_CELLS = 1.0            # blur per pyramid level, in cells of that level
-_SPRITE_PER_CELL = 1.3       # sprite sigma that one level renders, in its cells (splat + blur + upsampling)
-_FIRE_SOOT = 1.2             # soot of a fire particle relative to a smoke particle of the same size
-_SMOKE_EDGE = 0.25           # optical depth below which smoke thins out faster (defined puffs)
-_FIRE_EDGE = 0.08            # light level below which fire fades faster (crisper billows)
-_SHAKE_END, _SHOCK_END = 1.5, 2.5   # seconds after which the shake and the shockwave are gone
-_CLUSTERS = 260              # billows of fire and smoke
-_STREAK = 10                  # samples per spark along its path (motion blur)
-_FIELD_EXTENT, _FIELD_CELLS, _FIELD_FREQ = 1.2, 97, 7.0   # turbulence grid: +-extent frame heights, cells, noise frequency
+_SIGMA_CELLS = 1.0  # blur per pyramid level, in cells of that level
+_SPRITE_PER_CELL = 1.3  # sprite sigma that one level renders, in its cells (splat + blur + upsampling)
+_FIRE_SOOT = 1.2  # soot of a fire particle relative to a smoke particle of the same size
+_SMOKE_EDGE = 0.25  # optical depth below which smoke thins out faster (defined puffs)
+_FIRE_EDGE = 0.08  # light level below which fire fades faster (crisper billows)
+_SHAKE_END, _SHOCK_END = 1.5, 2.5  # seconds after which the shake and the shockwave are gone
+_CLUSTERS = 260  # billows of fire and smoke
+_STREAK = 10  # samples per spark along its path (motion blur)
+_FIELD_EXTENT, _FIELD_CELLS, _FIELD_FREQ = (
+    1.2,
+    97,
+    7.0,
+)  # turbulence grid: +-extent frame heights, cells, noise frequency
 
 
 class Explosion(vfx.Effect):
@@ -154,14 +161,23 @@ class Explosion(vfx.Effect):
     class Options(vfx.Effect.Options):
         position = opt.Vec([0.5, 0.6], doc="[x, y] of the centre, 0..1 of the frame")
         at = opt.Time(None, doc="when it goes off (default: frame 0, unless trigger is given)")
-        trigger = opt.Float(None, doc="a burst whenever this crosses 0.5 upwards (keyframes, an expression, or a "
-                                      "driver such as { driver = \"music\", signal = \"beat\" })")
-        scatter = opt.Float(0.0, min=0.0, max=1.0, animate=False,
-                            doc="random offset of each triggered burst from position, 0..1 of the frame height")
+        trigger = opt.Float(
+            None,
+            doc="a burst whenever this crosses 0.5 upwards (keyframes, an expression, or a "
+            'driver such as { driver = "music", signal = "beat" })',
+        )
+        scatter = opt.Float(
+            0.0,
+            min=0.0,
+            max=1.0,
+            animate=False,
+            doc="random offset of each triggered burst from position, 0..1 of the frame height",
+        )
         count = opt.Int(20000, min=1, max=1_000_000, animate=False, doc="number of particles")
         speed = opt.Float(1.6, min=0.0, doc="initial speed of the fastest fire particles, frame heights per second")
-        spread = opt.Float(360.0, min=0.0, max=360.0,
-                           doc="apex angle of the emission cone in degrees (360: a full sphere, projected)")
+        spread = opt.Float(
+            360.0, min=0.0, max=360.0, doc="apex angle of the emission cone in degrees (360: a full sphere, projected)"
+        )
         direction = opt.Float(90.0, doc="axis of the cone in degrees, counter-clockwise from the right (90: up)")
         gravity = opt.Float(0.3, doc="downward acceleration, frame heights per second squared")
         buoyancy = opt.Float(0.8, doc="upward acceleration of hot gas and smoke, frame heights per second squared")
@@ -188,14 +204,17 @@ class Explosion(vfx.Effect):
         super().configure()
         o = self.options
         if o.smoke + o.sparks > 1.0:
-            raise ConfigureError(f"smoke ({o.smoke}) and sparks ({o.sparks}) add up to more than 1: they are "
-                                 f"fractions of the particles", option="sparks")
+            raise ConfigureError(
+                f"smoke ({o.smoke}) and sparks ({o.sparks}) add up to more than 1: they are fractions of the particles",
+                option="sparks",
+            )
         self._at = o.at if o.at is not None else (None if o.trigger is not None else 0)
         if self._at is not None and self._at >= self.video.frame_count:
-            raise ConfigureError(f"at = frame {o.at} is past the end of the input ({self.video.frame_count} frames)",
-                                 option="at")
+            raise ConfigureError(
+                f"at = frame {o.at} is past the end of the input ({self.video.frame_count} frames)", option="at"
+            )
         self._birth = None
-        self._births = vfx.LRU(16)          # the bursts within reach of a batch, on a fast beat
+        self._births = vfx.LRU(16)  # the bursts within reach of a batch, on a fast beat
         self._buffers = {}
 
     # --------------------------------------------------------------------------- birth
@@ -206,6 +225,7 @@ class Explosion(vfx.Effect):
         at frame ``s`` from ``ctx.generator(s, "explosion")``, so every burst has its own shape.
         """
         import torch
+
         hit = self._births.get(seed_frame)
         if hit is not None:
             self._birth, self._spark_index, self._max_delay, self._max_life = hit
@@ -231,11 +251,11 @@ class Explosion(vfx.Effect):
         cap_phi = torch.where(clustered, cl[pick, 1] + 0.04 * jit[:, 1], u[:, 2])
         radial = torch.where(clustered, (cl[pick, 2] + 0.12 * jit[:, 2]).clamp(0.0, 1.0), u[:, 3])
         b = {}
-        b["cos_u"] = cap_u                                        # position on the cap (cos theta)
+        b["cos_u"] = cap_u  # position on the cap (cos theta)
         b["cos_phi"] = torch.cos(2 * math.pi * cap_phi)
-        b["speed"] = per_kind(radial.pow(1 / 3) * (0.85 + 0.15 * u[:, 4]),
-                              0.35 * radial.pow(1 / 3),
-                              0.7 + 0.9 * u[:, 3])
+        b["speed"] = per_kind(
+            radial.pow(1 / 3) * (0.85 + 0.15 * u[:, 4]), 0.35 * radial.pow(1 / 3), 0.7 + 0.9 * u[:, 3]
+        )
         b["delay"] = per_kind(0.05 * u[:, 4], 0.05 + 0.3 * u[:, 4], 0.03 * u[:, 4])
         b["life"] = per_kind(0.5 + u[:, 5], 2.0 + 1.5 * u[:, 5], 0.6 + 0.9 * u[:, 5])
         b["size"] = per_kind(0.5 + u[:, 6], 0.55 * (1.0 + u[:, 6]), torch.full_like(u[:, 6], 0.2))
@@ -290,6 +310,7 @@ class Explosion(vfx.Effect):
         """``pixels`` (N, 4, H, W) with the burst that went off at frame ``start`` drawn over them,
         or None where it shows on none of these frames."""
         import torch
+
         fps = float(self.video.fps)
         t_all = (np.asarray(indices, np.float64) - start) / fps
         self._birth_params(0 if start == self._at else start)
@@ -297,7 +318,7 @@ class Explosion(vfx.Effect):
         if not live:
             return None
         n, _, h, w = pixels.shape
-        plate = (pixels if len(live) == n else pixels[live]).permute(0, 2, 3, 1)     # (M, H, W, 4)
+        plate = (pixels if len(live) == n else pixels[live]).permute(0, 2, 3, 1)  # (M, H, W, 4)
         result = self._render_live(plate, t_all[live], {k: v[live] for k, v in v_all.items()}, h, w, fps)
         if len(live) == n:
             out = result
@@ -318,18 +339,20 @@ class Explosion(vfx.Effect):
 
     def _render_live(self, plate, t, vals, h, w, fps):
         import torch
+
         dev = plate.device
         m = len(t)
-        c0 = max(1, int(round(h / 540)))                          # finest cell: 2 px at 1080p
+        c0 = max(1, int(round(h / 540)))  # finest cell: 2 px at 1080p
         levels = max(3, int(math.ceil(math.log2(max(0.3 * h / (c0 * _SPRITE_PER_CELL), 8.0)))))
         T = torch.as_tensor(t, dtype=torch.float32, device=dev).view(m, 1)
 
         def col(name):
             return torch.as_tensor(vals[name], dtype=torch.float32, device=dev).reshape(m, -1)
 
-        shake = self._shake(t, vals, h)                             # (M, 2) pixels
-        origin = torch.as_tensor(vals["position"] * [w / h, 1.0] + shake / h, dtype=torch.float32,
-                                 device=dev)                         # (M, 2) frame heights
+        shake = self._shake(t, vals, h)  # (M, 2) pixels
+        origin = torch.as_tensor(
+            vals["position"] * [w / h, 1.0] + shake / h, dtype=torch.float32, device=dev
+        )  # (M, 2) frame heights
         px, py, sigma, values = self._particles(T, vals, col, origin, h, fps)
         pyr = _Pyramid(h, w, c0, levels, m, dev)
         light, where, moves = self._extras(pyr, 2, T, vals, origin, h, shake)
@@ -342,7 +365,7 @@ class Explosion(vfx.Effect):
         warped = plate
         if where is not None:
             c = pyr.cells[2]
-            full = _resize(where, where.shape[1] * c, where.shape[2] * c)[:, 2 * c:2 * c + h, 2 * c:2 * c + w]
+            full = _resize(where, where.shape[1] * c, where.shape[2] * c)[:, 2 * c : 2 * c + h, 2 * c : 2 * c + w]
             keep = torch.as_tensor(moves, device=dev).view(m, 1, 1, 1)
             warped = torch.where(keep, resample.remap_planes(plate, full), plate)
         return torch.addcmul(big, warped, factor)
@@ -354,6 +377,7 @@ class Explosion(vfx.Effect):
         if not (shake > 0).any():
             return out
         from vfx.ops import noise
+
         seed = self.ctx.seed_for(0, "shake")
         x = np.asarray(t, np.float64) * 9.0
         nxy = np.stack([noise.fractal1d(x, octaves=3, seed=seed, channel=c) for c in (0, 1)], axis=1)
@@ -368,6 +392,7 @@ class Explosion(vfx.Effect):
         (motion blur over a frame).
         """
         import torch
+
         b = self._birth
         # directions on the spherical cap around the axis, projected onto the picture
         half = torch.deg2rad(col("spread") / 2)
@@ -389,6 +414,7 @@ class Explosion(vfx.Effect):
         def position(age, sel=None):
             def g(x):
                 return x if sel is None or x.shape[-1] != sel_n else x[:, sel]
+
             a = age.clamp(min=0)
             e1, e2 = drag_terms(g(k), a)
             rx = g(vx0) * e1
@@ -416,7 +442,7 @@ class Explosion(vfx.Effect):
         temp = 300 + (t0 * b["temp"] * patch - 300) * torch.exp(-col("cooling") * b["cool"] * a)
         radiance = ((temp - 700) / (t0 - 700).clamp(min=1)).clamp(min=0)
         radiance = radiance * radiance.sqrt()
-        rgb = blackbody_rgb(temp)                                     # (M, P, 3), luminance 1
+        rgb = blackbody_rgb(temp)  # (M, P, 3), luminance 1
         count = float(self.options.count)
         fade_in = 0.3 + 0.7 * (a / 0.03).clamp(0, 1)
         fade_out = 1 - smoothstep(0.55 * life, life, a)
@@ -432,7 +458,7 @@ class Explosion(vfx.Effect):
         amount = torch.where(b["smoke"], smoke_in * smoke_out, soot_in * soot_out * _FIRE_SOOT)
         depth = col("smoke_density") * (_SMOKE_NORM / count) * (2 * math.pi) * size * size * amount
         depth = torch.where(alive & ~b["spark"], depth * (1 + 1.8 * soot["value"]).clamp(0.15, 2.2), 0.0)
-        values = torch.cat([rgb * light.unsqueeze(-1), depth.unsqueeze(-1)], -1)   # (M, P, 4)
+        values = torch.cat([rgb * light.unsqueeze(-1), depth.unsqueeze(-1)], -1)  # (M, P, 4)
         sparks = self._spark_index
         if sparks.numel() and _STREAK > 1:
             # motion blur of sparks: the same particle at earlier moments within half a frame
@@ -459,6 +485,7 @@ class Explosion(vfx.Effect):
         """
         import torch
         from vfx.ops import noise
+
         m = T.shape[0]
         n = _FIELD_CELLS
         g = torch.linspace(-_FIELD_EXTENT, _FIELD_EXTENT, n, dtype=torch.float32, device=T.device)
@@ -467,18 +494,19 @@ class Explosion(vfx.Effect):
         x, y = gx.expand(m, n, n) * _FIELD_FREQ, gy.expand(m, n, n) * _FIELD_FREQ
         psi = noise.fbm(x, y, z, octaves=2, seed=self.ctx.seed_for(0, "turbulence"))
         soot = noise.fbm(x * 3.0, y * 3.0, z * 2.0, octaves=2, seed=self.ctx.seed_for(0, "soot"))
-        step = 2 * (g[1] - g[0]).item() * _FIELD_FREQ                  # central difference, lattice units
+        step = 2 * (g[1] - g[0]).item() * _FIELD_FREQ  # central difference, lattice units
         vx = torch.zeros_like(psi)
         vy = torch.zeros_like(psi)
         vx[:, 1:-1, :] = (psi[:, 2:, :] - psi[:, :-2, :]) / step
         vy[:, :, 1:-1] = (psi[:, :, :-2] - psi[:, :, 2:]) / step
-        return torch.stack([vx / 0.6, vy / 0.6, soot], 1)             # (M, 3, n, n); mean |v| about 1
+        return torch.stack([vx / 0.6, vy / 0.6, soot], 1)  # (M, 3, n, n); mean |v| about 1
 
     def _extras(self, pyr, lv, T, vals, origin, h, shake):
         """On level ``lv``: the light of the flash glare and of the shockwave ring, and where the plate
         is sampled (the pixel coordinates ``pixel - shake - ring displacement``, (M, HL, WL, 2), or
         None when the plate does not move)."""
         import torch
+
         dev = T.device
         m = T.shape[0]
         xs, ys = pyr.centres(lv)
@@ -495,23 +523,27 @@ class Explosion(vfx.Effect):
 
         light = None
         disp = None
-        flash = v("flash") * torch.as_tensor(_flash_env(T.view(m).cpu().numpy().astype(np.float64)), dtype=f32,
-                                             device=dev).view(m, 1, 1)
+        flash = v("flash") * torch.as_tensor(
+            _flash_env(T.view(m).cpu().numpy().astype(np.float64)), dtype=f32, device=dev
+        ).view(m, 1, 1)
         if bool((flash > 0).any()):
             # a small white-hot core and a wide soft glare
-            glare = flash * (2.0 * torch.exp(-0.5 * (r / (0.035 * h)) ** 2) + 0.3 * torch.exp(-0.5 * (r / (0.2 * h)) ** 2))
+            glare = flash * (
+                2.0 * torch.exp(-0.5 * (r / (0.035 * h)) ** 2) + 0.3 * torch.exp(-0.5 * (r / (0.2 * h)) ** 2)
+            )
             light = glare.unsqueeze(-1) * torch.tensor([1.0, 0.72, 0.42], device=dev)
         strength = v("shockwave")
         if bool((strength > 0).any()):
             width = v("shock_width") * h
             radius = v("shock_speed") * tf * h
-            env = torch.as_tensor(_decay(T.view(m).cpu().numpy().astype(np.float64), 0.8, _SHOCK_END),
-                                  dtype=f32, device=dev).view(m, 1, 1) * smoothstep(0.0, 0.05, tf)
+            env = torch.as_tensor(
+                _decay(T.view(m).cpu().numpy().astype(np.float64), 0.8, _SHOCK_END), dtype=f32, device=dev
+            ).view(m, 1, 1) * smoothstep(0.0, 0.05, tf)
             u = (r - radius) / width
             ring = torch.exp(-u * u)
             push = strength * env * width * math.sqrt(2 * math.e) * u * ring * smoothstep(0.0, 1.0, r / width)
             rn = r.clamp(min=1e-3)
-            disp = torch.stack([push * dx / rn, push * dy / rn], -1)   # (M, HL, WL, 2) pixels
+            disp = torch.stack([push * dx / rn, push * dy / rn], -1)  # (M, HL, WL, 2) pixels
             glow = (v("shock_glow") * env * torch.exp(-2 * u * u) * (strength > 0)).unsqueeze(-1)
             ring_light = glow * torch.tensor([1.0, 0.92, 0.85], device=dev)
             light = ring_light if light is None else light + ring_light
@@ -523,7 +555,7 @@ class Explosion(vfx.Effect):
             return light, None, moves
         sh = torch.as_tensor(shake, dtype=f32, device=dev).view(m, 1, 1, 2)
         coords = torch.stack([xs.view(1, -1).expand(ys.shape[0], -1), ys.view(-1, 1).expand(-1, xs.shape[0])], -1)
-        where = (coords - 0.5) - sh                                   # pixel indices (centres at integers)
+        where = (coords - 0.5) - sh  # pixel indices (centres at integers)
         if disp is not None:
             where = where - disp
         return light, where, moves
@@ -537,6 +569,7 @@ class Explosion(vfx.Effect):
         """
         import torch
         from vfx.ops import color
+
         dev = grid.device
         m, hl, wl, _ = grid.shape
         # the fire's faint fringes fall off faster than its body (a fireball is optically thick:
@@ -544,26 +577,27 @@ class Explosion(vfx.Effect):
         peak = grid[..., :3].amax(-1, keepdim=True).clamp_(min=0)
         grid[..., :3] *= peak / (peak + _FIRE_EDGE)
         depth = grid[..., 3].contiguous().clamp_(min=0).unsqueeze(-1)
-        depth = depth * depth / (depth + _SMOKE_EDGE)                 # likewise thin smoke thins out faster
+        depth = depth * depth / (depth + _SMOKE_EDGE)  # likewise thin smoke thins out faster
         # quarter resolution: bloom (two scales) and the relief shading of the smoke (lit from above)
         quarter = _blur(_resize(grid, hl // 4, wl // 4, area=True), 2.0)
         wide = _blur(_resize(quarter, hl // 16, wl // 16, area=True), 1.5)
         glow = 0.65 * quarter[..., :3] + 0.35 * _resize(wide[..., :3].contiguous(), hl // 4, wl // 4)
         dq = quarter[..., 3].contiguous()
         grad = torch.zeros_like(dq)
-        grad[:, 1:-1] = dq[:, 2:] - dq[:, :-2]                          # depth growing downwards: a top edge
+        grad[:, 1:-1] = dq[:, 2:] - dq[:, :-2]  # depth growing downwards: a top edge
         relief = (torch.tanh(grad * 2.0) * 0.25).unsqueeze(-1)
-        smoke_lin = torch.as_tensor(color.srgb_to_linear(vals["smoke_color"][:, :3]), dtype=torch.float32,
-                                    device=dev).view(m, 1, 1, 3)
+        smoke_lin = torch.as_tensor(
+            color.srgb_to_linear(vals["smoke_color"][:, :3]), dtype=torch.float32, device=dev
+        ).view(m, 1, 1, 3)
         bloom = torch.as_tensor(vals["bloom"], dtype=torch.float32, device=dev).view(m, 1, 1, 1)
         # smoke colour: its own, shaded by the relief and lit by the fire's glow
         zero = torch.zeros_like(relief)
         bloom_light = _resize(torch.cat([bloom * glow, zero], -1), hl, wl)
         smoke_col = _resize(torch.cat([smoke_lin * (1 + relief) + 0.25 * glow, zero], -1), hl, wl)
         alpha = -torch.expm1(-depth)
-        layer = smoke_col.mul_(alpha).add_(grid).add_(bloom_light)   # in place: a broadcast addcmul is slow
+        layer = smoke_col.mul_(alpha).add_(grid).add_(bloom_light)  # in place: a broadcast addcmul is slow
         layer[..., 3:4] = alpha
-        layer.clamp_(max=8.0)                                         # highlights end 3 stops over white
+        layer.clamp_(max=8.0)  # highlights end 3 stops over white
         rgb = layer[..., :3]
         tt = T.view(m).cpu().numpy().astype(np.float64)
         flash = np.asarray(vals["flash"], np.float64) * _flash_env(tt)
@@ -595,6 +629,7 @@ class Explosion(vfx.Effect):
         ``out = layer + plate * factor`` (``accumulateProduct``)."""
         import cv2
         import torch
+
         m, h, w, _ = plate.shape
         out = vfx.frames.empty_planes((m, h, w, 4))
         factor = self._scratch("factor", (h, w, 4))
@@ -602,12 +637,12 @@ class Explosion(vfx.Effect):
             c = pyr.cells[2]
             hl, wl = where.shape[1:3]
             whole = self._scratch("map", (hl * c, wl * c, 2))
-            mp = whole[2 * c:2 * c + h, 2 * c:2 * c + w]
+            mp = whole[2 * c : 2 * c + h, 2 * c : 2 * c + w]
             warped = self._scratch("warped", (h, w, 4))
         for i in range(m):
             dst = out[i].numpy()
             pyr.upsample_into(layer[i], 0, dst)
-            if trans.plain(i):                                        # one channel, merged: cheaper
+            if trans.plain(i):  # one channel, merged: cheaper
                 one = self._scratch("factor1", (h, w))
                 pyr.upsample_into(trans.trans[i, ..., 0], 0, one)
                 cv2.merge([one, one, one, one], dst=factor)
@@ -624,9 +659,10 @@ class Explosion(vfx.Effect):
             if moves[i]:
                 # the whole level grid upsampled (margins included), so that the frame's border
                 # pixels interpolate the coordinates exactly: bilinear is exact on the identity
-                resample.resize_planes(where[i:i + 1], hl * c, wl * c, out=torch.from_numpy(whole)[None])
-                resample.remap_planes(torch.from_numpy(src)[None], torch.from_numpy(mp)[None],
-                                      out=torch.from_numpy(warped)[None])
+                resample.resize_planes(where[i : i + 1], hl * c, wl * c, out=torch.from_numpy(whole)[None])
+                resample.remap_planes(
+                    torch.from_numpy(src)[None], torch.from_numpy(mp)[None], out=torch.from_numpy(warped)[None]
+                )
                 src = warped
             cv2.accumulateProduct(src, factor, dst)
         return out
@@ -670,7 +706,8 @@ class _Factor:
 def _sample_field(field, rx, ry):
     """Bilinear samples of a (M, 2, n, n) field over +-_FIELD_EXTENT at offsets (rx, ry) (M, Q)."""
     import torch
-    grid = torch.stack([rx / _FIELD_EXTENT, ry / _FIELD_EXTENT], -1).unsqueeze(2)      # (M, Q, 1, 2)
+
+    grid = torch.stack([rx / _FIELD_EXTENT, ry / _FIELD_EXTENT], -1).unsqueeze(2)  # (M, Q, 1, 2)
     s = torch.nn.functional.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return s[:, 0, :, 0], s[:, 1, :, 0], s[:, 2, :, 0]
 
@@ -689,36 +726,40 @@ class _Pyramid:
 
     def __init__(self, h, w, c0, levels, m, device):
         self.h, self.w, self.m, self.device = h, w, m, device
-        self.cells = [c0 * 2 ** lv for lv in range(levels + 1)]
+        self.cells = [c0 * 2**lv for lv in range(levels + 1)]
         self.dims = [(_even(math.ceil(h / c) + 4), _even(math.ceil(w / c) + 4)) for c in self.cells]
 
     def centres(self, lv):
         """Pixel coordinates of the cell centres of level ``lv``: (xs, ys)."""
         import torch
+
         c = self.cells[lv]
         hl, wl = self.dims[lv]
-        return ((torch.arange(wl, device=self.device, dtype=torch.float32) - 1.5) * c,
-                (torch.arange(hl, device=self.device, dtype=torch.float32) - 1.5) * c)
+        return (
+            (torch.arange(wl, device=self.device, dtype=torch.float32) - 1.5) * c,
+            (torch.arange(hl, device=self.device, dtype=torch.float32) - 1.5) * c,
+        )
 
     def upsample_into(self, grid, lv, dst):
         """One frame's level-``lv`` grid (HL, WL, C) resampled into ``dst``, an (H, W, C) array (CPU)."""
         import torch
+
         c = self.cells[lv]
         hh, ww = math.ceil(self.h / c), math.ceil(self.w / c)
-        src = grid[None, 2:2 + hh, 2:2 + ww]                          # an ROI view: OpenCV takes strides
+        src = grid[None, 2 : 2 + hh, 2 : 2 + ww]  # an ROI view: OpenCV takes strides
         if src.ndim == 3:
             src, dst = src[..., None], dst[..., None]
         if (hh * c, ww * c) == (self.h, self.w):
             resample.resize_planes(src, self.h, self.w, out=torch.from_numpy(dst)[None])
         else:
-            dst[...] = resample.resize_planes(src, hh * c, ww * c)[0, :self.h, :self.w].numpy()
+            dst[...] = resample.resize_planes(src, hh * c, ww * c)[0, : self.h, : self.w].numpy()
 
     def to_frame(self, grid, lv):
         """A level-``lv`` grid (M, HL, WL, C) resampled to the frame (M, H, W, C)."""
         c = self.cells[lv]
         hh, ww = math.ceil(self.h / c), math.ceil(self.w / c)
-        g = grid[:, 2:2 + hh, 2:2 + ww]
-        return _resize(g, hh * c, ww * c)[:, :self.h, :self.w]
+        g = grid[:, 2 : 2 + hh, 2 : 2 + ww]
+        return _resize(g, hh * c, ww * c)[:, : self.h, : self.w]
 
     def splat_collapse(self, px, py, sigma, values, inject=None):
         """Splat Gaussian sprites (pixel centres ``px, py``, ``sigma``; ``values`` (M, Q, C) integrated
@@ -729,6 +770,7 @@ class _Pyramid:
         its coarser neighbour upsampled. ``inject`` adds (M, HL, WL, C') grids (C' <= C) on levels.
         """
         import torch
+
         dev = px.device
         m = self.m
         nch = values.shape[-1]
@@ -761,34 +803,36 @@ class _Pyramid:
             wx1 = fu * ((iu >= -1) & (iu < wl - 1))
             wy0 = (1 - fv) * ((iv >= 0) & (iv < hl))
             wy1 = fv * ((iv >= -1) & (iv < hl - 1))
-            norm = torch.where(keep, lw / (c * c), 0.0)              # per pixel area
+            norm = torch.where(keep, lw / (c * c), 0.0)  # per pixel area
             base = off_t[lv] + (frame * hl + iv) * wl + iu
             # corners outside the level get weight 0; their (clamped) index then adds nothing
             idx_parts.append(torch.stack([base, base + 1, base + wl, base + wl + 1], -1))
             w_parts.append(torch.stack([wx0 * wy0, wx1 * wy0, wx0 * wy1, wx1 * wy1], -1) * norm.unsqueeze(-1))
         idx = torch.cat(idx_parts, -1).reshape(-1).clamp_(0, total)
-        wts = torch.cat(w_parts, -1)                                  # (M, Q, 8)
+        wts = torch.cat(w_parts, -1)  # (M, Q, 8)
         src = (wts.unsqueeze(-1) * values.to(torch.float32).unsqueeze(2)).reshape(-1, nch)
         buf = torch.zeros((total + 1, nch), dtype=torch.float32, device=dev)
         buf.index_add_(0, idx, src)
         kept = keep.reshape(-1)
-        used = (torch.bincount(l0.reshape(-1)[kept], minlength=levels + 1)
-                + torch.bincount((l0 + 1).reshape(-1)[kept & (fr.reshape(-1) > 0)], minlength=levels + 1)).tolist()
+        used = (
+            torch.bincount(l0.reshape(-1)[kept], minlength=levels + 1)
+            + torch.bincount((l0 + 1).reshape(-1)[kept & (fr.reshape(-1) > 0)], minlength=levels + 1)
+        ).tolist()
         inject = inject or {}
         acc = None
         for lv in range(levels, -1, -1):
             hl, wl = self.dims[lv]
             part = None
             if used[lv]:
-                part = _blur(buf[offs[lv]:offs[lv + 1]].view(m, hl, wl, nch), _SIGMA_CELLS)
+                part = _blur(buf[offs[lv] : offs[lv + 1]].view(m, hl, wl, nch), _SIGMA_CELLS)
             if acc is not None:
-                up = _resize(acc[:, 1:1 + hl // 2, 1:1 + wl // 2], hl, wl)
+                up = _resize(acc[:, 1 : 1 + hl // 2, 1 : 1 + wl // 2], hl, wl)
                 part = up if part is None else up.add_(part)
             extra = inject.get(lv)
             if extra is not None:
                 if part is None:
                     part = torch.zeros((m, hl, wl, nch), dtype=torch.float32, device=dev)
-                part[..., :extra.shape[-1]] += extra
+                part[..., : extra.shape[-1]] += extra
             acc = part
         if acc is None:
             hl, wl = self.dims[0]

@@ -1,4 +1,5 @@
 """``effect.fade``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,7 @@ class Fade(vfx.Effect):
     class Options(vfx.Effect.Options):
         vars()["in"] = opt.Time(0, doc="fade-in length at the start (0: none)")
         out = opt.Time(0, doc="fade-out length at the end (0: none)")
-        color = opt.Color("black", doc="the colour faded from and to (\"transparent\" fades alpha)")
+        color = opt.Color("black", doc='the colour faded from and to ("transparent" fades alpha)')
         curve = opt.Choice("linear", choices=("linear", "smooth"), doc="linear mix or smoothstep")
 
     def configure(self):
@@ -55,6 +56,7 @@ class Fade(vfx.Effect):
 
     def render(self, indices):
         import torch
+
         batch = self.pull(self.input("input"), indices)
         v = self.weights(indices)
         if np.all(v >= 1.0):

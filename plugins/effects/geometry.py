@@ -11,6 +11,7 @@ Coordinates are pixels with the origin at the top-left corner of the frame and p
 covering ``[i, i+1) x [j, j+1)`` (its centre at ``i + 0.5``), x to the right and y down; angles
 are degrees, positive turning clockwise on screen.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,15 +60,22 @@ class _Warp(vfx.Effect):
     animated_batches = True
 
     class Options(vfx.Effect.Options):
-        edges = opt.Choice("transparent", choices=tuple(EDGES),
-                           doc="what shows where the picture moved away: transparent, the edge pixels "
-                               "stretched (clamp) or the picture mirrored")
+        edges = opt.Choice(
+            "transparent",
+            choices=tuple(EDGES),
+            doc="what shows where the picture moved away: transparent, the edge pixels "
+            "stretched (clamp) or the picture mirrored",
+        )
         filter = opt.Choice("bilinear", choices=FILTERS, doc="resampling filter")
-        motion_blur = opt.Int(1, min=1, max=64, animate=False,
-                              doc="samples per frame for motion blur (1: off); 8 to 16 look smooth")
-        shutter = opt.Float(0.5, min=0.0, max=1.0,
-                            doc="how long the shutter is open, in frames (0.5 = a 180 degree shutter), "
-                                "centred on the frame's time")
+        motion_blur = opt.Int(
+            1, min=1, max=64, animate=False, doc="samples per frame for motion blur (1: off); 8 to 16 look smooth"
+        )
+        shutter = opt.Float(
+            0.5,
+            min=0.0,
+            max=1.0,
+            doc="how long the shutter is open, in frames (0.5 = a 180 degree shutter), centred on the frame's time",
+        )
 
     def configure(self):
         super().configure()
@@ -90,13 +98,18 @@ class _Warp(vfx.Effect):
 
     def render(self, indices):
         from vfx.frames import empty_pixels
+
         batch = self.pull(self.input("input"), indices)
         src = batch.pixels
         n, _, h, w = src.shape
         times = self._sample_times(indices)
         # (samples, 7, N): every parameter of every frame at every sample time
-        params = np.stack([np.stack([np.broadcast_to(np.asarray(v, np.float64), t.shape)
-                                     for v in self._params(t, w, h)]) for t in times])
+        params = np.stack(
+            [
+                np.stack([np.broadcast_to(np.asarray(v, np.float64), t.shape) for v in self._params(t, w, h)])
+                for t in times
+            ]
+        )
         # Frames decide on their own (so a frame renders the same alone or in any batch): one
         # that holds still over the shutter and only moves by whole pixels is copied exactly.
         still = np.all(params == params[:1], axis=(0, 1))
@@ -119,7 +132,7 @@ class _Warp(vfx.Effect):
         """Frames resampled at each sample's transform and averaged as ``s0 + mean(s_k - s0)``,
         which is exactly ``s0`` when every sample is the same."""
         if np.all(params == params[:1]):
-            params = params[:1]             # no motion over the shutter: one sample is the answer
+            params = params[:1]  # no motion over the shutter: one sample is the answer
         mats = np.stack([resample.pixel_matrices(affine_thetas(*p, w, h), w, h) for p in params])
         return resample.warp_affine(src, mats, filter=self.options.filter, border=EDGES[self.options.edges])
 
@@ -127,6 +140,7 @@ class _Warp(vfx.Effect):
 def _shift(src, dx: np.ndarray, dy: np.ndarray):
     """Each frame moved by whole pixels (dx right, dy down), transparent where nothing lands."""
     from vfx.frames import empty_pixels
+
     n, _, h, w = src.shape
     out = empty_pixels(n, h, w, src.device)
     out.zero_()
@@ -134,8 +148,9 @@ def _shift(src, dx: np.ndarray, dy: np.ndarray):
         x, y = int(dx[k]), int(dy[k])
         if abs(x) >= w or abs(y) >= h:
             continue
-        out[k, :, max(0, y):h + min(0, y), max(0, x):w + min(0, x)] = \
-            src[k, :, max(0, -y):h + min(0, -y), max(0, -x):w + min(0, -x)]
+        out[k, :, max(0, y) : h + min(0, y), max(0, x) : w + min(0, x)] = src[
+            k, :, max(0, -y) : h + min(0, -y), max(0, -x) : w + min(0, -x)
+        ]
     return out
 
 
@@ -161,15 +176,16 @@ class Transform(_Warp):
         rotate = opt.Float(0.0, doc="rotation in degrees, clockwise on screen")
         scale = opt.Float(1.0, min=0.001, max=1000.0, doc="uniform scale")
         scale_xy = opt.Vec([1.0, 1.0], doc="[sx, sy] scale per axis, times `scale` (negative mirrors; not 0)")
-        anchor = opt.Vec([0.5, 0.5], doc="[x, y] point that stays put under rotation and scale, in 0..1 "
-                                         "of the frame")
+        anchor = opt.Vec([0.5, 0.5], doc="[x, y] point that stays put under rotation and scale, in 0..1 of the frame")
 
     def configure(self):
         super().configure()
         sxy = self.options.scale_xy
         if not isinstance(sxy, vfx.Animated) and any(abs(v) < 1e-6 for v in sxy):
-            raise ConfigureError(f"a scale of 0 collapses the picture (got {list(sxy)}); use a small "
-                                 "value, or opacity, to hide it", option="scale_xy")
+            raise ConfigureError(
+                f"a scale of 0 collapses the picture (got {list(sxy)}); use a small value, or opacity, to hide it",
+                option="scale_xy",
+            )
 
     def _params(self, frames, width, height):
         t = self.values_at("translate", frames)
@@ -177,8 +193,7 @@ class Transform(_Warp):
         s = self.values_at("scale", frames)
         sxy = self.values_at("scale_xy", frames)
         anchor = self.values_at("anchor", frames)
-        return (t[:, 0], t[:, 1], rot, s * sxy[:, 0], s * sxy[:, 1],
-                anchor[:, 0] * width, anchor[:, 1] * height)
+        return (t[:, 0], t[:, 1], rot, s * sxy[:, 0], s * sxy[:, 1], anchor[:, 0] * width, anchor[:, 1] * height)
 
 
 class Shake(_Warp):
@@ -200,16 +215,26 @@ class Shake(_Warp):
     class Options(_Warp.Options):
         amplitude = opt.Float(8.0, min=0.0, max=10000.0, doc="largest move in pixels, on each axis")
         rotation = opt.Float(0.5, min=0.0, max=180.0, doc="largest turn in degrees")
-        frequency = opt.Float(2.0, min=0.01, max=100.0, animate=False,
-                              doc="shakes per second (noise lattice points per second); constant, so "
-                                  "animate the amplitude to fade the shake")
-        octaves = opt.Int(2, min=1, max=6, animate=False,
-                          doc="layers of finer noise (each twice as fast, half as strong)")
-        overscan = opt.Float(0.0, min=0.0, max=1.0, doc="extra scale about the centre so the edges "
-                                                       "stay hidden (0.05 = 5% larger)")
-        edges = opt.Choice("mirror", choices=tuple(EDGES),
-                           doc="what shows where the frame edge moves into view: the picture mirrored, "
-                               "its edge pixels stretched (clamp), or transparent")
+        frequency = opt.Float(
+            2.0,
+            min=0.01,
+            max=100.0,
+            animate=False,
+            doc="shakes per second (noise lattice points per second); constant, so "
+            "animate the amplitude to fade the shake",
+        )
+        octaves = opt.Int(
+            2, min=1, max=6, animate=False, doc="layers of finer noise (each twice as fast, half as strong)"
+        )
+        overscan = opt.Float(
+            0.0, min=0.0, max=1.0, doc="extra scale about the centre so the edges stay hidden (0.05 = 5% larger)"
+        )
+        edges = opt.Choice(
+            "mirror",
+            choices=tuple(EDGES),
+            doc="what shows where the frame edge moves into view: the picture mirrored, "
+            "its edge pixels stretched (clamp), or transparent",
+        )
 
     def configure(self):
         super().configure()
@@ -221,8 +246,8 @@ class Shake(_Warp):
         amp = self.values_at("amplitude", frames)
         rot = self.values_at("rotation", frames)
         over = self.values_at("overscan", frames)
-        from vfx.ops import noise           # imports torch: not when the plugin loads
+        from vfx.ops import noise  # imports torch: not when the plugin loads
+
         nx, ny, nr = (noise.fractal1d(x, octaves=o.octaves, seed=self._seed, channel=c) for c in range(3))
         scale = 1.0 + over
-        return (amp * nx, amp * ny, rot * nr, scale, scale,
-                np.full_like(x, width / 2.0), np.full_like(x, height / 2.0))
+        return (amp * nx, amp * ny, rot * nr, scale, scale, np.full_like(x, width / 2.0), np.full_like(x, height / 2.0))

@@ -1,4 +1,5 @@
 """``effect.grade``: colour grade (its CPU per-pixel work is ``_grade_kernel``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,22 +49,32 @@ class Grade(vfx.Effect):
 
     class Options(vfx.Effect.Options):
         exposure = opt.Float(0.0, min=-16.0, max=16.0, doc="exposure change in stops (1: twice as bright)")
-        contrast = opt.Float(1.0, min=0.0, max=8.0,
-                             doc="contrast around pivot: pivot * (x / pivot)^contrast (1: unchanged)")
+        contrast = opt.Float(
+            1.0, min=0.0, max=8.0, doc="contrast around pivot: pivot * (x / pivot)^contrast (1: unchanged)"
+        )
         pivot = opt.Float(0.18, min=0.001, max=16.0, doc="linear value that contrast leaves unchanged")
         saturation = opt.Float(1.0, min=0.0, max=8.0, doc="0 grey, 1 unchanged, 2 twice as saturated (Rec.709 luma)")
-        lift = opt.Vec([0.0, 0.0, 0.0], length=3,
-                       doc="[r, g, b] raise (or with negatives lower) the blacks: x + lift * (1 - x)")
-        gamma = opt.Vec([1.0, 1.0, 1.0], length=3, min=0.01,
-                        doc="[r, g, b] midtone power: out = base^(1 / gamma) (above 1 brightens)")
+        lift = opt.Vec(
+            [0.0, 0.0, 0.0], length=3, doc="[r, g, b] raise (or with negatives lower) the blacks: x + lift * (1 - x)"
+        )
+        gamma = opt.Vec(
+            [1.0, 1.0, 1.0],
+            length=3,
+            min=0.01,
+            doc="[r, g, b] midtone power: out = base^(1 / gamma) (above 1 brightens)",
+        )
         gain = opt.Vec([1.0, 1.0, 1.0], length=3, min=0.0, doc="[r, g, b] multiplier (the whites)")
-        temperature = opt.Float(0.0, min=-4.0, max=4.0,
-                                doc="white balance, cool (-) to warm (+): red +t/2 and blue -t/2 stops")
+        temperature = opt.Float(
+            0.0, min=-4.0, max=4.0, doc="white balance, cool (-) to warm (+): red +t/2 and blue -t/2 stops"
+        )
         tint = opt.Float(0.0, min=-4.0, max=4.0, doc="white balance, green (-) to magenta (+): green -u/2 stops")
         white = opt.Color(None, doc="a colour in the shot that should become neutral grey (straight sRGB)")
         lut = opt.InputPath(None, doc="a .cube 3-D LUT applied last, relative to the pipeline file")
-        lut_space = opt.Choice("srgb", choices=("srgb", "linear"),
-                               doc="what the LUT's input and output are: sRGB-encoded (most looks) or linear")
+        lut_space = opt.Choice(
+            "srgb",
+            choices=("srgb", "linear"),
+            doc="what the LUT's input and output are: sRGB-encoded (most looks) or linear",
+        )
         lut_mix = opt.Float(1.0, min=0.0, max=1.0, doc="0 ignores the LUT, 1 applies it fully")
 
     def configure(self):
@@ -81,8 +92,10 @@ class Grade(vfx.Effect):
         white = self.options.white
         if white is not None and not isinstance(white, vfx.Animated):
             if float(_linear_rgb(np.asarray([white])).min()) < 1e-3:
-                raise ConfigureError(f"white {list(white[:3])} has a channel at or near 0: pick a grey or "
-                                     "near-white part of the shot", option="white")
+                raise ConfigureError(
+                    f"white {list(white[:3])} has a channel at or near 0: pick a grey or near-white part of the shot",
+                    option="white",
+                )
 
     def input_files(self):
         return [self.options.lut] if self.options.lut is not None else []
@@ -123,8 +136,10 @@ class Grade(vfx.Effect):
 
     def _settings(self, steps: dict, like) -> dict:
         """``steps`` with their values as (N, k, 1, 1) tensors on ``like``'s device, the LUT laid out there."""
-        out = {k: None if v is None else tuple(_col(x, like) for x in v) if isinstance(v, tuple) else _col(v, like)
-               for k, v in steps.items()}
+        out = {
+            k: None if v is None else tuple(_col(x, like) for x in v) if isinstance(v, tuple) else _col(v, like)
+            for k, v in steps.items()
+        }
         if "lut" in steps and (self._volume is None or self._volume[0] != like.device):
             self._volume = (like.device, lut_volume(self._lut, like.device))
         return out
@@ -132,15 +147,17 @@ class Grade(vfx.Effect):
     def _grade(self, rgb, steps: dict):
         """The grade of straight linear colour (N, 3, H, W): a new tensor, or ``rgb`` changed in place."""
         import torch
+
         gains = steps.get("gains")
-        if "contrast" in steps:                  # the gains (all positive) ride along in its passes
+        if "contrast" in steps:  # the gains (all positive) ride along in its passes
             c, pivot = steps["contrast"]
-            scaled, negative = (1.0 / pivot, rgb.clamp_max(0.0)) if gains is None else \
-                (gains / pivot, rgb.clamp_max(0.0).mul_(gains))
+            scaled, negative = (
+                (1.0 / pivot, rgb.clamp_max(0.0)) if gains is None else (gains / pivot, rgb.clamp_max(0.0).mul_(gains))
+            )
             rgb = pow_(rgb.clamp_min(0.0).mul_(scaled), c).mul_(pivot).add_(negative)
         elif gains is not None:
             rgb = rgb * gains
-        if "saturation" in steps:                # Y + s (x - Y) = s x + (1 - s) Y
+        if "saturation" in steps:  # Y + s (x - Y) = s x + (1 - s) Y
             sat = steps["saturation"]
             y = luma(rgb).mul_(1.0 - sat)
             rgb = (rgb * sat).add_(y)
@@ -179,6 +196,7 @@ class Grade(vfx.Effect):
     def _render_kernel(self, px, steps: dict, has_alpha: bool, out):
         """The CPU path: each frame through ``_grade_kernel.grade_frame`` in one pass."""
         from . import _grade_kernel as K
+
         n = px.shape[0]
         flags = K.ALPHA if has_alpha else 0
         values = {"gains": steps.get("gains", 1.0)}

@@ -1,4 +1,5 @@
 """``effect.grain``: film grain (its CPU per-pixel work is ``_grain_kernel``)."""
+
 from __future__ import annotations
 
 import math
@@ -34,17 +35,20 @@ class Grain(vfx.Effect):
     animated_batches = True
 
     class Options(vfx.Effect.Options):
-        amount = opt.Float(0.04, min=0.0, max=1.0,
-                           doc="grain strength: standard deviation in square-root-encoded units")
+        amount = opt.Float(
+            0.04, min=0.0, max=1.0, doc="grain strength: standard deviation in square-root-encoded units"
+        )
         size = opt.Float(1.5, min=1.0, max=32.0, doc="grain size in pixels")
         color = opt.Float(0.0, min=0.0, max=1.0, doc="0 monochrome grain, 1 independent grain per channel")
-        response = opt.Float(0.7, min=0.0, max=1.0,
-                             doc="how much less grain in shadows and highlights (0: the same everywhere)")
+        response = opt.Float(
+            0.7, min=0.0, max=1.0, doc="how much less grain in shadows and highlights (0: the same everywhere)"
+        )
 
     def _noise(self, frame: int, channels: int, stream: str, size: float, h: int, w: int):
         """Gaussian noise (1, channels, h, w) for one frame, of grain size ``size`` pixels, and the
         factor that brings it to unit deviation (applied by the caller, with the grain's strength)."""
         import torch
+
         g = self.ctx.generator(frame, stream)
         if size <= 1.0:
             return torch.randn((1, channels, h, w), generator=g).to(self.device), 1.0
@@ -55,6 +59,7 @@ class Grain(vfx.Effect):
 
     def render(self, indices):
         import torch
+
         batch = self.pull(self.input("input"), indices)
         px = batch.pixels
         amount = self.values("amount", indices)
@@ -64,7 +69,7 @@ class Grain(vfx.Effect):
         size, color = self.values("size", indices), self.values("color", indices)
         channels = 3 if np.any(color > 0) else 1
         noise = torch.empty((n, channels, h, w), device=px.device)
-        scale = np.ones(n)                    # unit deviation, folded into the grain's weight
+        scale = np.ones(n)  # unit deviation, folded into the grain's weight
         for k, i in enumerate(indices):
             c = float(color[k])
             if c <= 0.0:
@@ -79,10 +84,17 @@ class Grain(vfx.Effect):
         out = empty_pixels(n, h, w, px.device)
         if backend.allows("numba", px):
             from ._grain_kernel import add_grain
+
             response = self.values("response", indices)
             for k in range(n):
-                add_grain(jit.rgba(px[k]), noise[k].view(channels, h * w).numpy(), jit.rgba(out[k], out=True),
-                          np.float32(amount[k] * scale[k]), np.float32(response[k]), has_alpha)
+                add_grain(
+                    jit.rgba(px[k]),
+                    noise[k].view(channels, h * w).numpy(),
+                    jit.rgba(out[k], out=True),
+                    np.float32(amount[k] * scale[k]),
+                    np.float32(response[k]),
+                    has_alpha,
+                )
             return FrameBatch(indices, out)
         resp = _col(self.values("response", indices), px)
         amount = _col(amount * scale, px)

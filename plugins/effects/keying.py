@@ -5,6 +5,7 @@ the pixel's existing alpha and return premultiplied linear RGBA, or, with ``outp
 the final alpha as an opaque grey picture for checking (a pixel of alpha 0.5 is written as sRGB
 code 128).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,11 +16,19 @@ import vfx
 from vfx import ConfigureError, FrameBatch, opt
 from vfx.frames import empty_pixels, empty_planes, row_strips
 from vfx.ops import backend, filters, jit
-from vfx.ops.color import (BT709, BT709_CB, BT709_CR, LUMA, rgb_to_hex, srgb_decode, srgb_encode, srgb_to_linear,
-                           unpremultiply)
+from vfx.ops.color import (
+    BT709,
+    BT709_CB,
+    BT709_CR,
+    LUMA,
+    rgb_to_hex,
+    srgb_decode,
+    srgb_encode,
+    srgb_to_linear,
+    unpremultiply,
+)
 
 OUTPUTS = ("composite", "matte")
-
 
 
 def straight_planes(pixels, opaque: bool):
@@ -28,13 +37,15 @@ def straight_planes(pixels, opaque: bool):
     Colour is 0 where alpha is 0; ``opaque`` (the input has no alpha) skips the division.
     """
     import torch
+
     if opaque:
-        return pixels[:, :3].clone(memory_format=torch.contiguous_format)    # planar, and ours to change
+        return pixels[:, :3].clone(memory_format=torch.contiguous_format)  # planar, and ours to change
     return unpremultiply(pixels)[0].contiguous()
 
 
 def _column(values, device):
     import torch
+
     return torch.as_tensor(np.asarray(values, np.float64), dtype=torch.float32, device=device).view(-1, 1, 1, 1)
 
 
@@ -56,6 +67,7 @@ def _morph(frame, size: int, shrink: bool):
 def shrink_matte(matte, amounts: np.ndarray):
     """Each frame's matte eroded by ``amount`` pixels (dilated where negative); fractions blend."""
     import torch
+
     if not np.any(np.abs(amounts) > 1e-3):
         return matte
     out = matte.clone()
@@ -65,10 +77,10 @@ def shrink_matte(matte, amounts: np.ndarray):
             continue
         lo = math.floor(r)
         frac = r - lo
-        a = _morph(matte[k:k + 1], lo, amount > 0)
+        a = _morph(matte[k : k + 1], lo, amount > 0)
         if frac > 1e-3:
-            a = torch.lerp(a, _morph(matte[k:k + 1], lo + 1, amount > 0), frac)
-        out[k:k + 1] = a
+            a = torch.lerp(a, _morph(matte[k : k + 1], lo + 1, amount > 0), frac)
+        out[k : k + 1] = a
     return out
 
 
@@ -78,9 +90,12 @@ class _Keyer(vfx.Effect):
     animated_batches = True
 
     class Options(vfx.Effect.Options):
-        output = opt.Choice("composite", choices=OUTPUTS,
-                            doc="composite: the keyed picture with its new alpha; matte: the alpha as "
-                                "an opaque grey picture, for checking the key")
+        output = opt.Choice(
+            "composite",
+            choices=OUTPUTS,
+            doc="composite: the keyed picture with its new alpha; matte: the alpha as "
+            "an opaque grey picture, for checking the key",
+        )
 
     def configure(self):
         super().configure()
@@ -90,6 +105,7 @@ class _Keyer(vfx.Effect):
         """Output pixels for a (N, 1, H, W) key matte, new or into ``out``; ``rgb``: straight
         linear planes to use instead of the input's colour."""
         import torch
+
         n, _, h, w = pixels.shape
         if out is None:
             out = empty_pixels(n, h, w, pixels.device)
@@ -112,6 +128,7 @@ def _ramp(x, start: np.ndarray, width: np.ndarray):
     ``x`` is (N, 1, H, W) and is overwritten; ``start`` and ``width`` hold one value per frame.
     """
     import torch
+
     dev = x.device
     if np.all(width > 0):
         return _snapped_(x.sub_(_column(start, dev)).div_(_column(width, dev)).clamp_(0, 1))
@@ -120,7 +137,7 @@ def _ramp(x, start: np.ndarray, width: np.ndarray):
     return torch.where(_column(width, dev) > 0, _snapped_(soft), hard)
 
 
-_MATTE_SNAP = 2.0 ** -20     # well below half a 16-bit code step (2^-17)
+_MATTE_SNAP = 2.0**-20  # well below half a 16-bit code step (2^-17)
 
 
 def _snapped_(matte):
@@ -137,6 +154,7 @@ def _snapped_(matte):
 def _weighted(planes, weights, offset: np.ndarray | None = None):
     """``sum_c weights[c] * planes[:, c] - offset`` as a new (N, 1, H, W) tensor (one matrix product)."""
     import torch
+
     n, c, h, w = planes.shape
     wt = torch.as_tensor(weights, dtype=planes.dtype, device=planes.device).view(1, 1, c)
     out = torch.matmul(wt, planes.contiguous().view(n, c, h * w)).view(n, 1, h, w)
@@ -145,13 +163,11 @@ def _weighted(planes, weights, offset: np.ndarray | None = None):
     return out
 
 
-
-
 def _despill_basis(key_linear: np.ndarray) -> np.ndarray:
     """(N, 3, 3) rotations about the grey axis that turn each key colour's hue onto pure green."""
     n = np.full(3, 1 / math.sqrt(3))
-    e1 = np.array([-1.0, 2.0, -1.0]) / math.sqrt(6)     # the hue of pure green
-    e2 = np.array([-1.0, 0.0, 1.0]) / math.sqrt(2)      # n x e1
+    e1 = np.array([-1.0, 2.0, -1.0]) / math.sqrt(6)  # the hue of pure green
+    e2 = np.array([-1.0, 0.0, 1.0]) / math.sqrt(2)  # n x e1
     chroma = key_linear - key_linear.mean(axis=1, keepdims=True)
     phi = np.arctan2(chroma @ e2, chroma @ e1)
     cross = np.array([[0, -n[2], n[1]], [n[2], 0, -n[0]], [-n[1], n[0], 0]])
@@ -179,15 +195,23 @@ class ChromaKey(_Keyer):
 
     class Options(_Keyer.Options):
         key_color = opt.Color("#00ff00", doc="the screen's colour (pick it from the plate)")
-        tolerance = opt.Float(0.2, min=0.0, max=4.0,
-                              doc="chroma distance from the key that is fully transparent, as a fraction "
-                                  "of the key's own chroma (1 = a neutral grey)")
-        softness = opt.Float(0.6, min=0.0, max=4.0,
-                             doc="further distance over which alpha rises from 0 to 1 (0: a hard edge)")
-        spill = opt.Float(1.0, min=0.0, max=1.0, doc="spill suppression: how much of the key hue's excess "
-                                                     "to remove from the colours (0: none)")
-        shrink = opt.Float(0.0, min=-100.0, max=100.0,
-                           doc="erode the matte by this many pixels (negative grows it)")
+        tolerance = opt.Float(
+            0.2,
+            min=0.0,
+            max=4.0,
+            doc="chroma distance from the key that is fully transparent, as a fraction "
+            "of the key's own chroma (1 = a neutral grey)",
+        )
+        softness = opt.Float(
+            0.6, min=0.0, max=4.0, doc="further distance over which alpha rises from 0 to 1 (0: a hard edge)"
+        )
+        spill = opt.Float(
+            1.0,
+            min=0.0,
+            max=1.0,
+            doc="spill suppression: how much of the key hue's excess to remove from the colours (0: none)",
+        )
+        shrink = opt.Float(0.0, min=-100.0, max=100.0, doc="erode the matte by this many pixels (negative grows it)")
         feather = opt.Float(0.0, min=0.0, max=200.0, doc="blur radius of the matte in pixels")
 
     def configure(self):
@@ -196,8 +220,11 @@ class ChromaKey(_Keyer):
         if not isinstance(key, vfx.Animated):
             cb, cr = self._key_chroma(np.array([key]))
             if math.hypot(cb[0], cr[0]) < 0.02:
-                raise ConfigureError(f"the key colour {rgb_to_hex(key)} is (nearly) grey: it has no hue to key "
-                                     "on; use effect.luma_key for black or white screens", option="key_color")
+                raise ConfigureError(
+                    f"the key colour {rgb_to_hex(key)} is (nearly) grey: it has no hue to key "
+                    "on; use effect.luma_key for black or white screens",
+                    option="key_color",
+                )
 
     @staticmethod
     def _key_chroma(keys: np.ndarray):
@@ -206,6 +233,7 @@ class ChromaKey(_Keyer):
 
     def render(self, indices):
         import torch
+
         pixels = self.pull(self.input("input"), indices).pixels
         dev = pixels.device
         n, _, h, w = pixels.shape
@@ -216,22 +244,24 @@ class ChromaKey(_Keyer):
         tolerance, softness = self.values("tolerance", indices), self.values("softness", indices)
         kernels = backend.allows("numba", pixels)
         strips = row_strips(pixels)
-        colour = []                      # the straight colour of each strip, for the spill pass
+        colour = []  # the straight colour of each strip, for the spill pass
         if kernels:
             from . import _keying_kernel as K
+
             matte = empty_planes((n, 1, h, w))
-            params = K.MATTE.pack(n, cb=BT709_CB, cr=BT709_CR, key_cb=kcb, key_cr=kcr, scale=scale,
-                                  tolerance=tolerance, softness=softness)
+            params = K.MATTE.pack(
+                n, cb=BT709_CB, cr=BT709_CR, key_cb=kcb, key_cr=kcr, scale=scale, tolerance=tolerance, softness=softness
+            )
             for k in range(n):
                 K.chroma_matte(jit.rgba(pixels[k]), matte[k].view(-1).numpy(), params[k], opaque)
         else:
             matte = torch.empty((n, 1, h, w), device=dev)
-            for y0, y1 in strips:           # per pixel: the chroma distance's matte, strip by strip
+            for y0, y1 in strips:  # per pixel: the chroma distance's matte, strip by strip
                 colour.append(straight_planes(pixels[:, :, y0:y1], opaque=opaque))
                 srgb = srgb_encode(colour[-1].clamp(0, 1))
                 dist = torch.hypot(_weighted(srgb, BT709_CB, kcb), _weighted(srgb, BT709_CR, kcr))
                 matte[:, :, y0:y1] = _ramp(dist.div_(_column(scale, dev)), tolerance, softness)
-        matte = shrink_matte(matte, self.values("shrink", indices))     # across strips: the whole frame
+        matte = shrink_matte(matte, self.values("shrink", indices))  # across strips: the whole frame
         matte = blur_matte(matte, self.values("feather", indices))
         spill = self.values("spill", indices)
         if self.options.output == "matte" or not np.any(spill > 0):
@@ -243,11 +273,19 @@ class ChromaKey(_Keyer):
         if kernels:
             params = K.SPILL.pack(n, basis=basis.reshape(n, 9), direction=direction)
             for k in range(n):
-                K.despill(jit.rgba(pixels[k]), matte[k].contiguous().view(-1).numpy(), jit.rgba(out[k], out=True),
-                          params[k], opaque)
+                K.despill(
+                    jit.rgba(pixels[k]),
+                    matte[k].contiguous().view(-1).numpy(),
+                    jit.rgba(out[k], out=True),
+                    params[k],
+                    opaque,
+                )
             return FrameBatch(indices, out)
-        turn = None if np.allclose(basis, np.eye(3), atol=1e-6) else \
-            torch.as_tensor(basis, dtype=torch.float32, device=dev)    # None: a pure green key, no turn
+        turn = (
+            None
+            if np.allclose(basis, np.eye(3), atol=1e-6)
+            else torch.as_tensor(basis, dtype=torch.float32, device=dev)
+        )  # None: a pure green key, no turn
         for (y0, y1), rgb in zip(strips, colour):
             strip = pixels[:, :, y0:y1]
             turned = rgb if turn is None else torch.einsum("nij,njhw->nihw", turn, rgb)
@@ -275,8 +313,9 @@ class LumaKey(_Keyer):
     class Options(_Keyer.Options):
         low = opt.Float(0.2, min=0.0, max=1.0, doc="darkest luma kept fully (0..1)")
         high = opt.Float(1.0, min=0.0, max=1.0, doc="brightest luma kept fully (0..1)")
-        softness = opt.Float(0.1, min=0.0, max=1.0, doc="luma range over which alpha fades out beyond "
-                                                        "low and high (0: a hard edge)")
+        softness = opt.Float(
+            0.1, min=0.0, max=1.0, doc="luma range over which alpha fades out beyond low and high (0: a hard edge)"
+        )
         invert = opt.Bool(False, doc="key out the range [low, high] instead of keeping it")
 
     def configure(self):

@@ -1,4 +1,5 @@
 """Built-in lightning: fractal bolts with branches, a white-hot core, a multi-scale glow, flicker and flash."""
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,7 @@ class TimeList(opt.Option):
 
     def parse(self, value, ctx):
         if not isinstance(value, list):
-            raise ValueError(f"expected a list of times such as [12, \"1.5s\"], got {value!r}")
+            raise ValueError(f'expected a list of times such as [12, "1.5s"], got {value!r}')
         frames = []
         for i, item in enumerate(value):
             try:
@@ -49,8 +50,8 @@ def _bilinear(img, height: int, width: int):
 
 # (sigma / glow_size, weight, grid cell in pixels) of each glow layer
 _GLOW_SCALES = ((0.12, 0.5, 4), (0.35, 0.3, 8), (1.0, 0.2, 16))
-_DETAIL = 0.006               # frame heights: midpoint displacement stops below this segment length
-_MAX_SEGMENT = 5.0            # pixels: longer segments are split (straight) before rasterising
+_DETAIL = 0.006  # frame heights: midpoint displacement stops below this segment length
+_MAX_SEGMENT = 5.0  # pixels: longer segments are split (straight) before rasterising
 
 
 class Lightning(vfx.Effect):
@@ -95,13 +96,24 @@ class Lightning(vfx.Effect):
     animated_batches = True
 
     class Options(vfx.Effect.Options):
-        start = opt.Vec([0.45, 0.0], min=-2.0, max=3.0, doc="[x, y] where the bolt starts, 0..1 of the frame (-2..3: it may start off-screen)")
+        start = opt.Vec(
+            [0.45, 0.0],
+            min=-2.0,
+            max=3.0,
+            doc="[x, y] where the bolt starts, 0..1 of the frame (-2..3: it may start off-screen)",
+        )
         end = opt.Vec([0.55, 1.0], min=-2.0, max=3.0, doc="[x, y] where the bolt ends, 0..1 of the frame (-2..3)")
-        region = opt.Vec(None, length=4, animate=False,
-                         doc="[x0, y0, x1, y1] (0..1): random start near the top, end near the bottom, per strike")
-        strikes = TimeList(None, doc="times of strikes: frames or time strings, such as [0, \"1.5s\"]")
+        region = opt.Vec(
+            None,
+            length=4,
+            animate=False,
+            doc="[x0, y0, x1, y1] (0..1): random start near the top, end near the bottom, per strike",
+        )
+        strikes = TimeList(None, doc='times of strikes: frames or time strings, such as [0, "1.5s"]')
         rate = opt.Float(0.0, min=0.0, max=100.0, animate=False, doc="random strikes per second (0: none)")
-        trigger = opt.Float(None, doc="a strike whenever this crosses 0.5 upwards (drive it with keyframes or a driver)")
+        trigger = opt.Float(
+            None, doc="a strike whenever this crosses 0.5 upwards (drive it with keyframes or a driver)"
+        )
         duration = opt.Time("0.5s", min_frames=1, doc="how long one strike lasts")
         restrikes = opt.Int(2, min=0, max=8, animate=False, doc="return strokes per strike (each a new bolt shape)")
         roughness = opt.Float(0.16, min=0.0, max=1.0, doc="midpoint offset, in segment lengths (standard deviation)")
@@ -123,14 +135,18 @@ class Lightning(vfx.Effect):
         if o.region is not None:
             x0, y0, x1, y1 = o.region
             if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
-                raise ConfigureError(f"region must be [x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, "
-                                     f"got {list(o.region)}", option="region")
+                raise ConfigureError(
+                    f"region must be [x0, y0, x1, y1] with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, "
+                    f"got {list(o.region)}",
+                    option="region",
+                )
         n = self.video.frame_count
         if o.strikes is not None:
             late = [f for f in o.strikes if f >= n]
             if late:
-                raise ConfigureError(f"strike at frame {late[0]} is past the end of the input ({n} frames)",
-                                     option="strikes")
+                raise ConfigureError(
+                    f"strike at frame {late[0]} is past the end of the input ({n} frames)", option="strikes"
+                )
         self._cache = vfx.LRU(64)
 
     # ------------------------------------------------------------------ when
@@ -186,9 +202,9 @@ class Lightning(vfx.Effect):
         k = int(np.searchsorted(times, o, side="right") - 1)
         decay = max(1.0, 0.12 * dur)
         level = amps[k] * math.exp(-(o - times[k]) / decay)
-        level = max(level, 0.25 * amps[k] * (1 - o / dur))            # the channel keeps glowing faintly
+        level = max(level, 0.25 * amps[k] * (1 - o / dur))  # the channel keeps glowing faintly
         jitter = np.random.default_rng(self.ctx.seed_for(start, f"flicker{o}")).uniform()
-        level *= 1 - flicker * jitter * (0.0 if o - times[k] < 1 else 1.0)   # each stroke opens at full brightness
+        level *= 1 - flicker * jitter * (0.0 if o - times[k] < 1 else 1.0)  # each stroke opens at full brightness
         level *= 1 - float(smoothstep(0.7 * dur, dur, o + 0.5))
         return level, k
 
@@ -208,8 +224,14 @@ class Lightning(vfx.Effect):
 
     def _bolt(self, start: int, stroke: int, p0, p1, v: dict, h: int):
         """Segments of one bolt: (a, b) end points (S, 2), half widths at a and b (S, 2), brightness (S,)."""
-        key = (start, stroke, tuple(np.round(p0, 4)), tuple(np.round(p1, 4)), h,
-               *(round(float(v[k]), 6) for k in ("roughness", "branches", "branch_length", "branch_angle", "width")))
+        key = (
+            start,
+            stroke,
+            tuple(np.round(p0, 4)),
+            tuple(np.round(p1, 4)),
+            h,
+            *(round(float(v[k]), 6) for k in ("roughness", "branches", "branch_length", "branch_angle", "width")),
+        )
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -240,7 +262,7 @@ class Lightning(vfx.Effect):
             nbright = np.concatenate([bright, bright])
             ngen = np.concatenate([gen, gen])
             if level < levels - 3 and p_branch > 0 and blen > 0:
-                sprout = rng.uniform(size=len(a)) < p_branch * 0.5 ** gen
+                sprout = rng.uniform(size=len(a)) < p_branch * 0.5**gen
                 sprout &= gen < 3
                 k = int(sprout.sum())
                 if k:
@@ -301,17 +323,19 @@ class Lightning(vfx.Effect):
                 live.append(k)
         if not live:
             return src
-        core = self._rasterise(segs, n, h, w, pixels.device)        # (N, H, W) core brightness 0..
-        glow = self._glow(core, vals, h, w)                          # (N, H/4, W/4, 4) coloured glow
+        core = self._rasterise(segs, n, h, w, pixels.device)  # (N, H, W) core brightness 0..
+        glow = self._glow(core, vals, h, w)  # (N, H/4, W/4, 4) coloured glow
         from vfx.ops import color as vcolor
+
         color = np.asarray([vcolor.srgb_to_linear(c[:3]) for c in vals["color"]])
-        flash = (np.asarray(vals["flash"], np.float64) * levels)[:, None] * color      # (N, 3)
+        flash = (np.asarray(vals["flash"], np.float64) * levels)[:, None] * color  # (N, 3)
         out = self._composite(pixels.permute(0, 2, 3, 1), core, glow, vals, flash)
         return FrameBatch(indices, out.permute(0, 3, 1, 2))
 
     def _rasterise(self, segs, n, h, w, device):
         """Anti-aliased thick segments, max-combined, into (N, H, W) from per-segment pixel patches."""
         import torch
+
         fi = np.concatenate([np.full(len(a), k) for k, a, _, _, _ in segs])
         a = np.concatenate([s[1] for s in segs])
         b = np.concatenate([s[2] for s in segs])
@@ -329,6 +353,7 @@ class Lightning(vfx.Effect):
     def _raster_patch(core, fi, a, b, hw, val, n, h, w, device):
         """Max-combine anti-aliased capsules into ``core`` from a K x K pixel patch per segment."""
         import torch
+
         margin = float(hw.max()) + 1.5
         k = int(math.ceil(_MAX_SEGMENT + 2 * margin)) + 1
         lo = np.floor(np.minimum(a, b) - margin).astype(np.int64)
@@ -340,8 +365,8 @@ class Lightning(vfx.Effect):
         LO = torch.as_tensor(lo, device=device)
         F = torch.as_tensor(fi, device=device)
         off = torch.arange(k, device=device)
-        px = LO[:, 0:1, None] + off.view(1, 1, k)                    # (S, 1, K) pixel columns
-        py = LO[:, 1:2, None] + off.view(1, k, 1)                    # (S, K, 1) pixel rows
+        px = LO[:, 0:1, None] + off.view(1, 1, k)  # (S, 1, K) pixel columns
+        py = LO[:, 1:2, None] + off.view(1, k, 1)  # (S, K, 1) pixel rows
         rx = (px + 0.5).to(f32) - A[:, 0].view(-1, 1, 1)
         ry = (py + 0.5).to(f32) - A[:, 1].view(-1, 1, 1)
         dx, dy = D[:, 0].view(-1, 1, 1), D[:, 1].view(-1, 1, 1)
@@ -349,7 +374,7 @@ class Lightning(vfx.Effect):
         ex, ey = rx - t * dx, ry - t * dy
         dist = (ex * ex + ey * ey).sqrt()
         half = HW[:, 0].view(-1, 1, 1) + t * (HW[:, 1] - HW[:, 0]).view(-1, 1, 1)
-        width = (2 * half).clamp(max=1.0)                            # lines thinner than a pixel get dimmer
+        width = (2 * half).clamp(max=1.0)  # lines thinner than a pixel get dimmer
         cov = (half.clamp(min=0.5) + 0.5 - dist).clamp(0, 1) * width * V.view(-1, 1, 1)
         inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
         idx = torch.where(inside, (F.view(-1, 1, 1) * h + py) * w + px, n * h * w)
@@ -360,6 +385,7 @@ class Lightning(vfx.Effect):
         quarter-resolution grid and coloured: (N, H/4, W/4, 4) light (alpha 0)."""
         import torch
         from vfx.ops import color as vcolor
+
         n = core.shape[0]
         dev = core.device
         q = 4
@@ -376,10 +402,11 @@ class Lightning(vfx.Effect):
                     continue
                 sigma = max(frac * size, 0.6 * cell)
                 # a blurred line's peak falls as width / sigma: scale it back up
-                blurred = _blur2d(level[k:k + 1], sigma / cell) * (amount * weight * sigma / width)
+                blurred = _blur2d(level[k : k + 1], sigma / cell) * (amount * weight * sigma / width)
                 glow[k] += blurred[0] if cell == q else _bilinear(blurred, hq, wq)[0]
-        col = torch.as_tensor(np.stack([vcolor.srgb_to_linear(c[:3]) for c in vals["color"]]), dtype=torch.float32,
-                              device=dev)                           # (N, 3)
+        col = torch.as_tensor(
+            np.stack([vcolor.srgb_to_linear(c[:3]) for c in vals["color"]]), dtype=torch.float32, device=dev
+        )  # (N, 3)
         return torch.cat([glow.unsqueeze(-1) * col.view(n, 1, 1, 3), torch.zeros_like(glow).unsqueeze(-1)], -1)
 
     def _composite(self, plate, core, glow, vals, flash):
@@ -387,6 +414,7 @@ class Lightning(vfx.Effect):
         (times its alpha) and, on a transparent plate, alpha where the light is."""
         import torch
         from vfx.ops import color as vcolor
+
         n, h, w, _ = plate.shape
         dev = plate.device
         out = vfx.frames.empty_planes((n, h, w, 4), dev)
@@ -396,9 +424,9 @@ class Lightning(vfx.Effect):
         for i in range(n):
             col = vcolor.srgb_to_linear(vals["color"][i][:3])
             core_col = (1.0 + 0.15 * (col - 1.0)) * float(vals["core"][i])
-            light = resample.resize_planes(glow[i:i + 1], h, w)[0]
+            light = resample.resize_planes(glow[i : i + 1], h, w)[0]
             if glow.shape[1:3] == (h, w):
-                light = light.clone()             # ours to add the core into
+                light = light.clone()  # ours to add the core into
             # the white-hot core, added within the bolt's bounding box
             rows = torch.nonzero(core[i].amax(1) > 0).view(-1)
             if rows.numel():
@@ -407,13 +435,15 @@ class Lightning(vfx.Effect):
                 box = core[i, r0:r1, c0:c1]
                 if cpu:
                     bx = box.contiguous().numpy()
-                    rgba = cv2.merge([bx * float(core_col[0]), bx * float(core_col[1]), bx * float(core_col[2]),
-                                      np.zeros_like(bx)])
+                    rgba = cv2.merge(
+                        [bx * float(core_col[0]), bx * float(core_col[1]), bx * float(core_col[2]), np.zeros_like(bx)]
+                    )
                     roi = light.numpy()[r0:r1, c0:c1]
                     cv2.add(roi, rgba, dst=roi)
                 else:
-                    light[r0:r1, c0:c1, :3] += box.unsqueeze(-1) * torch.as_tensor(core_col, dtype=torch.float32,
-                                                                                   device=dev)
+                    light[r0:r1, c0:c1, :3] += box.unsqueeze(-1) * torch.as_tensor(
+                        core_col, dtype=torch.float32, device=dev
+                    )
             torch.add(plate[i], light, out=out[i])
             f = flash[i]
             if np.any(f > 0):

@@ -1,4 +1,5 @@
 """``effect.vignette``."""
+
 from __future__ import annotations
 
 import math
@@ -37,6 +38,7 @@ class Vignette(vfx.Effect):
 
     def render(self, indices):
         import torch
+
         batch = self.pull(self.input("input"), indices)
         px = batch.pixels
         amount = self.values("amount", indices)
@@ -57,10 +59,10 @@ class Vignette(vfx.Effect):
         r = torch.sqrt(dx * dx + dy * dy)
         r0 = _col(self.values("radius", indices), px)
         soft = _col(np.maximum(self.values("softness", indices), 1e-4), px)
-        f = smooth((r - r0) / soft) * _col(strength, px)          # (N, 1, H, W)
-        out = px * (1.0 - f)                                      # all four channels: fast and dense
+        f = smooth((r - r0) / soft) * _col(strength, px)  # (N, 1, H, W)
+        out = px * (1.0 - f)  # all four channels: fast and dense
         rgb = _linear_rgb(color)
-        if np.any(rgb > 0):                                       # towards a colour: add it, within alpha
+        if np.any(rgb > 0):  # towards a colour: add it, within alpha
             out[:, :3] += (f * px[:, 3:4]) * _col(rgb, px)
         out[:, 3:4] = px[:, 3:4]
         return FrameBatch(indices, _channels_last(out))

@@ -1,4 +1,5 @@
 """Encoders: video files with audio (PyAV, or an ffmpeg binary) and PNG image sequences."""
+
 from __future__ import annotations
 
 import vfx

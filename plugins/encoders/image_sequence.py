@@ -1,9 +1,9 @@
 """``encode.image_sequence``: numbered PNG files."""
+
 from __future__ import annotations
 
 import vfx
 from vfx import ConfigureError, opt
-
 
 
 class ImageSequenceEncoder(vfx.Encoder):
@@ -32,20 +32,25 @@ class ImageSequenceEncoder(vfx.Encoder):
         self._dir = None
 
     def output_paths(self):
-        return [self.options.path.parent / (self.options.path.name % (self.options.offset + i))
-                for i in range(self.video.frame_count)]
+        return [
+            self.options.path.parent / (self.options.path.name % (self.options.offset + i))
+            for i in range(self.video.frame_count)
+        ]
 
     def begin(self, start, stop):
         from vfx.util.atomic import AtomicDir
+
         self._dir = AtomicDir(self.options.path.parent)
 
     def prepare(self, batch):
         from vfx.ops import color
+
         alpha = self.options.alpha and self.video.has_alpha
         return list(zip(batch.indices, color.from_linear(batch.pixels, alpha=alpha, bits=int(self.options.bits))))
 
     def write(self, frames, audio):
         from vfx.media.encode import write_png
+
         if isinstance(frames, vfx.FrameBatch):
             frames = self.prepare(frames)
         for i, rgb in frames:

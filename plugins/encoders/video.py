@@ -1,4 +1,5 @@
 """``encode.video``: video files with audio, through PyAV or an ffmpeg binary (the two backends)."""
+
 from __future__ import annotations
 
 import vfx
@@ -11,10 +12,8 @@ from ..audio.audio import check_frame_audio
 
 #: the presets each codec's encoder takes (x264/x265 speeds, ProRes profiles, VP9 deadlines)
 ENCODER_PRESETS = {
-    "h264": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-             "placebo"),
-    "h265": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-             "placebo"),
+    "h264": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"),
+    "h265": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"),
     "prores": ("0", "1", "2", "3", "4", "5", "proxy", "lt", "standard", "hq", "4444", "4444xq"),
     "vp9": ("good", "best", "realtime"),
 }
@@ -36,42 +35,60 @@ class VideoEncoder(vfx.Encoder):
         input = opt.Input(doc="the video to encode")
         path = opt.OutputPath(doc="output file; the extension picks the container (.mp4 .mov .mkv .webm)")
         codec = opt.Choice("h264", choices=tuple(CODECS), doc="video codec")
-        crf = opt.Int(None, min=0, max=63, animate=False, doc="constant quality (lower is better; h264/h265 0-51, vp9 0-63)")
-        bitrate = opt.Str(None, doc="target bitrate such as \"8M\" (instead of crf)")
+        crf = opt.Int(
+            None, min=0, max=63, animate=False, doc="constant quality (lower is better; h264/h265 0-51, vp9 0-63)"
+        )
+        bitrate = opt.Str(None, doc='target bitrate such as "8M" (instead of crf)')
         preset = opt.Str(None, doc="encoder preset: x264/x265 speed (veryfast...), prores profile 0-5, vp9 deadline")
         pix_fmt = opt.Str(None, doc="output pixel format (default: yuv420p; prores 4444 / vp9 / ffv1 keep alpha)")
         audio = opt.Input(None, kind="audio", doc="node whose audio is muxed (default: the input's own audio)")
-        audio_codec = opt.Choice("auto", choices=("auto", *AUDIO_CODECS, "none"),
-                                 doc="audio codec (auto: opus in .webm, aac elsewhere), or none for no audio")
-        audio_bitrate = opt.Str("192k", doc="AAC / Opus bitrate such as \"128k\"")
-        color_matrix = opt.Choice("auto", choices=MATRIX_CHOICES,
-                                  doc="YUV matrix written (auto: a passed-through source keeps its own; "
-                                      "graph output is bt709)")
-        color_range = opt.Choice("auto", choices=RANGE_CHOICES,
-                                 doc="YUV range written (auto: a passed-through source keeps its own; graph "
-                                     "output is limited, a yuvj pix_fmt full)")
-        backend = opt.Str("pyav", doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "
-                                      "for encoders like h264_nvenc), or one a plugin registers")
+        audio_codec = opt.Choice(
+            "auto",
+            choices=("auto", *AUDIO_CODECS, "none"),
+            doc="audio codec (auto: opus in .webm, aac elsewhere), or none for no audio",
+        )
+        audio_bitrate = opt.Str("192k", doc='AAC / Opus bitrate such as "128k"')
+        color_matrix = opt.Choice(
+            "auto",
+            choices=MATRIX_CHOICES,
+            doc="YUV matrix written (auto: a passed-through source keeps its own; graph output is bt709)",
+        )
+        color_range = opt.Choice(
+            "auto",
+            choices=RANGE_CHOICES,
+            doc="YUV range written (auto: a passed-through source keeps its own; graph "
+            "output is limited, a yuvj pix_fmt full)",
+        )
+        backend = opt.Str(
+            "pyav",
+            doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "
+            "for encoders like h264_nvenc), or one a plugin registers",
+        )
         ffmpeg_encoder = opt.Str(None, doc="FFmpeg encoder name such as h264_nvenc (default: from codec)")
         threads = opt.Int(0, min=0, max=64, animate=False, doc="encoder threads (0: automatic)")
 
     def configure(self):
         import av
+
         super().configure()
         o = self.options
         preset = CODECS[o.codec]
         ext = o.path.suffix.lower()
         if ext not in preset.containers:
-            raise ConfigureError(f"{o.codec} goes in {', '.join(preset.containers)} files, not '{ext or o.path.name}'",
-                                 option="path")
+            raise ConfigureError(
+                f"{o.codec} goes in {', '.join(preset.containers)} files, not '{ext or o.path.name}'", option="path"
+            )
         if o.pix_fmt is not None:
             supported = [f.name for f in av.codec.Codec(preset.encoder, "w").video_formats or []]
             if o.pix_fmt not in supported:
-                raise ConfigureError(f"{o.codec} cannot encode pix_fmt '{o.pix_fmt}'; it takes "
-                                     f"{', '.join(supported[:12])}", option="pix_fmt")
+                raise ConfigureError(
+                    f"{o.codec} cannot encode pix_fmt '{o.pix_fmt}'; it takes {', '.join(supported[:12])}",
+                    option="pix_fmt",
+                )
         if o.crf is not None and o.bitrate is not None:
             raise ConfigureError("give crf or bitrate, not both", option="bitrate")
         from vfx.media.encode import parse_bitrate
+
         for name in ("bitrate", "audio_bitrate"):
             if getattr(o, name) is not None:
                 try:
@@ -90,37 +107,47 @@ class VideoEncoder(vfx.Encoder):
         w, h = self.video.width, self.video.height
         chroma = o.pix_fmt or preset.pix_fmt
         if ("420" in chroma or "422" in chroma) and (w % 2 or h % 2):
-            raise ConfigureError(f"{chroma} needs an even frame size, the input is {w}x{h}; add an editor.resize",
-                                 option="input")
+            raise ConfigureError(
+                f"{chroma} needs an even frame size, the input is {w}x{h}; add an editor.resize", option="input"
+            )
         self._audio_node = None
         from vfx.media.encode import audio_codecs_for, default_audio_codec
+
         self.audio_codec = default_audio_codec(o.path) if o.audio_codec == "auto" else o.audio_codec
         if o.audio_codec != "none":
             self._audio_node = self.input("audio") or (self.input("input") if self.input("input").audio else None)
         if self._audio_node is not None and ext not in AUDIO_CONTAINERS[self.audio_codec]:
             fits = audio_codecs_for(ext)
-            hint = (" or ".join(f"audio_codec = \"{c}\"" for c in fits) if fits
-                    else f"no audio codec fits '{ext}' files") + ", or audio_codec = \"none\""
-            raise ConfigureError(f"{self.audio_codec} audio cannot go in '{ext}' files; it goes in "
-                                 f"{', '.join(AUDIO_CONTAINERS[self.audio_codec])}; use {hint}",
-                                 option="audio_codec")
+            hint = (
+                " or ".join(f'audio_codec = "{c}"' for c in fits) if fits else f"no audio codec fits '{ext}' files"
+            ) + ', or audio_codec = "none"'
+            raise ConfigureError(
+                f"{self.audio_codec} audio cannot go in '{ext}' files; it goes in "
+                f"{', '.join(AUDIO_CONTAINERS[self.audio_codec])}; use {hint}",
+                option="audio_codec",
+            )
         if self._audio_node is not None:
             check_frame_audio(self)
         from vfx.plugins import get_registry
+
         backends = get_registry().backends
         if o.backend not in backends:
-            raise ConfigureError(f"unknown backend '{o.backend}'; registered: {', '.join(backends)}",
-                                 option="backend")
+            raise ConfigureError(f"unknown backend '{o.backend}'; registered: {', '.join(backends)}", option="backend")
         self._backend = backends[o.backend]
         if o.ffmpeg_encoder is not None or o.backend == "ffmpeg":
             name = o.ffmpeg_encoder or preset.encoder
             offered = self._backend.available_encoders()
             if not offered:
-                raise ConfigureError(f"backend '{o.backend}' offers no encoders here (no ffmpeg binary? install "
-                                     "imageio-ffmpeg or set VFX_FFMPEG)", option="backend")
+                raise ConfigureError(
+                    f"backend '{o.backend}' offers no encoders here (no ffmpeg binary? install "
+                    "imageio-ffmpeg or set VFX_FFMPEG)",
+                    option="backend",
+                )
             if name not in offered:
-                raise ConfigureError(f"backend '{o.backend}' has no encoder '{name}' (`vfx probe --encoders` "
-                                     "lists them)", option="ffmpeg_encoder")
+                raise ConfigureError(
+                    f"backend '{o.backend}' has no encoder '{name}' (`vfx probe --encoders` lists them)",
+                    option="ffmpeg_encoder",
+                )
         self._writer = None
         self._target = None
 
@@ -132,16 +159,31 @@ class VideoEncoder(vfx.Encoder):
 
     def begin(self, start, stop):
         from vfx.util.atomic import AtomicFile
+
         o = self.options
         s = self.ctx.settings
         self._target = AtomicFile(o.path)
         self._writer = self._backend.open_writer(
-            self._target.temp, codec=o.codec, encoder=o.ffmpeg_encoder, width=self.video.width,
-            height=self.video.height, fps=self.video.fps, alpha=self.video.has_alpha, crf=o.crf,
-            bitrate=o.bitrate, preset=o.preset, pix_fmt=o.pix_fmt,
-            audio_codec=self.audio_codec if self._audio_node is not None else None, audio_bitrate=o.audio_bitrate,
-            sample_rate=s.sample_rate, channels=s.channels, threads=o.threads, color_matrix=o.color_matrix,
-            color_range=o.color_range, sar=getattr(self.video, "sar", None))
+            self._target.temp,
+            codec=o.codec,
+            encoder=o.ffmpeg_encoder,
+            width=self.video.width,
+            height=self.video.height,
+            fps=self.video.fps,
+            alpha=self.video.has_alpha,
+            crf=o.crf,
+            bitrate=o.bitrate,
+            preset=o.preset,
+            pix_fmt=o.pix_fmt,
+            audio_codec=self.audio_codec if self._audio_node is not None else None,
+            audio_bitrate=o.audio_bitrate,
+            sample_rate=s.sample_rate,
+            channels=s.channels,
+            threads=o.threads,
+            color_matrix=o.color_matrix,
+            color_range=o.color_range,
+            sar=getattr(self.video, "sar", None),
+        )
 
     def prepare(self, batch):
         return self._writer.prepare(batch) if hasattr(self._writer, "prepare") else batch
@@ -167,10 +209,12 @@ class PyAVBackend:
 
     def open_writer(self, path, *, codec, encoder, **settings):
         from vfx.media.encode import VideoWriter
+
         return VideoWriter(path, codec=codec, encoder=encoder, **settings)
 
     def available_encoders(self) -> dict[str, str]:
         import av
+
         out = {}
         for name in sorted(av.codecs_available):
             try:
@@ -187,9 +231,12 @@ class FfmpegBackend:
 
     def open_writer(self, path, *, codec, encoder, pix_fmt, alpha, threads, **settings):
         from vfx.media.ffmpeg_pipe import FfmpegPipeWriter
-        return FfmpegPipeWriter(path, encoder=encoder or CODECS[codec].encoder,
-                                pix_fmt=pix_fmt or CODECS[codec].pix_fmt, **settings)
+
+        return FfmpegPipeWriter(
+            path, encoder=encoder or CODECS[codec].encoder, pix_fmt=pix_fmt or CODECS[codec].pix_fmt, **settings
+        )
 
     def available_encoders(self) -> dict[str, str]:
         from vfx.media.ffmpeg_pipe import available_encoders
+
         return available_encoders()

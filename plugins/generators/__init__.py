@@ -1,5 +1,6 @@
 """Generators: pictures from generative models (GAN and VAE), the built-in model architectures
 (registered by import path, so torch loads on first use) and the models shipped in ``models/``."""
+
 from __future__ import annotations
 
 import vfx

@@ -4,11 +4,15 @@
 They are registered by import path, so building the plugin registry (``vfx nodes``, ``vfx --help``)
 does not import torch; the networks live in ``vfx_plugins.generators.model_nets`` and load on first use.
 """
+
 from __future__ import annotations
 
 import vfx
 
-BUILTIN = {"conv_vae": "vfx_plugins.generators.model_nets:ConvVAE", "dcgan_sn": "vfx_plugins.generators.model_nets:DCGANSN"}
+BUILTIN = {
+    "conv_vae": "vfx_plugins.generators.model_nets:ConvVAE",
+    "dcgan_sn": "vfx_plugins.generators.model_nets:DCGANSN",
+}
 
 
 @vfx.hookimpl
@@ -16,4 +20,3 @@ def register_model_architectures(register):
     """Register the built-in architectures (by import path)."""
     for name, target in BUILTIN.items():
         register(name, target)
-

@@ -24,6 +24,7 @@ its inputs once and runs one forward pass per chunk. The default chunk is 8 fram
 with non-blocking copies queued ahead of the forward passes, and frames stay on the GPU; on the
 CPU everything is float32.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,8 +53,15 @@ def models_dir() -> Path:
 def shipped_models() -> list[str]:
     """Names of the shipped models (file stems of ``models_dir()/*.safetensors``)."""
     folder = models_dir()
-    return sorted(p.name[:-len(".safetensors")] for p in folder.glob("*.safetensors")
-                  if not p.name.endswith(".ckpt.safetensors")) if folder.is_dir() else []
+    return (
+        sorted(
+            p.name[: -len(".safetensors")]
+            for p in folder.glob("*.safetensors")
+            if not p.name.endswith(".ckpt.safetensors")
+        )
+        if folder.is_dir()
+        else []
+    )
 
 
 def resolve_model(value: str, base_dir: Path) -> Path:
@@ -61,18 +69,21 @@ def resolve_model(value: str, base_dir: Path) -> Path:
 
     Raises ``ValueError`` with what was expected (an unknown name lists the shipped models).
     """
-    looks_like_path = ("/" in value or "\\" in value or "." in Path(value).name)
+    looks_like_path = "/" in value or "\\" in value or "." in Path(value).name
     if not looks_like_path:
         path = models_dir() / f"{value}.safetensors"
         if path.is_file():
             return path
         names = shipped_models()
         import difflib
+
         hint = difflib.get_close_matches(value, names, n=1)
-        raise ValueError(f"no shipped model named '{value}'"
-                         + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                         + f"; shipped models: {', '.join(names) if names else 'none installed'}; "
-                           "or give the path of a .safetensors file")
+        raise ValueError(
+            f"no shipped model named '{value}'"
+            + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            + f"; shipped models: {', '.join(names) if names else 'none installed'}; "
+            "or give the path of a .safetensors file"
+        )
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = (base_dir / path).resolve()
@@ -83,6 +94,7 @@ def resolve_model(value: str, base_dir: Path) -> Path:
 
 # ------------------------------------------------------------------------------------ maths
 
+
 def slerp(a, b, t):
     """Spherical interpolation between rows of ``a`` and ``b`` (N, D) at fractions ``t`` (N,).
 
@@ -91,6 +103,7 @@ def slerp(a, b, t):
     rows fall back to linear interpolation. Float64 in, float64 out.
     """
     import torch
+
     t = t.view(-1, 1)
     na = a / a.norm(dim=1, keepdim=True).clamp_min(1e-12)
     nb = b / b.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -111,6 +124,7 @@ EASES = ("linear", "smooth", "ease_in", "ease_out", "ease_in_out")
 
 # ------------------------------------------------------------------------------------ options
 
+
 class _ClassRef(opt.Option):
     """A class of a conditional model, by name or by index."""
 
@@ -125,42 +139,68 @@ class _ClassRef(opt.Option):
 
 
 class _ModelOptions(vfx.Options):
-    model = opt.Str(doc="a shipped model name (a file plugins/generators/models/<name>.safetensors of the vfx package) or the "
-                        "path of a .safetensors model file, relative to the pipeline file")
+    model = opt.Str(
+        doc="a shipped model name (a file plugins/generators/models/<name>.safetensors of the vfx package) or the "
+        "path of a .safetensors model file, relative to the pipeline file"
+    )
 
 
 # ``class`` is a Python keyword, so this option is added by name
-_ClassOptions = type("_ClassOptions", (_ModelOptions,), {
-    "__module__": __name__,
-    "class": _ClassRef(None, doc="class of a class-conditional model, by name or index (default: the first); "
-                                 "an unconditional model takes none"),
-})
+_ClassOptions = type(
+    "_ClassOptions",
+    (_ModelOptions,),
+    {
+        "__module__": __name__,
+        "class": _ClassRef(
+            None,
+            doc="class of a class-conditional model, by name or index (default: the first); "
+            "an unconditional model takes none",
+        ),
+    },
+)
 
 
 class _WalkOptions(_ClassOptions):
-    size = opt.Vec(None, integer=True, min=1, animate=False,
-                   doc="[width, height] in pixels (default: the pipeline size)")
+    size = opt.Vec(
+        None, integer=True, min=1, animate=False, doc="[width, height] in pixels (default: the pipeline size)"
+    )
     duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration, or the input's length)")
     period = opt.Time("2s", min_frames=1, doc="walk time between two keyframe latents")
-    speed = opt.Float(1.0, doc="walk speed: 1 reaches the next keyframe latent every period, 0 holds, "
-                               "negative walks back")
-    ease = opt.Choice("linear", choices=EASES,
-                      doc="progress between keyframe latents: linear, or easing that rests at each keyframe")
-    truncation = opt.Float(1.0, min=0.0, max=4.0,
-                           doc="scale of the latent: below 1 trades variety for typical, cleaner pictures")
-    fit = opt.Choice("fill", choices=("fill", "fit", "stretch"),
-                     doc="how the square picture meets the frame: fill (cover, crop), fit (whole picture, "
-                         "transparent bars) or stretch")
-    filter = opt.Choice("bicubic", choices=("bilinear", "bicubic", "lanczos"),
-                        doc="upscaling filter (lanczos is bicubic on a GPU)")
-    precision = opt.Choice("auto", choices=("auto", "fp32", "fp16", "bf16"),
-                           doc="forward-pass precision: auto is bf16/fp16 autocast on CUDA and fp32 on the CPU")
-    chunk = opt.Int(None, min=1, max=4096, animate=False,
-                    doc="frames per model forward pass, aligned to frame numbers so a frame gets the same "
-                        "pixels in any range or batch (default: 8 on the CPU, 64 on CUDA)")
+    speed = opt.Float(
+        1.0, doc="walk speed: 1 reaches the next keyframe latent every period, 0 holds, negative walks back"
+    )
+    ease = opt.Choice(
+        "linear", choices=EASES, doc="progress between keyframe latents: linear, or easing that rests at each keyframe"
+    )
+    truncation = opt.Float(
+        1.0, min=0.0, max=4.0, doc="scale of the latent: below 1 trades variety for typical, cleaner pictures"
+    )
+    fit = opt.Choice(
+        "fill",
+        choices=("fill", "fit", "stretch"),
+        doc="how the square picture meets the frame: fill (cover, crop), fit (whole picture, "
+        "transparent bars) or stretch",
+    )
+    filter = opt.Choice(
+        "bicubic", choices=("bilinear", "bicubic", "lanczos"), doc="upscaling filter (lanczos is bicubic on a GPU)"
+    )
+    precision = opt.Choice(
+        "auto",
+        choices=("auto", "fp32", "fp16", "bf16"),
+        doc="forward-pass precision: auto is bf16/fp16 autocast on CUDA and fp32 on the CPU",
+    )
+    chunk = opt.Int(
+        None,
+        min=1,
+        max=4096,
+        animate=False,
+        doc="frames per model forward pass, aligned to frame numbers so a frame gets the same "
+        "pixels in any range or batch (default: 8 on the CPU, 64 on CUDA)",
+    )
 
 
 # ------------------------------------------------------------------------------------ nodes
+
 
 class _ModelGenerator(vfx.Generator):
     """Shared plumbing: model loading, the seeded latent walk, batched forward passes, resampling."""
@@ -191,17 +231,22 @@ class _ModelGenerator(vfx.Generator):
         except ValueError as exc:
             raise ConfigureError(str(exc), option="model") from None
         from vfx.models import load_model
+
         try:
             self.model = load_model(self.model_path, device="cpu")
         except vfx.VfxError as exc:
             raise ConfigureError(str(exc), option="model") from None
-        except Exception as exc:                      # a corrupt file must still name the option
-            raise ConfigureError(f"{self.model_path}: cannot load the model ({type(exc).__name__}: {exc})",
-                                 option="model") from None
-        family = self.model.family                    # the registry knows only "vae" and "gan"
+        except Exception as exc:  # a corrupt file must still name the option
+            raise ConfigureError(
+                f"{self.model_path}: cannot load the model ({type(exc).__name__}: {exc})", option="model"
+            ) from None
+        family = self.model.family  # the registry knows only "vae" and "gan"
         if self.family and family != self.family:
-            raise ConfigureError(f"{self.type} needs a {self.family.upper()} model; {self.model_path.name} is a "
-                                 f"{family.upper()} (use generator.{family})", option="model")
+            raise ConfigureError(
+                f"{self.type} needs a {self.family.upper()} model; {self.model_path.name} is a "
+                f"{family.upper()} (use generator.{family})",
+                option="model",
+            )
         self.label = self._resolve_class(getattr(o, "class"))
         self.resolution = int(self.model.resolution)
         self.latent_dim = int(self.model.latent_dim)
@@ -212,25 +257,33 @@ class _ModelGenerator(vfx.Generator):
         n = int(self.model.num_classes or 0)
         if n == 0:
             if value is not None:
-                raise ConfigureError(f"{self.model_path.name} is unconditional: it has no classes to choose from",
-                                     option="class")
+                raise ConfigureError(
+                    f"{self.model_path.name} is unconditional: it has no classes to choose from", option="class"
+                )
             return None
         listed = ", ".join(f"{i}: {name}" for i, name in enumerate(names))
         if value is None:
             return 0
         if isinstance(value, int):
             if value >= n:
-                raise ConfigureError(f"class index {value} is out of range; {self.model_path.name} has {n} classes "
-                                     f"({listed})", option="class")
+                raise ConfigureError(
+                    f"class index {value} is out of range; {self.model_path.name} has {n} classes ({listed})",
+                    option="class",
+                )
             return value
         if value in names:
             return names.index(value)
         if value.isdigit() and int(value) < n:
             return int(value)
         import difflib
+
         hint = difflib.get_close_matches(value, names, n=1)
-        raise ConfigureError(f"unknown class '{value}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                             + f"; {self.model_path.name} has classes {listed}", option="class")
+        raise ConfigureError(
+            f"unknown class '{value}'"
+            + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            + f"; {self.model_path.name} has classes {listed}",
+            option="class",
+        )
 
     def configure_stream(self, count: int | None = None, audio=None):
         s = self.ctx.settings
@@ -263,6 +316,7 @@ class _ModelGenerator(vfx.Generator):
     def keyframe_latent(self, k: int):
         """Keyframe latent ``k`` (float64, CPU): seeded by (pipeline seed, node id, k)."""
         import torch
+
         z = self._latents.get(k)
         if z is None:
             if len(self._latents) >= _LATENT_CACHE:
@@ -288,6 +342,7 @@ class _ModelGenerator(vfx.Generator):
     def walk_latents(self, indices: list[int]):
         """The walk's latent (N, latent_dim) float64 for each frame, before truncation."""
         import torch
+
         period = float(self.options.period)
         pos = self.walk_positions(indices) / period
         k = np.floor(pos).astype(np.int64)
@@ -299,6 +354,7 @@ class _ModelGenerator(vfx.Generator):
     def latents(self, indices: list[int]):
         """Truncated walk latents as float32 (N, latent_dim) on the CPU."""
         import torch
+
         z = self.walk_latents(indices)
         trunc = torch.from_numpy(self.values("truncation", indices)).view(-1, 1)
         return (z * trunc).to(torch.float32)
@@ -314,13 +370,15 @@ class _ModelGenerator(vfx.Generator):
     def _autocast(self):
         import contextlib
         import torch
+
         p = self.options.precision
         if not self.on_cuda:
             return contextlib.nullcontext()
-        if p == "fp32":                   # true float32: no TF32 in the convolutions either
+        if p == "fp32":  # true float32: no TF32 in the convolutions either
             cudnn = torch.backends.cudnn
-            return cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
-                               deterministic=cudnn.deterministic, allow_tf32=False)
+            return cudnn.flags(
+                enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False
+            )
         if p == "auto":
             dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         else:
@@ -335,6 +393,7 @@ class _ModelGenerator(vfx.Generator):
 
     def labels(self, n: int):
         import torch
+
         if self.label is None:
             return None
         return torch.full((n,), self.label, dtype=torch.long, device=self.device)
@@ -345,13 +404,14 @@ class _ModelGenerator(vfx.Generator):
         Returns float32 outputs on the node's device (a tuple when ``fn`` returns one).
         """
         import torch
+
         self._to_device()
         n = tensors[0].shape[0]
         step = self.chunk
         outs = []
         with torch.inference_mode():
             # queue every host-to-device copy first: they overlap the forward passes that follow
-            chunks = [tuple(self.to_device(t[i:i + step]) for t in tensors) for i in range(0, n, step)]
+            chunks = [tuple(self.to_device(t[i : i + step]) for t in tensors) for i in range(0, n, step)]
             for chunk in chunks:
                 self.forward_sizes.append(int(chunk[0].shape[0]))
                 with self._autocast():
@@ -366,6 +426,7 @@ class _ModelGenerator(vfx.Generator):
         """Model pictures (N, 3, R, R) sRGB in [0, 1] to the node's frames: (N, 4, H, W) linear RGBA."""
         import torch
         from vfx.ops import resample
+
         n, _, r, _ = srgb.shape
         W, H = self.video.width, self.video.height
         rgba = torch.ones((n, r, r, 4), dtype=torch.float32, device=srgb.device).permute(0, 3, 1, 2)
@@ -375,24 +436,24 @@ class _ModelGenerator(vfx.Generator):
         if fit == "stretch":
             out = resample.resize(rgba, W, H, filt)
         elif fit == "fill":
-            c = r * min(W, H) / max(W, H)            # the part of the square that shows
+            c = r * min(W, H) / max(W, H)  # the part of the square that shows
             ci = int(round(c))
             if abs(c - ci) < 1e-6 and (r - ci) % 2 == 0:
-                o = (r - ci) // 2                    # an exact crop of whole model pixels, then one resize
-                crop = rgba[:, :, o:o + ci, :] if W >= H else rgba[:, :, :, o:o + ci]
+                o = (r - ci) // 2  # an exact crop of whole model pixels, then one resize
+                crop = rgba[:, :, o : o + ci, :] if W >= H else rgba[:, :, :, o : o + ci]
                 out = resample.resize(crop, W, H, filt)
             else:
                 s = max(W, H)
                 big = resample.resize(rgba, s, s, filt)
                 y0, x0 = (s - H) // 2, (s - W) // 2
-                out = big[:, :, y0:y0 + H, x0:x0 + W]
+                out = big[:, :, y0 : y0 + H, x0 : x0 + W]
         else:
             s = min(W, H)
             out = torch.zeros((n, H, W, 4), dtype=torch.float32, device=srgb.device).permute(0, 3, 1, 2)
             y0, x0 = (H - s) // 2, (W - s) // 2
             inner = resample.resize(rgba, s, s, filt)
-            out[:, :, y0:y0 + s, x0:x0 + s] = inner
-            out[:, 3, y0:y0 + s, x0:x0 + s] = 1.0
+            out[:, :, y0 : y0 + s, x0 : x0 + s] = inner
+            out[:, 3, y0 : y0 + s, x0 : x0 + s] = 1.0
         if out is rgba or not out.is_contiguous(memory_format=torch.channels_last):
             out = out.contiguous(memory_format=torch.channels_last)
         out.clamp_(0.0, 1.0)
@@ -410,6 +471,7 @@ class _ModelGenerator(vfx.Generator):
         """
         import torch
         from vfx.ops import resample
+
         r = self.resolution
         n, _, h, w = pixels.shape
         fit = self.options.fit
@@ -423,14 +485,16 @@ class _ModelGenerator(vfx.Generator):
         elif fit == "fit":
             c = min(h, w)
             y0, x0 = (h - c) // 2, (w - c) // 2
-            pic = scaled(pixels[:, :, y0:y0 + c, x0:x0 + c], r, r)
+            pic = scaled(pixels[:, :, y0 : y0 + c, x0 : x0 + c], r, r)
         else:
             tw, th = (r, max(1, round(r * h / w))) if w >= h else (max(1, round(r * w / h)), r)
             pic = scaled(pixels, tw, th)
             pad_y, pad_x = r - th, r - tw
-            pic = torch.nn.functional.pad(pic[:, :3].contiguous(), (pad_x // 2, pad_x - pad_x // 2,
-                                                                     pad_y // 2, pad_y - pad_y // 2),
-                                          mode="replicate")
+            pic = torch.nn.functional.pad(
+                pic[:, :3].contiguous(),
+                (pad_x // 2, pad_x - pad_x // 2, pad_y // 2, pad_y - pad_y // 2),
+                mode="replicate",
+            )
         return srgb_encode(pic[:, :3].float().clamp(0.0, 1.0)).contiguous()
 
     # --- render ------------------------------------------------------------------------------
@@ -441,15 +505,16 @@ class _ModelGenerator(vfx.Generator):
     def pictures(self, indices):
         """Model pictures (N, 3, R, R) sRGB in [0, 1] for these frames, computed by whole chunks."""
         import torch
+
         size = self.chunk
         need = sorted({f // size for f in indices})
         missing = [c for c in need if c not in self._chunks]
         if missing:
             frames = [f for c in missing for f in range(c * size, (c + 1) * size)]
             out = self.synthesize(frames)
-            self._chunks.resize(len(self._chunks) + len(missing))     # room for the whole batch
+            self._chunks.resize(len(self._chunks) + len(missing))  # room for the whole batch
             for j, c in enumerate(missing):
-                self._chunks.put(c, out[j * size:(j + 1) * size])
+                self._chunks.put(c, out[j * size : (j + 1) * size])
         for c in need:
             self._chunks.get(c)
         rows = torch.stack([self._chunks.peek(f // size)[f % size] for f in indices])
@@ -503,8 +568,11 @@ class VaeGenerator(_ModelGenerator):
     family = "vae"
 
     class Options(_WalkOptions):
-        mode = opt.Choice("walk", choices=("walk", "reconstruct", "blend", "stylise"),
-                          doc="walk the latent space, or encode input clips: reconstruct, blend or stylise")
+        mode = opt.Choice(
+            "walk",
+            choices=("walk", "reconstruct", "blend", "stylise"),
+            doc="walk the latent space, or encode input clips: reconstruct, blend or stylise",
+        )
         input = opt.Input(None, doc="the clip to encode (reconstruct, blend, stylise)")
         input_b = opt.Input(None, doc="the second clip of blend")
         mix = opt.Float(0.5, min=0.0, max=1.0, doc="blend: 0 is input, 1 is input_b")
@@ -518,9 +586,11 @@ class VaeGenerator(_ModelGenerator):
             if name in needs[o.mode] and not given:
                 raise ConfigureError(f"mode '{o.mode}' needs {name}", option=name)
             if given and name not in needs[o.mode]:
-                raise ConfigureError(f"{name} is not used by mode '{o.mode}'"
-                                     + ("" if o.mode != "walk" else "; use mode reconstruct, blend or stylise"),
-                                     option=name)
+                raise ConfigureError(
+                    f"{name} is not used by mode '{o.mode}'"
+                    + ("" if o.mode != "walk" else "; use mode reconstruct, blend or stylise"),
+                    option=name,
+                )
         super().configure()
 
     def configure_stream(self, count=None, audio=None):
@@ -543,6 +613,7 @@ class VaeGenerator(_ModelGenerator):
 
     def synthesize(self, indices):
         import torch
+
         mode = self.options.mode
         if mode == "walk":
             return super().synthesize(indices)

@@ -5,6 +5,7 @@ Both work at any power-of-two resolution from 16 (tests) up; 64 and 128 are the 
 Widths: ``channels`` at the full-resolution level, doubling at each 2x step down, capped at
 ``max_channels``; the bottom of each network is 4x4. Defaults keep a model under 5 MB as float32.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,7 +29,7 @@ def _widths(model: GenerativeModel) -> list[int]:
     if cfg.get("max_channels") is None:
         cfg["max_channels"] = 96
     c, top = int(cfg["channels"]), int(cfg["max_channels"])
-    return [min(c * 2 ** i, top) for i in range(model.levels)]
+    return [min(c * 2**i, top) for i in range(model.levels)]
 
 
 class ConvVAE(GenerativeModel):
@@ -118,8 +119,11 @@ class DCGANSN(GenerativeModel):
         self.bn0 = nn.BatchNorm2d(w[-1])
         ups = []
         for i in range(len(w) - 1, 0, -1):
-            ups += [nn.ConvTranspose2d(w[i], w[i - 1], 4, 2, 1, bias=False), nn.BatchNorm2d(w[i - 1]),
-                    nn.ReLU(inplace=True)]
+            ups += [
+                nn.ConvTranspose2d(w[i], w[i - 1], 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w[i - 1]),
+                nn.ReLU(inplace=True),
+            ]
         ups += [nn.ConvTranspose2d(w[0], 3, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*ups)
         self._widths = w

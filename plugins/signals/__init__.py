@@ -1,4 +1,5 @@
 """Signal nodes: per-frame values that drive other nodes' options (``{ driver = "id" }``)."""
+
 from __future__ import annotations
 
 import vfx

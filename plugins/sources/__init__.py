@@ -1,4 +1,5 @@
 """Sources: video files, still images, image sequences, solid colours and test patterns."""
+
 from __future__ import annotations
 
 import vfx

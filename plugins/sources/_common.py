@@ -1,4 +1,5 @@
 """Helpers shared by the built-in sources."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,4 +16,5 @@ def _audio_info(node, frames: int) -> AudioInfo:
 def _rgba(frame) -> np.ndarray:
     """One decoded frame as straight RGBA (uint8, or uint16 when deeper), by its own matrix and range."""
     from vfx.media.colorspace import to_rgba
+
     return to_rgba(frame)

@@ -1,4 +1,5 @@
 """``source.color`` and ``source.testpattern``."""
+
 from __future__ import annotations
 
 import math
@@ -18,7 +19,7 @@ class ColorSource(vfx.Source):
     type = "source.color"
 
     class Options(vfx.Options):
-        color = opt.Color("black", doc="the colour: \"#rrggbb\", \"#rrggbbaa\", a name, or [r, g, b]")
+        color = opt.Color("black", doc='the colour: "#rrggbb", "#rrggbbaa", a name, or [r, g, b]')
         duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration)")
         size = opt.Vec(None, integer=True, min=1, animate=False, doc="[width, height] (default: the pipeline size)")
 
@@ -32,13 +33,20 @@ class ColorSource(vfx.Source):
     def render(self, indices):
         from vfx.frames import constant
         from vfx.ops import color
+
         rgba = color.linear_rgba(self.options.color)
-        return FrameBatch(indices, constant(len(indices), self.video.width, self.video.height,
-                                                     rgba, self.device))
+        return FrameBatch(indices, constant(len(indices), self.video.width, self.video.height, rgba, self.device))
 
 
-_BARS = [(0.75, 0.75, 0.75), (0.75, 0.75, 0), (0, 0.75, 0.75), (0, 0.75, 0), (0.75, 0, 0.75), (0.75, 0, 0),
-         (0, 0, 0.75)]
+_BARS = [
+    (0.75, 0.75, 0.75),
+    (0.75, 0.75, 0),
+    (0, 0.75, 0.75),
+    (0, 0.75, 0),
+    (0.75, 0, 0.75),
+    (0.75, 0, 0),
+    (0, 0, 0.75),
+]
 
 
 class TestPattern(vfx.Source):
@@ -52,8 +60,9 @@ class TestPattern(vfx.Source):
     type = "source.testpattern"
 
     class Options(vfx.Options):
-        pattern = opt.Choice("bars", choices=("bars", "gradient", "checker", "grid", "zoneplate", "noise"),
-                             doc="which pattern")
+        pattern = opt.Choice(
+            "bars", choices=("bars", "gradient", "checker", "grid", "zoneplate", "noise"), doc="which pattern"
+        )
         duration = opt.Time(None, min_frames=1, doc="length (default: the pipeline duration)")
         size = opt.Vec(None, integer=True, min=1, animate=False, doc="[width, height] (default: the pipeline size)")
         sweep = opt.Bool(True, doc="draw a moving bar so motion is visible")
@@ -71,6 +80,7 @@ class TestPattern(vfx.Source):
 
     def _grid(self):
         import torch
+
         h, w = self.video.height, self.video.width
         y = (torch.arange(h, device=self.device, dtype=torch.float32) + 0.5) / h
         x = (torch.arange(w, device=self.device, dtype=torch.float32) + 0.5) / w
@@ -78,6 +88,7 @@ class TestPattern(vfx.Source):
 
     def _static_srgb(self):
         import torch
+
         y, x = self._grid()
         h, w = y.shape
         p = self.options.pattern
@@ -100,14 +111,16 @@ class TestPattern(vfx.Source):
             yy = (y * h).long()
             xx = (x * w).long()
             line = ((xx % step) == 0) | ((yy % step) == 0)
-            img = torch.where(line, torch.tensor(0.9, device=self.device),
-                              torch.tensor(0.15, device=self.device)).expand(3, h, w)
+            img = torch.where(
+                line, torch.tensor(0.9, device=self.device), torch.tensor(0.15, device=self.device)
+            ).expand(3, h, w)
         else:
             return None
         return img.contiguous()
 
     def render(self, indices):
         import torch
+
         n, h, w = len(indices), self.video.height, self.video.width
         fps = float(self.video.fps)
         p = self.options.pattern
@@ -120,8 +133,7 @@ class TestPattern(vfx.Source):
                 else:
                     y, x = self._grid()
                     r2 = ((x - 0.5) ** 2 + ((y - 0.5) * h / w) ** 2) * (w * 0.1)
-                    frames.append((0.5 + 0.5 * torch.sin(r2 * math.pi * 1.0 + i / fps * 2 * math.pi))
-                                  .expand(3, h, w))
+                    frames.append((0.5 + 0.5 * torch.sin(r2 * math.pi * 1.0 + i / fps * 2 * math.pi)).expand(3, h, w))
             srgb = torch.stack(frames)
         else:
             if self._static is None:
@@ -132,11 +144,11 @@ class TestPattern(vfx.Source):
             bar = max(2, w // 60)
             for k, i in enumerate(indices):
                 x0 = int(((i / fps) % 1.0) * (w - bar))
-                srgb[k, :, :, x0:x0 + bar] = 1.0
+                srgb[k, :, :, x0 : x0 + bar] = 1.0
         linear = srgb_decode(srgb)
         alpha = torch.ones(n, 1, h, w, device=self.device)
         pixels = torch.cat([linear, alpha], 1).contiguous(memory_format=torch.channels_last)
-        return FrameBatch(indices, pixels, owned=True)       # a fresh tensor, kept nowhere else
+        return FrameBatch(indices, pixels, owned=True)  # a fresh tensor, kept nowhere else
 
     def render_audio(self, start, count):
         s = self.audio

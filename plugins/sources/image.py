@@ -1,4 +1,5 @@
 """``source.image`` and ``source.image_sequence``."""
+
 from __future__ import annotations
 
 import bisect
@@ -28,6 +29,7 @@ class ImageSource(vfx.Source):
 
     def configure(self):
         from vfx.media.images import check_budget, image_header, memory_limit, read_image
+
         path = self.options.path
         self._rgba = None
         try:
@@ -39,8 +41,13 @@ class ImageSource(vfx.Source):
                 alpha = bool((self._rgba[..., 3] < 255).any())
         except vfx.MediaError as exc:
             raise ConfigureError(str(exc), option="path") from None
-        self.video = StreamInfo(header.width, header.height, self.ctx.settings.fps,
-                                self.options.duration or self.ctx.settings.duration, bool(alpha))
+        self.video = StreamInfo(
+            header.width,
+            header.height,
+            self.ctx.settings.fps,
+            self.options.duration or self.ctx.settings.duration,
+            bool(alpha),
+        )
         self._pixels = None
 
     def input_files(self):
@@ -50,6 +57,7 @@ class ImageSource(vfx.Source):
         if self._pixels is None:
             from vfx.ops import color
             from vfx.media.images import read_image
+
             rgba = self._rgba if self._rgba is not None else read_image(self.options.path)
             if not self.video.has_alpha:
                 rgba[..., 3] = 255
@@ -77,42 +85,55 @@ class ImageSequenceSource(vfx.Source):
     class Options(vfx.Options):
         path = opt.InputPath(pattern=True, doc="printf-style pattern: frames/img_%04d.png")
         start_number = opt.Int(None, min=0, animate=False, doc="number of the first image (default: the lowest found)")
-        gaps = opt.Choice("error", choices=("error", "hold"),
-                          doc="a missing number: an error, or hold the image before it")
-        alpha = opt.Bool(None, doc="keep the images' alpha (default: when the first image's pixels use it); "
-                                   "false: opaque")
+        gaps = opt.Choice(
+            "error", choices=("error", "hold"), doc="a missing number: an error, or hold the image before it"
+        )
+        alpha = opt.Bool(
+            None, doc="keep the images' alpha (default: when the first image's pixels use it); false: opaque"
+        )
 
     def configure(self):
-        self._numbers: list[int] = []           # the numbers of the images found, from the first shown
+        self._numbers: list[int] = []  # the numbers of the images found, from the first shown
         pattern = str(self.options.path)
         name = Path(pattern).name
         marks = _FRAME_NUMBER.findall(name)
         if len(marks) != 1 or "%" in _FRAME_NUMBER.sub("", name) or "%" in str(Path(pattern).parent):
-            raise ConfigureError(f"the path must hold one frame-number pattern such as %04d in the file name "
-                                 f"(and no other %), got {pattern}", option="path")
+            raise ConfigureError(
+                f"the path must hold one frame-number pattern such as %04d in the file name "
+                f"(and no other %), got {pattern}",
+                option="path",
+            )
         folder = Path(pattern).parent
         if not folder.is_dir():
             raise ConfigureError(f"the folder {folder} of the pattern {pattern} does not exist", option="path")
         head, *_, tail = _FRAME_NUMBER.split(name, maxsplit=1)
         regex = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
-        numbers = sorted(n for p in folder.iterdir() if (m := regex.fullmatch(p.name))
-                         and name % (n := int(m.group(1))) == p.name)
+        numbers = sorted(
+            n for p in folder.iterdir() if (m := regex.fullmatch(p.name)) and name % (n := int(m.group(1))) == p.name
+        )
         if not numbers:
             raise ConfigureError(f"no file matches the pattern {pattern}", option="path")
         start = self.options.start_number
         if start is None:
             start = numbers[0]
         elif start not in numbers:
-            raise ConfigureError(f"there is no image number {start} ({pattern % start}); the images found are "
-                                 f"numbered {numbers[0]} to {numbers[-1]}", option="start_number")
+            raise ConfigureError(
+                f"there is no image number {start} ({pattern % start}); the images found are "
+                f"numbered {numbers[0]} to {numbers[-1]}",
+                option="start_number",
+            )
         numbers = [n for n in numbers if n >= start]
         if self.options.gaps == "error" and numbers[-1] - start + 1 != len(numbers):
             missing = next(n for k, n in enumerate(range(start, numbers[-1] + 1)) if numbers[k] != n)
-            raise ConfigureError(f"image number {missing} is missing ({pattern % missing}) in the sequence "
-                                 f"{start} to {numbers[-1]}; add it, or set gaps = \"hold\" to hold the image "
-                                 "before a gap", option="path")
+            raise ConfigureError(
+                f"image number {missing} is missing ({pattern % missing}) in the sequence "
+                f'{start} to {numbers[-1]}; add it, or set gaps = "hold" to hold the image '
+                "before a gap",
+                option="path",
+            )
         self._start, self._numbers = start, numbers
         from vfx.media.images import check_budget, image_header, memory_limit, read_image
+
         first_path = Path(pattern % start)
         try:
             self._budget = memory_limit()
@@ -123,8 +144,9 @@ class ImageSequenceSource(vfx.Source):
                 alpha = header.has_alpha and bool((read_image(first_path)[..., 3] < 255).any())
         except vfx.MediaError as exc:
             raise ConfigureError(str(exc), option="path") from None
-        self.video = StreamInfo(header.width, header.height, self.ctx.settings.fps, numbers[-1] - start + 1,
-                                bool(alpha))
+        self.video = StreamInfo(
+            header.width, header.height, self.ctx.settings.fps, numbers[-1] - start + 1, bool(alpha)
+        )
 
     def _file(self, frame: int) -> Path:
         """The image shown at ``frame``: its own number, or with gaps held the last one before it."""
@@ -137,6 +159,7 @@ class ImageSequenceSource(vfx.Source):
     def render(self, indices):
         from vfx.ops import color
         from vfx.media.images import ImageRenderError, read_image
+
         arrays = []
         for i in indices:
             path = self._file(i)
@@ -145,13 +168,20 @@ class ImageSequenceSource(vfx.Source):
             except vfx.MediaError as exc:
                 raise ImageRenderError(str(exc), node=self.id) from None
             if arr.shape[:2] != (self.video.height, self.video.width):
-                raise ImageRenderError(f"{path} is {arr.shape[1]}x{arr.shape[0]}, the first image is "
-                                      f"{self.video.width}x{self.video.height}", node=self.id)
+                raise ImageRenderError(
+                    f"{path} is {arr.shape[1]}x{arr.shape[0]}, the first image is "
+                    f"{self.video.width}x{self.video.height}",
+                    node=self.id,
+                )
             if not self.video.has_alpha:
                 if self.options.alpha is None and (arr[..., 3] < 255).any():
-                    raise ImageRenderError(f"{path} uses alpha but the first image of the sequence does not; set "
-                                          "alpha = true to keep it (or false to drop it)", node=self.id)
+                    raise ImageRenderError(
+                        f"{path} uses alpha but the first image of the sequence does not; set "
+                        "alpha = true to keep it (or false to drop it)",
+                        node=self.id,
+                    )
                 arr[..., 3] = 255
             arrays.append(arr)
-        return FrameBatch(indices, color.to_linear(np.stack(arrays), device=self.device,
-                                                   premultiply=self.video.has_alpha))
+        return FrameBatch(
+            indices, color.to_linear(np.stack(arrays), device=self.device, premultiply=self.video.has_alpha)
+        )

@@ -1,4 +1,5 @@
 """``source.video``: video files (with their audio)."""
+
 from __future__ import annotations
 
 import math
@@ -17,6 +18,7 @@ def _to_pixels(frames: list, device, has_alpha: bool):
     """Decoded frames (tagged by ``colorspace.tag``) to the graph's linear RGBA, 16 bits deep when they are."""
     from vfx.ops import color
     from vfx.media.colorspace import to_rgba_batch
+
     return color.to_linear(to_rgba_batch(frames), device=device, premultiply=has_alpha)
 
 
@@ -46,25 +48,39 @@ class VideoSource(vfx.Source):
     class Options(vfx.Options):
         path = opt.InputPath(doc="the video file, relative to the pipeline file")
         audio = opt.Bool(True, doc="expose the file's audio track (if it has one) to audio inputs")
-        audio_track = opt.Int(0, min=0, animate=False, doc="which audio track, 0-based among the file's audio "
-                                                           "streams")
-        rotate = _Rotate("auto", choices=("auto", "none", "0", "90", "180", "270"),
-                         doc="turn the picture: auto (by the file's display matrix, as players do), none, or "
-                             "a clockwise angle instead of the file's")
-        pixel_aspect = opt.Choice("square", choices=("square", "keep"),
-                                  doc="non-square pixels (a sample aspect ratio): square scales the width as "
-                                      "ffmpeg's scale=iw*sar:ih does; keep passes the stored size and SAR on")
-        alpha = opt.Choice("auto", choices=("auto", "on", "off"),
-                           doc="alpha: auto (when the format carries it; PNG and GIF: when the first frames "
-                               "use it), on, or off (opaque)")
-        color_matrix = opt.Choice("auto", choices=MATRIX_CHOICES,
-                                  doc="YUV matrix of the file (auto: its tags; untagged: bt601 below 720 "
-                                      "lines, bt709 from 720)")
-        color_range = opt.Choice("auto", choices=RANGE_CHOICES,
-                                 doc="YUV range of the file (auto: its tags; yuvj formats are full; untagged: limited)")
+        audio_track = opt.Int(0, min=0, animate=False, doc="which audio track, 0-based among the file's audio streams")
+        rotate = _Rotate(
+            "auto",
+            choices=("auto", "none", "0", "90", "180", "270"),
+            doc="turn the picture: auto (by the file's display matrix, as players do), none, or "
+            "a clockwise angle instead of the file's",
+        )
+        pixel_aspect = opt.Choice(
+            "square",
+            choices=("square", "keep"),
+            doc="non-square pixels (a sample aspect ratio): square scales the width as "
+            "ffmpeg's scale=iw*sar:ih does; keep passes the stored size and SAR on",
+        )
+        alpha = opt.Choice(
+            "auto",
+            choices=("auto", "on", "off"),
+            doc="alpha: auto (when the format carries it; PNG and GIF: when the first frames "
+            "use it), on, or off (opaque)",
+        )
+        color_matrix = opt.Choice(
+            "auto",
+            choices=MATRIX_CHOICES,
+            doc="YUV matrix of the file (auto: its tags; untagged: bt601 below 720 lines, bt709 from 720)",
+        )
+        color_range = opt.Choice(
+            "auto",
+            choices=RANGE_CHOICES,
+            doc="YUV range of the file (auto: its tags; yuvj formats are full; untagged: limited)",
+        )
 
     def configure(self):
         from vfx.media.probe import probe
+
         o = self.options
         try:
             info = probe(o.path)
@@ -83,15 +99,18 @@ class VideoSource(vfx.Source):
         has_alpha = {"auto": v.has_alpha, "on": v.alpha_in_format, "off": False}[o.alpha]
         if o.alpha == "on" and not v.alpha_in_format:
             raise ConfigureError(f"{o.path.name}'s pixel format {v.pix_fmt} has no alpha", option="alpha")
-        if v.alpha_in_format and not has_alpha:           # decoded alpha the graph must not see
+        if v.alpha_in_format and not has_alpha:  # decoded alpha the graph must not see
             self._filters.append(("format", _without_alpha(v.pix_fmt)))
         self.video = StreamInfo(width, height, fps, count, has_alpha, sar=sar)
         self._audio_track = None
         if info.audio_tracks and o.audio:
             if o.audio_track >= len(info.audio_tracks):
-                raise ConfigureError(f"{o.path.name} has {len(info.audio_tracks)} audio track"
-                                     f"{'s' if len(info.audio_tracks) != 1 else ''} (0-based); there is no track "
-                                     f"{o.audio_track}", option="audio_track")
+                raise ConfigureError(
+                    f"{o.path.name} has {len(info.audio_tracks)} audio track"
+                    f"{'s' if len(info.audio_tracks) != 1 else ''} (0-based); there is no track "
+                    f"{o.audio_track}",
+                    option="audio_track",
+                )
             self._audio_track = o.audio_track
         elif o.audio_track and o.audio:
             raise ConfigureError(f"{o.path.name} has no audio track", option="audio_track")
@@ -101,17 +120,21 @@ class VideoSource(vfx.Source):
     def _geometry(self, v):
         """(filters, upright size, SAR) for the stored pictures of track ``v`` under the options."""
         from vfx.media.probe import rotation_filters, upright_filters
+
         rotate = self.options.rotate
         try:
-            filters = (upright_filters(v.display_matrix) if rotate == "auto"
-                       else rotation_filters(0 if rotate == "none" else int(rotate)))
+            filters = (
+                upright_filters(v.display_matrix)
+                if rotate == "auto"
+                else rotation_filters(0 if rotate == "none" else int(rotate))
+            )
         except vfx.MediaError as exc:
             raise ConfigureError(f"{self.options.path.name}: {exc}", option="rotate") from None
         width, height, sar = v.width, v.height, v.sar
         if any(name == "transpose" for name, _ in filters):
             width, height, sar = height, width, 1 / sar
         if sar != 1 and self.options.pixel_aspect == "square":
-            width = max(1, int(width * float(sar)))        # as ffmpeg's scale=iw*sar:ih (truncated)
+            width = max(1, int(width * float(sar)))  # as ffmpeg's scale=iw*sar:ih (truncated)
             filters.append(("scale", f"{width}:{height}"))
             filters.append(("setsar", "1"))
             sar = Fraction(1)
@@ -122,19 +145,26 @@ class VideoSource(vfx.Source):
 
     def open(self):
         from vfx.media.decode import AudioReader, VideoReader
-        self._reader = VideoReader(self.options.path, self.track.index, self.video.fps, self._filters,
-                                   sar=self.track.sar)
+
+        self._reader = VideoReader(
+            self.options.path, self.track.index, self.video.fps, self._filters, sar=self.track.sar
+        )
         if self.audio:
-            self._audio_reader = AudioReader(self.options.path, self.audio.sample_rate, self.audio.channels,
-                                             origin=self.track.start_time, track=self._audio_track)
+            self._audio_reader = AudioReader(
+                self.options.path,
+                self.audio.sample_rate,
+                self.audio.channels,
+                origin=self.track.start_time,
+                track=self._audio_track,
+            )
 
     def render(self, indices):
         if self._reader is None:
             self.open()
         from vfx.media.colorspace import tag
+
         frames = tag(self._reader.frames(indices), self.options.color_matrix, self.options.color_range)
-        return FrameBatch(indices, native=frames, size=(self.video.width, self.video.height),
-                          convert=self._pixels_of)
+        return FrameBatch(indices, native=frames, size=(self.video.width, self.video.height), convert=self._pixels_of)
 
     def _pixels_of(self, frames: list):
         """The decoded frames in the graph's linear RGBA (when a node asks for pixels), errors named."""

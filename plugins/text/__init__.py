@@ -1,5 +1,6 @@
 """Text: titles and captions (``source.text``) and subtitle files (``source.subtitles``), drawn with
 FreeType from the fonts shipped in ``fonts/``."""
+
 from __future__ import annotations
 
 import vfx

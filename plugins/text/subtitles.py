@@ -1,4 +1,5 @@
 """``source.subtitles``: SRT and WebVTT captions, timed to the frame, styled and safe-area placed."""
+
 from __future__ import annotations
 
 import codecs
@@ -16,8 +17,8 @@ from vfx import ConfigureError, opt
 
 try:
     from . import text_layout as tl
-except ImportError:                      # imported as a plain module (tests, docs tools)
-    import text_layout as tl             # type: ignore[no-redef]
+except ImportError:  # imported as a plain module (tests, docs tools)
+    import text_layout as tl  # type: ignore[no-redef]
 
 
 @dataclass
@@ -37,6 +38,7 @@ _MARKUP = re.compile(r"<[^>]*>")
 def read_subtitles(path: Path, encoding: str = "utf-8"):
     """The file's events (pysubs2), WebVTT cleaned of cue ids, NOTE/STYLE/REGION blocks first."""
     import pysubs2
+
     try:
         raw = path.read_bytes().decode(encoding)
     except (OSError, UnicodeDecodeError, LookupError) as exc:
@@ -49,15 +51,16 @@ def read_subtitles(path: Path, encoding: str = "utf-8"):
         for block in re.split(r"\n[ \t]*\n", text):
             lines = block.split("\n")
             for k, line in enumerate(lines):
-                if "-->" in line:                # a cue: drop its id line, keep timing and text
+                if "-->" in line:  # a cue: drop its id line, keep timing and text
                     blocks.append("\n".join(lines[k:]))
                     break
         raw = "\n\n".join(blocks) + "\n"
     try:
         subs = pysubs2.SSAFile.from_string(raw, format_="vtt" if vtt else None)
-    except Exception as exc:       # pysubs2 raises its own errors, ValueError and worse on garbage
-        raise ValueError(f"cannot read subtitles from {path}: {type(exc).__name__}: {exc}"
-                         " (expected SRT or WebVTT)") from None
+    except Exception as exc:  # pysubs2 raises its own errors, ValueError and worse on garbage
+        raise ValueError(
+            f"cannot read subtitles from {path}: {type(exc).__name__}: {exc} (expected SRT or WebVTT)"
+        ) from None
     events = [e for e in subs.events if not e.is_comment and e.end > e.start]
     return sorted(events, key=lambda e: (e.start, e.end)), vtt
 
@@ -81,7 +84,7 @@ def styled_runs(text: str, faces: dict[str, "tl.Face"], vtt: bool = False) -> li
 
     pos = 0
     for m in _OVERRIDE.finditer(text):
-        add(text[pos:m.start()])
+        add(text[pos : m.start()])
         for tag in _STYLE_TAG.finditer(m.group(1)):
             if tag.group(3):
                 bold = italic = False
@@ -104,8 +107,8 @@ def styled_runs(text: str, faces: dict[str, "tl.Face"], vtt: bool = False) -> li
 def cue_frames(start_ms: int, end_ms: int, fps: Fraction) -> tuple[int, int]:
     """Frames [first, stop) with start <= f / fps < end, in exact integer arithmetic."""
     num, den = fps.numerator, fps.denominator
-    first = -((-start_ms * num) // (1000 * den))         # ceil(start * fps)
-    stop = -((-end_ms * num) // (1000 * den))            # ceil(end * fps)
+    first = -((-start_ms * num) // (1000 * den))  # ceil(start * fps)
+    stop = -((-end_ms * num) // (1000 * den))  # ceil(end * fps)
     return max(0, first), max(0, stop)
 
 
@@ -133,17 +136,20 @@ class Subtitles(tl.TextSource):
         font = tl.FontPath(None, doc="regular face (default: the bundled DejaVuSans.ttf)")
         font_bold = tl.FontPath(None, doc="face for <b> (default: bundled DejaVuSans-Bold.ttf, or font if set)")
         font_italic = tl.FontPath(None, doc="face for <i> (default: bundled DejaVuSans-Oblique.ttf, or font if set)")
-        font_bold_italic = tl.FontPath(None, doc="face for <b><i> (default: bundled DejaVuSans-BoldOblique.ttf, "
-                                                 "or font_bold if set)")
+        font_bold_italic = tl.FontPath(
+            None, doc="face for <b><i> (default: bundled DejaVuSans-BoldOblique.ttf, or font_bold if set)"
+        )
         font_index = opt.Int(0, min=0, animate=False, doc="face index in font collections (.ttc)")
         layout_engine = opt.Choice("auto", choices=("auto", "basic", "raqm"), doc="text shaping engine")
-        size = opt.Float(None, min=1.0, max=1000.0, animate=False,
-                         doc="font size in pixels (default: 5.5% of the frame height)")
+        size = opt.Float(
+            None, min=1.0, max=1000.0, animate=False, doc="font size in pixels (default: 5.5% of the frame height)"
+        )
         color = opt.Color("white", animate=False, doc="text colour")
         outline = opt.Float(2.0, min=0.0, max=100.0, animate=False, doc="outline width in pixels (0: none)")
         outline_color = opt.Color("black", animate=False, doc="outline colour")
-        background = opt.Color("transparent", animate=False,
-                               doc="box behind each caption, e.g. \"#000000a0\" (transparent: no box)")
+        background = opt.Color(
+            "transparent", animate=False, doc='box behind each caption, e.g. "#000000a0" (transparent: no box)'
+        )
         padding = opt.Float(8.0, min=0.0, max=500.0, animate=False, doc="space between the text and its box, px")
         shadow_color = opt.Color("transparent", animate=False, doc="drop shadow colour (transparent: none)")
         shadow_offset = opt.Vec([2.0, 2.0], animate=False, doc="[x, y] shadow offset in pixels")
@@ -151,25 +157,31 @@ class Subtitles(tl.TextSource):
         line_spacing = opt.Float(1.0, min=0.3, max=10.0, animate=False, doc="line distance, times the line height")
         align = opt.Choice("center", choices=("left", "center", "right"), doc="alignment of a caption's lines")
         placement = opt.Choice("bottom", choices=("bottom", "top"), doc="captions sit at the bottom or the top")
-        safe_area = opt.Vec([0.9, 0.9], animate=False,
-                            doc="[width, height] of the centred safe area as fractions of the frame "
-                                "(title-safe 0.9; use [0.8, 0.8] for a stricter margin)")
+        safe_area = opt.Vec(
+            [0.9, 0.9],
+            animate=False,
+            doc="[width, height] of the centred safe area as fractions of the frame "
+            "(title-safe 0.9; use [0.8, 0.8] for a stricter margin)",
+        )
         opacity = opt.Float(1.0, min=0.0, max=1.0, doc="opacity of the captions")
         duration, layer_size = tl.layer_options()
 
     def configure(self):
         o = self.options
         if not all(0.1 <= v <= 1.0 for v in o.safe_area):
-            raise ConfigureError(f"fractions between 0.1 and 1 expected, got {list(o.safe_area)}",
-                                 option="safe_area")
+            raise ConfigureError(f"fractions between 0.1 and 1 expected, got {list(o.safe_area)}", option="safe_area")
         defaults = tl.DEFAULT_FACES
         regular = o.font or defaults["regular"]
         bold = o.font_bold or (o.font or defaults["bold"])
         italic = o.font_italic or (o.font or defaults["italic"])
         bold_italic = o.font_bold_italic or (o.font_bold or (o.font or defaults["bold_italic"]))
         self.faces = {}
-        for name, path, option in (("regular", regular, "font"), ("bold", bold, "font_bold"),
-                                   ("italic", italic, "font_italic"), ("bold_italic", bold_italic, "font_bold_italic")):
+        for name, path, option in (
+            ("regular", regular, "font"),
+            ("bold", bold, "font_bold"),
+            ("italic", italic, "font_italic"),
+            ("bold_italic", bold_italic, "font_bold_italic"),
+        ):
             try:
                 count = tl.face_count(path)
             except OSError as exc:
@@ -177,8 +189,10 @@ class Subtitles(tl.TextSource):
             # font_index is checked against the user's regular font; the other faces (bundled
             # defaults, a separate bold file...) may hold fewer and then use their first
             if option == "font" and o.font is not None and o.font_index >= count:
-                raise ConfigureError(f"font {path.name} holds {count} face(s); font_index {o.font_index} "
-                                     "is out of range", option="font_index")
+                raise ConfigureError(
+                    f"font {path.name} holds {count} face(s); font_index {o.font_index} is out of range",
+                    option="font_index",
+                )
             index = o.font_index if count > o.font_index else 0
             try:
                 tl.check_font(path, index)
@@ -188,8 +202,9 @@ class Subtitles(tl.TextSource):
         try:
             codecs.lookup(o.encoding)
         except LookupError:
-            raise ConfigureError(f"unknown text encoding {o.encoding!r} (such as \"utf-8\", \"cp1252\", "
-                                 "\"latin-1\")", option="encoding") from None
+            raise ConfigureError(
+                f'unknown text encoding {o.encoding!r} (such as "utf-8", "cp1252", "latin-1")', option="encoding"
+            ) from None
         try:
             events, vtt = read_subtitles(o.path, o.encoding)
         except ValueError as exc:
@@ -198,8 +213,11 @@ class Subtitles(tl.TextSource):
             raise ConfigureError(f"{o.path} holds no cues (expected SRT or WebVTT captions)", option="path")
         self.configure_stream()
         if self.video.width * o.safe_area[0] - 2 * o.padding < 1:
-            raise ConfigureError(f"padding {o.padding} px on both sides leaves no room for text in the "
-                                 f"{self.video.width * o.safe_area[0]:.0f} px wide safe area", option="padding")
+            raise ConfigureError(
+                f"padding {o.padding} px on both sides leaves no room for text in the "
+                f"{self.video.width * o.safe_area[0]:.0f} px wide safe area",
+                option="padding",
+            )
         shift = round(o.time_offset * 1000)
         self.cues: list[Cue] = []
         missing: dict[str, list[str]] = {}
@@ -215,9 +233,13 @@ class Subtitles(tl.TextSource):
                     if ch not in missing[face.path.name]:
                         missing[face.path.name].append(ch)
         for font, chars in missing.items():
-            warnings.warn(tl.MissingGlyphWarning(
-                f"node '{self.id}': font {font} has no glyph for {tl.describe_chars(chars)} (in {o.path.name}); "
-                "they would draw as empty boxes"), stacklevel=2)
+            warnings.warn(
+                tl.MissingGlyphWarning(
+                    f"node '{self.id}': font {font} has no glyph for {tl.describe_chars(chars)} (in {o.path.name}); "
+                    "they would draw as empty boxes"
+                ),
+                stacklevel=2,
+            )
         self._first = np.array([c.first for c in self.cues])
         self._stop = np.array([c.stop for c in self.cues])
         self.rasterizer = tl.Rasterizer(capacity=32)
@@ -262,7 +284,7 @@ class Subtitles(tl.TextSource):
         out = []
         gap = round(H * 0.01)
         if o.placement == "bottom":
-            y = H * (1 + o.safe_area[1]) / 2 - o.padding        # y is the text's edge; boxes pad around it
+            y = H * (1 + o.safe_area[1]) / 2 - o.padding  # y is the text's edge; boxes pad around it
             for layer in layers:
                 bw, bh = layer.block
                 y -= bh - 2 * o.padding
@@ -278,7 +300,7 @@ class Subtitles(tl.TextSource):
 
     def render(self, indices):
         opacity = self.values("opacity", indices)
-        runs: list[list] = []                    # [(visible cues, opacity), first j, last j]
+        runs: list[list] = []  # [(visible cues, opacity), first j, last j]
         for j, i in enumerate(indices):
             key = (self.visible(i), float(opacity[j]))
             if not key[0] or key[1] <= 0:
@@ -287,6 +309,7 @@ class Subtitles(tl.TextSource):
                 runs[-1][2] = j
             else:
                 runs.append([key, j, j])
-        draws = [(layer, x, y, alpha, j0, j1) for (_, alpha), j0, j1 in runs
-                 for layer, x, y in self.placements(indices[j0])]
+        draws = [
+            (layer, x, y, alpha, j0, j1) for (_, alpha), j0, j1 in runs for layer, x, y in self.placements(indices[j0])
+        ]
         return self.draw(indices, draws)

@@ -1,4 +1,5 @@
 """``source.text``: titles and captions drawn with FreeType, animated in and out."""
+
 from __future__ import annotations
 
 import math
@@ -12,8 +13,8 @@ from vfx.ops import curves
 
 try:
     from . import text_layout as tl
-except ImportError:                      # imported as a plain module (tests, docs tools)
-    import text_layout as tl             # type: ignore[no-redef]
+except ImportError:  # imported as a plain module (tests, docs tools)
+    import text_layout as tl  # type: ignore[no-redef]
 
 ANIMATIONS = ("none", "fade", "typewriter", "slide", "pop")
 EASINGS = ("linear", "ease_in", "ease_out", "ease_in_out")
@@ -31,7 +32,7 @@ def pop_curve(u: np.ndarray) -> np.ndarray:
     """Scale for a pop: 0 -> overshoots to about 1.1 -> settles at 1 (ease-out-back)."""
     c1 = 1.70158
     v = u - 1
-    return 1 + (c1 + 1) * v ** 3 + c1 * v ** 2
+    return 1 + (c1 + 1) * v**3 + c1 * v**2
 
 
 class Text(tl.TextSource):
@@ -61,26 +62,41 @@ class Text(tl.TextSource):
     class Options(vfx.Options):
         text = opt.Str(doc="the text; \\n breaks lines")
         input = tl.over_input_option()
-        font = tl.FontPath(None, doc="TTF/OTF/TTC font file, or a bundled one by file name "
-                                     "(default: the bundled DejaVuSans.ttf; also -Bold, -Oblique, -BoldOblique)")
+        font = tl.FontPath(
+            None,
+            doc="TTF/OTF/TTC font file, or a bundled one by file name "
+            "(default: the bundled DejaVuSans.ttf; also -Bold, -Oblique, -BoldOblique)",
+        )
         font_index = opt.Int(0, min=0, animate=False, doc="face in a font collection (.ttc)")
-        layout_engine = opt.Choice("auto", choices=("auto", "basic", "raqm"),
-                                   doc="text shaping: raqm (complex scripts, if Pillow has it) or basic")
+        layout_engine = opt.Choice(
+            "auto",
+            choices=("auto", "basic", "raqm"),
+            doc="text shaping: raqm (complex scripts, if Pillow has it) or basic",
+        )
         size = opt.Float(72.0, min=1.0, max=4000.0, doc="font size in pixels (the em height)")
         color = opt.Color("white", doc="fill colour (its alpha is the fill's opacity)")
         opacity = opt.Float(1.0, min=0.0, max=1.0, doc="opacity of the whole text, shadow included")
         outline = opt.Float(0.0, min=0.0, max=500.0, doc="outline width in pixels (0: none)")
         outline_color = opt.Color("black", doc="outline colour")
-        shadow_color = opt.Color("transparent", doc="drop shadow colour and opacity, e.g. \"#000000a0\" "
-                                                    "(transparent: no shadow)")
+        shadow_color = opt.Color(
+            "transparent", doc='drop shadow colour and opacity, e.g. "#000000a0" (transparent: no shadow)'
+        )
         shadow_offset = opt.Vec([4.0, 4.0], doc="[x, y] shadow offset in pixels")
         shadow_blur = opt.Float(3.0, min=0.0, max=500.0, doc="shadow softness (Gaussian sigma in pixels)")
         line_spacing = opt.Float(1.0, min=0.3, max=10.0, doc="line distance as a multiple of the font's line height")
         align = opt.Choice("center", choices=("left", "center", "right"), doc="alignment of the lines in the block")
-        box = opt.Vec([0.0, 0.0], min=0.0, max=float(opt.max_size()), doc="[width, height] in pixels: wrap to the width; text taller "
-                                               "than the height shrinks or clips (see overflow); 0: no limit")
-        overflow = opt.Choice("shrink", choices=("shrink", "clip"),
-                              doc="text taller than the box: shrink the size until it fits, or drop lines")
+        box = opt.Vec(
+            [0.0, 0.0],
+            min=0.0,
+            max=float(opt.max_size()),
+            doc="[width, height] in pixels: wrap to the width; text taller "
+            "than the height shrinks or clips (see overflow); 0: no limit",
+        )
+        overflow = opt.Choice(
+            "shrink",
+            choices=("shrink", "clip"),
+            doc="text taller than the box: shrink the size until it fits, or drop lines",
+        )
         anchor = opt.Choice("center", choices=tuple(tl.ANCHORS), doc="the point of the text block put at position")
         position = opt.Vec([0.5, 0.5], doc="[x, y] of the anchor as fractions of the frame ([0.5, 0.5]: centre)")
         offset = opt.Vec([0.0, 0.0], doc="[x, y] pixels added to position (handy to animate)")
@@ -90,8 +106,13 @@ class Text(tl.TextSource):
         animation_out = opt.Choice("none", choices=ANIMATIONS, doc="out animation")
         animation_duration = opt.Time("0.5s", doc="length of the in animation (per character when staggered)")
         animation_out_duration = opt.Time(None, doc="length of the out animation (default: animation_duration)")
-        stagger = opt.Float(0.0, min=0.0, max=60.0, animate=False,
-                            doc="seconds between successive characters' animations (0: all together)")
+        stagger = opt.Float(
+            0.0,
+            min=0.0,
+            max=60.0,
+            animate=False,
+            doc="seconds between successive characters' animations (0: all together)",
+        )
         easing = opt.Choice("ease_out", choices=EASINGS, doc="easing of fade and slide")
         slide = opt.Vec([0.0, 40.0], doc="[x, y] pixels a slide comes from (in) or goes to (out)")
         duration, layer_size = tl.layer_options()
@@ -104,8 +125,10 @@ class Text(tl.TextSource):
         except OSError as exc:
             raise ConfigureError(f"cannot read font {font}: {exc}", option="font") from None
         if o.font_index >= count:
-            raise ConfigureError(f"font {font.name} holds {count} face(s); font_index {o.font_index} is out "
-                                 "of range", option="font_index")
+            raise ConfigureError(
+                f"font {font.name} holds {count} face(s); font_index {o.font_index} is out of range",
+                option="font_index",
+            )
         try:
             tl.check_font(font, o.font_index)
         except ValueError as exc:
@@ -113,9 +136,13 @@ class Text(tl.TextSource):
         self.face = tl.Face(font, o.font_index, o.layout_engine)
         missing = tl.missing_chars(o.text, font, o.font_index)
         if missing:
-            warnings.warn(tl.MissingGlyphWarning(
-                f"node '{self.id}': font {font.name} has no glyph for {tl.describe_chars(missing)}; "
-                "they would draw as empty boxes (choose a font that has them)"), stacklevel=2)
+            warnings.warn(
+                tl.MissingGlyphWarning(
+                    f"node '{self.id}': font {font.name} has no glyph for {tl.describe_chars(missing)}; "
+                    "they would draw as empty boxes (choose a font that has them)"
+                ),
+                stacklevel=2,
+            )
         self.configure_stream()
         self._end = self.video.frame_count if o.end is None else o.end
         if o.start >= self._end:
@@ -130,7 +157,7 @@ class Text(tl.TextSource):
         base = self.options
         animated = bool(base.animations())
         fps = self.video.fps
-        draws: list[list] = []                       # [layer, x, y, opacity, first j, last j]
+        draws: list[list] = []  # [layer, x, y, opacity, first j, last j]
         for j, i in enumerate(indices):
             placed = self.frame_layer(base.at(i, fps) if animated else base, i, W, H)
             if placed is None:
@@ -147,15 +174,29 @@ class Text(tl.TextSource):
         key = (float(o.size), float(o.line_spacing), o.align, tuple(o.box), o.overflow)
         lay = self._layouts.get(key)
         if lay is None:
-            lay = tl.layout([(self.options.text, self.face)], o.size, wrap=o.box[0], max_height=o.box[1],
-                            overflow=o.overflow, line_spacing=o.line_spacing, align=o.align)
+            lay = tl.layout(
+                [(self.options.text, self.face)],
+                o.size,
+                wrap=o.box[0],
+                max_height=o.box[1],
+                overflow=o.overflow,
+                line_spacing=o.line_spacing,
+                align=o.align,
+            )
             self._layouts.put(key, lay)
         return lay, key
 
     def _colored(self, o, lay, lkey, visible=None, char=None, shadow=True):
         """The cached coloured (and shadowed) layer of the text, a prefix or one character."""
-        key = (lkey, float(o.outline), visible, char, tuple(o.color), tuple(o.outline_color),
-               (tuple(o.shadow_color), tuple(o.shadow_offset), float(o.shadow_blur)) if shadow else None)
+        key = (
+            lkey,
+            float(o.outline),
+            visible,
+            char,
+            tuple(o.color),
+            tuple(o.outline_color),
+            (tuple(o.shadow_color), tuple(o.shadow_offset), float(o.shadow_blur)) if shadow else None,
+        )
         if key in self._layers:
             return self._layers.get(key)
         masks = self.rasterizer.masks(lkey, lay, o.outline, visible=visible, char=char)
@@ -201,7 +242,7 @@ class Text(tl.TextSource):
         dx = np.zeros(n)
         dy = np.zeros(n)
 
-        def apply(kind, u):          # u: raw progress 0 (hidden) .. 1 (at rest) per character
+        def apply(kind, u):  # u: raw progress 0 (hidden) .. 1 (at rest) per character
             nonlocal op, scale, dx, dy
             if kind in ("none", "typewriter"):
                 return
@@ -230,8 +271,12 @@ class Text(tl.TextSource):
         by = int(round(o.position[1] * H + o.offset[1] - ay * block_h))
         pivot = (lay.width / 2, lay.height / 2)
 
-        uniform = (np.all(op[:visible] == op[0]) and np.all(scale[:visible] == scale[0])
-                   and np.all(dx[:visible] == dx[0]) and np.all(dy[:visible] == dy[0]))
+        uniform = (
+            np.all(op[:visible] == op[0])
+            and np.all(scale[:visible] == scale[0])
+            and np.all(dx[:visible] == dx[0])
+            and np.all(dy[:visible] == dy[0])
+        )
         if uniform:
             if op[0] <= 0 or scale[0] <= 1e-3:
                 return None

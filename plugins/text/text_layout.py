@@ -19,6 +19,7 @@ the stream they give, and drawing a batch's layers over the input or a transpare
 A ``Layer`` is a small patch with its top-left offset relative to some origin; coordinates are
 pixels of the output frame.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,12 +36,24 @@ from vfx import FrameBatch, StreamInfo, opt
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 DEFAULT_FONT = FONTS / "DejaVuSans.ttf"
-DEFAULT_FACES = {"regular": FONTS / "DejaVuSans.ttf", "bold": FONTS / "DejaVuSans-Bold.ttf",
-                 "italic": FONTS / "DejaVuSans-Oblique.ttf", "bold_italic": FONTS / "DejaVuSans-BoldOblique.ttf"}
+DEFAULT_FACES = {
+    "regular": FONTS / "DejaVuSans.ttf",
+    "bold": FONTS / "DejaVuSans-Bold.ttf",
+    "italic": FONTS / "DejaVuSans-Oblique.ttf",
+    "bold_italic": FONTS / "DejaVuSans-BoldOblique.ttf",
+}
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
-ANCHORS = {"top_left": (0.0, 0.0), "top": (0.5, 0.0), "top_right": (1.0, 0.0),
-           "left": (0.0, 0.5), "center": (0.5, 0.5), "right": (1.0, 0.5),
-           "bottom_left": (0.0, 1.0), "bottom": (0.5, 1.0), "bottom_right": (1.0, 1.0)}
+ANCHORS = {
+    "top_left": (0.0, 0.0),
+    "top": (0.5, 0.0),
+    "top_right": (1.0, 0.0),
+    "left": (0.0, 0.5),
+    "center": (0.5, 0.5),
+    "right": (1.0, 0.5),
+    "bottom_left": (0.0, 1.0),
+    "bottom": (0.5, 1.0),
+    "bottom_right": (1.0, 1.0),
+}
 
 
 class MissingGlyphWarning(UserWarning):
@@ -48,6 +61,7 @@ class MissingGlyphWarning(UserWarning):
 
 
 # --- fonts ---------------------------------------------------------------------------------------
+
 
 class FontPath(opt.InputPath):
     """A font file (TTF, OTF, TTC) relative to the pipeline file, or the file name of a bundled font
@@ -59,8 +73,14 @@ class FontPath(opt.InputPath):
         super().__init__(default, doc=doc)
 
     def parse(self, value, ctx):
-        if isinstance(value, str) and value and "/" not in value and "\\" not in value \
-                and not (ctx.base_dir / value).exists() and (FONTS / value).is_file():
+        if (
+            isinstance(value, str)
+            and value
+            and "/" not in value
+            and "\\" not in value
+            and not (ctx.base_dir / value).exists()
+            and (FONTS / value).is_file()
+        ):
             return FONTS / value
         path = super().parse(value, ctx)
         if path.suffix.lower() not in FONT_SUFFIXES:
@@ -105,6 +125,7 @@ def font_cmap(path: Path, index: int = 0) -> frozenset[int]:
 @functools.lru_cache(maxsize=32)
 def _cmap(path: str, index: int) -> frozenset[int]:
     from fontTools.ttLib import TTFont
+
     font = TTFont(path, fontNumber=index, lazy=True)
     try:
         return frozenset(font.getBestCmap() or {})
@@ -135,6 +156,7 @@ def load_font(path: Path, size: float, index: int = 0, engine: str = "auto"):
 @functools.lru_cache(maxsize=64)
 def _font(path: str, size: float, index: int, engine: str):
     from PIL import ImageFont
+
     kw = {}
     if engine == "basic":
         kw["layout_engine"] = ImageFont.Layout.BASIC
@@ -144,6 +166,7 @@ def _font(path: str, size: float, index: int, engine: str):
 
 
 # --- layout --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Face:
@@ -164,8 +187,8 @@ class Piece:
 
     text: str
     face: Face
-    x: float                       # pen position (left of the first character) in the block
-    first: int                     # global index of the piece's first character
+    x: float  # pen position (left of the first character) in the block
+    first: int  # global index of the piece's first character
     xs: list[float] = field(default_factory=list)  # pen x of each character
 
 
@@ -178,7 +201,7 @@ class Layout:
     width: float
     height: float
     size: float
-    count: int                     # characters that animate (every laid-out character)
+    count: int  # characters that animate (every laid-out character)
     ascent: float
     descent: float
 
@@ -186,9 +209,17 @@ class Layout:
 _TOKEN = re.compile(r"\n|[^\S\n]+|[^\s]+")
 
 
-def layout(runs: list[tuple[str, Face]], size: float, *, wrap: float = 0.0, max_height: float = 0.0,
-           overflow: str = "shrink", line_spacing: float = 1.0, align: str = "center",
-           hug: bool = False) -> Layout:
+def layout(
+    runs: list[tuple[str, Face]],
+    size: float,
+    *,
+    wrap: float = 0.0,
+    max_height: float = 0.0,
+    overflow: str = "shrink",
+    line_spacing: float = 1.0,
+    align: str = "center",
+    hug: bool = False,
+) -> Layout:
     """Lay out styled ``runs`` ((text, face) pairs; ``\\n`` breaks lines).
 
     ``wrap`` > 0 wraps to that width (words, then characters for a word wider than the line);
@@ -200,7 +231,7 @@ def layout(runs: list[tuple[str, Face]], size: float, *, wrap: float = 0.0, max_
     if max_height > 0 and out.height > max_height + 0.5:
         if overflow == "shrink":
             lo, hi = 1.0, size
-            for _ in range(12):          # bisect the largest size that fits
+            for _ in range(12):  # bisect the largest size that fits
                 mid = (lo + hi) / 2
                 if _layout(runs, mid, wrap, line_spacing, align, hug).height <= max_height:
                     lo = mid
@@ -224,7 +255,7 @@ def _layout(runs, size, wrap, line_spacing, align, hug) -> Layout:
     # tokens with their faces; a line is a list of (token, face, width)
     lines: list[list[tuple[str, Face, float]]] = [[]]
     widths = [0.0]
-    soft = [False]                                   # the line began at a wrap, not at a "\n"
+    soft = [False]  # the line began at a wrap, not at a "\n"
 
     def new_line(wrapped=True):
         lines.append([])
@@ -241,7 +272,7 @@ def _layout(runs, size, wrap, line_spacing, align, hug) -> Layout:
             if wrap > 0 and widths[-1] + w > wrap and not tok.isspace():
                 if any(not t.isspace() for t, _, _ in lines[-1]):
                     new_line()
-                if w > wrap:                         # a word wider than the line: break characters
+                if w > wrap:  # a word wider than the line: break characters
                     for ch in tok:
                         cw = font.getlength(ch)
                         if widths[-1] + cw > wrap and lines[-1]:
@@ -250,7 +281,7 @@ def _layout(runs, size, wrap, line_spacing, align, hug) -> Layout:
                         widths[-1] += cw
                     continue
             if tok.isspace() and not lines[-1] and soft[-1]:
-                continue                             # no leading space on a wrapped line
+                continue  # no leading space on a wrapped line
             lines[-1].append((tok, face, w))
             widths[-1] += w
     # merge tokens into pieces of one face; measure them whole (kerning inside a piece)
@@ -258,7 +289,7 @@ def _layout(runs, size, wrap, line_spacing, align, hug) -> Layout:
     line_widths = []
     index = 0
     for line in lines:
-        while line and line[-1][0].isspace():       # trailing spaces do not count for alignment
+        while line and line[-1][0].isspace():  # trailing spaces do not count for alignment
             line = line[:-1]
         pieces: list[Piece] = []
         for tok, face, _ in line:
@@ -290,6 +321,7 @@ def _layout(runs, size, wrap, line_spacing, align, hug) -> Layout:
 
 # --- rasters -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Masks:
     """8-bit coverage of the fill and of fill+outline, cropped; top-left at (ox, oy) in the block."""
@@ -307,8 +339,9 @@ class Rasterizer:
         self.calls = 0
         self._cache = vfx.LRU(capacity)
 
-    def masks(self, key, lay: Layout, outline: float, visible: int | None = None,
-              char: int | None = None) -> Masks | None:
+    def masks(
+        self, key, lay: Layout, outline: float, visible: int | None = None, char: int | None = None
+    ) -> Masks | None:
         """Masks of the whole layout, of its first ``visible`` characters, or of character ``char``.
 
         ``key`` must identify everything the layout depends on; None is returned for nothing drawn.
@@ -322,6 +355,7 @@ class Rasterizer:
     @staticmethod
     def _draw(lay: Layout, outline: float, visible, char) -> Masks | None:
         from PIL import Image, ImageDraw
+
         margin = int(math.ceil(outline + lay.size * 0.5)) + 2
         w = int(math.ceil(lay.width)) + 2 * margin
         h = int(math.ceil(lay.height)) + 2 * margin
@@ -348,9 +382,16 @@ class Rasterizer:
                 if ds is not None:
                     try:
                         ds.text(xy, text, font=font, fill=255, anchor="ls", stroke_width=outline, stroke_fill=255)
-                    except TypeError:            # Pillow < 11 takes whole-pixel strokes only
-                        ds.text(xy, text, font=font, fill=255, anchor="ls", stroke_width=max(1, round(outline)),
-                                stroke_fill=255)
+                    except TypeError:  # Pillow < 11 takes whole-pixel strokes only
+                        ds.text(
+                            xy,
+                            text,
+                            font=font,
+                            fill=255,
+                            anchor="ls",
+                            stroke_width=max(1, round(outline)),
+                            stroke_fill=255,
+                        )
                 drew = True
         if not drew:
             return None
@@ -371,8 +412,8 @@ class Layer:
     pixels: np.ndarray
     ox: float
     oy: float
-    tensor: object = None          # the patch as a torch tensor on the render device, once made
-    block: tuple | None = None     # (width, height) of the laid-out block it shows, where that matters
+    tensor: object = None  # the patch as a torch tensor on the render device, once made
+    block: tuple | None = None  # (width, height) of the laid-out block it shows, where that matters
 
     @property
     def width(self) -> int:
@@ -386,6 +427,7 @@ class Layer:
 def premultiplied_linear(color) -> np.ndarray:
     """A straight sRGB colour option (r, g, b, a) as premultiplied linear float32 RGBA."""
     from vfx.ops.color import linear_rgba
+
     return np.asarray(linear_rgba(color), np.float32)
 
 
@@ -407,6 +449,7 @@ def add_shadow(layer: Layer, color, offset, blur: float) -> Layer:
     import torch
 
     from vfx.ops import filters, resample
+
     S = premultiplied_linear(color)
     if S[3] <= 0:
         return layer
@@ -416,13 +459,13 @@ def add_shadow(layer: Layer, color, offset, blur: float) -> Layer:
     ix0, iy0 = min(0, math.floor(dx)) - pad, min(0, math.floor(dy)) - pad
     ix1, iy1 = max(w, w + math.ceil(dx)) + pad, max(h, h + math.ceil(dy)) + pad
     W, H = ix1 - ix0, iy1 - iy0
-    inverse = np.array([[[1.0, 0, ix0 - dx], [0, 1.0, iy0 - dy]]])     # canvas pixel -> layer pixel
+    inverse = np.array([[[1.0, 0, ix0 - dx], [0, 1.0, iy0 - dy]]])  # canvas pixel -> layer pixel
     alpha = torch.from_numpy(np.ascontiguousarray(layer.pixels[..., 3]))[None, None]
     alpha = resample.warp_affine(alpha, inverse, (H, W), border="constant")
     if blur > 0:
         alpha = filters.gaussian_blur(alpha, blur, border="constant")
     out = alpha[0, 0].numpy()[..., None] * S
-    region = out[-iy0:-iy0 + h, -ix0:-ix0 + w]
+    region = out[-iy0 : -iy0 + h, -ix0 : -ix0 + w]
     region *= 1 - layer.pixels[..., 3:4]
     region += layer.pixels
     return Layer(out, layer.ox + ix0, layer.oy + iy0)
@@ -441,20 +484,22 @@ def add_box(layer: Layer, color, box: tuple[float, float, float, float]) -> Laye
     bx1, by1 = int(round(box[2])) - x0, int(round(box[3])) - y0
     out[by0:by1, bx0:bx1] = B
     px, py = int(round(layer.ox)) - x0, int(round(layer.oy)) - y0
-    region = out[py:py + layer.height, px:px + layer.width]
+    region = out[py : py + layer.height, px : px + layer.width]
     region *= 1 - layer.pixels[..., 3:4]
     region += layer.pixels
     return Layer(out, x0, y0)
 
 
-def transform(layer: Layer, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0,
-              pivot: tuple[float, float] = (0.0, 0.0)) -> Layer:
+def transform(
+    layer: Layer, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0, pivot: tuple[float, float] = (0.0, 0.0)
+) -> Layer:
     """The layer scaled about ``pivot`` and moved by (dx, dy), resampled (bilinear) when needed."""
     if scale == 1.0 and float(dx).is_integer() and float(dy).is_integer():
         return Layer(layer.pixels, layer.ox + dx, layer.oy + dy, layer.tensor)
     import torch
 
     from vfx.ops import resample
+
     px, py = pivot
     # where the patch's top-left lands, in the same coordinates as ox/oy
     x0 = px + (layer.ox - px) * scale + dx
@@ -462,13 +507,14 @@ def transform(layer: Layer, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0
     ix0, iy0 = math.floor(x0), math.floor(y0)
     W = max(1, math.ceil(x0 + layer.width * scale) - ix0 + 1)
     H = max(1, math.ceil(y0 + layer.height * scale) - iy0 + 1)
-    planes = torch.from_numpy(np.ascontiguousarray(layer.pixels, np.float32))[None]     # (1, h, w, 4)
+    planes = torch.from_numpy(np.ascontiguousarray(layer.pixels, np.float32))[None]  # (1, h, w, 4)
     step = scale
-    if scale < 0.5:                        # an affine warp has no area filter: shrink by area, then shift
-        planes = resample.resize_planes(planes, max(1, round(layer.height * scale)), max(1, round(layer.width * scale)),
-                                        area=True)
+    if scale < 0.5:  # an affine warp has no area filter: shrink by area, then shift
+        planes = resample.resize_planes(
+            planes, max(1, round(layer.height * scale)), max(1, round(layer.width * scale)), area=True
+        )
         step = 1.0
-    inverse = np.array([[[1 / step, 0, (ix0 - x0) / step], [0, 1 / step, (iy0 - y0) / step]]])   # out -> in pixels
+    inverse = np.array([[[1 / step, 0, (ix0 - x0) / step], [0, 1 / step, (iy0 - y0) / step]]])  # out -> in pixels
     out = resample.warp_affine(planes.permute(0, 3, 1, 2), inverse, (H, W), border="constant")
     return Layer(out[0].permute(1, 2, 0).contiguous().numpy(), ix0, iy0)
 
@@ -486,9 +532,9 @@ def over(dst: Layer | None, src: Layer, opacity: float = 1.0) -> Layer:
         out = dst.pixels
     else:
         out = np.zeros((y1 - y0, x1 - x0, 4), np.float32)
-        out[dy - y0:dy - y0 + dst.height, dx - x0:dx - x0 + dst.width] = dst.pixels
+        out[dy - y0 : dy - y0 + dst.height, dx - x0 : dx - x0 + dst.width] = dst.pixels
     s = src.pixels * opacity if opacity != 1.0 else src.pixels
-    region = out[sy - y0:sy - y0 + src.height, sx - x0:sx - x0 + src.width]
+    region = out[sy - y0 : sy - y0 + src.height, sx - x0 : sx - x0 + src.width]
     region *= 1 - s[..., 3:4]
     region += s
     return Layer(out, x0, y0)
@@ -501,6 +547,7 @@ def blend(canvas, frames: slice, layer: Layer, x: int, y: int, opacity: float = 
     """
     import torch
     from vfx.ops.composite import over, placement
+
     H, W = canvas.shape[2], canvas.shape[3]
     lx, ly = int(round(layer.ox)) + x, int(round(layer.oy)) + y
     place = placement(lx, ly, layer.width, layer.height, W, H)
@@ -510,12 +557,13 @@ def blend(canvas, frames: slice, layer: Layer, x: int, y: int, opacity: float = 
     if src is None or src.device != canvas.device:
         src = torch.from_numpy(np.ascontiguousarray(layer.pixels)).to(canvas.device).permute(2, 0, 1)
         layer.tensor = src
-    region = canvas[frames, :, place.y0:place.y1, place.x0:place.x1]
-    src = src[:, place.sy:place.sy + place.height, place.sx:place.sx + place.width]
+    region = canvas[frames, :, place.y0 : place.y1, place.x0 : place.x1]
+    src = src[:, place.sy : place.sy + place.height, place.sx : place.sx + place.width]
     over(region, src.unsqueeze(0).expand(region.shape[0], -1, -1, -1), opacity)
 
 
 # --- the node side -------------------------------------------------------------------------------
+
 
 def over_input_option() -> opt.Input:
     """The text nodes' ``input`` option."""
@@ -524,9 +572,16 @@ def over_input_option() -> opt.Input:
 
 def layer_options() -> tuple[opt.Time, opt.Vec]:
     """The text nodes' ``duration`` and ``layer_size`` options (used without ``input``)."""
-    return (opt.Time(None, min_frames=1, doc="length without input (default: the pipeline duration)"),
-            opt.Vec(None, integer=True, min=1, animate=False,
-                    doc="[width, height] of the layer without input (default: the pipeline size)"))
+    return (
+        opt.Time(None, min_frames=1, doc="length without input (default: the pipeline duration)"),
+        opt.Vec(
+            None,
+            integer=True,
+            min=1,
+            animate=False,
+            doc="[width, height] of the layer without input (default: the pipeline size)",
+        ),
+    )
 
 
 class TextSource(vfx.Source):
@@ -549,14 +604,16 @@ class TextSource(vfx.Source):
         """The batch with ``draws`` blended on: (layer, x, y, opacity, j0, j1) covers batch positions
         j0..j1. With nothing to draw the input's batch is handed on untouched."""
         import torch
+
         src = self.input("input")
         if src is not None:
             if not draws:
                 return self.pull(src, indices).reindexed(indices)
             canvas = self.pull_writable(src, indices)
         else:
-            canvas = torch.zeros((len(indices), self.video.height, self.video.width, 4),
-                                 device=self.device).permute(0, 3, 1, 2)
+            canvas = torch.zeros((len(indices), self.video.height, self.video.width, 4), device=self.device).permute(
+                0, 3, 1, 2
+            )
         for layer, x, y, opacity, j0, j1 in draws:
             blend(canvas, slice(j0, j1 + 1), layer, x, y, opacity)
-        return FrameBatch(indices, canvas, owned=True)     # the canvas is this node's own
+        return FrameBatch(indices, canvas, owned=True)  # the canvas is this node's own

@@ -4,6 +4,7 @@ Every command module adds itself to ``cli``; plugins add more through ``register
 Exit codes: 0 success, 2 a bad pipeline or bad input, 1 a render that failed, 128 + N a render
 stopped by signal N (130 Ctrl-C / SIGINT, 143 SIGTERM, 129 SIGHUP), its partial files removed.
 """
+
 from __future__ import annotations
 
 import signal
@@ -25,6 +26,7 @@ class VfxGroup(click.Group):
             return
         VfxGroup._plugins_loaded = True
         from ..plugins import get_registry
+
         try:
             get_registry().manager.hook.register_commands(cli=self)
         except Exception as exc:  # a broken plugin must not break the CLI
@@ -73,10 +75,11 @@ _TERMINATING = ("SIGTERM", "SIGHUP")
 
 def _on_signal(fired: list):
     def handler(signum, frame):
-        if fired:                   # the first signal's cleanup is under way: let it finish
+        if fired:  # the first signal's cleanup is under way: let it finish
             return
         fired.append(signum)
         raise Terminated(signum)
+
     return handler
 
 
@@ -105,6 +108,7 @@ def main(argv=None):
     """Console entry point: run the CLI and turn VfxErrors into messages and exit codes."""
     from ..errors import VfxError
     from . import commands  # noqa: F401  (registers the built-in commands)
+
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     previous = _install_signal_handlers()
     try:
@@ -113,6 +117,7 @@ def main(argv=None):
         if debug:
             raise
         from .output import print_error
+
         print_error(exc)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort as exc:

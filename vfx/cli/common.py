@@ -1,4 +1,5 @@
 """Options shared by the commands that read a pipeline, and the output check every command makes."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,13 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 def set_option(f):
-    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help="Override a var (title=Hi), a setting (pipeline.fps=30) or an option (out.crf=18).")(f)
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a var (title=Hi), a setting (pipeline.fps=30) or an option (out.crf=18).",
+    )(f)
 
 
 def _check_device(ctx, param, value):
@@ -22,14 +28,21 @@ def _check_device(ctx, param, value):
 
 
 def device_option(f):
-    return click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda",
-                        callback=_check_device, help="Where tensors live and nodes run.")(f)
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        metavar="auto|cpu|cuda",
+        callback=_check_device,
+        help="Where tensors live and nodes run.",
+    )(f)
 
 
 def _set_max_memory(ctx, param, value):
     if value is not None:
         import os
         from ..media.images import parse_memory
+
         try:
             os.environ["VFX_MAX_MEMORY"] = str(parse_memory(value))
         except ValueError as exc:
@@ -38,15 +51,20 @@ def _set_max_memory(ctx, param, value):
 
 
 def memory_option(f):
-    return click.option("--max-memory", metavar="SIZE", expose_value=False, callback=_set_max_memory,
-                        help="Memory budget for decoding an image, e.g. 4G (default 2G, or VFX_MAX_MEMORY); "
-                             "a larger image is refused.")(f)
+    return click.option(
+        "--max-memory",
+        metavar="SIZE",
+        expose_value=False,
+        callback=_set_max_memory,
+        help="Memory budget for decoding an image, e.g. 4G (default 2G, or VFX_MAX_MEMORY); a larger image is refused.",
+    )(f)
 
 
 def load_graph(pipeline: str, overrides, device: str = "cpu", allow_no_encoder: bool = False):
     from ..engine import resolve_device
     from ..graph import build, build_for_preview
     from ..pipeline import load
+
     spec = load(pipeline, list(overrides))
     dev = resolve_device(device)
     return (build_for_preview if allow_no_encoder else build)(spec, device=dev), dev
@@ -57,6 +75,7 @@ def check_output(path, option: str, graph=None, pipeline=None, protected=None, f
     file, an input of ``graph``, a file of ``protected``, or a folder; the message names the file
     and the option."""
     from ..outputs import Protected, check
+
     protected = protected or Protected()
     if graph is not None:
         protected.add_graph(graph)

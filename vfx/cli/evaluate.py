@@ -1,4 +1,5 @@
 """``vfx eval``: compare two renders frame by frame (PSNR, SSIM), or two image sets (SWD)."""
+
 from __future__ import annotations
 
 import json
@@ -23,14 +24,19 @@ def _fmt(x, digits: int = 2) -> str:
 @click.argument("a", metavar="A")
 @click.argument("b", metavar="B")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.option("--prefix", is_flag=True,
-              help="When the frame counts differ, compare the first min(A, B) frames (with a warning) "
-                   "instead of failing.")
+@click.option(
+    "--prefix",
+    is_flag=True,
+    help="When the frame counts differ, compare the first min(A, B) frames (with a warning) instead of failing.",
+)
 @click.option("--per-frame", is_flag=True, help="Also list every frame's PSNR and SSIM in the table.")
 @click.option("--no-temporal", is_flag=True, help="Skip the temporal consistency (a third of the time).")
-@click.option("--swd", is_flag=True,
-              help="Compare A and B as two unordered image sets: sliced Wasserstein distance on "
-                   "Laplacian-pyramid patches (x1000, lower is closer), e.g. real vs generated frames.")
+@click.option(
+    "--swd",
+    is_flag=True,
+    help="Compare A and B as two unordered image sets: sliced Wasserstein distance on "
+    "Laplacian-pyramid patches (x1000, lower is closer), e.g. real vs generated frames.",
+)
 @click.option("--limit", type=click.IntRange(1), default=None, help="With --swd: read at most N frames of each.")
 @click.option("--seed", type=int, default=0, show_default=True, help="With --swd: random patches and directions.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
@@ -51,6 +57,7 @@ def evaluate(a, b, as_json, prefix, per_frame, no_temporal, swd, limit, seed, qu
     """
     from ..evaluate import compare, swd_paths
     from .output import Progress
+
     if swd:
         result = swd_paths(a, b, limit=limit, seed=seed)
         if as_json:
@@ -71,6 +78,7 @@ def evaluate(a, b, as_json, prefix, per_frame, no_temporal, swd, limit, seed, qu
 def _print_table(r, per_frame: bool) -> None:
     from rich.console import Console
     from rich.table import Table
+
     console = Console()
     t = Table(title=f"{r.a.spec} vs {r.b.spec}: {len(r.frames)} frames, {r.a.width}x{r.a.height}")
     t.add_column("metric")
@@ -97,6 +105,7 @@ def _print_table(r, per_frame: bool) -> None:
 def _print_swd(a, b, r) -> None:
     from rich.console import Console
     from rich.table import Table
+
     t = Table(title=f"SWD x1000: {a} ({r.images[0]} images) vs {b} ({r.images[1]} images)")
     for size in r.levels:
         t.add_column(f"{size}px", justify="right")

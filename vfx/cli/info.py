@@ -1,4 +1,5 @@
 """Commands that describe rather than render: ``graph``, ``nodes``, ``plugins``, ``probe``."""
+
 from __future__ import annotations
 
 import inspect
@@ -15,18 +16,21 @@ from .common import check_output, load_graph, pipeline_argument, set_option
 @pipeline_argument
 @set_option
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Also draw the graph to this PNG file.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also draw the graph to this PNG file."
+)
 def graph(pipeline, overrides, fmt, output):
     """Print the node graph of PIPELINE as Mermaid or DOT text (and draw it with -o)."""
     from .. import diagram
+
     g, _ = load_graph(pipeline, overrides, "cpu", allow_no_encoder=True)
     if output:
         check_output(output, "--output", graph=g, pipeline=pipeline)
     click.echo((diagram.to_mermaid if fmt == "mermaid" else diagram.to_dot)(g), nl=False)
     if output:
         from ..util.atomic import AtomicFile
-        target = AtomicFile(Path(output).resolve())     # through a symlink, as preview writes
+
+        target = AtomicFile(Path(output).resolve())  # through a symlink, as preview writes
         try:
             diagram.to_png(g, target.temp)
             target.commit()
@@ -39,8 +43,13 @@ def graph(pipeline, overrides, fmt, output):
 def node_schema(cls) -> dict:
     """The JSON description of a node type (the same data the node reference is built from)."""
     doc = inspect.cleandoc(cls.__doc__ or "")
-    return {"type": cls.type, "kind": cls.kind, "summary": doc.splitlines()[0] if doc else "",
-            "doc": doc, "options": cls.Options.describe()}
+    return {
+        "type": cls.type,
+        "kind": cls.kind,
+        "summary": doc.splitlines()[0] if doc else "",
+        "doc": doc,
+        "options": cls.Options.describe(),
+    }
 
 
 @cli.command()
@@ -49,12 +58,15 @@ def node_schema(cls) -> dict:
 def nodes(type_name, as_json):
     """List node types, or describe TYPE_NAME's options."""
     from ..plugins import get_registry
+
     reg = get_registry()
     if type_name:
         if type_name not in reg.nodes:
             hint = reg.suggest(type_name)
-            raise click.BadParameter(f"unknown node type '{type_name}'" + (f" (did you mean '{hint}'?)" if hint else ""),
-                                     param_hint="TYPE_NAME")
+            raise click.BadParameter(
+                f"unknown node type '{type_name}'" + (f" (did you mean '{hint}'?)" if hint else ""),
+                param_hint="TYPE_NAME",
+            )
         schema = node_schema(reg.nodes[type_name])
         if as_json:
             click.echo(json.dumps(schema, indent=2, default=str))
@@ -62,15 +74,26 @@ def nodes(type_name, as_json):
         from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
+
         console = Console()
-        console.print(f"[bold]{schema['type']}[/bold] ({schema['kind']}, from plugin "
-                      f"'{reg.node_plugin[type_name]}')\n")
+        console.print(f"[bold]{schema['type']}[/bold] ({schema['kind']}, from plugin '{reg.node_plugin[type_name]}')\n")
         console.print(escape(schema["doc"]) + "\n")
         table = Table("option", "type", "default", "range / choices", "animatable", "description")
         for o in schema["options"]:
             default = "(required)" if o["required"] else repr(o.get("default"))
-            table.add_row(*(escape(str(c)) for c in (o["name"], o["type"], default, o.get("constraints", ""),
-                                                      "yes" if o.get("animatable") else "", o["doc"])))
+            table.add_row(
+                *(
+                    escape(str(c))
+                    for c in (
+                        o["name"],
+                        o["type"],
+                        default,
+                        o.get("constraints", ""),
+                        "yes" if o.get("animatable") else "",
+                        o["doc"],
+                    )
+                )
+            )
         console.print(table)
         return
     schemas = [node_schema(reg.nodes[t]) for t in sorted(reg.nodes)]
@@ -79,6 +102,7 @@ def nodes(type_name, as_json):
         return
     from rich.console import Console
     from rich.table import Table
+
     table = Table("type", "kind", "plugin", "summary")
     for s in schemas:
         table.add_row(s["type"], s["kind"], reg.node_plugin[s["type"]], s["summary"])
@@ -90,6 +114,7 @@ def nodes(type_name, as_json):
 def plugins(as_json):
     """List loaded plugins and their node types, and plugins that failed to load."""
     from ..plugins import get_registry, plugin_infos
+
     infos = plugin_infos()
     failures = [{"name": f.name, "entry_point": f.value, "error": f.error} for f in get_registry().failures]
     if as_json:
@@ -113,6 +138,7 @@ def probe(file, encoders, as_json):
     """Show what a media FILE holds (streams, size, fps, frames, audio), or --encoders."""
     if encoders:
         from ..plugins import get_registry
+
         data = {name: backend.available_encoders() for name, backend in get_registry().backends.items()}
         if as_json:
             click.echo(json.dumps(data, indent=2))
@@ -126,6 +152,7 @@ def probe(file, encoders, as_json):
         raise click.UsageError("give a FILE, or --encoders")
     from ..errors import MediaError
     from ..media.probe import probe as probe_file
+
     if not Path(file).is_file():
         raise MediaError(f"{file}: file not found")
     info = probe_file(file).as_dict()
@@ -139,25 +166,31 @@ def probe(file, encoders, as_json):
     for a in tracks:
         label = f"audio {a['track']}" if len(tracks) > 1 else "audio"
         lang = f" [{a['language']}]" if a.get("language") else ""
-        click.echo(f"  {label}: {a['codec']} {a['sample_rate']} Hz, {a['channels']} ch, {a['duration']:.3f}s"
-                   f" from {a['start_time']:.3f}s{lang}")
+        click.echo(
+            f"  {label}: {a['codec']} {a['sample_rate']} Hz, {a['channels']} ch, {a['duration']:.3f}s"
+            f" from {a['start_time']:.3f}s{lang}"
+        )
 
 
 def _describe_video(v: dict) -> str:
     """One line for a probed video track: size, rate (nominal, and VFR), frames, time, geometry, tags."""
     from fractions import Fraction
+
     fps = Fraction(v["fps"])
     rate = f"{v['fps']} fps" + (f" ({float(fps):.3f})" if fps.denominator != 1 else "")
     if v.get("vfr"):
         rate += f", variable frame rate (average {float(Fraction(v['average_fps'])):.3f})"
-    parts = [f"{v['codec']} {v['width']}x{v['height']} {v['pix_fmt']} @ {rate}",
-             f"{v['frames']} frames, {v['duration']:.3f}s from {v['start_time']:.3f}s"]
+    parts = [
+        f"{v['codec']} {v['width']}x{v['height']} {v['pix_fmt']} @ {rate}",
+        f"{v['frames']} frames, {v['duration']:.3f}s from {v['start_time']:.3f}s",
+    ]
     if v.get("sar", "1") != "1":
         sar = Fraction(v["sar"])
         parts.append(f"SAR {sar.numerator}:{sar.denominator}")
     if v.get("rotation"):
         turn = {90: "90 degrees clockwise", 180: "180 degrees", 270: "90 degrees counter-clockwise"}.get(
-            v["rotation"], f"{v['rotation']} degrees clockwise")
+            v["rotation"], f"{v['rotation']} degrees clockwise"
+        )
         parts.append(f"turned {turn} for display" + (", mirrored" if v.get("mirrored") else ""))
     elif v.get("mirrored"):
         parts.append("mirrored for display")

@@ -1,4 +1,5 @@
 """``vfx preview``: one frame, or a contact sheet of evenly spaced frames, as a PNG."""
+
 from __future__ import annotations
 
 import math
@@ -15,12 +16,18 @@ from .common import check_output, device_option, load_graph, memory_option, pipe
 @set_option
 @device_option
 @memory_option
-@click.option("-f", "--frame", "frame_spec", default="0", show_default=True,
-              help="Frame to show: 48, \"2s\" or \"00:00:02:00\".")
+@click.option(
+    "-f", "--frame", "frame_spec", default="0", show_default=True, help='Frame to show: 48, "2s" or "00:00:02:00".'
+)
 @click.option("-n", "--node", "node_id", default=None, help="Node to show (default: what the first encoder gets).")
 @click.option("-o", "--output", default="preview.png", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--sheet", type=click.IntRange(2, 400), default=None, metavar="N",
-              help="A contact sheet of N evenly spaced frames instead of one frame.")
+@click.option(
+    "--sheet",
+    type=click.IntRange(2, 400),
+    default=None,
+    metavar="N",
+    help="A contact sheet of N evenly spaced frames instead of one frame.",
+)
 @click.option("--columns", type=click.IntRange(1, 50), default=None, help="Columns of the contact sheet.")
 @click.option("--thumb-width", type=click.IntRange(16, 4096), default=320, show_default=True)
 def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, columns, thumb_width):
@@ -32,11 +39,15 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
     from ..util.atomic import AtomicFile
     from ..media.encode import write_png
     from ..timing import to_frames
+
     graph, dev = load_graph(pipeline, overrides, device, allow_no_encoder=True)
     check_output(output, "--output", graph=graph, pipeline=pipeline)
     if node_id is None:
-        node = graph.encoders[0].input("input") if graph.encoders else next(
-            graph.nodes[n] for n in reversed(graph.order) if graph.nodes[n].video is not None)
+        node = (
+            graph.encoders[0].input("input")
+            if graph.encoders
+            else next(graph.nodes[n] for n in reversed(graph.order) if graph.nodes[n].video is not None)
+        )
     elif node_id not in graph.nodes or graph.nodes[node_id].video is None:
         raise PipelineError(Problem(f"no node '{node_id}' with video to preview", file=pipeline, node=node_id))
     else:
@@ -54,7 +65,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
         indices = [frame]
     pixels = []
     for i in range(0, len(indices), 8):
-        batch = render_frames(graph, node, indices[i:i + 8], device=str(dev))
+        batch = render_frames(graph, node, indices[i : i + 8], device=str(dev))
         p = batch.pixels
         if sheet:
             th = max(1, round(thumb_width * p.shape[2] / p.shape[3]))
@@ -69,7 +80,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
         canvas = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, c), 24, np.uint8)
         for k, img in enumerate(images):
             r, q = divmod(k, cols)
-            canvas[gap + r * (h + gap): gap + r * (h + gap) + h, gap + q * (w + gap): gap + q * (w + gap) + w] = img
+            canvas[gap + r * (h + gap) : gap + r * (h + gap) + h, gap + q * (w + gap) : gap + q * (w + gap) + w] = img
         image = canvas
     else:
         image = images[0]

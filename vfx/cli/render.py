@@ -1,4 +1,5 @@
 """``vfx render`` and ``vfx validate``."""
+
 from __future__ import annotations
 
 import click
@@ -12,26 +13,45 @@ from .common import device_option, load_graph, memory_option, pipeline_argument,
 @set_option
 @device_option
 @memory_option
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=None,
-              help="Frames per node call (default: chosen from the device and a memory budget).")
-@click.option("--frames", "frame_spec", metavar="START-END",
-              help="Render only these output frames, inclusive: 120-239, 5s-10s, 48.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 4096),
+    default=None,
+    help="Frames per node call (default: chosen from the device and a memory budget).",
+)
+@click.option(
+    "--frames",
+    "frame_spec",
+    metavar="START-END",
+    help="Render only these output frames, inclusive: 120-239, 5s-10s, 48.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="torch intra-op threads.")
-@click.option("--matrix", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="A CSV of variants: one render per row, its columns overriding [vars] (see docs/farm.md).")
+@click.option(
+    "--matrix",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="A CSV of variants: one render per row, its columns overriding [vars] (see docs/farm.md).",
+)
 def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, matrix):
     """Render PIPELINE (a .toml file) to the files its encoders name."""
     from ..engine import RenderOptions, render as run
     from ..errors import PipelineError, RenderError, VfxError
     from ..timing import parse_frame_range
     from .output import Progress
+
     if matrix:
         if frame_spec:
             raise click.UsageError("--frames cannot be combined with --matrix")
         from .farm import render_matrix
-        return render_matrix(pipeline, overrides, matrix, RenderOptions(
-            device=device, batch_size=batch_size, torch_threads=threads), quiet)
+
+        return render_matrix(
+            pipeline,
+            overrides,
+            matrix,
+            RenderOptions(device=device, batch_size=batch_size, torch_threads=threads),
+            quiet,
+        )
     graph, dev = load_graph(pipeline, overrides, device)
     frames = None
     if frame_spec:
@@ -53,8 +73,9 @@ def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, 
             click.echo(f"wrote {path}")
         if len(result.outputs) > 5:
             click.echo(f"... and {len(result.outputs) - 5} more files")
-        click.echo(f"{result.frames} frames in {result.seconds:.2f}s ({result.fps:.1f} fps, batch "
-                   f"{result.batch_size}, {dev})")
+        click.echo(
+            f"{result.frames} frames in {result.seconds:.2f}s ({result.fps:.1f} fps, batch {result.batch_size}, {dev})"
+        )
 
 
 @cli.command()
@@ -66,6 +87,8 @@ def validate(pipeline, overrides):
     graph, _ = load_graph(pipeline, overrides, "cpu")
     for enc in graph.encoders:
         v = enc.video
-        click.echo(f"ok: {enc.id} -> {', '.join(str(p) for p in enc.output_paths()[:1])} "
-                   f"({v.width}x{v.height} @ {float(v.fps):g} fps, {v.frame_count} frames"
-                   f"{', with audio' if enc.audio_source() is not None else ''})")
+        click.echo(
+            f"ok: {enc.id} -> {', '.join(str(p) for p in enc.output_paths()[:1])} "
+            f"({v.width}x{v.height} @ {float(v.fps):g} fps, {v.frame_count} frames"
+            f"{', with audio' if enc.audio_source() is not None else ''})"
+        )

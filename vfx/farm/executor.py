@@ -3,6 +3,7 @@ dies, with progress gathered by a small actor, and the segments joined by the dr
 
 Imported only by the farm commands: importing ``vfx`` or its CLI never imports Ray.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,14 +35,14 @@ class FarmOptions:
     """How ``run_farm`` renders: chunking, which Ray, task resources, retries, resume."""
 
     chunk_size: int = 48
-    address: str | None = None          # None / "local": start Ray here; "auto" or HOST:PORT: connect
-    workers: int | None = None          # CPUs of a local Ray (default: every core)
+    address: str | None = None  # None / "local": start Ray here; "auto" or HOST:PORT: connect
+    workers: int | None = None  # CPUs of a local Ray (default: every core)
     cpus_per_task: float = 1
-    retries: int = 3                    # extra attempts when a worker dies
-    gpu: str = "auto"                   # auto | always | never
+    retries: int = 3  # extra attempts when a worker dies
+    gpu: str = "auto"  # auto | always | never
     resume: bool = False
     keep_segments: bool = False
-    log: Path | None = None             # where Ray's own messages go (default: <segment folder>.log)
+    log: Path | None = None  # where Ray's own messages go (default: <segment folder>.log)
 
 
 @dataclass
@@ -60,14 +61,14 @@ class FarmJob:
     todo: list[Chunk] = field(default_factory=list)
     needs_gpu: bool = False
     audio_needed: bool = False
-    protected: object = None                # vfx.outputs.Protected: the pipeline file and its inputs
+    protected: object = None  # vfx.outputs.Protected: the pipeline file and its inputs
     # results
     rendered: list[Chunk] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     error: str | None = None
     seconds: dict = field(default_factory=dict)
-    variant: object = None                  # the CSV row, for a template variant
+    variant: object = None  # the CSV row, for a template variant
 
 
 @dataclass
@@ -104,11 +105,20 @@ def plan_job(fj: FarmJob, opts: FarmOptions) -> FarmJob:
     else:
         seg.clear()
         fj.todo = list(fj.chunks)
-    for p in seg.partials():                    # leftovers of a worker of this machine that died mid-chunk
+    for p in seg.partials():  # leftovers of a worker of this machine that died mid-chunk
         shutil.rmtree(p, ignore_errors=True)
-    seg.write_manifest({"hash": fj.hash, "pipeline": fj.job.pipeline, "overrides": fj.job.overrides,
-                        "frames": fj.frames, "fps": str(fj.fps), "chunk_size": opts.chunk_size,
-                        "chunks": [c.to_json() for c in fj.chunks], "outputs": fj.outputs})
+    seg.write_manifest(
+        {
+            "hash": fj.hash,
+            "pipeline": fj.job.pipeline,
+            "overrides": fj.job.overrides,
+            "frames": fj.frames,
+            "fps": str(fj.fps),
+            "chunk_size": opts.chunk_size,
+            "chunks": [c.to_json() for c in fj.chunks],
+            "outputs": fj.outputs,
+        }
+    )
     fj.audio_needed = any(o["audio"] and seg.audio_done(e, fj.hash) is None for e, o in fj.outputs.items())
     return fj
 
@@ -140,6 +150,7 @@ def _chunk_task(job: Job, chunk: Chunk, segment_dir: str, digest: str, hub, key,
     # torch first, on this thread, before Ray's own threads run for this task: a first import of
     # torch racing with another thread's can see a partially initialized module (seen under load)
     import torch  # noqa: F401
+
     ctx = ray.get_runtime_context()
     if not gpu:
         job.device = "cpu"
@@ -150,8 +161,15 @@ def _chunk_task(job: Job, chunk: Chunk, segment_dir: str, digest: str, hub, key,
 
     started = time.time()
     try:
-        rec = render_segment(job, chunk, Path(segment_dir), digest, progress=progress, kill_marker=kill_marker,
-                             worker={"node_id": ctx.get_node_id(), "gpu_ids": ray.get_gpu_ids(), "attempt": attempt})
+        rec = render_segment(
+            job,
+            chunk,
+            Path(segment_dir),
+            digest,
+            progress=progress,
+            kill_marker=kill_marker,
+            worker={"node_id": ctx.get_node_id(), "gpu_ids": ray.get_gpu_ids(), "attempt": attempt},
+        )
     except VfxError as exc:
         raise PipelineFault(str(exc)) from None
     rec["task_seconds"] = round(time.time() - started, 3)
@@ -232,6 +250,7 @@ def ray_messages_to(log_path: Path | None):
     outlives the command may still print late notices)."""
     import logging
     import sys
+
     log = _LazyLog(log_path)
     log.keep = False
     handler = logging.StreamHandler(log)
@@ -268,8 +287,14 @@ def ray_session(address: str | None, workers: int | None):
     t0 = time.perf_counter()
     if address in (None, "", "local"):
         # address="local": a new instance even when another one runs on this machine
-        ray.init(address="local", num_cpus=workers or os.cpu_count(), include_dashboard=False,
-                 log_to_driver=False, configure_logging=False, logging_level="ERROR")
+        ray.init(
+            address="local",
+            num_cpus=workers or os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            logging_level="ERROR",
+        )
     else:
         ray.init(address=address, log_to_driver=False, configure_logging=False, logging_level="ERROR")
     info = {"started": True, "seconds": time.perf_counter() - t0}
@@ -281,8 +306,13 @@ def ray_session(address: str | None, workers: int | None):
         info["stop_seconds"] = time.perf_counter() - t1
 
 
-def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmProgress], None] | None = None,
-             cancel: threading.Event | None = None, log: Callable[[str], None] | None = None) -> dict:
+def run_farm(
+    jobs: list[FarmJob],
+    opts: FarmOptions,
+    progress: Callable[[FarmProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """Render every job's missing chunks and audio as Ray tasks, then join each job's segments.
 
     A job whose chunk fails (after its retries) is marked failed; the other jobs go on. Returns
@@ -303,8 +333,8 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
         chunk_remote = ray.remote(_chunk_task)
         audio_remote = ray.remote(_audio_task)
         kill_index = os.environ.get(KILL_ENV)
-        pending: dict = {}                      # ObjectRef -> (job, chunk or "audio")
-        submitted: dict = {}                    # ObjectRef -> when it was submitted
+        pending: dict = {}  # ObjectRef -> (job, chunk or "audio")
+        submitted: dict = {}  # ObjectRef -> when it was submitted
         totals = sum(c.frames for fj in jobs for c in fj.todo)
         for fj in jobs:
             gpu = _want_gpu(fj, opts, cluster_gpus, log)
@@ -314,15 +344,21 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
                 if kill_index is not None and kill_index.split(":")[0] == str(chunk.index):
                     marker = "always" if kill_index.endswith(":always") else str(Path(seg) / f".killed-{chunk.name}")
                 ref = chunk_remote.options(
-                    num_cpus=opts.cpus_per_task, num_gpus=1 if gpu else 0, max_retries=opts.retries,
-                    retry_exceptions=[OSError], name=f"vfx:{fj.label}:{chunk.name}",
+                    num_cpus=opts.cpus_per_task,
+                    num_gpus=1 if gpu else 0,
+                    max_retries=opts.retries,
+                    retry_exceptions=[OSError],
+                    name=f"vfx:{fj.label}:{chunk.name}",
                 ).remote(fj.job, chunk, seg, fj.hash, hub, (fj.label, chunk.index), marker, gpu)
                 pending[ref] = (fj, chunk)
                 submitted[ref] = time.perf_counter()
             if fj.audio_needed:
-                ref = audio_remote.options(num_cpus=min(1, opts.cpus_per_task), max_retries=opts.retries,
-                                           retry_exceptions=[OSError], name=f"vfx:{fj.label}:audio").remote(
-                    fj.job, seg, fj.hash)
+                ref = audio_remote.options(
+                    num_cpus=min(1, opts.cpus_per_task),
+                    max_retries=opts.retries,
+                    retry_exceptions=[OSError],
+                    name=f"vfx:{fj.label}:audio",
+                ).remote(fj.job, seg, fj.hash)
                 pending[ref] = (fj, "audio")
         outstanding = {id(fj): sum(1 for v in pending.values() if v[0] is fj) for fj in jobs}
         chunks_total = sum(len(fj.todo) for fj in jobs)
@@ -342,10 +378,11 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
                     outstanding[id(fj)] -= 1
                     try:
                         result = ray.get(ref)
-                    except Exception as exc:      # the task failed for good (retries spent)
+                    except Exception as exc:  # the task failed for good (retries spent)
                         from ray.exceptions import TaskCancelledError
+
                         if isinstance(exc, TaskCancelledError) and fj.error is not None:
-                            continue              # cancelled because another chunk of its job failed
+                            continue  # cancelled because another chunk of its job failed
                         failed += 1
                         if fj.error is None:
                             fj.error = _describe_failure(fj, what, exc, opts.retries)
@@ -373,16 +410,22 @@ def run_farm(jobs: list[FarmJob], opts: FarmOptions, progress: Callable[[FarmPro
                         live, retries = {}, 0
                     done_keys = {(fj.label, c.index) for fj in jobs for c in fj.rendered}
                     partial = sum(v for k, v in live.items() if k not in done_keys)
-                    progress(FarmProgress(done_frames + partial, totals, chunks_done, chunks_total, retries,
-                                          failed, now - t_start))
+                    progress(
+                        FarmProgress(
+                            done_frames + partial, totals, chunks_done, chunks_total, retries, failed, now - t_start
+                        )
+                    )
             try:
                 _live, retries = ray.get(hub.snapshot.remote(), timeout=2)
             except Exception:
                 retries = 0
             timings["retries"] = retries
             if progress is not None:
-                progress(FarmProgress(done_frames, totals, chunks_done, chunks_total, retries, failed,
-                                      time.perf_counter() - t_start))
+                progress(
+                    FarmProgress(
+                        done_frames, totals, chunks_done, chunks_total, retries, failed, time.perf_counter() - t_start
+                    )
+                )
         except BaseException:
             for ref in pending:
                 try:
@@ -412,10 +455,13 @@ def _want_gpu(fj: FarmJob, opts: FarmOptions, cluster_gpus: float, log) -> bool:
 
 def _describe_failure(fj: FarmJob, what, exc, retries: int) -> str:
     from ray.exceptions import RayTaskError, TaskCancelledError, WorkerCrashedError
+
     part = "the audio" if what == "audio" else what.label
     if type(exc).__name__ == "OutOfMemoryError":
-        return (f"{part} failed: Ray's memory monitor killed its worker, the machine being short of memory "
-                f"({str(exc).splitlines()[0][:200]})")
+        return (
+            f"{part} failed: Ray's memory monitor killed its worker, the machine being short of memory "
+            f"({str(exc).splitlines()[0][:200]})"
+        )
     if isinstance(exc, WorkerCrashedError) or "WorkerCrashedError" in type(exc).__name__:
         return f"{part} failed: its worker died on every attempt ({retries + 1} tries)"
     if isinstance(exc, TaskCancelledError):
@@ -432,7 +478,7 @@ def _finish(fj: FarmJob, opts: FarmOptions, log) -> None:
     t0 = time.perf_counter()
     try:
         fj.written = join_outputs(seg, fj.outputs, fj.hash, fj.fps, keep_segments=opts.keep_segments)
-    except Exception as exc:                    # one job's join failing must not stop the other jobs
+    except Exception as exc:  # one job's join failing must not stop the other jobs
         fj.error = f"join failed: {exc}" if isinstance(exc, VfxError) else f"join failed: {type(exc).__name__}: {exc}"
         log(f"error: {fj.label}: {fj.error}")
         return

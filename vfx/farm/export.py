@@ -11,6 +11,7 @@ the pipeline, its inputs and the segment folder at the same paths (shared storag
 The manifest (the pipeline's content hash) is written into the segment folder now, so a task that
 finds another version of the pipeline on the farm refuses to mix its segment in.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,12 +28,20 @@ from .join import check_joinable
 from .segments import Job, graph_needs_gpu, load_job
 
 OPENJD_VERSION = "jobtemplate-2023-09"
-OPENJD_MAX_LIST = 1024          # the most values a task parameter's list range may hold
+OPENJD_MAX_LIST = 1024  # the most values a task parameter's list range may hold
 OPENCUE_DTD = "http://localhost:8080/spcue/dtd/cjsl-1.14.dtd"
 #: the files each format writes into the job folder
-_FILES = {"openjd": ["job.template.yaml"], "opencue": ["job.xml"],
-          "deadline": ["render_job_info.job", "render_plugin_info.job", "join_job_info.job", "join_plugin_info.job",
-                       "submit.sh"]}
+_FILES = {
+    "openjd": ["job.template.yaml"],
+    "opencue": ["job.xml"],
+    "deadline": [
+        "render_job_info.job",
+        "render_plugin_info.job",
+        "join_job_info.job",
+        "join_plugin_info.job",
+        "submit.sh",
+    ],
+}
 
 
 def _vfx_executable() -> str:
@@ -53,15 +62,25 @@ def _name_token(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "vfx"
 
 
-def export_job(pipeline: str, overrides: list[str], fmt: str, chunk_size: int, out_dir=None, segment_dir=None,
-               vfx: str | None = None, name: str | None = None, retries: int = 3) -> list[Path]:
+def export_job(
+    pipeline: str,
+    overrides: list[str],
+    fmt: str,
+    chunk_size: int,
+    out_dir=None,
+    segment_dir=None,
+    vfx: str | None = None,
+    name: str | None = None,
+    retries: int = 3,
+) -> list[Path]:
     """Write the job files for ``fmt`` (openjd, opencue or deadline) and return their paths."""
     from ..outputs import check
+
     job = Job(pipeline, overrides)
     loaded = load_job(job)
     try:
         outputs, frames, digest, protected = loaded.outputs, loaded.frames, loaded.hash, loaded.protected
-        check_joinable(outputs, job.pipeline)      # fail now, not in the farm's join task
+        check_joinable(outputs, job.pipeline)  # fail now, not in the farm's join task
         needs_gpu = graph_needs_gpu(loaded.graph, "auto")
     finally:
         loaded.graph.close()
@@ -76,15 +95,28 @@ def export_job(pipeline: str, overrides: list[str], fmt: str, chunk_size: int, o
         check(out_dir / job_file, protected, where=where)
         if (out_dir / job_file).exists() and owned.get(job_file) != _digest(out_dir / job_file):
             from ..outputs import UnsafeOutput
-            raise UnsafeOutput(f"{where}: {out_dir / job_file} was not written by vfx farm export (or was changed "
-                               "since); refusing to overwrite it: export into another folder with -o")
+
+            raise UnsafeOutput(
+                f"{where}: {out_dir / job_file} was not written by vfx farm export (or was changed "
+                "since); refusing to overwrite it: export into another folder with -o"
+            )
     seg.check_usable(outputs, [c.name for c in chunks], protected=protected)
     manifest = seg.manifest()
     if manifest is not None and manifest.get("hash") != digest:
         seg.clear()
-    seg.write_manifest({"hash": digest, "pipeline": job.pipeline, "overrides": job.overrides, "frames": frames,
-                        "fps": str(loaded.fps), "chunk_size": chunk_size,
-                        "chunks": [c.to_json() for c in chunks], "outputs": outputs, "exported": fmt})
+    seg.write_manifest(
+        {
+            "hash": digest,
+            "pipeline": job.pipeline,
+            "overrides": job.overrides,
+            "frames": frames,
+            "fps": str(loaded.fps),
+            "chunk_size": chunk_size,
+            "chunks": [c.to_json() for c in chunks],
+            "outputs": outputs,
+            "exported": fmt,
+        }
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = {
         "name": name or f"vfx {pipeline_path.stem}",
@@ -126,6 +158,7 @@ def _digest(path: Path) -> str:
 
 def _write(path: Path, text: str) -> Path:
     from ..util.atomic import write_text
+
     return write_text(path, text)
 
 
@@ -138,11 +171,13 @@ def _stage_args(plan, stage: str, frames_arg: str | None = None, pipeline="{pipe
 
 def _openjd(plan, out_dir: Path) -> list[Path]:
     import yaml
+
     params = "{{Param.Pipeline}}", "{{Param.SegmentDir}}"
 
     def action(stage, frames_arg=None):
-        return {"actions": {"onRun": {"command": "{{Param.Vfx}}",
-                                      "args": _stage_args(plan, stage, frames_arg, *params)}}}
+        return {
+            "actions": {"onRun": {"command": "{{Param.Vfx}}", "args": _stage_args(plan, stage, frames_arg, *params)}}
+        }
 
     if len(plan["chunks"]) <= OPENJD_MAX_LIST:
         # each task gets its range "S-E" (format strings have no arithmetic to compute E from S)
@@ -153,32 +188,53 @@ def _openjd(plan, out_dir: Path) -> list[Path]:
         space = {"name": "ChunkStart", "type": "INT", "range": f"0-{plan['frames'] - 1}:{plan['chunk_size']}"}
         script = action("chunk", "{{Task.Param.ChunkStart}}")
         script["actions"]["onRun"]["args"] += ["--chunk-size", str(plan["chunk_size"])]
-    render = {"name": "Render",
-              "description": f"one task per chunk of {plan['chunk_size']} frames, each writing a segment",
-              "parameterSpace": {"taskParameterDefinitions": [space]},
-              "script": script}
+    render = {
+        "name": "Render",
+        "description": f"one task per chunk of {plan['chunk_size']} frames, each writing a segment",
+        "parameterSpace": {"taskParameterDefinitions": [space]},
+        "script": script,
+    }
     if plan["gpu"]:
         render["hostRequirements"] = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
     steps = [render]
     join_deps = [{"dependsOn": "Render"}]
     if plan["audio"]:
-        steps.append({"name": "Audio", "description": "the audio of the whole timeline, rendered once",
-                      "script": action("audio")})
+        steps.append(
+            {
+                "name": "Audio",
+                "description": "the audio of the whole timeline, rendered once",
+                "script": action("audio"),
+            }
+        )
         join_deps.append({"dependsOn": "Audio"})
-    steps.append({"name": "Join", "description": "join the segments (video copied, not re-encoded) and mux "
-                                                 "the audio", "dependencies": join_deps, "script": action("join")})
+    steps.append(
+        {
+            "name": "Join",
+            "description": "join the segments (video copied, not re-encoded) and mux the audio",
+            "dependencies": join_deps,
+            "script": action("join"),
+        }
+    )
     # STRING, not PATH: a PATH parameter's default must lie inside the template's folder (OpenJD refuses
     # an absolute one, or one that walks up), and every worker sees these at the same absolute paths anyway
     template = {
         "specificationVersion": OPENJD_VERSION,
         "name": plan["name"],
         "description": f"vfx farm render of {plan['pipeline']} ({plan['frames']} frames) -> "
-                       + ", ".join(plan["outputs"]),
+        + ", ".join(plan["outputs"]),
         "parameterDefinitions": [
-            {"name": "Pipeline", "type": "STRING", "default": plan["pipeline"],
-             "description": "the vfx pipeline (.toml), at the same absolute path on every worker"},
-            {"name": "SegmentDir", "type": "STRING", "default": plan["segment_dir"],
-             "description": "segment folder on storage every worker sees, at the same absolute path"},
+            {
+                "name": "Pipeline",
+                "type": "STRING",
+                "default": plan["pipeline"],
+                "description": "the vfx pipeline (.toml), at the same absolute path on every worker",
+            },
+            {
+                "name": "SegmentDir",
+                "type": "STRING",
+                "default": plan["segment_dir"],
+                "description": "segment folder on storage every worker sees, at the same absolute path",
+            },
             {"name": "Vfx", "type": "STRING", "default": plan["vfx"], "description": "the vfx command on workers"},
         ],
         "steps": steps,
@@ -190,6 +246,7 @@ def _openjd(plan, out_dir: Path) -> list[Path]:
 
 def _opencue(plan, out_dir: Path) -> list[Path]:
     import getpass
+
     job = _name_token(plan["name"])
 
     def cmd(stage, frames_arg=None):
@@ -198,19 +255,22 @@ def _opencue(plan, out_dir: Path) -> list[Path]:
         return " ".join([shlex.quote(plan["vfx"])] + [a if a == frames_arg else shlex.quote(a) for a in args])
 
     def layer(name, kind, command, rng, chunk, gpu=False):
-        lines = [f'      <layer name={quoteattr(name)} type="{kind}">',
-                 f"        <cmd>{escape(command)}</cmd>",
-                 f"        <range>{rng}</range>",
-                 f"        <chunk>{chunk}</chunk>",
-                 "        <cores>1</cores>"]
+        lines = [
+            f'      <layer name={quoteattr(name)} type="{kind}">',
+            f"        <cmd>{escape(command)}</cmd>",
+            f"        <range>{rng}</range>",
+            f"        <chunk>{chunk}</chunk>",
+            "        <cores>1</cores>",
+        ]
         if gpu:
             lines.append("        <gpus>1</gpus>")
         lines += ["        <services>", "          <service>shell</service>", "        </services>", "      </layer>"]
         return lines
 
     last = plan["frames"] - 1
-    layers = layer("render", "Render", cmd("chunk", "#FRAME_START#-#FRAME_END#"), f"0-{last}",
-                   plan["chunk_size"], plan["gpu"])
+    layers = layer(
+        "render", "Render", cmd("chunk", "#FRAME_START#-#FRAME_END#"), f"0-{last}", plan["chunk_size"], plan["gpu"]
+    )
     deps = [("join", "render")]
     if plan["audio"]:
         layers += layer("audio", "Util", cmd("audio"), "0", 1)
@@ -220,25 +280,33 @@ def _opencue(plan, out_dir: Path) -> list[Path]:
         user = getpass.getuser()
     except Exception:
         user = "vfx"
-    xml = ['<?xml version="1.0"?>',
-           f'<!DOCTYPE spec PUBLIC "SPI Cue Specification Language" "{OPENCUE_DTD}">',
-           "<spec>",
-           "  <facility>local</facility>",
-           "  <show>vfx</show>",
-           f"  <shot>{escape(_name_token(Path(plan['pipeline']).stem))}</shot>",
-           f"  <user>{escape(_name_token(user))}</user>",
-           f"  <job name={quoteattr(job)}>",
-           "    <paused>False</paused>",
-           f"    <maxretries>{plan['retries']}</maxretries>",
-           "    <autoeat>False</autoeat>",
-           "    <layers>", *layers, "    </layers>",
-           "  </job>",
-           "  <depends>"]
+    xml = [
+        '<?xml version="1.0"?>',
+        f'<!DOCTYPE spec PUBLIC "SPI Cue Specification Language" "{OPENCUE_DTD}">',
+        "<spec>",
+        "  <facility>local</facility>",
+        "  <show>vfx</show>",
+        f"  <shot>{escape(_name_token(Path(plan['pipeline']).stem))}</shot>",
+        f"  <user>{escape(_name_token(user))}</user>",
+        f"  <job name={quoteattr(job)}>",
+        "    <paused>False</paused>",
+        f"    <maxretries>{plan['retries']}</maxretries>",
+        "    <autoeat>False</autoeat>",
+        "    <layers>",
+        *layers,
+        "    </layers>",
+        "  </job>",
+        "  <depends>",
+    ]
     for dep_layer, on_layer in deps:
-        xml += ['    <depend type="LAYER_ON_LAYER" anyframe="False">',
-                f"      <depjob>{job}</depjob>", f"      <deplayer>{dep_layer}</deplayer>",
-                f"      <onjob>{job}</onjob>", f"      <onlayer>{on_layer}</onlayer>",
-                "    </depend>"]
+        xml += [
+            '    <depend type="LAYER_ON_LAYER" anyframe="False">',
+            f"      <depjob>{job}</depjob>",
+            f"      <deplayer>{dep_layer}</deplayer>",
+            f"      <onjob>{job}</onjob>",
+            f"      <onlayer>{on_layer}</onlayer>",
+            "    </depend>",
+        ]
     xml += ["  </depends>", "</spec>", ""]
     path = out_dir / "job.xml"
     _write(path, "\n".join(xml))
@@ -249,47 +317,74 @@ def _deadline(plan, out_dir: Path) -> list[Path]:
     """Two CommandLine jobs, the join depending on the render (``-SubmitMultipleJobs -dependent``).
 
     Deadline's join task also renders the audio (``vfx farm join`` does when no audio task ran)."""
+
     def quote(a):
         return f'"{a}"' if (" " in a or not a) else a
 
     def arguments(stage, frames_arg=None):
-        return " ".join(quote(a) for a in _stage_args(plan, stage, frames_arg, plan["pipeline"],
-                                                       plan["segment_dir"]))
+        return " ".join(quote(a) for a in _stage_args(plan, stage, frames_arg, plan["pipeline"], plan["segment_dir"]))
 
     def kv(d):
         return "".join(f"{k}={v}\n" for k, v in d.items())
 
     batch = plan["name"]
-    render_info = {"Plugin": "CommandLine", "Name": f"{batch} - render", "BatchName": batch,
-                   "Frames": f"0-{plan['frames'] - 1}", "ChunkSize": plan["chunk_size"],
-                   "FailureDetectionTaskErrors": plan["retries"] + 1,
-                   "Comment": "vfx farm chunk: one segment per task"}
+    render_info = {
+        "Plugin": "CommandLine",
+        "Name": f"{batch} - render",
+        "BatchName": batch,
+        "Frames": f"0-{plan['frames'] - 1}",
+        "ChunkSize": plan["chunk_size"],
+        "FailureDetectionTaskErrors": plan["retries"] + 1,
+        "Comment": "vfx farm chunk: one segment per task",
+    }
     for i, o in enumerate(plan["outputs"]):
         render_info[f"OutputDirectory{i}"] = str(Path(o).parent)
     if plan["gpu"]:
         render_info["Group"] = "gpu"
-    render_plugin = {"Executable": plan["vfx"], "Arguments": arguments("chunk", "<STARTFRAME>-<ENDFRAME>"),
-                     "StartupDirectory": plan["workdir"], "Shell": "default", "ShellExecute": "False"}
-    join_info = {"Plugin": "CommandLine", "Name": f"{batch} - join", "BatchName": batch, "Frames": "0",
-                 "ChunkSize": 1, "Comment": "vfx farm join: audio once, then the segments joined without "
-                                            "re-encoding video"}
+    render_plugin = {
+        "Executable": plan["vfx"],
+        "Arguments": arguments("chunk", "<STARTFRAME>-<ENDFRAME>"),
+        "StartupDirectory": plan["workdir"],
+        "Shell": "default",
+        "ShellExecute": "False",
+    }
+    join_info = {
+        "Plugin": "CommandLine",
+        "Name": f"{batch} - join",
+        "BatchName": batch,
+        "Frames": "0",
+        "ChunkSize": 1,
+        "Comment": "vfx farm join: audio once, then the segments joined without re-encoding video",
+    }
     for i, o in enumerate(plan["outputs"]):
         join_info[f"OutputFilename{i}"] = Path(o).name
         join_info[f"OutputDirectory{i}"] = str(Path(o).parent)
-    join_plugin = {"Executable": plan["vfx"], "Arguments": arguments("join"), "StartupDirectory": plan["workdir"],
-                   "Shell": "default", "ShellExecute": "False"}
-    files = {"render_job_info.job": render_info, "render_plugin_info.job": render_plugin,
-             "join_job_info.job": join_info, "join_plugin_info.job": join_plugin}
+    join_plugin = {
+        "Executable": plan["vfx"],
+        "Arguments": arguments("join"),
+        "StartupDirectory": plan["workdir"],
+        "Shell": "default",
+        "ShellExecute": "False",
+    }
+    files = {
+        "render_job_info.job": render_info,
+        "render_plugin_info.job": render_plugin,
+        "join_job_info.job": join_info,
+        "join_plugin_info.job": join_plugin,
+    }
     written = []
     for fname, data in files.items():
         _write(out_dir / fname, kv(data))
         written.append(out_dir / fname)
     submit = out_dir / "submit.sh"
-    _write(submit, "#!/bin/sh\n# Submit the render job, then the join job depending on it.\n"
-                      "cd \"$(dirname \"$0\")\"\n"
-                      "deadlinecommand -SubmitMultipleJobs -dependent \\\n"
-                      "  -job render_job_info.job render_plugin_info.job \\\n"
-                      "  -job join_job_info.job join_plugin_info.job\n")
+    _write(
+        submit,
+        "#!/bin/sh\n# Submit the render job, then the join job depending on it.\n"
+        'cd "$(dirname "$0")"\n'
+        "deadlinecommand -SubmitMultipleJobs -dependent \\\n"
+        "  -job render_job_info.job render_plugin_info.job \\\n"
+        "  -job join_job_info.job join_plugin_info.job\n",
+    )
     submit.chmod(0o755)
     written.append(submit)
     return written

@@ -8,6 +8,7 @@ segments are checked: same codec parameters, a keyframe first, and exactly one p
 frame of the range (no duplicate, no gap). An image sequence's segments are already the final
 files under their final names: joining moves (or, keeping the segments, links) them into place.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ def pick_cover(records: list[dict], frames: int, encoder_id: str) -> list[dict]:
     for lst in by_start.values():
         lst.sort(key=lambda r: -r["stop"])
 
-    dead_ends: set[int] = set()             # starts from which no cover exists (keeps the search linear)
+    dead_ends: set[int] = set()  # starts from which no cover exists (keeps the search linear)
 
     def walk(at):
         if at >= frames:
@@ -51,6 +52,7 @@ def pick_cover(records: list[dict], frames: int, encoder_id: str) -> list[dict]:
         return None
 
     import sys
+
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, len(records) * 2 + 100))
     try:
@@ -66,8 +68,10 @@ def pick_cover(records: list[dict], frames: int, encoder_id: str) -> list[dict]:
             at = max(at, b + 1)
         if at < frames:
             missing.append(f"{at}-{frames - 1}")
-        raise JoinError(f"the segments do not cover every frame of '{encoder_id}': frames "
-                        f"{', '.join(missing) or '(overlapping segments)'} have no finished segment")
+        raise JoinError(
+            f"the segments do not cover every frame of '{encoder_id}': frames "
+            f"{', '.join(missing) or '(overlapping segments)'} have no finished segment"
+        )
     return cover
 
 
@@ -76,12 +80,14 @@ def _codec_signature(stream) -> tuple:
     return (cc.name, cc.width, cc.height, str(cc.pix_fmt), bytes(cc.extradata or b""))
 
 
-def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fraction, output: Path,
-          audio: Path | None = None) -> int:
+def remux(
+    segments: list[Path], starts: list[int], counts: list[int], fps: Fraction, output: Path, audio: Path | None = None
+) -> int:
     """Write ``output`` from video-only ``segments`` (segment k holds frames starts[k] ..
     starts[k] + counts[k] - 1) and an optional audio file, copying packets; return the frames."""
     import av
     from ..media.encode import _container_format, container_options
+
     frame_tb = Fraction(fps.denominator, fps.numerator)
     inputs: list = []
     audio_in = out = None
@@ -96,11 +102,14 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
         signature = _codec_signature(first)
         for path, c in zip(segments, inputs):
             if _codec_signature(c.streams.video[0]) != signature:
-                raise JoinError(f"{path} was encoded with other codec parameters than {segments[0]} "
-                                "(codec, size, pixel format or headers differ), so it cannot be joined without "
-                                "re-encoding")
-        out = av.open(str(output), mode="w", format=_container_format(Path(output)),
-                      options=container_options(Path(output)))
+                raise JoinError(
+                    f"{path} was encoded with other codec parameters than {segments[0]} "
+                    "(codec, size, pixel format or headers differ), so it cannot be joined without "
+                    "re-encoding"
+                )
+        out = av.open(
+            str(output), mode="w", format=_container_format(Path(output)), options=container_options(Path(output))
+        )
         vout = out.add_stream_from_template(first)
         vout.time_base = frame_tb
         aout = ain = None
@@ -114,8 +123,7 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
 
         def audio_until(t: Fraction | None):
             nonlocal pending
-            while pending is not None and (t is None or pending.pts is None
-                                           or pending.pts * pending.time_base <= t):
+            while pending is not None and (t is None or pending.pts is None or pending.pts * pending.time_base <= t):
                 pending.stream = aout
                 out.mux(pending)
                 pending = next(audio_packets, None)
@@ -136,10 +144,12 @@ def remux(segments: list[Path], starts: list[int], counts: list[int], fps: Fract
                 dup = sorted({i for i in seen if seen.count(i) > 1})
                 gone = sorted(set(range(count)) - set(seen))
                 outside = sorted(i for i in seen if not 0 <= i < count)
-                raise JoinError(f"{path} should hold frames {start}-{start + count - 1} once each: "
-                                + (f"duplicated {[start + i for i in dup][:10]} " if dup else "")
-                                + (f"missing {[start + i for i in gone][:10]} " if gone else "")
-                                + (f"outside {[start + i for i in outside][:10]}" if outside else ""))
+                raise JoinError(
+                    f"{path} should hold frames {start}-{start + count - 1} once each: "
+                    + (f"duplicated {[start + i for i in dup][:10]} " if dup else "")
+                    + (f"missing {[start + i for i in gone][:10]} " if gone else "")
+                    + (f"outside {[start + i for i in outside][:10]}" if outside else "")
+                )
             order.append(seen)
             c.seek(0)
         # decoding timestamps: packet k of a segment decodes at frame start + k - delay, where the
@@ -182,6 +192,7 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
     outputs described without one); return the files written."""
     from ..util.atomic import AtomicFile
     from .segments import count_video_packets
+
     records = seg.done_segments(digest)
     written: list[Path] = []
     for enc_id, out in outputs.items():
@@ -214,6 +225,7 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
 def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Path, keep: bool) -> list[Path]:
     """Move (or, keeping the segments, hard-link) a sequence's segment files into ``folder``."""
     from ..util.atomic import AtomicFile, remove_stale_partials
+
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(folder)
     placed = []
@@ -226,7 +238,7 @@ def _place_sequence(seg: SegmentDir, cover: list[dict], enc_id: str, folder: Pat
                 try:
                     try:
                         os.link(src, target.temp)
-                    except OSError:             # another file system, or no hard links: copy
+                    except OSError:  # another file system, or no hard links: copy
                         shutil.copy2(src, target.temp)
                     target.commit()
                 except BaseException:
@@ -243,9 +255,16 @@ JOINABLE = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 
 def check_joinable(outputs: dict, pipeline: str | Path | None = None) -> None:
     """Raise ``PipelineError`` (exit 2) for an output whose container the join cannot remux."""
-    problems = [Problem(f"the farm cannot join {out['ext'] or 'extension-less'} files (it joins "
-                        f"{', '.join(JOINABLE)} and image sequences)",
-                        file=str(pipeline) if pipeline else None, node=enc_id, option="path")
-                for enc_id, out in outputs.items() if out["kind"] == "file" and out["ext"] not in JOINABLE]
+    problems = [
+        Problem(
+            f"the farm cannot join {out['ext'] or 'extension-less'} files (it joins "
+            f"{', '.join(JOINABLE)} and image sequences)",
+            file=str(pipeline) if pipeline else None,
+            node=enc_id,
+            option="path",
+        )
+        for enc_id, out in outputs.items()
+        if out["kind"] == "file" and out["ext"] not in JOINABLE
+    ]
     if problems:
         raise PipelineError(problems)

@@ -12,6 +12,7 @@ place after its record is written) and its record's hash is the manifest's, and 
 the recorded sizes. ``--resume`` re-renders every chunk that is not done; a manifest whose hash
 is not the pipeline's stops a resume, so segments of two versions of a pipeline never mix.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,6 +48,7 @@ def content_hash(spec, graph, overrides) -> str:
     """What decides the pixels: the pipeline text, the resolved vars, the overrides, every node's
     options after substitution, and the size and modification time of every input file."""
     from .. import __version__
+
     h = hashlib.sha256()
 
     def feed(label, value):
@@ -92,14 +94,22 @@ def is_manifest(data) -> bool:
 
 def is_segment_record(data) -> bool:
     """Whether ``data`` is a segment's record (``segment.json``) vfx wrote."""
-    return (isinstance(data, dict) and data.get("writer", WRITER) == WRITER
-            and {"hash", "start", "stop", "files"} <= data.keys() and isinstance(data["files"], dict))
+    return (
+        isinstance(data, dict)
+        and data.get("writer", WRITER) == WRITER
+        and {"hash", "start", "stop", "files"} <= data.keys()
+        and isinstance(data["files"], dict)
+    )
 
 
 def is_audio_record(data) -> bool:
     """Whether ``data`` is an audio record (``audio-ENC.json``) vfx wrote."""
-    return (isinstance(data, dict) and data.get("writer", WRITER) == WRITER
-            and {"hash", "file", "size"} <= data.keys() and _plain_name(data["file"]))
+    return (
+        isinstance(data, dict)
+        and data.get("writer", WRITER) == WRITER
+        and {"hash", "file", "size"} <= data.keys()
+        and _plain_name(data["file"])
+    )
 
 
 def _plain_name(name) -> bool:
@@ -145,17 +155,23 @@ class SegmentDir:
         """Raise ``StaleSegments`` if the manifest was written for another version of the pipeline."""
         m = self.manifest()
         if m is not None and m.get("hash") != current:
-            fix = ("Render without --resume to start over" if what == "resume" else
-                   "Export the job again (vfx farm export) to start over")
+            fix = (
+                "Render without --resume to start over"
+                if what == "resume"
+                else "Export the job again (vfx farm export) to start over"
+            )
             raise StaleSegments(
                 f"cannot {what}: the segments in {self.path} were rendered from a different version of the "
                 f"pipeline (its content hash was {str(m.get('hash'))[:12]}, now {current[:12]}: the pipeline "
-                f"text, a var, an override or an input file changed). {fix}, or give another --segment-dir.")
+                f"text, a var, an override or an input file changed). {fix}, or give another --segment-dir."
+            )
 
     # --- what may be written here ---------------------------------------------------------
     def _foreign(self, path: Path, why: str) -> str:
-        return (f"segment folder {self.path}: {path} {why}; vfx does not overwrite or remove files it did not "
-                "write: move it, or give another --segment-dir")
+        return (
+            f"segment folder {self.path}: {path} {why}; vfx does not overwrite or remove files it did not "
+            "write: move it, or give another --segment-dir"
+        )
 
     def planned_files(self, outputs: dict, chunk_names=()) -> list[Path]:
         """Every file and folder name a farm render of ``outputs`` writes directly in this folder."""
@@ -230,8 +246,9 @@ class SegmentDir:
         if not self.path.is_dir():
             return found
         for entry in sorted(self.path.iterdir()):
-            rec = self._finished_record(entry.name, current) if entry.is_dir() and entry.name.startswith("seg-") \
-                else None
+            rec = (
+                self._finished_record(entry.name, current) if entry.is_dir() and entry.name.startswith("seg-") else None
+            )
             if rec is not None:
                 rec["name"] = entry.name
                 found.append(rec)
@@ -270,7 +287,7 @@ class SegmentDir:
                     if audio.is_file() and not audio.is_symlink():
                         audio.unlink()
                     entry.unlink(missing_ok=True)
-            elif parse_partial(name) is not None:       # a segment folder's or a record's partial
+            elif parse_partial(name) is not None:  # a segment folder's or a record's partial
                 if is_stale(entry) and entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)
                 elif is_stale(entry) and entry.is_file():
@@ -311,8 +328,7 @@ def _remove_segment(folder: Path) -> bool:
             if path is not None and (path.is_file() or path.is_symlink()):
                 path.unlink()
     (folder / RECORD).unlink(missing_ok=True)
-    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()),
-                      key=lambda p: -len(p.parts)):
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink()), key=lambda p: -len(p.parts)):
         try:
             sub.rmdir()
         except OSError:
@@ -331,7 +347,7 @@ def files_intact(folder: Path, files: dict) -> bool:
             for rel, size in entries:
                 if (Path(folder) / rel).stat().st_size != size:
                     return False
-    except (OSError, TypeError, ValueError, AttributeError):   # missing files, or a damaged record
+    except (OSError, TypeError, ValueError, AttributeError):  # missing files, or a damaged record
         return False
     return True
 
@@ -339,6 +355,7 @@ def files_intact(folder: Path, files: dict) -> bool:
 def default_segment_dir(outputs: dict) -> Path:
     """Beside the first output: ``out/.explosion.mp4.farm`` (``out/.frame_#.png.farm`` for a sequence)."""
     import re
+
     first = next(iter(outputs.values()))
     path = Path(first["path"])
     return path.parent / ("." + re.sub(r"%0?\d*d", "#", path.name) + ".farm")

@@ -1,4 +1,5 @@
 """Chunk planning: split an output's frames into contiguous ranges that cover every frame once."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ a local render uses, so a chunk's pixels are the local render's pixels (nodes ar
 frame index, not by position in the render). Each segment is its own encode, so its first frame
 is a keyframe. The folder is renamed into place only after every file is closed and counted.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,14 +49,15 @@ class Loaded:
     spec: object
     graph: object
     hash: str
-    outputs: dict          # encoder id -> description (see describe_outputs)
-    frames: int            # the longest encoder's frame count
+    outputs: dict  # encoder id -> description (see describe_outputs)
+    frames: int  # the longest encoder's frame count
     fps: Fraction
-    protected: object = None   # vfx.outputs.Protected: the pipeline file and every input, never written
+    protected: object = None  # vfx.outputs.Protected: the pipeline file and every input, never written
 
 
 def _registry_kind(type_name) -> str | None:
     from ..plugins import get_registry
+
     reg = get_registry()
     cls = reg.nodes.get(type_name) if isinstance(type_name, str) else None
     return cls.kind if cls is not None else None
@@ -69,14 +71,26 @@ def describe_outputs(graph) -> dict:
         opts = enc.options
         path = getattr(opts, "path", None)
         if path is None:
-            raise PipelineError(graph.spec.problem(f"{enc.type} has no 'path' option, so the farm cannot point "
-                                                   "it at a segment", node=enc.id, option="path"))
+            raise PipelineError(
+                graph.spec.problem(
+                    f"{enc.type} has no 'path' option, so the farm cannot point it at a segment",
+                    node=enc.id,
+                    option="path",
+                )
+            )
         path = Path(path)
         sequence = bool(_SEQ.search(path.name))
         audio = enc.audio_source() is not None and not sequence
-        out[enc.id] = {"path": str(path), "kind": "sequence" if sequence else "file", "ext": path.suffix.lower(),
-                       "audio": audio, "frames": enc.video.frame_count, "fps": str(enc.video.fps), "type": enc.type,
-                       "audio_codec": getattr(enc, "audio_codec", getattr(opts, "audio_codec", None)) if audio else None}
+        out[enc.id] = {
+            "path": str(path),
+            "kind": "sequence" if sequence else "file",
+            "ext": path.suffix.lower(),
+            "audio": audio,
+            "frames": enc.video.frame_count,
+            "fps": str(enc.video.fps),
+            "type": enc.type,
+            "audio_codec": getattr(enc, "audio_codec", getattr(opts, "audio_codec", None)) if audio else None,
+        }
     return out
 
 
@@ -86,6 +100,7 @@ def load_job(job: Job, segment_dir: Path | None = None, first_frame: int | None 
     before it are left out of the graph (``outputs`` still lists them)."""
     from ..graph import Graph, build
     from ..pipeline import load
+
     spec = load(job.pipeline, job.overrides)
     original_nodes = {k: dict(v) for k, v in spec.nodes.items()}
     if segment_dir is not None:
@@ -101,6 +116,7 @@ def load_job(job: Job, segment_dir: Path | None = None, first_frame: int | None 
                     table["audio_codec"] = "none"
     graph = build(spec)
     from ..outputs import Protected
+
     protected = Protected().add_graph(graph)
     # the hash covers the pipeline as written, not the segment paths the farm swapped in
     rendered_nodes = spec.nodes
@@ -120,6 +136,7 @@ def graph_needs_gpu(graph, device: str) -> bool:
     """A chunk asks for a GPU when it is to run on CUDA, or its graph has a generator (GAN/VAE)
     node or a node type that declares ``gpu = True``."""
     from ..node import Generator
+
     if str(device).startswith("cuda"):
         return True
     return any(isinstance(n, Generator) or getattr(type(n), "gpu", False) is True for n in graph.nodes.values())
@@ -127,6 +144,7 @@ def graph_needs_gpu(graph, device: str) -> bool:
 
 def _options_of(type_name) -> set[str]:
     from ..plugins import get_registry
+
     cls = get_registry().nodes.get(type_name)
     return set(cls.Options.fields()) if cls is not None else set()
 
@@ -134,6 +152,7 @@ def _options_of(type_name) -> set[str]:
 def count_video_packets(path: Path) -> int:
     """The number of non-empty video packets in ``path``: one per frame for the encoders vfx writes."""
     import av
+
     with av.open(str(path)) as c:
         return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
 
@@ -141,9 +160,15 @@ def count_video_packets(path: Path) -> int:
 ProgressFn = Callable[[int, int], None]
 
 
-def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str | None = None,
-                   progress: ProgressFn | None = None, kill_marker: str | None = None,
-                   worker: dict | None = None) -> dict:
+def render_segment(
+    job: Job,
+    chunk: Chunk,
+    segment_dir: Path,
+    expected_hash: str | None = None,
+    progress: ProgressFn | None = None,
+    kill_marker: str | None = None,
+    worker: dict | None = None,
+) -> dict:
     """Render ``chunk`` of ``job`` into ``segment_dir/<chunk.name>``; return the segment's record.
 
     ``kill_marker`` is fault injection for the tests: the first attempt (the marker file does not
@@ -151,6 +176,7 @@ def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str
     worker that dies mid-chunk would; ``"always"`` kills every attempt.
     """
     from ..engine import RenderOptions, render
+
     seg = SegmentDir(segment_dir)
     seg.check_usable({}, [chunk.name])
     seg.path.mkdir(parents=True, exist_ok=True)
@@ -160,9 +186,11 @@ def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str
         loaded = load_job(job, temp, chunk.start)
         only = {e.id for e in loaded.graph.encoders}
         if expected_hash is not None and loaded.hash != expected_hash:
-            raise VfxError(f"{chunk.label}: the pipeline on this worker is not the one the render was planned "
-                           f"with (content hash {loaded.hash[:12]}, expected {expected_hash[:12]}): it changed, or "
-                           "this worker sees other files")
+            raise VfxError(
+                f"{chunk.label}: the pipeline on this worker is not the one the render was planned "
+                f"with (content hash {loaded.hash[:12]}, expected {expected_hash[:12]}): it changed, or "
+                "this worker sees other files"
+            )
         if chunk.start >= loaded.frames:
             raise VfxError(f"{chunk.label} starts past the end of the output ({loaded.frames} frames)")
         stop = min(chunk.stop, loaded.frames)
@@ -182,9 +210,16 @@ def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str
                 progress(sum(done_by.values()) // n_enc, stop - chunk.start)
 
         t_render = time.perf_counter()
-        render(loaded.graph, RenderOptions(device=job.device, batch_size=job.batch_size,
-                                           frames=(chunk.start, stop), torch_threads=job.torch_threads),
-               progress=on_progress)
+        render(
+            loaded.graph,
+            RenderOptions(
+                device=job.device,
+                batch_size=job.batch_size,
+                frames=(chunk.start, stop),
+                torch_threads=job.torch_threads,
+            ),
+            progress=on_progress,
+        )
         t_write = time.perf_counter()
         files: dict[str, list] = {}
         for enc_id, out in loaded.outputs.items():
@@ -203,16 +238,27 @@ def render_segment(job: Job, chunk: Chunk, segment_dir: Path, expected_hash: str
                 if got != expect:
                     raise RenderError(f"{chunk.label}: the segment holds {got} frames, expected {expect}", node=enc_id)
                 files[enc_id] = [[path.name, path.stat().st_size]]
-        record = {"writer": WRITER, "hash": loaded.hash, "start": chunk.start, "stop": stop, "index": chunk.index, "files": files,
-                  "seconds": {"setup": round(t_render - started, 3), "render": round(t_write - t_render, 3),
-                              "check": round(time.perf_counter() - t_write, 3)},
-                  "worker": {"host": socket.gethostname(), "pid": os.getpid(), **(worker or {})},
-                  "finished": time.time()}
+        record = {
+            "writer": WRITER,
+            "hash": loaded.hash,
+            "start": chunk.start,
+            "stop": stop,
+            "index": chunk.index,
+            "files": files,
+            "seconds": {
+                "setup": round(t_render - started, 3),
+                "render": round(t_write - t_render, 3),
+                "check": round(time.perf_counter() - t_write, 3),
+            },
+            "worker": {"host": socket.gethostname(), "pid": os.getpid(), **(worker or {})},
+            "finished": time.time(),
+        }
         write_json(temp / RECORD, record)
         seg.commit(temp, chunk.name)
         return record
     except BaseException:
         import shutil
+
         shutil.rmtree(temp, ignore_errors=True)
         raise
 
@@ -224,8 +270,9 @@ class AudioWriter:
     def __init__(self, path: Path, *, codec: str, sample_rate: int, channels: int, bitrate: str = "192k"):
         import av
         from ..media.encode import AUDIO_CODECS, _container_format, audio_rate, parse_bitrate
+
         self.container = av.open(str(path), mode="w", format=_container_format(Path(path)))
-        out_rate = audio_rate(codec, sample_rate)           # Opus: 48 kHz, resampled
+        out_rate = audio_rate(codec, sample_rate)  # Opus: 48 kHz, resampled
         a = self.container.add_stream(AUDIO_CODECS[codec], rate=out_rate)
         a.layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
         if codec in ("aac", "opus"):
@@ -234,21 +281,25 @@ class AudioWriter:
         a.format = self.format
         self.stream = a
         self.rate = sample_rate
-        self.resampler = av.AudioResampler(format=self.format, layout=a.layout.name, rate=out_rate) \
-            if out_rate != sample_rate else None
+        self.resampler = (
+            av.AudioResampler(format=self.format, layout=a.layout.name, rate=out_rate)
+            if out_rate != sample_rate
+            else None
+        )
         self.fifo = av.AudioFifo()
         self.written = 0
 
     def write(self, samples) -> None:
         import av
         import numpy as np
+
         data = np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32)
         if self.format == "s16":
             data = (data * 32767).round().astype(np.int16).T.reshape(1, -1).copy()
         frame = av.AudioFrame.from_ndarray(data, format=self.format, layout=self.stream.layout.name)
         frame.sample_rate = self.rate
         frame.pts = None
-        for f in (self.resampler.resample(frame) if self.resampler else [frame]):
+        for f in self.resampler.resample(frame) if self.resampler else [frame]:
             f.pts = None
             self.fifo.write(f)
         self._drain(False)
@@ -266,7 +317,7 @@ class AudioWriter:
                 self.container.mux(packet)
 
     def close(self) -> None:
-        for f in (self.resampler.resample(None) if self.resampler else []):
+        for f in self.resampler.resample(None) if self.resampler else []:
             f.pts = None
             self.fifo.write(f)
         self._drain(True)
@@ -281,12 +332,15 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
     from ..engine import resolve_device
     from ..frames import fit_channels, samples_at
     from ..util.atomic import AtomicFile
+
     seg = SegmentDir(segment_dir)
     loaded = load_job(job)
     try:
         if expected_hash is not None and loaded.hash != expected_hash:
-            raise VfxError(f"audio: the pipeline on this worker is not the one the render was planned with "
-                           f"(content hash {loaded.hash[:12]}, expected {expected_hash[:12]})")
+            raise VfxError(
+                f"audio: the pipeline on this worker is not the one the render was planned with "
+                f"(content hash {loaded.hash[:12]}, expected {expected_hash[:12]})"
+            )
         seg.check_usable(loaded.outputs, protected=loaded.protected)
     except BaseException:
         loaded.graph.close()
@@ -311,10 +365,15 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
             started = time.perf_counter()
             writer = None
             try:
-                writer = AudioWriter(target.temp, codec=getattr(enc, "audio_codec", enc.options.audio_codec),
-                                     sample_rate=s.sample_rate,
-                                     channels=s.channels, bitrate=getattr(enc.options, "audio_bitrate", "192k"))
+                writer = AudioWriter(
+                    target.temp,
+                    codec=getattr(enc, "audio_codec", enc.options.audio_codec),
+                    sample_rate=s.sample_rate,
+                    channels=s.channels,
+                    bitrate=getattr(enc.options, "audio_bitrate", "192k"),
+                )
                 from ..engine import deep_call
+
                 step = max(1, round(fps))
 
                 def write_all(source=source, writer=writer, fps=fps, total=total, step=step):
@@ -324,7 +383,7 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
                         buf = source.audio_samples(a0, a1 - a0)
                         writer.write(fit_channels(buf.samples, s.channels))
 
-                deep_call(graph, write_all)      # a long chain of audio nodes recurses deeply
+                deep_call(graph, write_all)  # a long chain of audio nodes recurses deeply
                 writer.close()
             except BaseException:
                 if writer is not None:
@@ -335,9 +394,15 @@ def render_audio(job: Job, segment_dir: Path, expected_hash: str | None = None) 
                 target.discard()
                 raise
             target.commit()
-            rec = {"writer": WRITER, "hash": loaded.hash, "file": name, "size": (seg.path / name).stat().st_size,
-                   "samples": writer.written, "seconds": round(time.perf_counter() - started, 3),
-                   "worker": {"host": socket.gethostname(), "pid": os.getpid()}}
+            rec = {
+                "writer": WRITER,
+                "hash": loaded.hash,
+                "file": name,
+                "size": (seg.path / name).stat().st_size,
+                "samples": writer.written,
+                "seconds": round(time.perf_counter() - started, 3),
+                "worker": {"host": socket.gethostname(), "pid": os.getpid()},
+            }
             write_json(seg.path / f"audio-{enc.id}.json", rec)
             records[enc.id] = rec
     finally:

@@ -8,6 +8,7 @@ others render. Two rows that would write one file (however their paths are spell
 symlinked folder), or a row that would write a file another row reads, stop the whole matrix
 before anything renders.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,8 @@ class MatrixError(VfxError):
 class Variant:
     """One CSV row: its ``--set`` overrides, and after checking or rendering, its error or outputs."""
 
-    row: int                    # 1 = the first row under the header
-    line: int                   # the line in the CSV file
+    row: int  # 1 = the first row under the header
+    line: int  # the line in the CSV file
     overrides: list[str]
     label: str
     error: str | None = None
@@ -39,6 +40,7 @@ class Variant:
 def read_matrix(csv_path: str | Path, template: str | Path) -> list[Variant]:
     """Rows of ``csv_path`` as variants of ``template`` (not yet checked against the graph)."""
     from ..pipeline import load
+
     csv_path = Path(csv_path)
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
@@ -63,8 +65,10 @@ def read_matrix(csv_path: str | Path, template: str | Path) -> list[Variant]:
         if not col:
             raise MatrixError(f"{csv_path}: an empty column name in the header")
         if "." not in col and col not in known:
-            raise MatrixError(f"{csv_path}: column '{col}' is not a var of {template} (its vars: "
-                              f"{', '.join(sorted(known)) or 'none'}); name a var, or NODE.OPTION")
+            raise MatrixError(
+                f"{csv_path}: column '{col}' is not a var of {template} (its vars: "
+                f"{', '.join(sorted(known)) or 'none'}); name a var, or NODE.OPTION"
+            )
     if len(set(header)) != len(header):
         raise MatrixError(f"{csv_path}: a column is named twice")
     variants = []
@@ -93,6 +97,7 @@ def _quote(cell: str, force_string: bool = False) -> str:
     """A cell as a ``--set`` value: for a var whose default is text, always text; otherwise numbers,
     booleans and arrays keep their TOML meaning and the rest is text (quoted, so '#ff0000' survives)."""
     import tomllib
+
     if not force_string:
         try:
             value = tomllib.loads(f"v = {cell}")["v"]
@@ -110,6 +115,7 @@ def check_variants(template: str | Path, variants: list[Variant], base_overrides
     from ..graph import build
     from ..outputs import Protected, clashes
     from ..pipeline import load
+
     written: list[tuple[Variant, list[Path]]] = []
     reads = Protected()
     for v in variants:
@@ -136,22 +142,28 @@ def check_variants(template: str | Path, variants: list[Variant], base_overrides
     found = clashes(written)
     if found:
         path, a, b = found[0]
-        raise MatrixError(f"{where}rows {a.row} and {b.row} (lines {a.line} and {b.line}) both write {path}; "
-                          "give each row its own output (nothing was rendered)")
+        raise MatrixError(
+            f"{where}rows {a.row} and {b.row} (lines {a.line} and {b.line}) both write {path}; "
+            "give each row its own output (nothing was rendered)"
+        )
     for v, paths in written:
         for path in paths:
             what = reads.what(path)
             if what is not None:
-                raise MatrixError(f"{where}row {v.row} (line {v.line}) writes {path}, which is {what}; "
-                                  "refusing to overwrite an input (nothing was rendered)")
+                raise MatrixError(
+                    f"{where}row {v.row} (line {v.line}) writes {path}, which is {what}; "
+                    "refusing to overwrite an input (nothing was rendered)"
+                )
 
 
-def render_matrix_local(template: str, variants: list[Variant], base_overrides, options, progress_factory,
-                        log=None) -> None:
+def render_matrix_local(
+    template: str, variants: list[Variant], base_overrides, options, progress_factory, log=None
+) -> None:
     """Render each good variant in turn on this machine; a failure is kept on its variant."""
     from ..engine import render
     from ..graph import build
     from ..pipeline import load
+
     for v in variants:
         if v.error:
             continue

@@ -9,6 +9,7 @@ resize keeps it, a concat of two sources converts each by its own).
 
 Frames deeper than 8 bits convert to 16-bit RGBA (``rgba64``), never through 8 bits.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,17 +34,32 @@ RANGE_CHOICES = ("auto", "limited", "full")
 MATRIX_TAG = {"bt601": SPC_SMPTE170M, "bt709": SPC_BT709, "bt2020": SPC_BT2020_NCL}
 RANGE_TAG = {"limited": RANGE_LIMITED, "full": RANGE_FULL}
 #: AVColorSpace -> swscale's name for the matrix (tags swscale cannot convert read as the nearest)
-_SWS = {SPC_BT709: "ITU709", SPC_BT470BG: "ITU601", SPC_SMPTE170M: "ITU601", SPC_FCC: "FCC",
-        SPC_SMPTE240M: "SMPTE240M", SPC_BT2020_NCL: "BT2020", SPC_BT2020_CL: "BT2020"}
+_SWS = {
+    SPC_BT709: "ITU709",
+    SPC_BT470BG: "ITU601",
+    SPC_SMPTE170M: "ITU601",
+    SPC_FCC: "FCC",
+    SPC_SMPTE240M: "SMPTE240M",
+    SPC_BT2020_NCL: "BT2020",
+    SPC_BT2020_CL: "BT2020",
+}
 _SWS_RANGE = {RANGE_LIMITED: "MPEG", RANGE_FULL: "JPEG"}
-_NAMES = {SPC_BT709: "bt709", SPC_BT470BG: "bt470bg", SPC_SMPTE170M: "smpte170m", SPC_FCC: "fcc",
-          SPC_SMPTE240M: "smpte240m", SPC_BT2020_NCL: "bt2020nc", SPC_BT2020_CL: "bt2020c"}
+_NAMES = {
+    SPC_BT709: "bt709",
+    SPC_BT470BG: "bt470bg",
+    SPC_SMPTE170M: "smpte170m",
+    SPC_FCC: "fcc",
+    SPC_SMPTE240M: "smpte240m",
+    SPC_BT2020_NCL: "bt2020nc",
+    SPC_BT2020_CL: "bt2020c",
+}
 
 
 @functools.cache
 def format_kind(name: str) -> tuple[bool, bool]:
     """(is YUV, deeper than 8 bits) for a pixel format name."""
     import av
+
     fmt = av.VideoFormat(name)
     yuv = not fmt.is_rgb and not fmt.has_palette and len(fmt.components) >= 3
     return yuv, max(c.bits for c in fmt.components) > 8
@@ -66,7 +82,7 @@ def tag(frames: list, matrix: str = "auto", color_range: str = "auto") -> list:
         if not format_kind(name)[0]:
             continue
         if forced_range == RANGE_LIMITED and name.startswith("yuvj"):
-            frame = frames[i] = _as_yuv(frame)      # swscale reads yuvj as full range whatever the tag says
+            frame = frames[i] = _as_yuv(frame)  # swscale reads yuvj as full range whatever the tag says
             name = frame.format.name
         space = forced_matrix if forced_matrix is not None else frame.colorspace
         if space not in _SWS:
@@ -84,6 +100,7 @@ def tag(frames: list, matrix: str = "auto", color_range: str = "auto") -> list:
 def _as_yuv(frame):
     """A ``yuvj*`` frame's planes as the plain ``yuv*`` format (same samples, tags kept)."""
     import av
+
     out = av.VideoFrame(frame.width, frame.height, frame.format.name.replace("yuvj", "yuv", 1))
     for sp, dp in zip(frame.planes, out.planes):
         src = np.frombuffer(sp, np.uint8).reshape(sp.height, sp.line_size)
@@ -134,16 +151,20 @@ def to_rgba(frame) -> np.ndarray:
     """
     if frame.color_trc in HDR_TRC:
         from ..errors import MediaError
-        raise MediaError(f"the pictures are HDR ({HDR_TRC[frame.color_trc]} transfer), which the graph cannot "
-                         "convert yet (it works in SDR): a plain transcode keeps them as they are; to change "
-                         "pixels, tone-map to SDR first (ffmpeg's zscale/tonemap filters)")
+
+        raise MediaError(
+            f"the pictures are HDR ({HDR_TRC[frame.color_trc]} transfer), which the graph cannot "
+            "convert yet (it works in SDR): a plain transcode keeps them as they are; to change "
+            "pixels, tone-map to SDR first (ffmpeg's zscale/tonemap filters)"
+        )
     yuv, deep = format_kind(frame.format.name)
     if not yuv:
         return frame.to_ndarray(format="rgba64le" if deep else "rgba")
     c = colour_of(frame)
     if deep:
-        return frame.to_ndarray(format="rgba64le", src_colorspace=c.sws, src_color_range=c.sws_range,
-                                interpolation="BICUBIC")
+        return frame.to_ndarray(
+            format="rgba64le", src_colorspace=c.sws, src_color_range=c.sws_range, interpolation="BICUBIC"
+        )
     return frame.to_ndarray(format="rgba", src_colorspace=c.sws, src_color_range=c.sws_range)
 
 
@@ -155,8 +176,9 @@ def to_rgba_batch(frames: list) -> np.ndarray:
     return np.stack(arrays)
 
 
-def output_colour(first, pix_fmt: str, color_matrix: str = "auto",
-                  color_range: str = "auto") -> tuple[FrameColour, int, int]:
+def output_colour(
+    first, pix_fmt: str, color_matrix: str = "auto", color_range: str = "auto"
+) -> tuple[FrameColour, int, int]:
     """The (matrix and range, primaries, transfer) an encoder writes, fixed by its first frame.
 
     ``first`` is the first frame when it is decoded YUV going straight to the encoder: its own

@@ -6,6 +6,7 @@ time by its presentation timestamp (``vfx.media.index``), so variable frame rate
 Sequential reads are served by a thread that decodes ahead into a bounded queue; any other read
 seeks to a keyframe before the target and decodes forward, checking every frame's timestamp.
 """
+
 from __future__ import annotations
 
 import queue
@@ -33,8 +34,15 @@ class VideoReader:
     (rotation, sample aspect) and drop an unused alpha, before anything else sees it.
     """
 
-    def __init__(self, path: Path, index, out_fps: Fraction, filters: list[tuple[str, str]] = (),
-                 sar: Fraction = Fraction(1), ahead: int = 6):
+    def __init__(
+        self,
+        path: Path,
+        index,
+        out_fps: Fraction,
+        filters: list[tuple[str, str]] = (),
+        sar: Fraction = Fraction(1),
+        ahead: int = 6,
+    ):
         self.path = Path(path)
         self.index = index
         self.out_fps = out_fps
@@ -47,12 +55,12 @@ class VideoReader:
         self._thread: threading.Thread | None = None
         self._queue: queue.Queue | None = None
         self._stop = threading.Event()
-        self._next_src = -1     # source frame index the decode thread will deliver next
+        self._next_src = -1  # source frame index the decode thread will deliver next
         # the last frames delivered, by source index: repeats (retiming) and consumers that read
         # the same source at nearby offsets are served without a seek
         self._recent = LRU(max(1, 2 * self.ahead))
-        self.seeks = 0          # seeks made (restarts of the decode thread), for tests and benchmarks
-        self.backoffs = 0       # seeks that landed past their frame and went back further
+        self.seeks = 0  # seeks made (restarts of the decode thread), for tests and benchmarks
+        self.backoffs = 0  # seeks that landed past their frame and went back further
 
     def source_index(self, out_index: int) -> int:
         """Source frame on screen at an output frame index (by presentation time)."""
@@ -64,7 +72,7 @@ class VideoReader:
 
     def _frame(self, src_index: int):
         if src_index in self._recent:
-            return self._recent.peek(src_index)     # first in, first out: a hit keeps its place
+            return self._recent.peek(src_index)  # first in, first out: a hit keeps its place
         streaming = self._thread is not None and self._next_src <= src_index <= self._next_src + 2 * self.ahead
         if not streaming:
             self._restart(src_index)
@@ -73,7 +81,7 @@ class VideoReader:
             item = self._queue.get()
             if item is _END:
                 self._thread = None
-                if not restarted:          # the stream went past it: look for it from a keyframe
+                if not restarted:  # the stream went past it: look for it from a keyframe
                     self._restart(src_index)
                     restarted = True
                     continue
@@ -88,7 +96,7 @@ class VideoReader:
             self._recent.put(idx, frame)
             if idx == src_index:
                 return frame
-            if idx > src_index:            # the decoder skipped it on the way: seek to it
+            if idx > src_index:  # the decoder skipped it on the way: seek to it
                 if restarted:
                     raise MediaError(f"{self.path}: frame {src_index} could not be decoded")
                 self._restart(src_index)
@@ -100,8 +108,9 @@ class VideoReader:
         self._stop = threading.Event()
         self._queue = queue.Queue(maxsize=self.ahead)
         self._next_src = src_index
-        self._thread = threading.Thread(target=self._decode, args=(src_index, self._queue, self._stop),
-                                        name=f"decode:{self.path.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._decode, args=(src_index, self._queue, self._stop), name=f"decode:{self.path.name}", daemon=True
+        )
         self._thread.start()
 
     def _decode(self, target: int, out: queue.Queue, stop: threading.Event):
@@ -113,6 +122,7 @@ class VideoReader:
                 except queue.Full:
                     continue
             return False
+
         try:
             transform = _Transform(self.filters, self.sar)
             frames = self._decode_from(target)
@@ -122,7 +132,7 @@ class VideoReader:
                     if not put((idx, frame)) or idx >= self.frame_count - 1:
                         break
             finally:
-                frames.close()           # closes the file now, in this thread
+                frames.close()  # closes the file now, in this thread
             put(_END)
         except BaseException as exc:
             put(exc)
@@ -151,7 +161,7 @@ class VideoReader:
                 for frame in container.decode(stream):
                     if index.exact and not (counted and last >= 0):
                         idx = index.position(frame.pts)
-                        if idx is None:            # not a frame of the index (a discarded lead-in)
+                        if idx is None:  # not a frame of the index (a discarded lead-in)
                             continue
                     else:
                         idx = last + 1
@@ -160,7 +170,7 @@ class VideoReader:
                     last = idx
                     if idx < target:
                         continue
-                    if idx > target and not delivered:      # landed past it
+                    if idx > target and not delivered:  # landed past it
                         break
                     delivered = True
                     yield frame, idx
@@ -170,10 +180,11 @@ class VideoReader:
                 return
             if from_start:
                 t = float(index.seconds(target))
-                raise MediaError(f"{self.path}: frame {target} (at {t:.3f} s) cannot be decoded, even from the "
-                                 "start of the stream")
+                raise MediaError(
+                    f"{self.path}: frame {target} (at {t:.3f} s) cannot be decoded, even from the start of the stream"
+                )
             self.backoffs += 1
-            back = back * 2 + 1           # the seek landed past it (or nowhere): from an earlier keyframe
+            back = back * 2 + 1  # the seek landed past it (or nowhere): from an earlier keyframe
 
     def _shutdown(self):
         if self._thread is not None:
@@ -198,13 +209,17 @@ class _Transform:
         if not self.filters:
             return frame
         import av
+
         key = (frame.width, frame.height, frame.format.name)
         if self._graph is None or key != self._key:
             graph = av.filter.Graph()
             tb, sar = frame.time_base or Fraction(1, 90000), self.sar or Fraction(1)
-            node = graph.add("buffer", f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:"
-                                       f"time_base={tb.numerator}/{tb.denominator}:"
-                                       f"pixel_aspect={sar.numerator}/{sar.denominator}")
+            node = graph.add(
+                "buffer",
+                f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}:"
+                f"time_base={tb.numerator}/{tb.denominator}:"
+                f"pixel_aspect={sar.numerator}/{sar.denominator}",
+            )
             for name, args in self.filters:
                 nxt = graph.add(name, args) if args else graph.add(name)
                 node.link_to(nxt)
@@ -226,8 +241,7 @@ class AudioReader:
     audio stream's own start.
     """
 
-    def __init__(self, path: Path, sample_rate: int, channels: int, origin: float | None = None,
-                 track: int = 0):
+    def __init__(self, path: Path, sample_rate: int, channels: int, origin: float | None = None, track: int = 0):
         self.path = Path(path)
         self.track = track
         self.sample_rate = sample_rate
@@ -235,7 +249,7 @@ class AudioReader:
         self.origin = origin
         self._container = None
         self._iter = None
-        self._pos = 0                     # sample index of the first sample in _pending
+        self._pos = 0  # sample index of the first sample in _pending
         self._pending = np.zeros((channels, 0), np.float32)
 
     def read(self, start: int, count: int) -> np.ndarray:
@@ -252,14 +266,14 @@ class AudioReader:
                 break
             chunks.append(chunk)
             have += chunk.shape[1]
-        if len(chunks) > 1:          # joined once: a long read stays linear in its length
+        if len(chunks) > 1:  # joined once: a long read stays linear in its length
             self._pending = np.concatenate(chunks, axis=1)
         lo = start - self._pos
-        have = self._pending[:, max(lo, 0): lo + count]
+        have = self._pending[:, max(lo, 0) : lo + count]
         if lo >= 0:
-            out[:, :have.shape[1]] = have
+            out[:, : have.shape[1]] = have
         else:
-            out[:, -lo:-lo + have.shape[1]] = have
+            out[:, -lo : -lo + have.shape[1]] = have
         # keep the last second read: mixes and analysis windows step back a little before each read
         drop = max(0, min(start + count - self.sample_rate - self._pos, self._pending.shape[1]))
         self._pending = self._pending[:, drop:]
@@ -268,6 +282,7 @@ class AudioReader:
 
     def _seek(self, start: int):
         import av
+
         self.close()
         self._container = open_container(self.path)
         stream = self._container.streams.audio[self.track]
@@ -275,8 +290,9 @@ class AudioReader:
         # a mono track goes to every channel at full level (FFmpeg's own upmix would put it 3 dB
         # down, as a centre channel), so a gain means the same for mono and stereo files
         self._upmix = stream.codec_context.channels == 1 and self.channels > 1
-        self._resampler = av.AudioResampler(format="fltp", layout="mono" if self._upmix else _layout(self.channels),
-                                            rate=self.sample_rate)
+        self._resampler = av.AudioResampler(
+            format="fltp", layout="mono" if self._upmix else _layout(self.channels), rate=self.sample_rate
+        )
         self._own_start = float((stream.start_time or 0) * stream.time_base) if stream.time_base else 0.0
         origin = self._own_start if self.origin is None else self.origin
         self._origin_samples = round((origin - self._own_start) * self.sample_rate)
@@ -290,7 +306,7 @@ class AudioReader:
         self._target = start
         first = self._next_chunk()
         if first is not None:
-            if self._pos > start:            # the sound starts later: silence up to it
+            if self._pos > start:  # the sound starts later: silence up to it
                 first = np.concatenate([np.zeros((self.channels, self._pos - start), np.float32), first], axis=1)
                 self._pos = start
             self._pending = first
@@ -306,7 +322,7 @@ class AudioReader:
                     per = frame.samples * self.sample_rate / frame.sample_rate
                     pos = round(round(t * self.sample_rate / per) * per)
                 self._pos = pos - self._origin_samples
-                self._skip = max(0, -self._pos)     # encoder priming, or sound before the origin
+                self._skip = max(0, -self._pos)  # encoder priming, or sound before the origin
                 self._pos = max(0, self._pos)
             frame.pts = None
             chunk = self._unskipped([f.to_ndarray() for f in self._resampler.resample(frame)])

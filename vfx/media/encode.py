@@ -6,6 +6,7 @@ their matrix and range tags (converted only when the output asks for others); fr
 graph are written BT.709 limited range (sRGB transfer, BT.709 primaries) unless it asks otherwise.
 MP4/MOV files are fast-start (the index before the media data).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,16 +35,20 @@ class CodecPreset:
 
 CODECS: dict[str, CodecPreset] = {
     "h264": CodecPreset("libx264", "yuv420p", None, (".mp4", ".mov", ".mkv")),
-    "h265": CodecPreset("libx265", "yuv420p", None, (".mp4", ".mov", ".mkv"),
-                        options=(("tag", "hvc1"), ("x265-params", "log-level=error"))),
+    "h265": CodecPreset(
+        "libx265",
+        "yuv420p",
+        None,
+        (".mp4", ".mov", ".mkv"),
+        options=(("tag", "hvc1"), ("x265-params", "log-level=error")),
+    ),
     "prores": CodecPreset("prores_ks", "yuv422p10le", "yuva444p10le", (".mov", ".mkv"), supports_crf=False),
     "vp9": CodecPreset("libvpx-vp9", "yuv420p", "yuva420p", (".webm", ".mkv")),
     "ffv1": CodecPreset("ffv1", "bgr0", "bgra", (".mkv", ".avi", ".mov"), supports_crf=False),
 }
 
 AUDIO_CODECS = {"aac": "aac", "opus": "libopus", "pcm": "pcm_s16le"}
-AUDIO_CONTAINERS = {"aac": (".mp4", ".mov", ".mkv"), "opus": (".webm", ".mkv", ".mp4"),
-                    "pcm": (".mov", ".mkv", ".avi")}
+AUDIO_CONTAINERS = {"aac": (".mp4", ".mov", ".mkv"), "opus": (".webm", ".mkv", ".mp4"), "pcm": (".mov", ".mkv", ".avi")}
 #: the sample format each audio codec is fed
 _AUDIO_FORMAT = {"aac": "fltp", "opus": "flt", "pcm": "s16"}
 _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
@@ -79,26 +84,53 @@ def high_bit_depth(pix_fmt: str) -> bool:
 class VideoWriter:
     """One output container with a video stream and an optional audio stream."""
 
-    def __init__(self, path: Path, *, codec: str, encoder: str | None = None, width: int, height: int,
-                 fps: Fraction, alpha: bool,
-                 crf: int | None, bitrate: str | None, preset: str | None, pix_fmt: str | None,
-                 audio_codec: str | None, sample_rate: int, channels: int, threads: int = 0,
-                 audio_bitrate: str = "192k", color_matrix: str = "auto", color_range: str = "auto",
-                 sar: Fraction | None = None, extra_options: dict | None = None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        codec: str,
+        encoder: str | None = None,
+        width: int,
+        height: int,
+        fps: Fraction,
+        alpha: bool,
+        crf: int | None,
+        bitrate: str | None,
+        preset: str | None,
+        pix_fmt: str | None,
+        audio_codec: str | None,
+        sample_rate: int,
+        channels: int,
+        threads: int = 0,
+        audio_bitrate: str = "192k",
+        color_matrix: str = "auto",
+        color_range: str = "auto",
+        sar: Fraction | None = None,
+        extra_options: dict | None = None,
+    ):
         import av
+
         p = CODECS[codec]
         self.width, self.height, self.fps = width, height, fps
         self.pix_fmt = pix_fmt or (p.alpha_pix_fmt if alpha and p.alpha_pix_fmt else p.pix_fmt)
         self.keep_alpha = alpha and any(c.is_alpha for c in av.VideoFormat(self.pix_fmt).components)
         self.deep = high_bit_depth(self.pix_fmt)
-        self.rgb_in = "rgba64le" if (self.deep and self.keep_alpha) else "rgb48le" if self.deep else \
-            "rgba" if self.keep_alpha else "rgb24"      # (the 8-bit CPU path always hands over RGBA)
+        self.rgb_in = (
+            "rgba64le"
+            if (self.deep and self.keep_alpha)
+            else "rgb48le"
+            if self.deep
+            else "rgba"
+            if self.keep_alpha
+            else "rgb24"
+        )  # (the 8-bit CPU path always hands over RGBA)
         self.yuv = self.pix_fmt.startswith("yuv")
         self._color_matrix, self._color_range = color_matrix, color_range
-        self.colour: cs.FrameColour | None = None      # the stream's matrix and range, set by the first frame
+        self.colour: cs.FrameColour | None = None  # the stream's matrix and range, set by the first frame
         try:
-            self.container = av.open(str(path), mode="w", format=_container_format(path),
-                                     options=container_options(path))
+            self.container = av.open(
+                str(path), mode="w", format=_container_format(path), options=container_options(path)
+            )
         except (av.FFmpegError, OSError) as exc:
             raise MediaError(f"cannot write {path}: {exc}") from None
         options = dict(p.options)
@@ -148,8 +180,11 @@ class VideoWriter:
             self.audio = a
             self._fifo = av.AudioFifo()
             self._sample_rate = sample_rate
-            self._resampler = av.AudioResampler(format=self._audio_format, layout=a.layout.name, rate=rate) \
-                if rate != sample_rate else None
+            self._resampler = (
+                av.AudioResampler(format=self._audio_format, layout=a.layout.name, rate=rate)
+                if rate != sample_rate
+                else None
+            )
         self._frame_number = 0
 
     def prepare(self, batch: FrameBatch) -> list:
@@ -171,9 +206,14 @@ class VideoWriter:
 
     def _passes_through(self, batch: FrameBatch) -> bool:
         """Whether the batch's decoded YUV frames go to the encoder without the graph's RGB."""
-        return (batch.native is not None and batch.width == self.width and batch.height == self.height
-                and self.yuv and not self.keep_alpha
-                and all(cs.format_kind(f.format.name)[0] for f in batch.native))
+        return (
+            batch.native is not None
+            and batch.width == self.width
+            and batch.height == self.height
+            and self.yuv
+            and not self.keep_alpha
+            and all(cs.format_kind(f.format.name)[0] for f in batch.native)
+        )
 
     def _settle_colour(self, first) -> None:
         """Fix the stream's colour tags from its first frame, before anything is encoded (``output_colour``)."""
@@ -191,23 +231,34 @@ class VideoWriter:
             for frame in batch.native:
                 have = cs.colour_of(frame)
                 if have != out:
-                    frame = frame.reformat(format=self.pix_fmt, src_colorspace=have.sws, dst_colorspace=out.sws,
-                                           src_color_range=have.sws_range, dst_color_range=out.sws_range,
-                                           interpolation="BICUBIC")
+                    frame = frame.reformat(
+                        format=self.pix_fmt,
+                        src_colorspace=have.sws,
+                        dst_colorspace=out.sws,
+                        src_color_range=have.sws_range,
+                        dst_color_range=out.sws_range,
+                        interpolation="BICUBIC",
+                    )
                 elif frame.format.name != self.pix_fmt:
-                    frame = (chroma_box_420(frame, self.pix_fmt) if (frame.format.name, self.pix_fmt) in _BOX_420
-                             else frame.reformat(format=self.pix_fmt, interpolation="BICUBIC"))
+                    frame = (
+                        chroma_box_420(frame, self.pix_fmt)
+                        if (frame.format.name, self.pix_fmt) in _BOX_420
+                        else frame.reformat(format=self.pix_fmt, interpolation="BICUBIC")
+                    )
                 yield frame
             return
         pixels = batch.pixels
         if (pixels.shape[2], pixels.shape[3]) != (self.height, self.width):
-            raise MediaError(f"frame size {pixels.shape[3]}x{pixels.shape[2]} does not match the encoder's "
-                             f"{self.width}x{self.height}")
+            raise MediaError(
+                f"frame size {pixels.shape[3]}x{pixels.shape[2]} does not match the encoder's "
+                f"{self.width}x{self.height}"
+            )
         for frame in self._rgb_frames(pixels):
             if self.yuv:
                 out = self.colour
-                frame = frame.reformat(format=self.pix_fmt, dst_colorspace=out.sws, dst_color_range=out.sws_range,
-                                       interpolation="BICUBIC")
+                frame = frame.reformat(
+                    format=self.pix_fmt, dst_colorspace=out.sws, dst_color_range=out.sws_range, interpolation="BICUBIC"
+                )
             else:
                 frame = frame.reformat(format=self.pix_fmt)
             yield frame
@@ -215,6 +266,7 @@ class VideoWriter:
     def _rgb_frames(self, pixels):
         """AVFrames in RGB(A); 8-bit frames are encoded straight into the AVFrame's own buffer."""
         import av
+
         if self.deep or pixels.device.type != "cpu":
             for arr in color.from_linear(pixels, alpha=self.keep_alpha, bits=16 if self.deep else 8):
                 yield av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format=self.rgb_in)
@@ -224,12 +276,14 @@ class VideoWriter:
             frame = av.VideoFrame(self.width, self.height, "rgba")
             plane = frame.planes[0]
             rows = np.frombuffer(plane, np.uint8).reshape(self.height, plane.line_size)
-            color.linear_to_srgba8(linear, self.keep_alpha, out=rows[:, :self.width * 4].reshape(
-                self.height, self.width, 4))
+            color.linear_to_srgba8(
+                linear, self.keep_alpha, out=rows[:, : self.width * 4].reshape(self.height, self.width, 4)
+            )
             yield frame
 
     def _write_audio(self, samples: np.ndarray):
         import av
+
         data = np.ascontiguousarray(np.clip(samples, -1.0, 1.0), dtype=np.float32)
         fmt = self._audio_format
         if fmt == "s16":
@@ -239,7 +293,7 @@ class VideoWriter:
         frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=self.audio.layout.name)
         frame.sample_rate = self._sample_rate
         frame.pts = None
-        for f in (self._resampler.resample(frame) if self._resampler else [frame]):
+        for f in self._resampler.resample(frame) if self._resampler else [frame]:
             f.pts = None
             self._fifo.write(f)
         self._drain_audio(final=False)
@@ -261,7 +315,7 @@ class VideoWriter:
         for packet in self.video.encode(None):
             self.container.mux(packet)
         if self.audio is not None:
-            for f in (self._resampler.resample(None) if self._resampler else []):
+            for f in self._resampler.resample(None) if self._resampler else []:
                 f.pts = None
                 self._fifo.write(f)
             self._drain_audio(final=True)
@@ -287,12 +341,13 @@ def chroma_box_420(frame, pix_fmt: str):
     """
     import av
     import cv2
+
     w, h = frame.width, frame.height
     out = av.VideoFrame(w, h, pix_fmt)
     for k in range(3):
         sp, dp = frame.planes[k], out.planes[k]
         src = np.frombuffer(sp, np.uint8).reshape(h, sp.line_size)[:, :w]
-        dst = np.frombuffer(dp, np.uint8).reshape(dp.height, dp.line_size)[:, :dp.width]
+        dst = np.frombuffer(dp, np.uint8).reshape(dp.height, dp.line_size)[:, : dp.width]
         dst[:] = src if k == 0 else cv2.resize(src, (dp.width, dp.height), interpolation=cv2.INTER_AREA)
     out.colorspace, out.color_range = frame.colorspace, frame.color_range
     out.color_primaries, out.color_trc = frame.color_primaries, frame.color_trc
@@ -300,8 +355,7 @@ def chroma_box_420(frame, pix_fmt: str):
 
 
 def _container_format(path: Path) -> str | None:
-    return {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".avi": "avi"}.get(
-        path.suffix.lower())
+    return {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".avi": "avi"}.get(path.suffix.lower())
 
 
 def parse_bitrate(text: str) -> int:
@@ -311,7 +365,7 @@ def parse_bitrate(text: str) -> int:
     try:
         value = int(float(t[:-1] if mult > 1 else t) * mult)
     except ValueError:
-        raise ValueError(f"expected a bitrate like \"8M\" or \"800k\", got {text!r}") from None
+        raise ValueError(f'expected a bitrate like "8M" or "800k", got {text!r}') from None
     if value <= 0:
         raise ValueError(f"bitrate must be positive, got {text!r}")
     return value
@@ -320,6 +374,7 @@ def parse_bitrate(text: str) -> int:
 def write_png(path: Path, rgb: np.ndarray) -> None:
     """One PNG through PyAV's png encoder; uint8 or uint16 (N.B. 16-bit goes big-endian)."""
     import av
+
     h, w, c = rgb.shape
     if rgb.dtype == np.uint16:
         fmt = "rgba64be" if c == 4 else "rgb48be"

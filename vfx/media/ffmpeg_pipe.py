@@ -4,6 +4,7 @@ For encoders PyAV's bundled FFmpeg lacks (``h264_nvenc``/``hevc_nvenc`` on GPU m
 goes to a temporary file via the pipe; audio is collected in a temporary WAV and muxed at the
 end by PyAV with the video packets copied, so the result is one file like the PyAV backend's.
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,6 +33,7 @@ def ffmpeg_binary() -> str | None:
         return found
     try:
         import imageio_ffmpeg
+
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:
         return None
@@ -44,8 +46,7 @@ def available_encoders() -> dict[str, str]:
     if not exe:
         return {}
     try:
-        text = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True,
-                              timeout=20).stdout
+        text = subprocess.run([exe, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     out = {}
@@ -57,16 +58,44 @@ def available_encoders() -> dict[str, str]:
 
 
 #: AVColorSpace -> (the scale filter's matrix, the tag's name); AVColorPrimaries and transfer -> names
-_FF_SPACE = {1: ("bt709", "bt709"), 5: ("bt601", "bt470bg"), 6: ("bt601", "smpte170m"), 4: ("fcc", "fcc"),
-             7: ("smpte240m", "smpte240m"), 9: ("bt2020", "bt2020nc"), 10: ("bt2020", "bt2020c")}
-_FF_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
-                 11: "smpte431", 12: "smpte432"}
-_FF_TRC = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "linear",
-           13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 18: "arib-std-b67"}
+_FF_SPACE = {
+    1: ("bt709", "bt709"),
+    5: ("bt601", "bt470bg"),
+    6: ("bt601", "smpte170m"),
+    4: ("fcc", "fcc"),
+    7: ("smpte240m", "smpte240m"),
+    9: ("bt2020", "bt2020nc"),
+    10: ("bt2020", "bt2020c"),
+}
+_FF_PRIMARIES = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    11: "smpte431",
+    12: "smpte432",
+}
+_FF_TRC = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    18: "arib-std-b67",
+}
 
 
-def colour_args(pix_fmt: str, colour, primaries: int, trc: int,
-                sar: Fraction | None = None) -> tuple[list[tuple[str, dict]], dict]:
+def colour_args(
+    pix_fmt: str, colour, primaries: int, trc: int, sar: Fraction | None = None
+) -> tuple[list[tuple[str, dict]], dict]:
     """The ffmpeg filters and output options that convert graph RGB to ``pix_fmt`` in ``colour``
     (a ``FrameColour``) and tag it as ``VideoWriter`` does (unknown primaries/transfer stay unknown).
 
@@ -82,8 +111,10 @@ def colour_args(pix_fmt: str, colour, primaries: int, trc: int,
             tags["color_primaries"] = _FF_PRIMARIES[primaries]
         if trc in _FF_TRC:
             tags["color_trc"] = _FF_TRC[trc]
-        filters += [("scale", {"out_color_matrix": scale_name, "out_range": rng, "flags": "bicubic"}),
-                    ("setparams", tags)]
+        filters += [
+            ("scale", {"out_color_matrix": scale_name, "out_range": rng, "flags": "bicubic"}),
+            ("setparams", tags),
+        ]
         options = {("color_range" if k == "range" else k): v for k, v in tags.items()}
     if sar is not None and sar > 0 and sar != 1:
         filters.append(("setsar", {"sar": f"{Fraction(sar).numerator}/{Fraction(sar).denominator}"}))
@@ -98,11 +129,28 @@ class FfmpegPipeWriter:
     straight to the output keeps its matrix, range, primaries and transfer).
     """
 
-    def __init__(self, path: Path, *, encoder: str, width: int, height: int, fps: Fraction, pix_fmt: str,
-                 crf: int | None, bitrate: str | None, preset: str | None, audio_codec: str | None,
-                 sample_rate: int, channels: int, audio_bitrate: str = "192k", color_matrix: str = "auto",
-                 color_range: str = "auto", sar: Fraction | None = None):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        encoder: str,
+        width: int,
+        height: int,
+        fps: Fraction,
+        pix_fmt: str,
+        crf: int | None,
+        bitrate: str | None,
+        preset: str | None,
+        audio_codec: str | None,
+        sample_rate: int,
+        channels: int,
+        audio_bitrate: str = "192k",
+        color_matrix: str = "auto",
+        color_range: str = "auto",
+        sar: Fraction | None = None,
+    ):
         from .encode import container_options, high_bit_depth
+
         self.exe = ffmpeg_binary()
         if not self.exe:
             raise MediaError("no ffmpeg binary found (set VFX_FFMPEG or install imageio-ffmpeg)")
@@ -122,7 +170,7 @@ class FfmpegPipeWriter:
         kwargs.update(container_options(self.path))
         self._kwargs, self._sar = kwargs, sar
         self._color_matrix, self._color_range = color_matrix, color_range
-        self._first = None              # (colour, primaries, transfer), from the first batch prepared
+        self._first = None  # (colour, primaries, transfer), from the first batch prepared
         self.process = None
         self.audio_codec = audio_codec
         self.audio_bitrate = audio_bitrate
@@ -133,23 +181,35 @@ class FfmpegPipeWriter:
     def _start(self) -> None:
         import ffmpeg
         from .colorspace import output_colour
-        colour, primaries, trc = self._first or output_colour(None, self.pix_fmt, self._color_matrix,
-                                                              self._color_range)
+
+        colour, primaries, trc = self._first or output_colour(None, self.pix_fmt, self._color_matrix, self._color_range)
         filters, options = colour_args(self.pix_fmt, colour, primaries, trc, self._sar)
-        stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb48le" if self.deep else "rgb24",
-                              s=f"{self.width}x{self.height}", framerate=str(self.fps))
+        stream = ffmpeg.input(
+            "pipe:",
+            format="rawvideo",
+            pix_fmt="rgb48le" if self.deep else "rgb24",
+            s=f"{self.width}x{self.height}",
+            framerate=str(self.fps),
+        )
         for name, args in filters:
             stream = stream.filter(name, **args)
-        stream = (stream.output(str(self.video_tmp), **self._kwargs, **options).overwrite_output()
-                  .global_args("-loglevel", "error"))
+        stream = (
+            stream.output(str(self.video_tmp), **self._kwargs, **options)
+            .overwrite_output()
+            .global_args("-loglevel", "error")
+        )
         self.process = stream.run_async(cmd=self.exe, pipe_stdin=True, pipe_stderr=True)
 
     def prepare(self, batch: FrameBatch) -> bytes:
         """The batch as packed RGB bytes for the pipe (16-bit little-endian for deep pix_fmts)."""
         if self._first is None:
             from .colorspace import format_kind, output_colour
-            native = batch.native if (batch.native is not None and (batch.width, batch.height) ==
-                                      (self.width, self.height)) else None
+
+            native = (
+                batch.native
+                if (batch.native is not None and (batch.width, batch.height) == (self.width, self.height))
+                else None
+            )
             first = native[0] if native and format_kind(native[0].format.name)[0] else None
             self._first = output_colour(first, self.pix_fmt, self._color_matrix, self._color_range)
         data = color.from_linear(batch.pixels, alpha=False, bits=16 if self.deep else 8)
@@ -184,9 +244,12 @@ class FfmpegPipeWriter:
     def _mux(self) -> None:
         import av
         from .encode import _AUDIO_FORMAT, AUDIO_CODECS, audio_rate, container_options, parse_bitrate
+
         samples = np.fromfile(self.audio_tmp, dtype=np.float32).reshape(-1, self.channels).T
-        with av.open(str(self.video_tmp)) as src, \
-                av.open(str(self.path), "w", options=container_options(self.path)) as dst:
+        with (
+            av.open(str(self.video_tmp)) as src,
+            av.open(str(self.path), "w", options=container_options(self.path)) as dst,
+        ):
             vin = src.streams.video[0]
             vout = dst.add_stream_from_template(vin)
             rate = audio_rate(self.audio_codec, self.sample_rate)

@@ -5,6 +5,7 @@ decoded) and checked against the budget before anything is decoded: decoding nee
 ``BYTES_PER_PIXEL`` bytes per pixel. The budget is the ``VFX_MAX_MEMORY`` environment variable
 (which ``--max-memory`` sets), else ``DEFAULT_MAX_MEMORY``.
 """
+
 from __future__ import annotations
 
 import os
@@ -82,6 +83,7 @@ def format_bytes(n: int) -> str:
 def image_header(path: Path) -> ImageHeader:
     """Size and pixel format of an image file, from its header (no pixel is decoded)."""
     import av
+
     container = open_container(Path(path))
     try:
         if not container.streams.video:
@@ -101,10 +103,12 @@ def image_header(path: Path) -> ImageHeader:
 def check_budget(path: Path, header: ImageHeader, max_memory: int) -> None:
     """Raise ``MediaError`` when decoding the image would take more than ``max_memory`` bytes."""
     if header.decode_bytes > max_memory:
-        raise MediaError(f"{path}: the image is {header.width}x{header.height}; decoding it needs about "
-                         f"{format_bytes(header.decode_bytes)} ({BYTES_PER_PIXEL} bytes a pixel), over the "
-                         f"memory budget of {format_bytes(max_memory)}: use a smaller image, or raise the "
-                         "budget with --max-memory (or VFX_MAX_MEMORY)")
+        raise MediaError(
+            f"{path}: the image is {header.width}x{header.height}; decoding it needs about "
+            f"{format_bytes(header.decode_bytes)} ({BYTES_PER_PIXEL} bytes a pixel), over the "
+            f"memory budget of {format_bytes(max_memory)}: use a smaller image, or raise the "
+            "budget with --max-memory (or VFX_MAX_MEMORY)"
+        )
 
 
 def read_image(path: Path, max_memory: int | None = None) -> np.ndarray:
@@ -113,6 +117,7 @@ def read_image(path: Path, max_memory: int | None = None) -> np.ndarray:
     With ``max_memory``, the header is checked against it first (``check_budget``).
     """
     import av
+
     if max_memory is not None:
         check_budget(Path(path), image_header(path), max_memory)
     container = open_container(Path(path))

@@ -11,6 +11,7 @@ one took a while (a long file), on disk in the user's cache folder (``$VFX_CACHE
 ``$XDG_CACHE_HOME/vfx`` or ``~/.cache/vfx``; ``VFX_CACHE_DIR=off`` turns it off), never beside
 the file: a farm worker or a second render opens a long file without reading it through again.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -30,9 +31,27 @@ from ..util.lru import LRU
 
 #: the frame rates a clip's average is snapped to when it is within 0.3 % of one (a phone's
 #: 29.97 fps clip on a 600-tick clock averages 36000/1201)
-STANDARD_RATES = tuple(Fraction(r) for r in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50",
-                                              "60000/1001", "60", "96", "100", "120000/1001", "120",
-                                              "12", "15", "240"))
+STANDARD_RATES = tuple(
+    Fraction(r)
+    for r in (
+        "24000/1001",
+        "24",
+        "25",
+        "30000/1001",
+        "30",
+        "48",
+        "50",
+        "60000/1001",
+        "60",
+        "96",
+        "100",
+        "120000/1001",
+        "120",
+        "12",
+        "15",
+        "240",
+    )
+)
 
 
 def nominal_rate(rate: Fraction) -> Fraction:
@@ -50,12 +69,12 @@ class FrameIndex:
     """Presentation times of one video stream's frames (in ``time_base`` ticks) and its keyframes."""
 
     time_base: Fraction
-    pts: list[int]                 # presentation order, ascending
-    last_duration: int             # ticks the last frame is shown
-    key_pts: list[int]             # keyframes in decode order: their pts ...
-    key_dts: list[int]             # ... and their dts (the pts where the container has none)
-    exact: bool = True             # False: the container gave no timestamps, frames are numbered
-    seek_by: str = "dts"           # which timestamp of a keyframe a seek to it takes ("pts": MP4, MKV)
+    pts: list[int]  # presentation order, ascending
+    last_duration: int  # ticks the last frame is shown
+    key_pts: list[int]  # keyframes in decode order: their pts ...
+    key_dts: list[int]  # ... and their dts (the pts where the container has none)
+    exact: bool = True  # False: the container gave no timestamps, frames are numbered
+    seek_by: str = "dts"  # which timestamp of a keyframe a seek to it takes ("pts": MP4, MKV)
     _position: dict = field(default_factory=dict, repr=False)
     _key_sorted: list = field(default_factory=list, repr=False)
     _steps: list = field(default_factory=list, repr=False)
@@ -140,13 +159,13 @@ def build_index(container, stream) -> FrameIndex:
     pts, durations, key_pts, key_dts = [], {}, [], []
     exact = True
     n = 0
-    first_key = None               # pts of the first keyframe in decode order (discarded or not)
-    whole = 0                      # packets read in full
-    slots, same_stamps = 0, True   # AVI: frame slots up to the last packet; whether every pts is its dts
+    first_key = None  # pts of the first keyframe in decode order (discarded or not)
+    whole = 0  # packets read in full
+    slots, same_stamps = 0, True  # AVI: frame slots up to the last packet; whether every pts is its dts
     for packet in container.demux(stream):
         if not packet.size:
             continue
-        if packet.is_corrupt:      # cut short by the end of the file
+        if packet.is_corrupt:  # cut short by the end of the file
             break
         whole += 1
         if packet.dts is not None:
@@ -158,9 +177,9 @@ def build_index(container, stream) -> FrameIndex:
             p = n
         if packet.is_keyframe and first_key is None:
             first_key = p
-            if exact:              # what came before it decodes to nothing
+            if exact:  # what came before it decodes to nothing
                 pts, durations, n = [], {}, 0
-        if packet.is_discard:      # before an edit list's start: decoded, never shown
+        if packet.is_discard:  # before an edit list's start: decoded, never shown
             if packet.is_keyframe:
                 key_pts.append(p)
                 key_dts.append(packet.dts if packet.dts is not None else p)
@@ -171,25 +190,29 @@ def build_index(container, stream) -> FrameIndex:
         if packet.is_keyframe:
             key_pts.append(p)
             key_dts.append(packet.dts if packet.dts is not None else p)
-    listed = stream.frames or 0    # what the container's own index (an MP4's moov) says it holds
+    listed = stream.frames or 0  # what the container's own index (an MP4's moov) says it holds
     if container.format.name == "avi" and whole < listed <= slots:
         # an AVI's length counts frame slots, dropped frames too; its chunks are numbered in decode
         # order, which is the presentation order only where each pts is its dts (MJPEG, DV, FFV1)
         if not same_stamps:
-            raise MediaError(f"{listed - whole} of its {listed} frame slots are dropped frames, and its "
-                             f"{stream.codec_context.name} frames are stamped in decode order, so they cannot "
-                             "be placed exactly; transcode it first (ffmpeg -i IN.avi -c:v ffv1 OUT.mkv)")
+            raise MediaError(
+                f"{listed - whole} of its {listed} frame slots are dropped frames, and its "
+                f"{stream.codec_context.name} frames are stamped in decode order, so they cannot "
+                "be placed exactly; transcode it first (ffmpeg -i IN.avi -c:v ffv1 OUT.mkv)"
+            )
         whole = slots
     if listed > whole:
-        raise MediaError(f"the file is cut short: its index lists {listed} video frames, "
-                         f"{whole} are in the file (an interrupted copy or download?)")
+        raise MediaError(
+            f"the file is cut short: its index lists {listed} video frames, "
+            f"{whole} are in the file (an interrupted copy or download?)"
+        )
     if exact and first_key is not None:
         pts = [p for p in pts if p >= first_key]
     if not pts:
         raise MediaError("the video stream holds no frames")
     order = sorted(set(pts))
     tb = stream.time_base or Fraction(1, 1)
-    if not exact:                  # a raw elementary stream: frames counted at its coded rate
+    if not exact:  # a raw elementary stream: frames counted at its coded rate
         order = list(range(n))
         tb = 1 / (stream.guessed_rate or stream.average_rate or Fraction(25))
         durations = {}
@@ -199,7 +222,7 @@ def build_index(container, stream) -> FrameIndex:
     if not last:
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         last = max(1, round(1 / (rate * tb)))
-    if not key_pts:                       # no flags (some raw streams): decode from the start
+    if not key_pts:  # no flags (some raw streams): decode from the start
         key_pts, key_dts = [order[0]], [order[0]]
     return FrameIndex(Fraction(tb), order, int(last), key_pts, key_dts, exact)
 
@@ -211,6 +234,7 @@ def _seek_timestamp_kind(container, stream, index: FrameIndex) -> str:
     the reader's verification backs off from there.
     """
     import av
+
     if len(index.key_pts) < 2 or not index.exact:
         return "dts"
     r = len(index.key_pts) // 2
@@ -262,20 +286,27 @@ def _load(key: tuple) -> FrameIndex | None:
         tb = Fraction(d["time_base"])
         return FrameIndex(tb, d["pts"], d["last_duration"], d["key_pts"], d["key_dts"], d["exact"], d["seek_by"])
     except (OSError, ValueError, KeyError, TypeError):
-        return None                 # a damaged or foreign entry: built again
+        return None  # a damaged or foreign entry: built again
 
 
 def _store(key: tuple, index: FrameIndex) -> None:
     path = _disk_path(key)
     if path is None:
         return
-    data = {"key": list(key), "time_base": str(index.time_base), "pts": index.pts,
-            "last_duration": index.last_duration, "key_pts": index.key_pts, "key_dts": index.key_dts,
-            "exact": index.exact, "seek_by": index.seek_by}
+    data = {
+        "key": list(key),
+        "time_base": str(index.time_base),
+        "pts": index.pts,
+        "last_duration": index.last_duration,
+        "key_pts": index.key_pts,
+        "key_dts": index.key_dts,
+        "exact": index.exact,
+        "seek_by": index.seek_by,
+    }
     try:
-        write_text(path, json.dumps(data, separators=(",", ":")))     # makes the folder
+        write_text(path, json.dumps(data, separators=(",", ":")))  # makes the folder
     except OSError:
-        pass                        # a read-only or full cache folder only costs the next open
+        pass  # a read-only or full cache folder only costs the next open
 
 
 def frame_index(path: str | Path) -> FrameIndex:
@@ -296,6 +327,7 @@ def frame_index(path: str | Path) -> FrameIndex:
             _CACHE.put(key, index)
         return index
     from .probe import open_container
+
     started = time.perf_counter()
     c = open_container(path)
     try:

@@ -1,4 +1,5 @@
 """Adobe/Resolve ``.cube`` 3D LUTs: reading one (applying it is ``vfx.ops.lut``)."""
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,7 @@ class CubeLUT:
     """A 3-D LUT: ``table[b, g, r]`` is the output RGB for the input at that grid point."""
 
     size: int
-    table: np.ndarray                 # (size, size, size, 3) float32, indexed [b, g, r]
+    table: np.ndarray  # (size, size, size, 3) float32, indexed [b, g, r]
     domain_min: tuple = (0.0, 0.0, 0.0)
     domain_max: tuple = (1.0, 1.0, 1.0)
     title: str = ""
@@ -74,15 +75,16 @@ def read_cube(path: Path) -> CubeLUT:
         if is_data:
             if size is None:
                 raise CubeError("a data row before LUT_3D_SIZE", number)
-            if len(rows) == size ** 3:
-                raise CubeError(f"more than {size}^3 = {size ** 3} data rows", number)
+            if len(rows) == size**3:
+                raise CubeError(f"more than {size}^3 = {size**3} data rows", number)
             rows.append(_numbers(tokens, 3, number, "data row"))
         elif key == "LUT_3D_SIZE":
             if size is not None:
                 raise CubeError(f"LUT_3D_SIZE given twice (first on line {size_line})", number)
             if len(tokens) != 2 or not tokens[1].isdigit() or not 2 <= int(tokens[1]) <= 256:
-                raise CubeError(f"LUT_3D_SIZE must be a whole number from 2 to 256, got "
-                                f"{' '.join(tokens[1:])!r}", number)
+                raise CubeError(
+                    f"LUT_3D_SIZE must be a whole number from 2 to 256, got {' '.join(tokens[1:])!r}", number
+                )
             size, size_line = int(tokens[1]), number
         elif key == "LUT_1D_SIZE":
             raise CubeError("1-D LUTs (LUT_1D_SIZE) are not supported: effect.grade applies 3-D LUTs", number)
@@ -94,12 +96,13 @@ def read_cube(path: Path) -> CubeLUT:
             lo, hi = _numbers(tokens[1:], 2, number, "LUT_3D_INPUT_RANGE")
             dmin, dmax = [lo] * 3, [hi] * 3
         else:
-            raise CubeError(f"unknown keyword {key!r} (expected TITLE, LUT_3D_SIZE, DOMAIN_MIN, DOMAIN_MAX "
-                            "or data rows)", number)
+            raise CubeError(
+                f"unknown keyword {key!r} (expected TITLE, LUT_3D_SIZE, DOMAIN_MIN, DOMAIN_MAX or data rows)", number
+            )
     if size is None:
         raise CubeError("no LUT_3D_SIZE line: not a 3-D .cube LUT")
-    if len(rows) != size ** 3:
-        raise CubeError(f"LUT_3D_SIZE {size} needs {size ** 3} data rows, found {len(rows)}", last_line)
+    if len(rows) != size**3:
+        raise CubeError(f"LUT_3D_SIZE {size} needs {size**3} data rows, found {len(rows)}", last_line)
     if not all(lo < hi for lo, hi in zip(dmin, dmax)):
         raise CubeError(f"DOMAIN_MIN {dmin} must be below DOMAIN_MAX {dmax} in every channel")
     table = np.asarray(rows, np.float32).reshape(size, size, size, 3)

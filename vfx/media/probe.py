@@ -6,6 +6,7 @@ presentation time, whether the rate varies, and the nominal rate (a phone's 29.9
 stream and its first decoded frame: rotation and flips (the display matrix), sample aspect ratio,
 field order, colour tags, and whether the pictures use the alpha their format carries.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,13 +21,49 @@ from ..errors import MediaError
 _ALPHA_CHECKED_CODECS = ("png", "gif", "apng", "qtrle", "webp")
 _ALPHA_CHECK_FRAMES = 8
 
-_PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film", 9: "bt2020",
-              10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213"}
-_TRANSFER = {1: "bt709", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m", 8: "linear", 9: "log100",
-             10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1", 14: "bt2020-10",
-             15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}
-_MATRIX = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco",
-           9: "bt2020nc", 10: "bt2020c", 14: "ictcp"}
+_PRIMARIES = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    10: "smpte428",
+    11: "smpte431",
+    12: "smpte432",
+    22: "ebu3213",
+}
+_TRANSFER = {
+    1: "bt709",
+    4: "gamma22",
+    5: "gamma28",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    9: "log100",
+    10: "log316",
+    11: "iec61966-2-4",
+    12: "bt1361e",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    17: "smpte428",
+    18: "arib-std-b67",
+}
+_MATRIX = {
+    0: "gbr",
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "ycgco",
+    9: "bt2020nc",
+    10: "bt2020c",
+    14: "ictcp",
+}
 _RANGE = {1: "tv", 2: "pc"}
 _FIELD_ORDER = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 
@@ -37,22 +74,22 @@ class VideoTrack:
 
     width: int
     height: int
-    fps: Fraction                  # nominal rate
+    fps: Fraction  # nominal rate
     frame_count: int
     codec: str
     pix_fmt: str
-    has_alpha: bool                # the pictures use alpha (the format carries it, and for PNG/GIF: used)
-    start_time: float              # seconds, the first frame's presentation time
-    duration: float = 0.0          # presentation time from the first frame's start to the last one's end
+    has_alpha: bool  # the pictures use alpha (the format carries it, and for PNG/GIF: used)
+    start_time: float  # seconds, the first frame's presentation time
+    duration: float = 0.0  # presentation time from the first frame's start to the last one's end
     vfr: bool = False
     average_fps: Fraction = Fraction(0)
-    sar: Fraction = Fraction(1)    # sample (pixel) aspect ratio
+    sar: Fraction = Fraction(1)  # sample (pixel) aspect ratio
     display_matrix: tuple | None = None
-    rotation: int = 0              # degrees clockwise the stored picture is turned to be upright
+    rotation: int = 0  # degrees clockwise the stored picture is turned to be upright
     field_order: str = "unknown"
-    color: dict = field(default_factory=dict)   # primaries, transfer, matrix, range (names; absent: unknown)
+    color: dict = field(default_factory=dict)  # primaries, transfer, matrix, range (names; absent: unknown)
     alpha_in_format: bool = False
-    index: object = field(default=None, repr=False)   # the FrameIndex (None when not counted)
+    index: object = field(default=None, repr=False)  # the FrameIndex (None when not counted)
 
 
 @dataclass
@@ -63,7 +100,7 @@ class AudioTrack:
     channels: int
     duration: float
     codec: str
-    track: int = 0                 # 0-based among the file's audio streams
+    track: int = 0  # 0-based among the file's audio streams
     start_time: float = 0.0
     language: str | None = None
 
@@ -76,18 +113,30 @@ class MediaInfo:
     container: str
     duration: float
     video: VideoTrack | None
-    audio: AudioTrack | None       # the first audio track
+    audio: AudioTrack | None  # the first audio track
     audio_tracks: list[AudioTrack] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         out = {"path": str(self.path), "container": self.container, "duration": round(self.duration, 6)}
         if self.video:
             v = self.video
-            out["video"] = {"width": v.width, "height": v.height, "fps": str(v.fps), "frames": v.frame_count,
-                            "codec": v.codec, "pix_fmt": v.pix_fmt, "alpha": v.has_alpha,
-                            "vfr": v.vfr, "average_fps": str(v.average_fps), "start_time": round(v.start_time, 6),
-                            "duration": round(v.duration, 6), "rotation": v.rotation, "sar": str(v.sar),
-                            "field_order": v.field_order, "color": v.color}
+            out["video"] = {
+                "width": v.width,
+                "height": v.height,
+                "fps": str(v.fps),
+                "frames": v.frame_count,
+                "codec": v.codec,
+                "pix_fmt": v.pix_fmt,
+                "alpha": v.has_alpha,
+                "vfr": v.vfr,
+                "average_fps": str(v.average_fps),
+                "start_time": round(v.start_time, 6),
+                "duration": round(v.duration, 6),
+                "rotation": v.rotation,
+                "sar": str(v.sar),
+                "field_order": v.field_order,
+                "color": v.color,
+            }
             if mirrored(v.display_matrix):
                 out["video"]["mirrored"] = True
         if self.audio:
@@ -99,8 +148,14 @@ class MediaInfo:
 
 
 def _audio_dict(a: AudioTrack) -> dict:
-    d = {"track": a.track, "sample_rate": a.sample_rate, "channels": a.channels, "duration": round(a.duration, 6),
-         "codec": a.codec, "start_time": round(a.start_time, 6)}
+    d = {
+        "track": a.track,
+        "sample_rate": a.sample_rate,
+        "channels": a.channels,
+        "duration": round(a.duration, 6),
+        "codec": a.codec,
+        "start_time": round(a.start_time, 6),
+    }
     if a.language:
         d["language"] = a.language
     return d
@@ -108,6 +163,7 @@ def _audio_dict(a: AudioTrack) -> dict:
 
 def open_container(path: Path):
     import av
+
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
@@ -122,7 +178,7 @@ def rotation_of(matrix) -> float:
     sx, sy = math.hypot(matrix[0], matrix[3]), math.hypot(matrix[1], matrix[4])
     if not sx or not sy:
         return 0.0
-    theta = round(math.degrees(math.atan2(matrix[1] / sy, matrix[0] / sx)))   # -av_display_rotation_get
+    theta = round(math.degrees(math.atan2(matrix[1] / sy, matrix[0] / sx)))  # -av_display_rotation_get
     return theta - 360 * math.floor(theta / 360 + 0.9 / 360)
 
 
@@ -144,14 +200,17 @@ def upright_filters(matrix) -> list[tuple[str, str]]:
         return [("transpose", "clock_flip" if matrix[3] < 0 else "cclock")]
     if abs(theta) < 1:
         return [("vflip", "")] if matrix[4] < 0 else []
-    raise MediaError(f"the display matrix turns the picture by {theta:g} degrees; only multiples of 90 are "
-                     "supported (set rotate = \"none\" to ignore it)")
+    raise MediaError(
+        f"the display matrix turns the picture by {theta:g} degrees; only multiples of 90 are "
+        'supported (set rotate = "none" to ignore it)'
+    )
 
 
 def rotation_filters(degrees: int) -> list[tuple[str, str]]:
     """The chain that turns a picture ``degrees`` (0, 90, 180, 270) clockwise."""
-    return {0: [], 90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")],
-            270: [("transpose", "cclock")]}[degrees % 360]
+    return {0: [], 90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")], 270: [("transpose", "cclock")]}[
+        degrees % 360
+    ]
 
 
 def probe(path: str | Path, count_frames: bool = True) -> MediaInfo:
@@ -170,8 +229,17 @@ def probe(path: str | Path, count_frames: bool = True) -> MediaInfo:
         for k, a in enumerate(container.streams.audio):
             a_dur = float(a.duration * a.time_base) if a.duration else duration
             start = float(a.start_time * a.time_base) if a.start_time is not None and a.time_base else 0.0
-            tracks.append(AudioTrack(a.codec_context.sample_rate, a.codec_context.channels, a_dur,
-                                     a.codec_context.name, k, start, a.language))
+            tracks.append(
+                AudioTrack(
+                    a.codec_context.sample_rate,
+                    a.codec_context.channels,
+                    a_dur,
+                    a.codec_context.name,
+                    k,
+                    start,
+                    a.language,
+                )
+            )
         if video is None and not tracks:
             raise MediaError(f"{path}: no video or audio stream")
         return MediaInfo(path, container.format.name, duration, video, tracks[0] if tracks else None, tracks)
@@ -188,13 +256,30 @@ def _video_track(path: Path, container, count_frames: bool, duration: float) -> 
     start = float(vs.start_time * vs.time_base) if vs.start_time is not None else 0.0
     sar = vs.sample_aspect_ratio or ctx.sample_aspect_ratio
     sar = Fraction(sar.numerator, sar.denominator) if sar else Fraction(1)
-    color = {name: table[v] for name, table, v in (
-        ("primaries", _PRIMARIES, ctx.color_primaries), ("transfer", _TRANSFER, ctx.color_trc),
-        ("matrix", _MATRIX, ctx.colorspace), ("range", _RANGE, ctx.color_range)) if v in table}
-    track = VideoTrack(ctx.width, ctx.height, Fraction(rate.numerator, rate.denominator), 0, ctx.name, fmt,
-                       alpha_in_format, start, sar=sar, field_order=_FIELD_ORDER.get(int(ctx.field_order or 0),
-                                                                                     "unknown"),
-                       color=color, alpha_in_format=alpha_in_format)
+    color = {
+        name: table[v]
+        for name, table, v in (
+            ("primaries", _PRIMARIES, ctx.color_primaries),
+            ("transfer", _TRANSFER, ctx.color_trc),
+            ("matrix", _MATRIX, ctx.colorspace),
+            ("range", _RANGE, ctx.color_range),
+        )
+        if v in table
+    }
+    track = VideoTrack(
+        ctx.width,
+        ctx.height,
+        Fraction(rate.numerator, rate.denominator),
+        0,
+        ctx.name,
+        fmt,
+        alpha_in_format,
+        start,
+        sar=sar,
+        field_order=_FIELD_ORDER.get(int(ctx.field_order or 0), "unknown"),
+        color=color,
+        alpha_in_format=alpha_in_format,
+    )
     track.average_fps = track.fps
     if not count_frames:
         frames = vs.frames
@@ -204,6 +289,7 @@ def _video_track(path: Path, container, count_frames: bool, duration: float) -> 
         track.duration = frames / track.fps
         return track
     from .index import frame_index, nominal_rate
+
     index = frame_index(path)
     track.index = index
     track.frame_count = len(index)
@@ -222,6 +308,7 @@ def _video_track(path: Path, container, count_frames: bool, duration: float) -> 
 def _inspect_frames(path: Path, container, track: VideoTrack):
     """Display matrix, field order and alpha use from the first decoded frames."""
     import av
+
     vs = container.streams.video[0]
     check_alpha = track.alpha_in_format and (track.codec in _ALPHA_CHECKED_CODECS or track.pix_fmt == "pal8")
     used = False
@@ -231,6 +318,7 @@ def _inspect_frames(path: Path, container, track: VideoTrack):
                 matrix = next((sd for sd in frame.side_data if sd.type.name == "DISPLAYMATRIX"), None)
                 if matrix is not None:
                     import numpy as np
+
                     values = tuple(int(x) for x in np.frombuffer(bytes(matrix), np.int32)[:9])
                     track.display_matrix = values
                     track.rotation = int(rotation_of(values))

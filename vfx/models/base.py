@@ -3,6 +3,7 @@
 Colour contract: images going in and out are sRGB-encoded colour in [0, 1], float, (N, 3, R, R),
 like the PNGs a model trained on.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,12 @@ MAX_LATENT_DIM = 4096
 def _config_int(cfg: dict, key: str, lo: int, hi: int) -> int:
     """``cfg[key]`` as an int in ``lo..hi`` (a float with no fraction is fine); ``ModelError`` otherwise."""
     value = cfg[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
-            (isinstance(value, float) and not value.is_integer()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != value
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise ModelError(f"{key} must be a whole number, not {value!r}")
     if not lo <= value <= hi:
         raise ModelError(f"{key} must be from {lo} to {hi}, not {value:g}")
@@ -53,10 +58,14 @@ class GenerativeModel(nn.Module):
         cfg["resolution"] = res
         cfg["latent_dim"] = _config_int(cfg, "latent_dim", 1, MAX_LATENT_DIM)
         names = cfg.get("class_names") or []
-        if not isinstance(names, list) or len(names) > MAX_CLASSES or not all(
-                isinstance(c, str) and len(c) <= MAX_CLASS_NAME for c in names):
-            raise ModelError(f"class_names must be a list of at most {MAX_CLASSES} strings of at most "
-                             f"{MAX_CLASS_NAME} characters")
+        if (
+            not isinstance(names, list)
+            or len(names) > MAX_CLASSES
+            or not all(isinstance(c, str) and len(c) <= MAX_CLASS_NAME for c in names)
+        ):
+            raise ModelError(
+                f"class_names must be a list of at most {MAX_CLASSES} strings of at most {MAX_CLASS_NAME} characters"
+            )
         n = _config_int(cfg, "num_classes", 0, MAX_CLASSES) if cfg.get("num_classes") else 0
         if names and n and n != len(names):
             raise ModelError(f"num_classes is {n} but {len(names)} class names are given")
@@ -103,8 +112,10 @@ class GenerativeModel(nn.Module):
                 raise ModelError("this model is unconditional: it takes no class labels")
             return None
         if labels is None:
-            raise ModelError(f"this model is class-conditional: give labels (0..{self.num_classes - 1}: "
-                             f"{', '.join(self.class_names)})")
+            raise ModelError(
+                f"this model is class-conditional: give labels (0..{self.num_classes - 1}: "
+                f"{', '.join(self.class_names)})"
+            )
         labels = torch.as_tensor(labels, dtype=torch.long, device=device)
         if labels.shape != (n,):
             raise ModelError(f"labels must have shape ({n},), not {tuple(labels.shape)}")
@@ -121,8 +132,10 @@ class GenerativeModel(nn.Module):
 
     def encode(self, images: torch.Tensor, labels: torch.Tensor | None = None):
         """(mu, logvar) of the posterior for images (N, 3, R, R) in [0, 1]. VAE only."""
-        raise ModelError(f"a {self.family or 'this'} model cannot encode images: only VAE models can "
-                         f"(architecture '{self.config.get('architecture')}')")
+        raise ModelError(
+            f"a {self.family or 'this'} model cannot encode images: only VAE models can "
+            f"(architecture '{self.config.get('architecture')}')"
+        )
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images (N, 3, R, R) in [0, 1] decoded from ``z``. VAE: the same as ``generate``."""

@@ -7,6 +7,7 @@ sequence pattern (``frames/f_%04d.png``, ``frames/f_####.png`` or a glob ``frame
 file or a video file (``video_frames`` frames sampled evenly). Images with alpha are composited over
 black (premultiplied), then centre-cropped square and stored at ``STORE_SCALE`` x the resolution.
 """
+
 from __future__ import annotations
 
 import glob as globlib
@@ -23,8 +24,8 @@ from .errors import TrainingDataError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mxf", ".gif", ".mpg", ".mpeg", ".ts", ".y4m"}
-STORE_SCALE = 1.25          # stored side / resolution: room for the random crops
-CROP_RANGE = (0.8, 1.0)     # side of a random crop, as a fraction of the stored side
+STORE_SCALE = 1.25  # stored side / resolution: room for the random crops
+CROP_RANGE = (0.8, 1.0)  # side of a random crop, as a fraction of the stored side
 _LABEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -65,11 +66,16 @@ def _expand(source: DataSource) -> list[Path]:
     raw = source.path
     p = Path(raw).expanduser()
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS
-                       and not f.name.startswith("."))
+        files = sorted(
+            f
+            for f in p.rglob("*")
+            if f.is_file() and f.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS and not f.name.startswith(".")
+        )
         if not files:
-            raise TrainingDataError(f"--data {raw}: the folder holds no images or videos "
-                                    f"({', '.join(sorted(IMAGE_EXTS))}; videos: {', '.join(sorted(VIDEO_EXTS))})")
+            raise TrainingDataError(
+                f"--data {raw}: the folder holds no images or videos "
+                f"({', '.join(sorted(IMAGE_EXTS))}; videos: {', '.join(sorted(VIDEO_EXTS))})"
+            )
         return files
     if p.is_file():
         return [p]
@@ -86,6 +92,7 @@ def _expand(source: DataSource) -> list[Path]:
 def _square(img, size: int) -> np.ndarray:
     """A PIL image composited over black, centre-cropped square, resized to size x size: uint8 (3, S, S)."""
     from PIL import Image
+
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGBA" if ("A" in img.getbands() or "transparency" in img.info) else "RGB")
     if img.mode == "RGBA":
@@ -100,6 +107,7 @@ def _square(img, size: int) -> np.ndarray:
 
 def _load_image(path: Path, size: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as img:
             img.load()
@@ -111,6 +119,7 @@ def _load_image(path: Path, size: int) -> np.ndarray:
 def _load_video(path: Path, size: int, count: int) -> list[np.ndarray]:
     """``count`` frames sampled evenly over the video (all of them if it is shorter)."""
     import av
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -119,8 +128,11 @@ def _load_video(path: Path, size: int, count: int) -> list[np.ndarray]:
             stream.thread_type = "AUTO"
             n = stream.frames
             if not n:
-                dur = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else \
-                    (container.duration / 1e6 if container.duration else 0)
+                dur = (
+                    float(stream.duration * stream.time_base)
+                    if stream.duration and stream.time_base
+                    else (container.duration / 1e6 if container.duration else 0)
+                )
                 n = int(dur * float(stream.average_rate or 0))
             out: list[np.ndarray] = []
             if n > 0:
@@ -132,7 +144,7 @@ def _load_video(path: Path, size: int, count: int) -> list[np.ndarray]:
                         pos += 1
                         if pos == len(wanted):
                             break
-            else:                       # length unknown: keep every stride-th frame, thinning as it grows
+            else:  # length unknown: keep every stride-th frame, thinning as it grows
                 stride = 1
                 for i, frame in enumerate(container.decode(stream)):
                     if i % stride == 0:
@@ -153,8 +165,10 @@ def load_dataset(sources: list[DataSource | str], resolution: int, video_frames:
         raise TrainingDataError("no training data: give --data PATH (or --data NAME=PATH per class)")
     labelled = [s.label is not None for s in sources]
     if any(labelled) and not all(labelled):
-        raise TrainingDataError("either every --data is NAME=PATH (a class-conditional model) or none is; "
-                                f"unlabelled: {', '.join(s.path for s in sources if s.label is None)}")
+        raise TrainingDataError(
+            "either every --data is NAME=PATH (a class-conditional model) or none is; "
+            f"unlabelled: {', '.join(s.path for s in sources if s.label is None)}"
+        )
     class_names: list[str] = []
     for s in sources:
         if s.label is not None and s.label not in class_names:

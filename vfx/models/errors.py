@@ -1,4 +1,5 @@
 """Errors of the model files, the architectures and training (all exit 2: bad input)."""
+
 from __future__ import annotations
 
 from ..errors import VfxError

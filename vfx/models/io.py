@@ -6,6 +6,7 @@ resolution, latent_dim, num_classes, class_names, channels, ... and ``training``
 checkpoint (``*.ckpt.safetensors``) has the same config, the model under the prefix ``model.``
 and ``vfx_checkpoint`` metadata; ``load_model`` reads the model out of either.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,23 @@ _PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar"}
 MAX_HEADER = 8 << 20
 #: the largest ``vfx_config`` metadata string
 MAX_CONFIG = 1 << 20
-_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+_DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
+}
 
 
 def read_header(path: str | Path) -> tuple[dict, dict]:
@@ -51,8 +67,9 @@ def read_header(path: str | Path) -> tuple[dict, dict]:
         if n < 2 or n > size - 8:
             raise _not_safetensors(path, "bad header", pickled)
         if n > MAX_HEADER:
-            raise ModelFileError(f"{path}: the safetensors header is {n} bytes, over the {MAX_HEADER >> 20} MiB "
-                                 "a model file may have")
+            raise ModelFileError(
+                f"{path}: the safetensors header is {n} bytes, over the {MAX_HEADER >> 20} MiB a model file may have"
+            )
         raw = f.read(n)
         if raw[:1] != b"{":
             raise _not_safetensors(path, "bad header", pickled)
@@ -75,20 +92,27 @@ def _check_index(path: Path, header: dict, data_size: int) -> None:
         try:
             count = math.prod(int(d) for d in entry["shape"])
             begin, end = (int(x) for x in entry["data_offsets"])
-            ok = (entry["dtype"] in _DTYPE_BYTES and all(int(d) >= 0 for d in entry["shape"])
-                  and 0 <= begin <= end <= data_size and end - begin == count * _DTYPE_BYTES[entry["dtype"]])
+            ok = (
+                entry["dtype"] in _DTYPE_BYTES
+                and all(int(d) >= 0 for d in entry["shape"])
+                and 0 <= begin <= end <= data_size
+                and end - begin == count * _DTYPE_BYTES[entry["dtype"]]
+            )
         except (KeyError, TypeError, ValueError):
             ok = False
         if not ok:
-            raise ModelFileError(f"{path}: tensor '{str(name)[:80]}' has a bad shape, dtype or offsets "
-                                 "(a truncated or corrupt file?)")
+            raise ModelFileError(
+                f"{path}: tensor '{str(name)[:80]}' has a bad shape, dtype or offsets (a truncated or corrupt file?)"
+            )
 
 
 def _not_safetensors(path: Path, why: str, pickle: bool = False) -> ModelFileError:
     if pickle or path.suffix.lower() in _PICKLE_SUFFIXES:
-        return ModelFileError(f"{path}: refused: this looks like a PyTorch pickle checkpoint, not safetensors "
-                              "(vfx never unpickles model files: a pickle can run code). Convert the weights "
-                              "to .safetensors, or train a model with `vfx train`")
+        return ModelFileError(
+            f"{path}: refused: this looks like a PyTorch pickle checkpoint, not safetensors "
+            "(vfx never unpickles model files: a pickle can run code). Convert the weights "
+            "to .safetensors, or train a model with `vfx train`"
+        )
     return ModelFileError(f"{path}: not a safetensors model file ({why})")
 
 
@@ -96,8 +120,10 @@ def read_config(path: str | Path) -> dict:
     """The JSON config stored in a model or checkpoint file (no tensors loaded)."""
     _, meta = read_header(path)
     if "vfx_config" not in meta or not isinstance(meta["vfx_config"], str):
-        raise ModelFileError(f"{Path(path)}: a safetensors file but not a vfx model (no 'vfx_config' metadata); "
-                             "make one with `vfx train`")
+        raise ModelFileError(
+            f"{Path(path)}: a safetensors file but not a vfx model (no 'vfx_config' metadata); "
+            "make one with `vfx train`"
+        )
     if len(meta["vfx_config"]) > MAX_CONFIG:
         raise ModelFileError(f"{Path(path)}: the 'vfx_config' metadata is over {MAX_CONFIG >> 10} kB")
     try:
@@ -113,6 +139,7 @@ def load_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Every tensor of a safetensors file (on the CPU) and its metadata, after ``read_header`` checks."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+
     _, meta = read_header(path)
     try:
         return load_file(str(path), device="cpu"), meta
@@ -128,11 +155,12 @@ def load_model(path: str | Path, device="cpu") -> GenerativeModel:
     allocated or read: a model never takes more memory than its file's tensors.
     """
     from .registry import build_model
+
     path = Path(path)
     index, meta = read_header(path)
     config = read_config(path)
     if "vfx_checkpoint" in meta:
-        index = {k[len(CHECKPOINT_PREFIX):]: v for k, v in index.items() if k.startswith(CHECKPOINT_PREFIX)}
+        index = {k[len(CHECKPOINT_PREFIX) :]: v for k, v in index.items() if k.startswith(CHECKPOINT_PREFIX)}
     try:
         with torch.device("meta"):
             skeleton = build_model(config)
@@ -144,24 +172,31 @@ def load_model(path: str | Path, device="cpu") -> GenerativeModel:
         missing = sorted(set(expected) - set(found))
         extra = sorted(set(found) - set(expected))
         wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
-        detail = "; ".join(part for part in (
-            f"missing {', '.join(missing[:3])}" if missing else "",
-            f"unexpected {', '.join(extra[:3])}" if extra else "",
-            ", ".join(f"{k} is {list(found[k])} where the config needs {list(expected[k])}" for k in wrong[:3]))
-            if part)
-        raise ModelFileError(f"{path}: the weights do not fit architecture '{config['architecture']}' with this "
-                             f"config: {detail[:400]}")
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(extra[:3])}" if extra else "",
+                ", ".join(f"{k} is {list(found[k])} where the config needs {list(expected[k])}" for k in wrong[:3]),
+            )
+            if part
+        )
+        raise ModelFileError(
+            f"{path}: the weights do not fit architecture '{config['architecture']}' with this config: {detail[:400]}"
+        )
     del skeleton
     tensors, meta = load_tensors(path)
     if "vfx_checkpoint" in meta:
-        tensors = {k[len(CHECKPOINT_PREFIX):]: v for k, v in tensors.items() if k.startswith(CHECKPOINT_PREFIX)}
+        tensors = {k[len(CHECKPOINT_PREFIX) :]: v for k, v in tensors.items() if k.startswith(CHECKPOINT_PREFIX)}
     model = build_model(config)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise ModelFileError(f"{path}: the weights do not fit architecture '{config['architecture']}' with this "
-                             f"config: {' '.join(first[:3])[:400]}") from None
+        raise ModelFileError(
+            f"{path}: the weights do not fit architecture '{config['architecture']}' with this "
+            f"config: {' '.join(first[:3])[:400]}"
+        ) from None
     model.config.update({k: v for k, v in config.items() if k not in model.config})
     return model.to(device).eval()
 
@@ -186,10 +221,11 @@ def _umask() -> int:
 def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     """Write a safetensors file atomically: a temporary file beside ``path``, then a rename."""
     from safetensors.torch import save_file
+
     atomic = AtomicFile(Path(path))
     try:
         save_file(tensors, str(atomic.temp), metadata=metadata)
-        os.chmod(atomic.temp, 0o666 & ~_umask())      # safetensors writes 0600; give the usual mode
+        os.chmod(atomic.temp, 0o666 & ~_umask())  # safetensors writes 0600; give the usual mode
         return atomic.commit()
     except BaseException:
         atomic.discard()

@@ -1,4 +1,5 @@
 """Architecture look-up: the names plugins register through ``register_model_architectures``."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,6 +10,7 @@ from .errors import ModelError
 
 def _registry():
     from .. import plugins
+
     return plugins.get_registry()
 
 
@@ -33,11 +35,14 @@ def architecture(name: str) -> type[GenerativeModel]:
         try:
             cls = getattr(importlib.import_module(module), attr)
         except Exception as exc:
-            raise ModelError(f"architecture '{name}' (plugin '{plugin}'): cannot import {target}: "
-                             f"{type(exc).__name__}: {exc}") from None
+            raise ModelError(
+                f"architecture '{name}' (plugin '{plugin}'): cannot import {target}: {type(exc).__name__}: {exc}"
+            ) from None
         if not (isinstance(cls, type) and issubclass(cls, GenerativeModel) and cls.family in ("vae", "gan")):
-            raise ModelError(f"architecture '{name}' (plugin '{plugin}'): {target} is not a GenerativeModel "
-                             "subclass with family 'vae' or 'gan'")
+            raise ModelError(
+                f"architecture '{name}' (plugin '{plugin}'): {target} is not a GenerativeModel "
+                "subclass with family 'vae' or 'gan'"
+            )
         reg.architectures[name] = target = cls
     return target
 

@@ -1,4 +1,5 @@
 """Sample grids: a fixed set of latents rendered into one PNG, to watch a model train."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,13 +32,14 @@ def sample_grid(model: GenerativeModel, count: int = 64, seed: int = 0, pad: int
     arr = (imgs.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
     for i in range(count):
         y, x = divmod(i, cols)
-        grid[pad + y * (r + pad): pad + y * (r + pad) + r, pad + x * (r + pad): pad + x * (r + pad) + r] = arr[i]
+        grid[pad + y * (r + pad) : pad + y * (r + pad) + r, pad + x * (r + pad) : pad + x * (r + pad) + r] = arr[i]
     return grid
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write a uint8 (H, W, 3) image as PNG atomically."""
     from PIL import Image
+
     atomic = AtomicFile(Path(path))
     try:
         Image.fromarray(image).save(atomic.temp, format="PNG")

@@ -11,6 +11,7 @@ A checkpoint (``OUT.ckpt.safetensors``) holds the step, the model (and discrimin
 optimiser's state, the GradScaler state, the data generator's state and torch's RNG states; resuming
 restores all of them, so N steps then M resumed steps equal N + M steps in one run on the CPU.
 """
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,11 @@ class TrainResult:
 def checkpoint_path(out: str | Path) -> Path:
     """``model.safetensors`` -> ``model.ckpt.safetensors``."""
     out = Path(out)
-    return out.with_name(out.stem + ".ckpt.safetensors") if out.suffix == ".safetensors" else \
-        out.with_name(out.name + ".ckpt.safetensors")
+    return (
+        out.with_name(out.stem + ".ckpt.safetensors")
+        if out.suffix == ".safetensors"
+        else out.with_name(out.name + ".ckpt.safetensors")
+    )
 
 
 def samples_dir(out: str | Path) -> Path:
@@ -95,6 +99,7 @@ def samples_dir(out: str | Path) -> Path:
 
 
 # --- optimiser state <-> safetensors ---------------------------------------------------------
+
 
 def _flatten(obj, prefix: str, tensors: dict):
     if isinstance(obj, torch.Tensor):
@@ -119,6 +124,7 @@ def _unflatten(obj, tensors: dict):
 
 # --- the run ---------------------------------------------------------------------------------
 
+
 class _Run:
     def __init__(self, s: TrainSettings, log: Callable[[str], None]):
         if s.family not in DEFAULT_ARCH:
@@ -139,8 +145,9 @@ class _Run:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        )
 
     def setup(self) -> None:
         s = self.s
@@ -155,22 +162,31 @@ class _Run:
             s.resolution = res
         arch_name = (resume_cfg or {}).get("architecture") or s.architecture or DEFAULT_ARCH[s.family]
         if s.architecture and s.architecture != arch_name:
-            raise ModelError(f"--resume: the checkpoint {self.ckpt} is architecture '{arch_name}', not "
-                             f"'{s.architecture}'")
+            raise ModelError(
+                f"--resume: the checkpoint {self.ckpt} is architecture '{arch_name}', not '{s.architecture}'"
+            )
         cls = architecture(arch_name)
         if cls.family != s.family:
             raise ModelError(f"architecture '{arch_name}' is a {cls.family} model: use `vfx train {cls.family}`")
         self.data = load_dataset([DataSource.parse(d) for d in s.data], s.resolution, s.video_frames)
         if resume_cfg is not None:
             config = resume_cfg
-            if list(config.get("class_names") or []) != self.data.class_names and (config.get("num_classes") or
-                                                                                     self.data.class_names):
-                raise ModelError(f"--resume: the checkpoint has classes {config.get('class_names')}, the data "
-                                 f"{self.data.class_names}")
+            if list(config.get("class_names") or []) != self.data.class_names and (
+                config.get("num_classes") or self.data.class_names
+            ):
+                raise ModelError(
+                    f"--resume: the checkpoint has classes {config.get('class_names')}, the data "
+                    f"{self.data.class_names}"
+                )
         else:
-            config = {"architecture": arch_name, "resolution": s.resolution, "latent_dim": s.latent_dim,
-                      "channels": s.channels, "num_classes": len(self.data.class_names),
-                      "class_names": self.data.class_names}
+            config = {
+                "architecture": arch_name,
+                "resolution": s.resolution,
+                "latent_dim": s.latent_dim,
+                "channels": s.channels,
+                "num_classes": len(self.data.class_names),
+                "class_names": self.data.class_names,
+            }
         torch.manual_seed(s.seed)
         self.model: GenerativeModel = build_model(config).to(self.device).train()
         self.gen = torch.Generator().manual_seed(s.seed + 1)
@@ -199,8 +215,11 @@ class _Run:
         tensors["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        meta = {"vfx_format": FORMAT, "vfx_config": json.dumps(self.model_config(), sort_keys=True),
-                "vfx_checkpoint": json.dumps(state)}
+        meta = {
+            "vfx_format": FORMAT,
+            "vfx_config": json.dumps(self.model_config(), sort_keys=True),
+            "vfx_checkpoint": json.dumps(state),
+        }
         return write_safetensors(self.ckpt, tensors, meta)
 
     def load_checkpoint(self) -> None:
@@ -212,7 +231,8 @@ class _Run:
             raise ModelError(f"--resume: {self.ckpt} is a {state.get('family')} checkpoint")
 
         def sub(prefix):
-            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
         try:
             self.model.load_state_dict(sub(CHECKPOINT_PREFIX))
             self.opt.load_state_dict(_unflatten(state["opt"], tensors))
@@ -235,9 +255,15 @@ class _Run:
     def model_config(self) -> dict:
         s = self.s
         cfg = dict(self.model.config)
-        cfg["training"] = {"steps": self.step, "seed": s.seed, "batch_size": s.batch_size,
-                           "lr": s.lr or DEFAULT_LR[s.family], "augment": s.augment,
-                           "data": [str(d) for d in s.data], "images": len(self.data)}
+        cfg["training"] = {
+            "steps": self.step,
+            "seed": s.seed,
+            "batch_size": s.batch_size,
+            "lr": s.lr or DEFAULT_LR[s.family],
+            "augment": s.augment,
+            "data": [str(d) for d in s.data],
+            "images": len(self.data),
+        }
         if s.family == "vae":
             cfg["training"]["kl_weight"] = s.kl_weight
         return cfg
@@ -245,8 +271,9 @@ class _Run:
     # --- steps ---
     def batch(self):
         idx = torch.randint(len(self.data), (self.s.batch_size,), generator=self.gen)
-        x = augment(self.data.images[idx].to(self.device, non_blocking=True), self.s.resolution, self.gen,
-                    self.s.augment)
+        x = augment(
+            self.data.images[idx].to(self.device, non_blocking=True), self.s.resolution, self.gen, self.s.augment
+        )
         y = self.data.labels[idx].to(self.device) if self.model.num_classes else None
         return x, y
 
@@ -299,8 +326,10 @@ class _Run:
             losses = step_fn()
             self.step += 1
             if not all(math.isfinite(v) for v in losses.values()):
-                raise ModelError(f"training diverged at step {self.step} (loss {losses}); try a lower --lr"
-                                 + ("" if s.amp is False else " or no --amp"))
+                raise ModelError(
+                    f"training diverged at step {self.step} (loss {losses}); try a lower --lr"
+                    + ("" if s.amp is False else " or no --amp")
+                )
             result.history.append(losses)
             if progress is not None:
                 progress(self.step, s.steps, losses)
@@ -315,8 +344,11 @@ class _Run:
         return result
 
 
-def train(settings: TrainSettings, progress: Callable[[int, int, dict], None] | None = None,
-          log: Callable[[str], None] | None = None) -> TrainResult:
+def train(
+    settings: TrainSettings,
+    progress: Callable[[int, int, dict], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
     """Train a model as ``settings`` say and write it to ``settings.out`` (atomically).
 
     ``progress(step, total, losses)`` is called after every step; ``log(message)`` for notes.
@@ -331,4 +363,3 @@ def train(settings: TrainSettings, progress: Callable[[int, int, dict], None] | 
         return run.run(progress)
     finally:
         torch.set_num_threads(before)
-

@@ -4,6 +4,7 @@ Both arrays are handed over as flat float32 views of their memory with element o
 strides per frame and per row: a region of a channels-last canvas is rows of interleaved RGBA
 pixels, contiguous within a row, so the inner loop runs over contiguous memory and vectorizes.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ def _flat(x: Tensor) -> tuple[np.ndarray, int, int]:
 def over_frames(dst: Tensor, src: Tensor, opacity: float) -> None:
     """Run the kernel on CPU tensors (``dst`` with channels-last rows, written in place)."""
     import torch
+
     if not (src.stride(1) == 1 and src.stride(3) == 4) or src.dtype != torch.float32:
         src = src.to(torch.float32).contiguous(memory_format=torch.channels_last)
     n, _c, h, w = dst.shape

@@ -6,6 +6,7 @@ a quarter of that; 3 to 20 times faster across the bases). Hashes, gradients, fe
 octave offsets and rotation are those of ``vfx.ops.noise`` step by step, so both paths give the
 same values up to float rounding (the test suite compares them).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,6 +80,7 @@ def _grad3(h, g3, tx, ty, tz):
 # A corner's hash chains z, then y, then x into the seed: corners that share a row share its
 # inner hashes, so the four corners of a cell take 6 hashes and the eight of a cube 14, not 8 and 24.
 
+
 @inline
 def _perlin2(x, y, s, g2):
     fx, fy = np.floor(x), np.floor(y)
@@ -96,8 +98,9 @@ def _perlin2(x, y, s, g2):
 def _perlin3_row(ix, iy, hz, g3, tx, ty, tz, u):
     """Row ``iy`` of the cube's face ``hz`` (the hash of its z): its two corners, mixed along x."""
     h = _pcg((iy + hz) & M32)
-    return _lerp(_grad3(_pcg((ix + h) & M32), g3, tx, ty, tz),
-                 _grad3(_pcg((ix + 1 + h) & M32), g3, tx - f32(1.0), ty, tz), u)
+    return _lerp(
+        _grad3(_pcg((ix + h) & M32), g3, tx, ty, tz), _grad3(_pcg((ix + 1 + h) & M32), g3, tx - f32(1.0), ty, tz), u
+    )
 
 
 @inline
@@ -156,12 +159,29 @@ def _simplex3(x, y, z, s, g3):
     i2, j2, k2 = xy or xz, (not xy) or yz, not (xz and yz)
     ii, jj, kk = np.int64(i), np.int64(j), np.int64(k)
     out = _simplex_corner3(ii, jj, kk, s, g3, x0, y0, z0)
-    out += _simplex_corner3(ii + i1, jj + j1, kk + k1, s, g3,
-                            x0 - f32(i1) + _G3, y0 - f32(j1) + _G3, z0 - f32(k1) + _G3)
-    out += _simplex_corner3(ii + i2, jj + j2, kk + k2, s, g3, x0 - f32(i2) + f32(2.0) * _G3,
-                            y0 - f32(j2) + f32(2.0) * _G3, z0 - f32(k2) + f32(2.0) * _G3)
-    out += _simplex_corner3(ii + 1, jj + 1, kk + 1, s, g3, x0 - f32(1.0) + f32(3.0) * _G3,
-                            y0 - f32(1.0) + f32(3.0) * _G3, z0 - f32(1.0) + f32(3.0) * _G3)
+    out += _simplex_corner3(
+        ii + i1, jj + j1, kk + k1, s, g3, x0 - f32(i1) + _G3, y0 - f32(j1) + _G3, z0 - f32(k1) + _G3
+    )
+    out += _simplex_corner3(
+        ii + i2,
+        jj + j2,
+        kk + k2,
+        s,
+        g3,
+        x0 - f32(i2) + f32(2.0) * _G3,
+        y0 - f32(j2) + f32(2.0) * _G3,
+        z0 - f32(k2) + f32(2.0) * _G3,
+    )
+    out += _simplex_corner3(
+        ii + 1,
+        jj + 1,
+        kk + 1,
+        s,
+        g3,
+        x0 - f32(1.0) + f32(3.0) * _G3,
+        y0 - f32(1.0) + f32(3.0) * _G3,
+        z0 - f32(1.0) + f32(3.0) * _G3,
+    )
     return _clamp(out * f32(76.0), -1.0, 1.0)
 
 
@@ -227,8 +247,16 @@ def fractal(x, y, z, out, basis, has_z, shape, seeds, octave_xyz, amps, norm, ro
         weight = f32(1.0)
         for o in range(seeds.shape[0]):
             f = octave_xyz[o, 0]
-            n = _basis(basis, has_z, px * f + octave_xyz[o, 1], py * f + octave_xyz[o, 2],
-                       pz * f + octave_xyz[o, 3], seeds[o], g2, g3)
+            n = _basis(
+                basis,
+                has_z,
+                px * f + octave_xyz[o, 1],
+                py * f + octave_xyz[o, 2],
+                pz * f + octave_xyz[o, 3],
+                seeds[o],
+                g2,
+                g3,
+            )
             if shape == SINGLE:
                 total = n
                 break
@@ -238,7 +266,7 @@ def fractal(x, y, z, out, basis, has_z, shape, seeds, octave_xyz, amps, norm, ro
                 total += amps[o] * n
             elif shape == TURBULENCE:
                 total += amps[o] * abs(n)
-            else:                       # ridged: each octave weighted by the one before
+            else:  # ridged: each octave weighted by the one before
                 r = (f32(1.0) - abs(n)) ** 2
                 if o:
                     r = r * weight

@@ -11,6 +11,7 @@ threads follow it). Tests compare paths by forcing them::
     with backend.only("torch", "opencv"):  # no Numba kernels, OpenCV allowed
         ...
 """
+
 from __future__ import annotations
 
 import contextlib

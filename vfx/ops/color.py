@@ -19,6 +19,7 @@ to 16 bits. On the CPU the curves are table lookups (OpenCV's SIMD ``LUT`` for 8
 and ``linear_to_srgb``. On a CPU the tensor curves run in OpenCV when
 ``vfx.ops.backend.allows("opencv", x)``; the Numba kernels' scalar versions are in ``vfx.ops.jit``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -98,15 +99,15 @@ def _encode8_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     v = (k - 0.5) / 255
     starts = np.sqrt(srgb_to_linear(v))
     base = np.zeros(_SQRT_BUCKETS, np.uint8)
-    t1 = np.full(_SQRT_BUCKETS, np.nan, np.float32)     # no boundary: s >= NaN is never true
+    t1 = np.full(_SQRT_BUCKETS, np.nan, np.float32)  # no boundary: s >= NaN is never true
     t2 = np.full(_SQRT_BUCKETS, np.nan, np.float32)
     for b in range(_SQRT_BUCKETS):
         lo, hi = b / _SQRT_BUCKETS, (b + 1) / _SQRT_BUCKETS
         base[b] = np.count_nonzero(starts < lo)
         inside = starts[(starts >= lo) & (starts <= hi)]
         assert len(inside) <= 2
-        t1[b:b + 1] = inside[:1] if len(inside) else np.nan
-        t2[b:b + 1] = inside[1:2] if len(inside) > 1 else np.nan
+        t1[b : b + 1] = inside[:1] if len(inside) else np.nan
+        t2[b : b + 1] = inside[1:2] if len(inside) > 1 else np.nan
     return base, t1, t2
 
 
@@ -128,7 +129,8 @@ def _buffer(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> np.ndarr
 def encode_srgb8(linear: np.ndarray, out: np.ndarray) -> np.ndarray:
     """float32 linear values (H, W, C<=4) to uint8 sRGB codes written into ``out``."""
     import cv2
-    if not out.flags.c_contiguous:        # OpenCV would silently write into a new array instead
+
+    if not out.flags.c_contiguous:  # OpenCV would silently write into a new array instead
         np.copyto(out, encode_srgb8(linear, _buffer("out", out.shape, np.uint8)))
         return out
     base, t1, t2 = _encode8_tables()
@@ -181,6 +183,7 @@ def to_linear(rgba8: np.ndarray, device: str | torch.device = "cpu", premultiply
     import torch
 
     from ..frames import empty_pixels
+
     n, h, w, c = rgba8.shape
     if c != 4:
         raise ValueError(f"to_linear expects RGBA, got {c} channels")
@@ -207,6 +210,7 @@ def _to_linear16(rgba16: np.ndarray, device: str | torch.device, premultiply: bo
     import torch
 
     from ..frames import empty_pixels
+
     n, h, w, _ = rgba16.shape
     if str(device) != "cpu":
         src = torch.from_numpy(np.ascontiguousarray(rgba16).view(np.int16)).pin_memory().to(device, non_blocking=True)
@@ -265,6 +269,7 @@ def _unpremultiplied(frame: np.ndarray) -> np.ndarray:
 
 def _from_linear_torch(pixels: Tensor, alpha: bool, bits: int, channels: int) -> np.ndarray:
     import torch
+
     levels = 256 if bits == 8 else 65536
     nhwc = pixels.permute(0, 2, 3, 1).clamp(0, 1)
     a = nhwc[..., 3:4]
@@ -281,6 +286,7 @@ def _from_linear_torch(pixels: Tensor, alpha: bool, bits: int, channels: int) ->
 
 # --- tensor ops (any device) ---------------------------------------------------------------------
 
+
 def srgb_encode(x: Tensor) -> Tensor:
     """Linear to sRGB-encoded values of a float tensor of any shape: a new tensor.
 
@@ -292,6 +298,7 @@ def srgb_encode(x: Tensor) -> Tensor:
     if backend.allows("opencv", x) and x.dtype.is_floating_point and x.element_size() == 4:
         import cv2
         import torch
+
         a = x.contiguous().numpy().reshape(-1, x.shape[-1] if x.ndim else 1)
         high = cv2.pow(cv2.max(a, c), 1 / 2.4)
         cv2.addWeighted(high, 1.055, cv2.min(a, c), 12.92, -(0.055 + 12.92 * c), dst=high)
@@ -310,16 +317,18 @@ def pow_(x: Tensor, exponent: float | Tensor) -> Tensor:
     per frame (and channel). On a CPU OpenCV's ``pow`` runs it (about three times faster than
     torch's), frame by frame."""
     import torch
+
     if not (backend.allows("opencv", x) and x.is_contiguous() and x.dtype == torch.float32 and x.ndim >= 2):
         return x.pow_(exponent)
     import cv2
+
     e = np.asarray(exponent.cpu() if torch.is_tensor(exponent) else exponent, np.float64)
-    e = np.broadcast_to(e.reshape(e.shape[0], -1) if e.ndim else e, x.shape[:2])     # (frames, channels)
+    e = np.broadcast_to(e.reshape(e.shape[0], -1) if e.ndim else e, x.shape[:2])  # (frames, channels)
 
     def power(a: np.ndarray, e: float) -> None:
-        a = a.reshape(1, -1)                 # one channel for OpenCV (a view: written in place)
+        a = a.reshape(1, -1)  # one channel for OpenCV (a view: written in place)
         if e == 0.0:
-            a.fill(1.0)                      # OpenCV's pow refuses an exponent of 0 in place
+            a.fill(1.0)  # OpenCV's pow refuses an exponent of 0 in place
         else:
             cv2.pow(a, e, dst=a)
 
@@ -341,6 +350,7 @@ def unpremultiply(pixels: Tensor, has_alpha: bool = True) -> tuple[Tensor, Tenso
     tensor; 0 where alpha <= 1e-6), alpha the (N, 1, H, W) view. Without ``has_alpha`` (opaque
     input) rgb is the view, undivided."""
     import torch
+
     a = pixels[:, 3:4]
     if not has_alpha:
         return pixels[:, :3], a
@@ -352,6 +362,7 @@ def premultiply(rgb: Tensor, alpha: Tensor, *, out: Tensor | None = None) -> Ten
     """(N, 4, H, W) premultiplied pixels from straight (N, 3, H, W) ``rgb`` and (N, 1, H, W) ``alpha``
     (written into ``out`` when given, else a new tensor)."""
     import torch
+
     if out is None:
         out = torch.empty((rgb.shape[0], 4, *rgb.shape[2:]), dtype=rgb.dtype, device=rgb.device)
     torch.mul(rgb, alpha, out=out[:, :3])
@@ -367,7 +378,7 @@ def luma(rgb: Tensor, weights: Sequence[float] = LUMA) -> Tensor:
 def hex_to_rgb(text: str) -> tuple[float, float, float]:
     """``"#rrggbb"`` (the ``#`` optional) as (r, g, b) floats in 0..1."""
     c = text.lstrip("#")
-    r, g, b = (int(c[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    r, g, b = (int(c[i : i + 2], 16) / 255 for i in (0, 2, 4))
     return (r, g, b)
 
 

@@ -10,6 +10,7 @@ dst)`` (the torch path makes four passes and two temporaries of the layer's size
 path runs on any device. Both compute ``dst = src * o + dst * (1 - src_alpha * o)`` in float32
 and agree to within 1e-6 (the kernel may contract to FMA).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
@@ -66,6 +67,7 @@ def over(dst: Tensor, src: Tensor, opacity: float = 1.0) -> Tensor:
         return dst
     if backend.allows("numba", dst) and _channels_last_rows(dst):
         from ._composite_kernel import over_frames
+
         over_frames(dst, src, float(opacity))
         return dst
     if opacity < 1.0:
@@ -94,7 +96,7 @@ def blend(dst: Tensor, src: Tensor, mode: str = "over", opacity: float = 1.0) ->
         rgb = src[:, :3] + dst[:, :3] - src[:, :3] * dst[:, :3]
         dst[:, 3:4] = sa + dst[:, 3:4] * (1 - sa)
         dst[:, :3] = rgb
-    else:      # multiply
+    else:  # multiply
         da = dst[:, 3:4]
         rgb = src[:, :3] * dst[:, :3] + src[:, :3] * (1 - da) + dst[:, :3] * (1 - sa)
         dst[:, 3:4] = sa + da - sa * da

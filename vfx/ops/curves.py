@@ -5,6 +5,7 @@ Every curve (annotated ``Any``: the kind in is the kind out) takes torch tensors
 arithmetic in the same order (the test suite compares them). Keyframe easing (``vfx.params``)
 and every node's easing and smoothstep are these.
 """
+
 from __future__ import annotations
 
 import sys
@@ -56,7 +57,7 @@ def cubic_bezier(x: Any, x1: float, y1: float, x2: float, y2: float) -> Any:
         lo, hi, where = np.zeros_like(x), np.ones_like(x), np.where
 
     def bez(s: Any, p1: float, p2: float) -> Any:
-        return 3 * (1 - s) ** 2 * s * p1 + 3 * (1 - s) * s ** 2 * p2 + s ** 3
+        return 3 * (1 - s) ** 2 * s * p1 + 3 * (1 - s) * s**2 * p2 + s**3
 
     for _ in range(40):
         mid = (lo + hi) / 2

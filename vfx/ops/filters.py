@@ -14,6 +14,7 @@ Cost is bounded by the frame, whatever the sigma: a kernel reaching further than
 cut to the frame's extent, which is exact (with ``"replicate"`` every tap past the far edge reads
 the edge pixel, so their weights are added to the outermost tap; with ``"constant"`` they read 0).
 """
+
 from __future__ import annotations
 
 import math
@@ -37,6 +38,7 @@ MAX_DIRECT = 8.0
 
 def _channels_last(t: Tensor) -> Tensor:
     import torch
+
     return t.contiguous(memory_format=torch.channels_last)
 
 
@@ -45,8 +47,9 @@ def _check_border(border: str) -> None:
         raise ValueError(f"unknown border {border!r}; borders are {', '.join(BORDERS)}")
 
 
-def gaussian_kernel(sigma: float, truncate: float = TRUNCATE, extent: int | None = None,
-                    border: str = "replicate") -> np.ndarray:
+def gaussian_kernel(
+    sigma: float, truncate: float = TRUNCATE, extent: int | None = None, border: str = "replicate"
+) -> np.ndarray:
     """The normalised 1-D Gaussian of ``sigma`` pixels cut at ``truncate`` sigmas (float32, odd length).
 
     The radius is ``max(1, ceil(truncate * sigma))``. With ``extent`` (the frame's length along
@@ -66,6 +69,7 @@ def gaussian_kernel(sigma: float, truncate: float = TRUNCATE, extent: int | None
 def _per_frame_cv(x: Tensor, height: int, width: int, fn: Callable[[np.ndarray, np.ndarray], Any]) -> Tensor:
     """Run ``fn(src, dst)`` (OpenCV, HWC float32 arrays) on every frame of a CPU (N, C, H, W) tensor."""
     import torch
+
     n, c = x.shape[:2]
     out = torch.empty((n, height, width, c), dtype=torch.float32)
     src = x.permute(0, 2, 3, 1)
@@ -84,13 +88,15 @@ def separable(x: Tensor, kx: np.ndarray, ky: np.ndarray, border: str = "replicat
     """(N, C, H, W) ``x`` convolved with the odd-length 1-D kernels ``kx`` along rows and ``ky``
     along columns (correlation: a symmetric kernel is not flipped). A new channels-last tensor."""
     import torch
+
     _check_border(border)
     n, c, h, w = x.shape
     if backend.allows("opencv", x):
         import cv2
+
         cv_border = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-        if c > 4:      # OpenCV filters at most 4 interleaved channels
-            return _channels_last(torch.cat([separable(x[:, i:i + 4], kx, ky, border) for i in range(0, c, 4)], 1))
+        if c > 4:  # OpenCV filters at most 4 interleaved channels
+            return _channels_last(torch.cat([separable(x[:, i : i + 4], kx, ky, border) for i in range(0, c, 4)], 1))
         return _per_frame_cv(x, h, w, lambda a, d: cv2.sepFilter2D(a, -1, kx, ky, dst=d, borderType=cv_border))
     F = torch.nn.functional
     mode = "replicate" if border == "replicate" else "constant"
@@ -105,12 +111,14 @@ def separable(x: Tensor, kx: np.ndarray, ky: np.ndarray, border: str = "replicat
 def _blur_direct(x: Tensor, sigma: float, truncate: float, border: str) -> Tensor:
     """Two exact 1-D convolutions, each kernel cut to the frame's extent (see the module)."""
     h, w = x.shape[2:]
-    return separable(x, gaussian_kernel(sigma, truncate, w, border), gaussian_kernel(sigma, truncate, h, border),
-                     border)
+    return separable(
+        x, gaussian_kernel(sigma, truncate, w, border), gaussian_kernel(sigma, truncate, h, border), border
+    )
 
 
-def gaussian_blur(x: Tensor, sigma: float, *, border: str = "replicate", truncate: float = TRUNCATE,
-                  max_direct: float = MAX_DIRECT) -> Tensor:
+def gaussian_blur(
+    x: Tensor, sigma: float, *, border: str = "replicate", truncate: float = TRUNCATE, max_direct: float = MAX_DIRECT
+) -> Tensor:
     """A (N, C, H, W) float32 tensor blurred by a Gaussian of ``sigma`` pixels: a new channels-last tensor.
 
     ``border``: ``"replicate"`` or ``"constant"`` (zero), see the module. ``truncate``: the
@@ -127,6 +135,7 @@ def gaussian_blur(x: Tensor, sigma: float, *, border: str = "replicate", truncat
     way the kernel is cut to the frame's extent (exact), so a huge sigma on a tiny frame is cheap.
     """
     import torch
+
     _check_border(border)
     sigma = float(sigma)
     n, c, h, w = x.shape
@@ -141,6 +150,7 @@ def gaussian_blur(x: Tensor, sigma: float, *, border: str = "replicate", truncat
     if f == 1:
         return _blur_direct(x, sigma, truncate, border)
     from .resample import downsample_box, upsample_bilinear
+
     F = torch.nn.functional
     ph, pw = (-h) % f, (-w) % f
     xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
@@ -159,18 +169,23 @@ def gaussian_blur(x: Tensor, sigma: float, *, border: str = "replicate", truncat
     def corner(yy: int, xx: int) -> Tensor:
         return xp[:, :, yy, xx].reshape(n, c, 1, 1).expand(-1, -1, m, m)
 
-    big = torch.cat([
-        torch.cat([corner(0, 0), top, corner(0, -1)], 3),
-        torch.cat([left, small, right], 3),
-        torch.cat([corner(-1, 0), bottom, corner(-1, -1)], 3)], 2)
+    big = torch.cat(
+        [
+            torch.cat([corner(0, 0), top, corner(0, -1)], 3),
+            torch.cat([left, small, right], 3),
+            torch.cat([corner(-1, 0), bottom, corner(-1, -1)], 3),
+        ],
+        2,
+    )
     big = _blur_direct(_channels_last(big), ss, truncate, border)
-    up = upsample_bilinear(_channels_last(big[:, :, m - 1:m + hc + 1, m - 1:m + wc + 1]), f)
-    return _channels_last(up[:, :, f:f + h, f:f + w])
+    up = upsample_bilinear(_channels_last(big[:, :, m - 1 : m + hc + 1, m - 1 : m + wc + 1]), f)
+    return _channels_last(up[:, :, f : f + h, f : f + w])
 
 
 def gaussian_blur_frames(x: Tensor, sigmas: npt.ArrayLike, **kwargs: Any) -> Tensor:
     """``gaussian_blur`` with one sigma per frame of ``x`` (frames with equal sigma blurred together)."""
     import torch
+
     per_frame = np.broadcast_to(np.asarray(sigmas, np.float64), (x.shape[0],))
     values = np.unique(per_frame)
     if len(values) == 1:
@@ -210,26 +225,28 @@ def _fold(k: np.ndarray, extent: int, border: str) -> np.ndarray:
     c = max(extent - 1, 0)
     if r <= c:
         return k
-    inner = k[r - c:r + c + 1].copy()
+    inner = k[r - c : r + c + 1].copy()
     if border == "replicate":
-        inner[0] += k[:r - c].sum()
-        inner[-1] += k[r + c + 1:].sum()
+        inner[0] += k[: r - c].sum()
+        inner[-1] += k[r + c + 1 :].sum()
     return inner
 
 
 def _morph(x: Tensor, size: int, dilate: bool) -> Tensor:
     import torch
+
     size = int(size)
     if size <= 0:
         return x.clone()
     if backend.allows("opencv", x) and x.shape[1] <= 4:
         import cv2
+
         n, c, h, w = x.shape
         kernel = np.ones((2 * size + 1, 2 * size + 1), np.uint8)
         op = cv2.dilate if dilate else cv2.erode
         return _per_frame_cv(x, h, w, lambda a, d: np.copyto(d, op(a, kernel).reshape(d.shape)))
     pool = torch.nn.functional.max_pool2d
-    k = min(size, max(x.shape[2:]))       # a window past the frame takes nothing more in
+    k = min(size, max(x.shape[2:]))  # a window past the frame takes nothing more in
     y = x if dilate else -x
     y = pool(y, (1, 2 * k + 1), stride=1, padding=(0, k))
     y = pool(y, (2 * k + 1, 1), stride=1, padding=(k, 0))

@@ -9,6 +9,7 @@ faces extend). ``lut_volume`` lays the table out once for a device; ``apply_lut`
 otherwise a 3-D ``grid_sample`` (align_corners=True, border padding): the same trilinear
 interpolation to float rounding (``tests/test_ops.py``).
 """
+
 from __future__ import annotations
 
 import math
@@ -46,19 +47,22 @@ def apply_lut(rgb: Tensor, lut: Cube, volume: list[np.ndarray] | Tensor) -> Tens
     (1, 3, B, G, R) tensor for ``grid_sample``.
     """
     import torch
+
     if isinstance(volume, list):
         return _apply_lut_atlas(rgb, lut, volume)
     lo = torch.tensor(lut.domain_min, dtype=torch.float32, device=rgb.device).view(1, 3, 1, 1)
     hi = torch.tensor(lut.domain_max, dtype=torch.float32, device=rgb.device).view(1, 3, 1, 1)
-    grid = ((rgb - lo) * (2.0 / (hi - lo)) - 1.0).permute(0, 2, 3, 1).unsqueeze(0)   # (1, N, H, W, 3): x=r
-    out = torch.nn.functional.grid_sample(volume, grid, mode="bilinear", padding_mode="border",
-                                          align_corners=True)                        # (1, 3, N, H, W)
+    grid = ((rgb - lo) * (2.0 / (hi - lo)) - 1.0).permute(0, 2, 3, 1).unsqueeze(0)  # (1, N, H, W, 3): x=r
+    out = torch.nn.functional.grid_sample(
+        volume, grid, mode="bilinear", padding_mode="border", align_corners=True
+    )  # (1, 3, N, H, W)
     return out[0].transpose(0, 1)
 
 
 def lut_volume(lut: Cube, device: str | torch.device) -> list[np.ndarray] | Tensor:
     """The LUT laid out for ``apply_lut`` on ``device``."""
     import torch
+
     if backend.allows("opencv", torch.device(device)):
         # Slice b (an (r, g) image, with its last row and column repeated so that bilinear reads at
         # the far edge never touch the next slice) is tile (b % cols, b // cols) of a square-ish
@@ -69,8 +73,9 @@ def lut_volume(lut: Cube, device: str | torch.device) -> list[np.ndarray] | Tens
         atlas = np.zeros((-(-size // cols) * stride, cols * stride, 3), np.float32)
         for b in range(size):
             y, x = divmod(b, cols)
-            atlas[y * stride:(y + 1) * stride, x * stride:(x + 1) * stride] = np.pad(
-                lut.table[b], ((0, 1), (0, 1), (0, 0)), mode="edge")
+            atlas[y * stride : (y + 1) * stride, x * stride : (x + 1) * stride] = np.pad(
+                lut.table[b], ((0, 1), (0, 1), (0, 0)), mode="edge"
+            )
         return [np.ascontiguousarray(atlas[..., c]) for c in range(3)]
     return lut_tensor(lut, device)
 
@@ -78,6 +83,7 @@ def lut_volume(lut: Cube, device: str | torch.device) -> list[np.ndarray] | Tens
 def lut_tensor(lut: Cube, device: str | torch.device) -> Tensor:
     """The LUT as a (1, 3, B, G, R) tensor, for ``grid_sample`` on any device."""
     import torch
+
     table = torch.from_numpy(np.ascontiguousarray(lut.table.transpose(3, 0, 1, 2)))
     return table.unsqueeze(0).to(device)
 
@@ -89,6 +95,7 @@ def _atlas_columns(size: int) -> int:
 def _apply_lut_atlas(rgb: Tensor, lut: Cube, planes: list[np.ndarray]) -> Tensor:
     import cv2
     import torch
+
     n, _, h, w = rgb.shape
     size, stride = lut.size, lut.size + 1
     lo = np.asarray(lut.domain_min, np.float32).reshape(3, 1, 1)
@@ -103,7 +110,7 @@ def _apply_lut_atlas(rgb: Tensor, lut: Cube, planes: list[np.ndarray]) -> Tensor
         b0 = np.minimum(np.floor(b), size - 2)
         fb = b - b0
         maps = []
-        for slice_ in (b0, b0 + 1):               # the two blue slices around each pixel
+        for slice_ in (b0, b0 + 1):  # the two blue slices around each pixel
             row = np.floor((slice_ + 0.5) * (1.0 / cols))
             x = (slice_ - row * cols) * stride + r
             y = row * stride + g
@@ -112,7 +119,7 @@ def _apply_lut_atlas(rgb: Tensor, lut: Cube, planes: list[np.ndarray]) -> Tensor
         for c, plane in enumerate(planes):
             a = cv2.remap(plane, *maps[0], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             d = cv2.remap(plane, *maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            d -= a            # type: ignore[arg-type]  # cv2 stubs: remap may return an integer array
+            d -= a  # type: ignore[arg-type]  # cv2 stubs: remap may return an integer array
             d *= fb
             np.add(a, d, out=dst[c])
     return out

@@ -24,6 +24,7 @@ for float64, as torch operations.
 
 Importing this module imports torch.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,20 @@ import torch
 from . import backend
 from .curves import smooth
 
-__all__ = ["perlin", "simplex", "worley", "fbm", "turbulence", "ridged", "curl2d", "hash_int", "worley_points",
-           "gradient1d", "fractal1d", "value1d"]
+__all__ = [
+    "perlin",
+    "simplex",
+    "worley",
+    "fbm",
+    "turbulence",
+    "ridged",
+    "curl2d",
+    "hash_int",
+    "worley_points",
+    "gradient1d",
+    "fractal1d",
+    "value1d",
+]
 
 _M32 = 0xFFFFFFFF
 _TABLES: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
@@ -50,6 +63,7 @@ CellFn = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 
 
 # ---------------------------------------------------------------- hashing
+
 
 def _pcg_py(v: int) -> int:
     """The PCG hash of a Python int (for seeds)."""
@@ -68,8 +82,9 @@ def _seed32(seed: int, salt: int = 0) -> int:
 def _pcg(v: torch.Tensor) -> torch.Tensor:
     """PCG-RXS-M-XS 32-bit hash of an int64 tensor holding values in [0, 2**32)."""
     state = (v * 747796405 + 2891336453) & _M32
-    word = (torch.bitwise_xor(torch.bitwise_right_shift(state, torch.bitwise_right_shift(state, 28) + 4), state)
-            * 277803737) & _M32
+    word = (
+        torch.bitwise_xor(torch.bitwise_right_shift(state, torch.bitwise_right_shift(state, 28) + 4), state) * 277803737
+    ) & _M32
     return torch.bitwise_xor(torch.bitwise_right_shift(word, 22), word)
 
 
@@ -90,9 +105,13 @@ def _to_float(h: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 # ---------------------------------------------------------------- helpers
 
+
 def _prepare(x: Coord, y: Coord, z: Coord | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    ref = next(t for t in (x, y, z) if isinstance(t, torch.Tensor)) if any(
-        isinstance(t, torch.Tensor) for t in (x, y, z)) else None
+    ref = (
+        next(t for t in (x, y, z) if isinstance(t, torch.Tensor))
+        if any(isinstance(t, torch.Tensor) for t in (x, y, z))
+        else None
+    )
     device = ref.device if ref is not None else torch.device("cpu")
     dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
     if ref is not None and not ref.is_floating_point():
@@ -115,9 +134,27 @@ def _table(name: str, device: str | torch.device, dtype: torch.dtype) -> torch.T
             a = torch.arange(16, dtype=torch.float64) * (2 * math.pi / 16) + math.pi / 16
             t = torch.stack([a.cos(), a.sin()], 1)
         else:  # the 12 cube-edge directions of improved Perlin noise, padded to 16
-            t = torch.tensor([[1, 1, 0], [-1, 1, 0], [1, -1, 0], [-1, -1, 0], [1, 0, 1], [-1, 0, 1], [1, 0, -1],
-                              [-1, 0, -1], [0, 1, 1], [0, -1, 1], [0, 1, -1], [0, -1, -1], [1, 1, 0], [-1, 1, 0],
-                              [0, -1, 1], [0, -1, -1]], dtype=torch.float64)
+            t = torch.tensor(
+                [
+                    [1, 1, 0],
+                    [-1, 1, 0],
+                    [1, -1, 0],
+                    [-1, -1, 0],
+                    [1, 0, 1],
+                    [-1, 0, 1],
+                    [1, 0, -1],
+                    [-1, 0, -1],
+                    [0, 1, 1],
+                    [0, -1, 1],
+                    [0, 1, -1],
+                    [0, -1, -1],
+                    [1, 1, 0],
+                    [-1, 1, 0],
+                    [0, -1, 1],
+                    [0, -1, -1],
+                ],
+                dtype=torch.float64,
+            )
         t = _TABLES[key] = t.to(device=device, dtype=dtype)
     return t
 
@@ -128,6 +165,7 @@ def _grad_fn(table: torch.Tensor) -> CellFn:
     def fn(h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         idx = (h >> 13) & 15
         return tuple(c.take(idx) for c in cols)
+
     return fn
 
 
@@ -138,6 +176,7 @@ def _point_fn(dtype: torch.dtype, dims: int) -> CellFn:
             h = _pcg(h)
             out.append(_to_float(h, dtype))
         return tuple(out)
+
     return fn
 
 
@@ -153,8 +192,9 @@ class _Lattice:
     size it. Both give identical values.
     """
 
-    def __init__(self, ints: Sequence[torch.Tensor], s: int, fn: CellFn, lo: int = 0, hi: int = 1,
-                 box: bool | None = None) -> None:
+    def __init__(
+        self, ints: Sequence[torch.Tensor], s: int, fn: CellFn, lo: int = 0, hi: int = 1, box: bool | None = None
+    ) -> None:
         self.ints, self.s, self.fn = ints, s, fn
         self.values: list[torch.Tensor] | None = None
         t0 = ints[0]
@@ -179,12 +219,12 @@ class _Lattice:
             shape[nd - 1 - d] = sizes[d]
             c = torch.arange(mins[d], mins[d] + sizes[d], dtype=torch.int64, device=t0.device).view(shape)
             h = _pcg((c + (s if h is None else h)) & _M32)
-        assert h is not None                 # ints is not empty (t0 above)
+        assert h is not None  # ints is not empty (t0 above)
         self.values = [v.contiguous() for v in fn(h.reshape(-1))]
         self.strides = [1] * nd
         for d in range(1, nd):
             self.strides[d] = self.strides[d - 1] * sizes[d - 1]
-        base = (ints[0] - mins[0])
+        base = ints[0] - mins[0]
         for d in range(1, nd):
             base = base + (ints[d] - mins[d]) * self.strides[d]
         self.base = base
@@ -220,11 +260,21 @@ def _use_kernel(x: torch.Tensor) -> bool:
     return x.dtype == torch.float32 and backend.allows("numba", x)
 
 
-def _kernel_noise(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None, basis: str, shape: str = "single", octaves: int = 1, lacunarity: float = 2.0,
-                  gain: float = 0.5, seed: int = 0) -> torch.Tensor:
+def _kernel_noise(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    z: torch.Tensor | None,
+    basis: str,
+    shape: str = "single",
+    octaves: int = 1,
+    lacunarity: float = 2.0,
+    gain: float = 0.5,
+    seed: int = 0,
+) -> torch.Tensor:
     """``basis`` noise (``shape`` "single") or its fractal sum through ``_noise_kernel.fractal``;
     seeds, octave frequencies, offsets and weights exactly as the torch path makes them."""
     from . import _noise_kernel as K
+
     salt = _SALTS[basis]
     if shape == "single":
         seeds, octave_xyz, amps, norm = [_seed32(seed, salt)], [(1.0, 0.0, 0.0, 0.0)], [1.0], 1.0
@@ -236,14 +286,25 @@ def _kernel_noise(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor | None, basi
         norm = sum(amps)
     points = [t.contiguous().numpy().reshape(-1) for t in (x, y, x if z is None else z)]
     out = np.empty(points[0].shape[0], np.float32)
-    K.fractal(*points, out, getattr(K, basis.upper()), z is not None, getattr(K, shape.upper()),
-              np.asarray(seeds, np.int64), np.asarray(octave_xyz, np.float32), np.asarray(amps, np.float32),
-              np.float32(norm), np.asarray([_ROT_C, _ROT_S], np.float32),
-              _table("g2", "cpu", torch.float32).numpy(), _table("g3", "cpu", torch.float32).numpy())
+    K.fractal(
+        *points,
+        out,
+        getattr(K, basis.upper()),
+        z is not None,
+        getattr(K, shape.upper()),
+        np.asarray(seeds, np.int64),
+        np.asarray(octave_xyz, np.float32),
+        np.asarray(amps, np.float32),
+        np.float32(norm),
+        np.asarray([_ROT_C, _ROT_S], np.float32),
+        _table("g2", "cpu", torch.float32).numpy(),
+        _table("g3", "cpu", torch.float32).numpy(),
+    )
     return torch.from_numpy(out).view(x.shape)
 
 
 # ---------------------------------------------------------------- Perlin
+
 
 def perlin(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> torch.Tensor:
     """Gradient (Perlin) noise, about -1..1; 0 on every integer lattice point.
@@ -292,8 +353,8 @@ def perlin(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> torc
 
 _F2 = 0.5 * (math.sqrt(3.0) - 1.0)
 _G2 = (3.0 - math.sqrt(3.0)) / 6.0
-_S2_SCALE = 99.0                # about 1 / max of the 2-D kernel sum with unit gradients (measured)
-_S3_SCALE = 76.0                # about 1 / max of the 3-D (r^2 = 0.5 kernel) sum (measured)
+_S2_SCALE = 99.0  # about 1 / max of the 2-D kernel sum with unit gradients (measured)
+_S3_SCALE = 76.0  # about 1 / max of the 3-D (r^2 = 0.5 kernel) sum (measured)
 
 
 def simplex(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> torch.Tensor:
@@ -315,7 +376,7 @@ def simplex(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> tor
         lat = _Lattice([i.to(torch.int64), j.to(torch.int64)], s, _grad_fn(_table("g2", x.device, x.dtype)))
         i1i = above.to(torch.int64)
         out = torch.zeros_like(x)
-        for (di, dj, cx, cy) in ((0, 0, x0, y0), (i1i, 1 - i1i, x1, y1), (1, 1, x2, y2)):
+        for di, dj, cx, cy in ((0, 0, x0, y0), (i1i, 1 - i1i, x1, y1), (1, 1, x2, y2)):
             gx, gy = lat.at((di, dj))
             tt = (0.5 - cx * cx - cy * cy).clamp_(min=0.0)
             tt = tt * tt
@@ -333,8 +394,9 @@ def simplex(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> tor
     i2 = xy | xz
     j2 = (~xy) | yz
     k2 = ~(xz & yz)
-    lat = _Lattice([i.to(torch.int64), j.to(torch.int64), k.to(torch.int64)], s,
-                   _grad_fn(_table("g3", x.device, x.dtype)))
+    lat = _Lattice(
+        [i.to(torch.int64), j.to(torch.int64), k.to(torch.int64)], s, _grad_fn(_table("g3", x.device, x.dtype))
+    )
     out = torch.zeros_like(x)
     G3 = 1.0 / 6.0
     f = x.dtype
@@ -344,7 +406,7 @@ def simplex(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> tor
         ((i2, j2, k2), x0 - i2.to(f) + 2 * G3, y0 - j2.to(f) + 2 * G3, z0 - k2.to(f) + 2 * G3),
         ((1, 1, 1), x0 - 1 + 3 * G3, y0 - 1 + 3 * G3, z0 - 1 + 3 * G3),
     )
-    for (offs, cx, cy, cz) in corners:
+    for offs, cx, cy, cz in corners:
         cell = tuple(o.to(torch.int64) if isinstance(o, torch.Tensor) else o for o in offs)
         gx, gy, gz = lat.at(cell)
         tt = (0.5 - cx * cx - cy * cy - cz * cz).clamp_(min=0.0)
@@ -354,6 +416,7 @@ def simplex(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> tor
 
 
 # ---------------------------------------------------------------- Worley
+
 
 def worley_points(ix: Coord, iy: Coord, iz: Coord | None = None, *, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """The feature point of lattice cell(s) ``(ix, iy[, iz])`` (int64 tensors): absolute coordinates.
@@ -386,7 +449,7 @@ def worley(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0) -> torc
     s = _seed32(seed, 3)
     fx, fy = torch.floor(x), torch.floor(y)
     ix, iy = fx.to(torch.int64), fy.to(torch.int64)
-    tx, ty = x - fx, y - fy   # positions relative to the cell: keeps float precision far from 0
+    tx, ty = x - fx, y - fy  # positions relative to the cell: keeps float precision far from 0
     best = torch.full_like(x, 16.0)
     if z is None:
         lat = _Lattice([ix, iy], s, _point_fn(x.dtype, 2), lo=1, hi=1)
@@ -431,8 +494,9 @@ def _signed_basis(basis: str) -> Callable[[torch.Tensor, torch.Tensor, torch.Ten
 _ROT_C, _ROT_S = math.cos(0.6435), math.sin(0.6435)
 
 
-def _octave_plan(octaves: int, lacunarity: float, gain: float,
-                 seed: int) -> list[tuple[int, tuple[float, float, float, float], float]]:
+def _octave_plan(
+    octaves: int, lacunarity: float, gain: float, seed: int
+) -> list[tuple[int, tuple[float, float, float, float], float]]:
     """Per octave: its seed, (frequency, x, y and z offsets) and weight."""
     plan: list[tuple[int, tuple[float, float, float, float], float]] = []
     amp, freq = 1.0, 1.0
@@ -443,14 +507,15 @@ def _octave_plan(octaves: int, lacunarity: float, gain: float,
     return plan
 
 
-def _octaves(x: Coord, y: Coord, z: Coord | None, octaves: int, lacunarity: float, gain: float, seed: int,
-             basis: str, shape: str) -> torch.Tensor:
+def _octaves(
+    x: Coord, y: Coord, z: Coord | None, octaves: int, lacunarity: float, gain: float, seed: int, basis: str, shape: str
+) -> torch.Tensor:
     if octaves < 1:
         raise ValueError("octaves must be at least 1")
     x, y, z = _prepare(x, y, z)
     if _use_kernel(x):
         if basis not in _SALTS:
-            _signed_basis(basis)                        # the error for an unknown basis
+            _signed_basis(basis)  # the error for an unknown basis
         return _kernel_noise(x, y, z, basis, shape, octaves, lacunarity, gain, seed)
     fn = _signed_basis(basis)
     total = torch.zeros_like(x)
@@ -474,8 +539,17 @@ def _octaves(x: Coord, y: Coord, z: Coord | None, octaves: int, lacunarity: floa
     return total / norm
 
 
-def fbm(x: Coord, y: Coord, z: Coord | None = None, *, octaves: int = 5, lacunarity: float = 2.0, gain: float = 0.5, seed: int = 0,
-        basis: str = "perlin") -> torch.Tensor:
+def fbm(
+    x: Coord,
+    y: Coord,
+    z: Coord | None = None,
+    *,
+    octaves: int = 5,
+    lacunarity: float = 2.0,
+    gain: float = 0.5,
+    seed: int = 0,
+    basis: str = "perlin",
+) -> torch.Tensor:
     """Fractal Brownian motion: ``octaves`` layers of ``basis`` noise, each ``lacunarity`` times finer
     and ``gain`` times weaker, divided by the sum of the weights (so within -1..1).
 
@@ -498,8 +572,10 @@ def ridged(x: Coord, y: Coord, z: Coord | None = None, **fbm_kwargs: Any) -> tor
 
 # ---------------------------------------------------------------- curl
 
-def curl2d(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0, eps: float = 1e-3,
-           octaves: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+
+def curl2d(
+    x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0, eps: float = 1e-3, octaves: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A divergence-free 2-D vector field ``(vx, vy)``: the curl of an fBm potential psi.
 
     ``vx = d psi / dy``, ``vy = -d psi / dx`` (central differences of step ``eps``), so particles
@@ -507,8 +583,10 @@ def curl2d(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0, eps: fl
     Magnitudes are of order 1 per lattice unit.
     """
     x, y, z = _prepare(x, y, z)
+
     def psi(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return fbm(a, b, z, octaves=octaves, seed=seed)
+
     inv = 1.0 / (2.0 * eps)
     vx = (psi(x, y + eps) - psi(x, y - eps)) * inv
     vy = (psi(x - eps, y) - psi(x + eps, y)) * inv
@@ -516,6 +594,7 @@ def curl2d(x: Coord, y: Coord, z: Coord | None = None, *, seed: int = 0, eps: fl
 
 
 # ---------------------------------------------------------------- 1-D noise of time (NumPy, float64)
+
 
 def _mix64(x: np.ndarray) -> np.ndarray:
     """The splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
@@ -555,7 +634,7 @@ def fractal1d(x: npt.ArrayLike, *, octaves: int, seed: int = 0, channel: int = 0
     weight, norm = 1.0, 0.0
     x = np.asarray(x, np.float64)
     for k in range(octaves):
-        total = total + weight * gradient1d(x * (2 ** k), seed=seed, channel=channel * 16 + k)
+        total = total + weight * gradient1d(x * (2**k), seed=seed, channel=channel * 16 + k)
         norm += weight
         weight *= 0.5
     return np.asarray(total / norm)
@@ -570,5 +649,6 @@ def value1d(x: npt.ArrayLike) -> np.ndarray:
 
     def h(n: np.ndarray) -> np.ndarray:
         return (np.sin(n * 127.1 + 311.7) * 43758.5453) % 1.0 * 2 - 1
+
     s = smooth(u)
     return h(i) * (1 - s) + h(i + 1) * s

@@ -6,6 +6,7 @@ frame) when ``vfx.ops.backend.allows("opencv", x)``; otherwise, and on a GPU, it
 device with ``torch.nn.functional.interpolate`` / ``grid_sample``. Pixel centres are at
 half-integers (``align_corners=False``) on both paths.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -35,15 +36,22 @@ def resize(pixels: Tensor, width: int, height: int, filter: str = "bilinear", *,
     (noise fields).
     """
     import torch
+
     n, c, h, w = pixels.shape
     if (h, w) == (height, width):
         return pixels
     if backend.allows("opencv", pixels):
         import cv2
-        interp = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
-                  "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}[filter]
+
+        interp = {
+            "nearest": cv2.INTER_NEAREST,
+            "bilinear": cv2.INTER_LINEAR,
+            "bicubic": cv2.INTER_CUBIC,
+            "area": cv2.INTER_AREA,
+            "lanczos": cv2.INTER_LANCZOS4,
+        }[filter]
         if filter == "bilinear" and (width < w / 2 or height < h / 2):
-            interp = cv2.INTER_AREA       # bilinear aliases badly when shrinking more than 2x
+            interp = cv2.INTER_AREA  # bilinear aliases badly when shrinking more than 2x
         out = empty_planes((n, height, width, c)).permute(0, 3, 1, 2)
         src = pixels.permute(0, 2, 3, 1)
         dst = out.permute(0, 2, 3, 1).numpy()
@@ -58,8 +66,9 @@ def resize(pixels: Tensor, width: int, height: int, filter: str = "bilinear", *,
         if clamp and filter in ("bicubic", "lanczos"):
             out.clamp_(min=0)
         return out
-    mode = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic", "area": "area",
-            "lanczos": "bicubic"}[filter]
+    mode = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic", "area": "area", "lanczos": "bicubic"}[
+        filter
+    ]
     # antialiasing only when shrinking: torch's antialiased bicubic is a different kernel (a = -0.5)
     # from the plain one (a = -0.75, OpenCV's), which enlarging on the GPU must match
     shrinking = height < h or width < w
@@ -73,8 +82,9 @@ def resize(pixels: Tensor, width: int, height: int, filter: str = "bilinear", *,
 _SWS = {"nearest": "POINT", "bilinear": "BILINEAR", "bicubic": "BICUBIC", "area": "AREA", "lanczos": "LANCZOS"}
 
 
-def resize_batch(batch: FrameBatch, width: int, height: int, filter: str = "bilinear", *,
-                 before_linear: bool = True) -> Tensor:
+def resize_batch(
+    batch: FrameBatch, width: int, height: int, filter: str = "bilinear", *, before_linear: bool = True
+) -> Tensor:
     """A batch's pixels at another size.
 
     Frames still in their decoded form (``batch.native``) are scaled by swscale in their own YUV
@@ -83,6 +93,7 @@ def resize_batch(batch: FrameBatch, width: int, height: int, filter: str = "bili
     Otherwise, and for frames already in the graph, the float RGBA is resampled in linear light.
     """
     from ..frames import FrameBatch
+
     if (batch.width, batch.height) == (width, height):
         return batch.pixels
     if before_linear and batch.native is not None:
@@ -93,6 +104,7 @@ def resize_batch(batch: FrameBatch, width: int, height: int, filter: str = "bili
 
 # --- (N, H, W, C) planes (glows, mattes, particle buffers) and integer factors ------------------
 
+
 def resize_planes(img: Tensor, height: int, width: int, *, area: bool = False, out: Tensor | None = None) -> Tensor:
     """Bilinear (or, shrinking with ``area``, box-filtered) resize of an (N, H, W, C) tensor.
 
@@ -102,20 +114,26 @@ def resize_planes(img: Tensor, height: int, width: int, *, area: bool = False, o
     in place on the CPU.
     """
     import torch
+
     n, h, w, c = img.shape
     if (h, w) == (height, width) and out is None:
         return img
     if backend.allows("opencv", img):
         import cv2
+
         if out is None:
             out = empty_planes((n, height, width, c))
         interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
         for i in range(n):
             frame = img[i]
-            if frame.stride(-1) != 1 or frame.stride(-2) != c:     # OpenCV takes strided rows, not pixels
+            if frame.stride(-1) != 1 or frame.stride(-2) != c:  # OpenCV takes strided rows, not pixels
                 frame = frame.contiguous()
-            cv2.resize(frame.numpy(), (width, height), dst=out[i].numpy() if c > 1 else out[i, ..., 0].numpy(),
-                       interpolation=interp)
+            cv2.resize(
+                frame.numpy(),
+                (width, height),
+                dst=out[i].numpy() if c > 1 else out[i, ..., 0].numpy(),
+                interpolation=interp,
+            )
         return out
     mode = "area" if area else "bilinear"
     kw = {} if area else {"align_corners": False}
@@ -130,12 +148,15 @@ def resize_planes(img: Tensor, height: int, width: int, *, area: bool = False, o
 def downsample_box(x: Tensor, f: int) -> Tensor:
     """The mean of every f x f block of (N, C, H, W) ``x`` (H and W multiples of f)."""
     import torch
+
     n, c, h, w = x.shape
     if backend.allows("opencv", x):
         import cv2
         from .filters import _per_frame_cv
-        return _per_frame_cv(x, h // f, w // f, lambda a, d: cv2.resize(
-            a, (w // f, h // f), dst=d, interpolation=cv2.INTER_AREA))
+
+        return _per_frame_cv(
+            x, h // f, w // f, lambda a, d: cv2.resize(a, (w // f, h // f), dst=d, interpolation=cv2.INTER_AREA)
+        )
     return torch.nn.functional.avg_pool2d(x, f)
 
 
@@ -143,12 +164,15 @@ def upsample_bilinear(x: Tensor, f: int) -> Tensor:
     """(N, C, H, W) ``x`` enlarged bilinearly by an integer factor (pixel centres aligned, as
     align_corners=False; the edge pixels repeat outwards)."""
     import torch
+
     n, c, h, w = x.shape
     if backend.allows("opencv", x):
         import cv2
         from .filters import _per_frame_cv
-        return _per_frame_cv(x, h * f, w * f, lambda a, d: cv2.resize(
-            a, (w * f, h * f), dst=d, interpolation=cv2.INTER_LINEAR))
+
+        return _per_frame_cv(
+            x, h * f, w * f, lambda a, d: cv2.resize(a, (w * f, h * f), dst=d, interpolation=cv2.INTER_LINEAR)
+        )
     return torch.nn.functional.interpolate(x, scale_factor=f, mode="bilinear", align_corners=False)
 
 
@@ -166,6 +190,7 @@ def affine_grid(thetas: npt.ArrayLike | Tensor, height: int, width: int, device:
     of a batched matrix product over every pixel: about 15 times faster on a CPU at 1080p.
     """
     import torch
+
     th = torch.as_tensor(thetas, dtype=torch.float32, device=device)
     xn = (torch.arange(width, dtype=torch.float32, device=device) * 2 + 1) / width - 1
     yn = (torch.arange(height, dtype=torch.float32, device=device) * 2 + 1) / height - 1
@@ -206,8 +231,14 @@ def _thetas(matrices: np.ndarray, width: int, height: int, out_size: tuple[int, 
     return np.einsum("ij,njk,kl->nil", _to_normal(width, height)[:2], full, _to_pixel(ow, oh))
 
 
-def warp_affine(x: Tensor, matrices: npt.ArrayLike, size: tuple[int, int] | None = None, *, filter: str = "bilinear",
-                border: str = "constant") -> Tensor:
+def warp_affine(
+    x: Tensor,
+    matrices: npt.ArrayLike,
+    size: tuple[int, int] | None = None,
+    *,
+    filter: str = "bilinear",
+    border: str = "constant",
+) -> Tensor:
     """(N, C, H, W) ``x`` resampled at affine maps: a new channels-last (N, C, height, width) tensor.
 
     ``matrices``: (N, 2, 3) taking each output pixel position to the input position it reads
@@ -220,6 +251,7 @@ def warp_affine(x: Tensor, matrices: npt.ArrayLike, size: tuple[int, int] | None
     ``grid_sample`` (align_corners=False).
     """
     import torch
+
     if filter not in WARP_FILTERS:
         raise ValueError(f"unknown filter {filter!r}; filters are {', '.join(WARP_FILTERS)}")
     if border not in WARP_BORDERS:
@@ -233,7 +265,7 @@ def warp_affine(x: Tensor, matrices: npt.ArrayLike, size: tuple[int, int] | None
         return _remap_frames(x, mats, (oh, ow), filter, border)
     F = torch.nn.functional
     padding = {"constant": "zeros", "replicate": "border", "reflect": "reflection"}[border]
-    planar = x.contiguous()           # grid_sample runs faster on NCHW than on channels-last
+    planar = x.contiguous()  # grid_sample runs faster on NCHW than on channels-last
 
     def sample(m: np.ndarray) -> Tensor:
         grid = affine_grid(_thetas(m, w, h, (oh, ow)), oh, ow, x.device)
@@ -252,6 +284,7 @@ def _remap_frames(src: Tensor, mats: np.ndarray, size: tuple[int, int], filter_:
     """``warp_affine`` on a CPU: OpenCV ``remap`` of each channels-last frame."""
     import cv2
     import torch
+
     interpolation = {"bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "bicubic": cv2.INTER_CUBIC}[filter_]
     mode = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT}[border]
     n, c, h, w = src.shape
@@ -289,11 +322,13 @@ def remap_planes(img: Tensor, where: Tensor, *, border: str = "replicate", out: 
     ``"constant"`` (0). OpenCV ``remap`` on a CPU (C <= 4), else ``grid_sample``.
     """
     import torch
+
     if border not in ("replicate", "constant"):
         raise ValueError(f"unknown border {border!r}; remap borders are replicate, constant")
     n, h, w, c = img.shape
     if backend.allows("opencv", img) and c <= 4:
         import cv2
+
         if out is None:
             out = empty_planes((n,) + tuple(where.shape[1:3]) + (c,))
         mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
@@ -306,9 +341,13 @@ def remap_planes(img: Tensor, where: Tensor, *, border: str = "replicate", out: 
         return out
     scale = torch.tensor([2.0 / w, 2.0 / h], device=img.device)
     grid = (where + 0.5) * scale - 1
-    res = torch.nn.functional.grid_sample(img.permute(0, 3, 1, 2), grid, mode="bilinear",
-                                          padding_mode="border" if border == "replicate" else "zeros",
-                                          align_corners=False).permute(0, 2, 3, 1)
+    res = torch.nn.functional.grid_sample(
+        img.permute(0, 3, 1, 2),
+        grid,
+        mode="bilinear",
+        padding_mode="border" if border == "replicate" else "zeros",
+        align_corners=False,
+    ).permute(0, 2, 3, 1)
     if out is None:
         return res
     out.copy_(res)

@@ -12,6 +12,7 @@ process's id make the partial of a render that was killed (SIGKILL, a power cut)
 own: the next render to the same place removes it when that process is no longer alive on this
 machine. Nothing else beside an output is ever removed.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,10 @@ import socket
 import uuid
 from pathlib import Path
 
-_PARTIAL = re.compile(r"\.(?:(?P<stem>.+?)\.)?vfx-partial-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)"
-                      r"(?:-(?P<token>[0-9a-f]{8}))?(?P<rest>(?:\.[^.]+)*)")
+_PARTIAL = re.compile(
+    r"\.(?:(?P<stem>.+?)\.)?vfx-partial-(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)"
+    r"(?:-(?P<token>[0-9a-f]{8}))?(?P<rest>(?:\.[^.]+)*)"
+)
 
 
 def host_tag() -> str:
@@ -71,8 +74,13 @@ def parse_partial(name: str) -> re.Match | None:
 def is_stale(path: Path) -> bool:
     """Whether ``path`` is the partial of a vfx process of this machine that is no longer alive."""
     m = parse_partial(Path(path).name)
-    return (m is not None and m["host"] == host_tag() and int(m["pid"]) != os.getpid()
-            and not pid_alive(int(m["pid"])) and not Path(path).is_symlink())
+    return (
+        m is not None
+        and m["host"] == host_tag()
+        and int(m["pid"]) != os.getpid()
+        and not pid_alive(int(m["pid"]))
+        and not Path(path).is_symlink()
+    )
 
 
 def _stem(path: Path) -> str | None:
@@ -93,8 +101,8 @@ def stale_partials(final: Path) -> list[Path]:
 
     def of_final(p: Path) -> bool:
         m = parse_partial(p.name)
-        return (m is not None and m["stem"] == final.stem
-                and (m["rest"] == final.suffix or m["rest"].count(".") >= 2))
+        return m is not None and m["stem"] == final.stem and (m["rest"] == final.suffix or m["rest"].count(".") >= 2)
+
     return [p for p in _entries(final.parent) if is_stale(p) and p.is_file() and of_final(p)]
 
 
@@ -110,9 +118,11 @@ def remove_stale_partials(folder: Path) -> list[Path]:
 def stale_partial_dirs(folder: Path, stem: str | None = None) -> list[Path]:
     """Partial folders in ``folder`` left by dead vfx processes of this machine: an image
     sequence's (no stem), or with ``stem`` those of that prefix (farm segments: ``seg-``)."""
+
     def wanted(p: Path) -> bool:
         got = _stem(p)
         return not got if stem is None else got is not None and got.startswith(stem)
+
     return [p for p in _entries(folder) if is_stale(p) and p.is_dir() and wanted(p)]
 
 

@@ -5,6 +5,7 @@ not), ``put`` adds one and drops the least recently used beyond the bound. With 
 bound is on the sum of ``weigh(value)`` instead (bytes, say), and the newest entry always stays.
 Not thread-safe on its own: callers that share one across threads hold their own lock.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict

@@ -1,4 +1,5 @@
 """Topological order without recursion (a 10,000-long chain of nodes or vars is no problem)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
@@ -16,7 +17,7 @@ def topological_order(keys: Iterable[K], uses: Callable[[K], Iterable[K]]) -> tu
     known = dict.fromkeys(keys)
     order: list[K] = []
     cycles: list[list[K]] = []
-    state: dict[K, int] = {}            # 1: on the current path, 2: done
+    state: dict[K, int] = {}  # 1: on the current path, 2: done
     for root in known:
         if root in state:
             continue
@@ -27,7 +28,7 @@ def topological_order(keys: Iterable[K], uses: Callable[[K], Iterable[K]]) -> tu
                 if ref not in known or state.get(ref) == 2:
                     continue
                 if state.get(ref) == 1:
-                    cycle = path[path.index(ref):] + [ref]
+                    cycle = path[path.index(ref) :] + [ref]
                     if not any(set(cycle) == set(c) for c in cycles):
                         cycles.append(cycle)
                     continue

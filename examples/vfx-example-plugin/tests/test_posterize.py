@@ -3,6 +3,7 @@
 No pipeline file, registry or encoder is needed, so these run in milliseconds. The vfx repository
 also renders a real pipeline through the installed plugin (tests/test_example_plugin.py there).
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -50,7 +51,7 @@ def frames(n=3, h=8, w=8, alpha=1.0):
 
 def test_each_channel_takes_only_the_given_levels():
     out = make(Frames(frames()), levels=4).frames([0, 1, 2]).pixels
-    steps = srgb_encode(out[:, :3]) * 3                 # 0, 1, 2 or 3 in sRGB steps
+    steps = srgb_encode(out[:, :3]) * 3  # 0, 1, 2 or 3 in sRGB steps
     assert torch.allclose(steps, steps.round(), atol=1e-4)
     assert len(steps.round().unique()) == 4
 
@@ -98,8 +99,10 @@ def test_video_and_audio_info_pass_through():
     assert node.video == src.video and node.audio == src.audio
 
 
-@pytest.mark.parametrize("options, option", [({"levels": 1}, "levels"), ({"mix": 2}, "mix"),
-                                             ({"space": "lab"}, "space"), ({"level": 4}, "level")])
+@pytest.mark.parametrize(
+    "options, option",
+    [({"levels": 1}, "levels"), ({"mix": 2}, "mix"), ({"space": "lab"}, "space"), ({"level": 4}, "level")],
+)
 def test_bad_options_are_refused_with_the_option_named(options, option):
     with pytest.raises(OptionError) as info:
         Posterize.Options.from_mapping({"input": "src", **options}, ParseContext())
@@ -116,7 +119,7 @@ def test_a_mask_limits_the_effect():
     # Options extend vfx.Effect.Options, so ``mask`` is there and the engine blends by its alpha
     pixels = frames(n=1)
     mask_pixels = torch.zeros_like(pixels)
-    mask_pixels[:, :, :, 4:] = 1.0                       # the right half opaque: posterized there only
+    mask_pixels[:, :, :, 4:] = 1.0  # the right half opaque: posterized there only
     mask = Frames(mask_pixels)
     parsed = Posterize.Options.from_mapping({"input": "src", "mask": "m", "levels": 2}, ParseContext())
     node = Posterize("poster", parsed, NodeContext("poster", PipelineSettings()))

@@ -3,6 +3,7 @@
 This module is the plugin: the entry point ``example = "vfx_example.posterize"`` (group ``vfx``)
 points here, and vfx calls the hooks below when it builds its registry or its command line.
 """
+
 from __future__ import annotations
 
 import click
@@ -38,11 +39,12 @@ class Posterize(vfx.Effect):
 
     def render(self, indices):
         import torch
+
         batch = self.pull(self.input("input"), indices)
         o = self.options
         if o.mix == 0.0:
-            return batch                      # nothing to do; the input batch is not modified
-        pixels = batch.pixels                 # (N, 4, H, W) float32, premultiplied, linear light
+            return batch  # nothing to do; the input batch is not modified
+        pixels = batch.pixels  # (N, 4, H, W) float32, premultiplied, linear light
         # Unpremultiply into a new tensor (never write into ``pixels``: other nodes may share it).
         rgb, alpha = unpremultiply(pixels)
         straight = rgb.clamp(0.0, 1.0)
@@ -62,6 +64,7 @@ class Posterize(vfx.Effect):
     def _noise(self, indices, pixels):
         """Uniform noise per frame from ``ctx.generator(frame)``: the same in any chunk or batch."""
         import torch
+
         _, _, h, w = pixels.shape
         frames = [torch.rand((3, h, w), generator=self.ctx.generator(i, "dither")) for i in indices]
         return torch.stack(frames).to(pixels.device)
@@ -70,6 +73,7 @@ class Posterize(vfx.Effect):
 def level_values(levels: int, space: str = "srgb") -> list[int]:
     """The 8-bit values a channel of an sRGB output takes after posterizing to ``levels``."""
     import torch
+
     steps = torch.arange(levels, dtype=torch.float64) / (levels - 1)
     encoded = steps if space == "srgb" else srgb_encode(steps)
     return [round(v * 255) for v in encoded.tolist()]
@@ -84,8 +88,13 @@ def register_nodes(register):
 def register_commands(cli):
     @cli.command("posterize-levels")
     @click.argument("levels", type=click.IntRange(2, 256))
-    @click.option("--space", type=click.Choice(["srgb", "linear"]), default="srgb", show_default=True,
-                  help="where the steps are even")
+    @click.option(
+        "--space",
+        type=click.Choice(["srgb", "linear"]),
+        default="srgb",
+        show_default=True,
+        help="where the steps are even",
+    )
     def posterize_levels(levels, space):
         """Print the 8-bit values example.posterize leaves in an sRGB output."""
         click.echo(" ".join(str(v) for v in level_values(levels, space)))

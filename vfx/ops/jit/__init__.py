@@ -10,6 +10,7 @@ GIL. Numba is imported only when a kernel module is.
 Nodes keep a torch path for other devices: ``vfx.ops.backend.allows("numba", tensor)`` says
 whether to take the kernel (and ``backend.only("torch")`` makes tests take the torch path).
 """
+
 from __future__ import annotations
 
 import collections
@@ -25,12 +26,14 @@ FASTMATH = {"contract", "arcp", "afn", "nsz"}
 def kernel(fn):
     """Compile ``fn`` as a CPU kernel: no GIL, no bounds checks, cached on disk."""
     import numba
+
     return numba.njit(fn, fastmath=FASTMATH, nogil=True, cache=True, error_model="numpy")
 
 
 def inline(fn):
     """Compile ``fn`` as a helper that kernels inline (so its loop body can vectorize)."""
     import numba
+
     return numba.njit(fn, fastmath=FASTMATH, inline="always", error_model="numpy")
 
 
@@ -83,5 +86,5 @@ class ParamBlock:
             if width == 1:
                 out[:, o] = value
             else:
-                out[:, o:o + width] = value
+                out[:, o : o + width] = value
         return out

@@ -8,6 +8,7 @@ Importing this module imports Numba.
 Numba's disk cache checks only a kernel's own source file: after changing this module, delete
 the ``*.nbi``/``*.nbc`` files in the kernels' ``__pycache__`` (or touch the kernel modules).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,16 +36,20 @@ _EXP2 = tuple(reversed(_fit(np.exp2, 0.0, 1.0, 7)))
 @intrinsic
 def _float_bits(typingctx, x):
     """The bits of a float32, as an int32."""
+
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], ir.IntType(32))
+
     return types.int32(types.float32), codegen
 
 
 @intrinsic
 def _bits_float(typingctx, i):
     """The float32 with these bits."""
+
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], ir.FloatType())
+
     return types.float32(types.int32), codegen
 
 
@@ -93,8 +98,7 @@ def srgb_encode(x):
 def srgb_decode(x):
     """The sRGB curve to linear; the inverse of ``srgb_encode``."""
     d = f32(0.04045)
-    return powf((max(x, d) + f32(0.055)) * f32(1 / 1.055), f32(2.4)) - d / f32(12.92) \
-        + min(x, d) * f32(1 / 12.92)
+    return powf((max(x, d) + f32(0.055)) * f32(1 / 1.055), f32(2.4)) - d / f32(12.92) + min(x, d) * f32(1 / 12.92)
 
 
 @inline

@@ -6,6 +6,7 @@ lookup does: with RGB padded to four floats, two neighbouring grid points along 
 consecutive floats, one AVX load. ``trilinear_rgb`` interpolates with four such loads and six
 8-wide operations where the scalar code needs 24 loads and 42 operations.
 """
+
 from __future__ import annotations
 
 from llvmlite import ir
@@ -36,26 +37,24 @@ def trilinear_rgb(typingctx, table, k, row, slab, fr, fg, fb):
         wide = ir.VectorType(_F32, 8)
 
         def splat(x, lanes):
-            one = builder.insert_element(ir.Constant(ir.VectorType(_F32, lanes), ir.Undefined), x,
-                                         ir.Constant(_I32, 0))
+            one = builder.insert_element(ir.Constant(ir.VectorType(_F32, lanes), ir.Undefined), x, ir.Constant(_I32, 0))
             return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes))
 
-        def pair(index):        # the grid point at ``index`` and its neighbour along red: 2 x RGBx
+        def pair(index):  # the grid point at ``index`` and its neighbour along red: 2 x RGBx
             pointer = builder.bitcast(builder.gep(base, [index]), wide.as_pointer())
             return builder.load(pointer, align=4)
 
         def lerp(a, b, t):
-            return builder.fadd(a, builder.fmul(t, builder.fsub(b, a, flags=_FLAGS), flags=_FLAGS),
-                                flags=_FLAGS)
+            return builder.fadd(a, builder.fmul(t, builder.fsub(b, a, flags=_FLAGS), flags=_FLAGS), flags=_FLAGS)
 
         def half(v, lanes):
             return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, 4), lanes))
 
         fg8, fb8 = splat(fg, 8), splat(fb, 8)
         k_g, k_b = builder.add(k, row), builder.add(k, slab)
-        near = lerp(pair(k), pair(k_g), fg8)                            # blue's lower slice, in green
-        far = lerp(pair(k_b), pair(builder.add(k_b, row)), fg8)         # its upper slice
-        both = lerp(near, far, fb8)                                     # [lower red | upper red]
+        near = lerp(pair(k), pair(k_g), fg8)  # blue's lower slice, in green
+        far = lerp(pair(k_b), pair(builder.add(k_b, row)), fg8)  # its upper slice
+        both = lerp(near, far, fb8)  # [lower red | upper red]
         rgbx = lerp(half(both, [0, 1, 2, 3]), half(both, [4, 5, 6, 7]), splat(fr, 4))
         lanes = [builder.extract_element(rgbx, ir.Constant(_I32, c)) for c in range(3)]
         return context.make_tuple(builder, signature.return_type, lanes)
