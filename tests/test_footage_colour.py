@@ -84,6 +84,7 @@ CLIPS = {  # name: (size, rate, ffmpeg output args)
         ],
     ),
     "hd_untagged.mp4": ((1280, 720), "24", X264 + ["-pix_fmt", "yuv420p"]),
+    "wide_sd.mp4": ((852, 480), "25", X264 + ["-pix_fmt", "yuv420p", "-colorspace", "smpte170m"]),
     "bt2020.mkv": (
         (320, 240),
         "24",
@@ -201,15 +202,19 @@ def _png_rgb(path: Path) -> np.ndarray:
         "yuv444.mp4",
         "anim.gif",
         "prores.mov",
+        "wide_sd.mp4",
     ],
 )
 def test_graph_input_matches_the_ffmpeg_cli(corpus, tmp_path, name):
-    """BT.601 SD, untagged SD (601), full range, MJPEG (both), 4:4:4, GIF (no matrix), 10-bit 4:2:2."""
+    """BT.601 SD, untagged SD (601), full range, MJPEG (both), 4:4:4, GIF (no matrix), 10-bit 4:2:2,
+    and 852-wide SD, whose right edge swscale's 8-bit YUV-to-RGBA path leaves unwritten."""
     size, rate, _ = CLIPS[name]
     png = _render(tmp_path, corpus / name, "f_%04d.png", graph=True, size=size, rate=rate)
     got = _png_rgb(png)[..., :3]
     ref = ffmpeg_frames(corpus / name)[0]
     assert min(psnr(got, ref)) >= 40, (name, psnr(got, ref))
+    edge = np.abs(got[:, -8:].astype(int) - ref[:, -8:].astype(int))  # the last columns too
+    assert edge.mean() < 2, (name, edge.mean())
 
 
 def test_untagged_hd_is_bt709_and_the_matrix_can_be_overridden(corpus, tmp_path):
@@ -713,3 +718,18 @@ def test_hdr_is_refused_in_the_graph_and_kept_on_pass_through(corpus, tmp_path):
         encode_extra='codec = "h265"\npix_fmt = "yuv420p10le"\naudio_codec = "none"',
     )
     assert "bt2020nc/bt2020/smpte2084" in ffprobe_line(out)
+
+
+def test_a_jpeg_of_any_width_is_read_to_its_right_edge(tmp_path):
+    """At widths that are not a multiple of 16, swscale's 8-bit YUV-to-RGBA leaves the row ends unwritten."""
+    from PIL import Image
+
+    from vfx.media.images import read_image
+
+    x = np.linspace(0, 255, 226)
+    smooth = np.stack([np.tile(x, (64, 1)), np.tile(x[::-1], (64, 1)), np.full((64, 226), 128.0)], -1)
+    Image.fromarray(smooth.round().astype(np.uint8)).save(tmp_path / "w226.jpg", quality=100)
+    ref = np.asarray(Image.open(tmp_path / "w226.jpg").convert("RGB")).astype(int)
+    got = read_image(tmp_path / "w226.jpg")
+    assert got.shape == (64, 226, 4) and (got[..., 3] == 255).all()
+    assert np.abs(got[..., :3].astype(int) - ref).max() <= 4
