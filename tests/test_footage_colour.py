@@ -718,6 +718,28 @@ def test_hdr_is_refused_in_the_graph_and_kept_on_pass_through(corpus, tmp_path):
         encode_extra='codec = "h265"\npix_fmt = "yuv420p10le"\naudio_codec = "none"',
     )
     assert "bt2020nc/bt2020/smpte2084" in ffprobe_line(out)
+    # a file mis-tagged as HDR can be read as SDR: the grade renders, a pass-through writes the new tag
+    graded = _render(
+        tmp_path,
+        corpus / "pq.mp4",
+        "sdr.mp4",
+        graph=True,
+        size=size,
+        rate=rate,
+        source_extra='color_transfer = "bt709"',
+    )
+    assert graded.exists()
+    out = _render(
+        tmp_path,
+        corpus / "pq.mp4",
+        "copy709.mp4",
+        graph=False,
+        size=size,
+        rate=rate,
+        source_extra='color_transfer = "bt709"',
+        encode_extra='codec = "h265"\npix_fmt = "yuv420p10le"\naudio_codec = "none"',
+    )
+    assert "bt2020nc/bt2020/bt709" in ffprobe_line(out)
 
 
 def test_a_jpeg_of_any_width_is_read_to_its_right_edge(tmp_path):

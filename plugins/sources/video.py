@@ -9,7 +9,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, StreamInfo, AudioBuffer, opt
-from vfx.media.colorspace import MATRIX_CHOICES, RANGE_CHOICES
+from vfx.media.colorspace import MATRIX_CHOICES, RANGE_CHOICES, TRANSFER_CHOICES
 
 from ._common import _audio_info
 
@@ -76,6 +76,12 @@ class VideoSource(vfx.Source):
             "auto",
             choices=RANGE_CHOICES,
             doc="YUV range of the file (auto: its tags; yuvj formats are full; untagged: limited)",
+        )
+        color_transfer = opt.Choice(
+            "auto",
+            choices=TRANSFER_CHOICES,
+            doc="transfer curve of the file (auto: its tags); the graph reads every SDR curve as sRGB and "
+            "refuses pq/hlg (HDR) where a node changes pixels; a pass-through keeps this tag",
         )
 
     def configure(self):
@@ -163,7 +169,8 @@ class VideoSource(vfx.Source):
             self.open()
         from vfx.media.colorspace import tag
 
-        frames = tag(self._reader.frames(indices), self.options.color_matrix, self.options.color_range)
+        o = self.options
+        frames = tag(self._reader.frames(indices), o.color_matrix, o.color_range, o.color_transfer)
         return FrameBatch(indices, native=frames, size=(self.video.width, self.video.height), convert=self._pixels_of)
 
     def _pixels_of(self, frames: list):

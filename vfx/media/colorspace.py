@@ -33,6 +33,9 @@ RANGE_CHOICES = ("auto", "limited", "full")
 #: option value -> the AVColorSpace written for it
 MATRIX_TAG = {"bt601": SPC_SMPTE170M, "bt709": SPC_BT709, "bt2020": SPC_BT2020_NCL}
 RANGE_TAG = {"limited": RANGE_LIMITED, "full": RANGE_FULL}
+TRANSFER_CHOICES = ("auto", "bt709", "srgb", "bt601", "gamma22", "pq", "hlg")
+#: option value -> the AVColorTransferCharacteristic written for it (pq and hlg are HDR: see HDR_TRC)
+TRANSFER_TAG = {"bt709": 1, "srgb": TRC_IEC61966_2_1, "bt601": 6, "gamma22": 4, "pq": 16, "hlg": 18}
 #: AVColorSpace -> swscale's name for the matrix (tags swscale cannot convert read as the nearest)
 _SWS = {
     SPC_BT709: "ITU709",
@@ -70,14 +73,18 @@ def default_matrix(height: int) -> int:
     return SPC_SMPTE170M if height < 720 else SPC_BT709
 
 
-def tag(frames: list, matrix: str = "auto", color_range: str = "auto") -> list:
-    """Write each YUV frame's resolved matrix and range into it (in place; returns ``frames``).
+def tag(frames: list, matrix: str = "auto", color_range: str = "auto", transfer: str = "auto") -> list:
+    """Write each frame's resolved matrix and range (YUV) and transfer into it (in place; returns ``frames``).
 
-    ``matrix`` / ``color_range`` other than ``"auto"`` replace what the file says.
+    ``matrix`` / ``color_range`` / ``transfer`` other than ``"auto"`` replace what the file says
+    (a mis-tagged file: an SDR clip tagged HLG reads as SDR with ``transfer = "bt709"``).
     """
     forced_matrix = MATRIX_TAG.get(matrix)
     forced_range = RANGE_TAG.get(color_range)
+    forced_trc = TRANSFER_TAG.get(transfer)
     for i, frame in enumerate(frames):
+        if forced_trc is not None and frame.color_trc != forced_trc:
+            frame.color_trc = forced_trc
         name = frame.format.name
         if not format_kind(name)[0]:
             continue
