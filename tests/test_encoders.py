@@ -123,3 +123,38 @@ def test_ffmpeg_binary_backend(tmp_path):
     )
     res = run_vfx("validate", bad)
     assert res.returncode == 2 and "option 'ffmpeg_encoder'" in res.stderr
+
+
+def test_a_garbage_first_dts_from_the_encoder_is_rebased_before_muxing():
+    """libx265 (FFmpeg 8) on a stream shorter than its look-ahead now and then starts the dts at an
+    uninitialised value; the writer re-bases the run so that every dts is at most its pts, in order."""
+    import av
+
+    from vfx.media.encode import VideoWriter
+
+    class Recorder:
+        def __init__(self):
+            self.muxed = []
+
+        def mux(self, packet):
+            self.muxed.append((packet.pts, packet.dts))
+
+    def run(stamps):
+        writer = VideoWriter.__new__(VideoWriter)
+        writer.container, writer._held, writer._dts_shift = Recorder(), [], None
+        for pts, dts in stamps:
+            packet = av.Packet(b"\0")
+            packet.pts, packet.dts = pts, dts
+            writer._mux_video(packet)
+        if writer._dts_shift is None:
+            writer._settle()
+        return writer.container.muxed
+
+    garbage = -8725857424048159
+    got = run([(0, garbage), (4, garbage + 1), (2, garbage + 2), (1, garbage + 3), (3, garbage + 4)])
+    assert [p for p, _ in got] == [0, 4, 2, 1, 3]
+    dts = [d for _, d in got]
+    assert dts == sorted(dts) and len(set(dts)) == 5 and all(d <= p for p, d in got)
+    assert dts == [-2, -1, 0, 1, 2]
+    sane = [(0, -2), (4, -1), (2, 0), (1, 1), (3, 2)]
+    assert run(sane) == sane  # a sane stream is muxed as it came

@@ -711,7 +711,7 @@ def test_hdr_is_refused_in_the_graph_and_kept_on_pass_through(corpus, tmp_path):
     out = _render(
         tmp_path,
         corpus / "pq.mp4",
-        "copy.mkv",
+        "copy.mp4",
         graph=False,
         size=size,
         rate=rate,
@@ -732,7 +732,7 @@ def test_hdr_is_refused_in_the_graph_and_kept_on_pass_through(corpus, tmp_path):
     out = _render(
         tmp_path,
         corpus / "pq.mp4",
-        "copy709.mkv",
+        "copy709.mp4",
         graph=False,
         size=size,
         rate=rate,

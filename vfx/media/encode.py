@@ -186,6 +186,8 @@ class VideoWriter:
                 else None
             )
         self._frame_number = 0
+        self._held: list = []  # video packets held until their dts is known to be sane
+        self._dts_shift: int | None = None
 
     def prepare(self, batch: FrameBatch) -> list:
         """The batch as AVFrames in the output pixel format (the costly conversion, no encoding)."""
@@ -200,7 +202,7 @@ class VideoWriter:
             frame.time_base = self._time_base
             self._frame_number += 1
             for packet in self.video.encode(frame):
-                self.container.mux(packet)
+                self._mux_video(packet)
         if audio is not None and self.audio is not None:
             self._write_audio(audio)
 
@@ -310,10 +312,44 @@ class VideoWriter:
             for packet in self.audio.encode(frame):
                 self.container.mux(packet)
 
+    def _mux_video(self, packet) -> None:
+        """Mux one video packet, with its dts re-based if the encoder left the first one unset.
+
+        On a stream shorter than its look-ahead, libx265 (FFmpeg 8) now and then starts the dts at
+        an uninitialised value (all later ones follow it), which the MP4 muxer refuses. Packets
+        are held until the first one shows a sane dts or, if it does not, until the end (or 256
+        packets), and then re-based so that every dts is at most its pts."""
+        if self._dts_shift is not None:
+            if self._dts_shift and packet.dts is not None:
+                packet.dts += self._dts_shift
+            self.container.mux(packet)
+            return
+        self._held.append(packet)
+        first = self._held[0]
+        if first.dts is not None and first.pts is not None and first.pts - first.dts <= _MAX_REORDER:
+            self._release(0)
+        elif len(self._held) >= 256:
+            self._settle()
+
+    def _settle(self) -> None:
+        held = self._held
+        if not held or held[0].dts is None or held[0].pts is None:
+            return self._release(0)
+        delay = max(0, max(k - p.pts for k, p in enumerate(held) if p.pts is not None))
+        self._release(-held[0].dts - delay)
+
+    def _release(self, shift: int) -> None:
+        self._dts_shift = shift
+        held, self._held = self._held, []
+        for packet in held:
+            self._mux_video(packet)
+
     def close(self) -> None:
         """Flush encoders and write the trailer."""
         for packet in self.video.encode(None):
-            self.container.mux(packet)
+            self._mux_video(packet)
+        if self._dts_shift is None:
+            self._settle()
         if self.audio is not None:
             for f in self._resampler.resample(None) if self._resampler else []:
                 f.pts = None
@@ -352,6 +388,10 @@ def chroma_box_420(frame, pix_fmt: str):
     out.colorspace, out.color_range = frame.colorspace, frame.color_range
     out.color_primaries, out.color_trc = frame.color_primaries, frame.color_trc
     return out
+
+
+#: the most ticks a sane first packet's dts lies before its pts (the encoder's reorder delay)
+_MAX_REORDER = 1000
 
 
 def _container_format(path: Path) -> str | None:
