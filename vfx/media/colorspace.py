@@ -172,19 +172,20 @@ def to_rgba(frame) -> np.ndarray:
         return frame.to_ndarray(
             format="rgba64le", src_colorspace=c.sws, src_color_range=c.sws_range, interpolation="BICUBIC"
         )
-    if frame.width % 16:
-        return _rgba_of_any_width(frame, c)
-    return frame.to_ndarray(format="rgba", src_colorspace=c.sws, src_color_range=c.sws_range)
+    return yuv_to_rgba8(frame, src_colorspace=c.sws, src_color_range=c.sws_range)
 
 
-def _rgba_of_any_width(frame, c: "FrameColour") -> np.ndarray:
-    """8-bit YUV to RGBA for a width that is not a multiple of 16.
+def yuv_to_rgba8(frame, **colour) -> np.ndarray:
+    """An 8-bit YUV frame as (H, W, 4) uint8 RGBA through swscale (``colour``: its ``src_colorspace``
+    and ``src_color_range``, else swscale's defaults).
 
     The bundled swscale's 8-bit YUV-to-RGBA path leaves the last pixels of each row unwritten at
-    such widths (854 and 852-wide SD among them: garbage at the right edge); its RGB24 and 16-bit
-    path is right, so the colour goes through RGB24 and the alpha comes straight from its plane.
+    widths that are not a multiple of 16 (854 and 852-wide SD among them: garbage at the right
+    edge); its RGB24 path is right, so such frames go through RGB24, the alpha from its plane.
     """
-    rgb = frame.to_ndarray(format="rgb24", src_colorspace=c.sws, src_color_range=c.sws_range)
+    if frame.width % 16 == 0:
+        return frame.to_ndarray(format="rgba", **colour)
+    rgb = frame.to_ndarray(format="rgb24", **colour)
     out = np.empty(rgb.shape[:2] + (4,), np.uint8)
     out[..., :3] = rgb
     if any(comp.is_alpha for comp in frame.format.components):

@@ -134,16 +134,8 @@ def read_image(path: Path, max_memory: int | None = None) -> np.ndarray:
 
 
 def _rgba8(frame) -> np.ndarray:
-    """A decoded image as (H, W, 4) uint8 RGBA (swscale's default matrix for a JPEG's YUV).
+    """A decoded image as (H, W, 4) uint8 RGBA (swscale's default matrix for a JPEG's YUV)."""
+    from .colorspace import format_kind, yuv_to_rgba8
 
-    An opaque YUV image whose width is not a multiple of 16 goes through RGB24: swscale's 8-bit
-    YUV-to-RGBA path leaves the right edge of such rows unwritten (see ``colorspace.to_rgba``).
-    """
-    fmt = frame.format
-    if frame.width % 16 and not fmt.is_rgb and not fmt.has_palette and not any(c.is_alpha for c in fmt.components):
-        rgb = frame.to_ndarray(format="rgb24")
-        out = np.empty(rgb.shape[:2] + (4,), np.uint8)
-        out[..., :3] = rgb
-        out[..., 3] = 255
-        return out
-    return frame.to_ndarray(format="rgba")
+    yuv, deep = format_kind(frame.format.name)
+    return yuv_to_rgba8(frame) if yuv and not deep else frame.to_ndarray(format="rgba")
