@@ -80,3 +80,48 @@ def test_a_shared_node_renders_a_batch_once_and_is_never_handed_out_writable():
     assert len(node.seen) == 2
     share(node, False)
     assert node.frames([1, 2]) is not node.frames([1, 2])
+
+
+PUBLIC_PACKAGES = ("vfx", "vfx.media", "vfx.models")
+
+
+def _public_module(module: str) -> bool:
+    return module in PUBLIC_PACKAGES or module == "vfx.ops" or module.startswith("vfx.ops.")
+
+
+def test_built_in_and_example_plugins_import_only_the_public_surface():
+    """Plugins use names exported by ``vfx``, ``vfx.ops``, ``vfx.media`` and ``vfx.models`` only."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    files = [*(root / "plugins").rglob("*.py"), *(root / "examples").rglob("*.py")]
+    assert len(files) > 40
+    wrong = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found = [(a.name, None) for a in node.names if a.name.split(".")[0] == "vfx"]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "vfx":
+                found = [(node.module, a.name) for a in node.names]
+            else:
+                continue
+            for module, name in found:
+                where = f"{path.relative_to(root)}:{node.lineno}"
+                if not _public_module(module):
+                    wrong.append(f"{where} imports {module}")
+                    continue
+                if name is None:
+                    continue
+                exported = getattr(importlib.import_module(module), "__all__", None)
+                if name.startswith("_") or (exported is not None and name not in exported):
+                    wrong.append(f"{where} imports {name} from {module}, which does not export it")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_name_vfx_media_exports_resolves():
+    import vfx.media
+
+    for name in vfx.media.__all__:
+        assert getattr(vfx.media, name) is not None, name

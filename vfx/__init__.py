@@ -10,8 +10,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import options as opt
+from . import timing
 from .errors import MediaError, OptionError, PipelineError, Problem, RenderError, VfxError
-from .frames import AudioBuffer, AudioInfo, FrameBatch, StreamInfo
+from .frames import (
+    AudioBuffer,
+    AudioInfo,
+    FrameBatch,
+    StreamInfo,
+    constant,
+    empty_pixels,
+    empty_planes,
+    fit_channels,
+    row_strips,
+    samples_at,
+)
 from .hookspecs import hookimpl
 from .node import (
     AudioNode,
@@ -26,7 +38,8 @@ from .node import (
     Signal,
     Source,
 )
-from .options import Animated, Options
+from .options import Animated, Options, ParseContext
+from .util.atomic import AtomicDir, AtomicFile
 from .util.lru import LRU
 
 if TYPE_CHECKING:
@@ -37,6 +50,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Animated",
+    "AtomicDir",
+    "AtomicFile",
     "AudioBuffer",
     "AudioInfo",
     "AudioNode",
@@ -52,6 +67,7 @@ __all__ = [
     "NodeContext",
     "OptionError",
     "Options",
+    "ParseContext",
     "PipelineError",
     "PipelineSettings",
     "Problem",
@@ -60,11 +76,26 @@ __all__ = [
     "Source",
     "StreamInfo",
     "VfxError",
+    "constant",
+    "empty_pixels",
+    "empty_planes",
+    "encoder_backends",
+    "fit_channels",
     "hookimpl",
     "opt",
+    "row_strips",
+    "samples_at",
+    "timing",
     "load_pipeline",
     "render_pipeline",
 ]
+
+
+def encoder_backends() -> dict[str, Any]:
+    """The encoder backends every installed plugin registered, by name (``pyav``, ``ffmpeg``, ...)."""
+    from .plugins import get_registry
+
+    return dict(get_registry().backends)
 
 
 def load_pipeline(path: str | Path, overrides: list[str] | None = None, device: Any = "cpu") -> Graph:

@@ -599,6 +599,12 @@ class Options:
         return dict(cls._fields)
 
     @classmethod
+    def defaults(cls, ctx: ParseContext | None = None) -> dict[str, Any]:
+        """Every option's default value, parsed (``None`` for a required option)."""
+        ctx = ctx or ParseContext()
+        return {name: field.default_value(ctx) for name, field in cls.fields().items()}
+
+    @classmethod
     def from_mapping(cls, raw: dict, ctx: ParseContext) -> "Options":
         """Parse every field; collect all problems and raise them together as ``OptionError``."""
         errors: list[tuple[str, str]] = []

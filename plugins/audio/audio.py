@@ -15,12 +15,10 @@ import threading
 import numpy as np
 
 import vfx
-from vfx import AudioBuffer, AudioInfo, ConfigureError, FrameBatch, StreamInfo, opt
-from vfx.frames import fit_channels, samples_at
+from vfx import AudioBuffer, AudioInfo, ConfigureError, FrameBatch, StreamInfo, fit_channels, opt, samples_at
 from vfx.ops.curves import rising_frames
 
 from . import audio_dsp
-
 
 # ----------------------------------------------------------------------------- helpers
 #: the longest frame (1 / fps), seconds, of a pipeline with audio: audio is pulled a batch of frames
@@ -111,7 +109,7 @@ class AudioSource(vfx.Source):
         fade_out = opt.Time(0, doc="length of the linear fade-out at the clip's end")
 
     def configure(self):
-        from vfx.media.probe import probe
+        from vfx.media import probe
 
         o = self.options
         s = self.ctx.settings
@@ -163,7 +161,7 @@ class AudioSource(vfx.Source):
         return [self.options.path]
 
     def open(self):
-        from vfx.media.decode import AudioReader
+        from vfx.media import AudioReader
 
         if self._reader is None:
             self._reader = AudioReader(self.options.path, self.audio.sample_rate, self.audio.channels)
@@ -648,6 +646,7 @@ class AudioVisualizer(vfx.Source):
 
     def render(self, indices):
         import torch
+
         from vfx.ops import color
 
         w, h = self.video.width, self.video.height

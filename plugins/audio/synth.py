@@ -8,8 +8,7 @@ import threading
 import numpy as np
 
 import vfx
-from vfx import AudioBuffer, AudioInfo, opt
-from vfx.frames import fit_channels, samples_at
+from vfx import AudioBuffer, AudioInfo, fit_channels, opt, samples_at
 
 NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 #: chord roots (scale degrees, semitones above the key) of the four-bar progressions

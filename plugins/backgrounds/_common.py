@@ -7,7 +7,6 @@ import numpy as np
 import vfx
 from vfx import FrameBatch, StreamInfo, opt
 
-
 # ------------------------------------------------------------------------------------ helpers
 
 
@@ -78,7 +77,7 @@ class _Backdrop(vfx.Source):
         """Extra validation of option combinations (raise ConfigureError naming the option)."""
 
     def render(self, indices):
-        from vfx.frames import empty_pixels
+        from vfx import empty_pixels
 
         n, h, w = len(indices), self.video.height, self.video.width
         vals = self.values_for(indices)

@@ -343,9 +343,7 @@ class Mountains(_Backdrop):
 
     def _sky_p(self, p):
         look = _LOOKS[self.options.look]
-        from vfx.options import ParseContext
-
-        sky = {name: f.default_value(ParseContext()) for name, f in _SkyOptions.fields().items()}
+        sky = _SkyOptions.defaults()
         sky.update(
             {
                 "zenith": self._look(p, "zenith"),

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import vfx
-from vfx import AudioInfo, FrameBatch
-from vfx.frames import samples_at
+from vfx import AudioInfo, FrameBatch, samples_at
 
 
 def _audio_len(node, frames: int) -> AudioInfo:

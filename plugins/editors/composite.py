@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import vfx
-from vfx import AudioBuffer, FrameBatch, opt
-from vfx.frames import empty_pixels, samples_at
+from vfx import AudioBuffer, FrameBatch, empty_pixels, opt, samples_at
 from vfx.ops.composite import BLENDS, blend, placement
 
 from ._common import _audio_len

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import vfx
-from vfx import AudioBuffer, ConfigureError, FrameBatch, opt
-from vfx.frames import samples_at
+from vfx import AudioBuffer, ConfigureError, FrameBatch, opt, samples_at
 
 from ._common import _audio_len, _gather
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, opt
-from vfx.frames import empty_pixels, empty_planes
+from vfx import ConfigureError, FrameBatch, empty_pixels, empty_planes, opt
 from vfx.ops import backend, jit
-
 from vfx.ops.color import luma
 from vfx.ops.filters import gaussian_blur_frames
 from vfx.ops.resample import downsample_box, upsample_bilinear

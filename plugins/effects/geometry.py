@@ -97,7 +97,7 @@ class _Warp(vfx.Effect):
         return [idx + shutter * (k / (n - 1) - 0.5) for k in range(n)]
 
     def render(self, indices):
-        from vfx.frames import empty_pixels
+        from vfx import empty_pixels
 
         batch = self.pull(self.input("input"), indices)
         src = batch.pixels
@@ -139,7 +139,7 @@ class _Warp(vfx.Effect):
 
 def _shift(src, dx: np.ndarray, dy: np.ndarray):
     """Each frame moved by whole pixels (dx right, dy down), transparent where nothing lands."""
-    from vfx.frames import empty_pixels
+    from vfx import empty_pixels
 
     n, _, h, w = src.shape
     out = empty_pixels(n, h, w, src.device)

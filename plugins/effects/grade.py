@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, opt
-from vfx.frames import empty_pixels, row_strips
+from vfx import ConfigureError, FrameBatch, empty_pixels, opt, row_strips
+from vfx.media import CubeError, read_cube
 from vfx.ops import backend, jit
-
 from vfx.ops.color import LUMA, luma, pow_, srgb_decode, srgb_encode, unpremultiply
+from vfx.ops.lut import apply_lut, lut_volume
 
 from ._common import _assemble, _col, _linear_rgb
-from vfx.media.lut import CubeError, read_cube
-from vfx.ops.lut import apply_lut, lut_volume
 
 
 class Grade(vfx.Effect):

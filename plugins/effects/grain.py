@@ -7,11 +7,8 @@ import math
 import numpy as np
 
 import vfx
-from vfx import FrameBatch, opt
-from vfx.frames import row_strips
-from vfx.frames import empty_pixels
+from vfx import FrameBatch, empty_pixels, opt, row_strips
 from vfx.ops import backend, jit, resample
-
 from vfx.ops.color import luma, unpremultiply
 
 from ._common import _assemble, _col

@@ -13,8 +13,7 @@ import math
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, opt
-from vfx.frames import empty_pixels, empty_planes, row_strips
+from vfx import ConfigureError, FrameBatch, empty_pixels, empty_planes, opt, row_strips
 from vfx.ops import backend, filters, jit
 from vfx.ops.color import (
     BT709,

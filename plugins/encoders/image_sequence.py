@@ -38,7 +38,7 @@ class ImageSequenceEncoder(vfx.Encoder):
         ]
 
     def begin(self, start, stop):
-        from vfx.util.atomic import AtomicDir
+        from vfx import AtomicDir
 
         self._dir = AtomicDir(self.options.path.parent)
 
@@ -49,7 +49,7 @@ class ImageSequenceEncoder(vfx.Encoder):
         return list(zip(batch.indices, color.from_linear(batch.pixels, alpha=alpha, bits=int(self.options.bits))))
 
     def write(self, frames, audio):
-        from vfx.media.encode import write_png
+        from vfx.media import write_png
 
         if isinstance(frames, vfx.FrameBatch):
             frames = self.prepare(frames)

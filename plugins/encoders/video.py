@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import vfx
 from vfx import ConfigureError, opt
-from vfx.media.colorspace import MATRIX_CHOICES, RANGE_CHOICES
-from vfx.media.encode import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS
+from vfx.media import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS, MATRIX_CHOICES, RANGE_CHOICES
 
 from ..audio.audio import check_frame_audio
-
 
 #: the presets each codec's encoder takes (x264/x265 speeds, ProRes profiles, VP9 deadlines)
 ENCODER_PRESETS = {
@@ -87,7 +85,7 @@ class VideoEncoder(vfx.Encoder):
                 )
         if o.crf is not None and o.bitrate is not None:
             raise ConfigureError("give crf or bitrate, not both", option="bitrate")
-        from vfx.media.encode import parse_bitrate
+        from vfx.media import parse_bitrate
 
         for name in ("bitrate", "audio_bitrate"):
             if getattr(o, name) is not None:
@@ -111,7 +109,7 @@ class VideoEncoder(vfx.Encoder):
                 f"{chroma} needs an even frame size, the input is {w}x{h}; add an editor.resize", option="input"
             )
         self._audio_node = None
-        from vfx.media.encode import audio_codecs_for, default_audio_codec
+        from vfx.media import audio_codecs_for, default_audio_codec
 
         self.audio_codec = default_audio_codec(o.path) if o.audio_codec == "auto" else o.audio_codec
         if o.audio_codec != "none":
@@ -128,9 +126,7 @@ class VideoEncoder(vfx.Encoder):
             )
         if self._audio_node is not None:
             check_frame_audio(self)
-        from vfx.plugins import get_registry
-
-        backends = get_registry().backends
+        backends = vfx.encoder_backends()
         if o.backend not in backends:
             raise ConfigureError(f"unknown backend '{o.backend}'; registered: {', '.join(backends)}", option="backend")
         self._backend = backends[o.backend]
@@ -158,7 +154,7 @@ class VideoEncoder(vfx.Encoder):
         return self._audio_node
 
     def begin(self, start, stop):
-        from vfx.util.atomic import AtomicFile
+        from vfx import AtomicFile
 
         o = self.options
         s = self.ctx.settings
@@ -208,7 +204,7 @@ class PyAVBackend:
     """Encoders of PyAV's bundled FFmpeg, in-process (the default)."""
 
     def open_writer(self, path, *, codec, encoder, **settings):
-        from vfx.media.encode import VideoWriter
+        from vfx.media import VideoWriter
 
         return VideoWriter(path, codec=codec, encoder=encoder, **settings)
 
@@ -230,13 +226,13 @@ class FfmpegBackend:
     """Encoders of the ffmpeg binary (``$VFX_FFMPEG``, PATH, or imageio-ffmpeg's), fed through a pipe."""
 
     def open_writer(self, path, *, codec, encoder, pix_fmt, alpha, threads, **settings):
-        from vfx.media.ffmpeg_pipe import FfmpegPipeWriter
+        from vfx.media import FfmpegPipeWriter
 
         return FfmpegPipeWriter(
             path, encoder=encoder or CODECS[codec].encoder, pix_fmt=pix_fmt or CODECS[codec].pix_fmt, **settings
         )
 
     def available_encoders(self) -> dict[str, str]:
-        from vfx.media.ffmpeg_pipe import available_encoders
+        from vfx.media import available_encoders
 
         return available_encoders()

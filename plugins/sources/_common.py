@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vfx import AudioInfo
-from vfx.frames import samples_at
+from vfx import AudioInfo, samples_at
 
 
 def _audio_info(node, frames: int) -> AudioInfo:
@@ -15,6 +14,6 @@ def _audio_info(node, frames: int) -> AudioInfo:
 
 def _rgba(frame) -> np.ndarray:
     """One decoded frame as straight RGBA (uint8, or uint16 when deeper), by its own matrix and range."""
-    from vfx.media.colorspace import to_rgba
+    from vfx.media import to_rgba
 
     return to_rgba(frame)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 import vfx
-from vfx import FrameBatch, StreamInfo, AudioBuffer, opt
+from vfx import AudioBuffer, FrameBatch, StreamInfo, opt
 from vfx.ops.color import srgb_decode
 
 from ._common import _audio_info
@@ -31,7 +31,7 @@ class ColorSource(vfx.Source):
         self.video = StreamInfo(w, h, s.fps, self.options.duration or s.duration, alpha)
 
     def render(self, indices):
-        from vfx.frames import constant
+        from vfx import constant
         from vfx.ops import color
 
         rgba = color.linear_rgba(self.options.color)

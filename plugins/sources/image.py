@@ -28,7 +28,7 @@ class ImageSource(vfx.Source):
         alpha = opt.Bool(None, doc="keep the image's alpha (default: when its pixels use it); false: opaque")
 
     def configure(self):
-        from vfx.media.images import check_budget, image_header, memory_limit, read_image
+        from vfx.media import check_budget, image_header, memory_limit, read_image
 
         path = self.options.path
         self._rgba = None
@@ -55,8 +55,8 @@ class ImageSource(vfx.Source):
 
     def render(self, indices):
         if self._pixels is None:
+            from vfx.media import read_image
             from vfx.ops import color
-            from vfx.media.images import read_image
 
             rgba = self._rgba if self._rgba is not None else read_image(self.options.path)
             if not self.video.has_alpha:
@@ -132,7 +132,7 @@ class ImageSequenceSource(vfx.Source):
                 option="path",
             )
         self._start, self._numbers = start, numbers
-        from vfx.media.images import check_budget, image_header, memory_limit, read_image
+        from vfx.media import check_budget, image_header, memory_limit, read_image
 
         first_path = Path(pattern % start)
         try:
@@ -157,8 +157,8 @@ class ImageSequenceSource(vfx.Source):
         return [Path(str(self.options.path) % n) for n in getattr(self, "_numbers", [])]
 
     def render(self, indices):
+        from vfx.media import ImageRenderError, read_image
         from vfx.ops import color
-        from vfx.media.images import ImageRenderError, read_image
 
         arrays = []
         for i in indices:

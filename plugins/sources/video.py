@@ -8,16 +8,16 @@ from fractions import Fraction
 import numpy as np
 
 import vfx
-from vfx import ConfigureError, FrameBatch, StreamInfo, AudioBuffer, opt
-from vfx.media.colorspace import MATRIX_CHOICES, RANGE_CHOICES, TRANSFER_CHOICES
+from vfx import AudioBuffer, ConfigureError, FrameBatch, StreamInfo, opt
+from vfx.media import MATRIX_CHOICES, RANGE_CHOICES, TRANSFER_CHOICES
 
 from ._common import _audio_info
 
 
 def _to_pixels(frames: list, device, has_alpha: bool):
     """Decoded frames (tagged by ``colorspace.tag``) to the graph's linear RGBA, 16 bits deep when they are."""
+    from vfx.media import to_rgba_batch
     from vfx.ops import color
-    from vfx.media.colorspace import to_rgba_batch
 
     return color.to_linear(to_rgba_batch(frames), device=device, premultiply=has_alpha)
 
@@ -85,7 +85,7 @@ class VideoSource(vfx.Source):
         )
 
     def configure(self):
-        from vfx.media.probe import probe
+        from vfx.media import probe
 
         o = self.options
         try:
@@ -125,7 +125,7 @@ class VideoSource(vfx.Source):
 
     def _geometry(self, v):
         """(filters, upright size, SAR) for the stored pictures of track ``v`` under the options."""
-        from vfx.media.probe import rotation_filters, upright_filters
+        from vfx.media import rotation_filters, upright_filters
 
         rotate = self.options.rotate
         try:
@@ -150,7 +150,7 @@ class VideoSource(vfx.Source):
         return [self.options.path]
 
     def open(self):
-        from vfx.media.decode import AudioReader, VideoReader
+        from vfx.media import AudioReader, VideoReader
 
         self._reader = VideoReader(
             self.options.path, self.track.index, self.video.fps, self._filters, sar=self.track.sar
@@ -167,7 +167,7 @@ class VideoSource(vfx.Source):
     def render(self, indices):
         if self._reader is None:
             self.open()
-        from vfx.media.colorspace import tag
+        from vfx.media import tag
 
         o = self.options
         frames = tag(self._reader.frames(indices), o.color_matrix, o.color_range, o.color_transfer)

@@ -147,10 +147,6 @@ class ProgressHub:
 
 def _chunk_task(job: Job, chunk: Chunk, segment_dir: str, digest: str, hub, key, kill_marker, gpu: bool):
     """One chunk on a worker: render the segment, report progress to ``hub``."""
-    # torch first, on this thread, before Ray's own threads run for this task: a first import of
-    # torch racing with another thread's can see a partially initialized module (seen under load)
-    import torch  # noqa: F401
-
     ctx = ray.get_runtime_context()
     if not gpu:
         job.device = "cpu"

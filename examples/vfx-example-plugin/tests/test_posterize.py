@@ -10,13 +10,11 @@ from fractions import Fraction
 
 import pytest
 import torch
+from vfx_example.posterize import Posterize, level_values, register_commands, register_nodes
 
 import vfx
-from vfx.node import NodeContext, PipelineSettings
-from vfx import OptionError
-from vfx.options import ParseContext
+from vfx import NodeContext, OptionError, ParseContext, PipelineSettings
 from vfx.ops.color import srgb_encode
-from vfx_example.posterize import Posterize, level_values, register_commands, register_nodes
 
 
 class Frames(vfx.Source):
