@@ -29,7 +29,7 @@ MAX_STRING = 100_000
 MAX_EXPANSION = 16_000_000
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_TOP_KEYS = {"format", "pipeline", "vars", "nodes"}
+_TOP_KEYS = {"format", "pipeline", "vars", "nodes", "color"}
 _SETTINGS = {"width", "height", "fps", "duration", "seed", "sample_rate", "channels"}
 
 
@@ -169,6 +169,8 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
     raw_settings.update(setting_overrides)
     raw_settings = {k: expand(v, variables, None, k) for k, v in raw_settings.items()}
     settings = _settings({k: v for k, v in raw_settings.items() if (None, k) not in expand.spoiled}, path, problem)
+    if "color" in doc:
+        _color_settings(doc["color"], settings, problem)
 
     nodes_raw = section["nodes"]
     if not nodes_raw:
@@ -507,6 +509,30 @@ def _settings(raw: dict, path: Path, problem) -> PipelineSettings:
         except ValueError as exc:
             problem(str(exc), option="duration")
     return s
+
+
+def _color_settings(raw: Any, settings: PipelineSettings, problem) -> None:
+    """The ``[color]`` table (OCIO config and working space) as ``settings.color``; names are
+    checked against the config when a node first uses them (``vfx.ops.ocio``)."""
+    from .ops.ocio import ColorSettings
+
+    if not isinstance(raw, dict):
+        problem(f"'color' must be a table ([color]), got {_short(raw)}", option="color")
+        return
+    known = {"config", "working_space"}
+    for key in raw:
+        if key not in known:
+            problem(f"unknown [color] setting '{key}' (known: {', '.join(sorted(known))})", option="color")
+    values = {}
+    for key in known & set(raw):
+        if not isinstance(raw[key], str) or not raw[key]:
+            problem(f"[color] {key} must be a non-empty string, got {_short(raw[key])}", option="color")
+        else:
+            values[key] = raw[key]
+    config = values.get("config")
+    if config and (config.endswith((".ocio", ".ocioz")) or "/" in config) and not config.startswith("ocio://"):
+        values["config"] = str((settings.base_dir / config).resolve())
+    settings.color = ColorSettings(**values)  # type: ignore[attr-defined]
 
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")

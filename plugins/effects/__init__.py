@@ -22,6 +22,7 @@ from .grade import Grade
 from .grain import Grain
 from .keying import ChromaKey, LumaKey
 from .lightning import Lightning
+from .ocio import OcioEffect
 from .vignette import Vignette
 
 
@@ -30,3 +31,4 @@ def register_nodes(register):
     """Register the effect node types."""
     for cls in (Grade, Blur, Glow, Vignette, Grain, Fade, Explosion, Transform, Shake, ChromaKey, LumaKey, Lightning):
         register(cls)
+    register(OcioEffect)

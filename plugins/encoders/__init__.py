@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import vfx
 
+from .exr import ExrSequenceEncoder
 from .image_sequence import ImageSequenceEncoder
 from .video import FfmpegBackend, PyAVBackend, VideoEncoder
 
@@ -13,6 +14,7 @@ def register_nodes(register):
     """Register the encoder node types."""
     register(VideoEncoder)
     register(ImageSequenceEncoder)
+    register(ExrSequenceEncoder)
 
 
 @vfx.hookimpl
