@@ -17,13 +17,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .errors import RenderError, VfxError
 from .frames import fit_channels, samples_at
 from .graph import Graph
 from .node import Encoder, Node
 from .util.lru import LRU
+
+if TYPE_CHECKING:
+    from .cache import NodeCache
 
 QUEUE_DEPTH = 2
 _DONE = object()
@@ -44,6 +47,8 @@ class RenderOptions:
     frames: tuple[int, int] | None = None  # half-open [start, stop) of the output
     memory_budget: int | None = None  # bytes of frames in flight; None picks from the device
     torch_threads: int | None = None
+    #: read frames of unchanged nodes from this cache and fill it (``vfx.cache``); None renders all
+    cache: "NodeCache | None" = None
 
 
 @dataclass
@@ -260,6 +265,7 @@ def render(
     _mark_shared(graph)
     result = RenderResult()
     started = time.perf_counter()
+    binding = options.cache.bind(graph, device) if options.cache is not None else None
     try:
         for node in graph.nodes.values():
             node.open()
@@ -271,6 +277,8 @@ def render(
             result.batch_size = batch
     finally:
         graph.close()
+        if binding is not None:
+            binding.close()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -403,14 +411,17 @@ def _put(q: queue.Queue, item, stop_flag: threading.Event) -> None:
                 return
 
 
-def render_frames(graph: Graph, node: Node, indices: list[int], device="cpu"):
-    """Render specific frames of one node (previews and contact sheets)."""
+def render_frames(graph: Graph, node: Node, indices: list[int], device="cpu", cache: "NodeCache | None" = None):
+    """Render specific frames of one node (previews and contact sheets), through ``cache`` if given."""
     device = resolve_device(device)
     configure_threads(device)
     _mark_shared(graph)
+    binding = cache.bind(graph, device) if cache is not None else None
     for n in graph.nodes.values():
         n.open()
     try:
         return deep_call(graph, node.frames, indices)
     finally:
         graph.close()
+        if binding is not None:
+            binding.close()

@@ -101,6 +101,12 @@ class Node:
     #: False for nodes that can pass decoded frames through without pixels (no torch needed);
     #: a graph made only of such nodes renders without importing torch
     needs_torch: ClassVar[bool] = True
+    #: False for a node type whose frames must never be cached (see docs/cache.md): its output
+    #: depends on something its options, inputs, files and seed do not capture
+    cacheable: ClassVar[bool] = True
+    #: whether caching this node's frames pays: None measures its cost against reading a frame
+    #: back; True always caches it (a declared expensive node); False caches it only in memory
+    cache_worthwhile: ClassVar[bool | None] = None
 
     class Options(opt.Options):
         pass
@@ -119,6 +125,8 @@ class Node:
         self._refs: dict[str, Node] = {}
         #: the engine's one-batch cache, for a node read by more than one consumer (``engine.share``)
         self._shared: LRU | None = None
+        #: the node cache's binding while a cached render runs (``vfx.cache``), else None
+        self._cache: Any = None
 
     @property
     def options(self) -> Options:
@@ -149,6 +157,11 @@ class Node:
     def pulled_twice(self) -> list["Node"]:
         """Inputs this node reads more than once per batch (the engine caches their batch)."""
         return []
+
+    def cache_key(self) -> Any:
+        """Extra parts of this node's cache key, beyond its type, options, inputs, files and seed
+        (say, the hash of a model it loads): plain data (str, numbers, lists, dicts), or None."""
+        return None
 
     def open(self) -> None:
         """Acquire resources before the first render call."""
@@ -258,10 +271,8 @@ class Node:
             if cached is not None:
                 return cached
         try:
-            if self.animated_batches or not self.options.animations():
-                batch = self.render(list(indices))
-            else:
-                batch = self._render_frame_by_frame(list(indices))
+            cache = self._cache
+            batch = self._compute(list(indices)) if cache is None else cache.frames(self, list(indices))
         except MediaError as exc:
             raise _attributed(exc, self.id) from None
         except VfxError:
@@ -271,6 +282,12 @@ class Node:
         if shared is not None:
             shared.put(key, batch)
         return batch
+
+    def _compute(self, indices: list[int]) -> FrameBatch:
+        """``render`` these frames, frame by frame when options are animated and the node asks."""
+        if self.animated_batches or not self.options.animations():
+            return self.render(indices)
+        return self._render_frame_by_frame(indices)
 
     def _render_frame_by_frame(self, indices: list[int]) -> FrameBatch:
         """``render`` one frame at a time, ``self.options`` reading that frame's plain values from
@@ -353,9 +370,9 @@ class Effect(Node):
         mask_batch = self.pull(mask_node, [min(i, mask_node.video.frame_count - 1) for i in indices])
         alpha = mask_batch.pixels[:, 3:4].to(batch.pixels.device)
         if (mask_batch.width, mask_batch.height) != (batch.width, batch.height):
-            alpha = torch.nn.functional.interpolate(
-                alpha, size=(batch.height, batch.width), mode="bilinear", align_corners=False
-            )
+            from .ops import resample
+
+            alpha = resample.resize(alpha, batch.width, batch.height, "bilinear")
         original = self.pull(self.input("input"), indices).pixels
         return FrameBatch(
             indices, torch.lerp(original, batch.pixels, alpha).contiguous(memory_format=torch.channels_last)

@@ -1,0 +1,296 @@
+"""``NodeCache``: the stores a render reads through and fills, and its per-render ``Binding``.
+
+``NodeCache.bind(graph, device)`` computes every node's key once (``vfx.cache.keys``) and hands
+each keyed node with video a binding, which ``Node.frames`` asks for frames: each frame comes
+from the memory store, else the disk store, else the node renders the frames that are missing
+(and only those). What a node renders is kept when it pays (the *policy*): ``"auto"`` stores a
+node's frames in memory when rendering one took longer than copying it, and on disk when it took
+longer than reading one back is measured to take (``Node.cache_worthwhile`` declares either);
+``"all"`` stores every keyed node. A batch still in decoded form (a video source passing frames
+through) is never stored: its conversion is what a plain transcode avoids.
+
+Reads check their checksum (a bad entry is recomputed, never shown); disk writes run on a writer
+thread behind a bounded queue, and ``Binding.close`` waits for them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..frames import FrameBatch, empty_pixels
+from ..media.images import parse_memory
+from .disk import CacheError, DiskStore, default_folder
+from .keys import graph_keys
+from .memory import MemoryStore
+
+DEFAULT_DISK_LIMIT = 20 << 30
+DEFAULT_MEMORY_LIMIT = 1 << 30
+#: bytes per second a disk hit is assumed to read back at, until hits measure it
+_READ_RATE = 150e6
+#: bytes per second of a plain copy (a memory hit)
+_COPY_RATE = 2e9
+_WRITE_QUEUE = 8
+_DONE = object()
+POLICIES = ("auto", "all")
+
+
+@dataclass
+class NodeStats:
+    """Frames of one node: served from memory, from disk, rendered, stored in memory and on disk."""
+
+    memory_hits: int = 0
+    disk_hits: int = 0
+    rendered: int = 0
+    stored_memory: int = 0
+    stored_disk: int = 0
+    #: mean seconds of the node's own work per rendered frame (its inputs' time left out)
+    cost: float = 0.0
+
+
+@dataclass
+class CacheStats:
+    """Totals over every render of one ``NodeCache``, by node id."""
+
+    nodes: dict[str, NodeStats] = field(default_factory=dict)
+
+    def total(self, name: str) -> int:
+        """The sum of one counter (``memory_hits``, ``disk_hits``, ``rendered``...) over the nodes."""
+        return sum(getattr(s, name) for s in self.nodes.values())
+
+
+def size_setting(value: str | int | None, env: str, default: int, option: str) -> int:
+    """A byte bound from an option (``"2G"``), else the environment variable ``env``, else ``default``."""
+    text = value if value is not None else os.environ.get(env)
+    if text is None:
+        return default
+    try:
+        return parse_memory(text)
+    except ValueError as exc:
+        where = option if value is not None else env
+        raise CacheError(f"{where}: {exc}") from None
+
+
+class NodeCache:
+    """A memory store and/or a disk store, shared by the renders (and previews) that use it."""
+
+    def __init__(self, disk: DiskStore | None = None, memory: MemoryStore | None = None, policy: str = "auto"):
+        if policy not in POLICIES:
+            raise CacheError(f"unknown cache policy {policy!r}: use {' or '.join(POLICIES)}")
+        self.disk, self.memory, self.policy = disk, memory, policy
+        self.stats = CacheStats()
+        #: node keys the memory store keeps (None: all); a matrix keeps the keys its rows share
+        self.memory_keys: set[str] | None = None
+        self._read_bytes = 0.0
+        self._read_seconds = 0.0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        folder: str | Path | None = None,
+        *,
+        disk: bool = True,
+        disk_limit: str | int | None = None,
+        memory_limit: str | int | None = None,
+        memory: bool = True,
+        policy: str = "auto",
+    ) -> "NodeCache":
+        """A cache on ``folder`` (default ``default_folder()``) bounded by ``disk_limit`` (or
+        ``$VFX_CACHE_SIZE``), with a memory store of ``memory_limit`` (or ``$VFX_CACHE_MEMORY``)."""
+        store = None
+        if disk:
+            limit = size_setting(disk_limit, "VFX_CACHE_SIZE", DEFAULT_DISK_LIMIT, "--cache-size")
+            store = DiskStore(Path(folder) if folder else default_folder(), limit)
+        mem = None
+        if memory:
+            mem = MemoryStore(size_setting(memory_limit, "VFX_CACHE_MEMORY", DEFAULT_MEMORY_LIMIT, "--cache-memory"))
+        return cls(store, mem, policy)
+
+    def bind(self, graph: Any, device: Any) -> "Binding":
+        """Attach to every keyed node of ``graph`` for one render; ``Binding.close()`` detaches."""
+        return Binding(self, graph, device)
+
+    def read_seconds(self, nbytes: int) -> float:
+        """How long reading ``nbytes`` of frame back from disk is expected to take."""
+        with self._lock:
+            rate = self._read_bytes / self._read_seconds if self._read_seconds > 0.05 else _READ_RATE
+        return nbytes / rate
+
+    def _measured_read(self, nbytes: int, seconds: float) -> None:
+        with self._lock:
+            self._read_bytes += nbytes
+            self._read_seconds += seconds
+
+    def corrupt(self) -> list[tuple[Path, str]]:
+        """Disk entries found corrupt (and recomputed) so far: (path, why)."""
+        return list(self.disk.corrupt) if self.disk is not None else []
+
+
+class _Timer(threading.local):
+    """Per thread: seconds spent in nested cached pulls, so a node's own time leaves out its inputs'."""
+
+    def __init__(self):
+        self.stack: list[float] = []
+
+
+class Binding:
+    """One render's view of a ``NodeCache``: the graph's keys, and the calls ``Node.frames`` makes."""
+
+    def __init__(self, cache: NodeCache, graph: Any, device: Any):
+        self.cache = cache
+        self.device = device
+        self.keys = graph_keys(graph, device)
+        self._timer = _Timer()
+        self._writes: queue.Queue = queue.Queue(maxsize=_WRITE_QUEUE)
+        self._writer: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._nodes = []
+        for node_id, key in self.keys.items():
+            node = graph.nodes[node_id]
+            if key is not None and node.video is not None:
+                node._cache = self
+                self._nodes.append(node)
+                cache.stats.nodes.setdefault(node_id, NodeStats())
+
+    # --- Node.frames calls this ---------------------------------------------------------------
+    def frames(self, node: Any, indices: list[int]) -> FrameBatch:
+        """Frames ``indices`` of ``node``: stored ones read back, the others rendered (and stored if it pays)."""
+        key = self.keys[node.id]
+        stats = self.cache.stats.nodes[node.id]
+        found = {}
+        for i in dict.fromkeys(indices):
+            pixels = self._read(key, i, stats)
+            if pixels is not None:
+                found[i] = pixels
+        missing = [i for i in dict.fromkeys(indices) if i not in found]
+        batch = None
+        if missing:
+            batch = self._render(node, missing, key, stats)
+            if not found and missing == indices:
+                return batch
+        return self._assemble(indices, found, missing, batch)
+
+    def _read(self, key: str, frame: int, stats: NodeStats):
+        cache = self.cache
+        if cache.memory is not None:
+            pixels = cache.memory.get(key, frame)
+            if pixels is not None:
+                stats.memory_hits += 1
+                return pixels
+        if cache.disk is None:
+            return None
+        t0 = time.perf_counter()
+        array = cache.disk.get(key, frame)
+        if array is None:
+            return None
+        import torch
+
+        pixels = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+        if str(self.device) != "cpu":
+            pixels = pixels.to(self.device)
+        cache._measured_read(array.nbytes, time.perf_counter() - t0)
+        stats.disk_hits += 1
+        if cache.memory is not None and self._keeps(key):
+            cache.memory.put(key, frame, pixels)
+        return pixels
+
+    def _keeps(self, key: str) -> bool:
+        wanted = self.cache.memory_keys
+        return wanted is None or key in wanted
+
+    def _render(self, node: Any, missing: list[int], key: str, stats: NodeStats) -> FrameBatch:
+        timer = self._timer
+        timer.stack.append(0.0)
+        t0 = time.perf_counter()
+        try:
+            batch = node._compute(missing)
+        finally:
+            elapsed = time.perf_counter() - t0
+            inner = timer.stack.pop()
+            if timer.stack:
+                timer.stack[-1] += elapsed
+        own = max(0.0, elapsed - inner) / len(missing)
+        stats.cost = own if stats.rendered == 0 else 0.8 * stats.cost + 0.2 * own
+        stats.rendered += len(missing)
+        if batch.native is not None:
+            return batch  # still decoded frames: passing them on unconverted is the point
+        self._store(node, key, batch, missing, stats)
+        return batch
+
+    def _store(self, node: Any, key: str, batch: FrameBatch, missing: list[int], stats: NodeStats) -> None:
+        cache = self.cache
+        pixels = batch.pixels
+        frame_bytes = 16 * batch.width * batch.height
+        declared = type(node).cache_worthwhile
+        if cache.policy == "all":
+            to_memory = to_disk = True
+        else:
+            to_memory = declared is not None or stats.cost > frame_bytes / _COPY_RATE
+            to_disk = declared is True or (declared is None and stats.cost > cache.read_seconds(frame_bytes))
+        import torch
+
+        if to_memory and cache.memory is not None and self._keeps(key):
+            for j, i in enumerate(missing):
+                cache.memory.put(key, i, pixels[j : j + 1].clone(memory_format=torch.channels_last))
+                stats.stored_memory += 1
+        if to_disk and cache.disk is not None and self.error is None:
+            host = pixels.detach().to("cpu")
+            for j, i in enumerate(missing):
+                frame = host[j].permute(1, 2, 0).contiguous().numpy()
+                self._submit((key, i, frame))
+                stats.stored_disk += 1
+
+    def _assemble(self, indices: list[int], found: dict, missing: list[int], batch: FrameBatch | None) -> FrameBatch:
+        first = next(iter(found.values())) if found else batch.pixels[:1]  # type: ignore[union-attr]
+        h, w = int(first.shape[2]), int(first.shape[3])
+        out = empty_pixels(len(indices), h, w, first.device)
+        position = {i: j for j, i in enumerate(missing)}
+        rendered = batch.pixels if batch is not None else None
+        for j, i in enumerate(indices):
+            if i in found:
+                out[j] = found[i][0]
+            else:
+                out[j] = rendered[position[i]]  # type: ignore[index]
+        return FrameBatch(indices, out, owned=True)
+
+    # --- the disk writer ------------------------------------------------------------------------
+    def _submit(self, item) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop, name="vfx-cache-writer", daemon=True)
+            self._writer.start()
+        while self.error is None:
+            try:
+                self._writes.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self._writer is None or not self._writer.is_alive():
+                    return
+
+    def _write_loop(self) -> None:
+        disk = self.cache.disk
+        assert disk is not None
+        while True:
+            item = self._writes.get()
+            if item is _DONE:
+                return
+            if self.error is not None:
+                continue
+            try:
+                disk.put(*item)
+            except Exception as exc:  # a full disk: stop filling, keep rendering
+                self.error = exc
+
+    def close(self) -> None:
+        """Wait for the disk writes, and detach from the graph's nodes."""
+        for node in self._nodes:
+            node._cache = None
+        if self._writer is not None:
+            self._writes.put(_DONE)
+            self._writer.join()
+            self._writer = None
