@@ -5,7 +5,7 @@ separate subprocess (wall time, CPU time, peak RSS of the whole process tree), c
 with PyAV, prints the medians and ratios, and writes them to ``benchmarks/results/`` as JSON and
 markdown. See ``benchmarks/README.md``.
 
-    .venv/bin/python benchmarks/run.py [--repeat 3] [--only W1,W2,W2T] [--skip-moviepy]
+    .venv/bin/python benchmarks/run.py [--repeat 3] [--only W1,W2,W2T,W3G,W4,W5,W6] [--skip-moviepy]
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1, help="runs per workload and tool; medians are reported")
     parser.add_argument(
-        "--only", default="", help="comma-separated workloads to run: W1, W2, W2T, W3 (or W3-10s, W3-60s)"
+        "--only",
+        default="",
+        help="comma-separated workloads to run: W1, W2, W2T, W3 (or W3-10s, W3-60s), W3G, W4, W5, W6",
     )
     parser.add_argument("--skip-moviepy", action="store_true", help="run only vfx and the ffmpeg CLI")
     args = parser.parse_args()
@@ -95,11 +97,12 @@ def run_all(workloads: list[Workload], tools: list[str], repeat: int) -> dict[tu
     """Every workload in every tool, ``repeat`` rounds, tools interleaved so drift hits them alike."""
     (WORK / "out").mkdir(parents=True, exist_ok=True)
     (WORK / "logs").mkdir(parents=True, exist_ok=True)
-    raw: dict[tuple[str, str], list[Measurement]] = {(w.name, t): [] for w in workloads for t in tools}
+    raw: dict[tuple[str, str], list[Measurement]] = {(w.name, t): [] for w in workloads for t in tools if w.runs_in(t)}
     for attempt in range(1, repeat + 1):
         for workload in workloads:
             for tool in tools:
-                raw[workload.name, tool].append(run_once(workload, tool, attempt))
+                if workload.runs_in(tool):
+                    raw[workload.name, tool].append(run_once(workload, tool, attempt))
     return raw
 
 
@@ -109,7 +112,7 @@ def summarize_all(
     """Medians per workload and tool, with what the probe found wrong in the last output."""
     summaries = []
     for workload in workloads:
-        for tool in tools:
+        for tool in filter(workload.runs_in, tools):
             problems = verify.problems(output_path(workload, tool), workload.frames)
             for problem in problems:
                 print(f"WARNING: {workload.name} {tool}: {problem}", file=sys.stderr)

@@ -7,8 +7,19 @@ from dataclasses import asdict, dataclass, field
 
 from .measure import Measurement
 
-RESULT_HEADERS = ["workload", "tool", "frames", "runs", "wall s", "fps", "cpu s", "peak RSS MiB", "check"]
-RATIO_HEADERS = ["workload", "vfx/ffmpeg fps", "vfx/moviepy fps", "vfx/ffmpeg peak RSS"]
+RESULT_HEADERS = [
+    "workload",
+    "tool",
+    "frames",
+    "runs",
+    "wall s",
+    "fps",
+    "cpu s",
+    "cpu ms/frame",
+    "peak RSS MiB",
+    "check",
+]
+RATIO_HEADERS = ["workload", "vfx/ffmpeg fps", "vfx/moviepy fps", "vfx/ffmpeg peak RSS", "vfx/ffmpeg cpu/frame"]
 GROWTH_HEADERS = ["tool", "W3 peak 10 s MiB", "W3 peak 60 s MiB", "60 s / 10 s"]
 
 
@@ -28,6 +39,11 @@ class Summary:
     @property
     def fps(self) -> float | None:
         return self.frames / self.wall_s if self.wall_s else None
+
+    @property
+    def cpu_ms_per_frame(self) -> float | None:
+        """CPU time of the whole tree per output frame: steadier than fps on a shared machine."""
+        return 1000 * self.cpu_s / self.frames if self.cpu_s and self.frames else None
 
 
 def summarize(workload: str, tool: str, frames: int, runs: list[Measurement], problems: list[str]) -> Summary:
@@ -52,7 +68,7 @@ def lookup(summaries: list[Summary]) -> dict[tuple[str, str], Summary]:
 
 
 def ratios(summaries: list[Summary]) -> list[dict]:
-    """Per workload: vfx's fps over ffmpeg's and MoviePy's, and vfx's peak RSS over ffmpeg's."""
+    """Per workload: vfx's fps over ffmpeg's and MoviePy's, vfx's peak RSS and CPU time per frame over ffmpeg's."""
     by_key = lookup(summaries)
     rows = []
     for name in dict.fromkeys(s.workload for s in summaries):
@@ -65,6 +81,7 @@ def ratios(summaries: list[Summary]) -> list[dict]:
                 "vfx_over_ffmpeg_fps": ratio(vfx.fps, ff and ff.fps),
                 "vfx_over_moviepy_fps": ratio(vfx.fps, mp and mp.fps),
                 "vfx_over_ffmpeg_peak_rss": ratio(vfx.peak_rss_mib, ff and ff.peak_rss_mib),
+                "vfx_over_ffmpeg_cpu_per_frame": ratio(vfx.cpu_ms_per_frame, ff and ff.cpu_ms_per_frame),
             }
         )
     return rows
@@ -102,6 +119,7 @@ def result_rows(summaries: list[Summary]) -> list[list[str]]:
             number(s.wall_s, 2),
             number(s.fps, 1),
             number(s.cpu_s, 1),
+            number(s.cpu_ms_per_frame, 1),
             number(s.peak_rss_mib, 0),
             "; ".join(s.problems) or "ok",
         ]
@@ -116,6 +134,7 @@ def ratio_rows(rows: list[dict]) -> list[list[str]]:
             number(r["vfx_over_ffmpeg_fps"], 2),
             number(r["vfx_over_moviepy_fps"], 2),
             number(r["vfx_over_ffmpeg_peak_rss"], 2),
+            number(r["vfx_over_ffmpeg_cpu_per_frame"], 2),
         ]
         for r in rows
     ]
@@ -183,7 +202,7 @@ def to_json(summaries: list[Summary], raw: dict[tuple[str, str], list[Measuremen
     return {
         "meta": meta,
         "runs": [{"workload": w, "tool": t, **asdict(m)} for (w, t), measured in raw.items() for m in measured],
-        "summary": [{**asdict(s), "fps": s.fps} for s in summaries],
+        "summary": [{**asdict(s), "fps": s.fps, "cpu_ms_per_frame": s.cpu_ms_per_frame} for s in summaries],
         "ratios": ratios(summaries),
         "w3_memory_growth": memory_growth(summaries),
     }
