@@ -137,9 +137,7 @@ class ExrSequenceEncoder(vfx.Encoder):
         ]
 
     def begin(self, start, stop):
-        from vfx.util.atomic import AtomicDir
-
-        self._dir = AtomicDir(self.options.path.parent)
+        self._dir = vfx.AtomicDir(self.options.path.parent)
 
     def prepare(self, batch):
         """The batch as (index, {layer name: (H, W, 4) float32 array}) per frame, on the CPU."""
@@ -155,7 +153,7 @@ class ExrSequenceEncoder(vfx.Encoder):
         return frames
 
     def write(self, frames, audio):
-        from vfx.media.exr import write_exr
+        from vfx.media import write_exr
 
         if isinstance(frames, FrameBatch):
             frames = self.prepare(frames)

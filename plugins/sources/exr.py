@@ -60,8 +60,7 @@ class ExrSequenceSource(vfx.Source):
         )
 
     def configure(self):
-        from vfx.media.exr import exr_header
-        from vfx.media.images import format_bytes, memory_limit
+        from vfx.media import exr_header, memory_limit
 
         pattern = str(self.options.path)
         self._single = "%" not in Path(pattern).name
@@ -105,7 +104,7 @@ class ExrSequenceSource(vfx.Source):
         if header.decode_bytes > budget:
             raise ConfigureError(
                 f"{first}: the image is {header.width}x{header.height}; a frame needs "
-                f"{format_bytes(header.decode_bytes)}, over the memory budget of {format_bytes(budget)} "
+                f"{header.decode_bytes / 2**20:.0f} MiB, over the memory budget of {budget / 2**20:.0f} MiB "
                 "(raise it with --max-memory or VFX_MAX_MEMORY)",
                 option="path",
             )
@@ -135,12 +134,10 @@ class ExrSequenceSource(vfx.Source):
         return [Path(str(self.options.path) % n) for n in getattr(self, "_numbers", [])]
 
     def render(self, indices):
-        from vfx.frames import empty_pixels
-        from vfx.media.exr import read_exr
-        from vfx.media.images import ImageRenderError
+        from vfx.media import ImageRenderError, read_exr
 
         v = self.video
-        pixels = empty_pixels(len(indices), v.height, v.width)
+        pixels = vfx.empty_pixels(len(indices), v.height, v.width)
         nhwc = pixels.permute(0, 2, 3, 1).numpy()
         done: dict[Path, int] = {}
         for k, i in enumerate(indices):

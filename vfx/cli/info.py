@@ -155,6 +155,17 @@ def probe(file, encoders, as_json):
 
     if not Path(file).is_file():
         raise MediaError(f"{file}: file not found")
+    from ..media.exr import exr_header, is_exr
+
+    if is_exr(Path(file)):  # OpenEXR: size, windows, compression and the layers ``layer =`` picks
+        header = exr_header(Path(file))
+        if as_json:
+            click.echo(json.dumps(header.as_dict(), indent=2))
+            return
+        click.echo(header.summary())
+        for layer in header.layers:
+            click.echo(f"  layer {layer.describe()}")
+        return
     info = probe_file(file).as_dict()
     if as_json:
         click.echo(json.dumps(info, indent=2))

@@ -30,6 +30,7 @@ _EXPORTS = {
         "parse_bitrate",
         "write_png",
     ),
+    "exr": ("ExrHeader", "ExrLayer", "exr_header", "is_exr", "read_exr", "write_exr"),
     "ffmpeg_pipe": ("FfmpegPipeWriter", "available_encoders"),
     "images": ("ImageRenderError", "check_budget", "image_header", "memory_limit", "read_image"),
     "lut": ("CubeError", "CubeLUT", "read_cube"),

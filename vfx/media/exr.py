@@ -80,6 +80,39 @@ class ExrHeader:
         names = ", ".join(repr(layer.name or "(default)") for layer in self.layers)
         raise MediaError(f"{self.path} has no layer {name!r}; its layers are {names}")
 
+    def as_dict(self) -> dict[str, Any]:
+        """The header as plain data (``vfx probe --json``)."""
+        return {
+            "path": str(self.path),
+            "format": "openexr",
+            "width": self.width,
+            "height": self.height,
+            "data_window": list(self.data_window),
+            "display_window": list(self.display_window),
+            "compression": self.compression,
+            "tiled": self.tiled,
+            "layers": [
+                {
+                    "name": layer.name,
+                    "part": layer.part,
+                    "channels": [c for c in dict.fromkeys(layer.channels) if c is not None],
+                    "pixel_type": layer.pixel_type,
+                    "alpha": layer.has_alpha,
+                }
+                for layer in self.layers
+            ],
+        }
+
+    def summary(self) -> str:
+        """One line: the file, its size, windows, storage and compression."""
+        windows = "" if self.data_window == self.display_window else f", data window {self.data_window}"
+        parts = max(layer.part for layer in self.layers) + 1
+        return (
+            f"{self.path}: OpenEXR {self.width}x{self.height} (display window {self.display_window}{windows}), "
+            f"{'tiled' if self.tiled else 'scanline'}, {self.compression} compression"
+            + (f", {parts} parts" if parts > 1 else "")
+        )
+
     @property
     def decode_bytes(self) -> int:
         """Bytes one frame of it takes in the graph (float32 RGBA)."""
@@ -100,7 +133,8 @@ def _window(value: Any) -> tuple[int, int, int, int]:
 
 
 def _compression_name(value: Any) -> str:
-    return str(value).rsplit(".", 1)[-1].lower().replace("_compression", "")
+    name = str(value).rsplit(".", 1)[-1].lower().replace("_compression", "")
+    return "none" if name == "no" else name
 
 
 def _layers_of(part_index: int, part_name: str, channels: dict[str, Any], multipart: bool) -> list[ExrLayer]:
