@@ -24,8 +24,9 @@ demo: install
 	@echo "wrote out/showcase.mp4 and out/music_video.mp4"
 
 # the kernel tests run twice: for this CPU, then as a baseline x86-64 CPU would run them (Numba
-# compiled for a generic target, OpenCV's and torch's AVX/AVX2/AVX-512 dispatch switched off)
+# compiled for a generic target, NumPy's, OpenCV's and torch's AVX/AVX2/AVX-512 dispatch switched off)
 BASELINE_CPU := NUMBA_CPU_NAME=generic NUMBA_CACHE_DIR=$(CURDIR)/.cache/numba-generic ATEN_CPU_CAPABILITY=default \
+	NPY_DISABLE_CPU_FEATURES="X86_V4 X86_V3" \
 	OPENCV_CPU_DISABLE=AVX512_SKX,AVX512_COMMON,AVX512_ICL,AVX512_CLX,AVX512_CNL,AVX2,FMA3,AVX,POPCNT
 
 # lint (ruff: the rules in pyproject.toml) and a type check of the public API (mypy: the files in

@@ -237,6 +237,20 @@ def test_remap_is_the_same_on_both_paths_and_exact_on_the_identity(border):
     assert (fast - slow).abs().max() < 2e-2 and (fast - slow).abs().mean() < 2e-3  # OpenCV: 1/32-pixel steps
 
 
+
+@pytest.mark.parametrize("count", [7, 3000])
+def test_scattered_samples_equal_bilinear_interpolation_on_both_paths(count):
+    field = torch.rand(2, 9, 11, 3)
+    x, y = torch.rand(2, count) * 12 - 1, torch.rand(2, count) * 10 - 1  # some beyond the edge
+    grid = torch.stack([(x + 0.5) / 11 * 2 - 1, (y + 0.5) / 9 * 2 - 1], -1)[:, :, None]
+    want = torch.nn.functional.grid_sample(
+        field.permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="border", align_corners=False
+    )[..., 0].permute(0, 2, 1)
+    fast, slow = both(resample.sample_points, field, x, y)
+    assert fast.shape == slow.shape == (2, count, 3)
+    assert (slow - want).abs().max() < 1e-5
+    assert (fast - want).abs().max() < 2e-2  # OpenCV: 1/32-pixel steps
+
 # --- 3-D LUTs -----------------------------------------------------------------------------------------
 
 

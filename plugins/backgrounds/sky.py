@@ -7,6 +7,7 @@ from statistics import NormalDist
 
 import vfx
 from vfx import ConfigureError, opt
+from vfx.ops import resample
 from vfx.ops.color import hex_to_rgb
 from vfx.ops.curves import smoothstep
 
@@ -145,12 +146,8 @@ def _shift_toward(field, dirx, diry, dist_px):
         torch.arange(w, device=field.device, dtype=field.dtype),
         indexing="ij",
     )
-    sx = (gx + dirx * dist_px + 0.5) / w * 2.0 - 1.0
-    sy = (gy + diry * dist_px + 0.5) / h * 2.0 - 1.0
-    grid = torch.stack([sx, sy], -1)[None]
-    return torch.nn.functional.grid_sample(
-        field[None, None], grid, mode="bilinear", padding_mode="border", align_corners=False
-    )[0, 0]
+    where = torch.stack([gx + dirx * dist_px, gy + diry * dist_px], -1)[None]
+    return resample.remap_planes(field[None, :, :, None].contiguous(), where)[0, :, :, 0]
 
 
 def draw_sky(h, w, t, p, seed, device, with_clouds=True):

@@ -499,7 +499,7 @@ class Explosion(vfx.Effect):
         vy = torch.zeros_like(psi)
         vx[:, 1:-1, :] = (psi[:, 2:, :] - psi[:, :-2, :]) / step
         vy[:, :, 1:-1] = (psi[:, :, :-2] - psi[:, :, 2:]) / step
-        return torch.stack([vx / 0.6, vy / 0.6, soot], 1)  # (M, 3, n, n); mean |v| about 1
+        return torch.stack([vx / 0.6, vy / 0.6, soot], -1)  # (M, n, n, 3); mean |v| about 1
 
     def _extras(self, pyr, lv, T, vals, origin, h, shake):
         """On level ``lv``: the light of the flash glare and of the shockwave ring, and where the plate
@@ -704,12 +704,10 @@ class _Factor:
 
 
 def _sample_field(field, rx, ry):
-    """Bilinear samples of a (M, 2, n, n) field over +-_FIELD_EXTENT at offsets (rx, ry) (M, Q)."""
-    import torch
-
-    grid = torch.stack([rx / _FIELD_EXTENT, ry / _FIELD_EXTENT], -1).unsqueeze(2)  # (M, Q, 1, 2)
-    s = torch.nn.functional.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return s[:, 0, :, 0], s[:, 1, :, 0], s[:, 2, :, 0]
+    """Bilinear samples of a (M, n, n, 3) field over +-_FIELD_EXTENT at offsets (rx, ry) (M, Q)."""
+    to_cell = 0.5 * (field.shape[1] - 1) / _FIELD_EXTENT
+    s = resample.sample_points(field, (rx + _FIELD_EXTENT) * to_cell, (ry + _FIELD_EXTENT) * to_cell)
+    return s[..., 0], s[..., 1], s[..., 2]
 
 
 def _even(n: int) -> int:

@@ -1,5 +1,5 @@
 """Training data: folders of images, image sequences and videos, loaded once into memory, and the
-augmentation (random resized crop, horizontal flip, small colour jitter) done with torch ops.
+augmentation (random resized crop, horizontal flip, small colour jitter) done with vfx.ops and torch.
 
 ``--data PATH`` is unlabelled; ``--data NAME=PATH`` gives every image under PATH the class NAME
 (repeat it, one per class). PATH is a folder (images and videos inside, recursively), an image
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..ops import resample
 from ..ops.color import LUMA
 from .errors import TrainingDataError
 
@@ -204,7 +204,7 @@ def augment(images: torch.Tensor, resolution: int, gen: torch.Generator, enabled
     x = images.float() / 255
     b, dev = x.shape[0], x.device
     if not enabled:
-        return F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+        return resample.resize(x, resolution, resolution, "bilinear").contiguous()
     r = torch.rand(b, 9, generator=gen)
     scale = CROP_RANGE[0] + (CROP_RANGE[1] - CROP_RANGE[0]) * r[:, 0]
     aspect = torch.exp((r[:, 1] - 0.5) * 0.2)
@@ -215,8 +215,9 @@ def augment(images: torch.Tensor, resolution: int, gen: torch.Generator, enabled
     flip = torch.where(r[:, 4] < 0.5, -1.0, 1.0)
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx * flip, tx, sy, ty
-    grid = F.affine_grid(theta.to(dev), [b, 3, resolution, resolution], align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    height, width = x.shape[-2:]
+    where = resample.pixel_matrices(theta.numpy(), width, height, (resolution, resolution))
+    x = resample.warp_affine(x, where, (resolution, resolution), border="reflect").contiguous()
     jit = ((r[:, 5:8] * 2 - 1) * 0.1 + 1).to(dev).view(b, 3, 1, 1, 1)
     x = x * jit[:, 0]
     mean = x.mean(dim=(1, 2, 3), keepdim=True)

@@ -640,15 +640,17 @@ def fractal1d(x: npt.ArrayLike, *, octaves: int, seed: int = 0, channel: int = 0
     return np.asarray(total / norm)
 
 
+_VALUE_CHANNEL = 0x76616C7565  # "value": value1d's lattice, apart from every gradient1d channel
+
+
 def value1d(x: npt.ArrayLike) -> np.ndarray:
-    """Smooth deterministic 1-D value noise of ``x`` in -1..1 (unseeded): a hashed value at every
-    integer, ``smooth`` between (an expression's ``noise(x)``)."""
+    """Smooth deterministic 1-D value noise of ``x`` in -1..1 (unseeded, an expression's ``noise(x)``):
+    at every integer the same hashed lattice value as ``gradient1d`` uses (integer arithmetic, so the
+    same on every CPU), ``smooth`` between."""
     x = np.asarray(x, np.float64)
     i = np.floor(x)
-    u = x - i
-
-    def h(n: np.ndarray) -> np.ndarray:
-        return (np.sin(n * 127.1 + 311.7) * 43758.5453) % 1.0 * 2 - 1
-
-    s = smooth(u)
-    return h(i) * (1 - s) + h(i + 1) * s
+    lattice = i.astype(np.int64)
+    s = smooth(x - i)
+    at = _gradient1d_at(0, _VALUE_CHANNEL, lattice).reshape(x.shape)
+    after = _gradient1d_at(0, _VALUE_CHANNEL, lattice + 1).reshape(x.shape)
+    return at * (1 - s) + after * s

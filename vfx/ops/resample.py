@@ -326,7 +326,7 @@ def remap_planes(img: Tensor, where: Tensor, *, border: str = "replicate", out: 
     if border not in ("replicate", "constant"):
         raise ValueError(f"unknown border {border!r}; remap borders are replicate, constant")
     n, h, w, c = img.shape
-    if backend.allows("opencv", img) and c <= 4:
+    if backend.allows("opencv", img) and c <= 4 and max(h, w, *where.shape[1:3]) < _OPENCV_REMAP_LIMIT:
         import cv2
 
         if out is None:
@@ -352,3 +352,22 @@ def remap_planes(img: Tensor, where: Tensor, *, border: str = "replicate", out: 
         return res
     out.copy_(res)
     return out
+
+
+_OPENCV_REMAP_LIMIT = 32767  # cv2.remap refuses images and maps this wide or tall
+_POINT_ROW = 1024
+
+
+def sample_points(img: Tensor, x: Tensor, y: Tensor, *, border: str = "replicate") -> Tensor:
+    """(N, H, W, C) planes sampled bilinearly at scattered pixel positions ``x``, ``y`` (N, Q each,
+    pixel centres at integers): (N, Q, C). ``border`` as for ``remap_planes``."""
+    import torch
+
+    n, q = x.shape
+    rows = -(-q // _POINT_ROW) if q > _POINT_ROW else 1
+    width = _POINT_ROW if q > _POINT_ROW else q
+    where = torch.zeros((n, rows * width, 2), dtype=torch.float32, device=x.device)
+    where[:, :q, 0] = x
+    where[:, :q, 1] = y
+    picked = remap_planes(img, where.view(n, rows, width, 2), border=border)
+    return picked.reshape(n, rows * width, img.shape[-1])[:, :q]
