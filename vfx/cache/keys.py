@@ -156,18 +156,26 @@ def _module_digest(module_name: str) -> str | None:
     return fp[3] or f"{fp[1]}:{fp[2] if len(fp) > 2 else ''}"
 
 
+@functools.cache
+def _torch_version() -> str:
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
 def precision_class(device: Any) -> str:
     """What decides a device's float results: CPU, or the CUDA architecture and TF32 setting,
     with the torch version (its kernels may change between releases)."""
     name = str(device)
-    torch = sys.modules.get("torch")
-    version = getattr(torch, "__version__", "none")
-    if not name.startswith("cuda") or torch is None:
-        return f"cpu/torch-{version}"
+    if not name.startswith("cuda"):
+        return f"cpu/torch-{_torch_version()}"
+    import torch
+
     index = torch.device(name).index or 0
     major, minor = torch.cuda.get_device_capability(index)
     tf32 = torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32
-    return f"cuda-sm{major}{minor}/tf32={bool(tf32)}/torch-{version}"
+    return f"cuda-sm{major}{minor}/tf32={bool(tf32)}/torch-{_torch_version()}"
 
 
 def node_plugin(node_type: str) -> tuple[str, str]:

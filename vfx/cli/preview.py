@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import cli
+from .cache import cache_options, open_cache
 from .common import check_output, device_option, load_graph, memory_option, pipeline_argument, set_option
 
 
@@ -30,7 +31,21 @@ from .common import check_output, device_option, load_graph, memory_option, pipe
 )
 @click.option("--columns", type=click.IntRange(1, 50), default=None, help="Columns of the contact sheet.")
 @click.option("--thumb-width", type=click.IntRange(16, 4096), default=320, show_default=True)
-def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, columns, thumb_width):
+@cache_options
+def preview(
+    pipeline,
+    overrides,
+    device,
+    frame_spec,
+    node_id,
+    output,
+    sheet,
+    columns,
+    thumb_width,
+    cache_dir,
+    cache_size,
+    cache_policy,
+):
     """Write one frame of PIPELINE (or a contact sheet) to a PNG, without encoding video."""
     import numpy as np
     from ..ops import color, resample
@@ -42,6 +57,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
 
     graph, dev = load_graph(pipeline, overrides, device, allow_no_encoder=True)
     check_output(output, "--output", graph=graph, pipeline=pipeline)
+    cache = open_cache(cache_dir, cache_size, cache_policy)
     if node_id is None:
         node = (
             graph.encoders[0].input("input")
@@ -65,7 +81,7 @@ def preview(pipeline, overrides, device, frame_spec, node_id, output, sheet, col
         indices = [frame]
     pixels = []
     for i in range(0, len(indices), 8):
-        batch = render_frames(graph, node, indices[i : i + 8], device=str(dev))
+        batch = render_frames(graph, node, indices[i : i + 8], device=str(dev), cache=cache)
         p = batch.pixels
         if sheet:
             th = max(1, round(thumb_width * p.shape[2] / p.shape[3]))

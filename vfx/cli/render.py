@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
+from .cache import cache_options, open_cache, report
 from .common import device_option, load_graph, memory_option, pipeline_argument, set_option
 
 
@@ -33,7 +34,10 @@ from .common import device_option, load_graph, memory_option, pipeline_argument,
     default=None,
     help="A CSV of variants: one render per row, its columns overriding [vars] (see docs/farm.md).",
 )
-def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, matrix):
+@cache_options
+def render(
+    pipeline, overrides, device, batch_size, frame_spec, quiet, threads, matrix, cache_dir, cache_size, cache_policy
+):
     """Render PIPELINE (a .toml file) to the files its encoders name."""
     from ..engine import RenderOptions, render as run
     from ..errors import PipelineError, RenderError, VfxError
@@ -45,14 +49,23 @@ def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, 
             raise click.UsageError("--frames cannot be combined with --matrix")
         from .farm import render_matrix
 
-        return render_matrix(
-            pipeline,
-            overrides,
-            matrix,
-            RenderOptions(device=device, batch_size=batch_size, torch_threads=threads),
-            quiet,
-        )
+        from ..cache import NodeCache
+
+        # the rows share one cache; without --cache, one in memory (the nodes rows share render once)
+        cache = open_cache(cache_dir, cache_size, cache_policy) or NodeCache.open(disk=False, policy=cache_policy)
+        try:
+            return render_matrix(
+                pipeline,
+                overrides,
+                matrix,
+                RenderOptions(device=device, batch_size=batch_size, torch_threads=threads, cache=cache),
+                quiet,
+            )
+        finally:
+            if not quiet:
+                report(cache)
     graph, dev = load_graph(pipeline, overrides, device)
+    cache = open_cache(cache_dir, cache_size, cache_policy, memory=False)
     frames = None
     if frame_spec:
         enc = graph.encoders[0]
@@ -60,7 +73,7 @@ def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, 
             frames = parse_frame_range(frame_spec, enc.video.fps, enc.video.frame_count)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--frames") from None
-    opts = RenderOptions(device=str(dev), batch_size=batch_size, frames=frames, torch_threads=threads)
+    opts = RenderOptions(device=str(dev), batch_size=batch_size, frames=frames, torch_threads=threads, cache=cache)
     try:
         with Progress(quiet=quiet) as progress:
             result = run(graph, opts, progress=progress)
@@ -76,6 +89,7 @@ def render(pipeline, overrides, device, batch_size, frame_spec, quiet, threads, 
         click.echo(
             f"{result.frames} frames in {result.seconds:.2f}s ({result.fps:.1f} fps, batch {result.batch_size}, {dev})"
         )
+        report(cache)
 
 
 @cli.command()

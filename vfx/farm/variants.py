@@ -159,24 +159,63 @@ def check_variants(template: str | Path, variants: list[Variant], base_overrides
 def render_matrix_local(
     template: str, variants: list[Variant], base_overrides, options, progress_factory, log=None
 ) -> None:
-    """Render each good variant in turn on this machine; a failure is kept on its variant."""
-    from ..engine import render
+    """Render each good variant in turn on this machine; a failure is kept on its variant.
+
+    The rows read through one node cache (``options.cache``, else one in memory), whose memory
+    store keeps the frames of the nodes two or more rows share (same key: same options, inputs
+    and files), so a background common to every row is rendered once.
+    """
+    from dataclasses import replace
+
+    from ..cache import NodeCache
+    from ..engine import render, resolve_device
     from ..graph import build
     from ..pipeline import load
 
+    own = options.cache is None
+    cache = NodeCache.open(disk=False) if own else options.cache
+    cache.memory_keys = shared_keys(template, variants, base_overrides, resolve_device(options.device))
+    options = replace(options, cache=cache)
+    try:
+        for v in variants:
+            if v.error:
+                continue
+            try:
+                graph = build(load(template, list(base_overrides) + v.overrides))
+                with progress_factory(v) as progress:
+                    result = render(graph, options, progress=progress)
+                v.outputs = [str(p) for p in result.outputs[:1]]
+            except PipelineError as exc:
+                v.error = "; ".join(str(p) for p in exc.problems)
+            except VfxError as exc:
+                v.error = str(exc)
+            except Exception as exc:
+                v.error = f"{type(exc).__name__}: {exc}"
+            if log and v.error:
+                log(f"error: {v.label}: {v.error}")
+    finally:
+        cache.memory_keys = None
+        if own and cache.memory is not None:
+            cache.memory.clear()
+
+
+def shared_keys(template: str, variants: list[Variant], base_overrides, device) -> set[str]:
+    """Node cache keys that two or more good variants have in common (``vfx.cache.keys``)."""
+    from ..cache import graph_keys
+    from ..graph import build
+    from ..pipeline import load
+
+    seen: dict[str, int] = {}
     for v in variants:
         if v.error:
             continue
         try:
             graph = build(load(template, list(base_overrides) + v.overrides))
-            with progress_factory(v) as progress:
-                result = render(graph, options, progress=progress)
-            v.outputs = [str(p) for p in result.outputs[:1]]
-        except PipelineError as exc:
-            v.error = "; ".join(str(p) for p in exc.problems)
-        except VfxError as exc:
-            v.error = str(exc)
-        except Exception as exc:
-            v.error = f"{type(exc).__name__}: {exc}"
-        if log and v.error:
-            log(f"error: {v.label}: {v.error}")
+        except VfxError:
+            continue  # reported when the row renders
+        try:
+            for key in set(graph_keys(graph, device).values()) - {None}:
+                seen[key] = seen.get(key, 0) + 1  # type: ignore[index]
+        finally:
+            graph.close()
+    return {key for key, count in seen.items() if count > 1}
