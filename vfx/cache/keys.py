@@ -105,12 +105,13 @@ def file_fingerprint(path: Path) -> list:
         return [str(p), None]
     digest = None
     if p.is_file() and st.st_size <= SMALL_FILE:
-        digest = _content_hash(str(p), st.st_size, st.st_mtime_ns)
+        # remembered by inode and change time too: a rewrite that restores size and mtime still shows
+        digest = _content_hash(str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return [str(p), st.st_size, st.st_mtime_ns, digest]
 
 
 @functools.lru_cache(maxsize=4096)
-def _content_hash(path: str, size: int, mtime_ns: int) -> str | None:
+def _content_hash(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> str | None:
     try:
         with open(path, "rb") as f:
             return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ..frames import FrameBatch, empty_pixels
-from ..media.images import parse_memory
 from .disk import CacheError, DiskStore, default_folder
 from .keys import graph_keys
 from .memory import MemoryStore
@@ -64,13 +64,38 @@ class CacheStats:
         return sum(getattr(s, name) for s in self.nodes.values())
 
 
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """``"20G"``, ``"512M"``, ``"1.5g"`` or a count of bytes, to bytes (at least 1 MiB); ``ValueError`` otherwise."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", str(text), re.IGNORECASE)
+        if not m:
+            raise ValueError(f"expected a size such as 20G, 512M or 1500000000, got {text!r}")
+        value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if value < 1 << 20:
+        raise ValueError(f"a cache smaller than 1 MiB holds next to nothing, got {text!r}")
+    return value
+
+
+def format_size(n: int) -> str:
+    """``n`` bytes as ``1.5 GiB``, ``300 MiB``, ``12 KiB``."""
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}".replace(".0 ", " ")
+    return f"{n} bytes"
+
+
 def size_setting(value: str | int | None, env: str, default: int, option: str) -> int:
     """A byte bound from an option (``"2G"``), else the environment variable ``env``, else ``default``."""
     text = value if value is not None else os.environ.get(env)
     if text is None:
         return default
     try:
-        return parse_memory(text)
+        return parse_size(text)
     except ValueError as exc:
         where = option if value is not None else env
         raise CacheError(f"{where}: {exc}") from None

@@ -75,8 +75,8 @@ def cache():
 def info(folder):
     """What the cache at FOLDER (default VFX_CACHE_DIR or ~/.cache/vfx/nodes) holds."""
     from ..cache import CacheError, DiskStore, default_folder
-    from ..media.images import format_bytes
     from ..cache.disk import check_folder
+    from ..cache.nodecache import format_size
 
     path = folder or str(default_folder())
     try:
@@ -87,7 +87,7 @@ def info(folder):
     got = store.info()
     click.echo(f"folder:   {got.folder}")
     click.echo(f"entries:  {got.entries} frames of {got.nodes} nodes")
-    click.echo(f"size:     {format_bytes(got.bytes)}")
+    click.echo(f"size:     {format_size(got.bytes)}")
     if got.partials:
         click.echo(f"partials: {got.partials} (being written, or left by a killed writer)")
 
@@ -97,11 +97,11 @@ def info(folder):
 def clear(folder):
     """Remove every entry of the cache at FOLDER; files the cache did not create stay."""
     from ..cache import CacheError, clear_folder, default_folder
-    from ..media.images import format_bytes
+    from ..cache.nodecache import format_size
 
     path = folder or str(default_folder())
     try:
         files, size = clear_folder(path)
     except CacheError as exc:
         raise CacheError(f"vfx cache clear: {exc}") from None
-    click.echo(f"removed {files} files ({format_bytes(size)}) from {path}")
+    click.echo(f"removed {files} files ({format_size(size)}) from {path}")
