@@ -190,6 +190,7 @@ def loads(text: str, path: Path, overrides: list[str] | None = None, extra_vars:
     for node_id, table in nodes.items():
         for option in list(table):
             table[option] = expand(table[option], variables, node_id, option)
+    _color_nodes(nodes, settings, lines, problem)
     if not nodes:
         raise PipelineError(problems)
     return PipelineSpec(
@@ -533,6 +534,67 @@ def _color_settings(raw: Any, settings: PipelineSettings, problem) -> None:
     if config and (config.endswith((".ocio", ".ocioz")) or "/" in config) and not config.startswith("ocio://"):
         values["config"] = str((settings.base_dir / config).resolve())
     settings.color = ColorSettings(**values)  # type: ignore[attr-defined]
+
+
+#: source types whose pixels enter the graph through the sRGB / BT.709 curve (``vfx.ops.color``):
+#: with a ``[color]`` table they are converted into the working space by an ``effect.ocio``
+_COLOR_SOURCES = {"source.video", "source.image", "source.image_sequence"}
+#: encoder types that write through the sRGB / BT.709 curve: converted out of the working space
+_COLOR_ENCODERS = {"encode.video", "encode.image_sequence"}
+_COLOR_KEYS = ("color_space", "display", "view")
+
+
+def _color_nodes(nodes: dict[str, dict], settings: PipelineSettings, lines: dict, problem) -> None:
+    """With a ``[color]`` table, put an ``effect.ocio`` after each media source and before each
+    video / PNG encoder (their ``color_space``, ``display`` and ``view`` options are its).
+
+    A source ``ID`` becomes ``ID.decoded`` and the conversion takes the id ``ID``, so every node
+    reading it reads the working space; an encoder's input goes through ``ID.encoded``. Without
+    a ``[color]`` table nothing changes (those options are then an error).
+    """
+    color = getattr(settings, "color", None)
+    for node_id in list(nodes):
+        table = nodes[node_id]
+        kind = table.get("type")
+        if kind not in _COLOR_SOURCES and kind not in _COLOR_ENCODERS:
+            continue
+        given = {k: table.pop(k) for k in _COLOR_KEYS if k in table}
+        if color is None:
+            for key in given:
+                problem(f"{key} needs a [color] table (the OCIO config and working space)", node=node_id, option=key)
+            continue
+        bad = [k for k, v in given.items() if not isinstance(v, str) or not v]
+        for key in bad:
+            problem(f"{key} must be a non-empty string, got {_short(given[key])}", node=node_id, option=key)
+        if bad:
+            continue
+        if kind in _COLOR_SOURCES:
+            if "display" in given or "view" in given:
+                problem("a source takes color_space, not display / view", node=node_id, option="display")
+                continue
+            inner = f"{node_id}.decoded"
+            nodes[inner] = table
+            for key in [k for k in lines if k[:2] == ("nodes", node_id)]:
+                lines[("nodes", inner, *key[2:])] = lines[key]
+            convert: dict[str, Any] = {"type": "effect.ocio", "input": inner}
+            if "color_space" in given:  # the file's code values, in that space
+                convert.update(src=given["color_space"], input_codes=True)
+            else:  # decoded as today: linear light with Rec.709 primaries
+                convert.update(src="lin_rec709")
+            nodes[node_id] = convert
+        elif isinstance(table.get("input"), str):
+            outer = f"{node_id}.encoded"
+            convert = {"type": "effect.ocio", "input": table["input"]}
+            if "display" in given or "view" in given:
+                convert.update({k: given[k] for k in ("display", "view") if k in given})
+            elif "color_space" in given:
+                convert.update(dst=given["color_space"], display_codes=True)
+            else:
+                convert.update(dst="lin_rec709")
+            nodes[outer] = convert
+            table["input"] = outer
+            for key in [k for k in lines if k[:2] == ("nodes", node_id)]:
+                lines[("nodes", outer, *key[2:])] = lines[key]
 
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")

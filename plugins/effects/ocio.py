@@ -17,6 +17,10 @@ class OcioEffect(vfx.Effect):
     when the graph is configured and applied to whole batches on the CPU (colour unpremultiplied
     around it where alpha is below 1; alpha unchanged).
 
+    With a ``[color]`` table, vfx puts one of these after each video / image source and before
+    each video / PNG encoder (see the pipeline format's ``[color]``). ``input_codes`` sRGB-encodes
+    the input first, giving back the code values a media source decoded.
+
     A display / view transform gives the display's code values. With ``display_codes`` (the
     default for display / view) they are sRGB-decoded on the way out, so that an encoder, which
     applies the sRGB curve, writes those code values exactly.
@@ -41,6 +45,9 @@ class OcioEffect(vfx.Effect):
         power = opt.Vec(None, length=3, min=0.0, animate=False, doc="CDL power [r, g, b]")
         saturation = opt.Float(None, min=0.0, animate=False, doc="CDL saturation")
         inverse = opt.Bool(False, doc="apply the transform backwards")
+        input_codes = opt.Bool(
+            False, doc="sRGB-encode the input first, so the transform sees the code values a media source decoded"
+        )
         display_codes = opt.Bool(
             None, doc="sRGB-decode the result so an encoder writes its values as codes (default: for display / view)"
         )
@@ -106,6 +113,9 @@ class OcioEffect(vfx.Effect):
         from vfx.ops import color
 
         pixels = self.pull(self.input("input"), indices).pixels
+        if self.options.input_codes:
+            rgb, alpha = color.unpremultiply(pixels, self.video.has_alpha)
+            pixels = color.premultiply(color.srgb_encode(rgb), alpha)
         out = self._transform.apply(pixels)
         if self._codes:
             rgb, alpha = color.unpremultiply(out, self.video.has_alpha)
