@@ -372,3 +372,19 @@ def test_frames_written_by_the_cache_are_read_back_as_they_were(tmp_path):
     store.put("0" * 32, 1, a)
     assert np.array_equal(store.get("0" * 32, 1), a) and store.get("0" * 32, 2) is None
     assert Path(store.path("0" * 32, 1)).parent.name == "00"
+
+
+def test_farm_chunks_share_a_cache_folder(project, tmp_path):
+    from vfx.farm.planning import Chunk
+    from vfx.farm.segments import Job, render_segment
+
+    job = Job(str(project), ["amount=1.0"], device="cpu", cache=str(tmp_path / "farmcache"), cache_policy="all")
+    for chunk in (Chunk(0, 0, 8), Chunk(1, 8, 16)):
+        render_segment(job, chunk, tmp_path / "segs")
+    store = DiskStore(tmp_path / "farmcache", 1 << 30)
+    assert store.info().entries > 0
+    cache = disk_cache(tmp_path / "farmcache")
+    got, calls = pixels(project, ["amount=1.0"], cache=NodeCache(store, None, "auto"))
+    assert torch.equal(got, pixels(project, ["amount=1.0"])[0])
+    assert sum(calls.values()) == 0  # every frame, stored by the two chunks, is read back
+    assert cache.disk.info().partials == 0

@@ -36,10 +36,24 @@ class Job:
     batch_size: int | None = None
     torch_threads: int | None = None
     label: str = ""
+    #: a node cache folder every chunk reads through and fills (``vfx.cache``), and its bound
+    cache: str | None = None
+    cache_size: str | None = None
+    cache_policy: str = "auto"
 
     def __post_init__(self):
         self.pipeline = str(Path(self.pipeline).resolve())
         self.overrides = list(self.overrides)
+        if self.cache:
+            self.cache = str(Path(self.cache).expanduser().resolve())
+
+    def node_cache(self):
+        """The ``NodeCache`` on ``cache`` (disk only), or None."""
+        if not self.cache:
+            return None
+        from ..cache import NodeCache
+
+        return NodeCache.open(self.cache, disk_limit=self.cache_size, memory=False, policy=self.cache_policy)
 
 
 @dataclass
@@ -217,6 +231,7 @@ def render_segment(
                 batch_size=job.batch_size,
                 frames=(chunk.start, stop),
                 torch_threads=job.torch_threads,
+                cache=job.node_cache(),
             ),
             progress=on_progress,
         )
