@@ -99,6 +99,14 @@ def farm():
     default=None,
     help="Where Ray's own messages go, appended (default: beside the segment folder, DIR.log).",
 )
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="A node cache folder every chunk reads through and fills (workers of one machine share it; docs/cache.md).",
+)
+@click.option("--cache-size", metavar="SIZE", default=None, help="Bound of the --cache folder (default 20G).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def farm_render(
     pipeline,
@@ -117,6 +125,8 @@ def farm_render(
     batch_size,
     stats,
     log_file,
+    cache_dir,
+    cache_size,
     quiet,
 ):
     """Render PIPELINE in chunks on Ray, then join the segments (video copied, not re-encoded)."""
@@ -125,6 +135,12 @@ def farm_render(
     from ..farm.executor import FarmJob, FarmOptions, plan_job, run_farm
     from ..farm.segments import Job
 
+    if cache_dir is not None or cache_size is not None:
+        from .cache import open_cache
+
+        if cache_dir is None:
+            raise click.UsageError("--cache-size needs --cache")
+        open_cache(cache_dir, cache_size, "auto", memory=False)  # a bad folder or size: exit 2 before Ray starts
     if stats or log_file:
         from .common import load_graph
 
@@ -165,6 +181,8 @@ def farm_render(
                     device=device,
                     batch_size=batch_size,
                     torch_threads=cpus_per_task,
+                    cache=cache_dir,
+                    cache_size=cache_size,
                 ),
                 label=v.label,
             )
@@ -177,7 +195,15 @@ def farm_render(
             jobs.append(fj)
     else:
         fj = FarmJob(
-            Job(pipeline, list(overrides), device=device, batch_size=batch_size, torch_threads=cpus_per_task),
+            Job(
+                pipeline,
+                list(overrides),
+                device=device,
+                batch_size=batch_size,
+                torch_threads=cpus_per_task,
+                cache=cache_dir,
+                cache_size=cache_size,
+            ),
             label=click.format_filename(pipeline),
             segment_dir=segment_dir,
         )
