@@ -231,3 +231,12 @@ def test_1d_noise_is_integer_hashing_so_every_cpu_gives_the_same_values():
     v = N.value1d(np.array([0.0, 1.0, -7.0, 123456.0]))
     g = N.gradient1d(np.array([0.25, 1.5, -7.75]), seed=3)
     assert v.tobytes().hex() == V1D_HEX and g.tobytes().hex() == G1D_HEX
+
+
+def test_the_kernels_gradient_masks_are_the_3d_table():
+    from vfx.ops import _noise_kernel as K
+
+    table = N._table("g3", "cpu", torch.float32).numpy()
+    for c in range(3):
+        bits = [((K.G3_POS[c] >> k) & 1) - ((K.G3_NEG[c] >> k) & 1) for k in range(16)]
+        assert bits == table[:, c].astype(int).tolist()
