@@ -156,15 +156,15 @@ class ColorTransform:
         nhwc = out.permute(0, 2, 3, 1).numpy()
         for k in range(n):
             frame = nhwc[k]
-            alpha = frame[..., 3:4]
+            alpha = frame[..., 3].copy()
             partial = not self.linear and bool((alpha < 1.0).any())
-            if partial:
-                safe = np.where(alpha > 1e-6, alpha, 1.0)
-                frame[..., :3] /= safe
-                frame[..., :3] *= alpha > 1e-6
+            if partial:  # straight colour through the curve; whole-pixel multiplies (contiguous)
+                inverse = np.divide(1.0, alpha, out=np.zeros_like(alpha), where=alpha > 1e-6)
+                frame *= inverse[..., None]
             self._cpu.applyRGBA(frame)
             if partial:
-                frame[..., :3] *= alpha
+                frame *= alpha[..., None]
+                frame[..., 3] = alpha
         return out if device.type == "cpu" else out.to(device)
 
     def apply_values(self, rgb: Any) -> np.ndarray:
