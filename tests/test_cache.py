@@ -388,3 +388,44 @@ def test_farm_chunks_share_a_cache_folder(project, tmp_path):
     assert torch.equal(got, pixels(project, ["amount=1.0"])[0])
     assert sum(calls.values()) == 0  # every frame, stored by the two chunks, is read back
     assert cache.disk.info().partials == 0
+
+
+def test_stored_frames_are_those_the_node_made_even_when_a_consumer_draws_on_them(tmp_path):
+    p = write_pipeline(
+        tmp_path,
+        """
+        [pipeline]
+        width = 64
+        height = 36
+        duration = 6
+        [nodes.noise]
+        type = "background.noise"
+        [nodes.dot]
+        type = "source.color"
+        color = "#ff000080"
+        size = [8, 8]
+        [nodes.comp]
+        type = "editor.composite"
+        layers = ["noise", "dot"]
+        [nodes.title]
+        type = "source.text"
+        input = "comp"
+        text = "DRAWN IN PLACE"
+        size = 30
+        color = "#ffffff"
+        [nodes.out]
+        type = "encode.video"
+        input = "title"
+        path = "out.mkv"
+        codec = "ffv1"
+        """,
+    )
+    cache = disk_cache(tmp_path / "c")
+    render(build(load(p)), RenderOptions(device="cpu", cache=cache, batch_size=3))
+    graph = build(load(p))
+    key = graph_keys(graph, "cpu")["comp"]  # its batches are its own, so the title draws on them in place
+    plain = render_frames(graph, graph.nodes["comp"], list(range(6))).pixels
+    store = DiskStore(tmp_path / "c", 1 << 30)
+    for i in range(6):
+        stored = torch.from_numpy(store.get(key, i)).permute(2, 0, 1)
+        assert torch.equal(stored, plain[i])

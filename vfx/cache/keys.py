@@ -5,7 +5,7 @@ of the module that defines it; its parsed options, animations by their definitio
 expression text, driver); the keys of every node it reads (inputs, layers, drivers); the
 pipeline settings, seed and node id (its randomness comes from them); the device's precision
 class; a fingerprint of every file it reads (path, size, modification time, and the content's
-hash for files up to ``SMALL_FILE`` bytes); and whatever ``Node.cache_key()`` adds. Frame ``f``
+hash for files up to ``SMALL_FILE`` bytes when it reads at most ``HASHED_FILES`` of them); and whatever ``Node.cache_key()`` adds. Frame ``f``
 of the node is stored under (key, f): a node's output at a frame is a function of these and of
 ``f`` alone, so the key is correct for editors that read other frames of their inputs too.
 
@@ -39,6 +39,8 @@ from ..options import Animated, InputPath, Options, Table
 #: files up to this size are hashed whole (LUTs, fonts, subtitles, images); larger ones are known
 #: by path, size and modification time
 SMALL_FILE = 8 << 20
+#: a node reading more files than this (an image sequence) is known by their stamps, not their content
+HASHED_FILES = 64
 #: bumped when the key's recipe changes, so old entries are never read as new ones
 KEY_VERSION = 1
 
@@ -96,15 +98,16 @@ def _object(obj: Any) -> dict:
     }
 
 
-def file_fingerprint(path: Path) -> list:
-    """[path, size, mtime in ns, content hash or None] of a file; [path, None] if it is missing."""
+def file_fingerprint(path: Path, content: bool = True) -> list:
+    """[path, size, mtime in ns, content hash or None] of a file (the hash only with ``content``,
+    for files up to ``SMALL_FILE``); [path, None] if it is missing."""
     p = Path(os.path.realpath(path))
     try:
         st = p.stat()
     except OSError:
         return [str(p), None]
     digest = None
-    if p.is_file() and st.st_size <= SMALL_FILE:
+    if content and p.is_file() and st.st_size <= SMALL_FILE:
         # remembered by inode and change time too: a rewrite that restores size and mtime still shows
         digest = _content_hash(str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return [str(p), st.st_size, st.st_mtime_ns, digest]
@@ -221,7 +224,7 @@ def node_key(node: Node, input_keys: dict[str, str | None], device: Any) -> str 
             "settings": canonical(dataclasses.asdict(settings)),
             "node": node.id,
             "precision": precision_class(device),
-            "files": [file_fingerprint(Path(p)) for p in files],
+            "files": [file_fingerprint(Path(p), len(files) <= HASHED_FILES) for p in files],
             "extra": canonical(node.cache_key()),
             "video": canonical(node.video),
         }

@@ -265,9 +265,12 @@ class Binding:
                 cache.memory.put(key, i, pixels[j : j + 1].clone(memory_format=torch.channels_last))
                 stats.stored_memory += 1
         if to_disk and cache.disk is not None and self.error is None:
+            import numpy as np
+
             host = pixels.detach().to("cpu")
             for j, i in enumerate(missing):
-                frame = host[j].permute(1, 2, 0).contiguous().numpy()
+                # a copy: the writer thread encodes it later, and a consumer may draw on the batch
+                frame = np.array(host[j].permute(1, 2, 0).numpy(), dtype=np.float32, copy=True)
                 self._submit((key, i, frame))
                 stats.stored_disk += 1
 
