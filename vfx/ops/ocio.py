@@ -10,7 +10,9 @@ which is therefore the default source and destination of ``effect.ocio`` without
 ``ColorTransform`` wraps one OCIO CPU processor and applies it to (N, 4, H, W) premultiplied
 linear float32 tensors: colour is unpremultiplied around transforms that are not linear (when
 any alpha is below 1), alpha passes through. Tensors on a GPU are converted on the CPU and sent
-back (OCIO's GPU shader path is not used). PyOpenColorIO is imported only when a transform is built.
+back (OCIO's GPU shader path is not used). A frame is split into row bands over torch's
+intra-op thread count (the engine's thread budget). PyOpenColorIO is imported only when a
+transform is built.
 """
 
 from __future__ import annotations
@@ -161,11 +163,25 @@ class ColorTransform:
             if partial:  # straight colour through the curve; whole-pixel multiplies (contiguous)
                 inverse = np.divide(1.0, alpha, out=np.zeros_like(alpha), where=alpha > 1e-6)
                 frame *= inverse[..., None]
-            self._cpu.applyRGBA(frame)
+            self._run(frame)
             if partial:
                 frame *= alpha[..., None]
                 frame[..., 3] = alpha
         return out if device.type == "cpu" else out.to(device)
+
+    def _run(self, frame: np.ndarray) -> None:
+        """The processor over one (H, W, 4) frame, in row bands on the intra-op thread budget
+        (torch's thread count, which ``vfx.engine.configure_threads`` sets; OCIO releases the GIL)."""
+        import torch
+
+        workers = torch.get_num_threads()
+        h = frame.shape[0]
+        if workers <= 1 or h < 64:
+            self._cpu.applyRGBA(frame)
+            return
+        step = -(-h // workers)
+        bands = [frame[y : y + step] for y in range(0, h, step)]
+        list(_pool(workers).map(self._cpu.applyRGBA, bands))
 
     def apply_values(self, rgb: Any) -> np.ndarray:
         """The transform of (..., 3) straight RGB values (float64 in, float32 precision)."""
@@ -178,6 +194,13 @@ class ColorTransform:
 
     def __repr__(self) -> str:
         return f"<ColorTransform {self.description}>"
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(workers: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vfx-ocio")
 
 
 def _is_matrix_only(processor: Any) -> bool:
