@@ -126,7 +126,7 @@ class Node:
         #: the engine's one-batch cache, for a node read by more than one consumer (``engine.share``)
         self._shared: LRU | None = None
         #: the node cache's binding while a cached render runs (``vfx.cache``), else None
-        self._cache: Any = None
+        self._cache_binding: Any = None
 
     @property
     def options(self) -> Options:
@@ -271,7 +271,7 @@ class Node:
             if cached is not None:
                 return cached
         try:
-            cache = self._cache
+            cache = self._cache_binding
             batch = self._compute(list(indices)) if cache is None else cache.frames(self, list(indices))
         except MediaError as exc:
             raise _attributed(exc, self.id) from None

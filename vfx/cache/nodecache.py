@@ -179,7 +179,7 @@ class Binding:
         for node_id, key in self.keys.items():
             node = graph.nodes[node_id]
             if key is not None and node.video is not None:
-                node._cache = self
+                node._cache_binding = self
                 self._nodes.append(node)
                 cache.stats.nodes.setdefault(node_id, NodeStats())
 
@@ -317,7 +317,7 @@ class Binding:
     def close(self) -> None:
         """Wait for the disk writes, and detach from the graph's nodes."""
         for node in self._nodes:
-            node._cache = None
+            node._cache_binding = None
         if self._writer is not None:
             self._writes.put(_DONE)
             self._writer.join()
