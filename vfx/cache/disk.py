@@ -64,7 +64,7 @@ def default_folder() -> Path:
     return Path(base) / "vfx" / "nodes"
 
 
-def check_folder(folder: Path, *, create: bool) -> Path:
+def check_folder(folder: str | Path, *, create: bool) -> Path:
     """``folder`` if it is (or, with ``create``, can become) a vfx cache folder; ``CacheError`` naming it otherwise."""
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
@@ -111,7 +111,7 @@ def _is_tag(path: Path) -> bool:
 class DiskStore:
     """Frames by (key, frame) in ``folder``, at most ``limit`` bytes of entries."""
 
-    def __init__(self, folder: Path, limit: int):
+    def __init__(self, folder: str | Path, limit: int):
         self.folder = check_folder(folder, create=True)
         self.limit = limit
         self._lock = threading.Lock()
@@ -237,7 +237,7 @@ class DiskStore:
         return clear_folder(self.folder)
 
 
-def clear_folder(folder: Path) -> tuple[int, int]:
+def clear_folder(folder: str | Path) -> tuple[int, int]:
     """Empty the cache at ``folder`` (which must be a vfx cache folder); return (files, bytes).
 
     An entry is removed only if its name is an entry's and it starts with the entry magic; a

@@ -187,6 +187,7 @@ class Binding:
     def frames(self, node: Any, indices: list[int]) -> FrameBatch:
         """Frames ``indices`` of ``node``: stored ones read back, the others rendered (and stored if it pays)."""
         key = self.keys[node.id]
+        assert key is not None, "only keyed nodes are bound"
         stats = self.cache.stats.nodes[node.id]
         found = {}
         for i in dict.fromkeys(indices):
