@@ -181,3 +181,43 @@ def test_the_pipeline_from_an_otio_file_keeps_the_cut_points(tmp_path, media):
     assert top.video.frame_count == 36
     assert graph.nodes["a_cut"].options.start == 2 and graph.nodes["a_cut"].video.frame_count == 13
     assert graph.nodes["b_cut"].options.start == 2 and graph.nodes["b_cut"].video.frame_count == 15
+
+
+def test_an_exr_sequence_clip_is_cut_by_frame_number_and_exported_back(tmp_path):
+    from vfx.media.exr import read_exr, write_exr
+
+    (tmp_path / "plates").mkdir()
+    for n in range(1001, 1013):  # frame n holds the value n / 10000
+        write_exr(
+            tmp_path / f"plates/sh010.{n}.exr", {"": np.full((16, 32, 4), n / 10000, np.float32)}, pixel_type="float"
+        )
+    ref = otio.schema.ImageSequenceReference(
+        target_url_base="plates/",
+        name_prefix="sh010.",
+        name_suffix=".exr",
+        start_frame=1001,
+        rate=RATE,
+        frame_zero_padding=4,
+        available_range=TR(RT(1001, RATE), RT(12, RATE)),
+    )
+    timeline = otio.schema.Timeline(name="plates")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    track.append(otio.schema.Clip(name="sh010", media_reference=ref, source_range=TR(RT(1004, RATE), RT(5, RATE))))
+    path = tmp_path / "plates.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    pipeline = tmp_path / "plates.toml"
+    text = import_timeline(path, pipeline, render_to="out/o_%02d.exr")
+    assert 'type = "source.exr_sequence"' in text and "start_number = 1001" in text
+    pipeline.write_text(
+        text.replace('type = "encode.exr_sequence"', 'type = "encode.exr_sequence"\npixel_type = "float"')
+    )
+    render(build(load(pipeline)), RenderOptions(device="cpu"))
+    values = [float(read_exr(tmp_path / f"out/o_{k:02d}.exr")[0, 0, 0]) for k in range(5)]
+    assert values == [np.float32(n / 10000) for n in range(1004, 1009)]
+    from vfx.timeline import export_timeline
+
+    back = export_timeline(build(load(pipeline)), tmp_path / "back.otio")
+    (clip_back,) = back.tracks[0]
+    assert clip_back.media_reference.start_frame == 1001 and clip_back.media_reference.name_prefix == "sh010."
+    assert (clip_back.source_range.start_time.to_frames(), clip_back.source_range.duration.to_frames()) == (1004, 5)

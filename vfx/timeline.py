@@ -165,11 +165,14 @@ def _media(b: _Builder, clip: Any) -> _Media | None:
 
 
 def _media_start(b: _Builder, clip: Any, media: _Media) -> int:
-    """The media time (frames at the pipeline rate) of the media's first frame."""
+    """The media time (frames at the pipeline rate) of the media's first frame: the reference's
+    available range, else a sequence's first number, else a video's start timecode, else 0."""
     ref = clip.media_reference
     available = getattr(ref, "available_range", None) if ref is not None else None
-    if available is not None and media.node_type != "source.image_sequence":
+    if available is not None:
         return b.frames(available.start_time)
+    if "start_number" in media.options:
+        return int(media.options["start_number"])
     if media.node_type == "source.video":
         tc = _file_timecode(media.path)
         if tc is not None:
@@ -179,8 +182,6 @@ def _media_start(b: _Builder, clip: Any, media: _Media) -> int:
                 return to_frames(tc, b.fps)
             except ValueError:
                 return 0
-    if media.node_type in ("source.image_sequence", "source.exr_sequence") and "start_number" in media.options:
-        return b.frames(available.start_time) if available is not None else int(media.options["start_number"])
     return 0
 
 
@@ -586,7 +587,9 @@ class _Exporter:
         rel = Path(os.path.relpath(Path(text).parent, self.base)) / Path(text).name
         m = re.search(r"%0?(\d*)d", rel.name)
         if m:
-            first = int(getattr(source, "_start", getattr(o, "start_number", None) or 0))
+            files = source.input_files()
+            number = re.search(r"(\d+)" + re.escape(rel.name[m.end() :]) + "$", files[0].name) if files else None
+            first = int(number.group(1)) if number else int(getattr(o, "start_number", None) or 0)
             prefix, suffix = rel.name[: m.start()], rel.name[m.end() :]
             clip.media_reference = otio.schema.ImageSequenceReference(
                 target_url_base=rel.parent.as_posix() + "/",
