@@ -429,3 +429,15 @@ def test_stored_frames_are_those_the_node_made_even_when_a_consumer_draws_on_the
     for i in range(6):
         stored = torch.from_numpy(store.get(key, i)).permute(2, 0, 1)
         assert torch.equal(stored, plain[i])
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_render(project, tmp_path, monkeypatch):
+    cache = disk_cache(tmp_path / "c")
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache.disk, "put", full)
+    got, _ = pixels(project, cache=cache)
+    assert torch.equal(got, pixels(project)[0])
+    assert cache.write_errors and "No space left" in cache.write_errors[0]

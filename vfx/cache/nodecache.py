@@ -111,6 +111,8 @@ class NodeCache:
         self.stats = CacheStats()
         #: node keys the memory store keeps (None: all); a matrix keeps the keys its rows share
         self.memory_keys: set[str] | None = None
+        #: why disk writes stopped during a render (a full disk), one message per render it happened in
+        self.write_errors: list[str] = []
         self._read_bytes = 0.0
         self._read_seconds = 0.0
         self._lock = threading.Lock()
@@ -314,6 +316,7 @@ class Binding:
                 disk.put(*item)
             except Exception as exc:  # a full disk: stop filling, keep rendering
                 self.error = exc
+                self.cache.write_errors.append(f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         """Wait for the disk writes, and detach from the graph's nodes."""

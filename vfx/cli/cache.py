@@ -61,6 +61,8 @@ def report(cache, echo=click.echo) -> None:
         f"{s.total('rendered')} rendered, {s.total('stored_disk')} stored"
         + (f" in {cache.disk.folder}" if cache.disk is not None else "")
     )
+    for why in cache.write_errors:
+        click.echo(f"note: the cache stopped storing frames: {why}", err=True)
     for path, why in cache.corrupt():
         click.echo(f"note: cache entry {path} was corrupt ({why}); recomputed", err=True)
 
