@@ -441,3 +441,17 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_render(project, tmp_pa
     got, _ = pixels(project, cache=cache)
     assert torch.equal(got, pixels(project)[0])
     assert cache.write_errors and "No space left" in cache.write_errors[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_cached_render_on_the_gpu_matches_and_keys_its_precision_class(project, tmp_path):
+    graph = build(load(project), device="cuda")
+    plain = render_frames(graph, graph.nodes["blur"], list(range(16)), device="cuda").pixels.cpu()
+    for _ in range(2):
+        cache = NodeCache.open(tmp_path / "g", policy="all")
+        graph = build(load(project), device="cuda")
+        got = render_frames(graph, graph.nodes["blur"], list(range(16)), device="cuda", cache=cache).pixels
+        assert got.device.type == "cuda" and torch.equal(got.cpu(), plain)
+    assert cache.stats.total("rendered") == 0
+    assert graph_keys(build(load(project)), "cpu")["blur"] != graph_keys(graph, "cuda")["blur"]
