@@ -273,3 +273,18 @@ def test_listing_nodes_imports_no_interchange_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_dwa_level_trades_size_for_quality(tmp_path):
+    (tmp_path / "in").mkdir()
+    write_exr(tmp_path / "in/shot_0000.exr", {"": np.clip(scene(4), 0, 4)}, pixel_type="float")
+    sizes, errors = [], []
+    for level in (20, 400):
+        extra = f'compression = "dwaa"\ndwa_level = {level}'
+        p = write_pipeline(tmp_path, PIPE.format(extra=extra).replace("out/", f"out{level}/").replace("layer =", "# "))
+        render_file(p)
+        out = tmp_path / f"out{level}/render_0000.exr"
+        assert exr_header(out).compression == "dwaa"
+        sizes.append(out.stat().st_size)
+        errors.append(float(np.abs(read_exr(out) - read_exr(tmp_path / "in/shot_0000.exr")).mean()))
+    assert sizes[1] < sizes[0] and errors[1] > errors[0]

@@ -221,3 +221,21 @@ def test_an_exr_sequence_clip_is_cut_by_frame_number_and_exported_back(tmp_path)
     (clip_back,) = back.tracks[0]
     assert clip_back.media_reference.start_frame == 1001 and clip_back.media_reference.name_prefix == "sh010."
     assert (clip_back.source_range.start_time.to_frames(), clip_back.source_range.duration.to_frames()) == (1004, 5)
+
+
+def test_moved_media_is_found_by_name_in_media_folders(tmp_path, media):
+    timeline = otio.schema.Timeline(name="moved")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    track.append(clip("a", "/old/server/a.mp4", 0, 4, available=False))
+    track.append(otio.schema.Clip(name="b", source_range=TR(RT(3, RATE), RT(4, RATE))))  # no reference at all
+    path = tmp_path / "moved.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    with pytest.raises(TimelineError, match="give --media DIR"):
+        import_timeline(path, tmp_path / "p.toml")
+    res = run_vfx("import", path, "-o", tmp_path / "p.toml", "--media", tmp_path / "media")
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "p.toml").read_text()
+    assert 'path = "media/a.mp4"' in text and 'path = "media/b.mp4"' in text
+    graph = build(load(tmp_path / "p.toml"))
+    assert graph.nodes["b_cut"].options.start == 3 and graph.nodes["out"].video.frame_count == 8

@@ -91,6 +91,8 @@ class _Builder:
     timeline_dir: Path
     pipeline_dir: Path
     fps: Fraction
+    #: folders to look for a clip's media in by name, when the timeline names no usable file
+    media_dirs: list[Path] = field(default_factory=list)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     comments: dict[str, list[str]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
@@ -128,6 +130,28 @@ def _url_path(url: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
+def _search(b: _Builder, clip: Any, url: str | None) -> Path | None:
+    """A file for ``clip`` in the media folders: the URL's file name, or one whose name or stem
+    is the clip's name or reel."""
+    reel = clip.metadata.get("cmx_3600", {}).get("reel") if hasattr(clip, "metadata") else None
+    wanted = [Path(url).name] if url else []
+    wanted += [n for n in (clip.name, reel) if n]
+    for folder in b.media_dirs:
+        for name in wanted:
+            if (folder / name).is_file():
+                return (folder / name).resolve()
+        for name in wanted:
+            found = sorted(p for p in folder.glob(f"{glob_escape(name)}.*") if p.is_file())
+            if found:
+                return found[0].resolve()
+    return None
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters escaped."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
 def _media(b: _Builder, clip: Any) -> _Media | None:
     """The media of ``clip`` (None when it names none), noting missing files."""
     otio = _otio()
@@ -140,8 +164,11 @@ def _media(b: _Builder, clip: Any) -> _Media | None:
         url = to_clip[0] if to_clip else ref.target_url
         path = _url_path(url, b.timeline_dir).resolve()
         if not path.is_file():
-            b.missing.append(f"clip {clip.name!r}: {path}")
-            return None
+            found = _search(b, clip, url)
+            if found is None:
+                b.missing.append(f"clip {clip.name!r}: {path}")
+                return None
+            path = found
         if path.suffix.lower() == ".exr":
             return _Media("source.exr_sequence", path, path)
         if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"):
@@ -159,7 +186,11 @@ def _media(b: _Builder, clip: Any) -> _Media | None:
         kind = "source.exr_sequence" if ref.name_suffix.lower().endswith(".exr") else "source.image_sequence"
         return _Media(kind, pattern, first_file, {"start_number": first})
     if isinstance(ref, otio.schema.MissingReference) or ref is None:
-        b.missing.append(f"clip {clip.name!r}: no media reference (the timeline names no file)")
+        found = _search(b, clip, None)
+        if found is not None:
+            return _Media("source.video", found, found)
+        where = f" (looked in {', '.join(map(str, b.media_dirs))})" if b.media_dirs else "; give --media DIR"
+        b.missing.append(f"clip {clip.name!r}: the timeline names no file{where}")
         return None
     raise TimelineError(f"clip {clip.name!r}: a {type(ref).__name__} media reference cannot be read")
 
@@ -371,7 +402,7 @@ def _first_size(b: _Builder, timeline: Any) -> tuple[int, int] | None:
     for clip in timeline.find_clips():
         if isinstance(clip.media_reference, otio.schema.MissingReference):
             continue
-        probe = _Builder(b.timeline_dir, b.pipeline_dir, b.fps)
+        probe = _Builder(b.timeline_dir, b.pipeline_dir, b.fps, b.media_dirs)
         try:
             media = _media(probe, clip)
         except TimelineError:
@@ -396,13 +427,15 @@ def import_timeline(
     fps: Fraction | None = None,
     size: tuple[int, int] | None = None,
     render_to: str | None = None,
+    media_dirs: list[Path] | None = None,
 ) -> str:
     """Pipeline TOML for the timeline in ``path``, with paths relative to ``pipeline_path``'s
-    folder; ``TimelineError`` naming every missing media file."""
+    folder; ``TimelineError`` naming every missing media file. A clip whose file is missing or
+    unnamed (an EDL with reel names only) is looked up by name in ``media_dirs``."""
     path = Path(path)
     timeline = read_timeline(path, fps)
     rate = fps or timeline_rate(timeline)
-    b = _Builder(path.resolve().parent, Path(pipeline_path).resolve().parent, rate)
+    b = _Builder(path.resolve().parent, Path(pipeline_path).resolve().parent, rate, [Path(d) for d in media_dirs or []])
     b.size = size or _first_size(b, timeline)
     top = _stack(b, timeline.tracks)
     if b.missing:

@@ -70,6 +70,9 @@ class ExrSequenceEncoder(vfx.Encoder):
             choices=("none", "rle", "zips", "zip", "piz", "pxr24", "b44", "b44a", "dwaa", "dwab"),
             doc="compression (zip, piz and none are lossless; dwaa / dwab are lossy and small)",
         )
+        dwa_level = opt.Float(
+            45.0, min=0.0, max=10000.0, animate=False, doc="DWAA / DWAB quality: higher is smaller and lossier"
+        )
         tiled = opt.Bool(False, doc="write tiled files instead of scanlines")
         tile_size = opt.Int(64, min=8, max=4096, animate=False, doc="tile width and height, when tiled")
         alpha = opt.Bool(True, doc="write the A channel when the input has alpha")
@@ -169,6 +172,7 @@ class ExrSequenceEncoder(vfx.Encoder):
                 tile_size=o.tile_size,
                 alpha=dict(zip(self._names, self._alphas)),
                 multipart=o.multipart,
+                attributes={"dwaCompressionLevel": float(o.dwa_level)} if o.compression.startswith("dwa") else None,
             )
 
     def finish(self):

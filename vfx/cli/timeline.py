@@ -39,7 +39,14 @@ def _size(ctx, param, value):
 @click.option("--fps", callback=_fps, default=None, help="Frame rate (default: the timeline's; an EDL's: 24).")
 @click.option("--size", callback=_size, default=None, metavar="WxH", help="Frame size (default: the first clip's).")
 @click.option("--render-to", default=None, help="Output video path of the pipeline's encoder (default: NAME.mp4).")
-def import_(timeline, output, fps, size, render_to):
+@click.option(
+    "--media",
+    "media_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="Folder to find clips in by file, clip or reel name when the timeline's path is missing (repeatable).",
+)
+def import_(timeline, output, fps, size, render_to, media_dirs):
     """Write a pipeline that renders TIMELINE (.otio, or a CMX 3600 .edl through OTIO's adapter)."""
     from ..outputs import Protected
     from ..timeline import import_timeline
@@ -48,7 +55,9 @@ def import_(timeline, output, fps, size, render_to):
     protected = Protected()
     protected.add(timeline, "the timeline itself")
     check_output(output, "--output", protected=protected)
-    text = import_timeline(Path(timeline), Path(output), fps=fps, size=size, render_to=render_to)
+    text = import_timeline(
+        Path(timeline), Path(output), fps=fps, size=size, render_to=render_to, media_dirs=[Path(d) for d in media_dirs]
+    )
     write_text(Path(output), text)
     click.echo(f"wrote {output}", err=True)
 
