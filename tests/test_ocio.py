@@ -239,3 +239,26 @@ def test_bad_colour_settings_name_node_and_option(tmp_path):
         assert problem.node == node and message in problem.message, problem
     res = run_vfx("validate", p)
     assert res.returncode == 2 and "Traceback" not in res.stderr and "unknown [color] setting" in res.stderr
+
+
+def test_exr_source_and_encoder_convert_from_and_to_their_colour_spaces(tmp_path):
+    frame = scene(alpha=False)
+    color = '[color]\nworking_space = "ACEScg"'
+    write_exr(tmp_path / "in.exr", {"": frame}, pixel_type="float")
+    p = write_pipeline(
+        tmp_path,
+        PIPE.format(color=color, source='color_space = "lin_rec709"', effect='dst = "ACEScg"').replace(
+            'pixel_type = "float"', 'pixel_type = "float"\ncolor_space = "ACES2065-1"'
+        ),
+    )
+    render(build(load(p)), RenderOptions(device="cpu"))
+    got = read_exr(tmp_path / "out/o_0.exr")
+    working = direct(ocio.ColorSpaceTransform(src="lin_rec709", dst="ACEScg"), frame[..., :3])
+    want = direct(ocio.ColorSpaceTransform(src="ACEScg", dst="ACES2065-1"), working)
+    assert np.allclose(got[..., :3], want, rtol=1e-6, atol=1e-6)
+    # a bad working space is found with the pipeline's other problems, at the [color] table
+    bad = write_pipeline(tmp_path, PIPE.format(color='[color]\nworking_space = "ACEScgX"', source="", effect=""))
+    with pytest.raises(PipelineError) as err:
+        build(load(bad))
+    problem = next(pr for pr in err.value.problems if pr.option == "color")
+    assert "[color]: the OCIO config has no colour space or role 'ACEScgX'" in problem.message and problem.line

@@ -533,7 +533,14 @@ def _color_settings(raw: Any, settings: PipelineSettings, problem) -> None:
     config = values.get("config")
     if config and (config.endswith((".ocio", ".ocioz")) or "/" in config) and not config.startswith("ocio://"):
         values["config"] = str((settings.base_dir / config).resolve())
-    settings.color = ColorSettings(**values)  # type: ignore[attr-defined]
+    color = ColorSettings(**values)
+    from .ops.ocio import ColorError, colorspace_name, load_config
+
+    try:  # the config and working space are checked now, with the pipeline's other problems
+        colorspace_name(load_config(color.config), color.working_space)
+    except ColorError as exc:
+        problem(f"[color]: {exc}", option="color")
+    settings.color = color  # type: ignore[attr-defined]
 
 
 #: source types whose pixels enter the graph through the sRGB / BT.709 curve (``vfx.ops.color``):
