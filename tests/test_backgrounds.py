@@ -336,3 +336,24 @@ def test_starfield_milky_way_band(tmp_path):
     stars_mid = ((lum(band) > 0.05)[70:110]).float().mean()
     stars_mid_none = ((lum(none) > 0.05)[70:110]).float().mean()
     assert stars_mid > 1.3 * stars_mid_none
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(
+    "options",
+    [
+        "clouds = 0.8",
+        "clouds = 0.0\nhaze = 0.0\nsun_size = 0.0",
+        "sun_position = [0.5, 0.9]\nperspective = 0.3\nhorizon_line = 0.6\nsun_size = 0.2",
+    ],
+)
+def test_the_sky_kernel_draws_what_the_torch_path_draws(tmp_path, options):
+    from vfx.ops import backend
+
+    nodes = f'[nodes.bg]\ntype = "background.sky"\n{options}\n'
+    kernel = pixels(tmp_path, nodes, frames=(0, 30), size=(160, 90))
+    with backend.only("opencv"):
+        torch_path = pixels(tmp_path, nodes, frames=(0, 30), size=(160, 90))
+    assert kernel.shape == torch_path.shape == (2, 4, 90, 160)
+    assert (kernel - torch_path).abs().max() < 1e-4  # float32 exp/pow approximations, not an 8-bit step
+    assert torch.equal(kernel[:, 3], torch.ones_like(kernel[:, 3]))

@@ -237,7 +237,6 @@ def test_remap_is_the_same_on_both_paths_and_exact_on_the_identity(border):
     assert (fast - slow).abs().max() < 2e-2 and (fast - slow).abs().mean() < 2e-3  # OpenCV: 1/32-pixel steps
 
 
-
 @pytest.mark.parametrize("count", [7, 3000])
 def test_scattered_samples_equal_bilinear_interpolation_on_both_paths(count):
     field = torch.rand(2, 9, 11, 3)
@@ -250,6 +249,7 @@ def test_scattered_samples_equal_bilinear_interpolation_on_both_paths(count):
     assert fast.shape == slow.shape == (2, count, 3)
     assert (slow - want).abs().max() < 1e-5
     assert (fast - want).abs().max() < 2e-2  # OpenCV: 1/32-pixel steps
+
 
 # --- 3-D LUTs -----------------------------------------------------------------------------------------
 

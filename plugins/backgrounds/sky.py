@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 
+import numpy as np
+
 import vfx
 from vfx import ConfigureError, opt
-from vfx.ops import resample
+from vfx.ops import backend, resample
 from vfx.ops.color import hex_to_rgb
 from vfx.ops.curves import smoothstep
 
@@ -151,9 +153,80 @@ def _shift_toward(field, dirx, diry, dist_px):
 
 
 def draw_sky(h, w, t, p, seed, device, with_clouds=True):
-    """The sky picture (3, h, w) in linear light: gradient, sun, clouds, haze."""
-    torch = _torch()
+    """The sky picture (3, h, w) in linear light: gradient, sun, clouds, haze.
+
+    The clouds' shading is worked out on a coarse grid (``_cloud_fields``); the full-resolution
+    picture is one pass of ``_sky_kernel`` on a CPU, torch operations elsewhere.
+    """
     q = _sky_params(p, device)
+    fields = _cloud_fields(h, w, t, q, seed, device) if with_clouds and float(q["clouds"]) > 0 else None
+    if backend.allows("numba", device):
+        return _compose_kernel(h, w, q, fields)
+    return _compose_torch(h, w, q, fields, device)
+
+
+def _cloud_fields(h, w, t, q, seed, device):
+    """Cloud density, sun and sky transmittance and forward scattering (4, h, w), from a coarse grid."""
+    torch = _torch()
+    aspect = w / h
+    ch, cw = _coarse_size(h, w, 540)
+    Xc, Yc = _grid(ch, cw, h, w, device)
+    dens, thick = _cloud_density(Xc, Yc, t, q, seed, aspect, ch)
+    sdx, sdy, sd = _sun_geometry(Xc, Yc, q, aspect)
+    inv = 1.0 / sd.clamp(min=1e-4)
+    ux, uy = -sdx * inv, -sdy * inv
+    # a short march towards the sun through the density (screen space): Beer-Lambert
+    # transmittance lights the sun-facing sides and leaves the far sides in shadow;
+    # a march upwards does the same for skylight (darker, flatter undersides)
+    step = 0.014 * ch
+    od_sun = torch.zeros_like(dens)
+    od_sky = torch.zeros_like(dens)
+    zeros = torch.zeros_like(dens)
+    for k in range(1, 6):
+        od_sun += _shift_toward(dens, ux, uy, step * k)
+        od_sky += _shift_toward(dens, zeros, zeros - 1.0, step * k * 0.8)
+    od = 1.1 * od_sun + 1.2 * thick
+    sun_t = 0.65 * (-od).exp() + 0.35 * (-0.25 * od).exp()  # single + multiple scattering
+    sky_t = (-0.35 * od_sky).exp()
+    size = max(float(q["sun_size"]), 0.004)
+    near = (-sd / (0.12 + size * 3)).exp()  # forward scattering near the sun
+    return _upsample(torch.stack([dens, sun_t, sky_t, near]), h, w)
+
+
+def _compose_kernel(h, w, q, fields):
+    """``_compose_torch`` as one pass of ``_sky_kernel.sky_frame``."""
+    torch = _torch()
+    from . import _sky_kernel as K
+
+    def rgb(name):
+        return q[name].view(3).numpy()
+
+    params = K.PARAMS.pack(
+        1,
+        zenith=rgb("zenith"),
+        horizon=rgb("horizon"),
+        horizon_line=float(q["horizon_line"]),
+        falloff=float(q["falloff"]),
+        sun=(float(q["sun_position"][0]) * w / h, float(q["sun_position"][1])),
+        sun_size=float(q["sun_size"]),
+        glow=float(q["sun_glow"]),
+        sun_color=rgb("sun_color"),
+        sun_intensity=float(q["sun_intensity"]),
+        cloud_shadow=rgb("cloud_shadow"),
+        cloud_light=rgb("cloud_color"),
+        perspective=float(q["perspective"]),
+        haze=max(float(q["haze"]), 0.0),
+        haze_color=rgb("haze_color"),
+    )[0]
+    out = torch.empty((3, h, w), dtype=torch.float32)
+    clouds = np.zeros((4, 1, 1), np.float32) if fields is None else fields.contiguous().numpy()
+    K.sky_frame(out.numpy(), clouds, params, fields is not None)
+    return out
+
+
+def _compose_torch(h, w, q, fields, device):
+    """The full-resolution picture from the sky's values and the upsampled cloud ``fields`` (or None)."""
+    torch = _torch()
     aspect = w / h
     X, Y = _grid(h, w, h, w, device)
     sky = sky_gradient(Y, q)
@@ -163,30 +236,8 @@ def draw_sky(h, w, t, p, seed, device, with_clouds=True):
     if disc is not None:
         sky = sky + q["sun_color"] * disc
     horizon = float(q["horizon_line"])
-    if with_clouds and float(q["clouds"]) > 0:
-        ch, cw = _coarse_size(h, w, 540)
-        Xc, Yc = _grid(ch, cw, h, w, device)
-        dens, thick = _cloud_density(Xc, Yc, t, q, seed, aspect, ch)
-        sdx, sdy, sd = _sun_geometry(Xc, Yc, q, aspect)
-        inv = 1.0 / sd.clamp(min=1e-4)
-        ux, uy = -sdx * inv, -sdy * inv
-        # a short march towards the sun through the density (screen space): Beer-Lambert
-        # transmittance lights the sun-facing sides and leaves the far sides in shadow;
-        # a march upwards does the same for skylight (darker, flatter undersides)
-        step = 0.014 * ch
-        od_sun = torch.zeros_like(dens)
-        od_sky = torch.zeros_like(dens)
-        zeros = torch.zeros_like(dens)
-        for k in range(1, 6):
-            od_sun += _shift_toward(dens, ux, uy, step * k)
-            od_sky += _shift_toward(dens, zeros, zeros - 1.0, step * k * 0.8)
-        od = 1.1 * od_sun + 1.2 * thick
-        sun_t = 0.65 * (-od).exp() + 0.35 * (-0.25 * od).exp()  # single + multiple scattering
-        sky_t = (-0.35 * od_sky).exp()
-        size = max(float(q["sun_size"]), 0.004)
-        near = (-sd / (0.12 + size * 3)).exp()  # forward scattering near the sun
-        fields = torch.stack([dens, sun_t, sky_t, near])
-        dens, sun_t, sky_t, near = _upsample(fields, h, w)
+    if fields is not None:
+        dens, sun_t, sky_t, near = fields
         glow = float(q["sun_glow"])
         ambient = q["cloud_shadow"] * (0.55 + 0.45 * sky_t[None])
         direct = q["cloud_color"] * q["sun_color"] * (sun_t * (0.85 + 1.6 * glow * near))[None]

@@ -111,3 +111,16 @@ def luma(r, g, b):
 def unpremultiply(alpha):
     """The factor that turns premultiplied colour straight: 1 / alpha, 0 where alpha is (nearly) 0."""
     return f32(1.0) / max(alpha, f32(1e-6)) if alpha > f32(1e-6) else f32(0.0)
+
+
+@inline
+def expf(x):
+    """e^x for float32 x (``exp2f`` of x log2 e: results below 2^-126 come out as 2^-126)."""
+    return exp2f(x * f32(1.4426950408889634))
+
+
+@inline
+def smoothstep(e0, e1, x):
+    """``vfx.ops.curves.smoothstep`` for float32 numbers: 0 at ``e0``, 1 at ``e1``, the cubic between."""
+    u = min(max((x - e0) / (e1 - e0), f32(0.0)), f32(1.0))
+    return u * u * (f32(3.0) - f32(2.0) * u)
