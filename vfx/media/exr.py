@@ -184,7 +184,9 @@ def channel_types(path: Path) -> list[dict[str, str]]:
         data = fh.read(1 << 20)
     version = struct.unpack_from("<I", data, 4)[0]
     multipart = bool(version & 0x1000)
-    pos, parts, current = 8, [], {}
+    pos = 8
+    parts: list[dict[str, str]] = []
+    current: dict[str, str] = {}
     try:
         while True:
             if data[pos] == 0:  # end of one header
