@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
+from ..node import Encoder
 
 
 def problem(p: Problem) -> dict:
@@ -103,6 +104,7 @@ def state(studio: Any) -> dict:
                 "problems": by_node.get(n, []),
                 "keyframes": keyframes(node),
                 "upstream": sorted(_upstream(graph, n)),
+                "shows": node.input("input").id if isinstance(node, Encoder) and node.input("input") else n,
                 "cache": None
                 if s is None
                 else {"rendered": s.rendered, "memory_hits": s.memory_hits, "disk_hits": s.disk_hits},

@@ -126,6 +126,8 @@ def create_app(studio: Any, token: str):
         if name not in STATIC:
             return Response("not found\n", 404, media_type="text/plain")
         data = resources.files("vfx.studio").joinpath("static", name).read_bytes()
+        if name == "index.html":  # the page's own assets carry the token too
+            data = data.replace(b"{{token}}", token.encode())
         return Response(data, media_type=STATIC[name], headers={"cache-control": "no-cache"})
 
     async def state(request: Request) -> Response:

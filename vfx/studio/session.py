@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import PipelineError, Problem, VfxError
+from ..node import Encoder
 from ..util.lru import LRU
 from . import describe, view
 from .events import EventBus
@@ -162,6 +163,8 @@ class Studio:
         if not node_id:
             return view.default_node(graph)
         node = graph.nodes.get(node_id)
+        if isinstance(node, Encoder):  # an encoder shows what it encodes
+            node = node.input("input")
         if node is None or node.video is None:
             raise LookupError(f"no node '{node_id}' with video to show")
         return node

@@ -46,9 +46,11 @@ function nodeInfo(id) {
   return S.info.nodes.find((n) => n.id === (id || S.info.default_node)) || null;
 }
 function viewed() { return nodeInfo(S.node); }
+// the node whose pictures the viewer shows for the selected one (an encoder: what it encodes)
+function pictured() { const n = viewed(); return n && n.shows !== n.id ? nodeInfo(n.shows) : n; }
 function videoOf(n) { return (n && n.video) || (S.info && S.info.settings) || null; }
-function total() { const v = videoOf(viewed()); return v ? v.frames : 1; }
-function fps() { const v = videoOf(viewed()); return v ? v.fps_float : 24; }
+function total() { const v = videoOf(pictured()); return v ? v.frames : 1; }
+function fps() { const v = videoOf(pictured()); return v ? v.fps_float : 24; }
 
 function cacheGet(k) {
   const b = bitmaps.get(k);
@@ -66,7 +68,7 @@ function cachePut(k, b) {
 }
 
 function request(frame) {
-  const n = viewed();
+  const n = pictured();
   if (!n || !n.video) return;
   wanted = { node: n.id, key: n.key, frame, scale: S.scale, version: S.info.version, t0: performance.now() };
   pump();
@@ -249,7 +251,7 @@ function updateTimeline() {
 function drawMarks() {
   const box = $("marks");
   box.textContent = "";
-  const n = viewed();
+  const n = pictured();
   if (!n) return;
   const last = Math.max(1, total() - 1);
   const add = (node, upstream) => {
@@ -352,7 +354,7 @@ function drawGraph() {
   const svg = $("graph");
   svg.textContent = "";
   if (!S.info || !S.info.graph) return;
-  const W = 150, H = 42, GX = 40, GY = 16, M = 6;
+  const W = 118, H = 40, GX = 22, GY = 12, M = 6;
   const pos = {};
   let cols = 0, rows = 0;
   for (const n of S.info.nodes) { cols = Math.max(cols, n.column + 1); rows = Math.max(rows, n.row + 1); }
@@ -388,7 +390,7 @@ function problemsOf(node) {
 
 function select(id) {
   S.node = id;
-  const n = viewed();
+  const n = pictured();
   drawGraph();
   drawMarks();
   if (n && n.video) {
@@ -484,7 +486,7 @@ async function refresh() {
   drawMarks();
   updateTimeline();
   if (info.graph) {
-    const n = viewed();
+    const n = pictured();
     if (S.frame >= total()) S.frame = total() - 1;
     if (n && n.video && (!S.shown || S.shown.key !== n.key || S.shown.node !== n.id)) request(S.frame);
     else if (S.shown) { S.shown.version = info.version; $("view").dataset.version = String(info.version); }
