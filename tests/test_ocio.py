@@ -248,7 +248,8 @@ def test_exr_source_and_encoder_convert_from_and_to_their_colour_spaces(tmp_path
     p = write_pipeline(
         tmp_path,
         PIPE.format(color=color, source='color_space = "lin_rec709"', effect='dst = "ACEScg"').replace(
-            'pixel_type = "float"', 'pixel_type = "float"\ncolor_space = "ACES2065-1"'
+            'pixel_type = "float"',
+            'pixel_type = "float"\ncolor_space = "ACES2065-1"\nlayers = [{ input = "fx", name = "P", data = true }]',
         ),
     )
     render(build(load(p)), RenderOptions(device="cpu"))
@@ -256,6 +257,8 @@ def test_exr_source_and_encoder_convert_from_and_to_their_colour_spaces(tmp_path
     working = direct(ocio.ColorSpaceTransform(src="lin_rec709", dst="ACEScg"), frame[..., :3])
     want = direct(ocio.ColorSpaceTransform(src="ACEScg", dst="ACES2065-1"), working)
     assert np.allclose(got[..., :3], want, rtol=1e-6, atol=1e-6)
+    data = read_exr(tmp_path / "out/o_0.exr", "P")  # a data layer is written as the graph holds it
+    assert np.allclose(data[..., :3], working, rtol=1e-6, atol=1e-6)
     # a bad working space is found with the pipeline's other problems, at the [color] table
     bad = write_pipeline(tmp_path, PIPE.format(color='[color]\nworking_space = "ACEScgX"', source="", effect=""))
     with pytest.raises(PipelineError) as err:

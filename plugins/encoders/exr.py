@@ -13,6 +13,7 @@ class ExrLayerEntry(vfx.Options):
 
     input = opt.Input(doc="the layer's node (same size as the main input)")
     name = opt.Str(doc="layer name: its channels are NAME.R, NAME.G, NAME.B (NAME.A)")
+    data = opt.Bool(False, doc="data, not colour (depth, normals, ids): never colour-converted")
 
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
@@ -76,7 +77,7 @@ class ExrSequenceEncoder(vfx.Encoder):
         tiled = opt.Bool(False, doc="write tiled files instead of scanlines")
         tile_size = opt.Int(64, min=8, max=4096, animate=False, doc="tile width and height, when tiled")
         alpha = opt.Bool(True, doc="write the A channel when the input has alpha")
-        layers = opt.Table(ExrLayerEntry, None, min_count=1, doc="extra layers: a list of {input, name} tables (AOVs)")
+        layers = opt.Table(ExrLayerEntry, None, min_count=1, doc="extra layers: a list of {input, name, data} tables (AOVs)")
         multipart = opt.Bool(False, doc="write each layer as a part of a multi-part file, not as channels of one")
         offset = opt.Int(0, min=0, animate=False, doc="number added to each frame index in the file name")
         color_space = opt.Str(
@@ -93,6 +94,7 @@ class ExrSequenceEncoder(vfx.Encoder):
         main = self.input("input")
         nodes = [main]
         self._names = [""]
+        self._colour = [True]  # which layers the [color] output conversion applies to
         for k, entry in enumerate(self.options.layers or []):
             node = self.input(entry.input, ref=True)
             name = entry.name
@@ -120,6 +122,7 @@ class ExrSequenceEncoder(vfx.Encoder):
                 )
             nodes.append(node)
             self._names.append(name)
+            self._colour.append(not entry.data)
         self._alphas = [self.options.alpha and n.video.has_alpha for n in nodes]
         if len(nodes) > 1:  # the engine pulls "input": stack the layers there, in its render thread
             self._inputs["input"] = _LayerStack(self, nodes)
@@ -149,7 +152,7 @@ class ExrSequenceEncoder(vfx.Encoder):
             pixels = pixels.cpu()
         layers = [pixels[:, 4 * k : 4 * k + 4] for k in range(len(self._names))]
         if self._transform is not None:
-            layers = [self._transform.apply(p) for p in layers]
+            layers = [self._transform.apply(p) if colour else p for p, colour in zip(layers, self._colour)]
         frames = []
         for n, i in enumerate(batch.indices):
             frames.append((i, {name: layer[n].permute(1, 2, 0).numpy() for name, layer in zip(self._names, layers)}))

@@ -119,7 +119,6 @@ class ExrSequenceSource(vfx.Source):
             self._transform = source_transform(self.ctx.settings, self.options.color_space, default_role="scene_linear")
         except vfx.VfxError as exc:
             raise ConfigureError(str(exc), option="color_space") from None
-        self._held: tuple[Path, object] | None = None
 
     def _file(self, frame: int) -> Path:
         """The file shown at ``frame``: its own number, or with gaps held the last one before it."""
