@@ -77,7 +77,9 @@ class ExrSequenceEncoder(vfx.Encoder):
         tiled = opt.Bool(False, doc="write tiled files instead of scanlines")
         tile_size = opt.Int(64, min=8, max=4096, animate=False, doc="tile width and height, when tiled")
         alpha = opt.Bool(True, doc="write the A channel when the input has alpha")
-        layers = opt.Table(ExrLayerEntry, None, min_count=1, doc="extra layers: a list of {input, name, data} tables (AOVs)")
+        layers = opt.Table(
+            ExrLayerEntry, None, min_count=1, doc="extra layers: a list of {input, name, data} tables (AOVs)"
+        )
         multipart = opt.Bool(False, doc="write each layer as a part of a multi-part file, not as channels of one")
         offset = opt.Int(0, min=0, animate=False, doc="number added to each frame index in the file name")
         color_space = opt.Str(
