@@ -265,3 +265,32 @@ def test_exr_source_and_encoder_convert_from_and_to_their_colour_spaces(tmp_path
         build(load(bad))
     problem = next(pr for pr in err.value.problems if pr.option == "color")
     assert "[color]: the OCIO config has no colour space or role 'ACEScgX'" in problem.message and problem.line
+
+
+def test_an_hdr_video_output_is_refused_not_mistagged(tmp_path):
+    write_exr(tmp_path / "in.exr", {"": scene(False)})
+    p = write_pipeline(
+        tmp_path,
+        """
+        format = 1
+        [pipeline]
+        width = 64
+        height = 48
+        fps = 24
+        [color]
+        working_space = "ACEScg"
+        [nodes.plate]
+        type = "source.exr_sequence"
+        path = "in.exr"
+        duration = 2
+        [nodes.out]
+        type = "encode.video"
+        input = "plate"
+        path = "hdr.mp4"
+        display = "Rec.2100-PQ - Display"
+        view = "ACES 2.0 - HDR 1000 nits (P3 D65)"
+        """,
+    )
+    res = run_vfx("validate", p)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "node 'out': option 'display': 'Rec.2100-PQ - Display' is an HDR output" in res.stderr

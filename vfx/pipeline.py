@@ -549,6 +549,8 @@ _COLOR_SOURCES = {"source.video", "source.image", "source.image_sequence"}
 #: encoder types that write through the sRGB / BT.709 curve: converted out of the working space
 _COLOR_ENCODERS = {"encode.video", "encode.image_sequence"}
 _COLOR_KEYS = ("color_space", "display", "view")
+#: OCIO display / colour-space names of HDR outputs, which the video and PNG encoders cannot tag
+_HDR = re.compile(r"2100|PQ|HLG|ST[ -]?2084")
 
 
 def _color_nodes(nodes: dict[str, dict], settings: PipelineSettings, lines: dict, problem) -> None:
@@ -589,6 +591,13 @@ def _color_nodes(nodes: dict[str, dict], settings: PipelineSettings, lines: dict
             else:  # decoded as today: linear light with Rec.709 primaries
                 convert.update(src="lin_rec709")
             nodes[node_id] = convert
+        elif (key := next((k for k in _COLOR_KEYS if _HDR.search(given.get(k, ""))), None)) is not None:
+            problem(
+                f"{given[key]!r} is an HDR output, which vfx cannot write yet: {kind} would tag its "
+                "PQ / HLG code values as SDR (write EXR with encode.exr_sequence instead)",
+                node=node_id,
+                option=key,
+            )
         elif isinstance(table.get("input"), str):
             outer = f"{node_id}.encoded"
             convert = {"type": "effect.ocio", "input": table["input"]}
