@@ -294,3 +294,19 @@ def test_an_hdr_video_output_is_refused_not_mistagged(tmp_path):
     res = run_vfx("validate", p)
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "node 'out': option 'display': 'Rec.2100-PQ - Display' is an HDR output" in res.stderr
+
+
+def test_a_look_and_a_cube_file_match_pyopencolorio(tmp_path):
+    frame = np.clip(scene(alpha=False), 0, 1)
+    look = "ACES 1.3 Reference Gamut Compression"
+    got = run(tmp_path, frame, effect=f'src = "ACES2065-1"\ndst = "ACES2065-1"\nlooks = "{look}"')
+    want = direct(ocio.LookTransform(src="ACES2065-1", dst="ACES2065-1", looks=look), frame[..., :3])
+    assert np.array_equal(got[..., :3], want)
+    size = 5  # a .cube that swaps red and blue and halves green, 5 points an axis
+    grid = np.linspace(0, 1, size)
+    rows = [f"{b:.6f} {g / 2:.6f} {r:.6f}" for b in grid for g in grid for r in grid]
+    (tmp_path / "swap.cube").write_text(f"LUT_3D_SIZE {size}\n" + "\n".join(rows) + "\n")
+    got = run(tmp_path, frame, effect='file = "swap.cube"\ninterpolation = "linear"')
+    want = direct(ocio.FileTransform(src=str(tmp_path / "swap.cube"), interpolation=ocio.INTERP_LINEAR), frame[..., :3])
+    assert np.array_equal(got[..., :3], want)
+    assert np.allclose(got[..., :3], frame[..., [2, 1, 0]] * [1, 0.5, 1], atol=1e-5)
