@@ -105,7 +105,7 @@ class _Builder:
         if base[0].isdigit():
             base = "n" + base
         node_id, k = base, 2
-        while node_id in self.nodes:
+        while node_id in self.nodes or node_id == "out":  # "out" is the encoder's
             node_id, k = f"{base}_{k}", k + 1
         self.nodes[node_id] = table
         self.counts[node_id] = frames
