@@ -240,3 +240,13 @@ def test_the_kernels_gradient_masks_are_the_3d_table():
     for c in range(3):
         bits = [((K.G3_POS[c] >> k) & 1) - ((K.G3_NEG[c] >> k) & 1) for k in range(16)]
         assert bits == table[:, c].astype(int).tolist()
+
+
+def test_the_kernels_2d_gradients_are_the_2d_table():
+    from vfx.ops import _noise_kernel as K
+
+    table = N._table("g2", "cpu", torch.float32).numpy()
+    h = np.arange(16, dtype=np.int64) << 13  # hashes whose gradient index is 0..15
+    gx = np.array([K._grad2.py_func(v, None, np.float32(1), np.float32(0)) for v in h], np.float32)
+    gy = np.array([K._grad2.py_func(v, None, np.float32(0), np.float32(1)) for v in h], np.float32)
+    assert np.array_equal(gx, table[:, 0]) and np.array_equal(gy, table[:, 1])

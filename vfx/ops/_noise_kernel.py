@@ -65,10 +65,27 @@ def _clamp(v, lo, hi):
     return min(max(v, f32(lo)), f32(hi))
 
 
+# The 2-D gradient table ("g2": 16 unit vectors at odd multiples of pi/16) is four numbers, the
+# cosines of pi/16, 3 pi/16, 5 pi/16 and 7 pi/16, placed and signed by quadrant: picked by
+# arithmetic instead of a table load, which lets Perlin's loop vectorize (same values; a test
+# checks them against the table; simplex keeps the loads, faster there)
+G2_COS = (f32(0.98078525), f32(0.8314696), f32(0.55557024), f32(0.19509032))
+
+
+@inline
+def _cos_at(j):
+    """``G2_COS[j]`` (j in 0..3) without a load or a branch: one term is the number, three are 0."""
+    return G2_COS[0] * f32(j == 0) + G2_COS[1] * f32(j == 1) + G2_COS[2] * f32(j == 2) + G2_COS[3] * f32(j == 3)
+
+
 @inline
 def _grad2(h, g2, tx, ty):
     k = (h >> 13) & 15
-    return g2[k, 0] * tx + g2[k, 1] * ty
+    q, j = k >> 2, k & 3
+    swap = (q & 1) * 3  # quadrants 1 and 3 swap the two magnitudes
+    gx = _cos_at(j ^ swap) * f32(1 - 2 * (((q + 1) >> 1) & 1))  # negative in quadrants 1, 2
+    gy = _cos_at(j ^ 3 ^ swap) * f32(1 - 2 * (q >> 1))  # negative in quadrants 2, 3
+    return gx * tx + gy * ty
 
 
 # The 3-D gradient table (``vfx.ops.noise``'s "g3": cube-edge directions, every component -1, 0 or
