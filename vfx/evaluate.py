@@ -103,7 +103,7 @@ class FrameInput:
 def _video_frames(path: Path) -> Iterator[np.ndarray]:
     """Decode every frame of a video's first video stream as uint8 RGB."""
     import av
-    from .media.probe import open_container
+    from .media.probing import open_container
 
     container = open_container(path)
     try:
@@ -157,7 +157,7 @@ def open_input(spec: str | Path) -> FrameInput:
         except MediaError as exc:
             raise EvalError(str(exc)) from None
         return FrameInput(spec, kind, first.shape[1], first.shape[0], len(files), files)
-    from .media.probe import probe
+    from .media.probing import probe
 
     try:
         info = probe(path)

@@ -242,7 +242,7 @@ def _size_of(media: _Media) -> tuple[int, int] | None:
 
             ih = image_header(media.first_file)
             return ih.width, ih.height
-        from .media.probe import probe
+        from .media.probing import probe
 
         info = probe(media.path, count_frames=False)
         if info.video is None:

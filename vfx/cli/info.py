@@ -151,7 +151,7 @@ def probe(file, encoders, as_json):
     if not file:
         raise click.UsageError("give a FILE, or --encoders")
     from ..errors import MediaError
-    from ..media.probe import probe as probe_file
+    from ..media.probing import probe as probe_file
 
     if not Path(file).is_file():
         raise MediaError(f"{file}: file not found")

@@ -8,8 +8,6 @@ Names load on first use, so importing ``vfx.media`` costs nothing until one is n
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 _EXPORTS = {
@@ -36,7 +34,7 @@ _EXPORTS = {
     "ffmpeg_pipe": ("FfmpegPipeWriter", "available_encoders"),
     "images": ("ImageRenderError", "check_budget", "image_header", "memory_limit", "read_image"),
     "lut": ("CubeError", "CubeLUT", "read_cube"),
-    "probe": ("probe", "rotation_filters", "upright_filters"),
+    "probing": ("probe", "rotation_filters", "upright_filters"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -54,18 +52,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Surface(types.ModuleType):
-    """This package, where an exported name wins over a submodule of the same name: importing
-    ``vfx.media.probe`` (as ``images`` does) sets the package's ``probe`` to the module, which
-    would hide the ``probe`` function from ``from vfx.media import probe``."""
-
-    def __getattribute__(self, name: str) -> Any:
-        value = super().__getattribute__(name)
-        if isinstance(value, types.ModuleType) and name in _HOME:
-            return getattr(value, name)
-        return value
-
-
-sys.modules[__name__].__class__ = _Surface

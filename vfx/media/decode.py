@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..util.lru import LRU
-from .probe import open_container
+from .probing import open_container
 
 _END = object()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediaError, RenderError
-from .probe import open_container
+from .probing import open_container
 
 #: the budget when neither ``--max-memory`` nor ``VFX_MAX_MEMORY`` gives one
 DEFAULT_MAX_MEMORY = 2 << 30

@@ -326,7 +326,7 @@ def frame_index(path: str | Path) -> FrameIndex:
         with _LOCK:
             _CACHE.put(key, index)
         return index
-    from .probe import open_container
+    from .probing import open_container
 
     started = time.perf_counter()
     c = open_container(path)
