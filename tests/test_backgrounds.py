@@ -357,3 +357,32 @@ def test_the_sky_kernel_draws_what_the_torch_path_draws(tmp_path, options):
     assert kernel.shape == torch_path.shape == (2, 4, 90, 160)
     assert (kernel - torch_path).abs().max() < 1e-4  # float32 exp/pow approximations, not an 8-bit step
     assert torch.equal(kernel[:, 3], torch.ones_like(kernel[:, 3]))
+
+
+@pytest.mark.kernel
+def test_the_mountain_layer_kernel_composites_as_the_torch_path_does():
+    """``_mountains_kernel.layer_over`` against the torch path's formulas (``Mountains.draw``)."""
+    from vfx_plugins.backgrounds import _mountains_kernel as K
+
+    g = torch.Generator().manual_seed(4)
+    h, w, top = 60, 80, 17
+    img = torch.rand(3, h, w, generator=g)
+    face = torch.rand(3, h - top, w, generator=g)
+    crest = 0.2 + 0.3 * torch.rand(w, generator=g)
+    mist_field = 1.5 * torch.rand(h, w, generator=g)
+    base, fog, mist, foot_h = 0.8, 0.3, 0.4, 0.07
+    haze = torch.tensor([0.6, 0.7, 0.8])
+    want = img.clone()
+    Y = ((torch.arange(h, dtype=torch.float32) + 0.5) / h).view(h, 1)
+    cov = ((Y - crest.view(1, w)) * h + 0.5).clamp(0.0, 1.0)
+    above = base - Y[top:]
+    foot = torch.where(above > 0, (-above / foot_h).exp(), (above / 0.04).exp())
+    m = (mist * foot * mist_field[top:]).clamp(0.0, 1.0)
+    fog_total = 1.0 - (1.0 - fog) * (1.0 - m)
+    col = face + (haze.view(3, 1, 1) - face) * fog_total[None]
+    want[:, top:] = want[:, top:] + (col - want[:, top:]) * cov[top:][None]
+    got = img.clone()
+    params = K.PARAMS.pack(1, base=base, fog=fog, mist=mist, foot=foot_h, haze_color=haze.numpy())[0]
+    K.layer_over(got.numpy(), face.numpy(), crest.numpy(), mist_field.numpy(), top, params)
+    assert torch.equal(got[:, :top], img[:, :top])
+    assert (got - want).abs().max() < 1e-5

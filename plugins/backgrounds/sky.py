@@ -448,6 +448,12 @@ class Mountains(_Backdrop):
         mist_field = _upsample((0.55 + 1.4 * mist_field).clamp(0.0, 1.5)[None], h, w)[0]
 
         layer_map = torch.full((h, w), -1, dtype=torch.int64, device=dev) if want_layers else None
+        fast = not want_layers and backend.allows("numba", dev)  # each range in one pass of _mountains_kernel
+        if fast:
+            from . import _mountains_kernel as K
+
+            img = img.contiguous()
+            mist_np = mist_field.contiguous().numpy()
         for k in range(L):
             dk = k / (L - 1) if L > 1 else 1.0
             base = horizon + dk * (0.97 - horizon) * 0.72
@@ -460,9 +466,11 @@ class Mountains(_Backdrop):
             terr = 0.85 if canyon else 0.0
             R = _ridge_line(Xl, lseed, freq, octaves, terr, rough)
             ridge_y = base - amp * R  # (w,) screen y of the crest
-            # coverage with a one-pixel antialiased edge
-            cov = ((Yfull - ridge_y.view(1, w)) * h + 0.5).clamp(0.0, 1.0)  # (h, w)
-            rows = torch.nonzero(cov.amax(1) > 0)
+            if fast:  # the rows the range covers: those below its highest point
+                rows = torch.nonzero(((Yfull[:, 0] - ridge_y.min()) * h + 0.5).clamp(0.0, 1.0) > 0)
+            else:  # coverage with a one-pixel antialiased edge
+                cov = ((Yfull - ridge_y.view(1, w)) * h + 0.5).clamp(0.0, 1.0)  # (h, w)
+                rows = torch.nonzero(cov.amax(1) > 0)
             if len(rows) == 0:
                 continue
             r0 = int(rows[0])
@@ -530,10 +538,17 @@ class Mountains(_Backdrop):
             col = _upsample(col, band_h, w)
             # atmospheric perspective: far layers towards the haze colour, mist at the foot
             fog = haze_amt * 0.95 * (1.0 - dk) ** 1.5
+            mist_strength = mist_amt * (0.3 if canyon else 1.0) * (1.0 - 0.5 * dk)
+            if fast:
+                params = K.PARAMS.pack(
+                    1, base=base, fog=fog, mist=mist_strength, foot=0.06 + 0.04 * dk, haze_color=haze_c.view(3).numpy()
+                )[0]
+                K.layer_over(img.numpy(), col.contiguous().numpy(), ridge_y.contiguous().numpy(), mist_np, r0, params)
+                continue
             yb = Yfull[r0:]
             above = base - yb
             foot = torch.where(above > 0, (-above / (0.06 + 0.04 * dk)).exp(), (above / 0.04).exp())
-            mist = (mist_amt * (0.3 if canyon else 1.0) * (1.0 - 0.5 * dk) * foot * mist_field[r0:]).clamp(0.0, 1.0)
+            mist = (mist_strength * foot * mist_field[r0:]).clamp(0.0, 1.0)
             fog_total = 1.0 - (1.0 - fog) * (1.0 - mist)
             col = col + (haze_c - col) * fog_total[None]
             a = cov[r0:][None]
