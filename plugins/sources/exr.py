@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import bisect
-import re
 from pathlib import Path
 
 import vfx
 from vfx import ConfigureError, FrameBatch, StreamInfo, opt
 
-_FRAME_NUMBER = re.compile(r"%(0?)(\d*)d")
-
-
-def _sequence_numbers(pattern: str) -> list[int]:
-    """The frame numbers of the files matching a printf ``pattern`` (sorted), or ``ConfigureError``."""
-    name = Path(pattern).name
-    if len(_FRAME_NUMBER.findall(name)) != 1 or "%" in _FRAME_NUMBER.sub("", name) or "%" in str(Path(pattern).parent):
-        raise ConfigureError(
-            f"the path must hold one frame-number pattern such as %04d in the file name (and no other %), got {pattern}",
-            option="path",
-        )
-    folder = Path(pattern).parent
-    if not folder.is_dir():
-        raise ConfigureError(f"the folder {folder} of the pattern {pattern} does not exist", option="path")
-    head, *_, tail = _FRAME_NUMBER.split(name, maxsplit=1)
-    regex = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
-    return sorted(
-        n for p in folder.iterdir() if (m := regex.fullmatch(p.name)) and name % (n := int(m.group(1))) == p.name
-    )
+from ._common import find_sequence
 
 
 class ExrSequenceSource(vfx.Source):
@@ -70,26 +51,7 @@ class ExrSequenceSource(vfx.Source):
             self._start, self._numbers = 0, [0]
             first = Path(pattern)
         else:
-            numbers = _sequence_numbers(pattern)
-            if not numbers:
-                raise ConfigureError(f"no file matches the pattern {pattern}", option="path")
-            start = self.options.start_number
-            if start is None:
-                start = numbers[0]
-            elif start not in numbers:
-                raise ConfigureError(
-                    f"there is no image number {start} ({pattern % start}); the images found are "
-                    f"numbered {numbers[0]} to {numbers[-1]}",
-                    option="start_number",
-                )
-            numbers = [n for n in numbers if n >= start]
-            if self.options.gaps == "error" and numbers[-1] - start + 1 != len(numbers):
-                missing = next(n for k, n in enumerate(range(start, numbers[-1] + 1)) if numbers[k] != n)
-                raise ConfigureError(
-                    f"image number {missing} is missing ({pattern % missing}) in the sequence {start} to "
-                    f'{numbers[-1]}; add it, or set gaps = "hold" to hold the image before a gap',
-                    option="path",
-                )
+            start, numbers = find_sequence(pattern, self.options.start_number, self.options.gaps)
             self._start, self._numbers = start, numbers
             first = Path(pattern % start)
         try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import bisect
-import re
 from pathlib import Path
 
 import numpy as np
 
 import vfx
 from vfx import ConfigureError, FrameBatch, StreamInfo, opt
+
+from ._common import find_sequence
 
 
 class ImageSource(vfx.Source):
@@ -66,9 +67,6 @@ class ImageSource(vfx.Source):
         return FrameBatch(indices, self._pixels.expand(len(indices), -1, -1, -1))
 
 
-_FRAME_NUMBER = re.compile(r"%(0?)(\d*)d")
-
-
 class ImageSequenceSource(vfx.Source):
     """Numbered images named by a printf pattern such as ``shots/plate_%04d.png``, one a frame.
 
@@ -95,42 +93,7 @@ class ImageSequenceSource(vfx.Source):
     def configure(self):
         self._numbers: list[int] = []  # the numbers of the images found, from the first shown
         pattern = str(self.options.path)
-        name = Path(pattern).name
-        marks = _FRAME_NUMBER.findall(name)
-        if len(marks) != 1 or "%" in _FRAME_NUMBER.sub("", name) or "%" in str(Path(pattern).parent):
-            raise ConfigureError(
-                f"the path must hold one frame-number pattern such as %04d in the file name "
-                f"(and no other %), got {pattern}",
-                option="path",
-            )
-        folder = Path(pattern).parent
-        if not folder.is_dir():
-            raise ConfigureError(f"the folder {folder} of the pattern {pattern} does not exist", option="path")
-        head, *_, tail = _FRAME_NUMBER.split(name, maxsplit=1)
-        regex = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
-        numbers = sorted(
-            n for p in folder.iterdir() if (m := regex.fullmatch(p.name)) and name % (n := int(m.group(1))) == p.name
-        )
-        if not numbers:
-            raise ConfigureError(f"no file matches the pattern {pattern}", option="path")
-        start = self.options.start_number
-        if start is None:
-            start = numbers[0]
-        elif start not in numbers:
-            raise ConfigureError(
-                f"there is no image number {start} ({pattern % start}); the images found are "
-                f"numbered {numbers[0]} to {numbers[-1]}",
-                option="start_number",
-            )
-        numbers = [n for n in numbers if n >= start]
-        if self.options.gaps == "error" and numbers[-1] - start + 1 != len(numbers):
-            missing = next(n for k, n in enumerate(range(start, numbers[-1] + 1)) if numbers[k] != n)
-            raise ConfigureError(
-                f"image number {missing} is missing ({pattern % missing}) in the sequence "
-                f'{start} to {numbers[-1]}; add it, or set gaps = "hold" to hold the image '
-                "before a gap",
-                option="path",
-            )
+        start, numbers = find_sequence(pattern, self.options.start_number, self.options.gaps)
         self._start, self._numbers = start, numbers
         from vfx.media import check_budget, image_header, memory_limit, read_image
 
