@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 VFX    := $(VENV)/bin/vfx
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench docs gallery clean
+.PHONY: install browser demo test bench docs gallery clean
 
 install: $(STAMP)
 
@@ -33,7 +33,15 @@ BASELINE_CPU := NUMBA_CPU_NAME=generic NUMBA_CACHE_DIR=$(CURDIR)/.cache/numba-ge
 # pyproject.toml) before the tests
 LINTED := vfx plugins tests examples benchmarks docs
 
-test: install
+# vfx studio's browser tests drive a headless Chromium: installed with apt-get where there is one
+# (as root), else those tests skip and say why
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || \
+	    echo "note: no chromium here; the studio's browser tests will be skipped"; }
+
+test: install browser
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m mypy
