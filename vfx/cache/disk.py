@@ -123,8 +123,9 @@ class DiskStore:
         """Where frame ``frame`` of node key ``key`` lives."""
         return self.folder / key[:2] / f"{key}-{frame:07d}.vfxc"
 
-    def get(self, key: str, frame: int) -> np.ndarray | None:
-        """The frame's float32 (H, W, 4) pixels, or None (missing, or corrupt: then it is removed)."""
+    def get(self, key: str, frame: int, out: np.ndarray | None = None) -> np.ndarray | None:
+        """The frame's float32 (H, W, 4) pixels (in ``out`` if given), or None (missing, or
+        corrupt: then it is removed)."""
         path = self.path(key, frame)
         try:
             with open(path, "rb") as f:
@@ -135,7 +136,7 @@ class DiskStore:
             self._bad(path, f"unreadable: {exc.strerror}", remove=False)
             return None
         try:
-            pixels = entry.decode(data, key, frame)
+            pixels = entry.decode(data, key, frame, out)
         except entry.CorruptEntry as exc:
             self._bad(path, str(exc), remove=True)
             return None

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..node import Encoder, Node
 from ..options import Animated, InputPath, Options, Table
+from .entry import CODEC
 
 #: files up to this size are hashed whole (LUTs, fonts, subtitles, images); larger ones are known
 #: by path, size and modification time
@@ -215,6 +216,7 @@ def node_key(node: Node, input_keys: dict[str, str | None], device: Any) -> str 
         files = sorted({str(p) for p in [*node.input_files(), *_paths(node._options)]})
         parts = {
             "v": KEY_VERSION,
+            "codec": CODEC,
             "type": cls.type,
             "class": f"{cls.__module__}.{cls.__qualname__}",
             "plugin": node_plugin(cls.type),

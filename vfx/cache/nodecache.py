@@ -4,9 +4,12 @@
 each keyed node with video a binding, which ``Node.frames`` asks for frames: each frame comes
 from the memory store, else the disk store, else the node renders the frames that are missing
 (and only those). What a node renders is kept when it pays (the *policy*): ``"auto"`` stores a
-node's frames in memory when rendering one took longer than copying it, and on disk when it took
-longer than reading one back is measured to take (``Node.cache_worthwhile`` declares either);
-``"all"`` stores every keyed node. A batch still in decoded form (a video source passing frames
+node's frames in memory when making one again would take longer than copying it, and on disk
+when it would take over 1.5 times as long as reading one back is measured to take (``Node.cache_worthwhile``
+declares either); ``"all"`` stores every keyed node. "Making one again" is the node's own time
+plus its inputs as they will be next time: an input stored on disk counts as reading it back, so
+a cheap node over expensive stored inputs (a composite of cached layers) is stored too, and an
+edit above it reads one frame, not all of its layers. A batch still in decoded form (a video source passing frames
 through) is never stored: its conversion is what a plain transcode avoids.
 
 Reads check their checksum (a bad entry is recomputed, never shown); disk writes run on a writer
@@ -35,6 +38,9 @@ DEFAULT_MEMORY_LIMIT = 1 << 30
 _READ_RATE = 150e6
 #: bytes per second of a plain copy (a memory hit)
 _COPY_RATE = 2e9
+#: a frame goes to disk when making it again costs this many times reading it back: a cheap node
+#: over one stored input (a pass-through, a cut) is not stored again, a composite of two is
+_PAYBACK = 1.5
 _WRITE_QUEUE = 8
 _DONE = object()
 POLICIES = ("auto", "all")
@@ -49,7 +55,8 @@ class NodeStats:
     rendered: int = 0
     stored_memory: int = 0
     stored_disk: int = 0
-    #: mean seconds of the node's own work per rendered frame (its inputs' time left out)
+    #: seconds per frame of making a frame again next time: its own work, plus its inputs as they
+    #: will be (stored ones read back, the others rendered again); a running mean
     cost: float = 0.0
 
 
@@ -160,10 +167,12 @@ class NodeCache:
 
 
 class _Timer(threading.local):
-    """Per thread: seconds spent in nested cached pulls, so a node's own time leaves out its inputs'."""
+    """Per thread, for each cached pull under way: [seconds its inputs' pulls took, what those
+    will cost next time], so a node's own time leaves out its inputs' and its cost counts them as
+    they will be (a stored input is read back)."""
 
     def __init__(self):
-        self.stack: list[float] = []
+        self.stack: list[list[float]] = []
 
 
 class Binding:
@@ -191,67 +200,95 @@ class Binding:
         key = self.keys[node.id]
         assert key is not None, "only keyed nodes are bound"
         stats = self.cache.stats.nodes[node.id]
-        found = {}
-        for i in dict.fromkeys(indices):
-            pixels = self._read(key, i, stats)
-            if pixels is not None:
-                found[i] = pixels
-        missing = [i for i in dict.fromkeys(indices) if i not in found]
+        t0 = time.perf_counter()
+        # stored frames are decoded straight into the batch's memory (channels-last, on the CPU)
+        out = empty_pixels(len(indices), node.video.height, node.video.width)
+        planes = out.permute(0, 2, 3, 1).numpy()  # (N, H, W, 4), the same memory
+        found: dict[int, int] = {}  # frame -> row of ``out`` holding it
+        for j, i in enumerate(indices):
+            if i in found:
+                out[j] = out[found[i]]
+            elif self._read(key, i, stats, planes[j], out, j):
+                found[i] = j
+        missing = list(dict.fromkeys(i for i in indices if i not in found))
+        again = time.perf_counter() - t0  # what these frames cost the next time: the reads, so far
         batch = None
-        if missing:
-            batch = self._render(node, missing, key, stats)
+        try:
+            if missing:
+                batch, again_missing = self._render(node, missing, key, stats)
+                again += again_missing
+        finally:
+            timer = self._timer
+            if timer.stack:
+                timer.stack[-1][0] += time.perf_counter() - t0
+                timer.stack[-1][1] += again
+        if batch is not None:
             if not found and missing == indices:
                 return batch
-        return self._assemble(indices, found, missing, batch)
+            rendered = batch.pixels
+            position = {i: j for j, i in enumerate(missing)}
+            for j, i in enumerate(indices):
+                if i not in found:
+                    out[j] = rendered[position[i]]
+        if str(self.device) != "cpu":
+            out = out.to(self.device)
+        return FrameBatch(indices, out, owned=True)
 
-    def _read(self, key: str, frame: int, stats: NodeStats):
+    def _read(self, key: str, frame: int, stats: NodeStats, target: Any, out: Any, row: int) -> bool:
+        """Frame ``frame`` from memory (copied into ``out[row]``) or disk (decoded into ``target``,
+        the same memory); whether it was there."""
         cache = self.cache
         if cache.memory is not None:
             pixels = cache.memory.get(key, frame)
             if pixels is not None:
+                out[row] = pixels[0]
                 stats.memory_hits += 1
-                return pixels
+                return True
         if cache.disk is None:
-            return None
+            return False
         t0 = time.perf_counter()
-        array = cache.disk.get(key, frame)
-        if array is None:
-            return None
-        import torch
-
-        pixels = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
-        if str(self.device) != "cpu":
-            pixels = pixels.to(self.device)
-        cache._measured_read(array.nbytes, time.perf_counter() - t0)
+        if cache.disk.get(key, frame, target) is None:
+            return False
+        cache._measured_read(target.nbytes, time.perf_counter() - t0)
         stats.disk_hits += 1
         if cache.memory is not None and self._keeps(key):
-            cache.memory.put(key, frame, pixels)
-        return pixels
+            cache.memory.put(key, frame, out[row : row + 1].clone(memory_format=self._channels_last()))
+        return True
+
+    @staticmethod
+    def _channels_last() -> Any:
+        import torch
+
+        return torch.channels_last
 
     def _keeps(self, key: str) -> bool:
         wanted = self.cache.memory_keys
         return wanted is None or key in wanted
 
-    def _render(self, node: Any, missing: list[int], key: str, stats: NodeStats) -> FrameBatch:
+    def _render(self, node: Any, missing: list[int], key: str, stats: NodeStats) -> tuple[FrameBatch, float]:
+        """Render ``missing``, store them if it pays; return the batch and what making these
+        frames will cost next time (reading them back if stored, else rendering them again)."""
         timer = self._timer
-        timer.stack.append(0.0)
+        timer.stack.append([0.0, 0.0])  # seconds in the inputs' pulls, and what those cost next time
         t0 = time.perf_counter()
         try:
             batch = node._compute(missing)
         finally:
             elapsed = time.perf_counter() - t0
-            inner = timer.stack.pop()
-            if timer.stack:
-                timer.stack[-1] += elapsed
-        own = max(0.0, elapsed - inner) / len(missing)
-        stats.cost = own if stats.rendered == 0 else 0.8 * stats.cost + 0.2 * own
+            inner, inputs_again = timer.stack.pop()
+        # the node's own work, plus its inputs as they will be next time (stored ones read back)
+        again = max(0.0, elapsed - inner) + inputs_again
+        per_frame = again / len(missing)
+        stats.cost = per_frame if stats.rendered == 0 else 0.8 * stats.cost + 0.2 * per_frame
         stats.rendered += len(missing)
         if batch.native is not None:
-            return batch  # still decoded frames: passing them on unconverted is the point
-        self._store(node, key, batch, missing, stats)
-        return batch
+            return batch, again  # still decoded frames: passing them on unconverted is the point
+        if self._store(node, key, batch, missing, stats):
+            again = self.cache.read_seconds(16 * batch.width * batch.height) * len(missing)
+        return batch, again
 
-    def _store(self, node: Any, key: str, batch: FrameBatch, missing: list[int], stats: NodeStats) -> None:
+    def _store(self, node: Any, key: str, batch: FrameBatch, missing: list[int], stats: NodeStats) -> bool:
+        """Keep the rendered frames where it pays; whether they went to disk."""
         cache = self.cache
         pixels = batch.pixels
         frame_bytes = 16 * batch.width * batch.height
@@ -260,35 +297,24 @@ class Binding:
             to_memory = to_disk = True
         else:
             to_memory = declared is not None or stats.cost > frame_bytes / _COPY_RATE
-            to_disk = declared is True or (declared is None and stats.cost > cache.read_seconds(frame_bytes))
+            to_disk = declared is True or (declared is None and stats.cost > _PAYBACK * cache.read_seconds(frame_bytes))
         import torch
 
         if to_memory and cache.memory is not None and self._keeps(key):
             for j, i in enumerate(missing):
                 cache.memory.put(key, i, pixels[j : j + 1].clone(memory_format=torch.channels_last))
                 stats.stored_memory += 1
-        if to_disk and cache.disk is not None and self.error is None:
-            import numpy as np
+        if not (to_disk and cache.disk is not None and self.error is None):
+            return False
+        import numpy as np
 
-            host = pixels.detach().to("cpu")
-            for j, i in enumerate(missing):
-                # a copy: the writer thread encodes it later, and a consumer may draw on the batch
-                frame = np.array(host[j].permute(1, 2, 0).numpy(), dtype=np.float32, copy=True)
-                self._submit((key, i, frame))
-                stats.stored_disk += 1
-
-    def _assemble(self, indices: list[int], found: dict, missing: list[int], batch: FrameBatch | None) -> FrameBatch:
-        first = next(iter(found.values())) if found else batch.pixels[:1]  # type: ignore[union-attr]
-        h, w = int(first.shape[2]), int(first.shape[3])
-        out = empty_pixels(len(indices), h, w, first.device)
-        position = {i: j for j, i in enumerate(missing)}
-        rendered = batch.pixels if batch is not None else None
-        for j, i in enumerate(indices):
-            if i in found:
-                out[j] = found[i][0]
-            else:
-                out[j] = rendered[position[i]]  # type: ignore[index]
-        return FrameBatch(indices, out, owned=True)
+        host = pixels.detach().to("cpu")
+        for j, i in enumerate(missing):
+            # a copy: the writer thread encodes it later, and a consumer may draw on the batch
+            frame = np.array(host[j].permute(1, 2, 0).numpy(), dtype=np.float32, copy=True)
+            self._submit((key, i, frame))
+            stats.stored_disk += 1
+        return True
 
     # --- the disk writer ------------------------------------------------------------------------
     def _submit(self, item) -> None:
