@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import vfx
 from vfx import ConfigureError, FrameBatch, opt
+
+from ._common import NumberedFiles
 
 
 class ExrLayerEntry(vfx.Options):
@@ -49,7 +50,7 @@ class _LayerStack(vfx.Node):
         return self.render(list(indices))
 
 
-class ExrSequenceEncoder(vfx.Encoder):
+class ExrSequenceEncoder(NumberedFiles):
     """Numbered OpenEXR files, half or float, scanline or tiled, one per frame, named by frame index.
 
     The graph's pixels (scene-linear, premultiplied alpha) are written as they are: a float file
@@ -61,6 +62,7 @@ class ExrSequenceEncoder(vfx.Encoder):
     """
 
     type = "encode.exr_sequence"
+    suffix, described = ".exr", "EXR sequences"
 
     class Options(vfx.Options):
         input = opt.Input(doc="the video to write (the default, unnamed RGBA layer)")
@@ -88,11 +90,6 @@ class ExrSequenceEncoder(vfx.Encoder):
 
     def configure(self):
         super().configure()
-        problem = opt.frame_pattern_error(self.options.path.name, self.options.offset + self.video.frame_count - 1)
-        if problem:
-            raise ConfigureError(problem, option="path")
-        if self.options.path.suffix.lower() != ".exr":
-            raise ConfigureError("EXR sequences are written as .exr files", option="path")
         main = self.input("input")
         nodes = [main]
         self._names = [""]
@@ -136,16 +133,6 @@ class ExrSequenceEncoder(vfx.Encoder):
             )
         except vfx.VfxError as exc:
             raise ConfigureError(str(exc), option="color_space") from None
-        self._dir = None
-
-    def output_paths(self):
-        return [
-            self.options.path.parent / (self.options.path.name % (self.options.offset + i))
-            for i in range(self.video.frame_count)
-        ]
-
-    def begin(self, start, stop):
-        self._dir = vfx.AtomicDir(self.options.path.parent)
 
     def prepare(self, batch):
         """The batch as (index, {layer name: (H, W, 4) float32 array}) per frame, on the CPU."""
@@ -167,9 +154,8 @@ class ExrSequenceEncoder(vfx.Encoder):
             frames = self.prepare(frames)
         o = self.options
         for i, layers in frames:
-            target = Path(self._dir.temp) / (o.path.name % (o.offset + i))
             write_exr(
-                target,
+                self.frame_path(i),
                 layers,
                 pixel_type=o.pixel_type,
                 compression=o.compression,
@@ -179,10 +165,3 @@ class ExrSequenceEncoder(vfx.Encoder):
                 multipart=o.multipart,
                 attributes={"dwaCompressionLevel": float(o.dwa_level)} if o.compression.startswith("dwa") else None,
             )
-
-    def finish(self):
-        return self._dir.commit()
-
-    def abort(self):
-        if self._dir is not None:
-            self._dir.discard()

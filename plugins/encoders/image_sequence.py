@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import vfx
-from vfx import ConfigureError, opt
+from vfx import opt
+
+from ._common import NumberedFiles
 
 
-class ImageSequenceEncoder(vfx.Encoder):
+class ImageSequenceEncoder(NumberedFiles):
     """Numbered PNG files (8 or 16 bits, alpha kept), one per frame, named by frame index.
 
     The files are written into a hidden folder and moved into place when every frame is done.
@@ -14,6 +16,7 @@ class ImageSequenceEncoder(vfx.Encoder):
 
     type = "encode.image_sequence"
     needs_torch = False
+    suffix, described = ".png", "image sequences"
 
     class Options(vfx.Options):
         input = opt.Input(doc="the video to write")
@@ -21,26 +24,6 @@ class ImageSequenceEncoder(vfx.Encoder):
         bits = opt.Choice("8", choices=("8", "16"), doc="bits per channel")
         alpha = opt.Bool(True, doc="keep the alpha channel (RGBA) when the input has one")
         offset = opt.Int(0, min=0, animate=False, doc="number added to each frame index in the file name")
-
-    def configure(self):
-        super().configure()
-        problem = opt.frame_pattern_error(self.options.path.name, self.options.offset + self.video.frame_count - 1)
-        if problem:
-            raise ConfigureError(problem, option="path")
-        if self.options.path.suffix.lower() != ".png":
-            raise ConfigureError("image sequences are written as .png", option="path")
-        self._dir = None
-
-    def output_paths(self):
-        return [
-            self.options.path.parent / (self.options.path.name % (self.options.offset + i))
-            for i in range(self.video.frame_count)
-        ]
-
-    def begin(self, start, stop):
-        from vfx import AtomicDir
-
-        self._dir = AtomicDir(self.options.path.parent)
 
     def prepare(self, batch):
         from vfx.ops import color
@@ -54,11 +37,4 @@ class ImageSequenceEncoder(vfx.Encoder):
         if isinstance(frames, vfx.FrameBatch):
             frames = self.prepare(frames)
         for i, rgb in frames:
-            write_png(self._dir.temp / (self.options.path.name % (self.options.offset + i)), rgb)
-
-    def finish(self):
-        return self._dir.commit()
-
-    def abort(self):
-        if self._dir is not None:
-            self._dir.discard()
+            write_png(self.frame_path(i), rgb)
