@@ -458,6 +458,21 @@ def test_browser_scrub_keys_and_node_click(browser, studio, project, tmp_path):
     assert b.execute_script("return window.studio.S.playing") == 1
     press(b, " ")
     assert b.execute_script("return window.studio.S.playing") == 0
+    # the pixel under the cursor, the alpha view, a preview scale
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(b).move_to_element_with_offset(b.find_element(By.ID, "view"), 1, 1).perform()
+    wait_for(lambda: "linear" in b.find_element(By.ID, "readout").text, what="the pixel readout")
+    assert "display" in b.find_element(By.ID, "readout").text
+    b.find_element(By.ID, "mode").click()
+    assert canvas_pixels(b)[..., :3].min() == 255  # opaque: the alpha channel is white
+    b.find_element(By.ID, "mode").click()
+    from selenium.webdriver.support.ui import Select
+
+    Select(b.find_element(By.ID, "scale")).select_by_value("2")
+    wait_for(lambda: b.execute_script("return document.getElementById('view').width") == 32, what="1/2 scale")
+    Select(b.find_element(By.ID, "scale")).select_by_value("1")
+    wait_for(lambda: b.execute_script("return document.getElementById('view').width") == 64, what="full scale")
     marks = b.find_elements(By.CSS_SELECTOR, "#marks .mark")
     assert sorted(int(m.get_attribute("data-frame")) for m in marks) == [0, 5]
     # a node of the graph: its output in the viewer, its options in the table
