@@ -9,7 +9,7 @@ import numpy as np
 
 import vfx
 from vfx import ConfigureError, opt
-from vfx.ops import backend, resample
+from vfx.ops import backend, filters, resample
 from vfx.ops.color import hex_to_rgb
 from vfx.ops.curves import smoothstep
 
@@ -482,12 +482,10 @@ class Mountains(_Backdrop):
             Xc = Xc * (band_h / h) + xoff
             # depth below a smoothed crest (a jagged reference would tear the face into columns)
             Xs = (torch.arange(cw, device=dev, dtype=torch.float32) + 0.5) * (w / cw / h) + xoff
-            ref = _ridge_line(Xs, lseed, freq, 3, terr, rough).view(1, 1, cw)
-            k_blur = max(3, int(cw * 0.03) | 1)
+            ref = _ridge_line(Xs, lseed, freq, 3, terr, rough).view(1, 1, 1, cw)
+            radius = max(3, int(cw * 0.03) | 1) // 2
             for _ in range(2):
-                ref = torch.nn.functional.avg_pool1d(
-                    torch.nn.functional.pad(ref, (k_blur // 2, k_blur // 2), mode="replicate"), k_blur, stride=1
-                )
+                ref = filters.box_blur(ref, radius)
             ridge_c = (base - amp * ref).view(1, cw)
             depth = ((Yc - ridge_c) / max(amp, 1e-3)).clamp(min=0.0)
             if canyon:  # smooth, rounded buttresses (ridged creases read as cracks on sandstone)
