@@ -537,3 +537,67 @@ def test_studio_is_not_imported_by_the_cli():
     code = "import sys, vfx.cli.commands; print('starlette' in sys.modules, 'uvicorn' in sys.modules, 'vfx.studio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
     assert out == ["False", "False", "False"]
+
+
+MUSIC = """
+    format = 1
+    [pipeline]
+    width = 64
+    height = 48
+    fps = 24
+    duration = 48
+
+    [nodes.music]
+    type = "source.synth"
+    bpm = 120
+
+    [nodes.beat]
+    type = "signal.audio"
+    input = "music"
+
+    [nodes.sky]
+    type = "source.color"
+    color = "#203040"
+
+    [nodes.strike]
+    type = "effect.lightning"
+    input = "sky"
+    trigger = { driver = "beat", signal = "beat" }
+
+    [nodes.out]
+    type = "encode.video"
+    input = "strike"
+    audio = "music"
+    path = "music.mp4"
+"""
+
+
+def test_waveform_and_beats_on_the_timeline(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from vfx.studio import Studio
+    from vfx.studio.server import StudioServer
+
+    session = Studio(str(write_pipeline(tmp_path, MUSIC)), device="cpu")
+    server = StudioServer(session).start()
+    try:
+        status, sound = Client(server).json("/api/audio")
+        assert status == 200 and sound["frames"] == 48 and len(sound["waveform"]) == 48
+        assert max(sound["waveform"]) > 0.05
+        (event,) = sound["events"]
+        assert (event["node"], event["option"], event["driver"], event["signal"]) == (
+            "strike",
+            "trigger",
+            "beat",
+            "beat",
+        )
+        assert event["frames"][:2] == [0, 12]  # 120 BPM at 24 fps: a beat every 12 frames
+        b = browser
+        b.get(server.url)
+        wait_for(lambda: canvas(b)["frame"] == "0", what="the first frame")
+        wait_for(lambda: b.find_element(By.ID, "wave").get_attribute("data-frames") == "48", what="the waveform")
+        marks = b.find_elements(By.CSS_SELECTOR, "#events .event")
+        assert sorted(int(m.get_attribute("data-frame")) for m in marks) == event["frames"]
+    finally:
+        server.stop()
+        session.close()

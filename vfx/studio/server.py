@@ -3,8 +3,8 @@
 Routes (each takes the token as ``?token=`` or an ``X-Vfx-Token`` header):
 
 - ``/`` and ``/static/NAME``: the page (``static/``, shipped in the package);
-- ``/api/state``, ``/api/options``: the pipeline as JSON; ``/api/frame`` (PNG or JPEG),
-  ``/api/pixel``, ``/api/sheet``: pictures and pixel values;
+- ``/api/state``, ``/api/options``, ``/api/audio`` (waveform, driver events): the pipeline as JSON;
+  ``/api/frame`` (PNG or JPEG), ``/api/pixel``, ``/api/sheet``: pictures and pixel values;
 - ``/api/events``: server-sent events (``reload``, ``render``);
 - ``POST /api/render``, ``POST /api/render/cancel``, ``POST /api/reload``;
 - ``/files/PATH``: a file of the pipeline's folder (``vfx.studio.files``); ``/outputs/JOB/N``: a
@@ -170,6 +170,13 @@ def create_app(studio: Any, token: str):
         }
         return Response(data, media_type=media, headers=headers)
 
+    async def audio(request: Request) -> Response:
+        try:
+            data = await run_in_threadpool(studio.audio)
+        except Exception as exc:
+            return fail(exc)
+        return JSONResponse(data)
+
     async def pixel(request: Request) -> Response:
         try:
             data = await run_in_threadpool(
@@ -281,6 +288,7 @@ def create_app(studio: Any, token: str):
             Route("/api/options", options),
             Route("/api/frame", frame),
             Route("/api/pixel", pixel),
+            Route("/api/audio", audio),
             Route("/api/sheet", sheet),
             Route("/api/events", events),
             Route("/api/render", render, methods=["POST"]),

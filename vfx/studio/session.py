@@ -55,6 +55,7 @@ class Studio:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.jobs: Any = None  # set by vfx.studio.jobs.Renders
+        self._audio: tuple[int, dict] | None = None
         self.reload()
 
     # --- loading --------------------------------------------------------------------------------
@@ -198,6 +199,16 @@ class Studio:
         with self.lock:
             node = self.node(node_id)
             return view.sheet(self, node, count, start, stop, columns, thumb_width)
+
+    def audio(self) -> dict:
+        """The timeline's waveform and driver events (``vfx.studio.audio``), once per version."""
+        from . import audio
+
+        with self.lock:
+            if self._audio is None or self._audio[0] != self.version:
+                node = self.node(None)
+                self._audio = (self.version, audio.describe(self.graph, node.video.frame_count))
+            return self._audio[1]
 
     def options_at(self, node_id: str | None, frame: int) -> dict:
         """A node's options and their values at ``frame`` (animated ones with where they come from)."""

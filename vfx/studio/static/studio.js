@@ -179,7 +179,7 @@ function setupStage() {
   stage.addEventListener("dblclick", () => { S.zoom = 0; layoutView(); });
   $("fit").onclick = () => { S.zoom = 0; layoutView(); };
   $("one").onclick = () => { const st = $("stage"); S.zoom = 1; S.panX = 0; S.panY = 0; layoutView(); st.focus(); };
-  window.addEventListener("resize", layoutView);
+  window.addEventListener("resize", () => { layoutView(); drawSound(); });
 }
 
 // ---- pixel values under the cursor ------------------------------------------------------------
@@ -393,6 +393,7 @@ function select(id) {
   const n = pictured();
   drawGraph();
   drawMarks();
+  drawSound();
   if (n && n.video) {
     if (S.frame >= n.video.frames) S.frame = n.video.frames - 1;
     updateTimeline();
@@ -457,6 +458,48 @@ function showOptions(n, d, error) {
   }
 }
 
+// ---- the sound: waveform of the muxed audio, frames where event drivers fire -----------------------
+let sound = null, soundVersion = -1;
+async function loadSound() {
+  if (!S.info || !S.info.graph || soundVersion === S.info.version) return drawSound();
+  soundVersion = S.info.version;
+  try {
+    const r = await fetch(url("api/audio"));
+    sound = r.ok ? await r.json() : null;
+  } catch (e) { sound = null; }
+  drawSound();
+}
+function drawSound() {
+  const c = $("wave"), box = $("events");
+  const ctx = c.getContext("2d");
+  c.width = Math.max(100, $("track").clientWidth);
+  ctx.clearRect(0, 0, c.width, c.height);
+  box.textContent = "";
+  const n = pictured();
+  // the sound belongs to the output's timeline: shown with the nodes of the same length
+  if (!sound || !n || !n.video || n.video.frames !== sound.frames) { c.dataset.frames = "0"; return; }
+  const last = Math.max(1, sound.frames - 1), mid = c.height / 2;
+  if (sound.waveform) {
+    ctx.fillStyle = "rgba(140, 200, 160, 0.55)";
+    const w = sound.waveform;
+    for (let x = 0; x < c.width; x++) {
+      const a = Math.floor((x / c.width) * w.length), b = Math.max(a + 1, Math.floor(((x + 1) / c.width) * w.length));
+      let peak = 0;
+      for (let i = a; i < b && i < w.length; i++) peak = Math.max(peak, w[i]);
+      ctx.fillRect(x, mid - peak * mid, 1, Math.max(1, peak * c.height));
+    }
+    c.dataset.frames = String(w.length);
+  }
+  for (const ev of sound.events) for (const f of ev.frames) {
+    const m = document.createElement("div");
+    m.className = "event";
+    m.style.left = `${(f / last) * 100}%`;
+    m.title = `${ev.driver}.${ev.signal} fires (drives ${ev.node}.${ev.option}) at frame ${f}`;
+    m.dataset.frame = f;
+    box.appendChild(m);
+  }
+}
+
 // ---- state, live reload, problems ----------------------------------------------------------------
 async function refresh() {
   const r = await fetch(url("api/state"));
@@ -485,6 +528,7 @@ async function refresh() {
   drawGraph();
   drawMarks();
   updateTimeline();
+  loadSound();
   if (info.graph) {
     const n = pictured();
     if (S.frame >= total()) S.frame = total() - 1;
