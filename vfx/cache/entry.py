@@ -24,12 +24,12 @@ import numpy as np
 MAGIC = b"VFXNODE1"
 _DIGEST = 4
 _PREFIX = len(MAGIC) + _DIGEST + 4
-CODEC = "shuffle4-zlib1-v3"
+CODEC = "shuffle4-zlib1-v4"
 #: bytes of a plane compressed to decide whether compressing all of it pays
 _PROBE = 1 << 16
 #: a plane whose probe does not shrink below this fraction is stored uncompressed: zlib takes
 #: about as long on a plane that shrinks by a fifth as on one that shrinks by nine tenths
-_WORTH = 0.6
+_WORTH = 0.35
 
 
 class CorruptEntry(ValueError):
@@ -90,7 +90,7 @@ def decode(data: bytes, key: str, frame: int, out: np.ndarray | None = None) -> 
         blob = view[at : at + size]
         at += size
         try:
-            plane = zlib.decompress(blob) if how == "z" else bytes(blob)
+            plane = zlib.decompress(blob) if how == "z" else blob
         except zlib.error as exc:
             raise CorruptEntry(f"plane {i} does not decompress ({exc})") from None
         if len(plane) != n:
