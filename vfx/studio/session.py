@@ -76,6 +76,12 @@ class Studio:
             graph, keys, problems = None, {}, list(exc.problems)
         except VfxError as exc:
             graph, keys, problems = None, {}, [Problem(str(exc), file=self.pipeline)]
+        except Exception as exc:  # a plugin's bug: shown on the page, the studio keeps running
+            graph, keys, problems = (
+                None,
+                {},
+                [Problem(f"internal error: {type(exc).__name__}: {exc}", file=self.pipeline)],
+            )
         with self.lock:
             old = self.keys
             if graph is not None:
