@@ -131,6 +131,8 @@ class Renders:
             result = render(graph, options, progress=progress, cancel=cancel)
             job.outputs = list(result.outputs)
             job.state = "done"
+            if job.done < job.total:  # a cancel the engine saw only after its last batch: say so
+                job.error = f"cancelled: the files hold {job.done} of {job.total} frames"
         except VfxError as exc:
             job.state = "cancelled" if cancel.is_set() else "failed"
             job.error = str(exc)
