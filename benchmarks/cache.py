@@ -133,13 +133,13 @@ def ffmpeg_row(ffmpeg: str, row: list[str], out: Path) -> list[str]:
     _, headline, price = row
 
     def text(s: str) -> str:
-        return s.replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'").replace("%", "\\%")
+        return s.replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
 
     graph = (
         "[0]drawbox=x=0:y=280:w=640:h=80:color=0xe63946:t=fill[b];[1]scale=150:75[l];[b][l]overlay=470:16,"
-        f"drawtext=fontfile={FONT}:text='{text(headline)}':fontsize=56:fontcolor=white:x=(w-tw)*0.42:"
+        f"drawtext=fontfile={FONT}:expansion=none:text='{text(headline)}':fontsize=56:fontcolor=white:x=(w-tw)*0.42:"
         "y=(h-th)*0.42:shadowcolor=black@0.63:shadowx=3:shadowy=3:alpha='min(1,t/0.5)',"
-        f"drawtext=fontfile={FONT}:text='{text(price)}':fontsize=48:fontcolor=white:x=(w-tw)/2:y=(h-th)*0.89:"
+        f"drawtext=fontfile={FONT}:expansion=none:text='{text(price)}':fontsize=48:fontcolor=white:x=(w-tw)/2:y=(h-th)*0.89:"
         "alpha='if(lt(t,0.5),0,min(1,(t-0.5)/0.5))'"
     )
     return [
