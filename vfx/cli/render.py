@@ -7,6 +7,7 @@ import click
 from . import cli
 from .cache import cache_options, open_cache, report
 from .common import device_option, load_graph, memory_option, pipeline_argument, set_option
+from .verify import sign_options
 
 
 @cli.command()
@@ -35,8 +36,21 @@ from .common import device_option, load_graph, memory_option, pipeline_argument,
     help="A CSV of variants: one render per row, its columns overriding [vars] (see docs/farm.md).",
 )
 @cache_options
+@sign_options
 def render(
-    pipeline, overrides, device, batch_size, frame_spec, quiet, threads, matrix, cache_dir, cache_size, cache_policy
+    pipeline,
+    overrides,
+    device,
+    batch_size,
+    frame_spec,
+    quiet,
+    threads,
+    matrix,
+    cache_dir,
+    cache_size,
+    cache_policy,
+    sign_cert,
+    sign_key,
 ):
     """Render PIPELINE (a .toml file) to the files its encoders name."""
     from ..engine import RenderOptions, render as run
@@ -45,6 +59,8 @@ def render(
     from .output import Progress
 
     if matrix:
+        if sign_cert or sign_key:
+            raise click.UsageError("--sign signs one render: sign each variant with its own --set, not --matrix")
         if frame_spec:
             raise click.UsageError("--frames cannot be combined with --matrix")
         from .farm import render_matrix
@@ -65,6 +81,9 @@ def render(
             if not quiet:
                 report(cache)
     graph, dev = load_graph(pipeline, overrides, device)
+    from .verify import prepare_signing
+
+    provs, key = prepare_signing(graph, overrides, sign_cert, sign_key, quiet)
     cache = open_cache(cache_dir, cache_size, cache_policy, memory=False)
     frames = None
     if frame_spec:
@@ -74,13 +93,19 @@ def render(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--frames") from None
     opts = RenderOptions(device=str(dev), batch_size=batch_size, frames=frames, torch_threads=threads, cache=cache)
-    try:
-        with Progress(quiet=quiet) as progress:
-            result = run(graph, opts, progress=progress)
-    except (PipelineError, RenderError):
-        raise
-    except VfxError as exc:
-        raise RenderError(str(exc)) from exc
+    from ..credentials import Staging
+
+    with Staging(
+        graph, provs or {}, key
+    ) as staging:  # signed outputs: rendered and signed aside, then moved into place
+        try:
+            with Progress(quiet=quiet) as progress:
+                result = run(graph, opts, progress=progress)
+        except (PipelineError, RenderError):
+            raise
+        except VfxError as exc:
+            raise RenderError(str(exc)) from exc
+        result.outputs = staging.commit(result.outputs)
     if not quiet:
         for path in result.outputs[:5]:
             click.echo(f"wrote {path}")
