@@ -7,7 +7,7 @@ import click
 from . import cli
 from .cache import cache_options, open_cache, report
 from .common import device_option, load_graph, memory_option, pipeline_argument, set_option
-from .verify import sign_options
+from .verify import prepare_signing, sign_options
 
 
 @cli.command()
@@ -81,8 +81,6 @@ def render(
             if not quiet:
                 report(cache)
     graph, dev = load_graph(pipeline, overrides, device)
-    from .verify import prepare_signing
-
     provs, key = prepare_signing(graph, overrides, sign_cert, sign_key, quiet)
     cache = open_cache(cache_dir, cache_size, cache_policy, memory=False)
     frames = None
@@ -95,9 +93,8 @@ def render(
     opts = RenderOptions(device=str(dev), batch_size=batch_size, frames=frames, torch_threads=threads, cache=cache)
     from ..credentials import Staging
 
-    with Staging(
-        graph, provs or {}, key
-    ) as staging:  # signed outputs: rendered and signed aside, then moved into place
+    # outputs to sign are rendered and signed in a staging folder, then moved into place
+    with Staging(graph, provs or {}, key) as staging:
         try:
             with Progress(quiet=quiet) as progress:
                 result = run(graph, opts, progress=progress)
