@@ -6,6 +6,8 @@ import numpy as np
 
 import vfx
 from vfx import AudioBuffer, ConfigureError, FrameBatch, opt, samples_at
+from vfx import empty_pixels
+from vfx.ops.composite import mix
 
 from ._common import _audio_len, _gather
 
@@ -55,18 +57,24 @@ class Crossfade(vfx.Editor):
         if not a_idx:
             return _gather(self, [(self._b, b_idx)], indices)
         pa = self.pull(self._a, a_idx).pixels
-        pb = self.pull(self._b, b_idx).pixels
         row_a = {i: k for k, i in enumerate(a_idx)}
         row_b = {i + self._cut: k for k, i in enumerate(b_idx)}
-        out = []
-        for i in indices:
+        if len(b_idx) == len(indices):  # every frame shows the incoming clip: dissolve into its frames
+            out = pb = self.pull_writable(self._b, b_idx)
+            if not _channels_last(out):
+                out = pb = out.contiguous(memory_format=torch.channels_last)
+        else:
+            pb = self.pull(self._b, b_idx).pixels
+            out = empty_pixels(len(indices), self.video.height, self.video.width, pa.device)
+        for k, i in enumerate(indices):
             if i not in row_b:
-                out.append(pa[row_a[i]])
+                out[k].copy_(pa[row_a[i]])
             elif i not in row_a:
-                out.append(pb[row_b[i]])
+                if out is not pb:
+                    out[k].copy_(pb[row_b[i]])
             else:
-                out.append(torch.lerp(pa[row_a[i]], pb[row_b[i]], self.weight(i)))
-        return FrameBatch(indices, torch.stack(out).contiguous(memory_format=torch.channels_last))
+                mix(pa[row_a[i]], pb[row_b[i]], self.weight(i), out=out[k])
+        return FrameBatch(indices, out, owned=True)
 
     def render_audio(self, start, count):
         s = self.ctx.settings
@@ -85,3 +93,8 @@ class Crossfade(vfx.Editor):
                 gain = np.clip((pos[lo - start :] - a0) / max(1, a1 - a0), 0, 1)
                 out[:, lo - start :] += part * gain
         return AudioBuffer(out, s.sample_rate)
+
+
+def _channels_last(x) -> bool:
+    """Whether every frame of (N, 4, H, W) ``x`` is interleaved RGBA rows, as ``mix`` writes them."""
+    return all(f.permute(1, 2, 0).is_contiguous() for f in x)

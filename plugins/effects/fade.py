@@ -8,7 +8,9 @@ import vfx
 from vfx import ConfigureError, FrameBatch, opt
 from vfx.ops.curves import smooth
 
-from ._common import _channels_last, _col, _linear_rgb
+from vfx.ops.composite import mix
+
+from ._common import _channels_last, _linear_rgb
 
 
 class Fade(vfx.Effect):
@@ -57,12 +59,13 @@ class Fade(vfx.Effect):
     def render(self, indices):
         import torch
 
-        batch = self.pull(self.input("input"), indices)
         v = self.weights(indices)
         if np.all(v >= 1.0):
-            return batch
-        px = batch.pixels
+            return self.pull(self.input("input"), indices)
+        px = _channels_last(self.pull_writable(self.input("input"), indices))  # mixed in place
         color = self.values("color", indices)
         target = np.concatenate([_linear_rgb(color) * color[:, 3:4], color[:, 3:4]], axis=1)
-        out = torch.lerp(_col(target, px).expand_as(px), px, _col(v, px))
-        return FrameBatch(indices, _channels_last(out))
+        colour = torch.as_tensor(target, dtype=torch.float32, device=px.device)
+        for k in np.flatnonzero(v < 1.0):
+            mix(colour[k].view(4, 1, 1).expand_as(px[k]), px[k], float(v[k]), out=px[k])
+        return FrameBatch(indices, px, owned=True)

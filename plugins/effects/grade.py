@@ -1,4 +1,12 @@
-"""``effect.grade``: colour grade (its CPU per-pixel work is ``_grade_kernel``)."""
+"""``effect.grade``: colour grade (its CPU per-pixel work is ``_grade_kernel``).
+
+On a CPU, opaque 8-bit video straight from a decoder is graded in 8 bits: every input code goes
+through the grade once, into a table (``vfx.ops.codes``: 256 entries a channel, or every RGB
+triple once ``CUBE_AFTER`` frames have shown the render is long enough to repay it when a step
+mixes channels), and each frame is one lookup per pixel. An 8-bit encoder takes those codes,
+exactly the ones it would make of the float grade; any other consumer gets the float grade,
+computed when it asks.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,14 @@ from vfx import ConfigureError, FrameBatch, empty_pixels, opt, row_strips
 from vfx.media import CubeError, read_cube
 from vfx.ops import backend, jit
 from vfx.ops.color import LUMA, luma, pow_, srgb_decode, srgb_encode, unpremultiply
+from vfx.ops.codes import EncodedBatch, apply_channel_table, apply_cube_table, channel_table, cube_table, encode_frames
 from vfx.ops.lut import apply_lut, lut_volume
 
 from ._common import _assemble, _col, _linear_rgb
+
+#: float-graded frames after which a grade that mixes channels makes its 8-bit cube table (half a
+#: second of work, repaid within a few dozen 1080p frames; a preview of a frame or two never pays it)
+CUBE_AFTER = 24
 
 
 class Grade(vfx.Effect):
@@ -44,6 +57,7 @@ class Grade(vfx.Effect):
 
     type = "effect.grade"
     animated_batches = True
+    needs_torch = False  # its 8-bit path (``_encoded``) does without; the float path imports torch itself
 
     class Options(vfx.Effect.Options):
         exposure = opt.Float(0.0, min=-16.0, max=16.0, doc="exposure change in stops (1: twice as bright)")
@@ -80,6 +94,8 @@ class Grade(vfx.Effect):
         self._lut = None
         self._volume = None
         self._kernel_table = None
+        self._code_tables: dict = {}
+        self._float_frames = 0  # frames graded in float while a cube table waits for more
         path = self.options.lut
         if path is not None:
             try:
@@ -174,28 +190,36 @@ class Grade(vfx.Effect):
 
     def render(self, indices):
         batch = self.pull(self.input("input"), indices)
-        px = batch.pixels
         steps = self._steps(indices)
         if not steps:
             return batch
+        fused = self._encoded(batch, indices, steps)
+        if fused is not None:
+            return fused
+        return FrameBatch(indices, self._graded(batch.pixels, steps))
+
+    def _graded(self, px, steps: dict):
+        """The grade of (N, 4, H, W) pixels: a new tensor."""
         has_alpha = self.input("input").video.has_alpha
         n, _, h, w = px.shape
         out = empty_pixels(n, h, w, px.device)
         if backend.allows("numba", px):
-            self._render_kernel(px, steps, has_alpha, out)
-            return FrameBatch(indices, out)
+            from . import _grade_kernel as K
+
+            for k, args in enumerate(self._kernel_args(steps, n, has_alpha)):
+                K.grade_frame(jit.rgba(px[k]), jit.rgba(out[k], out=True), *args)
+            return out
         steps = self._settings(steps, px)
         for y0, y1 in row_strips(px):
             # per-channel arithmetic runs fastest on whole planes: one copy to NCHW, one back
             rgb, alpha = unpremultiply(px[:, :, y0:y1].contiguous(), has_alpha)
             _assemble(self._grade(rgb, steps), alpha, premultiply=has_alpha, out=out[:, :, y0:y1])
-        return FrameBatch(indices, out)
+        return out
 
-    def _render_kernel(self, px, steps: dict, has_alpha: bool, out):
-        """The CPU path: each frame through ``_grade_kernel.grade_frame`` in one pass."""
+    def _kernel_args(self, steps: dict, n: int, has_alpha: bool) -> list[tuple]:
+        """Per frame, the arguments of ``_grade_kernel.grade_frame`` after the two frames."""
         from . import _grade_kernel as K
 
-        n = px.shape[0]
         flags = K.ALPHA if has_alpha else 0
         values = {"gains": steps.get("gains", 1.0)}
         if "gains" in steps:
@@ -226,5 +250,52 @@ class Grade(vfx.Effect):
                 self._kernel_table = K.padded_table(lut.table)
             table, size = self._kernel_table, lut.size
         params = K.PARAMS.pack(n, **values)
-        for k in range(n):
-            K.grade_frame(jit.rgba(px[k]), jit.rgba(out[k], out=True), params[k], table, size, flags)
+        return [(params[k], table, size, flags) for k in range(n)]
+
+    def _encoded(self, batch, indices, steps: dict):
+        """The batch graded straight in 8 bits (an ``EncodedBatch``), or None where that does not apply.
+
+        It applies to opaque 8-bit decoded video on a CPU: each frame goes through one table,
+        made by running the grade kernel over every input code (one per channel when no step
+        mixes channels; every RGB triple otherwise, for a grade that is not animated, once the node
+        has graded ``CUBE_AFTER`` frames in float: a short preview would not repay the table), which
+        gives exactly the codes an 8-bit encoder would make of the float grade. The float pixels
+        are graded when asked for.
+        """
+        from . import _grade_kernel as K
+
+        frames = batch.native
+        if frames is None or self.input("input").video.has_alpha or not backend.allows("numba"):
+            return None
+        args = self._kernel_args(steps, len(frames), has_alpha=False)
+        keys = [(a[0].tobytes(), a[3]) for a in args]
+        mixes = bool(args[0][3] & (K.SATURATION | K.LUT))
+        if mixes and (self.options.animations() or self._float_frames < CUBE_AFTER):
+            self._float_frames += len(frames)  # (an animated grade would need a cube per frame)
+            return None
+        tables = iter([self._code_table(key, arg, mixes) for key, arg in zip(keys, args)])
+        apply = apply_cube_table if mixes else apply_channel_table
+        encoded = encode_frames(frames, lambda rgba, out: apply(rgba, next(tables), out))
+        if encoded is None:
+            return None
+        return EncodedBatch(
+            indices, encoded, lambda: self._graded(batch.pixels, steps), size=(batch.width, batch.height)
+        )
+
+    def _code_table(self, key, args: tuple, mixes: bool) -> np.ndarray:
+        """The 8-bit table of the grade with one frame's kernel arguments (kept for reuse)."""
+        from . import _grade_kernel as K
+
+        table = self._code_tables.get(key)
+        if table is None:
+
+            def chain(rgba):
+                out = np.empty_like(rgba)
+                K.grade_frame(rgba.reshape(-1), out.reshape(-1), *args)
+                return out
+
+            table = cube_table(chain) if mixes else channel_table(chain)
+            if len(self._code_tables) >= (1 if mixes else 16):
+                self._code_tables.clear()
+            self._code_tables[key] = table
+        return table

@@ -247,10 +247,13 @@ class ChromaKey(_Keyer):
         if kernels:
             from . import _keying_kernel as K
 
-            matte = empty_planes((n, 1, h, w))
             params = K.MATTE.pack(
                 n, cb=BT709_CB, cr=BT709_CR, key_cb=kcb, key_cr=kcr, scale=scale, tolerance=tolerance, softness=softness
             )
+            fused = self._one_pass(pixels, keys, params, indices, opaque)
+            if fused is not None:
+                return FrameBatch(indices, fused)
+            matte = empty_planes((n, 1, h, w))
             for k in range(n):
                 K.chroma_matte(jit.rgba(pixels[k]), matte[k].view(-1).numpy(), params[k], opaque)
         else:
@@ -265,9 +268,7 @@ class ChromaKey(_Keyer):
         spill = self.values("spill", indices)
         if self.options.output == "matte" or not np.any(spill > 0):
             return FrameBatch(indices, self._finish(pixels, matte))
-        basis = _despill_basis(srgb_to_linear(keys[:, :3]))
-        # take the excess away along the turned basis's green axis, expressed in RGB
-        direction = basis[:, 1, :] * spill[:, None]
+        basis, direction = self._spill_basis(keys, spill)
         out = empty_pixels(n, h, w, dev)
         if kernels:
             params = K.SPILL.pack(n, basis=basis.reshape(n, 9), direction=direction)
@@ -295,6 +296,34 @@ class ChromaKey(_Keyer):
                         rgb[k, c].sub_(excess[k], alpha=float(direction[k, c]))
             self._finish(strip, matte[:, :, y0:y1], rgb.clamp_min_(0), out=out[:, :, y0:y1])
         return FrameBatch(indices, out)
+
+    @staticmethod
+    def _spill_basis(keys: np.ndarray, spill: np.ndarray):
+        """Per frame: the basis turning the key hue onto green, and the RGB direction the excess
+        is taken away along (the turned basis's green axis, scaled by ``spill``)."""
+        basis = _despill_basis(srgb_to_linear(keys[:, :3]))
+        return basis, basis[:, 1, :] * spill[:, None]
+
+    def _one_pass(self, pixels, keys, matte_params, indices, opaque):
+        """The keyed frames in one kernel pass (matte and spill together), or None where the
+        matte is shrunk or feathered (whole-frame steps between the two) or shown."""
+        from . import _keying_kernel as K
+
+        spill = self.values("spill", indices)
+        if (
+            self.options.output == "matte"
+            or not np.any(spill > 0)
+            or np.any(np.abs(self.values("shrink", indices)) > 1e-3)
+            or np.any(self.values("feather", indices) > 0.05)
+        ):
+            return None
+        n, _, h, w = pixels.shape
+        basis, direction = self._spill_basis(keys, spill)
+        spill_params = K.SPILL.pack(n, basis=basis.reshape(n, 9), direction=direction)
+        out = empty_pixels(n, h, w)
+        for k in range(n):
+            K.chroma_key(jit.rgba(pixels[k]), jit.rgba(out[k], out=True), matte_params[k], spill_params[k], opaque)
+        return out
 
 
 class LumaKey(_Keyer):

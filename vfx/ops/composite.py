@@ -9,6 +9,9 @@ to the canvas (``placement``); ``blend`` writes ``src`` into that region of the 
 dst)`` (the torch path makes four passes and two temporaries of the layer's size); the torch
 path runs on any device. Both compute ``dst = src * o + dst * (1 - src_alpha * o)`` in float32
 and agree to within 1e-6 (the kernel may contract to FMA).
+
+``mix`` is the dissolve of two frames (``torch.lerp``) into a channels-last frame, in place when
+asked, reading a frame that repeats one row (a colour) as that row.
 """
 
 from __future__ import annotations
@@ -108,3 +111,30 @@ def _channels_last_rows(x: Tensor) -> bool:
     """Whether each row of each frame of (N, 4, h, w) ``x`` is w interleaved RGBA pixels in a row
     (a region of a channels-last canvas), which the kernel reads by row offsets."""
     return x.stride(1) == 1 and x.stride(3) == 4 and x.shape[1] == 4
+
+
+def mix(a: Tensor, b: Tensor, weight: float, out: Tensor) -> Tensor:
+    """``torch.lerp(a, b, weight)`` of two (4, H, W) frames, written into ``out`` and returned.
+
+    ``out`` is a channels-last (4, H, W) frame and may be ``a`` or ``b`` itself (a dissolve in
+    place). The frames are read as rows of interleaved RGBA; one that repeats a row down the
+    picture (a colour: a stride-0 view) is read as that row, not made whole first.
+    """
+    import torch
+
+    torch.lerp(_rows(a), _rows(b), float(weight), out=_rows(out, writable=True))
+    return out
+
+
+def _rows(frame: Tensor, writable: bool = False) -> Tensor:
+    """A (4, H, W) frame as (H, W * 4) rows of interleaved RGBA: a view of it, its first row
+    expanded down (a frame whose rows are all one), or (read-only) a channels-last copy."""
+    c, h, w = frame.shape
+    if not writable and frame.stride(1) == 0:
+        return frame[:, :1].permute(1, 2, 0).reshape(1, w * c).expand(h, w * c)
+    hwc = frame.permute(1, 2, 0)
+    if not hwc.is_contiguous():
+        if writable:
+            raise ValueError("mix: out must be a channels-last frame")
+        hwc = hwc.contiguous()
+    return hwc.view(h, w * c)

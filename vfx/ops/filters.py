@@ -149,6 +149,8 @@ def gaussian_blur(
         f *= 2
     if f == 1:
         return _blur_direct(x, sigma, truncate, border)
+    if backend.allows("opencv", x) and f <= _CV_COARSE_MAX and c in (3, 4):
+        return _blur_coarse_cv(x, sigma, f, truncate)
     from .resample import downsample_box, upsample_bilinear
 
     F = torch.nn.functional
@@ -156,7 +158,7 @@ def gaussian_blur(
     xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
     small = downsample_box(xp, f)
     hc, wc = small.shape[2:]
-    ss = math.sqrt(max(sigma * sigma - (f * f - 1) / 12 - f * f / 6, (0.5 * f) ** 2)) / f
+    ss = _coarse_sigma(sigma, f)
     # The margin a replicate full-size blur would see: edge rows/columns repeated, then block-averaged.
     # It is constant outwards, so the replicate border of the padded frame continues it: any width
     # of at least 2 gives the same result (the kernel is cut to the padded frame's extent).
@@ -180,6 +182,63 @@ def gaussian_blur(
     big = _blur_direct(_channels_last(big), ss, truncate, border)
     up = upsample_bilinear(_channels_last(big[:, :, m - 1 : m + hc + 1, m - 1 : m + wc + 1]), f)
     return _channels_last(up[:, :, f : f + h, f : f + w])
+
+
+#: the largest downsampling factor ``_blur_coarse_cv`` takes: its bilinear enlargement reads
+#: positions in steps of 1 / (2 f), which OpenCV's warp (1/32 pixel steps) then holds exactly
+_CV_COARSE_MAX = 16
+
+
+def _coarse_sigma(sigma: float, f: int) -> float:
+    """The sigma at 1 / f scale that gives ``sigma`` after the f x f box and the bilinear enlargement."""
+    return math.sqrt(max(sigma * sigma - (f * f - 1) / 12 - f * f / 6, (0.5 * f) ** 2)) / f
+
+
+def _blur_coarse_cv(x: Tensor, sigma: float, f: int, truncate: float) -> Tensor:
+    """``gaussian_blur``'s downsampled path frame by frame in OpenCV, with no full-size temporary:
+    the box-downsampled frame is written inside its margin, blurred, and enlarged straight into
+    the output by one warp (the crop and the enlargement in one pass). The same numbers as the
+    torch steps (``tests/test_ops.py``)."""
+    import cv2
+
+    from ..frames import empty_planes
+
+    n, c, h, w = x.shape
+    ph, pw = (-h) % f, (-w) % f
+    hc, wc = (h + ph) // f, (w + pw) // f
+    ss = _coarse_sigma(sigma, f)
+    m = min(int(math.ceil(truncate * ss)) + 1, max(hc, wc) + 2)
+    kx = gaussian_kernel(ss, truncate, wc + 2 * m, "replicate")
+    ky = gaussian_kernel(ss, truncate, hc + 2 * m, "replicate")
+    # output pixel x reads coarse position (x + 0.5) / f - 0.5 of the inner frame, which starts at m
+    shift = m + 0.5 / f - 0.5
+    warp = np.array([[1 / f, 0, shift], [0, 1 / f, shift]], np.float64)
+    out = empty_planes((n, h, w, c))
+    src, dst = x.permute(0, 2, 3, 1), out.numpy()
+    big = np.empty((hc + 2 * m, wc + 2 * m, c), np.float32)
+    for i in range(n):
+        frame = src[i] if src[i].is_contiguous() else src[i].contiguous()
+        a = frame.numpy()
+        if ph or pw:
+            a = cv2.copyMakeBorder(a, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+        cv2.resize(a, (wc, hc), dst=big[m : m + hc, m : m + wc], interpolation=cv2.INTER_AREA)
+        # the margin a full-size replicate blur sees: edge rows and columns block-averaged, corners
+        big[:m, m : m + wc] = a[0].reshape(wc, f, c).mean(1)
+        big[m + hc :, m : m + wc] = a[-1].reshape(wc, f, c).mean(1)
+        big[m : m + hc, :m] = a[:, 0].reshape(hc, f, c).mean(1)[:, None]
+        big[m : m + hc, m + wc :] = a[:, -1].reshape(hc, f, c).mean(1)[:, None]
+        big[:m, :m], big[:m, m + wc :] = a[0, 0], a[0, -1]
+        big[m + hc :, :m], big[m + hc :, m + wc :] = a[-1, 0], a[-1, -1]
+        blurred = cv2.sepFilter2D(big, -1, kx, ky, borderType=cv2.BORDER_REPLICATE)
+        cv2.warpAffine(
+            blurred,
+            warp,
+            (w, h),
+            dst=dst[i],
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+    return out.permute(0, 3, 1, 2)
 
 
 def gaussian_blur_frames(x: Tensor, sigmas: npt.ArrayLike, **kwargs: Any) -> Tensor:
