@@ -13,6 +13,7 @@ import click
 from . import cli
 from .common import check_output, device_option, pipeline_argument, set_option
 from .output import Progress
+from .verify import sign_options
 
 
 @cli.group()
@@ -108,6 +109,7 @@ def farm():
 )
 @click.option("--cache-size", metavar="SIZE", default=None, help="Bound of the --cache folder (default 20G).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@sign_options
 def farm_render(
     pipeline,
     overrides,
@@ -128,6 +130,8 @@ def farm_render(
     cache_dir,
     cache_size,
     quiet,
+    sign_cert,
+    sign_key,
 ):
     """Render PIPELINE in chunks on Ray, then join the segments (video copied, not re-encoded)."""
     from pathlib import Path
@@ -141,6 +145,18 @@ def farm_render(
         if cache_dir is None:
             raise click.UsageError("--cache-size needs --cache")
         open_cache(cache_dir, cache_size, "auto", memory=False)  # a bad folder or size: exit 2 before Ray starts
+    signers: dict = {}
+    if sign_cert or sign_key:  # the joined files are signed before they move into place
+        if matrix:
+            raise click.UsageError("--sign signs one render: sign each variant with its own --set, not --matrix")
+        from .common import load_graph
+        from .verify import join_signers
+
+        signed_graph, _ = load_graph(pipeline, overrides, "cpu")
+        try:
+            signers = join_signers(signed_graph, overrides, sign_cert, sign_key, quiet)
+        finally:
+            signed_graph.close()
     if stats or log_file:
         from .common import load_graph
 
@@ -215,7 +231,9 @@ def farm_render(
     timings: dict = {}
     try:
         if jobs:  # every variant may have failed to plan: no Ray to start
-            with Progress(quiet, kind="farm") as bar:
+            from ..farm.join import signing
+
+            with signing(signers), Progress(quiet, kind="farm") as bar:
                 timings = run_farm(jobs, opts, progress=bar, log=lambda m: click.echo(m, err=True))
     except KeyboardInterrupt:
         click.echo("interrupted: finished segments are kept; run the same command with --resume to go on", err=True)
@@ -412,15 +430,19 @@ def farm_audio(pipeline, overrides, segment_dir):
 @set_option
 @click.option("--segment-dir", type=click.Path(file_okay=False), required=True, help="The job's segment folder.")
 @click.option("--keep-segments", is_flag=True, help="Keep the segments after joining.")
-def farm_join(pipeline, overrides, segment_dir, keep_segments):
+@sign_options
+def farm_join(pipeline, overrides, segment_dir, keep_segments, sign_cert, sign_key):
     """Join PIPELINE's segments into its outputs (renders the audio first if no task did). No Ray."""
-    from ..farm.join import join_outputs, pick_cover
+    from ..farm.join import join_outputs, pick_cover, signing
     from ..farm.manifest import SegmentDir
     from ..farm.segments import Job, load_job, render_audio
 
     job = Job(pipeline, list(overrides), device="cpu")
     loaded = load_job(job)
     loaded.graph.close()
+    from .verify import join_signers
+
+    signers = join_signers(loaded.graph, overrides, sign_cert, sign_key)
     seg = SegmentDir(segment_dir)
     seg.check_usable(loaded.outputs, protected=loaded.protected)
     seg.check_hash(loaded.hash, "join")
@@ -429,7 +451,8 @@ def farm_join(pipeline, overrides, segment_dir, keep_segments):
         pick_cover(records, out["frames"], enc_id)
     if any(o["audio"] and seg.audio_done(e, loaded.hash) is None for e, o in loaded.outputs.items()):
         render_audio(job, seg.path, loaded.hash)
-    written = join_outputs(seg, loaded.outputs, loaded.hash, loaded.fps, keep_segments=keep_segments)
+    with signing(signers):
+        written = join_outputs(seg, loaded.outputs, loaded.hash, loaded.fps, keep_segments=keep_segments)
     for path in written[:5]:
         click.echo(f"wrote {path}")
     if len(written) > 5:

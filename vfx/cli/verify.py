@@ -138,3 +138,34 @@ def verify(file, trust, pipeline_file, as_json):
         else "signature and hashes check"
     )
     click.echo(f"valid: {trust_line}")
+
+
+def join_signers(graph, overrides, sign_cert, sign_key, quiet=False) -> dict:
+    """For ``vfx farm``: final output path -> a function signing its joined file in place ({} without --sign)."""
+    from pathlib import Path
+
+    from ..credentials import sign_in_place
+    from ..errors import PipelineError
+
+    provs, key = prepare_signing(graph, overrides, sign_cert, sign_key, quiet)
+    if key is None or not provs:
+        return {}
+    problems = [
+        graph.spec.problem(
+            "--sign: the farm signs joined files; sign an image sequence with vfx render --sign",
+            node=enc_id,
+            option="path",
+        )
+        for enc_id in provs
+        if len(graph.nodes[enc_id].output_paths()) != 1
+    ]
+    if problems:
+        raise PipelineError(problems)
+
+    def signer(prov, final: Path):
+        return lambda temp: sign_in_place(temp, prov, key, title=final.name)
+
+    return {
+        Path(graph.nodes[enc_id].options.path): signer(prov, Path(graph.nodes[enc_id].options.path))
+        for enc_id, prov in provs.items()
+    }

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable, Iterator
 
 from ..errors import PipelineError, Problem, RenderError
 from .manifest import SegmentDir
@@ -22,6 +24,25 @@ from .manifest import SegmentDir
 
 class JoinError(RenderError):
     """Segments that cannot be joined seamlessly (missing, overlapping, or mismatched)."""
+
+
+#: resolved output path -> what signs its joined temporary file in place before it is moved into place
+_SIGNING: dict[Path, Callable[[Path], None]] = {}
+
+
+@contextmanager
+def signing(hooks: dict[Path, Callable[[Path], None]]) -> Iterator[None]:
+    """While inside, ``join_outputs`` hands each joined file named in ``hooks`` (final path -> signer)
+    to its signer before the rename (``vfx.credentials.sign_in_place``): a failure leaves no output."""
+    from ..outputs import resolved
+
+    keys = {resolved(path): fn for path, fn in hooks.items()}
+    _SIGNING.update(keys)
+    try:
+        yield
+    finally:
+        for key in keys:
+            _SIGNING.pop(key, None)
 
 
 def pick_cover(records: list[dict], frames: int, encoder_id: str) -> list[dict]:
@@ -190,6 +211,7 @@ def remux(
 def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, keep_segments: bool = True) -> list[Path]:
     """Join every encoder's segments into its final output (at the encoder's own frame rate; ``fps`` for
     outputs described without one); return the files written."""
+    from ..outputs import resolved
     from ..util.atomic import AtomicFile
     from .segments import count_video_packets
 
@@ -215,6 +237,9 @@ def join_outputs(seg: SegmentDir, outputs: dict, digest: str, fps: Fraction, kee
             check = count_video_packets(target.temp)
             if n != out["frames"] or check != out["frames"]:
                 raise JoinError(f"joined {check} frames of '{enc_id}', expected {out['frames']}")
+            sign = _SIGNING.get(resolved(final)) if _SIGNING else None
+            if sign is not None:
+                sign(target.temp)
         except BaseException:
             target.discard()
             raise
