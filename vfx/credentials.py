@@ -286,8 +286,8 @@ class SigningKey:
         except c2pa.C2paError as exc:
             raise CredentialError(
                 f"--sign {self.cert_path}: c2pa cannot sign with this certificate and key ({_reason(exc)}); it "
-                "needs a chain to a CA (not a self-signed certificate), the digitalSignature key usage and "
-                "an extended key usage such as emailProtection (see docs/credentials.md)"
+                "needs a certificate issued by a CA, valid now, with the digitalSignature key usage and an "
+                "extended key usage such as emailProtection (see docs/credentials.md)"
             ) from None
         finally:
             builder.close()
