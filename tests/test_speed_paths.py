@@ -140,12 +140,15 @@ def test_channel_and_cube_tables_agree_for_a_per_channel_chain():
     cube = ops_lut.cube_table(chain)
     rgba = np.random.default_rng(2).integers(0, 256, (16, 24, 4), dtype=np.uint8)
     rgba[..., 3] = 255
-    a, b = np.empty_like(rgba), np.empty_like(rgba)
+    a, b, wide = np.empty_like(rgba), np.empty_like(rgba), np.zeros((16, 30, 4), np.uint8)
     ops_lut.apply_channel_table(rgba, flat, a)
-    ops_lut.apply_cube_table(rgba, cube, b)
+    ops_lut.apply_cube_table(rgba, cube, b)  # the kernel
+    c = wide[:, 3:27]  # not contiguous
+    with backend.only("torch", "opencv"):
+        ops_lut.apply_cube_table(rgba, cube, c)  # NumPy
     linear = color.to_linear(rgba[None], premultiply=False)[0].permute(1, 2, 0).numpy()
     ref = color.from_linear(torch.from_numpy(chain(linear))[None].permute(0, 3, 1, 2), alpha=False)[0]
-    assert np.array_equal(a[..., :3], ref) and np.array_equal(b[..., :3], ref)
+    assert np.array_equal(a[..., :3], ref) and np.array_equal(b[..., :3], ref) and np.array_equal(c, b)
 
 
 @pytest.mark.parametrize("grade", [GRADES["exposure and contrast"], GRADES["a LUT (every RGB triple)"]])

@@ -23,8 +23,8 @@ from vfx.ops.lut import apply_lut, lut_volume
 from ._common import _assemble, _col, _linear_rgb
 
 #: float-graded frames after which a grade that mixes channels makes its 8-bit cube table (half a
-#: second of work, repaid within a few dozen 1080p frames; a preview of a frame or two never pays it)
-CUBE_AFTER = 24
+#: second of work, repaid within about eight 1080p frames; a preview of a frame or two never pays it)
+CUBE_AFTER = 8
 
 
 class Grade(vfx.Effect):

@@ -87,12 +87,19 @@ def apply_channel_table(rgba8: np.ndarray, table: np.ndarray, out: np.ndarray) -
 
 def apply_cube_table(rgba8: np.ndarray, table: np.ndarray, out: np.ndarray) -> np.ndarray:
     """(H, W, 4) uint8 RGBA through a ``cube_table`` (one lookup per pixel), into ``out`` (H, W, 4) uint8."""
-    keys = np.ascontiguousarray(rgba8).view(np.uint32)[..., 0]
-    keys = np.bitwise_and(keys, np.uint32(CUBE_ENTRIES - 1))
-    if out.flags.c_contiguous:
-        np.take(table, keys, out=out.view(np.uint32)[..., 0], mode="clip")
+    from . import backend
+
+    src = np.ascontiguousarray(rgba8).view(np.uint32).reshape(-1)
+    dst = out if out.flags.c_contiguous else np.empty(out.shape, np.uint8)
+    if backend.allows("numba"):
+        from ._codes_kernel import cube_lookup
+
+        cube_lookup(src, table, dst.view(np.uint32).reshape(-1))
     else:
-        np.copyto(out, np.take(table, keys, mode="clip").view(np.uint8).reshape(out.shape))
+        keys = np.bitwise_and(src, np.uint32(CUBE_ENTRIES - 1))
+        np.take(table, keys, out=dst.view(np.uint32).reshape(-1), mode="clip")
+    if dst is not out:
+        np.copyto(out, dst)
     return out
 
 
