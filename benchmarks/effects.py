@@ -1,7 +1,8 @@
 """Cost of each effect on one 1920x1080 frame, next to the cost of encoding that frame.
 
 For every effect and background node, in one process and one run: the median time of
-``node.frames([i])`` over fresh frame indices (torch with the engine's thread budget), and the
+``node.frames([i])`` over fresh frame indices (torch with the engine's thread budget; on a CPU also
+as the node's frames per second alone), and the
 median CPU time libx264 ``veryfast`` takes to encode a 1080p frame (from RGBA, as the engine
 hands it over), so each effect is reported as a ratio of the encode (CPU time to CPU time). With ``--device cuda`` (where a GPU
 exists) it reports batch sizes 1, 8 and 32 instead.
@@ -169,7 +170,7 @@ def main() -> None:
     if cuda:
         header = "node".ljust(24) + "".join(f"{f'ms/frame b={b}':>16}" for b in batches) + f"{'x encode':>10}"
     else:
-        header = "node".ljust(24) + f"{'wall ms':>10}{'CPU ms':>10}{'x encode (CPU)':>16}"
+        header = "node".ljust(24) + f"{'wall ms':>10}{'fps':>8}{'CPU ms':>10}{'x encode (CPU)':>16}"
     print(header)
     print("-" * len(header))
     for label, t, extra in rows:
@@ -178,7 +179,7 @@ def main() -> None:
             print(label.ljust(24) + "".join(f"{wall:>16.1f}" for wall, _ in row) + f"{row[0][0] / encode:>10.2f}")
         else:
             wall, cpu = row[0]
-            print(label.ljust(24) + f"{wall:>10.1f}{cpu:>10.1f}{cpu / encode:>16.2f}")
+            print(label.ljust(24) + f"{wall:>10.1f}{1000 / wall:>8.1f}{cpu:>10.1f}{cpu / encode:>16.2f}")
         sys.stdout.flush()
 
 
