@@ -25,6 +25,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import PipelineError, Problem, VfxError
 
@@ -76,8 +77,8 @@ def _video_inputs(graph) -> dict[str, list[str]]:
 def provenance(graph, encoder, overrides=()) -> Provenance | None:
     """The credentials of ``encoder``'s output, or None when none of its frames are generated."""
     inputs = _video_inputs(graph)
-    generators: dict[str, object] = {}
-    sources: dict[str, object] = {}
+    generators: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
     seen: set[str] = set()
     stack = list(inputs[encoder.id])
     while stack:
