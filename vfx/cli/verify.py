@@ -73,7 +73,8 @@ def prepare_signing(graph, overrides, sign_cert, sign_key, quiet=False, pipeline
     "pipeline_file",
     type=click.Path(dir_okay=False, exists=True),
     default=None,
-    help="Also check that FILE was rendered from this pipeline file (its sha256).",
+    metavar="PIPELINE.toml",
+    help="Also check that the file was rendered from this pipeline file (its sha256).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print c2pa's whole manifest store as JSON.")
 def verify(file, trust, pipeline_file, as_json):
