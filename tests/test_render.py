@@ -310,3 +310,25 @@ def test_loading_the_built_in_plugins_never_imports_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("when", ["before the first batch", "after the first batch"])
+def test_a_cancelled_render_leaves_no_output(tmp_path, when):
+    """A cancel the producer sees first (it stops making frames) must not finish a short file."""
+    import threading
+
+    from vfx.errors import RenderError
+
+    path = write_pipeline(tmp_path, NOISE.format(seed=7, name="cancelled"), "p.toml")
+    cancel = threading.Event()
+    if when == "before the first batch":
+        cancel.set()
+
+    def progress(node, done, total):
+        cancel.set()
+
+    graph = build(load(path))
+    with pytest.raises(RenderError, match="cancelled"):
+        render(graph, RenderOptions(device="cpu", batch_size=2), progress=progress, cancel=cancel)
+    assert not (tmp_path / "cancelled.mkv").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["p.toml"]  # no partial left behind either

@@ -379,6 +379,9 @@ def _render_encoder(
                 progress(encoder.id, done, stop - start)
             if cancel is not None and cancel.is_set():
                 raise RenderError("cancelled", node=encoder.id)
+        if (cancel is not None and cancel.is_set()) or done != stop - start:
+            # a cancel the producer saw first ends its frames early: never finish a short file
+            raise RenderError(f"cancelled after {done} of {stop - start} frames", node=encoder.id)
         written = encoder.finish()
     except BaseException:
         stop_flag.set()
