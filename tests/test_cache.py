@@ -455,3 +455,30 @@ def test_a_cached_render_on_the_gpu_matches_and_keys_its_precision_class(project
         assert got.device.type == "cuda" and torch.equal(got.cpu(), plain)
     assert cache.stats.total("rendered") == 0
     assert graph_keys(build(load(project)), "cpu")["blur"] != graph_keys(graph, "cuda")["blur"]
+
+
+def captured(path, cache=None, batch_size=None) -> torch.Tensor:
+    """The frames the encoder of ``path`` receives, exactly (captured before conversion)."""
+    graph = build(load(path))
+    encoder = graph.nodes["out"]
+    got: dict[int, torch.Tensor] = {}
+    original = encoder.prepare
+
+    def prepare(batch):
+        for i, frame in zip(batch.indices, batch.pixels):
+            got[i] = frame.clone()
+        return original(batch)
+
+    encoder.prepare = prepare
+    render(graph, RenderOptions(device="cpu", cache=cache, batch_size=batch_size))
+    return torch.stack([got[i] for i in sorted(got)])
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_frames_read_ahead_reach_the_encoder_exactly(project, tmp_path, batch_size):
+    plain = captured(project)
+    captured(project, disk_cache(tmp_path / "c"), batch_size)
+    cache = disk_cache(tmp_path / "c")
+    warm = captured(project, cache, batch_size)
+    assert torch.equal(warm, plain) and len(warm) == 16
+    assert cache.stats.total("rendered") == 0 and cache.stats.nodes["blur"].disk_hits == 16

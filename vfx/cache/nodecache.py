@@ -23,6 +23,7 @@ import queue
 import re
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ _COPY_RATE = 2e9
 #: over one stored input (a pass-through, a cut) is not stored again, a composite of two is
 _PAYBACK = 1.5
 _WRITE_QUEUE = 8
+#: frames read ahead and not yet asked for, at most (all nodes together)
+_AHEAD = 8
 _DONE = object()
 POLICIES = ("auto", "all")
 
@@ -186,6 +189,9 @@ class Binding:
         self._writes: queue.Queue = queue.Queue(maxsize=_WRITE_QUEUE)
         self._writer: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: dict[tuple[str, int], Future] = {}
+        self._ahead_lock = threading.Lock()
         self._nodes = []
         for node_id, key in self.keys.items():
             node = graph.nodes[node_id]
@@ -201,27 +207,39 @@ class Binding:
         assert key is not None, "only keyed nodes are bound"
         stats = self.cache.stats.nodes[node.id]
         t0 = time.perf_counter()
+        h, w = node.video.height, node.video.width
+        ahead = self._take_ahead(key, indices)
+        if len(indices) == 1 and ahead.get(indices[0]) is not None:
+            out = self._tensor(ahead[indices[0]])  # read ahead: its memory becomes the batch
+            stats.disk_hits += 1
+            self._read_ahead(node, key, indices)
+            self._account(t0, self.cache.read_seconds(16 * w * h))
+            return FrameBatch(indices, out if str(self.device) == "cpu" else out.to(self.device), owned=True)
         # stored frames are decoded straight into the batch's memory (channels-last, on the CPU)
-        out = empty_pixels(len(indices), node.video.height, node.video.width)
+        out = empty_pixels(len(indices), h, w)
         planes = out.permute(0, 2, 3, 1).numpy()  # (N, H, W, 4), the same memory
         found: dict[int, int] = {}  # frame -> row of ``out`` holding it
         for j, i in enumerate(indices):
             if i in found:
                 out[j] = out[found[i]]
+            elif ahead.get(i) is not None:
+                planes[j] = ahead[i]
+                stats.disk_hits += 1
+                found[i] = j
             elif self._read(key, i, stats, planes[j], out, j):
                 found[i] = j
         missing = list(dict.fromkeys(i for i in indices if i not in found))
-        again = time.perf_counter() - t0  # what these frames cost the next time: the reads, so far
+        if not missing:
+            self._read_ahead(node, key, indices)
+        # what these frames cost the next time: reading the stored ones back, so far
+        again = len(found) * self.cache.read_seconds(16 * w * h)
         batch = None
         try:
             if missing:
                 batch, again_missing = self._render(node, missing, key, stats)
                 again += again_missing
         finally:
-            timer = self._timer
-            if timer.stack:
-                timer.stack[-1][0] += time.perf_counter() - t0
-                timer.stack[-1][1] += again
+            self._account(t0, again)
         if batch is not None:
             if not found and missing == indices:
                 return batch
@@ -233,6 +251,13 @@ class Binding:
         if str(self.device) != "cpu":
             out = out.to(self.device)
         return FrameBatch(indices, out, owned=True)
+
+    def _account(self, t0: float, again: float) -> None:
+        """Tell the pull this one runs under (if any) what it took since ``t0`` and will cost next time."""
+        stack = self._timer.stack
+        if stack:
+            stack[-1][0] += time.perf_counter() - t0
+            stack[-1][1] += again
 
     def _read(self, key: str, frame: int, stats: NodeStats, target: Any, out: Any, row: int) -> bool:
         """Frame ``frame`` from memory (copied into ``out[row]``) or disk (decoded into ``target``,
@@ -261,6 +286,50 @@ class Binding:
 
         return torch.channels_last
 
+    # --- reading ahead -----------------------------------------------------------------------
+    def _read_ahead(self, node: Any, key: str, indices: list[int]) -> None:
+        """After a batch served whole from disk, decode the next one on a reader thread (a render
+        walks forward), so the next pull finds it ready and the reads overlap the work above."""
+        if self.cache.disk is None or not indices or indices != list(range(indices[0], indices[0] + len(indices))):
+            return
+        with self._ahead_lock:
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vfx-cache-reader")
+            start = indices[-1] + 1
+            for i in range(start, min(start + len(indices), node.video.frame_count)):
+                if (key, i) not in self._ahead:
+                    self._ahead[(key, i)] = self._reader.submit(self._read_array, key, i)
+            while len(self._ahead) > _AHEAD:  # never asked for (a preview jumping about): forget the oldest
+                self._ahead.pop(next(iter(self._ahead))).cancel()
+
+    def _read_array(self, key: str, frame: int) -> Any:
+        t0 = time.perf_counter()
+        assert self.cache.disk is not None
+        array = self.cache.disk.get(key, frame)
+        if array is not None:
+            self.cache._measured_read(array.nbytes, time.perf_counter() - t0)
+        return array
+
+    def _take_ahead(self, key: str, indices: list[int]) -> dict[int, Any]:
+        """The frames of ``indices`` the reader thread has read (or is reading) ahead, by index."""
+        if not self._ahead:
+            return {}
+        with self._ahead_lock:
+            futures = {i: self._ahead.pop((key, i)) for i in indices if (key, i) in self._ahead}
+        got = {}
+        for i, future in futures.items():
+            try:
+                got[i] = future.result()
+            except Exception:  # read again on this thread, which reports what is wrong
+                got[i] = None
+        return got
+
+    @staticmethod
+    def _tensor(array: Any) -> Any:
+        import torch
+
+        return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)
+
     def _keeps(self, key: str) -> bool:
         wanted = self.cache.memory_keys
         return wanted is None or key in wanted
@@ -278,8 +347,7 @@ class Binding:
             inner, inputs_again = timer.stack.pop()
         # the node's own work, plus its inputs as they will be next time (stored ones read back)
         again = max(0.0, elapsed - inner) + inputs_again
-        per_frame = again / len(missing)
-        stats.cost = per_frame if stats.rendered == 0 else 0.8 * stats.cost + 0.2 * per_frame
+        stats.cost = (stats.cost * stats.rendered + again) / (stats.rendered + len(missing))  # the mean so far
         stats.rendered += len(missing)
         if batch.native is not None:
             return batch, again  # still decoded frames: passing them on unconverted is the point
@@ -345,9 +413,13 @@ class Binding:
                 self.cache.write_errors.append(f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
-        """Wait for the disk writes, and detach from the graph's nodes."""
+        """Wait for the disk writes, stop reading ahead, and detach from the graph's nodes."""
         for node in self._nodes:
             node._cache_binding = None
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
+            self._reader = None
+            self._ahead.clear()
         if self._writer is not None:
             self._writes.put(_DONE)
             self._writer.join()
