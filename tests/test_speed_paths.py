@@ -107,6 +107,21 @@ def test_grade_in_8_bits_equals_the_float_grade_encoded(tmp_path, monkeypatch, g
         graph.close()
 
 
+@pytest.mark.kernel
+def test_grade_in_8_bits_at_a_width_swscale_pads(tmp_path):
+    """90 pixels wide: not a multiple of 16, so the RGBA frames have padded rows (and the source's
+    RGB24 conversion): the codes are still the float grade's."""
+    graph = grade_graph(tmp_path, textured_clip(tmp_path / "c.mp4", size=(90, 48)), GRADES["exposure and contrast"])
+    try:
+        batch = graph.nodes["grade"].frames([0, 1])
+        assert isinstance(batch, EncodedBatch)
+        fast = np.stack([f.to_ndarray(format="rgb24") for f in batch.encoded])
+        assert fast.shape == (2, 48, 90, 3)
+        assert np.array_equal(fast, color.from_linear(batch.pixels, alpha=False))
+    finally:
+        graph.close()
+
+
 def test_cube_tables_wait_for_enough_float_frames_and_a_still_grade(tmp_path, monkeypatch):
     clip = textured_clip(tmp_path / "c.mp4")
     graph = grade_graph(tmp_path, clip, GRADES["saturation (every RGB triple)"])
