@@ -144,8 +144,8 @@ def supported_types() -> set[str]:
     return set(c2pa.Builder.get_supported_mime_types())
 
 
-def signable_suffixes(candidates=(".mp4", ".mov", ".m4v", ".avi", ".png", ".jpg", ".jpeg", ".webp", ".tif")) -> list:
-    """The common extensions (of ``candidates``) that c2pa can sign here."""
+def signable_suffixes(candidates=(".mp4", ".mov", ".avi", ".png")) -> list:
+    """The extensions vfx's encoders write (of ``candidates``) that c2pa can sign here."""
     types = supported_types()
     return [s for s in candidates if mime_type(Path("x" + s)) in types]
 
