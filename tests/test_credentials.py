@@ -339,3 +339,15 @@ def test_farm_join_signs_the_joined_file(tmp_path, pki, capsys):
     assert code == 0 and "trainedAlgorithmicMedia" in out
     store, _ = json.JSONDecoder().raw_decode(out)  # --json: c2pa's manifest store first
     assert store["validation_state"] == "Trusted" and store["active_manifest"] in store["manifests"]
+
+
+def test_farm_render_signs_the_joined_file(tmp_path, pki, capsys, ray_cluster):
+    p = write_pipeline(tmp_path, GENERATED)
+    args = ("farm", "render", p, "--chunk-size", "2", "--address", ray_cluster.address, "-q")
+    code, _, err = vfx(capsys, *args, "--sign", pki["chain"], "--key", pki["key"])
+    assert code == 0, err
+    state, manifest = _manifest(tmp_path / "out.mp4")
+    assert state == "Valid" and _assertion(manifest, "c2pa.actions")["actions"][0]["digitalSourceType"] == TRAINED
+    assert len(decode_frames(tmp_path / "out.mp4")) == 4
+    code, _, err = vfx(capsys, *args, "--set", "out.path=out.mkv", "--sign", pki["chain"], "--key", pki["key"])
+    assert code == 2 and "cannot be embedded in .mkv files" in err and not (tmp_path / "out.mkv").exists()
