@@ -350,6 +350,8 @@ def sign_in_place(path: Path, prov: Provenance, key: SigningKey, title: str | No
         os.replace(dest, path)
     except c2pa.C2paError as exc:
         raise CredentialError(f"node '{prov.encoder}': cannot sign {title}: {_reason(exc)}") from None
+    except OSError as exc:
+        raise CredentialError(f"node '{prov.encoder}': cannot sign {title}: {exc.strerror or exc}") from None
     finally:
         builder.close()
         dest.unlink(missing_ok=True)
