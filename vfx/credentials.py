@@ -157,8 +157,15 @@ def check_signable(graph, provs: dict[str, Provenance]) -> None:
     problems: list[Problem] = []
     for enc_id in provs:
         enc = graph.nodes[enc_id]
+        if not isinstance(getattr(enc.options, "path", None), Path):
+            problems.append(
+                graph.spec.problem(
+                    f"--sign: {enc.type} names its files without a path option; vfx cannot sign them", node=enc_id
+                )
+            )
+            continue
         paths = enc.output_paths()
-        suffix = Path(enc.options.path).suffix.lower()
+        suffix = enc.options.path.suffix.lower()
         if mime_type(Path("x" + suffix)) not in types:
             problems.append(
                 graph.spec.problem(
