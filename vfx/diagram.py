@@ -37,21 +37,33 @@ def to_dot(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
+def layers(graph: Graph) -> dict[str, tuple[int, int]]:
+    """(column, row) of each node in a left-to-right drawing: a column per depth (the longest path
+    from a source, then each node as late as its consumers allow), rows in graph order."""
+    edges = graph.edges()
+    depth: dict[str, int] = {}
+    for n in graph.order:
+        depth[n] = 1 + max((depth[s] for s, d, _ in edges if d == n), default=-1)
+    for n in reversed(graph.order):
+        consumers = [depth[d] for s, d, _ in edges if s == n]
+        if consumers:
+            depth[n] = min(consumers) - 1
+    rows: dict[int, int] = {}
+    out = {}
+    for n in graph.order:
+        out[n] = (depth[n], rows.get(depth[n], 0))
+        rows[depth[n]] = rows.get(depth[n], 0) + 1
+    return out
+
+
 def to_png(graph: Graph, path: Path) -> None:
     """A left-to-right layered drawing: a column per depth, a box per node, an arrow per input."""
     from PIL import Image, ImageDraw, ImageFont
 
     edges = graph.edges()
-    depth: dict[str, int] = {}
-    for n in graph.order:  # longest path from a source ...
-        depth[n] = 1 + max((depth[s] for s, d, _ in edges if d == n), default=-1)
-    for n in reversed(graph.order):  # ... then each node as late as its consumers allow
-        consumers = [depth[d] for s, d, _ in edges if s == n]
-        if consumers:
-            depth[n] = min(consumers) - 1
     columns: dict[int, list[str]] = {}
-    for n in graph.order:
-        columns.setdefault(depth[n], []).append(n)
+    for n, (col, _) in layers(graph).items():
+        columns.setdefault(col, []).append(n)
     box_w, box_h, gap_x, gap_y, margin = 200, 56, 80, 28, 30
     rows = max(len(c) for c in columns.values())
     width = margin * 2 + len(columns) * box_w + (len(columns) - 1) * gap_x

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -48,6 +47,7 @@ def preview(
 ):
     """Write one frame of PIPELINE (or a contact sheet) to a PNG, without encoding video."""
     import numpy as np
+    from ..contact_sheet import sheet_indices, tile
     from ..ops import color, resample
     from ..engine import render_frames
     from ..errors import PipelineError, Problem
@@ -70,7 +70,7 @@ def preview(
         node = graph.nodes[node_id]
     total = node.video.frame_count
     if sheet:
-        indices = sorted({min(total - 1, int(i * total / sheet)) for i in range(sheet)})
+        indices = sheet_indices(sheet, 0, total)
     else:
         try:
             frame = to_frames(frame_spec, node.video.fps)
@@ -88,18 +88,7 @@ def preview(
             p = resample.resize(p, thumb_width, th, "area")
         pixels.append(color.from_linear(p.cpu(), alpha=not sheet))
     images = np.concatenate(pixels)
-    if sheet:
-        cols = columns or math.ceil(math.sqrt(len(images) * 16 / 9 * images.shape[1] / images.shape[2]))
-        rows = math.ceil(len(images) / cols)
-        h, w, c = images.shape[1:]
-        gap = 4
-        canvas = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, c), 24, np.uint8)
-        for k, img in enumerate(images):
-            r, q = divmod(k, cols)
-            canvas[gap + r * (h + gap) : gap + r * (h + gap) + h, gap + q * (w + gap) : gap + q * (w + gap) + w] = img
-        image = canvas
-    else:
-        image = images[0]
+    image = tile(images, columns) if sheet else images[0]
     target = AtomicFile(Path(output).resolve())
     try:
         write_png(target.temp, image)

@@ -18,23 +18,10 @@ def problem(p: Problem) -> dict:
 
 
 def layout(graph) -> dict[str, tuple[int, int]]:
-    """(column, row) of each node: a column per depth, each node as late as its consumers allow
-    (the layering of ``vfx graph -o``)."""
-    edges = graph.edges()
-    depth: dict[str, int] = {}
-    for n in graph.order:
-        depth[n] = 1 + max((depth[s] for s, d, _ in edges if d == n), default=-1)
-    for n in reversed(graph.order):
-        consumers = [depth[d] for s, d, _ in edges if s == n]
-        if consumers:
-            depth[n] = min(consumers) - 1
-    rows: dict[int, int] = {}
-    out = {}
-    for n in graph.order:
-        col = depth[n]
-        out[n] = (col, rows.get(col, 0))
-        rows[col] = rows.get(col, 0) + 1
-    return out
+    """(column, row) of each node: the layering of ``vfx graph -o`` (``vfx.diagram.layers``)."""
+    from ..diagram import layers
+
+    return layers(graph)
 
 
 def _video(info) -> dict | None:

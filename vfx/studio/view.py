@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -71,14 +70,9 @@ def pixel(pixels, x: int, y: int) -> dict:
     return {"x": x, "y": y, "linear": linear, "display": [int(v) for v in display]}
 
 
-def sheet_indices(count: int, start: int, stop: int) -> list[int]:
-    """``count`` evenly spaced frames of ``[start, stop)`` (the frames ``vfx preview --sheet`` picks for the whole)."""
-    span = stop - start
-    return sorted({start + min(span - 1, int(i * span / count)) for i in range(count)})
-
-
 def sheet(studio: Any, node, count: int, start: int, stop: int, columns: int | None, thumb_width: int) -> bytes:
     """A contact sheet laid out as ``vfx preview --sheet`` lays it out, as PNG bytes."""
+    from ..contact_sheet import sheet_indices, tile
     from ..ops import color, resample
 
     total = node.video.frame_count
@@ -91,14 +85,6 @@ def sheet(studio: Any, node, count: int, start: int, stop: int, columns: int | N
         p = render(studio, node, indices[i : i + 8])
         th = max(1, round(thumb_width * p.shape[2] / p.shape[3]))
         thumbs.append(color.from_linear(resample.resize(p, thumb_width, th, "area").contiguous(), alpha=False))
-    images = np.concatenate(thumbs)
-    cols = columns or math.ceil(math.sqrt(len(images) * 16 / 9 * images.shape[1] / images.shape[2]))
-    rows = math.ceil(len(images) / cols)
-    h, w, c = images.shape[1:]
-    gap = 4
-    canvas = np.full((rows * (h + gap) + gap, cols * (w + gap) + gap, c), 24, np.uint8)
-    for k, img in enumerate(images):
-        r, q = divmod(k, cols)
-        canvas[gap + r * (h + gap) : gap + r * (h + gap) + h, gap + q * (w + gap) : gap + q * (w + gap) + w] = img
+    canvas = tile(np.concatenate(thumbs), columns)
     rgba = np.concatenate([canvas, np.full(canvas.shape[:2] + (1,), 255, np.uint8)], axis=2)
     return encode(rgba, "png")
