@@ -310,3 +310,15 @@ def test_a_look_and_a_cube_file_match_pyopencolorio(tmp_path):
     want = direct(ocio.FileTransform(src=str(tmp_path / "swap.cube"), interpolation=ocio.INTERP_LINEAR), frame[..., :3])
     assert np.array_equal(got[..., :3], want)
     assert np.allclose(got[..., :3], frame[..., [2, 1, 0]] * [1, 0.5, 1], atol=1e-5)
+
+
+def test_the_color_table_is_part_of_every_node_cache_key(tmp_path):
+    """A node's cached frames depend on the working space, so the [color] table is in its key."""
+    from vfx.cache import graph_keys
+
+    body = '[pipeline]\nwidth = 32\nheight = 16\nduration = 2\n{color}\n[nodes.bg]\ntype = "background.noise"\n'
+    keys = []
+    for n, color in enumerate(["", '[color]\nworking_space = "ACEScg"', '[color]\nworking_space = "lin_rec709"']):
+        path = write_pipeline(tmp_path, "format = 1\n" + body.format(color=color), f"p{n}.toml")
+        keys.append(graph_keys(build(load(path), require_encoder=False), "cpu")["bg"])
+    assert None not in keys and len(set(keys)) == 3

@@ -31,6 +31,7 @@ from .options import Animated, Options
 from .util.lru import LRU
 
 if TYPE_CHECKING:
+    from .ops.ocio import ColorSettings
     import numpy as np
     import torch
 
@@ -61,6 +62,8 @@ class PipelineSettings:
     sample_rate: int = 48000
     channels: int = 2
     base_dir: Path = Path(".")
+    #: the ``[color]`` table (OCIO config and working space), or None: the graph is linear Rec.709
+    color: ColorSettings | None = None
 
 
 @dataclass

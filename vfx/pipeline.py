@@ -540,7 +540,7 @@ def _color_settings(raw: Any, settings: PipelineSettings, problem) -> None:
         colorspace_name(load_config(color.config), color.working_space)
     except ColorError as exc:
         problem(f"[color]: {exc}", option="color")
-    settings.color = color  # type: ignore[attr-defined]
+    settings.color = color
 
 
 #: source types whose pixels enter the graph through the sRGB / BT.709 curve (``vfx.ops.color``):
@@ -561,7 +561,7 @@ def _color_nodes(nodes: dict[str, dict], settings: PipelineSettings, lines: dict
     reading it reads the working space; an encoder's input goes through ``ID.encoded``. Without
     a ``[color]`` table nothing changes (those options are then an error).
     """
-    color = getattr(settings, "color", None)
+    color = settings.color
     for node_id in list(nodes):
         table = nodes[node_id]
         kind = table.get("type")
