@@ -24,6 +24,21 @@ SPC_BT2020_NCL, SPC_BT2020_CL = 9, 10
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 # AVColorPrimaries / AVColorTransferCharacteristic values the encoders write for graph output
 PRI_BT709, TRC_IEC61966_2_1 = 1, 13
+#: AVColorPrimaries -> FFmpeg's name for them (as ffprobe prints them and setparams takes them)
+PRIMARIES = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    10: "smpte428",
+    11: "smpte431",
+    12: "smpte432",
+    22: "ebu3213",
+}
+
 #: HDR transfer curves (PQ, HLG): the graph works in SDR and cannot bring them into linear light
 HDR_TRC = {16: "smpte2084 (PQ)", 18: "arib-std-b67 (HLG)"}
 

@@ -21,6 +21,7 @@ from ..errors import MediaError
 from ..frames import FrameBatch
 from ..ops import color
 from ..util.atomic import sidecar
+from .colorspace import PRIMARIES
 
 
 def ffmpeg_binary() -> str | None:
@@ -57,7 +58,7 @@ def available_encoders() -> dict[str, str]:
     return out
 
 
-#: AVColorSpace -> (the scale filter's matrix, the tag's name); AVColorPrimaries and transfer -> names
+#: AVColorSpace -> (the scale filter's matrix, the tag's name); AVColorTransferCharacteristic -> name
 _FF_SPACE = {
     1: ("bt709", "bt709"),
     5: ("bt601", "bt470bg"),
@@ -66,17 +67,6 @@ _FF_SPACE = {
     7: ("smpte240m", "smpte240m"),
     9: ("bt2020", "bt2020nc"),
     10: ("bt2020", "bt2020c"),
-}
-_FF_PRIMARIES = {
-    1: "bt709",
-    4: "bt470m",
-    5: "bt470bg",
-    6: "smpte170m",
-    7: "smpte240m",
-    8: "film",
-    9: "bt2020",
-    11: "smpte431",
-    12: "smpte432",
 }
 _FF_TRC = {
     1: "bt709",
@@ -107,8 +97,8 @@ def colour_args(
         scale_name, tag_name = _FF_SPACE.get(colour.matrix, ("bt709", "bt709"))
         rng = "pc" if colour.range == 2 else "tv"
         tags = {"colorspace": tag_name, "range": rng}
-        if primaries in _FF_PRIMARIES:
-            tags["color_primaries"] = _FF_PRIMARIES[primaries]
+        if primaries in PRIMARIES:
+            tags["color_primaries"] = PRIMARIES[primaries]
         if trc in _FF_TRC:
             tags["color_trc"] = _FF_TRC[trc]
         filters += [

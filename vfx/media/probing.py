@@ -15,25 +15,13 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MediaError
+from .colorspace import PRIMARIES
 
 #: codecs and pixel formats whose alpha is often present but unused: they have alpha only when
 #: decoded pictures use it
 _ALPHA_CHECKED_CODECS = ("png", "gif", "apng", "qtrle", "webp")
 _ALPHA_CHECK_FRAMES = 8
 
-_PRIMARIES = {
-    1: "bt709",
-    4: "bt470m",
-    5: "bt470bg",
-    6: "smpte170m",
-    7: "smpte240m",
-    8: "film",
-    9: "bt2020",
-    10: "smpte428",
-    11: "smpte431",
-    12: "smpte432",
-    22: "ebu3213",
-}
 _TRANSFER = {
     1: "bt709",
     4: "gamma22",
@@ -259,7 +247,7 @@ def _video_track(path: Path, container, count_frames: bool, duration: float) -> 
     color = {
         name: table[v]
         for name, table, v in (
-            ("primaries", _PRIMARIES, ctx.color_primaries),
+            ("primaries", PRIMARIES, ctx.color_primaries),
             ("transfer", _TRANSFER, ctx.color_trc),
             ("matrix", _MATRIX, ctx.colorspace),
             ("range", _RANGE, ctx.color_range),
