@@ -87,6 +87,8 @@ def bench_showcase(work: Path, repeat: int) -> list[str]:
         rows["cold"].append(measure("showcase-cold", base, work))
         rows["warm"].append(measure("showcase-warm", base + ["--set", "title=Winter"], work))
     med = {k: statistics.median(m.wall_s for m in v) for k, v in rows.items()}
+    low = {k: min(m.wall_s for m in v) for k, v in rows.items()}
+    every = {k: ", ".join(f"{m.wall_s:.1f}" for m in v) for k, v in rows.items()}
     rss = {k: max(m.peak_rss_mib for m in v) for k, v in rows.items()}
     frames = _frames(pipeline)
     size = folder_bytes(work / f"cache-{repeat - 1}")
@@ -96,13 +98,14 @@ def bench_showcase(work: Path, repeat: int) -> list[str]:
         f"`pipelines/showcase.toml` (1280x720, {frames} frames) with a title over `outro`; median of {repeat}, "
         "the three runs interleaved in each round.",
         "",
-        "| run | wall s | vs plain | peak RSS MiB |",
-        "| --- | --- | --- | --- |",
-        f"| plain render, no cache | {med['plain']:.2f} | 1.00x | {rss['plain']:.0f} |",
-        f"| cold render filling an empty cache | {med['cold']:.2f} | {med['cold'] / med['plain']:.2f}x | {rss['cold']:.0f} |",
-        f"| title text changed, warm cache | {med['warm']:.2f} | {med['warm'] / med['plain']:.2f}x | {rss['warm']:.0f} |",
+        "| run | median s | vs plain | each run, s | peak RSS MiB |",
+        "| --- | --- | --- | --- | --- |",
+        f"| plain render, no cache | {med['plain']:.2f} | 1.00x | {every['plain']} | {rss['plain']:.0f} |",
+        f"| cold render filling an empty cache | {med['cold']:.2f} | {med['cold'] / med['plain']:.2f}x | {every['cold']} | {rss['cold']:.0f} |",
+        f"| title text changed, warm cache | {med['warm']:.2f} | {med['warm'] / med['plain']:.2f}x | {every['warm']} | {rss['warm']:.0f} |",
         "",
-        f"Warm / cold: **{med['warm'] / med['cold']:.3f}** (target < 0.2). Cache folder after: {size / 2**20:.0f} MiB.",
+        f"Warm / cold: **{med['warm'] / med['cold']:.3f}** median, {low['warm'] / low['cold']:.3f} best of each "
+        f"(target < 0.2). Cache folder after: {size / 2**20:.0f} MiB.",
         "",
     ]
 
