@@ -10,7 +10,7 @@ declares either); ``"all"`` stores every keyed node. "Making one again" is the n
 plus its inputs as they will be next time: an input stored on disk counts as reading it back, so
 a cheap node over expensive stored inputs (a composite of cached layers) is stored too, and an
 edit above it reads one frame, not all of its layers. A batch still in decoded form (a video source passing frames
-through) is never stored: its conversion is what a plain transcode avoids.
+through, a grade's 8-bit codes) is never stored: its conversion is what those fast paths avoid.
 
 Reads check their checksum (a bad entry is recomputed, never shown); disk writes run on a writer
 thread behind a bounded queue, and ``Binding.close`` waits for them.
@@ -349,8 +349,9 @@ class Binding:
         again = max(0.0, elapsed - inner) + inputs_again
         stats.cost = (stats.cost * stats.rendered + again) / (stats.rendered + len(missing))  # the mean so far
         stats.rendered += len(missing)
-        if batch.native is not None:
-            return batch, again  # still decoded frames: passing them on unconverted is the point
+        if batch._pixels is None:
+            # not float pixels yet (decoded frames, 8-bit codes): passing them on unconverted is the point
+            return batch, again
         if self._store(node, key, batch, missing, stats):
             again = self.cache.read_seconds(16 * batch.width * batch.height) * len(missing)
         return batch, again
@@ -358,7 +359,6 @@ class Binding:
     def _store(self, node: Any, key: str, batch: FrameBatch, missing: list[int], stats: NodeStats) -> bool:
         """Keep the rendered frames where it pays; whether they went to disk."""
         cache = self.cache
-        pixels = batch.pixels
         frame_bytes = 16 * batch.width * batch.height
         declared = type(node).cache_worthwhile
         if cache.policy == "all":
@@ -368,6 +368,7 @@ class Binding:
             to_disk = declared is True or (declared is None and stats.cost > _PAYBACK * cache.read_seconds(frame_bytes))
         import torch
 
+        pixels = batch.pixels
         if to_memory and cache.memory is not None and self._keeps(key):
             for j, i in enumerate(missing):
                 cache.memory.put(key, i, pixels[j : j + 1].clone(memory_format=torch.channels_last))
