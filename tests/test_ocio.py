@@ -267,11 +267,22 @@ def test_exr_source_and_encoder_convert_from_and_to_their_colour_spaces(tmp_path
     assert "[color]: the OCIO config has no colour space or role 'ACEScgX'" in problem.message and problem.line
 
 
-def test_an_hdr_video_output_is_refused_not_mistagged(tmp_path):
+@pytest.mark.parametrize(
+    "encoder, message",
+    [
+        ('type = "encode.video"\npath = "hdr.mp4"', "option 'codec': HDR needs a 10-bit codec"),
+        (
+            'type = "encode.image_sequence"\npath = "png/f_%02d.png"',
+            "option 'display': 'Rec.2100-PQ - Display' is an HDR output",
+        ),
+    ],
+)
+def test_an_hdr_output_that_cannot_be_tagged_is_refused_not_mistagged(tmp_path, encoder, message):
+    """HDR video is written by 10-bit codecs (tests/test_hdr.py); H.264 and PNG are refused."""
     write_exr(tmp_path / "in.exr", {"": scene(False)})
     p = write_pipeline(
         tmp_path,
-        """
+        f"""
         format = 1
         [pipeline]
         width = 64
@@ -284,16 +295,15 @@ def test_an_hdr_video_output_is_refused_not_mistagged(tmp_path):
         path = "in.exr"
         duration = 2
         [nodes.out]
-        type = "encode.video"
         input = "plate"
-        path = "hdr.mp4"
+        {encoder}
         display = "Rec.2100-PQ - Display"
         view = "ACES 2.0 - HDR 1000 nits (P3 D65)"
         """,
     )
     res = run_vfx("validate", p)
     assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert "node 'out': option 'display': 'Rec.2100-PQ - Display' is an HDR output" in res.stderr
+    assert f"node 'out': {message}" in res.stderr, res.stderr
 
 
 def test_a_look_and_a_cube_file_match_pyopencolorio(tmp_path):

@@ -591,14 +591,19 @@ def _color_nodes(nodes: dict[str, dict], settings: PipelineSettings, lines: dict
             else:  # decoded as today: linear light with Rec.709 primaries
                 convert.update(src="lin_rec709")
             nodes[node_id] = convert
-        elif (key := next((k for k in _COLOR_KEYS if _HDR.search(given.get(k, ""))), None)) is not None:
+        elif (key := next((k for k in _COLOR_KEYS if _HDR.search(given.get(k, ""))), None)) is not None and (
+            kind != "encode.video"
+        ):
             problem(
-                f"{given[key]!r} is an HDR output, which vfx cannot write yet: {kind} would tag its "
-                "PQ / HLG code values as SDR (write EXR with encode.exr_sequence instead)",
+                f"{given[key]!r} is an HDR output, which {kind} cannot write: it would tag the PQ / HLG "
+                "code values as SDR (write encode.video with h265 or prores, or EXR)",
                 node=node_id,
                 option=key,
             )
         elif isinstance(table.get("input"), str):
+            if key is not None:  # an HDR display: the encoder writes its code values as Rec.2100
+                table.setdefault("hdr", "hlg" if "HLG" in given[key].upper() else "pq")
+                table.setdefault("primaries", "p3d65" if "P3" in given[key].upper() else "bt2020")
             outer = f"{node_id}.encoded"
             convert = {"type": "effect.ocio", "input": table["input"]}
             if "display" in given or "view" in given:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import vfx
 from vfx import ConfigureError, opt
-from vfx.media import AUDIO_CODECS, AUDIO_CONTAINERS, CODECS, MATRIX_CHOICES, RANGE_CHOICES
+from vfx.media import (
+    AUDIO_CODECS,
+    AUDIO_CONTAINERS,
+    CODECS,
+    HDR_CHOICES,
+    MATRIX_CHOICES,
+    PRIMARIES_CHOICES,
+    RANGE_CHOICES,
+)
 
 from ..audio.audio import check_frame_audio
 
@@ -57,6 +65,21 @@ class VideoEncoder(vfx.Encoder):
             doc="YUV range written (auto: a passed-through source keeps its own; graph "
             "output is limited, a yuvj pix_fmt full)",
         )
+        hdr = opt.Choice(
+            "none",
+            choices=HDR_CHOICES,
+            doc="the input holds Rec.2100 PQ or HLG code values (an HDR display of the [color] table sets "
+            "this): written 10-bit with that transfer, BT.2020 primaries and matrix",
+        )
+        primaries = opt.Choice(
+            "auto", choices=PRIMARIES_CHOICES, doc="colour primaries tagged (auto: bt709, or bt2020 with hdr)"
+        )
+        mastering_display = opt.Str(
+            None,
+            doc="HDR mastering display (SMPTE ST 2086, h265), as x265 takes it: "
+            '"G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"',
+        )
+        max_cll = opt.Str(None, doc='HDR content light level (h265): "MaxCLL,MaxFALL" in nits, such as "1000,400"')
         backend = opt.Str(
             "pyav",
             doc="encoder backend: pyav (in-process), ffmpeg (pipe to an ffmpeg binary, "
@@ -102,8 +125,10 @@ class VideoEncoder(vfx.Encoder):
             raise ConfigureError(f"{o.codec} has no crf; use bitrate or preset", option="crf")
         if o.codec in ("h264", "h265") and o.crf is not None and o.crf > 51:
             raise ConfigureError(f"crf for {o.codec} is 0..51, got {o.crf}", option="crf")
+        self._pix_fmt = o.pix_fmt
+        self._hdr_metadata = self._check_hdr(preset)
         w, h = self.video.width, self.video.height
-        chroma = o.pix_fmt or preset.pix_fmt
+        chroma = self._pix_fmt or preset.pix_fmt
         if ("420" in chroma or "422" in chroma) and (w % 2 or h % 2):
             raise ConfigureError(
                 f"{chroma} needs an even frame size, the input is {w}x{h}; add an editor.resize", option="input"
@@ -147,6 +172,43 @@ class VideoEncoder(vfx.Encoder):
         self._writer = None
         self._target = None
 
+    def _check_hdr(self, preset) -> dict:
+        """Validate the HDR options; the x265 parameters for the mastering metadata."""
+        import re
+
+        o = self.options
+        metadata = {}
+        if o.primaries != "auto" and o.backend != "pyav":
+            raise ConfigureError("primaries are tagged by the pyav backend", option="primaries")
+        if o.mastering_display is not None:
+            if not re.fullmatch(r"G\(\d+,\d+\)B\(\d+,\d+\)R\(\d+,\d+\)WP\(\d+,\d+\)L\(\d+,\d+\)", o.mastering_display):
+                raise ConfigureError(
+                    "mastering_display is G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min) in x265's units, such as "
+                    '"G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"',
+                    option="mastering_display",
+                )
+            metadata["master-display"] = o.mastering_display
+        if o.max_cll is not None:
+            if not re.fullmatch(r"\d+,\d+", o.max_cll):
+                raise ConfigureError('max_cll is "MaxCLL,MaxFALL" in nits, such as "1000,400"', option="max_cll")
+            metadata["max-cll"] = o.max_cll
+        for name in ("mastering_display", "max_cll"):
+            if getattr(o, name) is not None and (o.codec != "h265" or o.hdr == "none"):
+                raise ConfigureError(f"{name} is HDR metadata for h265 with hdr = pq or hlg", option=name)
+        if o.hdr == "none":
+            return metadata
+        if o.codec not in ("h265", "prores"):  # (this FFmpeg's libvpx has no 10-bit VP9)
+            raise ConfigureError(f"HDR needs a 10-bit codec (h265, prores), not {o.codec}", option="codec")
+        if o.backend != "pyav":
+            raise ConfigureError("HDR output is written by the pyav backend", option="backend")
+        if self._pix_fmt is None:
+            self._pix_fmt = {"h265": "yuv420p10le"}.get(o.codec)
+        from vfx.media import high_bit_depth
+
+        if not high_bit_depth(self._pix_fmt or preset.pix_fmt):
+            raise ConfigureError(f"HDR is written 10-bit or deeper; pix_fmt {self._pix_fmt} is 8-bit", option="pix_fmt")
+        return metadata
+
     def output_paths(self):
         return [self.options.path]
 
@@ -170,7 +232,7 @@ class VideoEncoder(vfx.Encoder):
             crf=o.crf,
             bitrate=o.bitrate,
             preset=o.preset,
-            pix_fmt=o.pix_fmt,
+            pix_fmt=self._pix_fmt,
             audio_codec=self.audio_codec if self._audio_node is not None else None,
             audio_bitrate=o.audio_bitrate,
             sample_rate=s.sample_rate,
@@ -179,7 +241,15 @@ class VideoEncoder(vfx.Encoder):
             color_matrix=o.color_matrix,
             color_range=o.color_range,
             sar=getattr(self.video, "sar", None),
+            **self._colour_settings(),
         )
+
+    def _colour_settings(self) -> dict:
+        """The HDR settings for the writer, only when set (a plugin's backend need not know them)."""
+        o = self.options
+        if o.hdr == "none" and o.primaries == "auto":
+            return {}
+        return {"hdr": o.hdr, "primaries": o.primaries, "hdr_metadata": self._hdr_metadata}
 
     def prepare(self, batch):
         return self._writer.prepare(batch) if hasattr(self._writer, "prepare") else batch

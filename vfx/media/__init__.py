@@ -12,7 +12,9 @@ from typing import Any
 
 _EXPORTS = {
     "colorspace": (
+        "HDR_CHOICES",
         "MATRIX_CHOICES",
+        "PRIMARIES_CHOICES",
         "RANGE_CHOICES",
         "TRANSFER_CHOICES",
         "tag",
@@ -27,6 +29,7 @@ _EXPORTS = {
         "VideoWriter",
         "audio_codecs_for",
         "default_audio_codec",
+        "high_bit_depth",
         "parse_bitrate",
         "write_png",
     ),

@@ -23,7 +23,12 @@ SPC_BT2020_NCL, SPC_BT2020_CL = 9, 10
 # AVColorRange values
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 # AVColorPrimaries / AVColorTransferCharacteristic values the encoders write for graph output
-PRI_BT709, TRC_IEC61966_2_1 = 1, 13
+PRI_BT709, PRI_BT2020, PRI_P3D65, TRC_IEC61966_2_1 = 1, 9, 12, 13
+#: an encoder's ``primaries`` option -> the AVColorPrimaries written
+PRIMARIES_TAG = {"bt709": PRI_BT709, "bt2020": PRI_BT2020, "p3d65": PRI_P3D65}
+PRIMARIES_CHOICES = ("auto", *PRIMARIES_TAG)
+#: an encoder's ``hdr`` option: its input already holds Rec.2100 PQ or HLG code values
+HDR_CHOICES = ("none", "pq", "hlg")
 #: AVColorPrimaries -> FFmpeg's name for them (as ffprobe prints them and setparams takes them)
 PRIMARIES = {
     1: "bt709",
@@ -220,20 +225,30 @@ def to_rgba_batch(frames: list) -> np.ndarray:
 
 
 def output_colour(
-    first, pix_fmt: str, color_matrix: str = "auto", color_range: str = "auto"
+    first,
+    pix_fmt: str,
+    color_matrix: str = "auto",
+    color_range: str = "auto",
+    hdr: str = "none",
+    primaries: str = "auto",
 ) -> tuple[FrameColour, int, int]:
     """The (matrix and range, primaries, transfer) an encoder writes, fixed by its first frame.
 
     ``first`` is the first frame when it is decoded YUV going straight to the encoder: its own
     tags are kept. Otherwise (``None``: graph output) BT.709 limited range, BT.709 primaries and
-    the sRGB curve the graph encoded with. ``color_matrix`` / ``color_range`` (and a ``yuvj``
-    pix_fmt) override matrix and range.
+    the sRGB curve the graph encoded with; with ``hdr`` ("pq" or "hlg": the pixels are already
+    Rec.2100 code values) that transfer, BT.2020 primaries and the BT.2020 matrix.
+    ``color_matrix`` / ``color_range`` (and a ``yuvj`` pix_fmt) override matrix and range,
+    ``primaries`` (``PRIMARIES_CHOICES``) the primaries.
     """
     src = colour_of(first) if first is not None else None
-    matrix = MATRIX_TAG.get(color_matrix, src.matrix if src else SPC_BT709)
+    hdr_trc = TRANSFER_TAG.get(hdr) if hdr != "none" else None
+    default_matrix = src.matrix if src else (SPC_BT2020_NCL if hdr_trc else SPC_BT709)
+    matrix = MATRIX_TAG.get(color_matrix, default_matrix)
     rng = RANGE_TAG.get(color_range)
     if rng is None:
         rng = RANGE_FULL if pix_fmt.startswith("yuvj") else (src.range if src else RANGE_LIMITED)
     if src is not None:
         return FrameColour(matrix, rng), first.color_primaries, first.color_trc
-    return FrameColour(matrix, rng), PRI_BT709, TRC_IEC61966_2_1
+    pri = PRIMARIES_TAG.get(primaries, PRI_BT2020 if hdr_trc else PRI_BT709)
+    return FrameColour(matrix, rng), pri, hdr_trc or TRC_IEC61966_2_1

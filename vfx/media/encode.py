@@ -113,6 +113,9 @@ class VideoWriter:
         audio_bitrate: str = "192k",
         color_matrix: str = "auto",
         color_range: str = "auto",
+        hdr: str = "none",
+        primaries: str = "auto",
+        hdr_metadata: dict | None = None,
         sar: Fraction | None = None,
         extra_options: dict | None = None,
     ):
@@ -134,6 +137,7 @@ class VideoWriter:
         )  # (the 8-bit CPU path always hands over RGBA)
         self.yuv = self.pix_fmt.startswith("yuv")
         self._color_matrix, self._color_range = color_matrix, color_range
+        self._hdr, self._primaries = hdr, primaries
         self.colour: cs.FrameColour | None = None  # the stream's matrix and range, set by the first frame
         try:
             self.container = av.open(
@@ -158,6 +162,9 @@ class VideoWriter:
                 options["preset"] = preset
         if codec == "prores" and "profile" not in options:
             options["profile"] = "4" if self.keep_alpha else "3"
+        if hdr_metadata:  # SMPTE ST 2086 mastering display and content light level, as x265 takes them
+            params = [options.get("x265-params", "")] + [f"{k}={v}" for k, v in hdr_metadata.items()]
+            options["x265-params"] = ":".join(p for p in params if p)
         options.update(extra_options or {})
         stream = self.container.add_stream(encoder or p.encoder, rate=fps, options=options)
         stream.width, stream.height = width, height
@@ -227,7 +234,9 @@ class VideoWriter:
 
     def _settle_colour(self, first) -> None:
         """Fix the stream's colour tags from its first frame, before anything is encoded (``output_colour``)."""
-        self.colour, primaries, trc = cs.output_colour(first, self.pix_fmt, self._color_matrix, self._color_range)
+        self.colour, primaries, trc = cs.output_colour(
+            first, self.pix_fmt, self._color_matrix, self._color_range, self._hdr, self._primaries
+        )
         cc = self.video.codec_context
         cc.colorspace, cc.color_range = self.colour.matrix, self.colour.range
         cc.color_primaries, cc.color_trc = primaries, trc
