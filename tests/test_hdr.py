@@ -149,3 +149,27 @@ def test_bad_hdr_settings_name_the_node_and_option(tmp_path, options, option):
     res = run_vfx("validate", p)
     assert res.returncode == 2 and f"node 'out': option '{option}'" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_hdr_without_a_color_table_is_refused(tmp_path):
+    """Without OCIO's display codes the encoder would write sRGB-encoded values tagged PQ."""
+    p = write_pipeline(
+        tmp_path,
+        """
+        format = 1
+        [pipeline]
+        width = 64
+        height = 48
+        [nodes.plate]
+        type = "source.color"
+        [nodes.out]
+        type = "encode.video"
+        input = "plate"
+        path = "o.mp4"
+        codec = "h265"
+        hdr = "pq"
+        """,
+    )
+    res = run_vfx("validate", p)
+    assert res.returncode == 2 and "node 'out': option 'hdr': hdr needs a [color] table" in res.stderr, res.stderr
+    assert not (tmp_path / "o.mp4").exists()

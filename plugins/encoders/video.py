@@ -68,8 +68,8 @@ class VideoEncoder(vfx.Encoder):
         hdr = opt.Choice(
             "none",
             choices=HDR_CHOICES,
-            doc="the input holds Rec.2100 PQ or HLG code values (an HDR display of the [color] table sets "
-            "this): written 10-bit with that transfer, BT.2020 primaries and matrix",
+            doc="write Rec.2100 PQ or HLG, 10-bit, BT.2020 primaries and matrix: set by an HDR display "
+            "of the [color] table (whose code values the encoder then takes)",
         )
         primaries = opt.Choice(
             "auto", choices=PRIMARIES_CHOICES, doc="colour primaries tagged (auto: bt709, or bt2020 with hdr)"
@@ -197,6 +197,12 @@ class VideoEncoder(vfx.Encoder):
                 raise ConfigureError(f"{name} is HDR metadata for h265 with hdr = pq or hlg", option=name)
         if o.hdr == "none":
             return metadata
+        if self.ctx.settings.color is None:
+            raise ConfigureError(
+                "hdr needs a [color] table: the encoder takes the code values of an HDR display "
+                '(display = "Rec.2100-PQ - Display"), which set hdr for you',
+                option="hdr",
+            )
         if o.codec not in ("h265", "prores"):  # (this FFmpeg's libvpx has no 10-bit VP9)
             raise ConfigureError(f"HDR needs a 10-bit codec (h265, prores), not {o.codec}", option="codec")
         if o.backend != "pyav":
