@@ -20,7 +20,6 @@ import hashlib
 import json
 import mimetypes
 import os
-import shutil
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PipelineError, Problem, VfxError
+from .util.atomic import AtomicDir
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 TRAINED = IPTC + "trainedAlgorithmicMedia"
@@ -374,22 +374,14 @@ class Staging:
 
     def __init__(self, graph, provs: dict[str, Provenance], key: SigningKey):
         self.graph, self.provs, self.key = graph, provs, key
-        self.stages: dict[str, tuple[Path, Path]] = {}  # encoder id -> (staging folder, final folder)
+        self.stages: dict[str, AtomicDir] = {}  # encoder id -> its staging folder beside the final one
 
     def __enter__(self) -> "Staging":
-        from .util.atomic import partial_name, stale_partial_dirs
-
         try:
             for enc_id in self.provs:
                 opts = self.graph.nodes[enc_id].options
-                final_dir = Path(opts.path).parent
-                final_dir.mkdir(parents=True, exist_ok=True)
-                for old in stale_partial_dirs(final_dir):
-                    shutil.rmtree(old, ignore_errors=True)
-                stage = final_dir / partial_name("", unique=True)
-                stage.mkdir()
-                self.stages[enc_id] = (stage, final_dir)
-                opts.path = stage / Path(opts.path).name
+                stage = self.stages[enc_id] = AtomicDir(Path(opts.path).parent)
+                opts.path = stage.temp / Path(opts.path).name
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -398,21 +390,20 @@ class Staging:
     def commit(self, outputs: list[Path]) -> list[Path]:
         """Sign every staged file, then move them into place; ``outputs`` (what the render
         returned) with staged paths replaced by the final ones."""
-        for enc_id, (stage, _) in self.stages.items():
-            for f in sorted(stage.iterdir()):
+        for enc_id, stage in self.stages.items():
+            for f in sorted(stage.temp.iterdir()):
                 sign_in_place(f, self.provs[enc_id], self.key)
         moved: dict[Path, Path] = {}
-        for stage, final_dir in self.stages.values():
-            for f in sorted(stage.iterdir()):
-                os.replace(f, final_dir / f.name)
-                moved[f] = final_dir / f.name
+        for stage in self.stages.values():
+            temp = stage.temp
+            moved.update((temp / f.name, f) for f in stage.commit())
         return [moved.get(Path(p), Path(p)) for p in outputs]
 
     def __exit__(self, *exc) -> None:
-        for enc_id, (stage, final_dir) in self.stages.items():
+        for enc_id, stage in self.stages.items():
             opts = self.graph.nodes[enc_id].options
-            opts.path = final_dir / Path(opts.path).name
-            shutil.rmtree(stage, ignore_errors=True)
+            opts.path = stage.folder / Path(opts.path).name
+            stage.discard()
         self.stages = {}
 
 
