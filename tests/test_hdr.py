@@ -142,6 +142,8 @@ def luma_codes_prores(path) -> tuple[np.ndarray, object]:
         ('codec = "h265"\nhdr = "pq"\npix_fmt = "yuv420p"', "pix_fmt"),
         ('codec = "h265"\nmax_cll = "1000,400"', "max_cll"),
         ('codec = "h265"\nhdr = "pq"\nmastering_display = "1000 nits"', "mastering_display"),
+        ('codec = "h265"\nprimaries = "bt2020"\nbackend = "ffmpeg"', "primaries"),
+        ('codec = "h265"\nhdr = "pq"\nbackend = "ffmpeg"', "backend"),
     ],
 )
 def test_bad_hdr_settings_name_the_node_and_option(tmp_path, options, option):
