@@ -37,10 +37,9 @@ def _chain_codes(chain: Chain, rgba8: np.ndarray) -> np.ndarray:
     """``chain`` of opaque 8-bit straight sRGB pixels (H, W, 4) as the graph sees them (decoded as
     ``color.to_linear`` decodes them) and as an 8-bit encoder writes them back
     (``color.linear_to_srgba8``): (H, W, 4) uint8, alpha 255."""
-    from .color import linear_to_srgba8, srgb_to_linear
+    from .color import _decode_lut, linear_to_srgba8
 
-    decode = srgb_to_linear(np.arange(256, dtype=np.float64) / 255).astype(np.float32)
-    linear = decode[rgba8]
+    linear = _decode_lut()[rgba8]
     linear[..., 3] = 1.0
     out = np.empty(rgba8.shape, np.uint8)
     linear_to_srgba8(np.ascontiguousarray(chain(linear)), False, out)
